@@ -1,0 +1,149 @@
+//! The events that make up the log. Each topic carries one kind of value, except
+//! the subscriptions topic which carries [`SubscriptionEvent`]; the record header
+//! [`crate::topics::EVENT_HEADER`] names the kind.
+//!
+//! Payloads are kept as the raw JSON text that was ingested ([`RawValue`]): the
+//! receiver gets exactly the bytes that were sent, big integers and key order
+//! included. That is also why these structs are never internally tagged or
+//! flattened: serde would buffer the payload and lose its exact text.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::ids::{SubscriptionId, TaskId};
+use crate::subscription::Subscription;
+
+/// A change to a subscription (topic `hookline.subscriptions`, key = subscription id).
+/// Created and Updated carry the whole subscription as it is after the change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum SubscriptionEvent {
+    SubscriptionCreated { subscription: Subscription },
+    SubscriptionUpdated { subscription: Subscription },
+    SubscriptionDeleted { id: SubscriptionId, deleted_at: DateTime<Utc> },
+}
+
+impl SubscriptionEvent {
+    pub fn subscription_id(&self) -> SubscriptionId {
+        match self {
+            SubscriptionEvent::SubscriptionCreated { subscription }
+            | SubscriptionEvent::SubscriptionUpdated { subscription } => subscription.id,
+            SubscriptionEvent::SubscriptionDeleted { id, .. } => *id,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SubscriptionEvent::SubscriptionCreated { .. } => "SubscriptionCreated",
+            SubscriptionEvent::SubscriptionUpdated { .. } => "SubscriptionUpdated",
+            SubscriptionEvent::SubscriptionDeleted { .. } => "SubscriptionDeleted",
+        }
+    }
+}
+
+/// An accepted webhook that must be delivered (topic `hookline.deliveries`,
+/// key = subscription id). Appending it durably is what a 202 promises.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TaskAccepted {
+    pub task_id: TaskId,
+    pub subscription_id: SubscriptionId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<String>,
+    pub accepted_at: DateTime<Utc>,
+    pub payload: Box<RawValue>,
+}
+
+impl TaskAccepted {
+    pub const KIND: &'static str = "TaskAccepted";
+}
+
+/// A task waiting in a retry tier for its next attempt (topic `hookline.retry.<delay>`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RetryScheduled {
+    pub task: TaskAccepted,
+    /// The number of the attempt to make when due (2 for the first retry).
+    pub attempt: u32,
+    pub due_at: DateTime<Utc>,
+}
+
+impl RetryScheduled {
+    pub const KIND: &'static str = "RetryScheduled";
+}
+
+/// The outcome of one attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Success,
+    FailedAttempt,
+    PermanentlyFailed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::FailedAttempt => "failed_attempt",
+            Outcome::PermanentlyFailed => "permanently_failed",
+        }
+    }
+}
+
+/// One delivery attempt (topic `hookline.attempts`, key = subscription id).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptRecorded {
+    pub task_id: TaskId,
+    pub subscription_id: SubscriptionId,
+    pub attempt_number: u32,
+    pub outcome: Outcome,
+    pub http_status: Option<u16>,
+    pub error: Option<String>,
+    pub latency_ms: u64,
+    /// The first [`crate::limits::RESPONSE_BODY_CAP`] bytes of the response, lossily decoded.
+    pub response_body: Option<String>,
+    pub attempted_at: DateTime<Utc>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// When the task was accepted, so that the task view knows it even when the
+    /// attempt is projected before the TaskAccepted.
+    pub task_accepted_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<String>,
+}
+
+impl AttemptRecorded {
+    pub const KIND: &'static str = "AttemptRecorded";
+}
+
+/// A task that ran out of attempts or can never be delivered (topic `hookline.dlq`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TaskDeadLettered {
+    pub task: TaskAccepted,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub failed_at: DateTime<Utc>,
+}
+
+impl TaskDeadLettered {
+    pub const KIND: &'static str = "TaskDeadLettered";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_text_survives_a_round_trip() {
+        let raw = r#"{"z":1,"a":123456789012345678901234567890,  "n":[1.50]}"#;
+        let task = TaskAccepted {
+            task_id: TaskId::new(),
+            subscription_id: SubscriptionId::new(),
+            event_type: Some("order.created".into()),
+            accepted_at: Utc::now(),
+            payload: RawValue::from_string(raw.to_string()).unwrap(),
+        };
+        let encoded = serde_json::to_vec(&RetryScheduled { task, attempt: 2, due_at: Utc::now() }).unwrap();
+        let decoded: RetryScheduled = serde_json::from_slice(&encoded).unwrap();
+        assert_eq!(decoded.task.payload.get(), raw);
+    }
+}

@@ -1,0 +1,156 @@
+//! Subscriptions and the validation of what users send for them.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::SubscriptionId;
+use crate::limits::{MAX_EVENT_TYPE_LEN, MAX_SECRET_LEN, MAX_URL_LEN};
+
+/// A shared secret. Never printed: `Debug` and `Display` show a placeholder.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// A registered webhook target.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subscription {
+    pub id: SubscriptionId,
+    pub target_url: String,
+    pub secret: Option<Secret>,
+    pub event_type_filter: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What the views know of a subscription id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SubscriptionState {
+    Live(Subscription),
+    Deleted { id: SubscriptionId, deleted_at: DateTime<Utc> },
+}
+
+impl SubscriptionState {
+    pub fn live(&self) -> Option<&Subscription> {
+        match self {
+            SubscriptionState::Live(s) => Some(s),
+            SubscriptionState::Deleted { .. } => None,
+        }
+    }
+}
+
+/// One field of a subscription that failed validation.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl FieldError {
+    fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self { field, message: message.into() }
+    }
+}
+
+/// Checks a target URL: absolute `http` or `https` with a host, no credentials, bounded length.
+pub fn validate_target_url(raw: &str) -> Result<(), FieldError> {
+    const FIELD: &str = "target_url";
+    if raw.trim().is_empty() {
+        return Err(FieldError::new(FIELD, "must not be empty"));
+    }
+    if raw.len() > MAX_URL_LEN {
+        return Err(FieldError::new(FIELD, format!("must be at most {MAX_URL_LEN} bytes")));
+    }
+    let url = url::Url::parse(raw).map_err(|e| FieldError::new(FIELD, format!("is not a valid URL ({e})")))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(FieldError::new(FIELD, "must use http or https"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(FieldError::new(FIELD, "must name a host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(FieldError::new(FIELD, "must not carry credentials"));
+    }
+    Ok(())
+}
+
+/// Checks an optional secret: non-empty, bounded length, printable ASCII.
+pub fn validate_secret(secret: &str) -> Result<(), FieldError> {
+    const FIELD: &str = "secret";
+    if secret.is_empty() {
+        return Err(FieldError::new(FIELD, "must not be empty (send null for no secret)"));
+    }
+    if secret.len() > MAX_SECRET_LEN {
+        return Err(FieldError::new(FIELD, format!("must be at most {MAX_SECRET_LEN} bytes")));
+    }
+    if !secret.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(FieldError::new(FIELD, "must be printable ASCII without spaces"));
+    }
+    Ok(())
+}
+
+/// Checks an event type or filter: non-empty, at most 256 characters, no control characters.
+pub fn validate_event_type(field: &'static str, value: &str) -> Result<(), FieldError> {
+    if value.is_empty() {
+        return Err(FieldError::new(field, "must not be empty"));
+    }
+    if value.chars().count() > MAX_EVENT_TYPE_LEN {
+        return Err(FieldError::new(field, format!("must be at most {MAX_EVENT_TYPE_LEN} characters")));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(FieldError::new(field, "must not contain control characters"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_http_and_https_urls() {
+        assert!(validate_target_url("http://example.com/hook").is_ok());
+        assert!(validate_target_url("https://example.com:8443/a?b=c").is_ok());
+    }
+
+    #[test]
+    fn rejects_bad_urls() {
+        for bad in ["", "   ", "ftp://example.com", "example.com/hook", "http://", "http://user:pw@example.com/"] {
+            assert!(validate_target_url(bad).is_err(), "{bad:?} should be rejected");
+        }
+        let long = format!("http://example.com/{}", "a".repeat(MAX_URL_LEN));
+        assert!(validate_target_url(&long).is_err());
+    }
+
+    #[test]
+    fn secret_never_prints() {
+        let s = Secret::new("hunter2");
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn event_types_are_bounded_and_printable() {
+        assert!(validate_event_type("event_type", "order.créé").is_ok());
+        assert!(validate_event_type("event_type", "a\nb").is_err());
+        assert!(validate_event_type("event_type", &"x".repeat(257)).is_err());
+        assert!(validate_event_type("event_type", &"é".repeat(256)).is_ok());
+    }
+}

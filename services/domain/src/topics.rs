@@ -1,0 +1,24 @@
+//! Names of the log's topics.
+
+/// Subscription changes, keyed by subscription id.
+pub const SUBSCRIPTIONS: &str = "hookline.subscriptions";
+/// Accepted tasks awaiting their first attempt, keyed by subscription id.
+pub const DELIVERIES: &str = "hookline.deliveries";
+/// One record per delivery attempt, keyed by subscription id.
+pub const ATTEMPTS: &str = "hookline.attempts";
+/// Tasks that ran out of attempts.
+pub const DLQ: &str = "hookline.dlq";
+/// Raw webhooks produced straight into the log by external producers.
+pub const INGEST: &str = "hookline.ingest";
+/// Raw webhooks from [`INGEST`] that failed a check, with the reason in a header.
+pub const INGEST_REJECTED: &str = "hookline.ingest.rejected";
+/// Prefix of the retry tier topics: `hookline.retry.<seconds>s`.
+pub const RETRY_PREFIX: &str = "hookline.retry.";
+
+/// Header naming the event type of a record's value.
+pub const EVENT_HEADER: &str = "hookline-event";
+
+/// The retry tier topic for one delay.
+pub fn retry_tier(delay_secs: u64) -> String {
+    format!("{RETRY_PREFIX}{delay_secs}s")
+}

@@ -1,0 +1,174 @@
+//! The `EventLog` port: an append-only, partitioned, durable log with Kafka's
+//! semantics (topics, keys, headers, partitions, offsets, consumer groups,
+//! pause/resume, commit), and its embedded adapter.
+//!
+//! Consumes: records appended by the roles. Produces: the same records, in order per
+//! partition, to consumers. Guarantees: `append` returns only when every record is
+//! durable; records with the same key land in the same partition, in append order;
+//! a consumer group resumes after its last committed offset.
+//!
+//! Every adapter must pass [`conformance`].
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub mod conformance;
+pub mod embedded;
+
+/// A topic and one of its partitions.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    pub topic: String,
+    pub partition: u32,
+}
+
+impl TopicPartition {
+    pub fn new(topic: impl Into<String>, partition: u32) -> Self {
+        Self { topic: topic.into(), partition }
+    }
+}
+
+impl fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.topic, self.partition)
+    }
+}
+
+/// A record header: a name and opaque bytes.
+pub type Header = (String, Vec<u8>);
+
+/// A record to append. The partition is chosen from the key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewRecord {
+    pub topic: String,
+    pub key: Vec<u8>,
+    pub headers: Vec<Header>,
+    pub value: Vec<u8>,
+}
+
+/// A record read back from the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub topic: String,
+    pub partition: u32,
+    pub offset: u64,
+    /// Milliseconds since the Unix epoch at which the log accepted the record.
+    pub timestamp_ms: i64,
+    pub key: Vec<u8>,
+    pub headers: Vec<Header>,
+    pub value: Vec<u8>,
+}
+
+impl Record {
+    pub fn topic_partition(&self) -> TopicPartition {
+        TopicPartition::new(self.topic.clone(), self.partition)
+    }
+
+    /// The first header with this name.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_slice())
+    }
+}
+
+/// Where an appended record landed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appended {
+    pub partition: u32,
+    pub offset: u64,
+}
+
+/// How a topic is to be created.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicSpec {
+    pub name: String,
+    pub partitions: u32,
+    /// How long records are kept; `None` keeps them for ever.
+    pub retention: Option<Duration>,
+}
+
+/// Where a consumer starts in a partition for which its group has no committed offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartFrom {
+    Earliest,
+    Latest,
+}
+
+/// What a consumer reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsumerSpec {
+    /// The consumer group; `None` reads without a group (nothing to commit, nothing shared).
+    pub group: Option<String>,
+    pub topics: Vec<String>,
+    pub start: StartFrom,
+}
+
+/// Errors of the log, each able to say whether trying again may help.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("topic {0} does not exist")]
+    UnknownTopic(String),
+    #[error("log unavailable: {0}")]
+    Unavailable(String),
+    #[error("record too large: {size} bytes (limit {limit})")]
+    TooLarge { size: usize, limit: usize },
+    #[error("log i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("log data corrupt: {0}")]
+    Corrupt(String),
+    #[error("log closed")]
+    Closed,
+    #[error("invalid use of the log: {0}")]
+    Invalid(String),
+}
+
+impl LogError {
+    /// Whether the same call may succeed later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, LogError::Unavailable(_) | LogError::Io(_))
+    }
+}
+
+/// The log.
+#[async_trait]
+pub trait EventLog: Send + Sync + 'static {
+    /// Creates the topics that do not exist yet; existing topics are left as they are.
+    async fn ensure_topics(&self, topics: &[TopicSpec]) -> Result<(), LogError>;
+
+    /// Those of the named topics that do not exist.
+    async fn missing_topics(&self, topics: &[String]) -> Result<Vec<String>, LogError>;
+
+    /// Appends records; returns, in the same order, where each landed, only once every
+    /// one of them is durable. Records of one call with the same key keep their order.
+    async fn append(&self, records: Vec<NewRecord>) -> Result<Vec<Appended>, LogError>;
+
+    /// Starts a consumer.
+    async fn consumer(&self, spec: ConsumerSpec) -> Result<Arc<dyn Consumer>, LogError>;
+
+    /// The next offset to be written in each partition of `topic` (the high watermark).
+    async fn end_offsets(&self, topic: &str) -> Result<Vec<(u32, u64)>, LogError>;
+}
+
+/// A consumer. Methods take `&self` so that one task can poll while others commit.
+#[async_trait]
+pub trait Consumer: Send + Sync {
+    /// Waits up to `timeout` for records and returns at most `max` of them (empty on
+    /// timeout), in offset order per partition. Cancel-safe: dropping the future loses
+    /// no record.
+    async fn poll(&self, max: usize, timeout: Duration) -> Result<Vec<Record>, LogError>;
+
+    /// Stops returning records of `tp` until [`Consumer::resume`]; the next record
+    /// returned after resuming is the one after the last record already returned.
+    fn pause(&self, tp: &TopicPartition) -> Result<(), LogError>;
+
+    fn resume(&self, tp: &TopicPartition) -> Result<(), LogError>;
+
+    /// Durably records, for the group, that every record before `next_offset` is done.
+    /// Committing a partition no longer assigned is not an error (it is ignored).
+    async fn commit(&self, offsets: &[(TopicPartition, u64)]) -> Result<(), LogError>;
+
+    /// The partitions currently assigned to this consumer.
+    fn assignment(&self) -> Vec<TopicPartition>;
+}

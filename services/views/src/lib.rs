@@ -1,0 +1,92 @@
+//! The `ViewStore` port: the read models the projector builds from the log
+//! (subscriptions, delivery tasks, attempts by task, recent attempts by
+//! subscription), with retention by TTL, and its embedded adapter.
+//!
+//! Consumes: domain events, in any order and any number of times. Produces: the
+//! views the REST API reads. Guarantees: applying the same events in any order
+//! yields the same views; task and attempt rows vanish from reads once
+//! `retention` has passed since their event time, and are purged later.
+//!
+//! Every adapter must pass [`conformance`].
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use hookline_domain::{
+    AttemptRecorded, Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState, TaskId, TaskView,
+};
+
+pub mod conformance;
+pub mod embedded;
+
+/// One event to fold into the views.
+#[derive(Clone, Debug)]
+pub enum ViewChange {
+    Subscription(SubscriptionEvent),
+    /// A TaskAccepted, without its payload.
+    Task(TaskView),
+    Attempt(AttemptRecorded),
+}
+
+/// A page of results and the cursor for the next one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    #[error("view store unavailable: {0}")]
+    Unavailable(String),
+    #[error("view store error: {0}")]
+    Storage(String),
+    #[error("view data corrupt: {0}")]
+    Corrupt(String),
+    #[error("invalid cursor")]
+    InvalidCursor,
+}
+
+impl ViewError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ViewError::Unavailable(_))
+    }
+}
+
+/// Settings every adapter honours.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    /// How long task and attempt rows live after their event time (`LOG_RETENTION_HOURS`).
+    pub ttl: Duration,
+}
+
+#[async_trait]
+pub trait ViewStore: Send + Sync + 'static {
+    /// Folds a batch of changes into the views; idempotent and order-insensitive.
+    /// Task and attempt rows older than the retention are not written.
+    async fn apply(&self, changes: Vec<ViewChange>) -> Result<(), ViewError>;
+
+    /// What the views know of a subscription: live, deleted (a tombstone), or nothing.
+    async fn subscription(&self, id: SubscriptionId) -> Result<Option<SubscriptionState>, ViewError>;
+
+    /// Live subscriptions in id order, `limit` at most, after the cursor of a previous page.
+    async fn subscriptions(&self, limit: usize, cursor: Option<&str>) -> Result<Page<Subscription>, ViewError>;
+
+    /// A task, unless unknown or expired.
+    async fn task(&self, id: TaskId) -> Result<Option<TaskView>, ViewError>;
+
+    /// A task's attempts, oldest first (one per attempt number: a repeated attempt
+    /// replaces the earlier record of the same number).
+    async fn attempts_for_task(&self, id: TaskId) -> Result<Vec<AttemptRecorded>, ViewError>;
+
+    /// A subscription's most recent attempts, newest first, `limit` at most.
+    async fn attempts_for_subscription(
+        &self,
+        id: SubscriptionId,
+        limit: usize,
+    ) -> Result<Vec<AttemptRecorded>, ViewError>;
+
+    /// Deletes rows whose retention has passed as of `now`; returns how many.
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, ViewError>;
+}
