@@ -1,0 +1,233 @@
+//! The embedded adapter of [`EventLog`]: a durable segment log in a local directory,
+//! hookline's store when no Kafka is configured.
+//!
+//! Consumes: a data directory it owns alone (a lock file keeps out a second live log,
+//! in this or another process). Produces: Kafka-like topics, partitions, offsets and
+//! consumer groups. Guarantees: `append` answers only after its records are written
+//! and fsynced (concurrent appends share fsyncs through one writer thread); a crash
+//! loses no acknowledged record, and a torn tail is cut on the next open; a key maps
+//! to the same partition as with Kafka's default partitioner ([`partition_for_key`]);
+//! one live consumer per group, assigned every partition of its topics.
+//!
+//! Layout: `<dir>/topics/<topic>/meta.json`, `<dir>/topics/<topic>/<partition>/<base-offset:020>.log`,
+//! `<dir>/groups/<group>.json`, `<dir>/lock`.
+
+mod consumer;
+mod dir_lock;
+mod frame;
+mod fsutil;
+mod groups;
+mod murmur2;
+mod partition;
+mod read;
+mod retention;
+mod segment;
+mod topic;
+mod writer;
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use async_trait::async_trait;
+use tokio::sync::{oneshot, Notify};
+
+use self::consumer::EmbeddedConsumer;
+use self::dir_lock::DirLock;
+use self::groups::GroupStore;
+pub use self::murmur2::{murmur2, partition_for_key};
+use self::partition::Partition;
+use self::topic::Topic;
+use self::writer::{AppendRequest, PendingRecord, Writer};
+use crate::{Appended, Consumer, ConsumerSpec, EventLog, LogError, NewRecord, TopicSpec};
+
+/// The largest record size limit accepted (frame lengths are 32-bit).
+const MAX_RECORD_LIMIT: usize = 1 << 30;
+
+/// Tuning of the embedded log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmbeddedOptions {
+    /// A segment is closed and a new one started once it would pass this size.
+    pub segment_bytes: u64,
+    /// The largest encoded record (key, headers, value and framing) accepted.
+    pub max_record_bytes: usize,
+}
+
+impl Default for EmbeddedOptions {
+    fn default() -> Self {
+        Self { segment_bytes: 64 << 20, max_record_bytes: 8 << 20 }
+    }
+}
+
+impl EmbeddedOptions {
+    fn validate(&self) -> Result<(), LogError> {
+        if self.segment_bytes == 0 {
+            return Err(LogError::Invalid("segment_bytes must be above 0".into()));
+        }
+        if self.max_record_bytes == 0 || self.max_record_bytes > MAX_RECORD_LIMIT {
+            return Err(LogError::Invalid(format!("max_record_bytes must be within 1..={MAX_RECORD_LIMIT}")));
+        }
+        Ok(())
+    }
+}
+
+/// What the log, its consumers and its retention task share.
+pub(crate) struct Shared {
+    topics_dir: std::path::PathBuf,
+    options: EmbeddedOptions,
+    topics: RwLock<HashMap<String, Arc<Topic>>>,
+    /// Serializes topic creation.
+    creating: Mutex<()>,
+    groups: GroupStore,
+    /// Fired when a topic is created (the retention task may need to check sooner).
+    topics_changed: Arc<Notify>,
+    /// Groups that have a live consumer.
+    live_groups: Mutex<HashSet<String>>,
+    /// Released only when the log and all its consumers are gone.
+    _lock: DirLock,
+}
+
+impl Shared {
+    fn topic(&self, name: &str) -> Option<Arc<Topic>> {
+        self.topics.read().unwrap_or_else(PoisonError::into_inner).get(name).cloned()
+    }
+
+    /// Every partition of the topics that have a retention.
+    pub(crate) fn retained_partitions(&self) -> Vec<Arc<Partition>> {
+        let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
+        topics.values().flat_map(|t| t.partitions.iter()).filter(|p| p.retention.is_some()).cloned().collect()
+    }
+
+    fn join_group(&self, group: &str) -> Result<(), LogError> {
+        let mut live = self.live_groups.lock().unwrap_or_else(PoisonError::into_inner);
+        if !live.insert(group.to_string()) {
+            return Err(LogError::Invalid(format!(
+                "consumer group {group} already has a live consumer; the embedded log allows one per group \
+                 (drop the other consumer first)"
+            )));
+        }
+        Ok(())
+    }
+
+    fn leave_group(&self, group: &str) {
+        self.live_groups.lock().unwrap_or_else(PoisonError::into_inner).remove(group);
+    }
+
+    fn create_topics(&self, specs: &[TopicSpec]) -> Result<(), LogError> {
+        let _creating = self.creating.lock().unwrap_or_else(PoisonError::into_inner);
+        for spec in specs {
+            if self.topic(&spec.name).is_some() {
+                continue;
+            }
+            let topic = Arc::new(Topic::create(&self.topics_dir, spec)?);
+            tracing::info!(topic = spec.name, partitions = spec.partitions, "created topic");
+            self.topics.write().unwrap_or_else(PoisonError::into_inner).insert(spec.name.clone(), topic);
+            self.topics_changed.notify_one();
+        }
+        Ok(())
+    }
+}
+
+/// The embedded log. Dropping it finishes the write in progress and stops the
+/// background retention task; the directory stays locked until its consumers are
+/// dropped too.
+pub struct EmbeddedLog {
+    // Field order is drop order: the writer thread is joined first.
+    writer: Writer,
+    _stop_retention: Option<oneshot::Sender<()>>,
+    shared: Arc<Shared>,
+}
+
+impl EmbeddedLog {
+    /// Opens (creating if needed) the log in `dir`, recovering every partition. Blocks
+    /// on file I/O: call it at start-up or from a blocking thread. Periodic retention
+    /// checks run when called inside a tokio runtime; segment rolls check it anyway.
+    pub fn open(dir: &Path, options: EmbeddedOptions) -> Result<Arc<EmbeddedLog>, LogError> {
+        options.validate()?;
+        let topics_dir = dir.join("topics");
+        let groups_dir = dir.join("groups");
+        std::fs::create_dir_all(&topics_dir)?;
+        std::fs::create_dir_all(&groups_dir)?;
+        let lock = DirLock::acquire(dir)?;
+        let topics = topic::open_all(&topics_dir)?;
+        let groups = GroupStore::open(groups_dir)?;
+        let writer = Writer::start(options.segment_bytes)?;
+        let shared = Arc::new(Shared {
+            topics_dir,
+            options,
+            topics: RwLock::new(topics),
+            creating: Mutex::new(()),
+            groups,
+            topics_changed: Arc::new(Notify::new()),
+            live_groups: Mutex::new(HashSet::new()),
+            _lock: lock,
+        });
+        let stop_retention = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let (stop, stopped) = oneshot::channel();
+                let topics_changed = shared.topics_changed.clone();
+                runtime.spawn(retention::run_periodic(Arc::downgrade(&shared), topics_changed, stopped));
+                Some(stop)
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "embedded log opened outside a tokio runtime: retention is checked on segment roll only"
+                );
+                None
+            }
+        };
+        Ok(Arc::new(EmbeddedLog { writer, _stop_retention: stop_retention, shared }))
+    }
+
+    fn topic(&self, name: &str) -> Result<Arc<Topic>, LogError> {
+        self.shared.topic(name).ok_or_else(|| LogError::UnknownTopic(name.to_string()))
+    }
+}
+
+#[async_trait]
+impl EventLog for EmbeddedLog {
+    async fn ensure_topics(&self, topics: &[TopicSpec]) -> Result<(), LogError> {
+        topics.iter().try_for_each(topic::validate_spec)?;
+        if topics.iter().all(|spec| self.shared.topic(&spec.name).is_some()) {
+            return Ok(());
+        }
+        let shared = self.shared.clone();
+        let specs = topics.to_vec();
+        tokio::task::spawn_blocking(move || shared.create_topics(&specs))
+            .await
+            .map_err(|e| LogError::Unavailable(format!("topic creation task failed: {e}")))?
+    }
+
+    async fn missing_topics(&self, topics: &[String]) -> Result<Vec<String>, LogError> {
+        Ok(topics.iter().filter(|name| self.shared.topic(name).is_none()).cloned().collect())
+    }
+
+    async fn append(&self, records: Vec<NewRecord>) -> Result<Vec<Appended>, LogError> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let limit = self.shared.options.max_record_bytes;
+        let mut pending = Vec::with_capacity(records.len());
+        for record in records {
+            let topic = self.topic(&record.topic)?;
+            let size = frame::frame_len(&record);
+            if size > limit {
+                return Err(LogError::TooLarge { size, limit });
+            }
+            let index = partition_for_key(&record.key, topic.partitions.len() as u32) as usize;
+            let partition = topic.partitions[index].clone();
+            pending.push(PendingRecord { partition, frame: frame::encode(&record), record });
+        }
+        let (reply, answer) = oneshot::channel();
+        self.writer.submit(AppendRequest { records: pending, reply })?;
+        answer.await.map_err(|_| LogError::Closed)?
+    }
+
+    async fn consumer(&self, spec: ConsumerSpec) -> Result<Arc<dyn Consumer>, LogError> {
+        Ok(Arc::new(EmbeddedConsumer::start(self.shared.clone(), spec)?))
+    }
+
+    async fn end_offsets(&self, topic: &str) -> Result<Vec<(u32, u64)>, LogError> {
+        Ok(self.topic(topic)?.partitions.iter().map(|p| (p.id, p.end_offset())).collect())
+    }
+}

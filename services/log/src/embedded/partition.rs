@@ -1,0 +1,184 @@
+//! One partition: its segments, its in-memory tail of recent records, and its high
+//! watermark. Opening a partition recovers it after a crash.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::fsutil::sync_dir;
+use super::segment::{list_segment_files, ScanEnd, Segment};
+use crate::{LogError, Record, TopicPartition};
+
+/// Bytes of recent records each partition keeps decoded in memory, so that consumers
+/// keeping up with the writers never touch the disk.
+const TAIL_BYTES: usize = 1 << 20;
+
+/// Segments whose bodies are CRC-checked on open: a crash can tear the active one,
+/// and the one before it when it happened during a roll.
+const VERIFIED_TAIL_SEGMENTS: usize = 2;
+
+pub(crate) struct Partition {
+    pub topic: String,
+    pub id: u32,
+    pub dir: PathBuf,
+    pub retention: Option<Duration>,
+    state: Mutex<PartitionState>,
+    /// The next offset to be written, published once records are durable and readable.
+    high_watermark: watch::Sender<u64>,
+}
+
+pub(crate) struct PartitionState {
+    /// Ascending by base offset, never empty; the last one is the active segment.
+    pub segments: Vec<Segment>,
+    pub tail: Tail,
+    /// Set when a failed write could not be undone: appends are refused from then on.
+    pub failure: Option<String>,
+}
+
+/// The most recent records, contiguous and ending at the high watermark.
+pub(crate) struct Tail {
+    records: VecDeque<Record>,
+    /// Offset of the first record held (the high watermark when empty).
+    start: u64,
+    bytes: usize,
+}
+
+impl Tail {
+    fn starting_at(offset: u64) -> Tail {
+        Tail { records: VecDeque::new(), start: offset, bytes: 0 }
+    }
+
+    pub fn push(&mut self, record: Record) {
+        self.bytes += approximate_size(&record);
+        self.records.push_back(record);
+        while self.bytes > TAIL_BYTES {
+            let Some(evicted) = self.records.pop_front() else { break };
+            self.bytes -= approximate_size(&evicted);
+            self.start = evicted.offset + 1;
+        }
+    }
+
+    /// Up to `max` records from `from`, or `None` if `from` is older than the tail.
+    pub fn read(&self, from: u64, max: usize) -> Option<Vec<Record>> {
+        let skip = usize::try_from(from.checked_sub(self.start)?).ok()?;
+        Some(self.records.iter().skip(skip).take(max).cloned().collect())
+    }
+}
+
+fn approximate_size(record: &Record) -> usize {
+    let headers: usize = record.headers.iter().map(|(name, value)| name.len() + value.len() + 48).sum();
+    record.key.len() + record.value.len() + headers + 128
+}
+
+impl Partition {
+    /// Creates the directory and the first segment of a new partition.
+    pub fn create(topic: &str, id: u32, dir: PathBuf, retention: Option<Duration>) -> Result<Partition, LogError> {
+        std::fs::create_dir_all(&dir)?;
+        let segment = Segment::create(&dir, 0)?;
+        segment.file.sync_all()?;
+        sync_dir(&dir)?;
+        Ok(Self::with_segments(topic, id, dir, retention, vec![segment]))
+    }
+
+    /// Opens an existing partition, cutting a torn or corrupt tail.
+    pub fn open(topic: &str, id: u32, dir: PathBuf, retention: Option<Duration>) -> Result<Partition, LogError> {
+        let files = list_segment_files(&dir)?;
+        if files.is_empty() {
+            tracing::warn!(topic, partition = id, "partition has no segment, starting it empty");
+            return Self::create(topic, id, dir, retention);
+        }
+        let verified_from = files.len().saturating_sub(VERIFIED_TAIL_SEGMENTS);
+        let mut segments: Vec<Segment> = Vec::with_capacity(files.len());
+        let mut files = files.into_iter().enumerate();
+        while let Some((index, (base, path))) = files.next() {
+            let verify = index >= verified_from;
+            let (segment, end) = Segment::scan(path, base, verify)?;
+            if let ScanEnd::Bad { position, reason } = end {
+                if verify {
+                    let dropped: Vec<PathBuf> = files.by_ref().map(|(_, (_, path))| path).collect();
+                    cut_tail(&dir, &segment, position, &reason, &dropped)?;
+                } else {
+                    // A closed segment: keep what precedes the damage, readers skip the rest.
+                    tracing::warn!(
+                        topic, partition = id, segment = %segment.path.display(), position, reason,
+                        "damaged closed segment, records after the damage are unreadable"
+                    );
+                }
+            }
+            segments.push(segment);
+        }
+        Ok(Self::with_segments(topic, id, dir, retention, segments))
+    }
+
+    fn with_segments(
+        topic: &str,
+        id: u32,
+        dir: PathBuf,
+        retention: Option<Duration>,
+        segments: Vec<Segment>,
+    ) -> Partition {
+        let end = segments.last().map_or(0, |s| s.next_offset);
+        Partition {
+            topic: topic.to_string(),
+            id,
+            dir,
+            retention,
+            state: Mutex::new(PartitionState { segments, tail: Tail::starting_at(end), failure: None }),
+            high_watermark: watch::Sender::new(end),
+        }
+    }
+
+    pub fn topic_partition(&self) -> TopicPartition {
+        TopicPartition::new(self.topic.clone(), self.id)
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, PartitionState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The next offset to be written.
+    pub fn end_offset(&self) -> u64 {
+        *self.high_watermark.borrow()
+    }
+
+    /// The first offset still retained.
+    pub fn log_start(&self) -> u64 {
+        self.lock().segments.first().map_or(0, |s| s.base_offset)
+    }
+
+    /// A receiver that sees every later change of the high watermark.
+    pub fn watch_end(&self) -> watch::Receiver<u64> {
+        self.high_watermark.subscribe()
+    }
+
+    /// Makes records up to `end` visible to readers and wakes waiting consumers.
+    pub fn publish_end(&self, end: u64) {
+        self.high_watermark.send_replace(end);
+    }
+}
+
+/// Truncates a segment at a torn or corrupt frame and removes the segments after it
+/// (they can only hold records of the same unacknowledged write).
+fn cut_tail(dir: &Path, segment: &Segment, position: u64, reason: &str, later: &[PathBuf]) -> Result<(), LogError> {
+    let file_len = segment.file.metadata()?.len();
+    tracing::warn!(
+        segment = %segment.path.display(),
+        position,
+        cut_bytes = file_len - position,
+        removed_segments = later.len(),
+        reason,
+        "truncating torn or corrupt log tail"
+    );
+    segment.file.set_len(position)?;
+    segment.file.sync_all()?;
+    for path in later {
+        std::fs::remove_file(path)?;
+    }
+    if !later.is_empty() {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,326 @@
+//! The single writer thread, with group commit: it drains every pending append
+//! request, writes them all, fsyncs each touched file once, publishes the new high
+//! watermarks, then answers every waiter. A failed batch is undone on disk and every
+//! request in it fails, so no caller is told about records that may not be there.
+
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::oneshot;
+
+use super::frame::{self, FrameHead};
+use super::fsutil::sync_dir;
+use super::partition::Partition;
+use super::segment::Segment;
+use crate::{Appended, LogError, NewRecord, Record};
+
+/// Bytes of records one batch takes at most before it is written.
+const MAX_BATCH_BYTES: usize = 16 << 20;
+
+/// One `append` call.
+pub(crate) struct AppendRequest {
+    pub records: Vec<PendingRecord>,
+    pub reply: oneshot::Sender<Result<Vec<Appended>, LogError>>,
+}
+
+/// A record with its partition chosen and its frame encoded (offset not yet set).
+pub(crate) struct PendingRecord {
+    pub partition: Arc<Partition>,
+    pub frame: Vec<u8>,
+    pub record: NewRecord,
+}
+
+/// The handle to the writer thread; dropping it lets the thread finish its batch and
+/// waits for it.
+pub(crate) struct Writer {
+    sender: Option<mpsc::Sender<AppendRequest>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    pub fn start(segment_bytes: u64) -> Result<Writer, LogError> {
+        let (sender, receiver) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("hookline-log-writer".into())
+            .spawn(move || run(receiver, segment_bytes))?;
+        Ok(Writer { sender: Some(sender), thread: Some(thread) })
+    }
+
+    pub fn submit(&self, request: AppendRequest) -> Result<(), LogError> {
+        let sender = self.sender.as_ref().ok_or(LogError::Closed)?;
+        sender.send(request).map_err(|_| LogError::Closed)
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.sender.take();
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("log writer thread panicked");
+            }
+        }
+    }
+}
+
+fn run(receiver: mpsc::Receiver<AppendRequest>, segment_bytes: u64) {
+    while let Ok(first) = receiver.recv() {
+        let mut bytes = request_bytes(&first);
+        let mut batch = vec![first];
+        while bytes < MAX_BATCH_BYTES {
+            let Ok(request) = receiver.try_recv() else { break };
+            bytes += request_bytes(&request);
+            batch.push(request);
+        }
+        write_batch(batch, segment_bytes);
+    }
+}
+
+fn request_bytes(request: &AppendRequest) -> usize {
+    request.records.iter().map(|r| r.frame.len()).sum()
+}
+
+/// Bytes headed for one segment file in this batch.
+struct SegmentWrite {
+    file: Arc<File>,
+    /// Set when the segment was created by this batch.
+    created: Option<Segment>,
+    start: u64,
+    buf: Vec<u8>,
+    heads: Vec<(u64, FrameHead)>,
+}
+
+impl SegmentWrite {
+    fn end(&self) -> u64 {
+        self.start + self.buf.len() as u64
+    }
+}
+
+/// What this batch does to one partition, applied to its shared state only on success.
+struct PartitionWrite {
+    partition: Arc<Partition>,
+    next_offset: u64,
+    segments: Vec<SegmentWrite>,
+    recent: Vec<Record>,
+}
+
+impl PartitionWrite {
+    fn begin(partition: Arc<Partition>) -> Result<PartitionWrite, LogError> {
+        let state = partition.lock();
+        if let Some(failure) = &state.failure {
+            return Err(LogError::Unavailable(format!("partition {} failed: {failure}", partition.topic_partition())));
+        }
+        let active = state.segments.last().expect("a partition always has an active segment");
+        let write = SegmentWrite {
+            file: active.file.clone(),
+            created: None,
+            start: active.size,
+            buf: Vec::new(),
+            heads: Vec::new(),
+        };
+        let next_offset = active.next_offset;
+        drop(state);
+        Ok(PartitionWrite { partition, next_offset, segments: vec![write], recent: Vec::new() })
+    }
+
+    fn add(
+        &mut self,
+        mut frame: Vec<u8>,
+        record: NewRecord,
+        timestamp_ms: i64,
+        segment_bytes: u64,
+    ) -> Result<Appended, LogError> {
+        let current = self.segments.last().expect("begin adds a segment");
+        if current.end() > 0 && current.end() + frame.len() as u64 > segment_bytes {
+            let segment = Segment::create(&self.partition.dir, self.next_offset)?;
+            let write = SegmentWrite {
+                file: segment.file.clone(),
+                created: Some(segment),
+                start: 0,
+                buf: Vec::new(),
+                heads: Vec::new(),
+            };
+            self.segments.push(write);
+        }
+        let offset = self.next_offset;
+        frame::seal(&mut frame, offset, timestamp_ms);
+        let current = self.segments.last_mut().expect("begin adds a segment");
+        current.heads.push((current.end(), FrameHead { len: frame.len(), offset, timestamp_ms }));
+        current.buf.extend_from_slice(&frame);
+        self.next_offset += 1;
+        self.recent.push(Record {
+            topic: record.topic,
+            partition: self.partition.id,
+            offset,
+            timestamp_ms,
+            key: record.key,
+            headers: record.headers,
+            value: record.value,
+        });
+        Ok(Appended { partition: self.partition.id, offset })
+    }
+
+    /// Writes every byte of this batch for the partition (to the page cache).
+    fn write(&self) -> std::io::Result<()> {
+        self.segments.iter().try_for_each(|segment| segment.file.write_all_at(&segment.buf, segment.start))
+    }
+
+    /// Makes the written bytes durable.
+    fn sync(&self) -> std::io::Result<()> {
+        for segment in &self.segments {
+            segment.file.sync_data()?;
+        }
+        if self.segments.len() > 1 {
+            sync_dir(&self.partition.dir)?;
+        }
+        Ok(())
+    }
+
+    /// Puts the files back as they were before the batch.
+    fn undo(&self) -> std::io::Result<()> {
+        let first = &self.segments[0];
+        first.file.set_len(first.start)?;
+        first.file.sync_data()?;
+        for segment in &self.segments[1..] {
+            if let Some(created) = &segment.created {
+                std::fs::remove_file(&created.path)?;
+            }
+        }
+        sync_dir(&self.partition.dir)
+    }
+
+    /// Makes the batch visible: segments, index, tail, high watermark.
+    fn apply(self) -> bool {
+        let rolled = self.segments.len() > 1;
+        let mut state = self.partition.lock();
+        for segment in self.segments {
+            let target = match segment.created {
+                Some(created) => {
+                    state.segments.push(created);
+                    state.segments.last_mut().expect("just pushed")
+                }
+                None => state.segments.last_mut().expect("a partition always has an active segment"),
+            };
+            for (position, head) in segment.heads {
+                target.note_record(position, head);
+            }
+        }
+        for record in self.recent {
+            state.tail.push(record);
+        }
+        drop(state);
+        self.partition.publish_end(self.next_offset);
+        rolled
+    }
+}
+
+type PartitionKey = (String, u32);
+
+fn write_batch(batch: Vec<AppendRequest>, segment_bytes: u64) {
+    let timestamp_ms = now_ms();
+    let mut writes: HashMap<PartitionKey, PartitionWrite> = HashMap::new();
+    let mut answers: Vec<(oneshot::Sender<_>, Vec<Appended>)> = Vec::with_capacity(batch.len());
+    let mut failure: Option<(LogError, Vec<oneshot::Sender<_>>)> = None;
+    for request in batch {
+        if let Some((_, failed)) = failure.as_mut() {
+            failed.push(request.reply);
+            continue;
+        }
+        match add_request(&mut writes, request.records, timestamp_ms, segment_bytes) {
+            Ok(appended) => answers.push((request.reply, appended)),
+            Err(LogError::Unavailable(reason)) => {
+                // Only this request touches a failed partition; the others go on.
+                let _ = request.reply.send(Err(LogError::Unavailable(reason)));
+            }
+            Err(error) => failure = Some((error, vec![request.reply])),
+        }
+    }
+    let result = match failure {
+        Some((error, failed)) => Err((error, failed)),
+        None => persist_all(&writes).map_err(|e| (LogError::Io(e), Vec::new())),
+    };
+    match result {
+        Ok(()) => {
+            let rolled: Vec<Arc<Partition>> = writes
+                .into_values()
+                .filter_map(|w| {
+                    let p = w.partition.clone();
+                    w.apply().then_some(p)
+                })
+                .collect();
+            for (reply, appended) in answers {
+                let _ = reply.send(Ok(appended));
+            }
+            for partition in rolled {
+                partition.enforce_retention_logged();
+            }
+        }
+        Err((error, failed)) => {
+            tracing::error!(error = %error, "log write failed, undoing the batch");
+            for write in writes.values() {
+                if let Err(undo_error) = write.undo() {
+                    let reason = format!("write failed ({error}) and could not be undone ({undo_error})");
+                    tracing::error!(partition = %write.partition.topic_partition(), reason, "partition failed");
+                    write.partition.lock().failure = Some(reason);
+                }
+            }
+            let replies = answers.into_iter().map(|(reply, _)| reply).chain(failed);
+            for reply in replies {
+                let _ = reply.send(Err(copy_error(&error)));
+            }
+        }
+    }
+}
+
+fn add_request(
+    writes: &mut HashMap<PartitionKey, PartitionWrite>,
+    records: Vec<PendingRecord>,
+    timestamp_ms: i64,
+    segment_bytes: u64,
+) -> Result<Vec<Appended>, LogError> {
+    for pending in &records {
+        let key = (pending.partition.topic.clone(), pending.partition.id);
+        if let Entry::Vacant(vacant) = writes.entry(key) {
+            vacant.insert(PartitionWrite::begin(pending.partition.clone())?);
+        }
+    }
+    let mut appended = Vec::with_capacity(records.len());
+    for pending in records {
+        let key = (pending.partition.topic.clone(), pending.partition.id);
+        let write = writes.get_mut(&key).expect("inserted above");
+        appended.push(write.add(pending.frame, pending.record, timestamp_ms, segment_bytes)?);
+    }
+    Ok(appended)
+}
+
+/// Writes every partition, then fsyncs them in parallel: the device serves concurrent
+/// flushes of different files far faster than one after the other.
+fn persist_all(writes: &HashMap<PartitionKey, PartitionWrite>) -> std::io::Result<()> {
+    writes.values().try_for_each(PartitionWrite::write)?;
+    let writes: Vec<&PartitionWrite> = writes.values().collect();
+    if writes.len() == 1 {
+        return writes[0].sync();
+    }
+    std::thread::scope(|scope| {
+        let syncs: Vec<_> = writes.iter().map(|write| scope.spawn(|| write.sync())).collect();
+        syncs
+            .into_iter()
+            .try_for_each(|sync| sync.join().unwrap_or_else(|_| Err(std::io::Error::other("fsync thread panicked"))))
+    })
+}
+
+fn copy_error(error: &LogError) -> LogError {
+    match error {
+        LogError::Io(e) => LogError::Io(std::io::Error::new(e.kind(), e.to_string())),
+        other => LogError::Unavailable(other.to_string()),
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
