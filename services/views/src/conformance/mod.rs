@@ -1,0 +1,62 @@
+//! The conformance suite every [`ViewStore`] adapter must pass.
+//!
+//! Each case is a public async function that takes a [`ViewStoreFactory`] (any
+//! `Fn(Retention) -> impl Future<Output = Arc<dyn ViewStore>>`), opens the stores it
+//! needs, and panics with a message saying what went wrong.
+//!
+//! Cases use fresh random ids and never assume the store is empty, so they may all
+//! run against one shared database (a Cassandra keyspace, say), concurrently. The
+//! one exception: [`rows_expire_and_are_purged`] calls `purge_expired`, which may
+//! delete other cases' expired rows, and checks a lower bound on the count only;
+//! run it where no other purge races it. Timestamps are whole milliseconds, as CQL
+//! stores them.
+
+mod attempts;
+mod fixtures;
+mod retention;
+mod subscriptions;
+mod tasks;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use self::attempts::{attempts_for_subscription_newest_first, attempts_for_task_oldest_first};
+pub use self::retention::{old_events_are_not_written, rows_expire_and_are_purged};
+pub use self::subscriptions::{
+    subscription_lifecycle, subscription_listing_pages_in_id_order, subscription_listing_rejects_invalid_cursor,
+};
+pub use self::tasks::{repeated_attempt_keeps_the_higher_rank, task_fold_ignores_order_and_repeats};
+use crate::{Retention, ViewStore};
+
+/// Opens a store with the given retention. Implemented by every matching closure.
+pub trait ViewStoreFactory {
+    fn open(&self, retention: Retention) -> impl Future<Output = Arc<dyn ViewStore>>;
+}
+
+impl<F, Fut> ViewStoreFactory for F
+where
+    F: Fn(Retention) -> Fut,
+    Fut: Future<Output = Arc<dyn ViewStore>>,
+{
+    fn open(&self, retention: Retention) -> impl Future<Output = Arc<dyn ViewStore>> {
+        self(retention)
+    }
+}
+
+/// The retention of the cases that are not about retention: long enough that
+/// nothing they write expires while they run.
+pub const LONG_RETENTION: Retention = Retention { ttl: Duration::from_secs(24 * 60 * 60) };
+
+/// Runs every case, one after the other.
+pub async fn run_all(factory: &impl ViewStoreFactory) {
+    subscription_lifecycle(factory).await;
+    subscription_listing_pages_in_id_order(factory).await;
+    subscription_listing_rejects_invalid_cursor(factory).await;
+    task_fold_ignores_order_and_repeats(factory).await;
+    repeated_attempt_keeps_the_higher_rank(factory).await;
+    attempts_for_task_oldest_first(factory).await;
+    attempts_for_subscription_newest_first(factory).await;
+    rows_expire_and_are_purged(factory).await;
+    old_events_are_not_written(factory).await;
+}

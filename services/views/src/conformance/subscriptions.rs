@@ -1,0 +1,139 @@
+//! Subscriptions: upserts, tombstones, listing and paging.
+
+use std::sync::Arc;
+
+use hookline_domain::{Secret, Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState};
+
+use super::fixtures::{apply, now, secs, subscription};
+use super::{ViewStoreFactory, LONG_RETENTION};
+use crate::{ViewChange, ViewError, ViewStore};
+
+fn change(event: SubscriptionEvent) -> ViewChange {
+    ViewChange::Subscription(event)
+}
+
+async fn state(store: &Arc<dyn ViewStore>, id: SubscriptionId) -> Option<SubscriptionState> {
+    store.subscription(id).await.unwrap_or_else(|e| panic!("subscription({id}) failed: {e}"))
+}
+
+/// Pages through every live subscription, `limit` at a time, checking each page.
+async fn list_all(store: &Arc<dyn ViewStore>, limit: usize) -> Vec<Subscription> {
+    let mut all: Vec<Subscription> = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store
+            .subscriptions(limit, cursor.as_deref())
+            .await
+            .unwrap_or_else(|e| panic!("subscriptions({limit}, {cursor:?}) failed: {e}"));
+        assert!(page.items.len() <= limit, "a page of limit {limit} held {} items", page.items.len());
+        for item in page.items {
+            if let Some(previous) = all.last() {
+                assert!(
+                    previous.id < item.id,
+                    "listing is not in strictly increasing id order: {} then {}",
+                    previous.id,
+                    item.id
+                );
+            }
+            all.push(item);
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return all,
+        }
+    }
+}
+
+/// Created, then updated, then deleted: each step replaces what `subscription`
+/// answers; the tombstone stays visible there and the id leaves the listing.
+pub async fn subscription_lifecycle(factory: &impl ViewStoreFactory) {
+    let store = factory.open(LONG_RETENTION).await;
+    let id = SubscriptionId::new();
+    assert_eq!(state(&store, id).await, None, "an id never written must be unknown");
+
+    let t0 = now();
+    let created = subscription(id, "https://example.com/a", t0);
+    apply(&store, vec![change(SubscriptionEvent::SubscriptionCreated { subscription: created.clone() })]).await;
+    assert_eq!(state(&store, id).await, Some(SubscriptionState::Live(created.clone())), "after created");
+    assert!(list_all(&store, 100).await.contains(&created), "a created subscription must be listed");
+
+    let updated = Subscription {
+        target_url: "https://example.com/b".to_string(),
+        secret: Some(Secret::new("s3cret")),
+        event_type_filter: Some("order.*".to_string()),
+        updated_at: t0 + secs(1),
+        ..created
+    };
+    apply(&store, vec![change(SubscriptionEvent::SubscriptionUpdated { subscription: updated.clone() })]).await;
+    assert_eq!(state(&store, id).await, Some(SubscriptionState::Live(updated.clone())), "after updated");
+    assert!(list_all(&store, 100).await.contains(&updated), "the listing must show the updated subscription");
+
+    let deleted_at = t0 + secs(2);
+    apply(&store, vec![change(SubscriptionEvent::SubscriptionDeleted { id, deleted_at })]).await;
+    assert_eq!(state(&store, id).await, Some(SubscriptionState::Deleted { id, deleted_at }), "after deleted");
+    assert!(list_all(&store, 100).await.iter().all(|s| s.id != id), "a deleted subscription must not be listed");
+
+    // Within one batch the events apply in the order given.
+    let other = SubscriptionId::new();
+    let first = subscription(other, "https://example.com/c", t0);
+    let second =
+        Subscription { target_url: "https://example.com/d".to_string(), updated_at: t0 + secs(1), ..first.clone() };
+    apply(
+        &store,
+        vec![
+            change(SubscriptionEvent::SubscriptionCreated { subscription: first.clone() }),
+            change(SubscriptionEvent::SubscriptionDeleted { id: other, deleted_at: t0 }),
+            change(SubscriptionEvent::SubscriptionCreated { subscription: first }),
+            change(SubscriptionEvent::SubscriptionUpdated { subscription: second.clone() }),
+        ],
+    )
+    .await;
+    assert_eq!(
+        state(&store, other).await,
+        Some(SubscriptionState::Live(second)),
+        "a batch must apply its subscription events in order"
+    );
+}
+
+/// The listing is in id order, honours the limit and pages with its cursor, and
+/// leaves deleted subscriptions out.
+pub async fn subscription_listing_pages_in_id_order(factory: &impl ViewStoreFactory) {
+    let store = factory.open(LONG_RETENTION).await;
+    let t0 = now();
+    let mut mine: Vec<Subscription> =
+        (0..5).map(|i| subscription(SubscriptionId::new(), &format!("https://example.com/{i}"), t0)).collect();
+    // Written in reverse id order, so that insertion order cannot pass for id order.
+    mine.sort_by_key(|s| std::cmp::Reverse(s.id));
+    let creations =
+        mine.iter().map(|s| change(SubscriptionEvent::SubscriptionCreated { subscription: s.clone() })).collect();
+    apply(&store, creations).await;
+    let removed = mine.remove(2);
+    apply(&store, vec![change(SubscriptionEvent::SubscriptionDeleted { id: removed.id, deleted_at: t0 })]).await;
+    mine.reverse();
+
+    for limit in [1, 2, 1000] {
+        let listed = list_all(&store, limit).await;
+        let listed_mine: Vec<Subscription> =
+            listed.iter().filter(|s| mine.iter().any(|m| m.id == s.id)).cloned().collect();
+        assert_eq!(listed_mine, mine, "with limit {limit}: every live subscription, once, in id order");
+        assert!(
+            listed.iter().all(|s| s.id != removed.id),
+            "with limit {limit}: a deleted subscription must not be listed"
+        );
+    }
+
+    let first = store.subscriptions(1, None).await.unwrap_or_else(|e| panic!("subscriptions(1) failed: {e}"));
+    assert_eq!(first.items.len(), 1, "a limit of 1 with subscriptions stored gives one item");
+    assert!(first.next.is_some(), "a full page over more subscriptions must give a cursor");
+}
+
+/// A cursor that no page gave out is refused.
+pub async fn subscription_listing_rejects_invalid_cursor(factory: &impl ViewStoreFactory) {
+    let store = factory.open(LONG_RETENTION).await;
+    for bad in ["not a cursor", "\u{0}\u{7f}garbage", "%%%"] {
+        match store.subscriptions(10, Some(bad)).await {
+            Err(ViewError::InvalidCursor) => {}
+            other => panic!("cursor {bad:?} must give ViewError::InvalidCursor, got {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! The embedded adapter of [`ViewStore`]: the views in one redb file, for a single
+//! machine. Every redb call runs on tokio's blocking pool; `apply` and
+//! `purge_expired` each commit one durable write transaction, reads each use one
+//! read transaction (so a read never sees half a batch).
+//!
+//! Tables and keys are described in `schema.rs`.
+
+mod codec;
+mod error;
+mod purge;
+mod read;
+mod schema;
+mod write;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use hookline_domain::{AttemptRecorded, Subscription, SubscriptionId, SubscriptionState, TaskId, TaskView};
+use redb::Database;
+
+use self::error::EmbeddedError;
+use self::schema::clock_ms;
+use crate::{Page, Retention, ViewChange, ViewError, ViewStore};
+
+/// The views in a redb database file.
+pub struct EmbeddedViews {
+    db: Arc<Database>,
+    ttl: Duration,
+}
+
+impl EmbeddedViews {
+    /// Opens the database file at `path`, creating it (and its parent directories) if
+    /// needed. A file can be open once at a time: a second open fails with
+    /// [`ViewError::Unavailable`] until the first handle is dropped.
+    ///
+    /// This blocks on file I/O; call it at start-up or from a blocking task.
+    pub fn open(path: &Path, retention: Retention) -> Result<Arc<EmbeddedViews>, ViewError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| ViewError::Storage(format!("create {}: {e}", parent.display())))?;
+        }
+        let db = Database::create(path).map_err(EmbeddedError::from)?;
+        schema::create_tables(&db)?;
+        Ok(Arc::new(EmbeddedViews { db: Arc::new(db), ttl: retention.ttl }))
+    }
+
+    /// Runs `work` on the blocking pool with the database and the retention.
+    async fn blocking<T, W>(&self, work: W) -> Result<T, ViewError>
+    where
+        T: Send + 'static,
+        W: FnOnce(&Database, Duration) -> Result<T, EmbeddedError> + Send + 'static,
+    {
+        let (db, ttl) = (Arc::clone(&self.db), self.ttl);
+        tokio::task::spawn_blocking(move || work(&db, ttl))
+            .await
+            .map_err(|e| ViewError::Storage(format!("view store task failed: {e}")))?
+            .map_err(ViewError::from)
+    }
+}
+
+#[async_trait]
+impl ViewStore for EmbeddedViews {
+    async fn apply(&self, changes: Vec<ViewChange>) -> Result<(), ViewError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let now = clock_ms(Utc::now());
+        self.blocking(move |db, ttl| write::apply(db, ttl, now, changes)).await
+    }
+
+    async fn subscription(&self, id: SubscriptionId) -> Result<Option<SubscriptionState>, ViewError> {
+        self.blocking(move |db, _| read::subscription(db, id)).await
+    }
+
+    async fn subscriptions(&self, limit: usize, cursor: Option<&str>) -> Result<Page<Subscription>, ViewError> {
+        let after = cursor.map(|c| c.parse::<SubscriptionId>().map_err(|_| ViewError::InvalidCursor)).transpose()?;
+        self.blocking(move |db, _| read::subscriptions(db, limit, after)).await
+    }
+
+    async fn task(&self, id: TaskId) -> Result<Option<TaskView>, ViewError> {
+        let now = clock_ms(Utc::now());
+        self.blocking(move |db, _| read::task(db, id, now)).await
+    }
+
+    async fn attempts_for_task(&self, id: TaskId) -> Result<Vec<AttemptRecorded>, ViewError> {
+        let now = clock_ms(Utc::now());
+        self.blocking(move |db, _| read::attempts_for_task(db, id, now)).await
+    }
+
+    async fn attempts_for_subscription(
+        &self,
+        id: SubscriptionId,
+        limit: usize,
+    ) -> Result<Vec<AttemptRecorded>, ViewError> {
+        let now = clock_ms(Utc::now());
+        self.blocking(move |db, _| read::attempts_for_subscription(db, id, limit, now)).await
+    }
+
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, ViewError> {
+        let now = clock_ms(now);
+        self.blocking(move |db, _| purge::purge_expired(db, now)).await
+    }
+}

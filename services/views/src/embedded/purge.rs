@@ -1,0 +1,71 @@
+//! Deleting rows whose retention has passed, by walking the expiry index from its start.
+
+use redb::{Database, ReadableTable};
+
+use super::codec::decode_attempt;
+use super::error::EmbeddedError;
+use super::schema::{by_sub_key, split_expiry_key, split_row, RowKind, ATTEMPTS, ATTEMPTS_BY_SUB, EXPIRY, TASKS};
+
+/// Index entries taken per step, so that the walk never holds the whole expired set in memory.
+const CHUNK: usize = 1024;
+
+/// Deletes every row that expired at or before `now_ms`, with its index entries, in
+/// one durable transaction; returns how many task and attempt rows were deleted.
+pub(super) fn purge_expired(db: &Database, now_ms: u64) -> Result<u64, EmbeddedError> {
+    let txn = db.begin_write()?;
+    let mut deleted = 0;
+    {
+        let mut expiry = txn.open_table(EXPIRY)?;
+        let mut tasks = txn.open_table(TASKS)?;
+        let mut attempts = txn.open_table(ATTEMPTS)?;
+        let mut attempts_by_sub = txn.open_table(ATTEMPTS_BY_SUB)?;
+        // Every key of a row expired at or before now_ms sorts before this one.
+        let end = now_ms.saturating_add(1).to_be_bytes();
+        loop {
+            let mut due = Vec::with_capacity(CHUNK);
+            for entry in expiry.range::<&[u8]>(..&end[..])?.take(CHUNK) {
+                due.push(entry?.0.value().to_vec());
+            }
+            if due.is_empty() {
+                break;
+            }
+            for index_key in &due {
+                expiry.remove(&index_key[..])?;
+                let (expires, kind, row_key) = split_expiry_key(index_key)?;
+                // A row rewritten with a later expiry keeps its row but not this entry.
+                match kind {
+                    RowKind::Task => {
+                        let still_due = match tasks.get(row_key)? {
+                            Some(row) => split_row(row.value())?.0 == expires,
+                            None => false,
+                        };
+                        if still_due {
+                            tasks.remove(row_key)?;
+                            deleted += 1;
+                        }
+                    }
+                    RowKind::Attempt => {
+                        let due_attempt = match attempts.get(row_key)? {
+                            Some(row) => {
+                                let (row_expires, encoded) = split_row(row.value())?;
+                                if row_expires == expires {
+                                    Some(decode_attempt(encoded)?)
+                                } else {
+                                    None
+                                }
+                            }
+                            None => None,
+                        };
+                        if let Some(attempt) = due_attempt {
+                            attempts_by_sub.remove(&by_sub_key(&attempt)[..])?;
+                            attempts.remove(row_key)?;
+                            deleted += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    txn.commit()?;
+    Ok(deleted)
+}

@@ -1,0 +1,127 @@
+//! Reads, each in one read transaction; rows expired at `now_ms` are never returned.
+
+use std::ops::Bound;
+
+use chrono::{DateTime, Utc};
+use hookline_domain::{AttemptRecorded, Subscription, SubscriptionId, SubscriptionState, TaskId, TaskView};
+use redb::{Database, ReadableDatabase};
+
+use super::codec::{decode_attempt, decode_task};
+use super::error::EmbeddedError;
+use super::schema::{
+    attempt_key, attempt_key_of_by_sub, decode, prefix_end, split_row, subscription_key, ATTEMPTS, ATTEMPTS_BY_SUB,
+    SUBSCRIPTIONS, TASKS, TOMBSTONES,
+};
+use crate::Page;
+
+pub(super) fn subscription(db: &Database, id: SubscriptionId) -> Result<Option<SubscriptionState>, EmbeddedError> {
+    let txn = db.begin_read()?;
+    let key = subscription_key(id);
+    if let Some(row) = txn.open_table(SUBSCRIPTIONS)?.get(&key[..])? {
+        return Ok(Some(SubscriptionState::Live(decode(row.value())?)));
+    }
+    match txn.open_table(TOMBSTONES)?.get(&key[..])? {
+        Some(row) => {
+            let deleted_at: DateTime<Utc> = decode(row.value())?;
+            Ok(Some(SubscriptionState::Deleted { id, deleted_at }))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Live subscriptions after `after`, in id order; the cursor of a page is its last id.
+pub(super) fn subscriptions(
+    db: &Database,
+    limit: usize,
+    after: Option<SubscriptionId>,
+) -> Result<Page<Subscription>, EmbeddedError> {
+    let txn = db.begin_read()?;
+    let table = txn.open_table(SUBSCRIPTIONS)?;
+    let after_key = after.map(subscription_key);
+    let start = match &after_key {
+        Some(key) => Bound::Excluded(&key[..]),
+        None => Bound::Unbounded,
+    };
+    let mut items = Vec::with_capacity(limit.min(1024));
+    let mut more = false;
+    for entry in table.range::<&[u8]>((start, Bound::Unbounded))? {
+        let (_, row) = entry?;
+        if items.len() == limit {
+            more = true;
+            break;
+        }
+        items.push(decode::<Subscription>(row.value())?);
+    }
+    let next = match items.last() {
+        Some(last) if more => Some(last.id.to_string()),
+        _ => None,
+    };
+    Ok(Page { items, next })
+}
+
+pub(super) fn task(db: &Database, id: TaskId, now_ms: u64) -> Result<Option<TaskView>, EmbeddedError> {
+    let txn = db.begin_read()?;
+    let Some(row) = txn.open_table(TASKS)?.get(&id.as_bytes()[..])? else {
+        return Ok(None);
+    };
+    let (expires, encoded) = split_row(row.value())?;
+    if expires <= now_ms {
+        return Ok(None);
+    }
+    Ok(Some(decode_task(encoded)?))
+}
+
+/// The task's attempts in attempt-number order: a range over the task id prefix.
+pub(super) fn attempts_for_task(db: &Database, id: TaskId, now_ms: u64) -> Result<Vec<AttemptRecorded>, EmbeddedError> {
+    let txn = db.begin_read()?;
+    let table = txn.open_table(ATTEMPTS)?;
+    let (first, last) = (attempt_key(id, 0), attempt_key(id, u32::MAX));
+    let mut attempts = Vec::new();
+    for entry in table.range::<&[u8]>(&first[..]..=&last[..])? {
+        let (_, row) = entry?;
+        let (expires, encoded) = split_row(row.value())?;
+        if expires > now_ms {
+            attempts.push(decode_attempt(encoded)?);
+        }
+    }
+    Ok(attempts)
+}
+
+/// Walks the subscription's prefix of the newest-first index and stops at `limit`
+/// live attempts. Expired entries not yet purged are skipped; they are the oldest,
+/// so they sit at the end of the walk.
+pub(super) fn attempts_for_subscription(
+    db: &Database,
+    id: SubscriptionId,
+    limit: usize,
+    now_ms: u64,
+) -> Result<Vec<AttemptRecorded>, EmbeddedError> {
+    let mut attempts = Vec::with_capacity(limit.min(1024));
+    if limit == 0 {
+        return Ok(attempts);
+    }
+    let txn = db.begin_read()?;
+    let index = txn.open_table(ATTEMPTS_BY_SUB)?;
+    let rows = txn.open_table(ATTEMPTS)?;
+    let prefix = subscription_key(id);
+    let end = prefix_end(&prefix);
+    let upper = match &end {
+        Some(end) => Bound::Excluded(&end[..]),
+        None => Bound::Unbounded,
+    };
+    for entry in index.range::<&[u8]>((Bound::Included(&prefix[..]), upper))? {
+        let (key, _) = entry?;
+        let key = key.value();
+        let row = rows
+            .get(attempt_key_of_by_sub(key)?)?
+            .ok_or_else(|| EmbeddedError::Corrupt("attempts_by_sub points to a missing attempt".into()))?;
+        let (expires, encoded) = split_row(row.value())?;
+        if expires > now_ms {
+            attempts.push(decode_attempt(encoded)?);
+            if attempts.len() == limit {
+                break;
+            }
+        }
+    }
+    Ok(attempts)
+}

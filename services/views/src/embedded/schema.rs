@@ -1,0 +1,224 @@
+//! The redb tables of the embedded views, their keys and their values.
+//!
+//! | table            | key                                                          | value                     |
+//! |------------------|--------------------------------------------------------------|---------------------------|
+//! | `subscriptions`  | subscription id (16 bytes)                                   | JSON `Subscription`       |
+//! | `tombstones`     | subscription id (16 bytes)                                   | JSON `deleted_at`         |
+//! | `tasks`          | task id (16 bytes)                                           | expiry ++ `TaskView`      |
+//! | `attempts`       | task id ++ attempt number (u32 BE)                           | expiry ++ attempt         |
+//! | `attempts_by_sub`| subscription id ++ !attempted_at (u64 BE) ++ task id ++ number | `()`                    |
+//! | `expiry`         | expiry (u64 BE) ++ row kind tag ++ row key                   | `()`                      |
+//!
+//! Tasks and attempts use the compact encoding of `codec.rs`; subscriptions JSON.
+//! Live subscriptions and tombstones live in separate tables so that listing walks
+//! live rows only. "expiry" is milliseconds since the epoch, big-endian, so the
+//! expiry index sorts by time and `purge_expired` walks it from the start; rows carry
+//! their expiry too, so a read can hide an expired row without consulting the index.
+//! In `attempts_by_sub` the attempt time is inverted (`u64::MAX - t`) so that a
+//! forward scan of a subscription's prefix yields its newest attempts first.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use hookline_domain::{AttemptRecorded, SubscriptionId, TaskId, TaskView};
+use redb::{Database, TableDefinition};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::codec;
+use super::error::EmbeddedError;
+
+pub(super) type Bytes = &'static [u8];
+
+pub(super) const SUBSCRIPTIONS: TableDefinition<Bytes, Bytes> = TableDefinition::new("subscriptions");
+pub(super) const TOMBSTONES: TableDefinition<Bytes, Bytes> = TableDefinition::new("tombstones");
+pub(super) const TASKS: TableDefinition<Bytes, Bytes> = TableDefinition::new("tasks");
+pub(super) const ATTEMPTS: TableDefinition<Bytes, Bytes> = TableDefinition::new("attempts");
+pub(super) const ATTEMPTS_BY_SUB: TableDefinition<Bytes, ()> = TableDefinition::new("attempts_by_sub");
+pub(super) const EXPIRY: TableDefinition<Bytes, ()> = TableDefinition::new("expiry");
+
+/// Creates any missing table, so that read transactions can open them all.
+pub(super) fn create_tables(db: &Database) -> Result<(), EmbeddedError> {
+    let txn = db.begin_write()?;
+    for table in [SUBSCRIPTIONS, TOMBSTONES, TASKS, ATTEMPTS] {
+        txn.open_table(table)?;
+    }
+    for table in [ATTEMPTS_BY_SUB, EXPIRY] {
+        txn.open_table(table)?;
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+/// Which table an expiry index entry points into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum RowKind {
+    Task = 1,
+    Attempt = 2,
+}
+
+impl RowKind {
+    fn from_tag(tag: u8) -> Option<Self> {
+        match tag {
+            1 => Some(RowKind::Task),
+            2 => Some(RowKind::Attempt),
+            _ => None,
+        }
+    }
+}
+
+const ID_LEN: usize = 16;
+const EXPIRY_LEN: usize = 8;
+pub(super) const ATTEMPT_KEY_LEN: usize = ID_LEN + 4;
+const BY_SUB_KEY_LEN: usize = ID_LEN + 8 + ATTEMPT_KEY_LEN;
+
+/// Milliseconds since the epoch at which a row stamped `at` expires (never before 0).
+pub(super) fn expiry_ms(at: DateTime<Utc>, ttl: Duration) -> u64 {
+    let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+    u64::try_from(at.timestamp_millis().saturating_add(ttl_ms)).unwrap_or(0)
+}
+
+/// `now` as the expiry clock reads it: a row is expired once its expiry is `<=` this.
+pub(super) fn clock_ms(now: DateTime<Utc>) -> u64 {
+    u64::try_from(now.timestamp_millis()).unwrap_or(0)
+}
+
+pub(super) fn attempt_key(task: TaskId, number: u32) -> [u8; ATTEMPT_KEY_LEN] {
+    let mut key = [0; ATTEMPT_KEY_LEN];
+    key[..ID_LEN].copy_from_slice(task.as_bytes());
+    key[ID_LEN..].copy_from_slice(&number.to_be_bytes());
+    key
+}
+
+/// The index key of an attempt in its subscription's newest-first listing.
+pub(super) fn by_sub_key(attempt: &AttemptRecorded) -> [u8; BY_SUB_KEY_LEN] {
+    // Flipping the sign bit maps i64 onto u64 in the same order; subtracting from MAX reverses it.
+    let micros = (attempt.attempted_at.timestamp_micros() as u64) ^ (1 << 63);
+    let mut key = [0; BY_SUB_KEY_LEN];
+    key[..ID_LEN].copy_from_slice(attempt.subscription_id.as_bytes());
+    key[ID_LEN..ID_LEN + 8].copy_from_slice(&(u64::MAX - micros).to_be_bytes());
+    key[ID_LEN + 8..].copy_from_slice(&attempt_key(attempt.task_id, attempt.attempt_number));
+    key
+}
+
+/// The attempt row an `attempts_by_sub` key points to.
+pub(super) fn attempt_key_of_by_sub(key: &[u8]) -> Result<&[u8], EmbeddedError> {
+    if key.len() != BY_SUB_KEY_LEN {
+        return Err(EmbeddedError::Corrupt(format!("attempts_by_sub key of {} bytes", key.len())));
+    }
+    Ok(&key[ID_LEN + 8..])
+}
+
+/// The smallest key that sorts after every key starting with `prefix`, if any.
+pub(super) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+pub(super) fn subscription_key(id: SubscriptionId) -> [u8; ID_LEN] {
+    *id.as_bytes()
+}
+
+pub(super) fn expiry_key(expires_ms: u64, kind: RowKind, row_key: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(EXPIRY_LEN + 1 + row_key.len());
+    key.extend_from_slice(&expires_ms.to_be_bytes());
+    key.push(kind as u8);
+    key.extend_from_slice(row_key);
+    key
+}
+
+/// The expiry, kind and row key of an expiry index entry.
+pub(super) fn split_expiry_key(key: &[u8]) -> Result<(u64, RowKind, &[u8]), EmbeddedError> {
+    let corrupt = || EmbeddedError::Corrupt(format!("expiry key of {} bytes", key.len()));
+    let (expiry, rest) = key.split_first_chunk::<EXPIRY_LEN>().ok_or_else(corrupt)?;
+    let (tag, row_key) = rest.split_first().ok_or_else(corrupt)?;
+    let kind = RowKind::from_tag(*tag).ok_or_else(corrupt)?;
+    Ok((u64::from_be_bytes(*expiry), kind, row_key))
+}
+
+/// A task row: its expiry, then the task in the compact encoding.
+pub(super) fn task_row(expires_ms: u64, view: &TaskView) -> Vec<u8> {
+    let mut row = expires_ms.to_be_bytes().to_vec();
+    codec::encode_task(view, &mut row);
+    row
+}
+
+/// An attempt row: its expiry, then the attempt in the compact encoding.
+pub(super) fn attempt_row(expires_ms: u64, attempt: &AttemptRecorded) -> Vec<u8> {
+    let mut row = expires_ms.to_be_bytes().to_vec();
+    codec::encode_attempt(attempt, &mut row);
+    row
+}
+
+/// The expiry of a task or attempt row and its encoded value.
+pub(super) fn split_row(row: &[u8]) -> Result<(u64, &[u8]), EmbeddedError> {
+    let (expiry, encoded) =
+        row.split_first_chunk::<EXPIRY_LEN>().ok_or_else(|| EmbeddedError::Corrupt("row too short".into()))?;
+    Ok((u64::from_be_bytes(*expiry), encoded))
+}
+
+/// Subscriptions and tombstones are rare and stay JSON.
+pub(super) fn decode<T: DeserializeOwned>(json: &[u8]) -> Result<T, EmbeddedError> {
+    serde_json::from_slice(json).map_err(|e| EmbeddedError::Corrupt(format!("decode: {e}")))
+}
+
+pub(super) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, EmbeddedError> {
+    serde_json::to_vec(value).map_err(|e| EmbeddedError::Corrupt(format!("encode: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn by_sub_keys_sort_newest_first_across_the_epoch() {
+        let attempt = |secs: i64| {
+            let a = AttemptRecorded {
+                task_id: TaskId::new(),
+                subscription_id: SubscriptionId::from_bytes([7; 16]),
+                attempt_number: 1,
+                outcome: hookline_domain::Outcome::Success,
+                http_status: None,
+                error: None,
+                latency_ms: 0,
+                response_body: None,
+                attempted_at: Utc.timestamp_opt(secs, 0).unwrap(),
+                next_attempt_at: None,
+                task_accepted_at: Utc.timestamp_opt(secs, 0).unwrap(),
+                event_type: None,
+            };
+            by_sub_key(&a)
+        };
+        let keys = [attempt(1_700_000_000), attempt(5), attempt(-5)];
+        assert!(keys[0] < keys[1] && keys[1] < keys[2]);
+    }
+
+    #[test]
+    fn expiry_keys_round_trip() {
+        let key = expiry_key(42, RowKind::Attempt, &[1, 2, 3]);
+        assert_eq!(split_expiry_key(&key).unwrap(), (42, RowKind::Attempt, &[1u8, 2, 3][..]));
+        assert!(split_expiry_key(&[0; 8]).is_err());
+        assert!(split_expiry_key(&[0, 0, 0, 0, 0, 0, 0, 0, 9]).is_err());
+    }
+
+    #[test]
+    fn prefix_end_bounds_the_prefix() {
+        assert_eq!(prefix_end(&[1, 2]), Some(vec![1, 3]));
+        assert_eq!(prefix_end(&[1, 255]), Some(vec![2]));
+        assert_eq!(prefix_end(&[255, 255]), None);
+    }
+
+    #[test]
+    fn expiry_saturates_instead_of_wrapping() {
+        let before_epoch = Utc.timestamp_opt(-100, 0).unwrap();
+        assert_eq!(expiry_ms(before_epoch, Duration::from_secs(1)), 0);
+        assert_eq!(expiry_ms(Utc.timestamp_opt(10, 0).unwrap(), Duration::MAX), i64::MAX as u64);
+    }
+}

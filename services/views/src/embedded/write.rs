@@ -1,0 +1,159 @@
+//! Folding a batch of changes into the tables, in one write transaction.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use hookline_domain::{AttemptRecorded, Outcome, SubscriptionEvent, TaskId, TaskView};
+use redb::{Database, ReadableTable, Table, WriteTransaction};
+
+use super::codec::{decode_attempt, decode_task};
+use super::error::EmbeddedError;
+use super::schema::{
+    attempt_key, attempt_row, by_sub_key, encode, expiry_key, expiry_ms, split_row, subscription_key, task_row, Bytes,
+    RowKind, ATTEMPTS, ATTEMPTS_BY_SUB, EXPIRY, SUBSCRIPTIONS, TASKS, TOMBSTONES,
+};
+use crate::ViewChange;
+
+/// Applies `changes` and commits durably; rows already expired at `now_ms` are not written.
+pub(super) fn apply(db: &Database, ttl: Duration, now_ms: u64, changes: Vec<ViewChange>) -> Result<(), EmbeddedError> {
+    let txn = db.begin_write()?;
+    {
+        let mut tables = Tables::open(&txn)?;
+        // Every change to a task within the batch is merged in memory first, so each
+        // task row is read and written once per batch.
+        let mut tasks: HashMap<TaskId, TaskView> = HashMap::new();
+        for change in changes {
+            match change {
+                ViewChange::Subscription(event) => tables.apply_subscription(&event)?,
+                ViewChange::Task(view) => fold(&mut tasks, view),
+                ViewChange::Attempt(attempt) => {
+                    fold(&mut tasks, TaskView::from_attempt(&attempt));
+                    tables.put_attempt(&attempt, ttl, now_ms)?;
+                }
+            }
+        }
+        for view in tasks.into_values() {
+            tables.merge_task(view, ttl, now_ms)?;
+        }
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+fn fold(tasks: &mut HashMap<TaskId, TaskView>, view: TaskView) {
+    let merged = match tasks.remove(&view.task_id) {
+        Some(known) => known.merge(view),
+        None => view,
+    };
+    tasks.insert(merged.task_id, merged);
+}
+
+struct Tables<'txn> {
+    subscriptions: Table<'txn, Bytes, Bytes>,
+    tombstones: Table<'txn, Bytes, Bytes>,
+    tasks: Table<'txn, Bytes, Bytes>,
+    attempts: Table<'txn, Bytes, Bytes>,
+    attempts_by_sub: Table<'txn, Bytes, ()>,
+    expiry: Table<'txn, Bytes, ()>,
+}
+
+impl<'txn> Tables<'txn> {
+    fn open(txn: &'txn WriteTransaction) -> Result<Self, EmbeddedError> {
+        Ok(Self {
+            subscriptions: txn.open_table(SUBSCRIPTIONS)?,
+            tombstones: txn.open_table(TOMBSTONES)?,
+            tasks: txn.open_table(TASKS)?,
+            attempts: txn.open_table(ATTEMPTS)?,
+            attempts_by_sub: txn.open_table(ATTEMPTS_BY_SUB)?,
+            expiry: txn.open_table(EXPIRY)?,
+        })
+    }
+
+    /// Created and Updated carry the whole subscription, so they are plain upserts.
+    fn apply_subscription(&mut self, event: &SubscriptionEvent) -> Result<(), EmbeddedError> {
+        let key = subscription_key(event.subscription_id());
+        match event {
+            SubscriptionEvent::SubscriptionCreated { subscription }
+            | SubscriptionEvent::SubscriptionUpdated { subscription } => {
+                self.subscriptions.insert(&key[..], &encode(subscription)?[..])?;
+                self.tombstones.remove(&key[..])?;
+            }
+            SubscriptionEvent::SubscriptionDeleted { deleted_at, .. } => {
+                self.subscriptions.remove(&key[..])?;
+                self.tombstones.insert(&key[..], &encode(deleted_at)?[..])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Merges `view` into the stored task; an expired stored row counts as absent.
+    fn merge_task(&mut self, view: TaskView, ttl: Duration, now_ms: u64) -> Result<(), EmbeddedError> {
+        let key = *view.task_id.as_bytes();
+        let stored = match self.tasks.get(&key[..])? {
+            Some(row) => {
+                let (expires, encoded) = split_row(row.value())?;
+                Some((expires, decode_task(encoded)?))
+            }
+            None => None,
+        };
+        let merged = match &stored {
+            Some((expires, known)) if *expires > now_ms => known.clone().merge(view),
+            _ => view,
+        };
+        let expires = expiry_ms(merged.last_activity(), ttl);
+        if expires <= now_ms {
+            // Nothing live to write; an expired stored row is left to purge_expired.
+            return Ok(());
+        }
+        if let Some((old_expires, known)) = stored {
+            if old_expires == expires && known == merged {
+                return Ok(());
+            }
+            self.expiry.remove(&expiry_key(old_expires, RowKind::Task, &key)[..])?;
+        }
+        self.tasks.insert(&key[..], &task_row(expires, &merged)[..])?;
+        self.expiry.insert(&expiry_key(expires, RowKind::Task, &key)[..], ())?;
+        Ok(())
+    }
+
+    /// Stores an attempt unless a higher-ranked record of the same attempt number is live.
+    fn put_attempt(&mut self, attempt: &AttemptRecorded, ttl: Duration, now_ms: u64) -> Result<(), EmbeddedError> {
+        let expires = expiry_ms(attempt.attempted_at, ttl);
+        if expires <= now_ms {
+            return Ok(());
+        }
+        let key = attempt_key(attempt.task_id, attempt.attempt_number);
+        let row = attempt_row(expires, attempt);
+        let stored = match self.attempts.get(&key[..])? {
+            Some(old_row) => {
+                let (old_expires, old_encoded) = split_row(old_row.value())?;
+                Some((old_expires, decode_attempt(old_encoded)?, old_encoded.to_vec()))
+            }
+            None => None,
+        };
+        if let Some((old_expires, old, old_encoded)) = stored {
+            let outranked = rank(attempt, split_row(&row)?.1) <= rank(&old, &old_encoded);
+            if old_expires > now_ms && outranked {
+                return Ok(());
+            }
+            self.attempts_by_sub.remove(&by_sub_key(&old)[..])?;
+            self.expiry.remove(&expiry_key(old_expires, RowKind::Attempt, &key)[..])?;
+        }
+        self.attempts.insert(&key[..], &row[..])?;
+        self.attempts_by_sub.insert(&by_sub_key(attempt)[..], ())?;
+        self.expiry.insert(&expiry_key(expires, RowKind::Attempt, &key)[..], ())?;
+        Ok(())
+    }
+}
+
+/// Which of two records of one attempt number wins: the better outcome, then the
+/// later time, then (for records that differ in nothing else) the larger encoding,
+/// so that the winner never depends on the order they were applied in.
+fn rank<'a>(attempt: &AttemptRecorded, encoded: &'a [u8]) -> (u8, chrono::DateTime<chrono::Utc>, &'a [u8]) {
+    let outcome = match attempt.outcome {
+        Outcome::FailedAttempt => 0,
+        Outcome::PermanentlyFailed => 1,
+        Outcome::Success => 2,
+    };
+    (outcome, attempt.attempted_at, encoded)
+}

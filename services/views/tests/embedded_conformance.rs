@@ -1,0 +1,152 @@
+//! The conformance suite against the embedded adapter, plus what only a file can
+//! show: the views survive closing and reopening.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookline_domain::{Outcome, Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState, TaskId, TaskView};
+use hookline_views::conformance::{self, ViewStoreFactory, LONG_RETENTION};
+use hookline_views::embedded::EmbeddedViews;
+use hookline_views::{Retention, ViewChange, ViewError, ViewStore};
+use tempfile::TempDir;
+
+/// Each store gets a file of its own in `dir`.
+fn stores(dir: &TempDir) -> impl ViewStoreFactory + '_ {
+    let opened = AtomicUsize::new(0);
+    move |retention: Retention| {
+        let path = dir.path().join(format!("views-{}.redb", opened.fetch_add(1, Ordering::Relaxed)));
+        async move { EmbeddedViews::open(&path, retention).expect("open the embedded views") as Arc<dyn ViewStore> }
+    }
+}
+
+macro_rules! conformance_cases {
+    ($($case:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $case() {
+            let dir = TempDir::new().expect("temp dir");
+            conformance::$case(&stores(&dir)).await;
+        }
+    )*};
+}
+
+conformance_cases!(
+    subscription_lifecycle,
+    subscription_listing_pages_in_id_order,
+    subscription_listing_rejects_invalid_cursor,
+    task_fold_ignores_order_and_repeats,
+    repeated_attempt_keeps_the_higher_rank,
+    attempts_for_task_oldest_first,
+    attempts_for_subscription_newest_first,
+    rows_expire_and_are_purged,
+    old_events_are_not_written,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_all_passes_against_embedded_views() {
+    let dir = TempDir::new().expect("temp dir");
+    conformance::run_all(&stores(&dir)).await;
+}
+
+fn now_ms() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(chrono::Utc::now().timestamp_millis()).expect("clock in range")
+}
+
+fn sample(sub: SubscriptionId) -> (Subscription, TaskView, hookline_domain::AttemptRecorded) {
+    let at = now_ms();
+    let subscription = Subscription {
+        id: sub,
+        target_url: "https://example.com/hook".into(),
+        secret: None,
+        event_type_filter: None,
+        created_at: at,
+        updated_at: at,
+    };
+    let view =
+        TaskView { task_id: TaskId::new(), subscription_id: sub, event_type: None, created_at: at, last_attempt: None };
+    let attempt = hookline_domain::AttemptRecorded {
+        task_id: view.task_id,
+        subscription_id: sub,
+        attempt_number: 1,
+        outcome: Outcome::Success,
+        http_status: Some(204),
+        error: None,
+        latency_ms: 5,
+        response_body: None,
+        attempted_at: at,
+        next_attempt_at: None,
+        task_accepted_at: at,
+        event_type: None,
+    };
+    (subscription, view, attempt)
+}
+
+#[tokio::test]
+async fn views_survive_drop_and_reopen() {
+    let dir = TempDir::new().expect("temp dir");
+    let path: PathBuf = dir.path().join("nested").join("views.redb");
+    let sub = SubscriptionId::new();
+    let (subscription, view, attempt) = sample(sub);
+    let deleted = SubscriptionId::new();
+    {
+        let store = EmbeddedViews::open(&path, LONG_RETENTION).expect("open");
+        store
+            .apply(vec![
+                ViewChange::Subscription(SubscriptionEvent::SubscriptionCreated { subscription: subscription.clone() }),
+                ViewChange::Subscription(SubscriptionEvent::SubscriptionDeleted {
+                    id: deleted,
+                    deleted_at: view.created_at,
+                }),
+                ViewChange::Task(view.clone()),
+                ViewChange::Attempt(attempt.clone()),
+            ])
+            .await
+            .expect("apply");
+    }
+    let store = EmbeddedViews::open(&path, LONG_RETENTION).expect("reopen after drop");
+    assert_eq!(store.subscription(sub).await.unwrap(), Some(SubscriptionState::Live(subscription)));
+    assert_eq!(
+        store.subscription(deleted).await.unwrap(),
+        Some(SubscriptionState::Deleted { id: deleted, deleted_at: view.created_at })
+    );
+    assert_eq!(store.task(view.task_id).await.unwrap(), Some(view.merge(TaskView::from_attempt(&attempt))));
+    assert_eq!(store.attempts_for_task(attempt.task_id).await.unwrap(), vec![attempt.clone()]);
+    assert_eq!(store.attempts_for_subscription(sub, 10).await.unwrap(), vec![attempt]);
+}
+
+#[tokio::test]
+async fn a_second_open_of_the_same_file_is_unavailable_until_the_first_is_dropped() {
+    let dir = TempDir::new().expect("temp dir");
+    let path = dir.path().join("views.redb");
+    let first = EmbeddedViews::open(&path, LONG_RETENTION).expect("open");
+    match EmbeddedViews::open(&path, LONG_RETENTION) {
+        Err(ViewError::Unavailable(_)) => {}
+        Err(other) => panic!("expected Unavailable, got {other}"),
+        Ok(_) => panic!("a second open of an open file must fail"),
+    }
+    drop(first);
+    EmbeddedViews::open(&path, LONG_RETENTION).expect("open after the first handle is dropped");
+}
+
+/// With a store of its own, the purge count is exact, the expiry survives a reopen,
+/// and a second purge finds nothing.
+#[tokio::test]
+async fn purge_counts_exactly_and_expiry_survives_reopen() {
+    let dir = TempDir::new().expect("temp dir");
+    let path = dir.path().join("views.redb");
+    let retention = Retention { ttl: Duration::from_secs(60) };
+    let (_, view, attempt) = sample(SubscriptionId::new());
+    {
+        let store = EmbeddedViews::open(&path, retention).expect("open");
+        store.apply(vec![ViewChange::Task(view.clone()), ViewChange::Attempt(attempt.clone())]).await.expect("apply");
+        assert_eq!(store.purge_expired(chrono::Utc::now()).await.unwrap(), 0, "nothing has expired yet");
+    }
+    let store = EmbeddedViews::open(&path, retention).expect("reopen");
+    let after_expiry = attempt.attempted_at + chrono::TimeDelta::seconds(61);
+    assert_eq!(store.purge_expired(after_expiry).await.unwrap(), 2, "one task row and one attempt row");
+    assert_eq!(store.purge_expired(after_expiry).await.unwrap(), 0, "a second purge finds nothing");
+    assert_eq!(store.task(view.task_id).await.unwrap(), None);
+    assert_eq!(store.attempts_for_task(view.task_id).await.unwrap(), vec![]);
+    assert_eq!(store.attempts_for_subscription(attempt.subscription_id, 10).await.unwrap(), vec![]);
+}
