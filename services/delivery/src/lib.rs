@@ -1,1 +1,119 @@
-//! stub
+//! The delivery role: attempts, tiered retries, dead letters.
+//!
+//! Consumes `hookline.deliveries` (`TaskAccepted`, first attempts, consumer group
+//! `{group}`) and every retry tier topic `hookline.retry.<delay>` (`RetryScheduled`,
+//! group `{group}.{tier topic}`), and POSTs each task's raw payload to its
+//! subscription's current target URL with Standard Webhooks headers.
+//!
+//! Produces, per attempt and in one append: an `AttemptRecorded` in
+//! `hookline.attempts`, plus either a `RetryScheduled` in the tier of the next attempt
+//! or, when no attempt is left (or the subscription is deleted), a `TaskDeadLettered`
+//! in `hookline.dlq`. Undecodable records are copied to `hookline.dlq` with a
+//! `hookline-error` header.
+//!
+//! Guarantees: at least once — a record's offset is committed only once its outcome
+//! and those of every record before it are durable, so a crash repeats attempts and
+//! never loses one; receivers de-duplicate on `webhook-id` (the task id). Retries are
+//! made within ~100 ms of their due time without holding back other partitions.
+//! Attempts are bounded per process and per subscription, so a slow or dead receiver
+//! only ever holds its own slots.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookline_domain::topics as topic_names;
+use hookline_log::{ConsumerSpec, EventLog, StartFrom};
+use hookline_lookup::SubscriptionDirectory;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+mod attempt;
+mod config;
+mod decode;
+mod error;
+mod gates;
+mod http;
+mod offsets;
+mod outcome;
+mod schedule;
+mod source;
+
+pub use config::{topics, DeliveryConfig};
+pub use error::DeliveryError;
+pub use outcome::ERROR_HEADER;
+
+use attempt::Attempter;
+use decode::SourceKind;
+use gates::Gates;
+use http::Sender;
+use source::{SourceLoop, SourceSettings};
+
+/// What the delivery role runs on.
+pub struct DeliveryDeps {
+    pub log: Arc<dyn EventLog>,
+    pub directory: Arc<SubscriptionDirectory>,
+}
+
+/// Delivers until `shutdown` is cancelled, then stops taking records, lets in-flight
+/// attempts finish (up to `shutdown_grace`), commits what is done and returns.
+/// Returns an error when the settings are invalid or the log fails for good.
+pub async fn run(config: DeliveryConfig, deps: DeliveryDeps, shutdown: CancellationToken) -> Result<(), DeliveryError> {
+    let problems = config.problems();
+    if !problems.is_empty() {
+        return Err(DeliveryError::Config(problems));
+    }
+    let attempter = Arc::new(Attempter {
+        sender: Sender::new(&config)?,
+        log: deps.log.clone(),
+        directory: deps.directory,
+        gates: Gates::new(config.max_in_flight, config.max_in_flight_per_subscription),
+        retry: config.retry.clone(),
+        lookup_patience: config.timeout,
+    });
+
+    let settings = |kind, longest_wait| SourceSettings {
+        kind,
+        longest_wait,
+        held_limit: config.held_limit(),
+        shutdown_grace: config.shutdown_grace,
+    };
+    let mut sources = vec![(topic_names::DELIVERIES.to_string(), settings(SourceKind::FirstAttempts, Duration::ZERO))];
+    for delay in config.retry.tier_delays() {
+        sources.push((topic_names::retry_tier(delay.as_secs()), settings(SourceKind::RetryTier, delay)));
+    }
+
+    // Every consumer is created before any runs, so a start-up failure leaves nothing behind.
+    let mut consumers = Vec::with_capacity(sources.len());
+    for (topic, settings) in sources {
+        let spec = ConsumerSpec {
+            group: Some(config.group_for(&topic)),
+            topics: vec![topic.clone()],
+            start: StartFrom::Earliest,
+        };
+        consumers.push((topic, settings, deps.log.consumer(spec).await?));
+    }
+
+    // A fatal error in one source stops the others too.
+    let stop = shutdown.child_token();
+    let mut running = JoinSet::new();
+    for (topic, settings, consumer) in consumers {
+        let source = SourceLoop::new(settings, consumer, deps.log.clone(), attempter.clone(), stop.clone());
+        running.spawn(async move { (topic, source.run().await) });
+    }
+    tracing::info!(sources = running.len(), "delivery running");
+
+    let mut first_error = None;
+    while let Some(joined) = running.join_next().await {
+        let (topic, result) = match joined {
+            Ok(done) => done,
+            Err(e) => ("?".to_string(), Err(DeliveryError::Worker(e.to_string()))),
+        };
+        if let Err(e) = result {
+            tracing::error!(topic, error = %e, "delivery source failed, stopping");
+            stop.cancel();
+            first_error.get_or_insert(e);
+        }
+    }
+    tracing::info!("delivery stopped");
+    first_error.map_or(Ok(()), Err)
+}

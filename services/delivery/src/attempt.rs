@@ -1,0 +1,127 @@
+//! One attempt, from its turn in the concurrency gates to its durable outcome.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::Utc;
+use hookline_domain::{RetryPolicy, SubscriptionId, SubscriptionState, TaskAccepted};
+use hookline_log::{EventLog, LogError, NewRecord};
+use hookline_lookup::SubscriptionDirectory;
+use hookline_views::ViewError;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::decode::Work;
+use crate::gates::Gates;
+use crate::http::{Outgoing, Sender};
+use crate::outcome::{outcome_records, AttemptReport};
+
+/// How an attempt ended for the record that carried it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Settled {
+    /// The outcome is durable: the record is done.
+    Done,
+    /// Shutdown came before the attempt started: the record is not done and will be
+    /// read again by the next run.
+    Abandoned,
+}
+
+/// Everything an attempt needs, shared by every consumer of the role.
+pub struct Attempter {
+    pub sender: Sender,
+    pub log: Arc<dyn EventLog>,
+    pub directory: Arc<SubscriptionDirectory>,
+    pub gates: Gates,
+    pub retry: RetryPolicy,
+    /// How long to keep retrying a lookup the view store says may succeed later.
+    pub lookup_patience: Duration,
+}
+
+impl Attempter {
+    /// Waits for a turn (unless `stop` comes first), makes the attempt and appends its
+    /// outcome, retrying the append until it is durable.
+    pub async fn run(self: Arc<Self>, work: Work, stop: CancellationToken) -> Result<Settled, LogError> {
+        let span = tracing::info_span!(
+            "attempt",
+            task_id = %work.task.task_id,
+            subscription_id = %work.task.subscription_id,
+            attempt = work.attempt,
+        );
+        async move {
+            let _pass = tokio::select! {
+                biased;
+                _ = stop.cancelled() => return Ok(Settled::Abandoned),
+                pass = self.gates.enter(work.task.subscription_id) => pass,
+            };
+            let records = self.attempt(&work.task, work.attempt).await;
+            append_durably(self.log.as_ref(), records).await?;
+            Ok(Settled::Done)
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn attempt(&self, task: &TaskAccepted, attempt: u32) -> Vec<NewRecord> {
+        let state = self.lookup(task.subscription_id).await;
+        let attempted_at = Utc::now();
+        let report = match state.as_ref().map(|state| state.as_deref()) {
+            Ok(Some(SubscriptionState::Live(subscription))) => {
+                let outgoing = Outgoing {
+                    url: &subscription.target_url,
+                    webhook_id: task.task_id.to_string(),
+                    timestamp: attempted_at.timestamp(),
+                    body: Bytes::copy_from_slice(task.payload.get().as_bytes()),
+                    event_type: task.event_type.as_deref(),
+                    secret: subscription.secret.as_ref().map(|secret| secret.expose()),
+                };
+                AttemptReport::from_response(self.sender.send(outgoing).await)
+            }
+            Ok(Some(SubscriptionState::Deleted { .. })) => AttemptReport::without_request("subscription deleted", true),
+            Ok(None) => AttemptReport::without_request("subscription not found", false),
+            Err(e) => AttemptReport::without_request(format!("subscription lookup failed: {e}"), false),
+        };
+        tracing::info!(
+            status = report.http_status,
+            error = report.error.as_deref(),
+            latency_ms = report.latency_ms,
+            "attempt made"
+        );
+        outcome_records(&self.retry, task, attempt, attempted_at, report)
+    }
+
+    /// The subscription's state; a passing view-store outage is waited out for a while
+    /// rather than charged to the receiver as a failed attempt.
+    async fn lookup(&self, id: SubscriptionId) -> Result<Option<Arc<SubscriptionState>>, ViewError> {
+        let give_up_at = Instant::now() + self.lookup_patience;
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.directory.get(id).await {
+                Err(e) if e.is_retryable() && Instant::now() + backoff < give_up_at => {
+                    tracing::warn!(error = %e, "subscription lookup failed, retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+                result => return result,
+            }
+        }
+    }
+}
+
+/// Appends records, retrying with backoff for as long as the log says it may help:
+/// an outcome is never dropped. A permanent log error is returned.
+pub async fn append_durably(log: &dyn EventLog, records: Vec<NewRecord>) -> Result<(), LogError> {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match log.append(records.clone()).await {
+            Ok(_) => return Ok(()),
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "outcome append failed, retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

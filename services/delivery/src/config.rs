@@ -1,0 +1,141 @@
+//! The delivery role's settings and the topics it touches.
+
+use std::time::Duration;
+
+use hookline_domain::{topics, RetryPolicy};
+
+/// How the delivery role runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryConfig {
+    pub retry: RetryPolicy,
+    /// Longest a whole attempt may take, connecting and reading the capped body included
+    /// (`DELIVERY_TIMEOUT_SECONDS`).
+    pub timeout: Duration,
+    /// Longest the TCP (and TLS) connect may take.
+    pub connect_timeout: Duration,
+    /// Attempts running at once in this process.
+    pub max_in_flight: usize,
+    /// Attempts running at once to one subscription in this process.
+    pub max_in_flight_per_subscription: usize,
+    /// The header that carries the event type to receivers (`WEBHOOK_EVENT_TYPE_HEADER`).
+    pub event_type_header: String,
+    /// Consumer group prefix: `{group}` for first attempts, `{group}.{tier topic}` per tier.
+    pub group: String,
+    /// How long in-flight attempts may run on after shutdown was asked for.
+    pub shutdown_grace: Duration,
+}
+
+/// The seed's `DELIVERY_TIMEOUT_SECONDS`.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            retry: RetryPolicy::default(),
+            timeout: DEFAULT_TIMEOUT,
+            connect_timeout: DEFAULT_TIMEOUT.min(MAX_CONNECT_TIMEOUT),
+            max_in_flight: 512,
+            max_in_flight_per_subscription: 64,
+            event_type_header: "X-Event-Type".to_string(),
+            group: "hookline-delivery".to_string(),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+impl DeliveryConfig {
+    /// Problems with the settings, one line each.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = self.retry.problems();
+        if self.timeout.is_zero() {
+            out.push("DELIVERY_TIMEOUT_SECONDS must be above zero".into());
+        }
+        if self.connect_timeout.is_zero() {
+            out.push("delivery connect timeout must be above zero".into());
+        }
+        if self.max_in_flight == 0 {
+            out.push("delivery max_in_flight must be at least 1".into());
+        }
+        if self.max_in_flight_per_subscription == 0 {
+            out.push("delivery max_in_flight_per_subscription must be at least 1".into());
+        }
+        if reqwest::header::HeaderName::from_bytes(self.event_type_header.as_bytes()).is_err() {
+            out.push(format!("WEBHOOK_EVENT_TYPE_HEADER {:?} is not a valid header name", self.event_type_header));
+        }
+        if self.group.trim().is_empty() {
+            out.push("delivery consumer group must not be empty".into());
+        }
+        out
+    }
+
+    /// The consumer group reading one source topic.
+    pub(crate) fn group_for(&self, topic: &str) -> String {
+        if topic == topics::DELIVERIES {
+            self.group.clone()
+        } else {
+            format!("{}.{}", self.group, topic)
+        }
+    }
+
+    /// How many records one source may hold in memory (polled, not yet done).
+    pub(crate) fn held_limit(&self) -> usize {
+        self.max_in_flight.saturating_mul(4)
+    }
+}
+
+/// Every topic the delivery role reads or writes: deliveries, attempts, the DLQ and
+/// each retry tier, so that the binary can create them.
+pub fn topics(config: &DeliveryConfig) -> Vec<String> {
+    let mut out = vec![topics::DELIVERIES.to_string(), topics::ATTEMPTS.to_string(), topics::DLQ.to_string()];
+    out.extend(config.retry.tier_topics());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_seed() {
+        let config = DeliveryConfig::default();
+        assert_eq!(config.timeout, Duration::from_secs(10));
+        assert_eq!(config.connect_timeout, Duration::from_secs(5));
+        assert!(config.problems().is_empty());
+    }
+
+    #[test]
+    fn topics_cover_every_tier() {
+        let config = DeliveryConfig::default();
+        assert_eq!(
+            topics(&config),
+            vec![
+                "hookline.deliveries",
+                "hookline.attempts",
+                "hookline.dlq",
+                "hookline.retry.10s",
+                "hookline.retry.30s",
+                "hookline.retry.90s",
+                "hookline.retry.270s",
+            ]
+        );
+    }
+
+    #[test]
+    fn groups_are_per_source() {
+        let config = DeliveryConfig::default();
+        assert_eq!(config.group_for("hookline.deliveries"), "hookline-delivery");
+        assert_eq!(config.group_for("hookline.retry.10s"), "hookline-delivery.hookline.retry.10s");
+    }
+
+    #[test]
+    fn bad_settings_are_all_listed() {
+        let config = DeliveryConfig {
+            timeout: Duration::ZERO,
+            max_in_flight: 0,
+            event_type_header: "bad header".into(),
+            ..DeliveryConfig::default()
+        };
+        assert_eq!(config.problems().len(), 3);
+    }
+}

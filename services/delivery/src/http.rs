@@ -1,0 +1,251 @@
+//! One HTTP POST to a receiver, and what came of it.
+//!
+//! One shared client for the whole role so connections are reused. Redirects are not
+//! followed (a 3xx is a failure: following one would send the payload somewhere the
+//! subscription never named), proxies from the environment are ignored, and the total
+//! timeout covers connecting, sending and reading the capped response body.
+
+use std::error::Error as _;
+use std::io;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hookline_domain::limits::RESPONSE_BODY_CAP;
+use hookline_domain::signature::standard_webhooks_signature;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, USER_AGENT};
+
+use crate::config::DeliveryConfig;
+use crate::error::DeliveryError;
+
+const USER_AGENT_VALUE: &str = concat!("hookline/", env!("CARGO_PKG_VERSION"));
+
+/// One webhook to send.
+#[derive(Clone, Debug)]
+pub struct Outgoing<'a> {
+    pub url: &'a str,
+    /// Sent as `webhook-id`; the same for every attempt of a task.
+    pub webhook_id: String,
+    /// Unix seconds of this attempt, sent as `webhook-timestamp` and signed.
+    pub timestamp: i64,
+    /// The raw payload, exactly as ingested.
+    pub body: Bytes,
+    pub event_type: Option<&'a str>,
+    pub secret: Option<&'a str>,
+}
+
+/// What the receiver did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    /// The status, when the receiver answered at all.
+    pub status: Option<u16>,
+    /// Why the attempt failed; `None` on a 2xx.
+    pub error: Option<String>,
+    /// The first [`RESPONSE_BODY_CAP`] bytes of the body, lossily decoded.
+    pub body: Option<String>,
+    pub latency: Duration,
+}
+
+/// Sends webhooks.
+pub struct Sender {
+    client: reqwest::Client,
+    event_type_header: HeaderName,
+    timeout: Duration,
+    connect_timeout: Duration,
+}
+
+impl Sender {
+    pub fn new(config: &DeliveryConfig) -> Result<Self, DeliveryError> {
+        let event_type_header = HeaderName::from_bytes(config.event_type_header.as_bytes()).map_err(|_| {
+            DeliveryError::Config(vec![format!("bad event type header {:?}", config.event_type_header)])
+        })?;
+        // Connecting is part of the attempt, so it never gets longer than the whole.
+        let connect_timeout = config.connect_timeout.min(config.timeout);
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .connect_timeout(connect_timeout)
+            .timeout(config.timeout)
+            .tcp_nodelay(true)
+            .build()
+            .map_err(DeliveryError::HttpClient)?;
+        Ok(Self { client, event_type_header, timeout: config.timeout, connect_timeout })
+    }
+
+    /// POSTs the webhook and reads at most [`RESPONSE_BODY_CAP`] bytes of the answer.
+    pub async fn send(&self, outgoing: Outgoing<'_>) -> Response {
+        let started = Instant::now();
+        let request = self.client.post(outgoing.url).headers(self.headers(&outgoing)).body(outgoing.body);
+        let mut response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => {
+                return Response {
+                    status: None,
+                    error: Some(self.describe(&e)),
+                    body: None,
+                    latency: started.elapsed(),
+                }
+            }
+        };
+        let status = response.status();
+        let body = read_capped(&mut response).await;
+        let error = (!status.is_success()).then(|| format!("HTTP {}", status.as_u16()));
+        Response { status: Some(status.as_u16()), error, body: Some(body), latency: started.elapsed() }
+    }
+
+    fn headers(&self, outgoing: &Outgoing<'_>) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+        if let Ok(id) = HeaderValue::from_str(&outgoing.webhook_id) {
+            headers.insert("webhook-id", id);
+        }
+        headers.insert("webhook-timestamp", HeaderValue::from(outgoing.timestamp));
+        if let Some(event_type) = outgoing.event_type {
+            // from_bytes, not from_str: event types may be UTF-8, which HTTP carries as opaque bytes.
+            match HeaderValue::from_bytes(event_type.as_bytes()) {
+                Ok(value) => {
+                    headers.insert(self.event_type_header.clone(), value);
+                }
+                Err(_) => tracing::warn!(event_type, "event type cannot be sent as a header value, left out"),
+            }
+        }
+        if let Some(secret) = outgoing.secret {
+            let signature =
+                standard_webhooks_signature(secret, &outgoing.webhook_id, outgoing.timestamp, &outgoing.body);
+            if let Ok(value) = HeaderValue::from_str(&signature) {
+                headers.insert("webhook-signature", value);
+            }
+        }
+        headers
+    }
+
+    /// A short, stable text for a failed request.
+    fn describe(&self, error: &reqwest::Error) -> String {
+        if error.is_builder() {
+            return format!("invalid target url: {}", root_cause(error));
+        }
+        if error.is_timeout() {
+            return if error.is_connect() {
+                format!("connect timed out after {}", seconds(self.connect_timeout))
+            } else {
+                format!("timed out after {}", seconds(self.timeout))
+            };
+        }
+        if let Some(kind) = io_error_kind(error) {
+            match kind {
+                io::ErrorKind::ConnectionRefused => return "connection refused".into(),
+                io::ErrorKind::ConnectionReset => return "connection reset".into(),
+                io::ErrorKind::ConnectionAborted | io::ErrorKind::UnexpectedEof => {
+                    return "connection closed before response".into()
+                }
+                _ => {}
+            }
+        }
+        if closed_before_response(error) {
+            return "connection closed before response".into();
+        }
+        if error.is_connect() {
+            return format!("connection failed: {}", root_cause(error));
+        }
+        format!("request failed: {}", root_cause(error))
+    }
+}
+
+/// Reads the body chunk by chunk and stops at the cap, so a huge or endless body
+/// costs at most the cap in memory. A body that breaks off keeps what arrived.
+async fn read_capped(response: &mut reqwest::Response) -> String {
+    let mut kept: Vec<u8> = Vec::new();
+    while kept.len() < RESPONSE_BODY_CAP {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = RESPONSE_BODY_CAP - kept.len();
+                kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            Ok(None) => break,
+            Err(e) => {
+                tracing::debug!(error = %e, "response body broke off");
+                break;
+            }
+        }
+    }
+    String::from_utf8_lossy(&kept).into_owned()
+}
+
+fn causes<'a>(error: &'a reqwest::Error) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(error.source(), |e| (*e).source())
+}
+
+fn io_error_kind(error: &reqwest::Error) -> Option<io::ErrorKind> {
+    causes(error).find_map(|e| e.downcast_ref::<io::Error>()).map(io::Error::kind)
+}
+
+fn closed_before_response(error: &reqwest::Error) -> bool {
+    causes(error).filter_map(|e| e.downcast_ref::<hyper::Error>()).any(hyper::Error::is_incomplete_message)
+}
+
+fn root_cause(error: &reqwest::Error) -> String {
+    causes(error).last().map(|e| e.to_string()).unwrap_or_else(|| error.to_string())
+}
+
+/// `10s` for whole seconds, `1500ms` otherwise.
+fn seconds(duration: Duration) -> String {
+    if duration.subsec_millis() == 0 {
+        format!("{}s", duration.as_secs())
+    } else {
+        format!("{}ms", duration.as_millis())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(seconds(Duration::from_secs(10)), "10s");
+        assert_eq!(seconds(Duration::from_millis(1500)), "1500ms");
+    }
+
+    #[test]
+    fn headers_carry_identity_and_a_valid_signature() {
+        let sender = Sender::new(&DeliveryConfig::default()).unwrap();
+        let body = Bytes::from_static(br#"{"b":1,"a":2}"#);
+        let outgoing = Outgoing {
+            url: "http://127.0.0.1:1/",
+            webhook_id: "task-1".into(),
+            timestamp: 1_700_000_000,
+            body: body.clone(),
+            event_type: Some("order.créé"),
+            secret: Some("s3cret"),
+        };
+        let headers = sender.headers(&outgoing);
+        assert_eq!(headers["content-type"], "application/json");
+        assert_eq!(headers["webhook-id"], "task-1");
+        assert_eq!(headers["webhook-timestamp"], "1700000000");
+        assert_eq!(headers["x-event-type"].as_bytes(), "order.créé".as_bytes());
+        let signature = headers["webhook-signature"].to_str().unwrap();
+        assert!(hookline_domain::signature::verify_standard_webhooks(
+            "s3cret",
+            "task-1",
+            1_700_000_000,
+            &body,
+            signature
+        ));
+    }
+
+    #[test]
+    fn no_secret_no_signature() {
+        let sender = Sender::new(&DeliveryConfig::default()).unwrap();
+        let outgoing = Outgoing {
+            url: "http://127.0.0.1:1/",
+            webhook_id: "task-1".into(),
+            timestamp: 1,
+            body: Bytes::new(),
+            event_type: None,
+            secret: None,
+        };
+        let headers = sender.headers(&outgoing);
+        assert!(!headers.contains_key("webhook-signature"));
+        assert!(!headers.contains_key("x-event-type"));
+    }
+}

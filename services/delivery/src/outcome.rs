@@ -1,0 +1,229 @@
+//! The records an attempt leaves in the log: always an `AttemptRecorded`, then either
+//! a `RetryScheduled` in the tier that holds the next attempt or, with no attempts
+//! left, a `TaskDeadLettered`. They are appended together in one call, so the outcome
+//! of an attempt is durable as a whole or not at all. Pure.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use hookline_domain::retry::NextStep;
+use hookline_domain::{topics, AttemptRecorded, Outcome, RetryPolicy, RetryScheduled, TaskAccepted, TaskDeadLettered};
+use hookline_log::{NewRecord, Record};
+use serde::Serialize;
+
+use crate::http::Response;
+
+/// Header naming why a record was dead-lettered without an attempt.
+pub const ERROR_HEADER: &str = "hookline-error";
+
+/// What one attempt came to, whatever the cause.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttemptReport {
+    pub http_status: Option<u16>,
+    /// `None` on success.
+    pub error: Option<String>,
+    pub response_body: Option<String>,
+    pub latency_ms: u64,
+    /// No later attempt can succeed: dead-letter now, whatever attempts are left.
+    pub permanent: bool,
+}
+
+impl AttemptReport {
+    pub fn from_response(response: Response) -> Self {
+        Self {
+            http_status: response.status,
+            error: response.error,
+            response_body: response.body,
+            latency_ms: u64::try_from(response.latency.as_millis()).unwrap_or(u64::MAX),
+            permanent: false,
+        }
+    }
+
+    /// A failure found before any request was made.
+    pub fn without_request(error: impl Into<String>, permanent: bool) -> Self {
+        Self { http_status: None, error: Some(error.into()), response_body: None, latency_ms: 0, permanent }
+    }
+}
+
+/// The records to append for attempt `attempt` of `task`, made at `attempted_at`.
+pub fn outcome_records(
+    policy: &RetryPolicy,
+    task: &TaskAccepted,
+    attempt: u32,
+    attempted_at: DateTime<Utc>,
+    report: AttemptReport,
+) -> Vec<NewRecord> {
+    let key = task.subscription_id.to_string().into_bytes();
+    let next = match (&report.error, report.permanent) {
+        (None, _) => None,
+        (Some(_), true) => Some(NextStep::GiveUp),
+        (Some(_), false) => Some(policy.after_failure(attempt)),
+    };
+    let (outcome, next_attempt_at, follow_up) = match next {
+        None => (Outcome::Success, None, None),
+        Some(NextStep::Retry { attempt: next_attempt, delay, tier }) => {
+            let due_at = TimeDelta::from_std(delay)
+                .ok()
+                .and_then(|delta| attempted_at.checked_add_signed(delta))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC);
+            let retry = RetryScheduled { task: task.clone(), attempt: next_attempt, due_at };
+            (Outcome::FailedAttempt, Some(due_at), Some(record(&tier, &key, RetryScheduled::KIND, &retry)))
+        }
+        Some(NextStep::GiveUp) => {
+            let dead = TaskDeadLettered {
+                task: task.clone(),
+                attempts: attempt,
+                last_error: report.error.clone(),
+                failed_at: attempted_at,
+            };
+            (Outcome::PermanentlyFailed, None, Some(record(topics::DLQ, &key, TaskDeadLettered::KIND, &dead)))
+        }
+    };
+    let attempt_event = AttemptRecorded {
+        task_id: task.task_id,
+        subscription_id: task.subscription_id,
+        attempt_number: attempt,
+        outcome,
+        http_status: report.http_status,
+        error: report.error,
+        latency_ms: report.latency_ms,
+        response_body: report.response_body,
+        attempted_at,
+        next_attempt_at,
+        task_accepted_at: task.accepted_at,
+        event_type: task.event_type.clone(),
+    };
+    let mut records = vec![record(topics::ATTEMPTS, &key, AttemptRecorded::KIND, &attempt_event)];
+    records.extend(follow_up);
+    records
+}
+
+/// A copy of a record that cannot be decoded, for the DLQ, with the reason in a header.
+pub fn undecodable_copy(record: &Record, reason: &str) -> NewRecord {
+    let mut headers = record.headers.clone();
+    headers.push((ERROR_HEADER.to_string(), reason.as_bytes().to_vec()));
+    NewRecord { topic: topics::DLQ.to_string(), key: record.key.clone(), headers, value: record.value.clone() }
+}
+
+fn record(topic: &str, key: &[u8], kind: &str, value: &impl Serialize) -> NewRecord {
+    NewRecord {
+        topic: topic.to_string(),
+        key: key.to_vec(),
+        headers: vec![(topics::EVENT_HEADER.to_string(), kind.as_bytes().to_vec())],
+        // The events are plain structs with string keys: serializing them cannot fail.
+        value: serde_json::to_vec(value).expect("domain events always serialize"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hookline_domain::{SubscriptionId, TaskId};
+    use serde_json::value::RawValue;
+
+    use super::*;
+
+    fn task() -> TaskAccepted {
+        TaskAccepted {
+            task_id: TaskId::new(),
+            subscription_id: SubscriptionId::new(),
+            event_type: Some("order.created".into()),
+            accepted_at: Utc::now(),
+            payload: RawValue::from_string(r#"{"n":123456789012345678901234567890}"#.into()).unwrap(),
+        }
+    }
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy { max_attempts: 3, base_delay_secs: 10, factor: 3, max_delay_secs: 900 }
+    }
+
+    fn failed(error: &str) -> AttemptReport {
+        AttemptReport {
+            http_status: Some(500),
+            error: Some(error.into()),
+            response_body: Some("oops".into()),
+            latency_ms: 12,
+            permanent: false,
+        }
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(record: &NewRecord) -> T {
+        serde_json::from_slice(&record.value).unwrap()
+    }
+
+    #[test]
+    fn success_is_one_attempt_record() {
+        let task = task();
+        let now = Utc::now();
+        let report =
+            AttemptReport { http_status: Some(204), error: None, response_body: None, latency_ms: 3, permanent: false };
+        let records = outcome_records(&policy(), &task, 1, now, report);
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].topic, topics::ATTEMPTS);
+        assert_eq!(records[0].key, task.subscription_id.to_string().into_bytes());
+        assert_eq!(records[0].headers, vec![(topics::EVENT_HEADER.to_string(), b"AttemptRecorded".to_vec())]);
+        let attempt: AttemptRecorded = decode(&records[0]);
+        assert_eq!(attempt.outcome, Outcome::Success);
+        assert_eq!(attempt.next_attempt_at, None);
+        assert_eq!(attempt.task_accepted_at, task.accepted_at);
+        assert_eq!(attempt.event_type.as_deref(), Some("order.created"));
+    }
+
+    #[test]
+    fn failure_with_attempts_left_schedules_the_next_in_its_tier() {
+        let task = task();
+        let now = Utc::now();
+        let records = outcome_records(&policy(), &task, 2, now, failed("HTTP 500"));
+        assert_eq!(records.len(), 2);
+        let attempt: AttemptRecorded = decode(&records[0]);
+        assert_eq!(attempt.outcome, Outcome::FailedAttempt);
+        assert_eq!(attempt.attempt_number, 2);
+        assert_eq!(records[1].topic, "hookline.retry.30s");
+        let retry: RetryScheduled = decode(&records[1]);
+        assert_eq!(retry.attempt, 3);
+        assert_eq!(retry.due_at, now + TimeDelta::seconds(30));
+        assert_eq!(attempt.next_attempt_at, Some(retry.due_at));
+        assert_eq!(retry.task.payload.get(), task.payload.get());
+    }
+
+    #[test]
+    fn last_failure_dead_letters_the_task() {
+        let task = task();
+        let records = outcome_records(&policy(), &task, 3, Utc::now(), failed("HTTP 503"));
+        let attempt: AttemptRecorded = decode(&records[0]);
+        assert_eq!(attempt.outcome, Outcome::PermanentlyFailed);
+        assert_eq!(records[1].topic, topics::DLQ);
+        let dead: TaskDeadLettered = decode(&records[1]);
+        assert_eq!(dead.attempts, 3);
+        assert_eq!(dead.last_error.as_deref(), Some("HTTP 503"));
+    }
+
+    #[test]
+    fn a_permanent_failure_skips_the_remaining_attempts() {
+        let records = outcome_records(
+            &policy(),
+            &task(),
+            1,
+            Utc::now(),
+            AttemptReport::without_request("subscription deleted", true),
+        );
+        let attempt: AttemptRecorded = decode(&records[0]);
+        assert_eq!(attempt.outcome, Outcome::PermanentlyFailed);
+        assert_eq!(attempt.error.as_deref(), Some("subscription deleted"));
+        assert_eq!(records[1].topic, topics::DLQ);
+    }
+
+    #[test]
+    fn undecodable_records_keep_their_bytes_and_say_why() {
+        let record = Record {
+            topic: topics::DELIVERIES.into(),
+            partition: 0,
+            offset: 7,
+            timestamp_ms: 0,
+            key: b"k".to_vec(),
+            headers: vec![("a".into(), b"b".to_vec())],
+            value: b"not json".to_vec(),
+        };
+        let copy = undecodable_copy(&record, "bad json");
+        assert_eq!(copy.topic, topics::DLQ);
+        assert_eq!(copy.value, b"not json");
+        assert_eq!(copy.headers[1], (ERROR_HEADER.to_string(), b"bad json".to_vec()));
+    }
+}

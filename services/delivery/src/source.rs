@@ -1,0 +1,298 @@
+//! The consumer loop of one source topic (first attempts, or one retry tier).
+//!
+//! One select loop per source: it polls while it holds fewer records than its bound,
+//! holds tier records until due (pausing their partition and waking exactly when the
+//! head is due), dispatches attempts as tasks, notes which records are done, and
+//! commits up to the lowest record not done. Nothing in the loop sleeps or spins.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use hookline_log::{Consumer, EventLog, LogError, Record, TopicPartition};
+use tokio::task::{JoinError, JoinSet};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::attempt::{append_durably, Attempter, Settled};
+use crate::decode::{decode, SourceKind, Work};
+use crate::error::DeliveryError;
+use crate::offsets::OffsetTracker;
+use crate::outcome::undecodable_copy;
+use crate::schedule::{Admission, DueSchedule};
+
+/// How often moved commit points are committed.
+const COMMIT_EVERY: Duration = Duration::from_millis(200);
+/// Longest one poll waits for records (the loop serves its other events meanwhile).
+const POLL_WAIT: Duration = Duration::from_secs(1);
+/// Most records taken in one poll.
+const POLL_BATCH: usize = 512;
+/// Pause before polling again after the log said it is unavailable.
+const POLL_RETRY_AFTER: Duration = Duration::from_millis(500);
+
+/// A record waiting in the due schedule.
+struct Pending {
+    tp: TopicPartition,
+    offset: u64,
+    work: Work,
+}
+
+/// What a finished task reports back to the loop.
+struct Finished {
+    tp: TopicPartition,
+    offset: u64,
+    result: Result<Settled, LogError>,
+}
+
+/// The settings a source loop runs with.
+pub struct SourceSettings {
+    pub kind: SourceKind,
+    /// The longest a record of this source may be held: its tier's delay. A due time
+    /// further ahead (a skewed clock, a bad record) is cut to it.
+    pub longest_wait: Duration,
+    /// Records polled and not yet done, at most (then polling stops).
+    pub held_limit: usize,
+    pub shutdown_grace: Duration,
+}
+
+pub struct SourceLoop {
+    settings: SourceSettings,
+    consumer: Arc<dyn Consumer>,
+    log: Arc<dyn EventLog>,
+    attempter: Arc<Attempter>,
+    offsets: OffsetTracker,
+    schedule: DueSchedule<Pending>,
+    tasks: JoinSet<Finished>,
+    /// Records polled and not yet settled.
+    held: usize,
+    /// Partitions whose resume failed and must be tried again.
+    to_resume: BTreeSet<TopicPartition>,
+    poll_after: Instant,
+    /// Shutdown: stop polling, and attempts still waiting for their turn give up.
+    stop: CancellationToken,
+}
+
+impl SourceLoop {
+    pub fn new(
+        settings: SourceSettings,
+        consumer: Arc<dyn Consumer>,
+        log: Arc<dyn EventLog>,
+        attempter: Arc<Attempter>,
+        stop: CancellationToken,
+    ) -> Self {
+        Self {
+            settings,
+            consumer,
+            log,
+            attempter,
+            offsets: OffsetTracker::new(),
+            schedule: DueSchedule::new(),
+            tasks: JoinSet::new(),
+            held: 0,
+            to_resume: BTreeSet::new(),
+            poll_after: Instant::now(),
+            stop,
+        }
+    }
+
+    /// Runs until `stop`, then lets in-flight attempts finish (up to the grace),
+    /// commits what is done, and returns. Errors are fatal to the role.
+    pub async fn run(mut self) -> Result<(), DeliveryError> {
+        let stop = self.stop.clone();
+        let mut commit_tick = tokio::time::interval(COMMIT_EVERY);
+        commit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let outcome = loop {
+            let wakeup = self.schedule.next_wakeup();
+            let can_poll = self.held < self.settings.held_limit && Instant::now() >= self.poll_after;
+            let batch = (self.settings.held_limit - self.held.min(self.settings.held_limit)).min(POLL_BATCH);
+            let step = tokio::select! {
+                _ = stop.cancelled() => break Ok(()),
+                Some(joined) = self.tasks.join_next() => self.settle(joined),
+                _ = sleep_until(wakeup) => self.release_due(),
+                _ = commit_tick.tick() => self.tick().await,
+                polled = self.consumer.poll(batch, POLL_WAIT), if can_poll => self.take(polled),
+            };
+            if let Err(e) = step {
+                break Err(e);
+            }
+        };
+        if outcome.is_err() {
+            self.tasks.abort_all();
+        }
+        let drained = self.drain().await;
+        let committed = self.commit().await;
+        outcome.and(drained).and(committed)
+    }
+
+    /// Takes polled records: skips those seen before, dead-letters undecodable ones,
+    /// dispatches due ones and holds the rest.
+    fn take(&mut self, polled: Result<Vec<Record>, LogError>) -> Result<(), DeliveryError> {
+        let records = match polled {
+            Ok(records) => records,
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(error = %e, "poll failed, retrying");
+                self.poll_after = Instant::now() + POLL_RETRY_AFTER;
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let now = Instant::now();
+        let wall_now = Utc::now();
+        for record in records {
+            let tp = record.topic_partition();
+            if !self.offsets.track(&tp, record.offset) {
+                tracing::debug!(partition = %tp, offset = record.offset, "record seen before, skipped");
+                continue;
+            }
+            self.held += 1;
+            let work = match decode(self.settings.kind, &record) {
+                Ok(work) => work,
+                Err(reason) => {
+                    tracing::warn!(partition = %tp, offset = record.offset, reason, "undecodable record, dead-lettered");
+                    self.dead_letter(&record, &reason);
+                    continue;
+                }
+            };
+            // Wall-clock due times become monotonic instants once, here.
+            let wait = work
+                .due_at
+                .and_then(|due| (due - wall_now).to_std().ok())
+                .unwrap_or_default()
+                .min(self.settings.longest_wait);
+            let pending = Pending { tp: tp.clone(), offset: record.offset, work };
+            match self.schedule.admit(&tp, now + wait, pending, now) {
+                Admission::Due(pending) => self.dispatch(pending),
+                Admission::Held { pause: true } => match self.consumer.pause(&tp) {
+                    Ok(()) => tracing::debug!(partition = %tp, wait_ms = wait.as_millis() as u64, "partition paused"),
+                    // Harmless: later records of the partition queue up behind the held head.
+                    Err(e) if e.is_retryable() => tracing::warn!(partition = %tp, error = %e, "pause failed"),
+                    Err(e) => return Err(e.into()),
+                },
+                Admission::Held { pause: false } => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Dispatches the held records that are due and resumes emptied partitions.
+    fn release_due(&mut self) -> Result<(), DeliveryError> {
+        let released = self.schedule.release_due(Instant::now());
+        for pending in released.due {
+            self.dispatch(pending);
+        }
+        self.to_resume.extend(released.resume);
+        self.resume_partitions()
+    }
+
+    fn dispatch(&mut self, pending: Pending) {
+        let attempter = self.attempter.clone();
+        let stop = self.stop.clone();
+        self.tasks.spawn(async move {
+            let result = attempter.run(pending.work, stop).await;
+            Finished { tp: pending.tp, offset: pending.offset, result }
+        });
+    }
+
+    fn dead_letter(&mut self, record: &Record, reason: &str) {
+        let copy = undecodable_copy(record, reason);
+        let log = self.log.clone();
+        let (tp, offset) = (record.topic_partition(), record.offset);
+        self.tasks.spawn(async move {
+            let result = append_durably(log.as_ref(), vec![copy]).await.map(|()| Settled::Done);
+            Finished { tp, offset, result }
+        });
+    }
+
+    fn settle(&mut self, joined: Result<Finished, JoinError>) -> Result<(), DeliveryError> {
+        let finished = match joined {
+            Ok(finished) => finished,
+            Err(e) if e.is_cancelled() => {
+                self.held -= 1;
+                return Ok(());
+            }
+            Err(e) => return Err(DeliveryError::Worker(e.to_string())),
+        };
+        self.held -= 1;
+        match finished.result {
+            Ok(Settled::Done) => self.offsets.finish(&finished.tp, finished.offset),
+            Ok(Settled::Abandoned) => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(())
+    }
+
+    async fn tick(&mut self) -> Result<(), DeliveryError> {
+        self.resume_partitions()?;
+        self.commit().await
+    }
+
+    fn resume_partitions(&mut self) -> Result<(), DeliveryError> {
+        while let Some(tp) = self.to_resume.first().cloned() {
+            match self.consumer.resume(&tp) {
+                Ok(()) => {
+                    self.to_resume.remove(&tp);
+                }
+                Err(e) if e.is_retryable() => {
+                    tracing::warn!(partition = %tp, error = %e, "resume failed, retrying");
+                    return Ok(());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits every commit point that moved. A passing failure is retried on the next tick.
+    async fn commit(&mut self) -> Result<(), DeliveryError> {
+        let offsets = self.offsets.to_commit();
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        match self.consumer.commit(&offsets).await {
+            Ok(()) => {
+                self.offsets.committed(&offsets);
+                Ok(())
+            }
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(error = %e, "commit failed, retrying");
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Waits for in-flight attempts up to the grace, then abandons what is left.
+    async fn drain(&mut self) -> Result<(), DeliveryError> {
+        let deadline = Instant::now() + self.settings.shutdown_grace;
+        let mut first_error = Ok(());
+        let mut aborted = false;
+        loop {
+            tokio::select! {
+                joined = self.tasks.join_next() => match joined {
+                    None => break,
+                    Some(joined) => {
+                        if let Err(e) = self.settle(joined) {
+                            tracing::error!(error = %e, "attempt failed during shutdown");
+                            first_error = first_error.and(Err(e));
+                        }
+                    }
+                },
+                _ = tokio::time::sleep_until(deadline), if !aborted => {
+                    tracing::warn!(left = self.tasks.len(), "shutdown grace over, abandoning attempts");
+                    self.tasks.abort_all();
+                    aborted = true;
+                }
+            }
+        }
+        first_error
+    }
+}
+
+/// Sleeps until `at`, or for ever when there is nothing to wake for.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,46 @@
+//! One slow or dead receiver must not hold back deliveries to the others.
+
+use std::time::{Duration, Instant};
+
+use hookline_delivery::DeliveryConfig;
+use hookline_domain::Outcome;
+use hookline_testkit::{Receiver, Reply, Script};
+
+use crate::harness::{fast_config, Node};
+
+#[tokio::test]
+async fn a_hanging_receiver_does_not_delay_a_healthy_one() {
+    let receiver = Receiver::start().await;
+    receiver.set("/hang", Script::always(Reply::Hang));
+    let config = DeliveryConfig {
+        timeout: Duration::from_secs(8),
+        max_in_flight: 8,
+        max_in_flight_per_subscription: 2,
+        ..fast_config()
+    };
+    let node = Node::start(config).await;
+    let hanging = node.subscribe(&receiver.url("/hang"), None).await;
+    let healthy = node.subscribe(&receiver.url("/healthy"), None).await;
+
+    // More hanging work than the global bound, queued ahead of the healthy work.
+    for _ in 0..12 {
+        node.accept(hanging, "{}", None).await;
+    }
+    receiver.wait_for("/hang", 2, Duration::from_secs(5)).await;
+
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for n in 0..5 {
+        tasks.push(node.accept(healthy, &format!(r#"{{"n":{n}}}"#), None).await);
+    }
+    let requests = receiver.wait_for("/healthy", 5, Duration::from_secs(5)).await;
+    let slowest = requests.iter().map(|r| r.at - started).max().expect("five requests");
+    assert!(slowest < Duration::from_millis(1500), "healthy deliveries took {slowest:?}");
+    for task in &tasks {
+        let attempts = node.wait_attempts(task.task_id, 1, Duration::from_secs(5)).await;
+        assert_eq!(attempts[0].outcome, Outcome::Success);
+        assert!(attempts[0].latency_ms < 1000, "latency {} ms", attempts[0].latency_ms);
+    }
+    // The hanging receiver still holds only its own two slots.
+    assert_eq!(receiver.requests("/hang").len(), 2);
+}

@@ -1,0 +1,9 @@
+//! Black-box tests of the delivery role: a real embedded log and views in a temporary
+//! directory, and a real HTTP receiver on 127.0.0.1 that can fail, hang or misbehave.
+
+mod harness;
+
+mod attempts;
+mod isolation;
+mod restart;
+mod retries;
