@@ -1,1 +1,43 @@
-//! stub
+//! The REST API of hookline (warp), compatible with the seed service: subscription
+//! CRUD, webhook ingestion and delivery status, under both `/api` and `/api/v1`.
+//!
+//! Consumes: HTTP requests; the subscription directory and the views (reads).
+//! Produces: subscription events in `hookline.subscriptions` and, through the
+//! [`hookline_ingest::Ingestor`], TaskAccepted records in `hookline.deliveries`.
+//! Guarantees: a 201/200 on a subscription write means the event is durable, and the
+//! views show it (unless they lag past `read_your_writes_timeout`, which is logged); a
+//! 202 with a `task_id` means the task is durable, and its status is found on this
+//! instance at once. Every answer is JSON, errors are `{"message": ...}` with the
+//! status picked in one place ([`ApiError`]); bad input never gets a 5xx and 5xx
+//! bodies never carry internals.
+
+mod body;
+mod config;
+mod error;
+mod ingest;
+mod query;
+mod recent_tasks;
+mod reply;
+mod routes;
+mod server;
+mod shapes;
+mod state;
+mod status;
+mod subscription_input;
+mod subscription_writes;
+mod subscriptions;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+pub use config::{ApiConfig, ApiDeps};
+pub use error::{ApiError, BodySize, IdKind};
+pub use server::serve;
+
+/// The API as a warp filter, ready for [`warp::serve`] or `warp::test`.
+pub fn routes(
+    config: ApiConfig,
+    deps: ApiDeps,
+) -> impl warp::Filter<Extract = (impl warp::Reply,), Error = Infallible> + Clone + Send + Sync + 'static {
+    routes::tree(Arc::new(state::ApiState::new(config, deps)))
+}

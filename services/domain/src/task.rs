@@ -52,14 +52,19 @@ pub struct LastAttempt {
 
 impl LastAttempt {
     /// Total order used to pick the latest of two attempts; a repeated attempt number
-    /// (a delivery repeated after a crash) is settled by outcome, then time.
-    fn rank(&self) -> (u32, u8, DateTime<Utc>) {
-        let outcome_rank = match self.outcome {
+    /// (a delivery repeated after a crash) is settled by outcome, then time, then the
+    /// remaining fields, so that the choice never depends on arrival order.
+    fn cmp_rank(&self, other: &Self) -> std::cmp::Ordering {
+        let outcome_rank = |o: Outcome| match o {
             Outcome::FailedAttempt => 0,
             Outcome::PermanentlyFailed => 1,
             Outcome::Success => 2,
         };
-        (self.number, outcome_rank, self.at)
+        (self.number, outcome_rank(self.outcome), self.at)
+            .cmp(&(other.number, outcome_rank(other.outcome), other.at))
+            .then_with(|| self.http_status.cmp(&other.http_status))
+            .then_with(|| self.error.cmp(&other.error))
+            .then_with(|| self.next_attempt_at.cmp(&other.next_attempt_at))
     }
 }
 
@@ -105,7 +110,7 @@ impl TaskView {
     pub fn merge(self, other: TaskView) -> TaskView {
         debug_assert_eq!(self.task_id, other.task_id);
         let last_attempt = match (self.last_attempt, other.last_attempt) {
-            (Some(a), Some(b)) => Some(if b.rank() > a.rank() { b } else { a }),
+            (Some(a), Some(b)) => Some(if b.cmp_rank(&a).is_gt() { b } else { a }),
             (a, b) => a.or(b),
         };
         TaskView {

@@ -1,0 +1,43 @@
+//! What the API is configured with and what it is wired to.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookline_domain::limits::DEFAULT_MAX_BODY_BYTES;
+use hookline_ingest::Ingestor;
+use hookline_log::EventLog;
+use hookline_lookup::SubscriptionDirectory;
+use hookline_views::ViewStore;
+
+/// Settings of the REST API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// Header carrying the ingest signature (`WEBHOOK_SECRET_HEADER`).
+    pub secret_header: String,
+    /// Header carrying the event type (`WEBHOOK_EVENT_TYPE_HEADER`).
+    pub event_type_header: String,
+    /// Largest accepted ingest body, in bytes.
+    pub max_body_bytes: usize,
+    /// How long a subscription write waits for the views to show it before answering anyway.
+    pub read_your_writes_timeout: Duration,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            secret_header: "X-Hub-Signature-256".into(),
+            event_type_header: "X-Event-Type".into(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            read_your_writes_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The ports and services the API uses.
+#[derive(Clone)]
+pub struct ApiDeps {
+    pub log: Arc<dyn EventLog>,
+    pub views: Arc<dyn ViewStore>,
+    pub directory: Arc<SubscriptionDirectory>,
+    pub ingestor: Arc<Ingestor>,
+}

@@ -1,0 +1,49 @@
+//! `POST /ingest/{sub_id}`: size and content-type checks at the edge, then the
+//! shared ingest checks and a durable TaskAccepted.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use hookline_ingest::{IngestOutcome, IngestRequest};
+use serde_json::json;
+use warp::http::{HeaderMap, StatusCode};
+
+use crate::body::{read_limited, require_json, BodyStream};
+use crate::error::ApiError;
+use crate::reply::ApiReply;
+use crate::state::{subscription_id, ApiState};
+
+pub(crate) async fn ingest(
+    sub_id: String,
+    state: Arc<ApiState>,
+    headers: HeaderMap,
+    body: BodyStream,
+) -> Result<ApiReply, ApiError> {
+    let subscription_id = subscription_id(&sub_id)?;
+    require_json(&headers)?;
+    let body = read_limited(&headers, body, state.config.max_body_bytes).await?;
+    let event_type = headers.get(state.config.event_type_header.as_str()).map(|v| v.as_bytes());
+    let signature = headers.get(state.config.secret_header.as_str()).map(|v| v.as_bytes());
+    let outcome = state
+        .deps
+        .ingestor
+        .ingest(IngestRequest { subscription_id, body: &body, event_type, signature, dedup_name: None })
+        .await?;
+    let answer = match outcome {
+        IngestOutcome::Queued(task_id) => {
+            // The ingestor accepted this header, so it is UTF-8; it keeps it trimmed, blank as none.
+            let event_type = event_type
+                .and_then(|raw| std::str::from_utf8(raw).ok())
+                .map(str::trim)
+                .filter(|text| !text.is_empty())
+                .map(str::to_string);
+            state.recent_tasks.accepted(task_id, subscription_id, event_type, Utc::now());
+            json!({ "message": "Webhook received and queued", "task_id": task_id.to_string() })
+        }
+        IngestOutcome::Filtered(Some(event_type)) => {
+            json!({ "message": format!("Event type '{event_type}' filtered, delivery skipped") })
+        }
+        IngestOutcome::Filtered(None) => json!({ "message": "No event type provided, delivery skipped" }),
+    };
+    ApiReply::json(StatusCode::ACCEPTED, &answer)
+}

@@ -1,0 +1,52 @@
+//! Turning handler results into HTTP responses: the one function every route ends in.
+
+use serde::Serialize;
+use serde_json::Value;
+use warp::http::header::{HeaderName, HeaderValue};
+use warp::http::StatusCode;
+use warp::reply::{Reply, Response};
+
+use crate::error::ApiError;
+
+/// A successful answer: a status, a JSON body and extra headers.
+pub(crate) struct ApiReply {
+    status: StatusCode,
+    body: Value,
+    headers: Vec<(&'static str, String)>,
+}
+
+impl ApiReply {
+    pub(crate) fn json<T: Serialize>(status: StatusCode, body: &T) -> Result<Self, ApiError> {
+        Ok(Self { status, body: serde_json::to_value(body)?, headers: Vec::new() })
+    }
+
+    pub(crate) fn with_header(mut self, name: &'static str, value: String) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+/// The response for a handler's result. Server errors are logged here with their cause.
+pub(crate) fn into_response(result: Result<ApiReply, ApiError>) -> Response {
+    let (status, body, headers) = match result {
+        Ok(reply) => (reply.status, reply.body, reply.headers),
+        Err(error) => {
+            let reply = error.to_reply();
+            if reply.status.is_server_error() {
+                tracing::error!(status = reply.status.as_u16(), error = %error, cause = ?error, "request failed");
+            } else {
+                tracing::debug!(status = reply.status.as_u16(), error = %error, "request refused");
+            }
+            (reply.status, reply.body, reply.headers)
+        }
+    };
+    let mut response = warp::reply::with_status(warp::reply::json(&body), status).into_response();
+    for (name, value) in headers {
+        // Header values are built from ids, numbers and percent-encoded cursors, so they
+        // are always valid; one that is not is dropped rather than failing the request.
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(HeaderName::from_static(name), value);
+        }
+    }
+    response
+}

@@ -1,0 +1,162 @@
+//! The route tree: one tree of endpoints mounted under `/api/v1` and `/api`, plus
+//! `/health`, and the one `recover` that turns warp's own rejections into JSON errors.
+//!
+//! Every path ends in a fallback that refuses other methods with 405 and `Allow`, and
+//! no filter after a method match rejects (query strings, ids and bodies are judged by
+//! the handlers), so the only rejections left are "no such path" and "wrong method".
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use serde_json::json;
+use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::{Filter, Rejection};
+
+use crate::body::body_stream;
+use crate::error::ApiError;
+use crate::query::raw_query;
+use crate::reply::{into_response, ApiReply};
+use crate::state::ApiState;
+use crate::{ingest, status, subscriptions};
+
+/// A known path asked with a method it does not serve.
+#[derive(Debug)]
+struct WrongMethod {
+    allow: &'static str,
+}
+
+impl warp::reject::Reject for WrongMethod {}
+
+fn wrong_method(allow: &'static str) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::any().and_then(move || async move { Err::<Response, _>(warp::reject::custom(WrongMethod { allow })) })
+}
+
+/// The fallback of a path with one parameter.
+fn wrong_method_on<P>(path: P, allow: &'static str) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone
+where
+    P: Filter<Extract = (String,), Error = Rejection> + Clone,
+{
+    path.and(wrong_method(allow)).map(|_: String, reply: Response| reply)
+}
+
+fn with_state(state: &Arc<ApiState>) -> impl Filter<Extract = (Arc<ApiState>,), Error = Infallible> + Clone {
+    let state = state.clone();
+    warp::any().map(move || state.clone())
+}
+
+fn health() -> BoxedFilter<(Response,)> {
+    let ok = warp::path!("health")
+        .and(warp::get())
+        .map(|| into_response(ApiReply::json(StatusCode::OK, &json!({ "status": "ok" }))));
+    ok.or(warp::path!("health").and(wrong_method("GET"))).unify().boxed()
+}
+
+fn subscription_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
+    let collection = || warp::path!("subscriptions");
+    let list = collection()
+        .and(warp::get())
+        .and(with_state(state))
+        .and(warp::path::full())
+        .and(raw_query())
+        .then(subscriptions::list)
+        .map(into_response);
+    let create = collection()
+        .and(warp::post())
+        .and(with_state(state))
+        .and(warp::header::headers_cloned())
+        .and(body_stream())
+        .then(subscriptions::create)
+        .map(into_response);
+
+    let one = || warp::path!("subscriptions" / String);
+    let get = one().and(warp::get()).and(with_state(state)).then(subscriptions::get).map(into_response);
+    let update = one()
+        .and(warp::put())
+        .and(with_state(state))
+        .and(warp::header::headers_cloned())
+        .and(body_stream())
+        .then(subscriptions::update)
+        .map(into_response);
+    let delete = one().and(warp::delete()).and(with_state(state)).then(subscriptions::delete).map(into_response);
+
+    list.or(create)
+        .unify()
+        .or(collection().and(wrong_method("GET, POST")))
+        .unify()
+        .or(get)
+        .unify()
+        .or(update)
+        .unify()
+        .or(delete)
+        .unify()
+        .or(wrong_method_on(one(), "GET, PUT, DELETE"))
+        .unify()
+        .boxed()
+}
+
+fn ingest_route(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
+    let path = || warp::path!("ingest" / String);
+    let post = path()
+        .and(warp::post())
+        .and(with_state(state))
+        .and(warp::header::headers_cloned())
+        .and(body_stream())
+        .then(ingest::ingest)
+        .map(into_response);
+    post.or(wrong_method_on(path(), "POST")).unify().boxed()
+}
+
+fn status_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
+    let task_path = || warp::path!("status" / "delivery_tasks" / String);
+    let task = task_path().and(warp::get()).and(with_state(state)).then(status::delivery_task).map(into_response);
+    let attempts_path = || warp::path!("status" / "subscriptions" / String / "attempts");
+    let attempts = attempts_path()
+        .and(warp::get())
+        .and(with_state(state))
+        .and(raw_query())
+        .then(status::subscription_attempts)
+        .map(into_response);
+    task.or(wrong_method_on(task_path(), "GET"))
+        .unify()
+        .or(attempts)
+        .unify()
+        .or(wrong_method_on(attempts_path(), "GET"))
+        .unify()
+        .boxed()
+}
+
+/// Every endpoint of one API version.
+fn endpoints(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
+    subscription_routes(state)
+        .or(ingest_route(state))
+        .unify()
+        .or(status_routes(state))
+        .unify()
+        .or(health())
+        .unify()
+        .boxed()
+}
+
+/// The whole API: `/health`, and the endpoints under `/api/v1` and `/api`.
+pub(crate) fn tree(
+    state: Arc<ApiState>,
+) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static {
+    let endpoints = endpoints(&state);
+    let v1 = warp::path("api").and(warp::path("v1")).and(endpoints.clone());
+    let unversioned = warp::path("api").and(endpoints);
+    health().or(v1).unify().or(unversioned).unify().recover(recover).unify()
+}
+
+/// Maps what no route answered to a JSON error; never fails.
+async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
+    let error = if let Some(wrong) = rejection.find::<WrongMethod>() {
+        ApiError::MethodNotAllowed { allow: wrong.allow }
+    } else if rejection.is_not_found() {
+        ApiError::RouteNotFound
+    } else {
+        ApiError::UnexpectedRejection(format!("{rejection:?}"))
+    };
+    Ok(into_response(Err(error)))
+}

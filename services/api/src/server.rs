@@ -1,0 +1,26 @@
+//! Serving the routes on a listener until shutdown.
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ApiConfig, ApiDeps};
+use crate::error::ApiError;
+
+/// Serves the API on `listener` until `shutdown` is cancelled, then stops accepting,
+/// lets open requests finish and returns.
+pub async fn serve(
+    listener: TcpListener,
+    config: ApiConfig,
+    deps: ApiDeps,
+    shutdown: CancellationToken,
+) -> Result<(), ApiError> {
+    let addr = listener.local_addr().map_err(ApiError::Listener)?;
+    tracing::info!(%addr, "api listening");
+    warp::serve(crate::routes(config, deps))
+        .incoming(listener)
+        .graceful(async move { shutdown.cancelled_owned().await })
+        .run()
+        .await;
+    tracing::info!(%addr, "api stopped");
+    Ok(())
+}

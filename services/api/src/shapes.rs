@@ -1,0 +1,116 @@
+//! The JSON the API answers with, field for field as the seed service answered.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use hookline_domain::{AttemptRecorded, Subscription, TaskView};
+use serde::Serialize;
+
+/// RFC 3339 with microseconds and `+00:00`, as the seed (Python `isoformat()`) wrote.
+pub(crate) fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, false)
+}
+
+#[derive(Serialize)]
+pub(crate) struct SubscriptionBody {
+    id: String,
+    target_url: String,
+    secret: Option<String>,
+    event_type_filter: Option<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<&Subscription> for SubscriptionBody {
+    fn from(s: &Subscription) -> Self {
+        Self {
+            id: s.id.to_string(),
+            target_url: s.target_url.clone(),
+            secret: s.secret.as_ref().map(|secret| secret.expose().to_string()),
+            event_type_filter: s.event_type_filter.clone(),
+            created_at: timestamp(s.created_at),
+            updated_at: timestamp(s.updated_at),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(crate) struct AttemptBody {
+    /// Present when attempts of several tasks are listed together.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    task_id: Option<String>,
+    attempt_number: u32,
+    outcome: &'static str,
+    http_status: Option<u16>,
+    error_details: Option<String>,
+    timestamp: String,
+    latency_ms: u64,
+    response_body: Option<String>,
+    next_attempt_at: Option<String>,
+}
+
+impl AttemptBody {
+    fn new(attempt: &AttemptRecorded, with_task_id: bool) -> Self {
+        Self {
+            task_id: with_task_id.then(|| attempt.task_id.to_string()),
+            attempt_number: attempt.attempt_number,
+            outcome: attempt.outcome.as_str(),
+            http_status: attempt.http_status,
+            error_details: attempt.error.clone(),
+            timestamp: timestamp(attempt.attempted_at),
+            latency_ms: attempt.latency_ms,
+            response_body: attempt.response_body.clone(),
+            next_attempt_at: attempt.next_attempt_at.map(timestamp),
+        }
+    }
+
+    /// An attempt listed among other tasks' attempts.
+    pub(crate) fn of_subscription(attempt: &AttemptRecorded) -> Self {
+        Self::new(attempt, true)
+    }
+}
+
+#[derive(Serialize)]
+pub(crate) struct TaskBody {
+    task_id: String,
+    subscription_id: String,
+    event_type: Option<String>,
+    status: &'static str,
+    attempts_count: u32,
+    created_at: String,
+    last_attempt_at: Option<String>,
+    next_attempt_at: Option<String>,
+    last_http_status: Option<u16>,
+    last_error: Option<String>,
+    /// Oldest first.
+    attempts: Vec<AttemptBody>,
+}
+
+impl TaskBody {
+    pub(crate) fn new(task: &TaskView, attempts: &[AttemptRecorded]) -> Self {
+        let last = task.last_attempt.as_ref();
+        Self {
+            task_id: task.task_id.to_string(),
+            subscription_id: task.subscription_id.to_string(),
+            event_type: task.event_type.clone(),
+            status: task.status().as_str(),
+            attempts_count: task.attempts_count(),
+            created_at: timestamp(task.created_at),
+            last_attempt_at: last.map(|a| timestamp(a.at)),
+            next_attempt_at: last.and_then(|a| a.next_attempt_at).map(timestamp),
+            last_http_status: last.and_then(|a| a.http_status),
+            last_error: last.and_then(|a| a.error.clone()),
+            attempts: attempts.iter().map(|a| AttemptBody::new(a, false)).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn timestamps_look_like_the_seed() {
+        let at = Utc.timestamp_opt(1_698_400_800, 123_456_789).unwrap();
+        assert_eq!(timestamp(at), "2023-10-27T10:00:00.123456+00:00");
+    }
+}

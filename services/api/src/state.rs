@@ -1,0 +1,29 @@
+//! What every handler shares: configuration, ports, and the ids it parses from paths.
+
+use std::str::FromStr;
+
+use hookline_domain::{SubscriptionId, TaskId};
+
+use crate::config::{ApiConfig, ApiDeps};
+use crate::error::{ApiError, IdKind};
+use crate::recent_tasks::RecentTasks;
+
+pub(crate) struct ApiState {
+    pub config: ApiConfig,
+    pub deps: ApiDeps,
+    pub recent_tasks: RecentTasks,
+}
+
+impl ApiState {
+    pub(crate) fn new(config: ApiConfig, deps: ApiDeps) -> Self {
+        Self { config, deps, recent_tasks: RecentTasks::new() }
+    }
+}
+
+pub(crate) fn subscription_id(segment: &str) -> Result<SubscriptionId, ApiError> {
+    SubscriptionId::from_str(segment).map_err(|_| ApiError::InvalidId(IdKind::Subscription))
+}
+
+pub(crate) fn task_id(segment: &str) -> Result<TaskId, ApiError> {
+    TaskId::from_str(segment).map_err(|_| ApiError::InvalidId(IdKind::Task))
+}

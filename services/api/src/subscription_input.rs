@@ -1,0 +1,195 @@
+//! What clients send to create or change a subscription, and its validation. Every
+//! problem of a request is reported at once, keyed by field name.
+
+use std::collections::BTreeMap;
+
+use hookline_domain::subscription::{validate_event_type, validate_secret, validate_target_url, FieldError};
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+
+/// What a request does to an optional field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// The field was absent: keep the current value.
+    Keep,
+    /// The field was `null`: clear it.
+    Clear,
+    Set(String),
+}
+
+impl Change {
+    pub(crate) fn apply(self, current: Option<String>) -> Option<String> {
+        match self {
+            Change::Keep => current,
+            Change::Clear => None,
+            Change::Set(value) => Some(value),
+        }
+    }
+}
+
+/// A valid creation request.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct NewSubscription {
+    pub target_url: String,
+    pub secret: Option<String>,
+    pub event_type_filter: Option<String>,
+}
+
+/// A valid partial update.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct SubscriptionPatch {
+    pub target_url: Option<String>,
+    pub secret: Change,
+    pub event_type_filter: Change,
+}
+
+/// The fields of a request body, read but not yet judged complete.
+struct Fields {
+    target_url: Option<String>,
+    secret: Change,
+    event_type_filter: Change,
+    errors: BTreeMap<String, String>,
+}
+
+impl Fields {
+    fn read(body: &[u8]) -> Result<Self, ApiError> {
+        let object = parse_object(body)?;
+        let mut fields =
+            Fields { target_url: None, secret: Change::Keep, event_type_filter: Change::Keep, errors: BTreeMap::new() };
+        for (name, value) in object {
+            match name.as_str() {
+                "target_url" => match value {
+                    Value::String(url) => match validate_target_url(&url) {
+                        Ok(()) => fields.target_url = Some(url),
+                        Err(e) => fields.reject(e),
+                    },
+                    Value::Null => fields.problem("target_url", "must not be null"),
+                    _ => fields.problem("target_url", "must be a string"),
+                },
+                "secret" => fields.secret = fields.optional("secret", value, validate_secret),
+                "event_type_filter" => {
+                    fields.event_type_filter =
+                        fields.optional("event_type_filter", value, |v| validate_event_type("event_type_filter", v))
+                }
+                _ => fields.problem(&name, "unknown field"),
+            }
+        }
+        Ok(fields)
+    }
+
+    fn optional(&mut self, field: &str, value: Value, validate: impl Fn(&str) -> Result<(), FieldError>) -> Change {
+        match value {
+            Value::Null => Change::Clear,
+            Value::String(text) => match validate(&text) {
+                Ok(()) => Change::Set(text),
+                Err(e) => {
+                    self.reject(e);
+                    Change::Keep
+                }
+            },
+            _ => {
+                self.problem(field, "must be a string or null");
+                Change::Keep
+            }
+        }
+    }
+
+    fn reject(&mut self, error: FieldError) {
+        self.problem(error.field, &error.message);
+    }
+
+    fn problem(&mut self, field: &str, message: &str) {
+        self.errors.insert(field.to_string(), message.to_string());
+    }
+
+    fn into_result(self) -> Result<Self, ApiError> {
+        if self.errors.is_empty() {
+            Ok(self)
+        } else {
+            Err(ApiError::Validation(self.errors))
+        }
+    }
+}
+
+fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::BadRequest("Request body must be a JSON object".into()));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(object)) => Ok(object),
+        Ok(_) => Err(ApiError::BadRequest("Request body must be a JSON object".into())),
+        Err(e) => Err(ApiError::BadRequest(format!("Malformed JSON: {e}"))),
+    }
+}
+
+/// Reads a creation request: `target_url` required, `secret` and `event_type_filter` optional.
+pub(crate) fn parse_new(body: &[u8]) -> Result<NewSubscription, ApiError> {
+    let mut fields = Fields::read(body)?;
+    if fields.target_url.is_none() && !fields.errors.contains_key("target_url") {
+        fields.problem("target_url", "is required");
+    }
+    let fields = fields.into_result()?;
+    Ok(NewSubscription {
+        target_url: fields.target_url.unwrap_or_default(),
+        secret: fields.secret.apply(None),
+        event_type_filter: fields.event_type_filter.apply(None),
+    })
+}
+
+/// Reads a partial update: absent fields keep their value, `null` clears an optional one.
+pub(crate) fn parse_patch(body: &[u8]) -> Result<SubscriptionPatch, ApiError> {
+    let fields = Fields::read(body)?.into_result()?;
+    Ok(SubscriptionPatch {
+        target_url: fields.target_url,
+        secret: fields.secret,
+        event_type_filter: fields.event_type_filter,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(result: Result<impl std::fmt::Debug, ApiError>) -> BTreeMap<String, String> {
+        match result {
+            Err(ApiError::Validation(errors)) => errors,
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn creation_needs_a_target_url() {
+        let new = parse_new(br#"{"target_url":"https://example.com/h","secret":null}"#).unwrap();
+        assert_eq!(new.target_url, "https://example.com/h");
+        assert_eq!(new.secret, None);
+        assert_eq!(errors(parse_new(b"{}")).get("target_url").map(String::as_str), Some("is required"));
+    }
+
+    #[test]
+    fn every_problem_is_listed() {
+        let errs = errors(parse_new(br#"{"target_url":"ftp://x","secret":"","event_type_filter":7,"colour":"red"}"#));
+        assert_eq!(
+            errs.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["colour", "event_type_filter", "secret", "target_url"]
+        );
+        assert_eq!(errs["colour"], "unknown field");
+    }
+
+    #[test]
+    fn patches_distinguish_absent_from_null() {
+        let patch = parse_patch(r#"{"secret":null,"event_type_filter":"order.créé"}"#.as_bytes()).unwrap();
+        assert_eq!(patch.target_url, None);
+        assert_eq!(patch.secret, Change::Clear);
+        assert_eq!(patch.event_type_filter, Change::Set("order.créé".into()));
+        assert_eq!(parse_patch(b"{}").unwrap().secret, Change::Keep);
+        assert!(errors(parse_patch(br#"{"target_url":null}"#)).contains_key("target_url"));
+    }
+
+    #[test]
+    fn bodies_that_are_not_objects_are_refused() {
+        for body in [&b""[..], b"  ", b"[]", b"\"x\"", b"{", b"{\"target_url\":}"] {
+            assert!(matches!(parse_new(body), Err(ApiError::BadRequest(_))), "{body:?}");
+        }
+    }
+}

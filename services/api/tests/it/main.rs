@@ -1,0 +1,9 @@
+//! Black-box tests of the REST API over the real embedded log and views, with the
+//! projector running.
+
+mod errors;
+mod ingest;
+mod serve;
+mod status;
+mod subscriptions;
+mod support;

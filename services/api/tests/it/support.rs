@@ -1,0 +1,192 @@
+//! A real API over the embedded log and views in a temporary directory, with the
+//! projector and the subscription follower running, driven through `warp::test`.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookline_api::{routes, ApiConfig, ApiDeps};
+use hookline_domain::{topics, AttemptRecorded};
+use hookline_ingest::Ingestor;
+use hookline_log::embedded::{EmbeddedLog, EmbeddedOptions};
+use hookline_log::{EventLog, NewRecord, TopicSpec};
+use hookline_lookup::SubscriptionDirectory;
+use hookline_projector::{ProjectorConfig, ProjectorDeps};
+use hookline_views::embedded::EmbeddedViews;
+use hookline_views::{Retention, ViewStore};
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
+use warp::http::{HeaderMap, HeaderValue, StatusCode};
+use warp::{Filter, Reply};
+
+/// How long a test waits for something that should happen soon.
+pub const PATIENCE: Duration = Duration::from_secs(15);
+
+/// The ports and services of one API instance, as the binary would wire them.
+pub struct Stack {
+    _dir: TempDir,
+    pub log: Arc<dyn EventLog>,
+    pub deps: ApiDeps,
+    max_body_bytes: usize,
+    shutdown: CancellationToken,
+}
+
+impl Stack {
+    /// Opens the log and views in a fresh directory, creates the topics and starts the
+    /// projector and the subscription follower.
+    pub async fn start(max_body_bytes: usize) -> Stack {
+        let dir = TempDir::new().unwrap();
+        let log: Arc<dyn EventLog> = EmbeddedLog::open(&dir.path().join("log"), EmbeddedOptions::default()).unwrap();
+        let views: Arc<dyn ViewStore> =
+            EmbeddedViews::open(&dir.path().join("views.redb"), Retention { ttl: Duration::from_secs(72 * 3600) })
+                .unwrap();
+        let mut specs: Vec<TopicSpec> = hookline_projector::topics()
+            .into_iter()
+            .map(|name| TopicSpec { name, partitions: 4, retention: None })
+            .collect();
+        specs.push(TopicSpec { name: topics::DLQ.into(), partitions: 1, retention: None });
+        log.ensure_topics(&specs).await.unwrap();
+
+        let shutdown = CancellationToken::new();
+        let directory = Arc::new(SubscriptionDirectory::new(views.clone(), 10_000, Duration::from_secs(3600)));
+        let ingestor = Arc::new(Ingestor::new(log.clone(), directory.clone(), max_body_bytes));
+        let projector_deps = ProjectorDeps { log: log.clone(), views: views.clone() };
+        tokio::spawn(hookline_projector::run(ProjectorConfig::default(), projector_deps, shutdown.clone()));
+        let follower = (directory.clone(), log.clone(), shutdown.clone());
+        tokio::spawn(async move { follower.0.follow(follower.1, follower.2).await });
+        let deps = ApiDeps { log: log.clone(), views: views.clone(), directory, ingestor };
+        Stack { _dir: dir, log, deps, max_body_bytes, shutdown }
+    }
+
+    pub fn config(&self) -> ApiConfig {
+        ApiConfig { max_body_bytes: self.max_body_bytes, ..ApiConfig::default() }
+    }
+
+    /// Appends an attempt as the delivery role would.
+    pub async fn record_attempt(&self, attempt: &AttemptRecorded) {
+        let record = NewRecord {
+            topic: topics::ATTEMPTS.into(),
+            key: attempt.subscription_id.to_string().into_bytes(),
+            headers: vec![(topics::EVENT_HEADER.into(), AttemptRecorded::KIND.as_bytes().to_vec())],
+            value: serde_json::to_vec(attempt).unwrap(),
+        };
+        self.log.append(vec![record]).await.unwrap();
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// An answer, decoded.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub json: Value,
+}
+
+impl Answer {
+    pub fn message(&self) -> &str {
+        self.json["message"].as_str().unwrap_or_default()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// The API of one stack, driven without a socket.
+pub struct Api<F> {
+    pub stack: Stack,
+    filter: F,
+}
+
+pub async fn api() -> Api<impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone + Send + Sync + 'static> {
+    api_with_limit(hookline_domain::limits::DEFAULT_MAX_BODY_BYTES).await
+}
+
+pub async fn api_with_limit(
+    max_body_bytes: usize,
+) -> Api<impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone + Send + Sync + 'static> {
+    let stack = Stack::start(max_body_bytes).await;
+    let filter = routes(stack.config(), stack.deps.clone());
+    Api { stack, filter }
+}
+
+/// One request to build.
+pub struct Call {
+    method: &'static str,
+    path: String,
+    headers: Vec<(String, HeaderValue)>,
+    body: Vec<u8>,
+}
+
+impl Call {
+    pub fn header(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
+        self.headers.push((name.to_string(), HeaderValue::from_bytes(value.as_ref()).unwrap()));
+        self
+    }
+
+    pub fn body(mut self, body: impl AsRef<[u8]>) -> Self {
+        self.body = body.as_ref().to_vec();
+        self
+    }
+
+    /// A JSON body with a JSON content type.
+    pub fn json(self, body: &Value) -> Self {
+        self.header("content-type", "application/json").body(body.to_string())
+    }
+}
+
+pub fn call(method: &'static str, path: impl Into<String>) -> Call {
+    Call { method, path: path.into(), headers: Vec::new(), body: Vec::new() }
+}
+
+impl<F> Api<F>
+where
+    F: Filter<Error = Infallible> + Clone + Send + Sync + 'static,
+    F::Extract: Reply + Send,
+{
+    pub async fn send(&self, call: Call) -> Answer {
+        let mut request = warp::test::request().method(call.method).path(&call.path);
+        for (name, value) in call.headers {
+            request = request.header(name.as_str(), value);
+        }
+        let response = request.body(call.body).reply(&self.filter).await;
+        let json = if response.body().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(response.body()).unwrap_or_else(|e| {
+                panic!("{} {} answered non-JSON ({e}): {:?}", call.method, call.path, response.body())
+            })
+        };
+        Answer { status: response.status(), headers: response.headers().clone(), json }
+    }
+
+    /// Creates a subscription and returns its JSON.
+    pub async fn create(&self, prefix: &str, body: Value) -> Value {
+        let answer = self.send(call("POST", format!("{prefix}/subscriptions")).json(&body)).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{answer:?}");
+        answer.json
+    }
+}
+
+/// Waits until `probe` returns `Some`, failing the test after [`PATIENCE`].
+pub async fn eventually<T, Fut: Future<Output = Option<T>>>(what: &str, mut probe: impl FnMut() -> Fut) -> T {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Both ways into the API.
+pub const PREFIXES: [&str; 2] = ["/api", "/api/v1"];

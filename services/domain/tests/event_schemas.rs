@@ -1,0 +1,129 @@
+//! Every event, as serde writes it, validates against its JSON Schema in `schemas/events/`.
+
+use std::path::PathBuf;
+
+use chrono::Utc;
+use hookline_domain::events::{
+    AttemptRecorded, Outcome, RetryScheduled, SubscriptionEvent, TaskAccepted, TaskDeadLettered,
+};
+use hookline_domain::{Secret, Subscription, SubscriptionId, TaskId};
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+const BASE: &str = "https://hookline.example/schemas/events/";
+
+fn schema_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../schemas/events")
+}
+
+fn load(name: &str) -> Value {
+    let path = schema_dir().join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
+}
+
+fn assert_valid(schema_name: &str, event: &impl serde::Serialize) {
+    let common = jsonschema::Resource::from_contents(load("common.json")).expect("common schema");
+    let validator = jsonschema::options()
+        .with_resource(format!("{BASE}common.json"), common)
+        .should_validate_formats(true)
+        .build(&load(schema_name))
+        .unwrap_or_else(|e| panic!("{schema_name} is not a valid schema: {e}"));
+    let instance = serde_json::to_value(event).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&instance).map(|e| format!("{e} at {}", e.instance_path)).collect();
+    assert!(errors.is_empty(), "{schema_name} rejects {instance}: {errors:?}");
+}
+
+fn subscription(secret: Option<&str>) -> Subscription {
+    Subscription {
+        id: SubscriptionId::new(),
+        target_url: "https://example.com/hook".into(),
+        secret: secret.map(Secret::new),
+        event_type_filter: secret.map(|_| "order.created".to_string()),
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+    }
+}
+
+fn task(event_type: Option<&str>) -> TaskAccepted {
+    TaskAccepted {
+        task_id: TaskId::new(),
+        subscription_id: SubscriptionId::new(),
+        event_type: event_type.map(str::to_string),
+        accepted_at: Utc::now(),
+        payload: RawValue::from_string(r#"{"n": 123456789012345678901234567890, "a": [1, "x"]}"#.into()).unwrap(),
+    }
+}
+
+fn attempt(outcome: Outcome, with_details: bool) -> AttemptRecorded {
+    AttemptRecorded {
+        task_id: TaskId::new(),
+        subscription_id: SubscriptionId::new(),
+        attempt_number: 2,
+        outcome,
+        http_status: with_details.then_some(503),
+        error: with_details.then(|| "HTTP 503".to_string()),
+        latency_ms: 12,
+        response_body: with_details.then(|| "busy".to_string()),
+        attempted_at: Utc::now(),
+        next_attempt_at: with_details.then(Utc::now),
+        task_accepted_at: Utc::now(),
+        event_type: with_details.then(|| "order.created".to_string()),
+    }
+}
+
+#[test]
+fn subscription_events_match_their_schema() {
+    for secret in [None, Some("s3cret")] {
+        assert_valid(
+            "SubscriptionEvent.json",
+            &SubscriptionEvent::SubscriptionCreated { subscription: subscription(secret) },
+        );
+        assert_valid(
+            "SubscriptionEvent.json",
+            &SubscriptionEvent::SubscriptionUpdated { subscription: subscription(secret) },
+        );
+    }
+    assert_valid(
+        "SubscriptionEvent.json",
+        &SubscriptionEvent::SubscriptionDeleted { id: SubscriptionId::new(), deleted_at: Utc::now() },
+    );
+}
+
+#[test]
+fn task_events_match_their_schemas() {
+    for event_type in [None, Some("order.créé")] {
+        assert_valid("TaskAccepted.json", &task(event_type));
+        assert_valid("RetryScheduled.json", &RetryScheduled { task: task(event_type), attempt: 3, due_at: Utc::now() });
+        assert_valid(
+            "TaskDeadLettered.json",
+            &TaskDeadLettered {
+                task: task(event_type),
+                attempts: 5,
+                last_error: Some("HTTP 500".into()),
+                failed_at: Utc::now(),
+            },
+        );
+    }
+}
+
+#[test]
+fn attempts_match_their_schema() {
+    for outcome in [Outcome::Success, Outcome::FailedAttempt, Outcome::PermanentlyFailed] {
+        for details in [false, true] {
+            assert_valid("AttemptRecorded.json", &attempt(outcome, details));
+        }
+    }
+}
+
+#[test]
+fn schemas_reject_what_is_not_an_event() {
+    let mut broken = serde_json::to_value(attempt(Outcome::Success, true)).unwrap();
+    broken["outcome"] = "maybe".into();
+    let common = jsonschema::Resource::from_contents(load("common.json")).unwrap();
+    let validator = jsonschema::options()
+        .with_resource(format!("{BASE}common.json"), common)
+        .build(&load("AttemptRecorded.json"))
+        .unwrap();
+    assert!(!validator.is_valid(&broken));
+}
