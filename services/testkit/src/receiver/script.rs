@@ -1,0 +1,76 @@
+//! What the receiver answers on a path: a queue of replies, then one reply forever.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+/// One way of answering (or not answering) a request.
+///
+/// Every reply is framed by `Content-Length`; `Connection: close` is added when the client asked
+/// for it. Bodies of plain status replies are `status {code}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// That status, with the small body `status {code}`.
+    Status(u16),
+    StatusWithBody(u16, Vec<u8>),
+    /// That status with extra headers (not framing ones: `Content-Length` is always set by the receiver).
+    StatusWithHeaders(u16, Vec<(String, String)>),
+    /// That status with a `Location` header.
+    Redirect(u16, String),
+    /// Read the request, never answer, keep the socket open until the client or the receiver closes it.
+    Hang,
+    /// Read the request, then close the connection without answering.
+    Close,
+    /// Wait, then answer with that status.
+    Delay(Duration, u16),
+    /// Send the head at once, then the body one byte per `every`.
+    Drip {
+        status: u16,
+        bytes: usize,
+        every: Duration,
+    },
+    /// Stream a body of `bytes` bytes (with `Content-Length`) as fast as the client reads it.
+    Huge {
+        status: u16,
+        bytes: u64,
+    },
+}
+
+/// The behaviour of one path: `steps` are used once each, in order, then `after` forever.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Script {
+    steps: VecDeque<Reply>,
+    after: Reply,
+}
+
+impl Script {
+    /// Answer every request with `reply`.
+    pub fn always(reply: Reply) -> Script {
+        Script { steps: VecDeque::new(), after: reply }
+    }
+
+    /// Answer the first requests with `steps`, one each, then every later one with `after`,
+    /// e.g. `Script::then(vec![Reply::Status(500); 2], Reply::Status(200))`.
+    pub fn then(steps: Vec<Reply>, after: Reply) -> Script {
+        Script { steps: steps.into(), after }
+    }
+
+    /// The reply for the next request, consuming a step if any is left.
+    pub(super) fn next_reply(&mut self) -> Reply {
+        self.steps.pop_front().unwrap_or_else(|| self.after.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_are_used_once_in_order_then_the_default_forever() {
+        let mut script = Script::then(vec![Reply::Status(500), Reply::Close], Reply::Status(200));
+        let replies: Vec<Reply> = (0..4).map(|_| script.next_reply()).collect();
+        assert_eq!(replies, [Reply::Status(500), Reply::Close, Reply::Status(200), Reply::Status(200)]);
+
+        let mut always = Script::always(Reply::Hang);
+        assert_eq!((always.next_reply(), always.next_reply()), (Reply::Hang, Reply::Hang));
+    }
+}
