@@ -1,1 +1,49 @@
-fn main() {}
+//! The `hookline` binary: parses configuration and wires the roles. Nothing else.
+
+mod config;
+mod serve;
+mod shutdown;
+mod telemetry;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "hookline", version, about = "Webhook delivery on an event log")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the whole service in one process: REST API, ingest, delivery with tiered retries, projector.
+    Serve(config::Settings),
+    /// Rebuilds the views by replaying the log from the start (stop the service first).
+    RebuildViews(config::Settings),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let (Command::Serve(settings) | Command::RebuildViews(settings)) = &cli.command;
+    telemetry::init(settings.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("hookline: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(settings) => serve::serve(settings).await,
+            Command::RebuildViews(settings) => serve::rebuild_views(settings).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hookline: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

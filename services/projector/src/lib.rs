@@ -1,1 +1,171 @@
-//! stub
+//! The projector role: folds the log into the views.
+//!
+//! Consumes: `hookline.subscriptions`, `hookline.deliveries` and `hookline.attempts`
+//! (consumer group `hookline-projector`). Produces: the subscription, task and attempt
+//! views through the `ViewStore` port, and purges rows past their retention.
+//! Guarantees: offsets are committed only after the views hold the batch; the fold is
+//! idempotent and order-insensitive, so replaying the log from the start rebuilds the
+//! same views.
+
+mod decode;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookline_domain::topics;
+use hookline_log::{ConsumerSpec, EventLog, LogError, StartFrom, TopicPartition};
+use hookline_views::{ViewError, ViewStore};
+use tokio_util::sync::CancellationToken;
+
+pub use decode::decode;
+
+/// Settings of the projector.
+#[derive(Clone, Debug)]
+pub struct ProjectorConfig {
+    /// The consumer group.
+    pub group: String,
+    /// Records folded into the views per `apply`.
+    pub batch: usize,
+    /// How often rows past their retention are purged.
+    pub purge_interval: Duration,
+}
+
+impl Default for ProjectorConfig {
+    fn default() -> Self {
+        Self { group: "hookline-projector".into(), batch: 1000, purge_interval: Duration::from_secs(60) }
+    }
+}
+
+pub struct ProjectorDeps {
+    pub log: Arc<dyn EventLog>,
+    pub views: Arc<dyn ViewStore>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectorError {
+    #[error("log: {0}")]
+    Log(#[from] LogError),
+    #[error("views: {0}")]
+    Views(#[from] ViewError),
+}
+
+/// The topics the projector reads.
+pub fn topics() -> Vec<String> {
+    vec![topics::SUBSCRIPTIONS.to_string(), topics::DELIVERIES.to_string(), topics::ATTEMPTS.to_string()]
+}
+
+/// Projects until `shutdown`, purging expired rows every `purge_interval`.
+pub async fn run(
+    config: ProjectorConfig,
+    deps: ProjectorDeps,
+    shutdown: CancellationToken,
+) -> Result<(), ProjectorError> {
+    let purger = tokio::spawn(purge_loop(deps.views.clone(), config.purge_interval, shutdown.clone()));
+    let result = project(&config, &deps, Until::Shutdown(shutdown.clone())).await;
+    shutdown.cancel();
+    let _ = purger.await;
+    result.map(|_| ())
+}
+
+/// Rebuilds the views from the start of the log: moves the group back to the first
+/// record of every partition, then projects until everything present now is folded
+/// in. Returns how many records were projected. Run it with the views emptied and the
+/// service stopped.
+pub async fn rebuild(config: &ProjectorConfig, deps: &ProjectorDeps) -> Result<u64, ProjectorError> {
+    let consumer = deps.log.consumer(spec(config)).await?;
+    let mut rewind = Vec::new();
+    for topic in topics() {
+        for (partition, _) in deps.log.end_offsets(&topic).await? {
+            rewind.push((TopicPartition::new(topic.clone(), partition), 0));
+        }
+    }
+    consumer.commit(&rewind).await?;
+    drop(consumer);
+    project(config, deps, Until::CaughtUp).await
+}
+
+enum Until {
+    Shutdown(CancellationToken),
+    /// Stop once a poll finds nothing more to read.
+    CaughtUp,
+}
+
+fn spec(config: &ProjectorConfig) -> ConsumerSpec {
+    ConsumerSpec { group: Some(config.group.clone()), topics: topics(), start: StartFrom::Earliest }
+}
+
+async fn project(config: &ProjectorConfig, deps: &ProjectorDeps, until: Until) -> Result<u64, ProjectorError> {
+    let consumer = deps.log.consumer(spec(config)).await?;
+    let mut projected = 0u64;
+    loop {
+        let polled = match &until {
+            Until::Shutdown(token) => tokio::select! {
+                _ = token.cancelled() => return Ok(projected),
+                polled = consumer.poll(config.batch, Duration::from_millis(500)) => polled,
+            },
+            Until::CaughtUp => consumer.poll(config.batch, Duration::from_millis(300)).await,
+        };
+        let records = match polled {
+            Ok(records) => records,
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(error = %e, "projector: log unavailable, retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if records.is_empty() {
+            if matches!(until, Until::CaughtUp) {
+                return Ok(projected);
+            }
+            continue;
+        }
+        let mut next_offsets: BTreeMap<TopicPartition, u64> = BTreeMap::new();
+        let mut changes = Vec::with_capacity(records.len());
+        for record in &records {
+            next_offsets.insert(record.topic_partition(), record.offset + 1);
+            match decode(record) {
+                Ok(change) => changes.push(change),
+                Err(e) => {
+                    tracing::warn!(topic = %record.topic, partition = record.partition, offset = record.offset, error = %e, "projector: skipping undecodable record")
+                }
+            }
+        }
+        apply_with_retry(deps.views.as_ref(), changes).await?;
+        projected += records.len() as u64;
+        let offsets: Vec<(TopicPartition, u64)> = next_offsets.into_iter().collect();
+        consumer.commit(&offsets).await?;
+    }
+}
+
+async fn apply_with_retry(views: &dyn ViewStore, changes: Vec<hookline_views::ViewChange>) -> Result<(), ViewError> {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match views.apply(changes.clone()).await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(error = %e, "projector: views unavailable, retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn purge_loop(views: Arc<dyn ViewStore>, every: Duration, shutdown: CancellationToken) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        match views.purge_expired(chrono::Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(rows = n, "purged expired view rows"),
+            Err(e) => tracing::warn!(error = %e, "purging expired view rows failed"),
+        }
+    }
+}

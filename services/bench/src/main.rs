@@ -1,0 +1,148 @@
+//! `hookline-bench`: starts the release `hookline` binary on the embedded default and the
+//! `hookline-receiver`, then measures, and prints:
+//! - ingest: requests/s and 202 latency (p50/p95/p99) at a fixed concurrency;
+//! - delivery: deliveries/s and end-to-end latency (ingest request sent → receiver got
+//!   it, p50/p95/p99), from the receiver's own clock;
+//! - hookline's CPU time and resident memory (idle, and peak).
+//! Figures are printed, never asserted.
+
+mod proc_stats;
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use hookline_testkit::process::Hookline;
+use serde_json::{json, Value};
+
+#[derive(Parser)]
+struct Args {
+    /// The hookline binary.
+    #[arg(long, default_value = "target/release/hookline")]
+    hookline: String,
+    /// The receiver binary.
+    #[arg(long, default_value = "target/release/hookline-receiver")]
+    receiver: String,
+    /// Webhooks to send.
+    #[arg(long, default_value_t = 20_000)]
+    requests: usize,
+    /// Concurrent senders.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Payload bytes (padding added to a small JSON body).
+    #[arg(long, default_value_t = 256)]
+    payload_bytes: usize,
+    /// Where to write the JSON figures.
+    #[arg(long)]
+    json_out: Option<String>,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn now_us() -> u128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_micros()
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let data = tempfile::tempdir()?;
+    let receiver = Hookline::start(&args.receiver, &["--listen", "127.0.0.1:0"], &[]).await;
+    let hookline = Hookline::start(
+        &args.hookline,
+        &["serve", "--listen", "127.0.0.1:0", "--data-dir", data.path().to_str().context("utf-8 path")?],
+        &[("RUST_LOG", "warn")],
+    )
+    .await;
+    let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle = proc_stats::sample(hookline.pid())?;
+
+    let created: Value = client
+        .post(hookline.url("/api/subscriptions"))
+        .json(&json!({"target_url": receiver.url("/bench")}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let sub = created["id"].as_str().context("subscription id")?.to_string();
+    client.post(receiver.url("/reset")).send().await?;
+
+    let padding = "x".repeat(args.payload_bytes);
+    let started = Instant::now();
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut senders = Vec::new();
+    for _ in 0..args.concurrency {
+        let (client, url, next, padding, total) =
+            (client.clone(), hookline.url(&format!("/api/ingest/{sub}")), next.clone(), padding.clone(), args.requests);
+        senders.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut failures = 0usize;
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < total {
+                let body = format!(r#"{{"sent_at_us":{},"pad":"{padding}"}}"#, now_us());
+                let sent = Instant::now();
+                let resp = client.post(&url).header("content-type", "application/json").body(body).send().await;
+                match resp {
+                    Ok(r) if r.status() == 202 => latencies.push(sent.elapsed().as_secs_f64() * 1000.0),
+                    _ => failures += 1,
+                }
+            }
+            (latencies, failures)
+        }));
+    }
+    let mut acks = Vec::new();
+    let mut failures = 0;
+    for s in senders {
+        let (l, f) = s.await?;
+        acks.extend(l);
+        failures += f;
+    }
+    let ingest_secs = started.elapsed().as_secs_f64();
+    if failures > 0 {
+        bail!("{failures} ingest requests failed");
+    }
+    acks.sort_by(f64::total_cmp);
+
+    // Wait until the receiver has every delivery.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let stats = loop {
+        let stats: Value = client.get(receiver.url("/stats")).send().await?.json().await?;
+        if stats["distinct_ids"].as_u64().unwrap_or(0) >= args.requests as u64 {
+            break stats;
+        }
+        if Instant::now() > deadline {
+            bail!("deliveries incomplete after 300 s: {stats}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let delivery_secs = started.elapsed().as_secs_f64();
+    let peak = proc_stats::sample(hookline.pid())?;
+
+    let figures = json!({
+        "requests": args.requests,
+        "concurrency": args.concurrency,
+        "payload_bytes": args.payload_bytes,
+        "ingest_requests_per_s": args.requests as f64 / ingest_secs,
+        "ack_ms": {"p50": percentile(&acks, 0.50), "p95": percentile(&acks, 0.95), "p99": percentile(&acks, 0.99)},
+        "deliveries_per_s": args.requests as f64 / delivery_secs,
+        "end_to_end_ms": {
+            "p50": stats["latency_us"]["p50"].as_f64().unwrap_or(f64::NAN) / 1000.0,
+            "p95": stats["latency_us"]["p95"].as_f64().unwrap_or(f64::NAN) / 1000.0,
+            "p99": stats["latency_us"]["p99"].as_f64().unwrap_or(f64::NAN) / 1000.0,
+        },
+        "duplicates": stats["duplicates"],
+        "hookline_cpu_seconds": peak.cpu_seconds - idle.cpu_seconds,
+        "hookline_rss_idle_mb": idle.rss_mb,
+        "hookline_rss_peak_mb": peak.peak_rss_mb,
+    });
+    println!("{}", serde_json::to_string_pretty(&figures)?);
+    if let Some(path) = args.json_out {
+        std::fs::write(&path, serde_json::to_vec_pretty(&figures)?).with_context(|| format!("writing {path}"))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! Configuration: defaults, then environment variables (the seed service's names keep
+//! their meaning), then flags. Every problem is listed at start-up.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::bail;
+use clap::Args;
+use hookline_domain::RetryPolicy;
+
+use crate::telemetry::LogFormat;
+
+#[derive(Args, Clone, Debug)]
+pub struct Settings {
+    /// Address the REST API listens on (port 0 picks a free port).
+    #[arg(long, env = "HOOKLINE_LISTEN", default_value = "127.0.0.1:8000")]
+    pub listen: SocketAddr,
+
+    /// Directory of the embedded log and views.
+    #[arg(long, env = "HOOKLINE_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Delivery attempts in all, the first included.
+    #[arg(long, env = "MAX_RETRIES", default_value_t = 5)]
+    pub max_retries: u32,
+
+    /// Delay before the first retry, in seconds.
+    #[arg(long, env = "RETRY_BASE_DELAY_SECONDS", default_value_t = 10)]
+    pub retry_base_delay_seconds: u64,
+
+    /// Multiplier between consecutive retry delays.
+    #[arg(long, env = "RETRY_FACTOR", default_value_t = 3)]
+    pub retry_factor: u64,
+
+    /// Longest delay between attempts, in seconds.
+    #[arg(long, env = "MAX_RETRY_DELAY_SECONDS", default_value_t = 900)]
+    pub max_retry_delay_seconds: u64,
+
+    /// Time allowed for one delivery attempt, in seconds.
+    #[arg(long, env = "DELIVERY_TIMEOUT_SECONDS", default_value_t = 10.0)]
+    pub delivery_timeout_seconds: f64,
+
+    /// How long task and attempt records stay visible, in hours (fractions allowed).
+    #[arg(long, env = "LOG_RETENTION_HOURS", default_value_t = 72.0)]
+    pub log_retention_hours: f64,
+
+    /// How often expired view rows are purged, in seconds.
+    #[arg(long, env = "HOOKLINE_PURGE_INTERVAL_SECONDS", default_value_t = 60.0)]
+    pub purge_interval_seconds: f64,
+
+    /// How long the log keeps records, in hours (at least the retention above).
+    #[arg(long, env = "HOOKLINE_TOPIC_RETENTION_HOURS", default_value_t = 168.0)]
+    pub topic_retention_hours: f64,
+
+    /// Partitions of each topic created by hookline.
+    #[arg(long, env = "HOOKLINE_PARTITIONS", default_value_t = 4)]
+    pub partitions: u32,
+
+    /// Header carrying the ingest signature (`sha256=<hex>`).
+    #[arg(long, env = "WEBHOOK_SECRET_HEADER", default_value = "X-Hub-Signature-256")]
+    pub webhook_secret_header: String,
+
+    /// Header carrying the event type, on ingest and on delivery.
+    #[arg(long, env = "WEBHOOK_EVENT_TYPE_HEADER", default_value = "X-Event-Type")]
+    pub webhook_event_type_header: String,
+
+    /// How long a cached subscription is trusted, in seconds.
+    #[arg(long, env = "CACHE_EXPIRY_SECONDS", default_value_t = 3600)]
+    pub cache_expiry_seconds: u64,
+
+    /// Subscriptions kept in the in-process cache.
+    #[arg(long, env = "HOOKLINE_CACHE_CAPACITY", default_value_t = 100_000)]
+    pub cache_capacity: usize,
+
+    /// Largest accepted ingest body, in bytes.
+    #[arg(long, env = "HOOKLINE_MAX_BODY_BYTES", default_value_t = hookline_domain::limits::DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+
+    /// Delivery attempts in flight at once.
+    #[arg(long, env = "HOOKLINE_MAX_IN_FLIGHT", default_value_t = 512)]
+    pub max_in_flight: usize,
+
+    /// Delivery attempts in flight at once to one subscription.
+    #[arg(long, env = "HOOKLINE_MAX_IN_FLIGHT_PER_SUBSCRIPTION", default_value_t = 64)]
+    pub max_in_flight_per_subscription: usize,
+
+    /// Time allowed, after SIGTERM, for in-flight deliveries to finish, in seconds.
+    #[arg(long, env = "HOOKLINE_SHUTDOWN_GRACE_SECONDS", default_value_t = 30.0)]
+    pub shutdown_grace_seconds: f64,
+
+    /// Log output format.
+    #[arg(long, env = "HOOKLINE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+fn seconds(name: &str, value: f64, problems: &mut Vec<String>) -> Duration {
+    match Duration::try_from_secs_f64(value) {
+        Ok(d) if !d.is_zero() => d,
+        _ => {
+            problems.push(format!("{name} must be a positive number (got {value})"));
+            Duration::from_secs(1)
+        }
+    }
+}
+
+/// Settings checked and turned into the types the roles take.
+pub struct Checked {
+    pub retry: RetryPolicy,
+    pub delivery_timeout: Duration,
+    pub retention: Duration,
+    pub purge_interval: Duration,
+    pub topic_retention: Duration,
+    pub cache_expiry: Duration,
+    pub shutdown_grace: Duration,
+}
+
+impl Settings {
+    /// Validates every setting and lists every problem found.
+    pub fn check(&self) -> anyhow::Result<Checked> {
+        let mut problems = Vec::new();
+        let retry = RetryPolicy {
+            max_attempts: self.max_retries,
+            base_delay_secs: self.retry_base_delay_seconds,
+            factor: self.retry_factor,
+            max_delay_secs: self.max_retry_delay_seconds,
+        };
+        problems.extend(retry.problems());
+        let delivery_timeout = seconds("DELIVERY_TIMEOUT_SECONDS", self.delivery_timeout_seconds, &mut problems);
+        let retention = seconds("LOG_RETENTION_HOURS", self.log_retention_hours * 3600.0, &mut problems);
+        let purge_interval = seconds("HOOKLINE_PURGE_INTERVAL_SECONDS", self.purge_interval_seconds, &mut problems);
+        let topic_retention =
+            seconds("HOOKLINE_TOPIC_RETENTION_HOURS", self.topic_retention_hours * 3600.0, &mut problems)
+                .max(retention);
+        let shutdown_grace = seconds("HOOKLINE_SHUTDOWN_GRACE_SECONDS", self.shutdown_grace_seconds, &mut problems);
+        if self.cache_expiry_seconds == 0 {
+            problems.push("CACHE_EXPIRY_SECONDS must be at least 1".into());
+        }
+        if self.partitions == 0 || self.partitions > 1024 {
+            problems.push("HOOKLINE_PARTITIONS must be between 1 and 1024".into());
+        }
+        if self.max_body_bytes == 0 {
+            problems.push("HOOKLINE_MAX_BODY_BYTES must be at least 1".into());
+        }
+        if self.max_in_flight == 0 || self.max_in_flight_per_subscription == 0 {
+            problems
+                .push("HOOKLINE_MAX_IN_FLIGHT and HOOKLINE_MAX_IN_FLIGHT_PER_SUBSCRIPTION must be at least 1".into());
+        }
+        for (name, header) in [
+            ("WEBHOOK_SECRET_HEADER", &self.webhook_secret_header),
+            ("WEBHOOK_EVENT_TYPE_HEADER", &self.webhook_event_type_header),
+        ] {
+            let valid = !header.is_empty() && header.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
+            if !valid {
+                problems.push(format!("{name} must be a header name (letters, digits, '-', '_'), got {header:?}"));
+            }
+        }
+        if !problems.is_empty() {
+            bail!("invalid configuration:\n  - {}", problems.join("\n  - "));
+        }
+        Ok(Checked {
+            retry,
+            delivery_timeout,
+            retention,
+            purge_interval,
+            topic_retention,
+            cache_expiry: Duration::from_secs(self.cache_expiry_seconds),
+            shutdown_grace,
+        })
+    }
+}

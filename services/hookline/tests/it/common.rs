@@ -1,0 +1,104 @@
+//! Starting the service and talking to it as a user would.
+
+use std::path::Path;
+use std::time::Duration;
+
+use hookline_testkit::process::{wait_until, Hookline};
+use serde_json::{json, Value};
+
+/// Fast retry settings so that tests take seconds: 4 attempts, 1 s then 2 s then 4 s.
+pub const FAST_RETRIES: &[(&str, &str)] = &[
+    ("MAX_RETRIES", "4"),
+    ("RETRY_BASE_DELAY_SECONDS", "1"),
+    ("RETRY_FACTOR", "2"),
+    ("MAX_RETRY_DELAY_SECONDS", "60"),
+    ("DELIVERY_TIMEOUT_SECONDS", "2"),
+    ("HOOKLINE_PARTITIONS", "2"),
+];
+
+pub struct Service {
+    pub process: Hookline,
+    pub client: reqwest::Client,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_hookline")
+}
+
+impl Service {
+    /// Starts the service on a fresh data directory with the fast retry settings plus `env`.
+    pub async fn start(env: &[(&str, &str)]) -> Service {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut service = Service::start_in(dir.path(), env).await;
+        service._dir = Some(dir);
+        service
+    }
+
+    /// Starts the service on an existing data directory (a restart).
+    pub async fn start_in(data_dir: &Path, env: &[(&str, &str)]) -> Service {
+        let data = data_dir.to_str().expect("utf-8 path").to_string();
+        let mut all_env: Vec<(&str, &str)> = FAST_RETRIES.to_vec();
+        all_env.extend_from_slice(env);
+        let process =
+            Hookline::start(binary(), &["serve", "--listen", "127.0.0.1:0", "--data-dir", &data], &all_env).await;
+        Service { process, client: client(), _dir: None }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        self.process.url(path)
+    }
+
+    /// Creates a subscription and returns its id.
+    pub async fn subscribe(&self, target_url: &str, secret: Option<&str>, filter: Option<&str>) -> String {
+        let body = json!({"target_url": target_url, "secret": secret, "event_type_filter": filter});
+        let resp = self.client.post(self.url("/api/subscriptions")).json(&body).send().await.expect("create");
+        assert_eq!(resp.status(), 201, "creating a subscription");
+        let created: Value = resp.json().await.unwrap();
+        created["id"].as_str().expect("id").to_string()
+    }
+
+    /// Sends a webhook; returns the status and the JSON answer.
+    pub async fn ingest(&self, sub: &str, body: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+        let mut request =
+            self.client.post(self.url(&format!("/api/ingest/{sub}"))).header("content-type", "application/json");
+        for (name, value) in headers {
+            // from_bytes, not from_str: event types may be UTF-8, which HTTP carries as opaque bytes.
+            let value = reqwest::header::HeaderValue::from_bytes(value.as_bytes()).expect("header value");
+            request = request.header(*name, value);
+        }
+        let resp = request.body(body.to_string()).send().await.expect("ingest");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Sends a webhook that must be queued; returns its task id.
+    pub async fn ingest_ok(&self, sub: &str, body: &str, headers: &[(&str, &str)]) -> String {
+        let (status, answer) = self.ingest(sub, body, headers).await;
+        assert_eq!(status, 202, "ingest answered {answer}");
+        answer["task_id"].as_str().expect("task_id").to_string()
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let resp = self.client.get(self.url(path)).send().await.expect("get");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn task(&self, task_id: &str) -> (u16, Value) {
+        self.get(&format!("/api/status/delivery_tasks/{task_id}")).await
+    }
+
+    /// Waits until the task reaches `status` and returns it.
+    pub async fn wait_task(&self, task_id: &str, status: &str, timeout: Duration) -> Value {
+        wait_until(timeout, &format!("task {task_id} to be {status}"), || async {
+            let (code, task) = self.task(task_id).await;
+            (code == 200 && task["status"] == status).then_some(task)
+        })
+        .await
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client")
+}

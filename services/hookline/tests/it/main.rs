@@ -1,0 +1,10 @@
+//! Black-box tests: the real `hookline` binary on 127.0.0.1:0 with its embedded log
+//! and views in a temporary directory, real HTTP receivers that fail, hang and
+//! recover, and a real HTTP client.
+
+mod api_errors;
+mod common;
+mod delivery;
+mod durability;
+mod rebuild;
+mod retention;
