@@ -6,7 +6,7 @@
 //! - [`process`]: runs the real `hookline` binary, waits for its `hookline listening on http://…`
 //!   line, keeps its output in a log file, and stops it with SIGTERM or SIGKILL.
 //! - [`wait_until`]: polls a condition with a deadline, so tests never sleep a fixed time.
-//! - [`bench`]: the lean receiver behind the `hookline-receiver` benchmark binary, counting
+//! - [`bench`](mod@bench): the lean receiver behind the `hookline-receiver` benchmark binary, counting
 //!   requests, duplicates (by `webhook-id`) and end-to-end latency.
 //! - [`http`]: the one minimal HTTP/1.1 server codec the two receivers share.
 //!

@@ -22,6 +22,9 @@ async fn send(service: &Service, method: &str, path: &str, content_type: Option<
     (status, json)
 }
 
+/// What is sent, how, and the status expected: (what, method, path, content type, body, status).
+type Case<'a> = (&'a str, &'a str, String, Option<&'a str>, Vec<u8>, u16);
+
 #[tokio::test]
 async fn every_bad_input_gets_a_json_4xx() {
     let receiver = Receiver::start().await;
@@ -36,7 +39,7 @@ async fn every_bad_input_gets_a_json_4xx() {
     let ingest = format!("/api/ingest/{sub}");
     let unknown = "/api/ingest/00000000-0000-0000-0000-000000000000";
     let big = format!(r#"{{"pad":"{}"}}"#, "x".repeat(2000));
-    let cases: Vec<(&str, &str, String, Option<&str>, Vec<u8>, u16)> = vec![
+    let cases: Vec<Case> = vec![
         ("malformed subscription JSON", "POST", "/api/subscriptions".into(), json, b"{not json".to_vec(), 400),
         ("subscription without target_url", "POST", "/api/subscriptions".into(), json, b"{}".to_vec(), 400),
         (

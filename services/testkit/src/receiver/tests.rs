@@ -8,8 +8,16 @@ use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// Longest any single exchange in these tests may take: a hang fails the test instead of stalling the run.
+const EXCHANGE_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);
+
 fn client() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(EXCHANGE_LIMIT)
+        .build()
+        .unwrap()
 }
 
 /// A response read off a raw socket.
@@ -33,30 +41,27 @@ impl RawResponse {
     }
 }
 
-/// Reads one `Content-Length` framed response; `None` if the server closed before a head came.
+/// Reads one `Content-Length` framed response, and nothing past it (pipelined responses stay
+/// unread); `None` if the server closed before a whole head came.
 async fn read_response(stream: &mut TcpStream) -> Option<RawResponse> {
-    let mut buf = Vec::new();
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        let mut chunk = [0u8; 4096];
-        match stream.read(&mut chunk).await {
+    tokio::time::timeout(EXCHANGE_LIMIT, read_response_unbounded(stream))
+        .await
+        .unwrap_or_else(|_| panic!("no whole response within {EXCHANGE_LIMIT:?}"))
+}
+
+async fn read_response_unbounded(stream: &mut TcpStream) -> Option<RawResponse> {
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        match stream.read(&mut byte).await {
             Ok(0) | Err(_) => return None,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Ok(_) => head.push(byte[0]),
         }
-    };
-    let head = String::from_utf8(buf[..head_end].to_vec()).unwrap();
-    let mut body = buf[head_end..].to_vec();
-    let mut response = RawResponse { head, body: Vec::new() };
-    let length: usize = response.header("content-length").unwrap().parse().unwrap();
-    while body.len() < length {
-        let mut chunk = [0u8; 4096];
-        let n = stream.read(&mut chunk).await.unwrap();
-        assert!(n > 0, "closed mid-body after {} of {length} bytes", body.len());
-        body.extend_from_slice(&chunk[..n]);
     }
-    response.body = body;
+    let mut response = RawResponse { head: String::from_utf8(head).unwrap(), body: Vec::new() };
+    let length: usize = response.header("content-length").unwrap().parse().unwrap();
+    response.body = vec![0; length];
+    stream.read_exact(&mut response.body).await.unwrap();
     Some(response)
 }
 
@@ -70,5 +75,6 @@ async fn send_raw(addr: SocketAddr, raw: &str) -> TcpStream {
 /// Whether the server has closed `stream` (EOF or reset) with nothing more to read.
 async fn is_closed(stream: &mut TcpStream) -> bool {
     let mut byte = [0u8; 1];
-    matches!(stream.read(&mut byte).await, Ok(0) | Err(_))
+    let read = tokio::time::timeout(EXCHANGE_LIMIT, stream.read(&mut byte)).await;
+    matches!(read, Ok(Ok(0) | Err(_)))
 }
