@@ -1,168 +1,53 @@
-//! Accepting webhooks.
+//! Accepting webhooks, over REST and straight from the log.
 //!
 //! Consumes: a raw body with its subscription id, event type, signature and optional
-//! idempotency key, from REST or from the direct-ingest topic. Produces: one durable
-//! `TaskAccepted` in `hookline.deliveries` (key = subscription id). Guarantees: the
-//! same checks for every way in; `Queued` is returned only once the TaskAccepted is
-//! durable in the log.
+//! idempotency key — from the REST API through [`Ingestor::ingest`], or as records of
+//! `hookline.ingest` through [`run_consumer`]. Produces: one durable `TaskAccepted` in
+//! `hookline.deliveries` (key = subscription id) per accepted webhook; for the log way
+//! in, a copy of every refused record in `hookline.ingest.rejected`.
+//!
+//! Guarantees: both ways in pass the same checks, in the same order, through the same
+//! function (body within the size limit, subscription exists and is live, signature,
+//! event type, body is JSON, filter). [`IngestOutcome::Queued`] is returned only once
+//! the TaskAccepted is durable. The consumer commits a record only once what it came to
+//! is durable, so a crash re-reads and never loses one; a re-read record yields the same
+//! task id, so it never becomes a second task. No record is dropped unseen: it becomes a
+//! task, is filtered (counted), or is copied to `hookline.ingest.rejected` (counted).
+//!
+//! # Records of `hookline.ingest`
+//!
+//! Described as JSON in `schemas/events/IngestEnvelope.json`.
+//! - key: the subscription id as a UUID string (UTF-8), e.g.
+//!   `0191f1d2-7c4e-7a34-9b1e-3f2a5c6d7e8f`.
+//! - value: the webhook's JSON body, raw bytes — exactly what would be POSTed to
+//!   `/api/ingest/{id}`; receivers get these bytes.
+//! - headers (UTF-8 values; others are kept and ignored):
+//!   - `event_type` (optional): the event type, as the REST event-type header.
+//!   - `signature` (required when the subscription has a secret):
+//!     `sha256=<hex HMAC-SHA256 of the value, keyed with the secret>`, as over REST.
+//!   - `idempotency_key` (optional): records with the same key for the same
+//!     subscription become the same task (`TaskId::derived(subscription, "key:" + key)`).
+//!     Without it the task id comes from the record's position
+//!     (`"log:" + topic/partition/offset`), so only a re-read of that same record
+//!     yields that task.
+//!
+//! A refused record goes to `hookline.ingest.rejected` with its original key, value and
+//! headers, plus [`REJECT_REASON_HEADER`] (one of [`REJECT_REASONS`]) and
+//! [`REJECT_MESSAGE_HEADER`] (the reason in words). A record whose key is not a UUID is
+//! refused as `invalid_key`; every other reason is [`IngestError::reason`].
 
-use std::sync::Arc;
+mod backoff;
+mod batch;
+mod consumer;
+mod envelope;
+mod error;
+mod ingestor;
+mod metrics;
 
-use chrono::Utc;
-use hookline_domain::events::TaskAccepted;
-use hookline_domain::signature::{self, SignatureError};
-use hookline_domain::subscription::validate_event_type;
-use hookline_domain::{filter, topics, SubscriptionId, SubscriptionState, TaskId};
-use hookline_log::{EventLog, LogError, NewRecord};
-use hookline_lookup::SubscriptionDirectory;
-use hookline_views::ViewError;
-use serde_json::value::RawValue;
-
-/// One webhook as it arrives.
-#[derive(Clone, Copy, Debug)]
-pub struct IngestRequest<'a> {
-    pub subscription_id: SubscriptionId,
-    pub body: &'a [u8],
-    /// The raw event-type header, if any.
-    pub event_type: Option<&'a [u8]>,
-    /// The raw signature header, if any.
-    pub signature: Option<&'a [u8]>,
-    /// A stable name for this webhook (an idempotency key or a log position): the
-    /// same name always yields the same task id.
-    pub dedup_name: Option<&'a [u8]>,
-}
-
-/// What became of an accepted webhook.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum IngestOutcome {
-    Queued(TaskId),
-    /// The subscription's filter skipped it; `None` when no event type was given.
-    Filtered(Option<String>),
-}
-
-/// Why a webhook was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum IngestError {
-    #[error("Subscription not found")]
-    UnknownSubscription,
-    #[error(transparent)]
-    Signature(#[from] SignatureError),
-    #[error("Request body must be JSON")]
-    NotJson,
-    #[error("Request body too large: {size} bytes (limit {limit})")]
-    TooLarge { size: usize, limit: usize },
-    #[error("Invalid event type: {0}")]
-    InvalidEventType(String),
-    #[error("log: {0}")]
-    Log(#[from] LogError),
-    #[error("views: {0}")]
-    Views(#[from] ViewError),
-}
-
-impl IngestError {
-    /// Whether the producer may succeed by sending the same webhook again later.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            IngestError::Log(e) => e.is_retryable(),
-            IngestError::Views(e) => e.is_retryable(),
-            _ => false,
-        }
-    }
-
-    /// A short stable name for metrics and rejection headers.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            IngestError::UnknownSubscription => "unknown_subscription",
-            IngestError::Signature(SignatureError::Missing) => "signature_missing",
-            IngestError::Signature(SignatureError::Invalid) => "signature_invalid",
-            IngestError::NotJson => "not_json",
-            IngestError::TooLarge { .. } => "too_large",
-            IngestError::InvalidEventType(_) => "invalid_event_type",
-            IngestError::Log(_) => "log_error",
-            IngestError::Views(_) => "view_error",
-        }
-    }
-}
-
-/// Checks webhooks and appends them to the log.
-pub struct Ingestor {
-    log: Arc<dyn EventLog>,
-    directory: Arc<SubscriptionDirectory>,
-    max_body_bytes: usize,
-}
-
-impl Ingestor {
-    pub fn new(log: Arc<dyn EventLog>, directory: Arc<SubscriptionDirectory>, max_body_bytes: usize) -> Self {
-        Self { log, directory, max_body_bytes }
-    }
-
-    pub fn max_body_bytes(&self) -> usize {
-        self.max_body_bytes
-    }
-
-    /// Checks the webhook, then appends its TaskAccepted and waits until it is durable.
-    pub async fn ingest(&self, request: IngestRequest<'_>) -> Result<IngestOutcome, IngestError> {
-        let accepted = match self.check(&request).await? {
-            Checked::Filtered(event_type) => return Ok(IngestOutcome::Filtered(event_type)),
-            Checked::Accepted(accepted) => accepted,
-        };
-        let task_id = accepted.task_id;
-        let record = NewRecord {
-            topic: topics::DELIVERIES.to_string(),
-            key: accepted.subscription_id.to_string().into_bytes(),
-            headers: vec![(topics::EVENT_HEADER.to_string(), TaskAccepted::KIND.as_bytes().to_vec())],
-            value: serde_json::to_vec(&accepted).expect("a TaskAccepted always serializes"),
-        };
-        self.log.append(vec![record]).await?;
-        tracing::debug!(task_id = %task_id, subscription_id = %accepted.subscription_id, "task accepted");
-        Ok(IngestOutcome::Queued(task_id))
-    }
-
-    async fn check(&self, request: &IngestRequest<'_>) -> Result<Checked, IngestError> {
-        if request.body.len() > self.max_body_bytes {
-            return Err(IngestError::TooLarge { size: request.body.len(), limit: self.max_body_bytes });
-        }
-        let state = self.directory.get(request.subscription_id).await?;
-        let subscription = match state.as_deref() {
-            Some(SubscriptionState::Live(subscription)) => subscription.clone(),
-            Some(SubscriptionState::Deleted { .. }) | None => return Err(IngestError::UnknownSubscription),
-        };
-        if let Some(secret) = &subscription.secret {
-            signature::verify_ingest(secret.expose(), request.body, request.signature)?;
-        }
-        let event_type = match request.event_type {
-            None => None,
-            Some(raw) => {
-                let text =
-                    std::str::from_utf8(raw).map_err(|_| IngestError::InvalidEventType("must be UTF-8".into()))?.trim();
-                if text.is_empty() {
-                    None
-                } else {
-                    validate_event_type("event_type", text).map_err(|e| IngestError::InvalidEventType(e.message))?;
-                    Some(text.to_string())
-                }
-            }
-        };
-        let body = std::str::from_utf8(request.body).map_err(|_| IngestError::NotJson)?;
-        let payload = RawValue::from_string(body.to_string()).map_err(|_| IngestError::NotJson)?;
-        if !filter::passes(subscription.event_type_filter.as_deref(), event_type.as_deref()) {
-            return Ok(Checked::Filtered(event_type));
-        }
-        let task_id = match request.dedup_name {
-            Some(name) => TaskId::derived(subscription.id, name),
-            None => TaskId::new(),
-        };
-        Ok(Checked::Accepted(TaskAccepted {
-            task_id,
-            subscription_id: subscription.id,
-            event_type,
-            accepted_at: Utc::now(),
-            payload,
-        }))
-    }
-}
-
-enum Checked {
-    Accepted(TaskAccepted),
-    Filtered(Option<String>),
-}
+pub use consumer::{run_consumer, IngestConsumerConfig, IngestConsumerDeps};
+pub use envelope::{
+    EVENT_TYPE_HEADER, IDEMPOTENCY_KEY_HEADER, REJECT_MESSAGE_HEADER, REJECT_REASON_HEADER, SIGNATURE_HEADER,
+};
+pub use error::{IngestConsumerError, IngestError};
+pub use ingestor::{idempotency_name, position_name, IngestOutcome, IngestRequest, Ingestor};
+pub use metrics::{IngestCounters, IngestCounts, REJECT_REASONS};

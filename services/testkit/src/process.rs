@@ -13,8 +13,9 @@ use tokio::sync::oneshot;
 
 pub use crate::wait::wait_until;
 
-/// What the binary prints once it accepts connections; the address follows it.
-const LISTENING_MARKER: &str = "hookline listening on http://";
+/// What a started server prints once it accepts connections (`hookline listening on …`,
+/// `receiver listening on …`); the address follows it.
+const LISTENING_MARKER: &str = "listening on http://";
 /// How long the binary gets to print [`LISTENING_MARKER`].
 const START_DEADLINE: Duration = Duration::from_secs(30);
 /// Set it to see the binary's output live on the test's stderr.

@@ -1,0 +1,147 @@
+//! One polled batch of `hookline.ingest`: every record judged by the shared checks,
+//! then every resulting record (TaskAccepted to `hookline.deliveries`, rejected copies
+//! to `hookline.ingest.rejected`) appended in one call.
+
+use std::collections::BTreeMap;
+
+use hookline_log::{EventLog, LogError, NewRecord, Record, TopicPartition};
+use tokio_util::sync::CancellationToken;
+use tracing::field::{display, Empty};
+use tracing::Instrument;
+
+use crate::backoff::Backoff;
+use crate::envelope::{rejected_copy, Envelope, Rejection};
+use crate::error::IngestConsumerError;
+use crate::ingestor::{Checked, Ingestor};
+use crate::metrics::{IngestCounters, Tally};
+
+/// What one record comes to.
+enum Verdict {
+    Accepted(NewRecord),
+    Filtered,
+    Rejected { copy: NewRecord, reason: &'static str },
+}
+
+/// Judges the records in order and appends what they come to, durably. Returns the
+/// offsets to commit: one past the last record whose outcome is durable, per partition.
+/// On shutdown during a retry, what was judged before is still appended and returned;
+/// the rest is left for the next run.
+pub(crate) async fn process(
+    ingestor: &Ingestor,
+    log: &dyn EventLog,
+    counters: &IngestCounters,
+    records: &[Record],
+    shutdown: &CancellationToken,
+) -> Result<Vec<(TopicPartition, u64)>, IngestConsumerError> {
+    let mut output = Vec::with_capacity(records.len());
+    let mut tally = Tally::default();
+    let mut judged = 0;
+    for record in records {
+        let Some(verdict) = judge(ingestor, record, shutdown).await? else { break };
+        match verdict {
+            Verdict::Accepted(task) => {
+                tally.accepted += 1;
+                output.push(task);
+            }
+            Verdict::Filtered => tally.filtered += 1,
+            Verdict::Rejected { copy, reason } => {
+                tally.rejected(reason);
+                output.push(copy);
+            }
+        }
+        judged += 1;
+    }
+    if !append_durably(log, output, shutdown).await? {
+        return Ok(Vec::new());
+    }
+    counters.add(&tally);
+    Ok(next_offsets(&records[..judged]))
+}
+
+/// Runs the shared checks on one record, trying again while the views are unavailable.
+/// `None`: shutdown came while waiting to try again.
+async fn judge(
+    ingestor: &Ingestor,
+    record: &Record,
+    shutdown: &CancellationToken,
+) -> Result<Option<Verdict>, IngestConsumerError> {
+    let span = tracing::info_span!(
+        "ingest_record",
+        partition = record.partition,
+        offset = record.offset,
+        subscription_id = Empty,
+        task_id = Empty
+    );
+    async {
+        let envelope = match Envelope::read(record) {
+            Ok(envelope) => envelope,
+            Err(rejection) => return Ok(Some(reject(record, rejection))),
+        };
+        tracing::Span::current().record("subscription_id", display(envelope.subscription_id));
+        let mut backoff = Backoff::new();
+        loop {
+            match ingestor.check(&envelope.request()).await {
+                Ok(Checked::Accepted { task_id, record: task }) => {
+                    tracing::Span::current().record("task_id", display(task_id));
+                    tracing::debug!("task accepted");
+                    return Ok(Some(Verdict::Accepted(task)));
+                }
+                Ok(Checked::Filtered(event_type)) => {
+                    tracing::debug!(event_type, "filtered, no task");
+                    return Ok(Some(Verdict::Filtered));
+                }
+                Err(error) if error.is_refusal() => return Ok(Some(reject(record, Rejection::Refused(error)))),
+                Err(error) if error.is_retryable() => {
+                    tracing::warn!(%error, "checking failed, retrying");
+                    if !backoff.wait(shutdown).await {
+                        return Ok(None);
+                    }
+                }
+                Err(error) => return Err(IngestConsumerError::Check(error)),
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+fn reject(record: &Record, rejection: Rejection) -> Verdict {
+    let reason = rejection.reason();
+    tracing::warn!(reason, message = %rejection.message(), "record rejected");
+    Verdict::Rejected { copy: rejected_copy(record, &rejection), reason }
+}
+
+/// Appends the records in one call, trying again while the log is unavailable. Returns
+/// false when shutdown came first: nothing of them is known durable.
+async fn append_durably(
+    log: &dyn EventLog,
+    records: Vec<NewRecord>,
+    shutdown: &CancellationToken,
+) -> Result<bool, LogError> {
+    if records.is_empty() {
+        return Ok(true);
+    }
+    let mut backoff = Backoff::new();
+    loop {
+        match log.append(records.clone()).await {
+            Ok(_) => return Ok(true),
+            Err(error) if error.is_retryable() => {
+                tracing::warn!(%error, records = records.len(), "append failed, retrying");
+                if !backoff.wait(shutdown).await {
+                    return Ok(false);
+                }
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// One past the highest offset of each partition among `records`.
+fn next_offsets(records: &[Record]) -> Vec<(TopicPartition, u64)> {
+    let mut next = BTreeMap::new();
+    for record in records {
+        let offset = next.entry(record.topic_partition()).or_insert(0);
+        *offset = (*offset).max(record.offset.saturating_add(1));
+    }
+    next.into_iter().collect()
+}

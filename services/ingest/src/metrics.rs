@@ -1,0 +1,129 @@
+//! Counters of the ingest consumer, readable at any time (for a `/metrics` page).
+//!
+//! Labels are bounded: a rejection is counted under one of [`REJECT_REASONS`].
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Every reason a record of `hookline.ingest` can be rejected for: `invalid_key`, then
+/// the [`crate::IngestError::reason`] of every refusal.
+pub const REJECT_REASONS: [&str; 7] = [
+    "invalid_key",
+    "unknown_subscription",
+    "signature_missing",
+    "signature_invalid",
+    "not_json",
+    "too_large",
+    "invalid_event_type",
+];
+
+/// What the ingest consumer has done with the records it read, since it started.
+/// Counts move only once the batch's output is durable.
+#[derive(Debug, Default)]
+pub struct IngestCounters {
+    accepted: AtomicU64,
+    filtered: AtomicU64,
+    rejected: [AtomicU64; REJECT_REASONS.len()],
+}
+
+/// The counters at one moment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IngestCounts {
+    /// Records that became a TaskAccepted.
+    pub accepted: u64,
+    /// Records skipped by their subscription's filter.
+    pub filtered: u64,
+    /// Records copied to `hookline.ingest.rejected`, by reason (every reason listed).
+    pub rejected: BTreeMap<&'static str, u64>,
+}
+
+impl IngestCounts {
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.values().sum()
+    }
+}
+
+impl IngestCounters {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn snapshot(&self) -> IngestCounts {
+        IngestCounts {
+            accepted: self.accepted.load(Ordering::Relaxed),
+            filtered: self.filtered.load(Ordering::Relaxed),
+            rejected: REJECT_REASONS
+                .iter()
+                .zip(&self.rejected)
+                .map(|(reason, count)| (*reason, count.load(Ordering::Relaxed)))
+                .collect(),
+        }
+    }
+
+    /// Adds the tally of one durable batch.
+    pub(crate) fn add(&self, tally: &Tally) {
+        self.accepted.fetch_add(tally.accepted, Ordering::Relaxed);
+        self.filtered.fetch_add(tally.filtered, Ordering::Relaxed);
+        for (count, added) in self.rejected.iter().zip(tally.rejected) {
+            count.fetch_add(added, Ordering::Relaxed);
+        }
+    }
+}
+
+/// What one batch did, counted before its output is durable.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    pub accepted: u64,
+    pub filtered: u64,
+    rejected: [u64; REJECT_REASONS.len()],
+}
+
+impl Tally {
+    pub fn rejected(&mut self, reason: &str) {
+        match REJECT_REASONS.iter().position(|known| *known == reason) {
+            Some(slot) => self.rejected[slot] += 1,
+            // Only a new refusal missing from REJECT_REASONS gets here; the unit test below guards it.
+            None => tracing::error!(reason, "rejection reason missing from REJECT_REASONS, not counted"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hookline_domain::signature::SignatureError;
+
+    use super::*;
+    use crate::IngestError;
+
+    #[test]
+    fn every_refusal_has_a_counter() {
+        let refusals = [
+            IngestError::UnknownSubscription,
+            IngestError::Signature(SignatureError::Missing),
+            IngestError::Signature(SignatureError::Invalid),
+            IngestError::NotJson,
+            IngestError::TooLarge { size: 2, limit: 1 },
+            IngestError::InvalidEventType("x".into()),
+        ];
+        for refusal in refusals {
+            assert!(refusal.is_refusal());
+            assert!(REJECT_REASONS.contains(&refusal.reason()), "{}", refusal.reason());
+        }
+    }
+
+    #[test]
+    fn a_tally_adds_up_by_reason() {
+        let counters = IngestCounters::new();
+        let mut tally = Tally { accepted: 2, filtered: 1, ..Tally::default() };
+        tally.rejected("too_large");
+        tally.rejected("too_large");
+        tally.rejected("invalid_key");
+        counters.add(&tally);
+        counters.add(&tally);
+        let counts = counters.snapshot();
+        assert_eq!((counts.accepted, counts.filtered, counts.rejected_total()), (4, 2, 6));
+        assert_eq!(counts.rejected["too_large"], 4);
+        assert_eq!(counts.rejected["not_json"], 0);
+        assert_eq!(counts.rejected.len(), REJECT_REASONS.len());
+    }
+}

@@ -1,0 +1,222 @@
+//! The ingest consumer on a real embedded log and real embedded views in a temporary
+//! directory: subscriptions written straight into the views, webhooks produced to
+//! `hookline.ingest` as an external producer would, and the output topics read back.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use hookline_domain::signature::ingest_signature;
+use hookline_domain::{topics, Secret, Subscription, SubscriptionEvent, SubscriptionId, TaskAccepted};
+use hookline_ingest::{
+    run_consumer, IngestConsumerConfig, IngestConsumerDeps, IngestConsumerError, IngestCounters, IngestCounts,
+    Ingestor, EVENT_TYPE_HEADER, IDEMPOTENCY_KEY_HEADER, SIGNATURE_HEADER,
+};
+use hookline_log::embedded::{EmbeddedLog, EmbeddedOptions};
+use hookline_log::{Appended, ConsumerSpec, EventLog, NewRecord, Record, StartFrom, TopicPartition, TopicSpec};
+use hookline_lookup::SubscriptionDirectory;
+use hookline_views::embedded::EmbeddedViews;
+use hookline_views::{Retention, ViewChange, ViewStore};
+use tempfile::TempDir;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// How long a test waits for something that should happen soon.
+pub const PATIENCE: Duration = Duration::from_secs(15);
+/// Body limit of the test ingestor: small, so an oversized record is cheap to make.
+pub const MAX_BODY_BYTES: usize = 1024;
+/// Partitions of `hookline.ingest` and `hookline.deliveries`: several, so positions differ.
+const PARTITIONS: u32 = 3;
+pub const GROUP: &str = "hookline-ingest";
+
+pub struct Harness {
+    pub log: Arc<dyn EventLog>,
+    pub views: Arc<dyn ViewStore>,
+    pub ingestor: Arc<Ingestor>,
+    _dir: TempDir,
+}
+
+impl Harness {
+    /// Opens the log and views in a fresh directory and creates the topics.
+    pub async fn new() -> Harness {
+        let dir = TempDir::new().unwrap();
+        let log: Arc<dyn EventLog> = EmbeddedLog::open(&dir.path().join("log"), EmbeddedOptions::default()).unwrap();
+        let views: Arc<dyn ViewStore> =
+            EmbeddedViews::open(&dir.path().join("views.redb"), Retention { ttl: Duration::from_secs(3600) }).unwrap();
+        let spec = |name: &str, partitions| TopicSpec { name: name.to_string(), partitions, retention: None };
+        log.ensure_topics(&[
+            spec(topics::INGEST, PARTITIONS),
+            spec(topics::DELIVERIES, PARTITIONS),
+            spec(topics::INGEST_REJECTED, 1),
+        ])
+        .await
+        .unwrap();
+        let directory = Arc::new(SubscriptionDirectory::new(views.clone(), 1000, Duration::from_secs(3600)));
+        let ingestor = Arc::new(Ingestor::new(log.clone(), directory, MAX_BODY_BYTES));
+        Harness { log, views, ingestor, _dir: dir }
+    }
+
+    /// Registers a live subscription, as the projector would from its SubscriptionCreated.
+    pub async fn subscription(&self, secret: Option<&str>, filter: Option<&str>) -> SubscriptionId {
+        let subscription = Subscription {
+            id: SubscriptionId::new(),
+            target_url: "http://127.0.0.1:9/hook".into(),
+            secret: secret.map(Secret::new),
+            event_type_filter: filter.map(str::to_string),
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        };
+        let id = subscription.id;
+        let created = SubscriptionEvent::SubscriptionCreated { subscription };
+        self.views.apply(vec![ViewChange::Subscription(created)]).await.unwrap();
+        id
+    }
+
+    pub async fn delete(&self, id: SubscriptionId) {
+        let deleted = SubscriptionEvent::SubscriptionDeleted { id, deleted_at: Utc::now() };
+        self.views.apply(vec![ViewChange::Subscription(deleted)]).await.unwrap();
+    }
+
+    /// Appends records to `hookline.ingest` as an external producer would.
+    pub async fn produce(&self, records: Vec<NewRecord>) -> Vec<Appended> {
+        self.log.append(records).await.unwrap()
+    }
+
+    /// Starts the consumer of `group`.
+    pub fn start(&self, group: &str) -> Running {
+        let counters = Arc::new(IngestCounters::new());
+        let deps =
+            IngestConsumerDeps { log: self.log.clone(), ingestor: self.ingestor.clone(), counters: counters.clone() };
+        let config = IngestConsumerConfig { group: group.to_string(), ..IngestConsumerConfig::default() };
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(run_consumer(config, deps, shutdown.clone()));
+        Running { counters, shutdown, task }
+    }
+
+    /// Every record of `topic`, read up to its end as it is now.
+    pub async fn read_topic(&self, topic: &str) -> Vec<Record> {
+        let ends = self.log.end_offsets(topic).await.unwrap();
+        let total: u64 = ends.iter().map(|(_, end)| end).sum();
+        let spec = ConsumerSpec { group: None, topics: vec![topic.to_string()], start: StartFrom::Earliest };
+        let consumer = self.log.consumer(spec).await.unwrap();
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        let mut records = Vec::new();
+        while (records.len() as u64) < total {
+            assert!(tokio::time::Instant::now() < deadline, "timed out reading {total} records of {topic}");
+            records.extend(consumer.poll(1000, Duration::from_millis(100)).await.unwrap());
+        }
+        records
+    }
+
+    /// The TaskAccepted events in `hookline.deliveries`.
+    pub async fn tasks(&self) -> Vec<TaskAccepted> {
+        let records = self.read_topic(topics::DELIVERIES).await;
+        for record in &records {
+            assert_eq!(record.header(topics::EVENT_HEADER), Some(TaskAccepted::KIND.as_bytes()));
+        }
+        records.iter().map(|record| serde_json::from_slice(&record.value).unwrap()).collect()
+    }
+
+    /// Moves the group's commit point back to the start of every partition of
+    /// `hookline.ingest`: the state a crash between appending and committing leaves.
+    pub async fn rewind(&self, group: &str) {
+        let spec =
+            ConsumerSpec { group: Some(group.into()), topics: vec![topics::INGEST.into()], start: StartFrom::Earliest };
+        let consumer = self.log.consumer(spec).await.unwrap();
+        let start: Vec<(TopicPartition, u64)> = consumer.assignment().into_iter().map(|tp| (tp, 0)).collect();
+        consumer.commit(&start).await.unwrap();
+    }
+
+    /// The first records the group would read next, waiting for at least one.
+    pub async fn next_for_group(&self, group: &str) -> Vec<Record> {
+        let spec =
+            ConsumerSpec { group: Some(group.into()), topics: vec![topics::INGEST.into()], start: StartFrom::Earliest };
+        let consumer = self.log.consumer(spec).await.unwrap();
+        let records = consumer.poll(1000, PATIENCE).await.unwrap();
+        assert!(!records.is_empty(), "no record for group {group} within {PATIENCE:?}");
+        records
+    }
+}
+
+/// A running consumer and its counters.
+pub struct Running {
+    pub counters: Arc<IngestCounters>,
+    shutdown: CancellationToken,
+    task: JoinHandle<Result<(), IngestConsumerError>>,
+}
+
+impl Running {
+    /// Waits until the counters show `done` records settled, and returns them.
+    pub async fn settled(&self, done: u64) -> IngestCounts {
+        let counters = &self.counters;
+        eventually(&format!("{done} records settled"), move || async move {
+            let counts = counters.snapshot();
+            (counts.accepted + counts.filtered + counts.rejected_total() >= done).then_some(counts)
+        })
+        .await
+    }
+
+    /// Stops the consumer and returns how it ended.
+    pub async fn stop(self) -> Result<(), IngestConsumerError> {
+        self.shutdown.cancel();
+        tokio::time::timeout(PATIENCE, self.task).await.expect("the consumer stops in time").unwrap()
+    }
+}
+
+/// A record for `hookline.ingest`, built as a producer would.
+pub struct Webhook {
+    record: NewRecord,
+}
+
+pub fn webhook(subscription: SubscriptionId, body: &str) -> Webhook {
+    webhook_with_key(subscription.to_string().as_bytes(), body)
+}
+
+pub fn webhook_with_key(key: &[u8], body: &str) -> Webhook {
+    Webhook {
+        record: NewRecord {
+            topic: topics::INGEST.to_string(),
+            key: key.to_vec(),
+            headers: Vec::new(),
+            value: body.as_bytes().to_vec(),
+        },
+    }
+}
+
+impl Webhook {
+    pub fn header(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
+        self.record.headers.push((name.to_string(), value.as_ref().to_vec()));
+        self
+    }
+
+    pub fn event_type(self, event_type: &str) -> Self {
+        self.header(EVENT_TYPE_HEADER, event_type)
+    }
+
+    pub fn idempotency_key(self, key: &str) -> Self {
+        self.header(IDEMPOTENCY_KEY_HEADER, key)
+    }
+
+    /// Signs the value with `secret`, as a producer holding the secret would.
+    pub fn signed(self, secret: &str) -> Self {
+        let signature = ingest_signature(secret, &self.record.value);
+        self.header(SIGNATURE_HEADER, signature)
+    }
+
+    pub fn build(self) -> NewRecord {
+        self.record
+    }
+}
+
+/// Waits until `probe` returns `Some`, failing the test after [`PATIENCE`].
+pub async fn eventually<T, Fut: Future<Output = Option<T>>>(what: &str, mut probe: impl FnMut() -> Fut) -> T {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
