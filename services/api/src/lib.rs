@@ -32,7 +32,7 @@ use std::sync::Arc;
 
 pub use config::{ApiConfig, ApiDeps};
 pub use error::{ApiError, BodySize, IdKind};
-pub use server::serve;
+pub use server::{serve, serve_health};
 
 /// The API as a warp filter, ready for [`warp::serve`] or `warp::test`.
 pub fn routes(

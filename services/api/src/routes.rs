@@ -149,6 +149,11 @@ pub(crate) fn tree(
     health().or(v1).unify().or(unversioned).unify().recover(recover).unify()
 }
 
+/// Only `/health`: what a process without the api role serves.
+pub(crate) fn health_only() -> impl Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static {
+    health().recover(recover).unify()
+}
+
 /// Maps what no route answered to a JSON error; never fails.
 async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
     let error = if let Some(wrong) = rejection.find::<WrongMethod>() {

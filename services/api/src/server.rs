@@ -24,3 +24,16 @@ pub async fn serve(
     tracing::info!(%addr, "api stopped");
     Ok(())
 }
+
+/// Serves only `/health` on `listener` until `shutdown`: for processes that run other
+/// roles than the api, so that every process can be probed the same way.
+pub async fn serve_health(listener: TcpListener, shutdown: CancellationToken) -> Result<(), ApiError> {
+    let addr = listener.local_addr().map_err(ApiError::Listener)?;
+    warp::serve(crate::routes::health_only())
+        .incoming(listener)
+        .graceful(async move { shutdown.cancelled_owned().await })
+        .run()
+        .await;
+    tracing::info!(%addr, "health endpoint stopped");
+    Ok(())
+}

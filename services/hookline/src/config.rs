@@ -92,6 +92,28 @@ pub struct Settings {
     /// Log output format.
     #[arg(long, env = "HOOKLINE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Roles this process runs: `all`, or a comma-separated list of `api`, `delivery`,
+    /// `projector`, `ingest` (the consumer of directly produced webhooks).
+    #[arg(long = "roles", env = "HOOKLINE_ROLES", value_enum, value_delimiter = ',', default_value = "all")]
+    pub roles: Vec<Role>,
+}
+
+/// One job a process can do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    All,
+    Api,
+    Delivery,
+    Projector,
+    Ingest,
+}
+
+impl Settings {
+    /// Whether this process runs `role`.
+    pub fn runs(&self, role: Role) -> bool {
+        self.roles.contains(&Role::All) || self.roles.contains(&role)
+    }
 }
 
 fn seconds(name: &str, value: f64, problems: &mut Vec<String>) -> Duration {

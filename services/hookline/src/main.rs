@@ -3,6 +3,7 @@
 mod config;
 mod serve;
 mod shutdown;
+mod stores;
 mod telemetry;
 
 use clap::{Parser, Subcommand};
@@ -18,13 +19,15 @@ struct Cli {
 enum Command {
     /// Runs the whole service in one process: REST API, ingest, delivery with tiered retries, projector.
     Serve(config::Settings),
+    /// Creates the topics of the log (and the schema of a shared view store); idempotent.
+    Migrate(config::Settings),
     /// Rebuilds the views by replaying the log from the start (stop the service first).
     RebuildViews(config::Settings),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let (Command::Serve(settings) | Command::RebuildViews(settings)) = &cli.command;
+    let (Command::Serve(settings) | Command::Migrate(settings) | Command::RebuildViews(settings)) = &cli.command;
     telemetry::init(settings.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -36,6 +39,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(settings) => serve::serve(settings).await,
+            Command::Migrate(settings) => serve::migrate(settings).await,
             Command::RebuildViews(settings) => serve::rebuild_views(settings).await,
         }
     });

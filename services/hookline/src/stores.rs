@@ -1,0 +1,95 @@
+//! Opening the log and the views the settings name, and creating what they need.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use hookline_domain::topics;
+use hookline_log::embedded::{EmbeddedLog, EmbeddedOptions};
+use hookline_log::{EventLog, TopicSpec};
+use hookline_views::embedded::EmbeddedViews;
+use hookline_views::{Retention, ViewStore};
+
+use crate::config::{Checked, Settings};
+
+pub const VIEWS_FILE: &str = "views.redb";
+
+pub struct Stores {
+    pub log: Arc<dyn EventLog>,
+    pub views: Arc<dyn ViewStore>,
+}
+
+/// Opens the log and the views. The embedded log creates its topics itself; a shared
+/// log must have been prepared by `hookline migrate`, and missing topics are named.
+pub async fn open(settings: &Settings, checked: &Checked) -> anyhow::Result<Stores> {
+    let (log, shared) = open_log(settings).await?;
+    let specs = topic_specs(settings, checked);
+    if shared {
+        let missing = log.missing_topics(&specs.iter().map(|s| s.name.clone()).collect::<Vec<_>>()).await?;
+        if !missing.is_empty() {
+            bail!("topics missing: {} (run `hookline migrate` first)", missing.join(", "));
+        }
+    } else {
+        log.ensure_topics(&specs).await.context("creating topics")?;
+    }
+    let views = open_views(settings, checked).await?;
+    Ok(Stores { log, views })
+}
+
+/// Creates every topic (and, for a shared view store, the schema); idempotent.
+pub async fn migrate(settings: &Settings, checked: &Checked) -> anyhow::Result<()> {
+    let (log, _) = open_log(settings).await?;
+    let specs = topic_specs(settings, checked);
+    log.ensure_topics(&specs).await.context("creating topics")?;
+    println!("topics ready: {}", specs.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", "));
+    Ok(())
+}
+
+/// The log, and whether other processes share it (then topics are made by `migrate`).
+async fn open_log(settings: &Settings) -> anyhow::Result<(Arc<dyn EventLog>, bool)> {
+    let dir = settings.data_dir.join("log");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let log = EmbeddedLog::open(&dir, EmbeddedOptions::default())
+        .with_context(|| format!("opening the log in {}", dir.display()))?;
+    Ok((log, false))
+}
+
+async fn open_views(settings: &Settings, checked: &Checked) -> anyhow::Result<Arc<dyn ViewStore>> {
+    let path = settings.data_dir.join(VIEWS_FILE);
+    let views = EmbeddedViews::open(&path, Retention { ttl: checked.retention })
+        .with_context(|| format!("opening the views in {}", path.display()))?;
+    Ok(views)
+}
+
+/// Every topic hookline uses. Retry tiers keep records at least twice their delay.
+pub fn topic_specs(settings: &Settings, checked: &Checked) -> Vec<TopicSpec> {
+    let spec = |name: &str, retention: Option<Duration>| TopicSpec {
+        name: name.to_string(),
+        partitions: settings.partitions,
+        retention,
+    };
+    let kept = Some(checked.topic_retention);
+    let mut specs = vec![
+        spec(topics::SUBSCRIPTIONS, None),
+        spec(topics::DELIVERIES, kept),
+        spec(topics::ATTEMPTS, kept),
+        spec(topics::DLQ, kept),
+        spec(topics::INGEST, kept),
+        spec(topics::INGEST_REJECTED, kept),
+    ];
+    for delay in checked.retry.tier_delays() {
+        specs.push(spec(&topics::retry_tier(delay.as_secs()), Some(checked.topic_retention.max(delay * 2))));
+    }
+    specs
+}
+
+/// Drops the views so that they can be rebuilt from the log.
+pub fn remove_views(data_dir: &Path) -> anyhow::Result<()> {
+    let path = data_dir.join(VIEWS_FILE);
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("removing {}", path.display())),
+    }
+}
