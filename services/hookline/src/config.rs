@@ -93,6 +93,35 @@ pub struct Settings {
     #[arg(long, env = "HOOKLINE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// Kafka bootstrap servers (`host:port,…`): the log is Kafka instead of the embedded log.
+    #[arg(long, env = "KAFKA_BROKERS")]
+    pub kafka_brokers: Option<String>,
+
+    /// librdkafka settings passed through (`key=value,…`), for tuning.
+    #[arg(long, env = "KAFKA_CONFIG", value_delimiter = ',')]
+    pub kafka_config: Vec<String>,
+
+    /// A stable name for this process (static membership in Kafka consumer groups: a
+    /// restarted process gets its partitions back at once).
+    #[arg(long, env = "HOOKLINE_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+
+    /// CQL contact points (`host:port,…`) of ScyllaDB: the views live there instead of the embedded store.
+    #[arg(long, env = "SCYLLA_NODES", value_delimiter = ',')]
+    pub scylla_nodes: Vec<String>,
+
+    /// Keyspace of the views in ScyllaDB.
+    #[arg(long, env = "SCYLLA_KEYSPACE", default_value = "hookline")]
+    pub scylla_keyspace: String,
+
+    /// Replication of the keyspace, used by `hookline migrate`.
+    #[arg(long, env = "SCYLLA_REPLICATION", default_value = "{'class': 'SimpleStrategy', 'replication_factor': 1}")]
+    pub scylla_replication: String,
+
+    /// Consistency of view reads and writes: one, quorum, local_quorum, all…
+    #[arg(long, env = "SCYLLA_CONSISTENCY", default_value = "local_quorum")]
+    pub scylla_consistency: String,
+
     /// Roles this process runs: `all`, or a comma-separated list of `api`, `delivery`,
     /// `projector`, `ingest` (the consumer of directly produced webhooks).
     #[arg(long = "roles", env = "HOOKLINE_ROLES", value_enum, value_delimiter = ',', default_value = "all")]
@@ -110,6 +139,15 @@ pub enum Role {
 }
 
 impl Settings {
+    /// The librdkafka pass-through settings as pairs.
+    pub fn kafka_overrides(&self) -> Vec<(String, String)> {
+        self.kafka_config
+            .iter()
+            .filter_map(|entry| entry.split_once('='))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect()
+    }
+
     /// Whether this process runs `role`.
     pub fn runs(&self, role: Role) -> bool {
         self.roles.contains(&Role::All) || self.roles.contains(&role)
@@ -175,6 +213,11 @@ impl Settings {
             let valid = !header.is_empty() && header.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
             if !valid {
                 problems.push(format!("{name} must be a header name (letters, digits, '-', '_'), got {header:?}"));
+            }
+        }
+        for entry in &self.kafka_config {
+            if !entry.contains('=') {
+                problems.push(format!("KAFKA_CONFIG entries must be key=value, got {entry:?}"));
             }
         }
         if !problems.is_empty() {

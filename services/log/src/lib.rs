@@ -17,6 +17,7 @@ use async_trait::async_trait;
 
 pub mod conformance;
 pub mod embedded;
+pub mod namespace;
 
 /// A topic and one of its partitions.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
