@@ -87,6 +87,7 @@ pub trait ViewStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<AttemptRecorded>, ViewError>;
 
-    /// Deletes rows whose retention has passed as of `now`; returns how many.
+    /// Deletes rows whose retention has passed as of `now`; returns how many (0 for a
+    /// store whose database expires rows by itself, through TTL).
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, ViewError>;
 }

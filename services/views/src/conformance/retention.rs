@@ -57,8 +57,9 @@ pub async fn rows_expire_and_are_purged(factory: &impl ViewStoreFactory) {
         "expired attempts must leave the subscription's listing"
     );
 
-    let purged = store.purge_expired(Utc::now()).await.unwrap_or_else(|e| panic!("purge_expired failed: {e}"));
-    assert!(purged >= 2, "purge_expired must delete the expired task and attempt rows, reported {purged}");
+    // How many rows a purge reports depends on the store: one that expires rows itself
+    // (CQL TTL) has nothing left to delete. What every store must show is the result.
+    store.purge_expired(Utc::now()).await.unwrap_or_else(|e| panic!("purge_expired failed: {e}"));
     assert!(task(&store, short_lived.task_id).await.is_none(), "a purged task must stay gone");
     assert_eq!(
         task(&store, lasting.task_id).await,

@@ -1,0 +1,122 @@
+//! The CQL of `schemas/scylla/`, applied by [`migrate`] and checked at connect.
+
+use std::time::Duration;
+
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+
+use hookline_views::ViewError;
+
+use crate::error;
+use crate::settings::ScyllaSettings;
+
+const KEYSPACE_CQL: &str = include_str!("../../../schemas/scylla/keyspace.cql");
+const VIEWS_CQL: &str = include_str!("../../../schemas/scylla/views.cql");
+
+/// What `views.cql` creates; `connect` refuses a keyspace that lacks any of it.
+const TABLES: [&str; 5] =
+    ["subscriptions", "subscriptions_listing", "delivery_tasks", "attempts_by_task", "attempts_by_subscription"];
+const TYPES: [&str; 2] = ["attempt_record", "last_attempt"];
+
+/// How long a contact point may take to answer before it counts as down.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The statements of a CQL file: whole-line `--` comments dropped, split at `;`.
+fn statements(cql: &str) -> Vec<String> {
+    let code: String =
+        cql.lines().filter(|line| !line.trim_start().starts_with("--")).map(|line| format!("{line}\n")).collect();
+    code.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
+/// Opens a session on the contact points; a cluster that does not answer is
+/// [`ViewError::Unavailable`].
+pub(crate) async fn open_session(settings: &ScyllaSettings) -> Result<Session, ViewError> {
+    settings.check()?;
+    SessionBuilder::new()
+        .known_nodes(&settings.nodes)
+        .connection_timeout(CONNECT_TIMEOUT)
+        .build()
+        .await
+        .map_err(|e| ViewError::Unavailable(format!("no CQL node answered at {}: {e}", settings.nodes.join(", "))))
+}
+
+/// Creates the keyspace, its types and tables if missing (idempotent), then waits
+/// until every node agrees on the schema.
+pub async fn migrate(settings: &ScyllaSettings) -> Result<(), ViewError> {
+    let session = open_session(settings).await?;
+    let keyspace =
+        KEYSPACE_CQL.replace("{keyspace}", &settings.keyspace).replace("{replication}", settings.replication.trim());
+    for statement in statements(&keyspace) {
+        session.query_unpaged(statement.as_str(), &[]).await.map_err(|e| error::execution(&statement, e))?;
+    }
+    // The statements of views.cql name no keyspace: they go to ours.
+    session
+        .use_keyspace(&settings.keyspace, false)
+        .await
+        .map_err(|e| ViewError::Storage(format!("use keyspace {}: {e}", settings.keyspace)))?;
+    for statement in statements(VIEWS_CQL) {
+        session.query_unpaged(statement.as_str(), &[]).await.map_err(|e| error::execution(&statement, e))?;
+    }
+    session
+        .await_schema_agreement()
+        .await
+        .map_err(|e| ViewError::Unavailable(format!("schema agreement after migrate: {e}")))?;
+    Ok(())
+}
+
+/// Refuses a keyspace that `migrate` has not prepared, naming what is missing.
+pub(crate) async fn check(session: &Session, keyspace: &str) -> Result<(), ViewError> {
+    let names = |query: &'static str| async move {
+        let rows = session
+            .query_unpaged(query, (keyspace,))
+            .await
+            .map_err(|e| error::execution(query, e))?
+            .into_rows_result()
+            .map_err(|e| error::decode(query, e))?;
+        rows.rows::<(String,)>()
+            .map_err(|e| error::decode(query, e))?
+            .map(|row| row.map(|(name,)| name).map_err(|e| error::decode(query, e)))
+            .collect::<Result<Vec<String>, ViewError>>()
+    };
+    let tables = names("SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?").await?;
+    let types = names("SELECT type_name FROM system_schema.types WHERE keyspace_name = ?").await?;
+    let missing: Vec<&str> = TABLES
+        .iter()
+        .filter(|t| !tables.iter().any(|have| have == *t))
+        .chain(TYPES.iter().filter(|t| !types.iter().any(|have| have == *t)))
+        .copied()
+        .collect();
+    match missing.len() {
+        0 => Ok(()),
+        n if n == TABLES.len() + TYPES.len() => Err(ViewError::Storage(format!(
+            "keyspace {keyspace:?} has no hookline views (missing or empty); run `hookline migrate` first"
+        ))),
+        _ => Err(ViewError::Storage(format!(
+            "keyspace {keyspace:?} lacks {}; run `hookline migrate` first",
+            missing.join(", ")
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_files_split_into_the_expected_statements() {
+        let views = statements(VIEWS_CQL);
+        assert_eq!(views.len(), TABLES.len() + TYPES.len(), "{views:#?}");
+        for table in TABLES {
+            let head = format!("CREATE TABLE IF NOT EXISTS {table} (");
+            assert!(views.iter().any(|s| s.starts_with(&head)), "no statement creates {table}");
+        }
+        for udt in TYPES {
+            let head = format!("CREATE TYPE IF NOT EXISTS {udt} (");
+            assert!(views.iter().any(|s| s.starts_with(&head)), "no statement creates type {udt}");
+        }
+        assert!(views.iter().all(|s| !s.contains("--")), "comments must not reach the database");
+        let keyspace = statements(KEYSPACE_CQL);
+        assert_eq!(keyspace.len(), 1);
+        assert!(keyspace[0].starts_with("CREATE KEYSPACE IF NOT EXISTS {keyspace}"));
+    }
+}

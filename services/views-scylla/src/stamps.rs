@@ -1,0 +1,158 @@
+//! Write timestamps and TTLs: how blind writes converge to the same rows
+//! whatever order the log is replayed in.
+//!
+//! CQL keeps, per cell, the value with the highest write timestamp; at equal
+//! timestamps the cell that expires later wins (Cassandra since CASSANDRA-14592,
+//! ScyllaDB since scylladb#14183), then the larger value. So instead of reading a
+//! row to merge into it, every write says with its timestamp how it ranks:
+//!
+//! * an attempt (the task's `last_attempt` and its `attempts_by_task` row):
+//!   attempt number, then outcome (failed < permanently failed < success), then
+//!   time, the order of `TaskView::merge`;
+//! * a task's identity cells (subscription, event type, acceptance time): the
+//!   earlier acceptance time wins, and among writes of the same acceptance time
+//!   (all of them, in practice) the one that expires last, so those cells live as
+//!   long as the task's latest attempt;
+//! * subscriptions: the event's own time in microseconds, a deletion one
+//!   microsecond after an update of the same millisecond.
+//!
+//! These timestamps are not wall-clock times: never write these tables without
+//! them, and never give them a time-window compaction strategy.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use hookline_domain::Outcome;
+
+/// Milliseconds fit in 42 bits until the year 2109.
+const MILLIS_BITS: u32 = 42;
+const MILLIS_MAX: i64 = (1 << MILLIS_BITS) - 1;
+const OUTCOME_BITS: u32 = 2;
+/// The attempt number takes the remaining 19 bits of a positive i64.
+const NUMBER_MAX: u32 = (1 << (63 - MILLIS_BITS - OUTCOME_BITS)) - 1;
+/// The longest TTL CQL accepts (20 years).
+const MAX_TTL_SECS: i64 = 20 * 365 * 24 * 60 * 60;
+
+fn millis(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis().clamp(0, MILLIS_MAX)
+}
+
+fn outcome_rank(outcome: Outcome) -> i64 {
+    match outcome {
+        Outcome::FailedAttempt => 0,
+        Outcome::PermanentlyFailed => 1,
+        Outcome::Success => 2,
+    }
+}
+
+/// The write timestamp of an attempt record: higher for the attempt that wins.
+pub(crate) fn attempt_rank(number: u32, outcome: Outcome, at: DateTime<Utc>) -> i64 {
+    let number = i64::from(number.min(NUMBER_MAX));
+    (number << (MILLIS_BITS + OUTCOME_BITS)) | (outcome_rank(outcome) << MILLIS_BITS) | millis(at)
+}
+
+/// The write timestamp of a task's identity cells: higher for an earlier acceptance.
+pub(crate) fn task_identity(created_at: DateTime<Utc>) -> i64 {
+    (MILLIS_MAX + 1) - millis(created_at)
+}
+
+/// The write timestamp of a subscription created or updated at `updated_at`.
+pub(crate) fn subscription_upsert(updated_at: DateTime<Utc>) -> i64 {
+    updated_at.timestamp_millis().saturating_mul(1000)
+}
+
+/// The write timestamp of a subscription deleted at `deleted_at`: a deletion wins
+/// over an update of the same millisecond, whichever is applied last.
+pub(crate) fn subscription_delete(deleted_at: DateTime<Utc>) -> i64 {
+    subscription_upsert(deleted_at).saturating_add(1)
+}
+
+/// When a row about something that happened at `at` stops being visible.
+pub(crate) fn expiry(at: DateTime<Utc>, retention: Duration) -> DateTime<Utc> {
+    let retention = chrono::TimeDelta::from_std(retention).unwrap_or(chrono::TimeDelta::MAX);
+    at.checked_add_signed(retention).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// The TTL in whole seconds (rounded up, so the database never drops a row before
+/// its expiry) of a row expiring at `expires`, or `None` if it has expired by `now`.
+pub(crate) fn ttl_secs(expires: DateTime<Utc>, now: DateTime<Utc>) -> Option<i32> {
+    let left_ms = expires.signed_duration_since(now).num_milliseconds();
+    if left_ms <= 0 {
+        return None;
+    }
+    let secs = (left_ms + 999) / 1000;
+    Some(i32::try_from(secs.min(MAX_TTL_SECS)).unwrap_or(i32::MAX))
+}
+
+/// Days since the epoch (UTC) of `at`: the bucket of `attempts_by_subscription`.
+pub(crate) fn day(at: DateTime<Utc>) -> i32 {
+    let days = at.timestamp().div_euclid(86_400);
+    i32::try_from(days).unwrap_or(if days < 0 { i32::MIN } else { i32::MAX })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    fn at(ms: i64) -> DateTime<Utc> {
+        Utc.timestamp_millis_opt(ms).single().expect("valid millis")
+    }
+
+    fn outcome(i: u8) -> Outcome {
+        [Outcome::FailedAttempt, Outcome::PermanentlyFailed, Outcome::Success][usize::from(i % 3)]
+    }
+
+    proptest! {
+        /// The timestamp orders attempts exactly as (number, outcome, time) does.
+        #[test]
+        fn attempt_rank_orders_like_the_fold(
+            a in (0u32..1000, 0u8..3, 0i64..5_000_000_000_000),
+            b in (0u32..1000, 0u8..3, 0i64..5_000_000_000_000),
+        ) {
+            let key = |(n, o, t): (u32, u8, i64)| (n, outcome_rank(outcome(o)), t);
+            let stamp = |(n, o, t): (u32, u8, i64)| attempt_rank(n, outcome(o), at(t));
+            prop_assert_eq!(stamp(a).cmp(&stamp(b)), key(a).cmp(&key(b)));
+            prop_assert!(stamp(a) >= 0);
+        }
+
+        #[test]
+        fn earlier_acceptance_has_the_higher_identity_stamp(a in 0i64..4_000_000_000_000, b in 0i64..4_000_000_000_000) {
+            prop_assert_eq!(task_identity(at(a)).cmp(&task_identity(at(b))), b.cmp(&a));
+            prop_assert!(task_identity(at(a)) > 0);
+        }
+    }
+
+    #[test]
+    fn a_deletion_beats_an_update_of_the_same_millisecond_only() {
+        let t = at(1_700_000_000_123);
+        assert!(subscription_delete(t) > subscription_upsert(t));
+        assert!(subscription_delete(t) < subscription_upsert(at(1_700_000_000_124)));
+    }
+
+    #[test]
+    fn ttl_rounds_up_and_refuses_expired_rows() {
+        let now = at(10_000);
+        assert_eq!(ttl_secs(at(10_001), now), Some(1));
+        assert_eq!(ttl_secs(at(12_000), now), Some(2));
+        assert_eq!(ttl_secs(at(12_001), now), Some(3));
+        assert_eq!(ttl_secs(now, now), None);
+        assert_eq!(ttl_secs(at(9_000), now), None);
+        assert_eq!(ttl_secs(DateTime::<Utc>::MAX_UTC, now), Some(MAX_TTL_SECS as i32));
+    }
+
+    #[test]
+    fn expiry_saturates() {
+        assert_eq!(expiry(at(1_000), Duration::from_secs(2)), at(3_000));
+        assert_eq!(expiry(at(1_000), Duration::MAX), DateTime::<Utc>::MAX_UTC);
+    }
+
+    #[test]
+    fn days_are_utc_days_since_the_epoch() {
+        assert_eq!(day(at(0)), 0);
+        assert_eq!(day(at(86_399_999)), 0);
+        assert_eq!(day(at(86_400_000)), 1);
+        assert_eq!(day(at(-1)), -1);
+    }
+}

@@ -1,0 +1,95 @@
+//! Every statement the adapter runs, prepared once at connect.
+
+use scylla::client::session::Session;
+use scylla::statement::prepared::PreparedStatement;
+use scylla::statement::Consistency;
+
+use hookline_views::ViewError;
+
+use crate::error;
+
+/// Page size of the subscription-attempt index walk: index rows are a few dozen
+/// bytes, so a page is cheap even when the caller wants one row.
+pub(crate) const INDEX_PAGE: i32 = 200;
+
+pub(crate) struct Statements {
+    pub(crate) upsert_subscription: PreparedStatement,
+    pub(crate) delete_subscription: PreparedStatement,
+    pub(crate) upsert_listing: PreparedStatement,
+    pub(crate) delete_listing: PreparedStatement,
+    pub(crate) task_identity: PreparedStatement,
+    pub(crate) task_last_attempt: PreparedStatement,
+    pub(crate) put_attempt: PreparedStatement,
+    pub(crate) index_attempt: PreparedStatement,
+    pub(crate) subscription: PreparedStatement,
+    pub(crate) listing_first: PreparedStatement,
+    pub(crate) listing_after: PreparedStatement,
+    pub(crate) task: PreparedStatement,
+    pub(crate) attempts_of_task: PreparedStatement,
+    pub(crate) attempt: PreparedStatement,
+    pub(crate) index_of_day: PreparedStatement,
+}
+
+/// Created and Updated carry the whole subscription and clear a tombstone written
+/// at an earlier time.
+const UPSERT_SUBSCRIPTION: &str = "UPDATE subscriptions USING TIMESTAMP ? \
+     SET target_url = ?, secret = ?, event_type_filter = ?, created_at = ?, updated_at = ?, deleted_at = null \
+     WHERE id = ?";
+const DELETE_SUBSCRIPTION: &str = "UPDATE subscriptions USING TIMESTAMP ? SET deleted_at = ? WHERE id = ?";
+const UPSERT_LISTING: &str = "UPDATE subscriptions_listing USING TIMESTAMP ? \
+     SET target_url = ?, secret = ?, event_type_filter = ?, created_at = ?, updated_at = ? \
+     WHERE shard = 0 AND id = ?";
+const DELETE_LISTING: &str = "DELETE FROM subscriptions_listing USING TIMESTAMP ? WHERE shard = 0 AND id = ?";
+/// `event_type` is bound as unset when the event has none, so that it never
+/// erases one another event knew.
+const TASK_IDENTITY: &str = "UPDATE delivery_tasks USING TTL ? AND TIMESTAMP ? \
+     SET subscription_id = ?, event_type = ?, created_at = ? WHERE task_id = ?";
+const TASK_LAST_ATTEMPT: &str =
+    "UPDATE delivery_tasks USING TTL ? AND TIMESTAMP ? SET last_attempt = ? WHERE task_id = ?";
+const PUT_ATTEMPT: &str = "UPDATE attempts_by_task USING TTL ? AND TIMESTAMP ? SET record = ? \
+     WHERE task_id = ? AND attempt_number = ?";
+const INDEX_ATTEMPT: &str = "INSERT INTO attempts_by_subscription \
+     (subscription_id, day, attempted_at, task_id, attempt_number) VALUES (?, ?, ?, ?, ?) USING TTL ?";
+
+const SUBSCRIPTION: &str = "SELECT target_url, secret, event_type_filter, created_at, updated_at, deleted_at \
+     FROM subscriptions WHERE id = ?";
+const LISTING_FIRST: &str = "SELECT id, target_url, secret, event_type_filter, created_at, updated_at \
+     FROM subscriptions_listing WHERE shard = 0 LIMIT ?";
+const LISTING_AFTER: &str = "SELECT id, target_url, secret, event_type_filter, created_at, updated_at \
+     FROM subscriptions_listing WHERE shard = 0 AND id > ? LIMIT ?";
+const TASK: &str = "SELECT subscription_id, event_type, created_at, last_attempt FROM delivery_tasks WHERE task_id = ?";
+const ATTEMPTS_OF_TASK: &str = "SELECT record FROM attempts_by_task WHERE task_id = ?";
+const ATTEMPT: &str = "SELECT record FROM attempts_by_task WHERE task_id = ? AND attempt_number = ?";
+const INDEX_OF_DAY: &str = "SELECT attempted_at, task_id, attempt_number FROM attempts_by_subscription \
+     WHERE subscription_id = ? AND day = ? AND attempted_at > ?";
+
+impl Statements {
+    pub(crate) async fn prepare(session: &Session, consistency: Consistency) -> Result<Self, ViewError> {
+        let prepare = |text: &'static str| async move {
+            let mut statement = session.prepare(text).await.map_err(|e| error::prepare(text, e))?;
+            statement.set_consistency(consistency);
+            // Every write is a blind upsert with its own timestamp: repeating it is harmless.
+            statement.set_is_idempotent(true);
+            Ok::<_, ViewError>(statement)
+        };
+        let mut index_of_day = prepare(INDEX_OF_DAY).await?;
+        index_of_day.set_page_size(INDEX_PAGE);
+        Ok(Self {
+            upsert_subscription: prepare(UPSERT_SUBSCRIPTION).await?,
+            delete_subscription: prepare(DELETE_SUBSCRIPTION).await?,
+            upsert_listing: prepare(UPSERT_LISTING).await?,
+            delete_listing: prepare(DELETE_LISTING).await?,
+            task_identity: prepare(TASK_IDENTITY).await?,
+            task_last_attempt: prepare(TASK_LAST_ATTEMPT).await?,
+            put_attempt: prepare(PUT_ATTEMPT).await?,
+            index_attempt: prepare(INDEX_ATTEMPT).await?,
+            subscription: prepare(SUBSCRIPTION).await?,
+            listing_first: prepare(LISTING_FIRST).await?,
+            listing_after: prepare(LISTING_AFTER).await?,
+            task: prepare(TASK).await?,
+            attempts_of_task: prepare(ATTEMPTS_OF_TASK).await?,
+            attempt: prepare(ATTEMPT).await?,
+            index_of_day,
+        })
+    }
+}

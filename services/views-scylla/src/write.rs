@@ -1,0 +1,243 @@
+//! Folding a batch of changes into the tables: blind, timestamped upserts (see
+//! `stamps.rs`) grouped into one unlogged batch per partition and sent
+//! concurrently. Nothing is read, so two projectors applying overlapping changes
+//! in any order still converge.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt, TryStreamExt};
+use hookline_domain::{AttemptRecorded, Subscription, SubscriptionEvent, SubscriptionId, TaskId, TaskView};
+use hookline_views::{ViewChange, ViewError};
+use scylla::client::session::Session;
+use scylla::serialize::row::SerializeRow;
+use scylla::statement::batch::{Batch, BatchType};
+use scylla::statement::prepared::PreparedStatement;
+use scylla::statement::Consistency;
+use scylla::value::MaybeUnset;
+use uuid::Uuid;
+
+use crate::error;
+use crate::rows::{cql_number, AttemptUdt, LastAttemptUdt};
+use crate::stamps;
+use crate::statements::Statements;
+
+/// Batches in flight at once: enough to keep a node's CQL threads busy without
+/// queueing thousands of requests behind one connection.
+const IN_FLIGHT: usize = 128;
+/// A batch is split before its estimated size passes this (Cassandra refuses
+/// batches over 50 KiB by default).
+const BATCH_BYTES: usize = 24 * 1024;
+/// The estimated size of a statement's fixed columns.
+const STATEMENT_BYTES: usize = 128;
+
+type Values = Box<dyn SerializeRow + Send + Sync>;
+
+/// The partition a statement writes: statements of one partition share a batch.
+/// A task's row and its attempts share a key, so they land on the same replicas.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Partition {
+    Subscription(SubscriptionId),
+    Listing,
+    Task(TaskId),
+    SubscriptionDay(SubscriptionId, i32),
+}
+
+struct Write {
+    statement: PreparedStatement,
+    values: Values,
+    bytes: usize,
+}
+
+/// What one `apply` will send, by partition.
+#[derive(Default)]
+struct Plan {
+    partitions: HashMap<Partition, Vec<Write>>,
+}
+
+impl Plan {
+    fn push(&mut self, partition: Partition, statement: &PreparedStatement, values: Values, bytes: usize) {
+        let write = Write { statement: statement.clone(), values, bytes: STATEMENT_BYTES + bytes };
+        self.partitions.entry(partition).or_default().push(write);
+    }
+
+    /// Unlogged batches, each within one partition and under [`BATCH_BYTES`].
+    fn into_batches(self, consistency: Consistency) -> Vec<(Batch, Vec<Values>)> {
+        let mut batches = Vec::new();
+        for writes in self.partitions.into_values() {
+            let mut current: Option<(Batch, Vec<Values>, usize)> = None;
+            for write in writes {
+                if let Some((batch, values, bytes)) = current.take() {
+                    if bytes + write.bytes > BATCH_BYTES {
+                        batches.push((batch, values));
+                    } else {
+                        current = Some((batch, values, bytes));
+                    }
+                }
+                let (batch, values, bytes) = current.get_or_insert_with(|| {
+                    let mut batch = Batch::new(BatchType::Unlogged);
+                    batch.set_consistency(consistency);
+                    batch.set_is_idempotent(true);
+                    (batch, Vec::new(), 0)
+                });
+                batch.append_statement(write.statement);
+                values.push(write.values);
+                *bytes += write.bytes;
+            }
+            if let Some((batch, values, _)) = current {
+                batches.push((batch, values));
+            }
+        }
+        batches
+    }
+}
+
+/// Applies `changes`; task and attempt rows already expired at `now` are skipped.
+pub(crate) async fn apply(
+    session: &Session,
+    statements: &Statements,
+    consistency: Consistency,
+    retention: Duration,
+    now: DateTime<Utc>,
+    changes: Vec<ViewChange>,
+) -> Result<(), ViewError> {
+    let mut plan = Plan::default();
+    // Changes to one task are merged first, so its row gets one write per batch.
+    let mut tasks: HashMap<TaskId, TaskView> = HashMap::new();
+    for change in changes {
+        match change {
+            ViewChange::Subscription(event) => plan_subscription(&mut plan, statements, &event),
+            ViewChange::Task(view) => {
+                if stamps::ttl_secs(stamps::expiry(view.last_activity(), retention), now).is_some() {
+                    fold(&mut tasks, view);
+                }
+            }
+            ViewChange::Attempt(attempt) => {
+                let Some(ttl) = stamps::ttl_secs(stamps::expiry(attempt.attempted_at, retention), now) else {
+                    continue;
+                };
+                fold(&mut tasks, TaskView::from_attempt(&attempt));
+                plan_attempt(&mut plan, statements, &attempt, ttl);
+            }
+        }
+    }
+    for view in tasks.into_values() {
+        plan_task(&mut plan, statements, &view, retention, now);
+    }
+
+    // Built before they enter the stream: a closure over the boxed values inside
+    // the stream's type trips the compiler's Send check of `apply`'s future.
+    let sends: Vec<_> = plan.into_batches(consistency).into_iter().map(|(b, v)| send(session, b, v)).collect();
+    stream::iter(sends).buffer_unordered(IN_FLIGHT).try_for_each(|()| async { Ok(()) }).await
+}
+
+async fn send(session: &Session, batch: Batch, values: Vec<Values>) -> Result<(), ViewError> {
+    session.batch(&batch, values).await.map_err(|e| error::execution("apply view changes", e))?;
+    Ok(())
+}
+
+fn fold(tasks: &mut HashMap<TaskId, TaskView>, view: TaskView) {
+    let merged = match tasks.remove(&view.task_id) {
+        Some(known) => known.merge(view),
+        None => view,
+    };
+    tasks.insert(merged.task_id, merged);
+}
+
+fn listing_key(id: SubscriptionId) -> Vec<u8> {
+    id.as_bytes().to_vec()
+}
+
+/// The values of a subscription upsert, keyed by `key` (the id as each table stores it).
+type UpsertValues<K> = (i64, String, Option<String>, Option<String>, DateTime<Utc>, DateTime<Utc>, K);
+
+fn upsert_values<K>(subscription: &Subscription, key: K) -> UpsertValues<K> {
+    (
+        stamps::subscription_upsert(subscription.updated_at),
+        subscription.target_url.clone(),
+        subscription.secret.as_ref().map(|s| s.expose().to_string()),
+        subscription.event_type_filter.clone(),
+        subscription.created_at,
+        subscription.updated_at,
+        key,
+    )
+}
+
+fn plan_subscription(plan: &mut Plan, statements: &Statements, event: &SubscriptionEvent) {
+    match event {
+        SubscriptionEvent::SubscriptionCreated { subscription }
+        | SubscriptionEvent::SubscriptionUpdated { subscription } => {
+            let id = subscription.id;
+            let by_id = upsert_values(subscription, id.0);
+            plan.push(Partition::Subscription(id), &statements.upsert_subscription, Box::new(by_id), 0);
+            let listed = upsert_values(subscription, listing_key(id));
+            plan.push(Partition::Listing, &statements.upsert_listing, Box::new(listed), 0);
+        }
+        SubscriptionEvent::SubscriptionDeleted { id, deleted_at } => {
+            let stamp = stamps::subscription_delete(*deleted_at);
+            plan.push(
+                Partition::Subscription(*id),
+                &statements.delete_subscription,
+                Box::new((stamp, *deleted_at, id.0)),
+                0,
+            );
+            plan.push(Partition::Listing, &statements.delete_listing, Box::new((stamp, listing_key(*id))), 0);
+        }
+    }
+}
+
+/// The attempt's row by task, and its entry in the subscription's index of the day.
+fn plan_attempt(plan: &mut Plan, statements: &Statements, attempt: &AttemptRecorded, ttl: i32) {
+    let stamp = stamps::attempt_rank(attempt.attempt_number, attempt.outcome, attempt.attempted_at);
+    let (task, number) = (attempt.task_id, cql_number(attempt.attempt_number));
+    let bytes = attempt.response_body.as_ref().map_or(0, String::len) + attempt.error.as_ref().map_or(0, String::len);
+    plan.push(
+        Partition::Task(task),
+        &statements.put_attempt,
+        Box::new((ttl, stamp, AttemptUdt::from_domain(attempt), task.0, number)),
+        bytes,
+    );
+    let day = stamps::day(attempt.attempted_at);
+    plan.push(
+        Partition::SubscriptionDay(attempt.subscription_id, day),
+        &statements.index_attempt,
+        Box::new((attempt.subscription_id.0, day, attempt.attempted_at, task.0, number, ttl)),
+        0,
+    );
+}
+
+/// The task's identity cells and, if it has one, its latest attempt, both living
+/// until the task's last activity plus the retention.
+fn plan_task(plan: &mut Plan, statements: &Statements, view: &TaskView, retention: Duration, now: DateTime<Utc>) {
+    let Some(ttl) = stamps::ttl_secs(stamps::expiry(view.last_activity(), retention), now) else {
+        return;
+    };
+    let event_type = match &view.event_type {
+        Some(event_type) => MaybeUnset::Set(event_type.clone()),
+        None => MaybeUnset::Unset,
+    };
+    let id: Uuid = view.task_id.0;
+    plan.push(
+        Partition::Task(view.task_id),
+        &statements.task_identity,
+        Box::new((
+            ttl,
+            stamps::task_identity(view.created_at),
+            view.subscription_id.0,
+            event_type,
+            view.created_at,
+            id,
+        )),
+        0,
+    );
+    if let Some(last) = &view.last_attempt {
+        let stamp = stamps::attempt_rank(last.number, last.outcome, last.at);
+        plan.push(
+            Partition::Task(view.task_id),
+            &statements.task_last_attempt,
+            Box::new((ttl, stamp, LastAttemptUdt::from_domain(last), id)),
+            last.error.as_ref().map_or(0, String::len),
+        );
+    }
+}

@@ -1,0 +1,259 @@
+//! The ViewStore conformance suite against a real CQL node (`SCYLLA_NODES`, as
+//! printed by `scripts/cassandra.sh start`), plus what only a CQL cluster can
+//! show: connect errors, migrate twice, and the database's own TTL at work.
+//!
+//! Every case shares one keyspace made for this run (`hookline_test_<secs>_<n>`),
+//! migrated once; keyspaces of runs over an hour old are dropped first.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use hookline_domain::{AttemptRecorded, Outcome, SubscriptionId, TaskId, TaskView};
+use hookline_views::conformance::{self, ViewStoreFactory, LONG_RETENTION};
+use hookline_views::{Retention, ViewChange, ViewError, ViewStore};
+use hookline_views_scylla::{migrate, ScyllaSettings, ScyllaViews};
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use tokio::sync::OnceCell;
+
+const TEST_KEYSPACE_PREFIX: &str = "hookline_test_";
+const STALE_AFTER_SECS: i64 = 3600;
+
+/// The contact points, or `None` (after saying SKIPPED) when no node was given;
+/// with `HOOKLINE_REQUIRE_ENGINES=1` a missing node fails the test instead.
+fn nodes() -> Option<Vec<String>> {
+    match std::env::var("SCYLLA_NODES") {
+        Ok(nodes) if !nodes.trim().is_empty() => Some(nodes.split(',').map(|n| n.trim().to_string()).collect()),
+        _ if std::env::var("HOOKLINE_REQUIRE_ENGINES").as_deref() == Ok("1") => {
+            panic!("SCYLLA_NODES is not set and HOOKLINE_REQUIRE_ENGINES=1: run scripts/cassandra.sh start and export the SCYLLA_NODES=... line it prints")
+        }
+        _ => {
+            println!("SKIPPED: SCYLLA_NODES not set (run scripts/cassandra.sh start)");
+            None
+        }
+    }
+}
+
+fn settings(nodes: Vec<String>, keyspace: &str) -> ScyllaSettings {
+    ScyllaSettings { nodes, keyspace: keyspace.to_string(), ..ScyllaSettings::default() }
+}
+
+async fn raw_session(nodes: &[String]) -> Session {
+    SessionBuilder::new().known_nodes(nodes).build().await.expect("a session to the test node")
+}
+
+/// Drops the keyspaces that earlier runs left behind, once they are over an hour old.
+async fn drop_stale_keyspaces(session: &Session) {
+    let rows = session
+        .query_unpaged("SELECT keyspace_name FROM system_schema.keyspaces", &[])
+        .await
+        .expect("list keyspaces")
+        .into_rows_result()
+        .expect("rows");
+    let names: Vec<String> = rows.rows::<(String,)>().expect("names").map(|r| r.expect("a name").0).collect();
+    let cutoff = Utc::now().timestamp() - STALE_AFTER_SECS;
+    for name in names {
+        let started = name.strip_prefix(TEST_KEYSPACE_PREFIX).and_then(|rest| rest.split('_').next()?.parse().ok());
+        if started.is_some_and(|secs: i64| secs < cutoff) {
+            session.query_unpaged(format!("DROP KEYSPACE IF EXISTS {name}"), &[]).await.expect("drop a stale keyspace");
+        }
+    }
+}
+
+/// This run's keyspace, migrated by the first test that asks.
+async fn run_keyspace(nodes: &[String]) -> &'static str {
+    static KEYSPACE: OnceCell<String> = OnceCell::const_new();
+    KEYSPACE
+        .get_or_init(|| async {
+            drop_stale_keyspaces(&raw_session(nodes).await).await;
+            let name = format!("{TEST_KEYSPACE_PREFIX}{}_{}", Utc::now().timestamp(), rand::random::<u32>());
+            migrate(&settings(nodes.to_vec(), &name)).await.expect("migrate the test keyspace");
+            name
+        })
+        .await
+}
+
+/// Stores of the run's keyspace, each its own connection.
+fn stores(nodes: Vec<String>, keyspace: &'static str) -> impl ViewStoreFactory {
+    move |retention: Retention| {
+        let settings = settings(nodes.clone(), keyspace);
+        async move {
+            ScyllaViews::connect(&settings, retention).await.expect("connect to the test keyspace")
+                as Arc<dyn ViewStore>
+        }
+    }
+}
+
+macro_rules! conformance_cases {
+    ($($case:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $case() {
+            let Some(nodes) = nodes() else { return };
+            let keyspace = run_keyspace(&nodes).await;
+            conformance::$case(&stores(nodes, keyspace)).await;
+        }
+    )*};
+}
+
+conformance_cases!(
+    subscription_lifecycle,
+    subscription_listing_pages_in_id_order,
+    subscription_listing_rejects_invalid_cursor,
+    task_fold_ignores_order_and_repeats,
+    repeated_attempt_keeps_the_higher_rank,
+    attempts_for_task_oldest_first,
+    attempts_for_subscription_newest_first,
+    rows_expire_and_are_purged,
+    old_events_are_not_written,
+);
+
+#[tokio::test]
+async fn connect_to_a_closed_port_fails_fast_as_unavailable() {
+    let port = {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let started = Instant::now();
+    let closed = settings(vec![format!("127.0.0.1:{port}")], "hookline");
+    match ScyllaViews::connect(&closed, LONG_RETENTION).await {
+        Err(ViewError::Unavailable(message)) => {
+            assert!(message.contains(&format!("no CQL node answered at 127.0.0.1:{port}")), "{message}");
+        }
+        Err(other) => panic!("expected Unavailable, got {other}"),
+        Ok(_) => panic!("connect to a closed port succeeded"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    match migrate(&closed).await {
+        Err(ViewError::Unavailable(_)) => {}
+        other => panic!("migrate against a closed port must be Unavailable, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn connect_to_a_keyspace_never_migrated_names_hookline_migrate() {
+    let Some(nodes) = nodes() else { return };
+    let never = format!("{TEST_KEYSPACE_PREFIX}{}_never_migrated", Utc::now().timestamp());
+    match ScyllaViews::connect(&settings(nodes, &never), LONG_RETENTION).await {
+        Err(ViewError::Storage(message)) => {
+            assert!(message.contains("hookline migrate"), "{message}");
+            assert!(message.contains(&never), "{message}");
+        }
+        Err(other) => panic!("expected a Storage error naming hookline migrate, got {other}"),
+        Ok(_) => panic!("connect to a keyspace that was never migrated succeeded"),
+    }
+}
+
+#[tokio::test]
+async fn migrate_twice_is_harmless() {
+    let Some(nodes) = nodes() else { return };
+    let keyspace = run_keyspace(&nodes).await;
+    let settings = settings(nodes, keyspace);
+    migrate(&settings).await.expect("a second migrate of the same keyspace");
+    ScyllaViews::connect(&settings, LONG_RETENTION).await.expect("connect after the second migrate");
+}
+
+fn now_ms() -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).expect("clock in range")
+}
+
+fn attempt(view: &TaskView, number: u32, outcome: Outcome, at: DateTime<Utc>) -> AttemptRecorded {
+    AttemptRecorded {
+        task_id: view.task_id,
+        subscription_id: view.subscription_id,
+        attempt_number: number,
+        outcome,
+        http_status: Some(if outcome == Outcome::Success { 200 } else { 503 }),
+        error: None,
+        latency_ms: 3,
+        response_body: None,
+        attempted_at: at,
+        next_attempt_at: None,
+        task_accepted_at: view.created_at,
+        event_type: None,
+    }
+}
+
+fn accepted(sub: SubscriptionId, at: DateTime<Utc>) -> TaskView {
+    TaskView { task_id: TaskId::new(), subscription_id: sub, event_type: None, created_at: at, last_attempt: None }
+}
+
+/// A repeated attempt that lost but is the newest entry of the subscription's
+/// index must not hide the winner from a listing of one.
+#[tokio::test]
+async fn a_newer_losing_record_does_not_shadow_the_winner_in_a_short_listing() {
+    let Some(nodes) = nodes() else { return };
+    let store = stores(nodes.clone(), run_keyspace(&nodes).await).open(LONG_RETENTION).await;
+    let t0 = now_ms() - TimeDelta::seconds(60);
+    let view = accepted(SubscriptionId::new(), t0);
+    let winner = attempt(&view, 1, Outcome::Success, t0);
+    let loser = attempt(&view, 1, Outcome::FailedAttempt, t0 + TimeDelta::seconds(30));
+    store.apply(vec![ViewChange::Attempt(loser), ViewChange::Attempt(winner.clone())]).await.expect("apply");
+    let listed = store.attempts_for_subscription(view.subscription_id, 1).await.expect("list");
+    assert_eq!(listed, vec![winner]);
+}
+
+/// The database itself deletes expired rows (their TTL), not just the reads that
+/// hide them: the raw tables end up without them.
+#[tokio::test]
+async fn the_database_drops_expired_rows_by_itself() {
+    let Some(nodes) = nodes() else { return };
+    let keyspace = run_keyspace(&nodes).await;
+    let store = stores(nodes.clone(), keyspace).open(Retention { ttl: Duration::from_secs(2) }).await;
+    let view = accepted(SubscriptionId::new(), now_ms());
+    let first = attempt(&view, 1, Outcome::Success, view.created_at);
+    store.apply(vec![ViewChange::Task(view.clone()), ViewChange::Attempt(first)]).await.expect("apply");
+
+    let session = raw_session(&nodes).await;
+    let (task, sub) = (view.task_id.0, view.subscription_id.0);
+    let day = i32::try_from(view.created_at.timestamp().div_euclid(86_400)).expect("a day after 1970");
+    let stored = || async {
+        let count = |table: &str, key: &str, values: (uuid::Uuid, Option<i32>)| {
+            let query = match values.1 {
+                Some(_) => format!("SELECT COUNT(*) FROM {keyspace}.{table} WHERE {key} = ? AND day = ?"),
+                None => format!("SELECT COUNT(*) FROM {keyspace}.{table} WHERE {key} = ?"),
+            };
+            let session = &session;
+            async move {
+                let result = match values {
+                    (id, Some(day)) => session.query_unpaged(query, (id, day)).await,
+                    (id, None) => session.query_unpaged(query, (id,)).await,
+                };
+                let rows = result.expect("count").into_rows_result().expect("rows");
+                rows.single_row::<(i64,)>().expect("one count").0
+            }
+        };
+        [
+            count("delivery_tasks", "task_id", (task, None)).await,
+            count("attempts_by_task", "task_id", (task, None)).await,
+            count("attempts_by_subscription", "subscription_id", (sub, Some(day))).await,
+        ]
+    };
+    assert_eq!(stored().await, [1, 1, 1], "task row, attempt row and index entry are written");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = stored().await;
+        if left == [0, 0, 0] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "rows {left:?} still stored 20 s after a 2 s retention");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(store.attempts_for_subscription(view.subscription_id, 10).await.expect("list"), vec![]);
+}
+
+/// The database expires rows itself, so a purge finds nothing to delete and says
+/// so, and leaves rows whose retention has not passed alone.
+#[tokio::test]
+async fn purge_deletes_nothing_and_keeps_live_rows() {
+    let Some(nodes) = nodes() else { return };
+    let store = stores(nodes.clone(), run_keyspace(&nodes).await).open(LONG_RETENTION).await;
+    let view = accepted(SubscriptionId::new(), now_ms());
+    let first = attempt(&view, 1, Outcome::Success, view.created_at);
+    store.apply(vec![ViewChange::Task(view.clone()), ViewChange::Attempt(first.clone())]).await.expect("apply");
+    assert_eq!(store.purge_expired(Utc::now()).await.expect("purge"), 0);
+    assert_eq!(store.task(view.task_id).await.expect("task"), Some(view.merge(TaskView::from_attempt(&first))));
+    assert_eq!(store.attempts_for_task(first.task_id).await.expect("attempts"), vec![first.clone()]);
+    assert_eq!(store.attempts_for_subscription(first.subscription_id, 10).await.expect("listing"), vec![first]);
+}
