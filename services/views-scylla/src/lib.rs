@@ -32,7 +32,7 @@ use hookline_domain::{AttemptRecorded, Subscription, SubscriptionId, Subscriptio
 use hookline_views::{Page, Retention, ViewChange, ViewError, ViewStore};
 use scylla::client::session::Session;
 
-pub use self::schema::migrate;
+pub use self::schema::{migrate, truncate};
 pub use self::settings::ScyllaSettings;
 use self::statements::Statements;
 pub use scylla::statement::Consistency;

@@ -64,6 +64,16 @@ pub async fn migrate(settings: &ScyllaSettings) -> Result<(), ViewError> {
     Ok(())
 }
 
+/// Empties every view table (for rebuilding the views from the log); the schema stays.
+pub async fn truncate(settings: &ScyllaSettings) -> Result<(), ViewError> {
+    let session = open_session(settings).await?;
+    for table in TABLES {
+        let statement = format!("TRUNCATE {}.{table}", settings.keyspace);
+        session.query_unpaged(statement.as_str(), &[]).await.map_err(|e| error::execution(&statement, e))?;
+    }
+    Ok(())
+}
+
 /// Refuses a keyspace that `migrate` has not prepared, naming what is missing.
 pub(crate) async fn check(session: &Session, keyspace: &str) -> Result<(), ViewError> {
     let names = |query: &'static str| async move {

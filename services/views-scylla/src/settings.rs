@@ -30,6 +30,26 @@ impl Default for ScyllaSettings {
 }
 
 impl ScyllaSettings {
+    /// A consistency level from its CQL name (`one`, `quorum`, `local_quorum`, …, any case).
+    pub fn consistency_named(name: &str) -> Result<Consistency, ViewError> {
+        Ok(match name.trim().to_ascii_lowercase().as_str() {
+            "any" => Consistency::Any,
+            "one" => Consistency::One,
+            "two" => Consistency::Two,
+            "three" => Consistency::Three,
+            "quorum" => Consistency::Quorum,
+            "all" => Consistency::All,
+            "local_quorum" => Consistency::LocalQuorum,
+            "each_quorum" => Consistency::EachQuorum,
+            "local_one" => Consistency::LocalOne,
+            other => {
+                return Err(ViewError::Storage(format!(
+                    "unknown consistency {other:?} (one, two, three, quorum, all, local_quorum, each_quorum, local_one, any)"
+                )))
+            }
+        })
+    }
+
     /// Refuses settings that cannot name a keyspace or a replication map, since both
     /// are pasted into CQL text.
     pub(crate) fn check(&self) -> Result<(), ViewError> {
@@ -55,6 +75,13 @@ impl ScyllaSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn consistency_levels_by_name() {
+        assert_eq!(ScyllaSettings::consistency_named("LOCAL_QUORUM").unwrap(), Consistency::LocalQuorum);
+        assert_eq!(ScyllaSettings::consistency_named("one").unwrap(), Consistency::One);
+        assert!(ScyllaSettings::consistency_named("most").is_err());
+    }
 
     fn with(keyspace: &str, replication: &str) -> ScyllaSettings {
         ScyllaSettings {
