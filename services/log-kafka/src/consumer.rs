@@ -29,6 +29,9 @@ use crate::{client_config, errors, KafkaSettings};
 
 /// How long `start` waits for the group to hand out a first assignment.
 const JOIN_DEADLINE: Duration = Duration::from_secs(30);
+/// How long `start` waits for that when the group is shared: a rebalance may be held up
+/// by a member that died (until its session times out), and joining goes on while polling.
+const SHARED_JOIN_WAIT: Duration = Duration::from_secs(5);
 /// How long `commit` waits for the group coordinator to confirm.
 const COMMIT_DEADLINE: Duration = Duration::from_secs(15);
 
@@ -68,7 +71,9 @@ impl KafkaConsumer {
         let consumer = KafkaConsumer { stream: Some(Arc::new(stream)), commits, state: Mutex::default() };
 
         // Rebalance callbacks run only while the stream is polled, so poll until one has.
-        let deadline = Instant::now() + JOIN_DEADLINE;
+        // A throwaway group has this consumer alone and must be assigned before a `Latest`
+        // start means anything; a shared group may take longer, and that is no error.
+        let deadline = Instant::now() + if commits { SHARED_JOIN_WAIT } else { JOIN_DEADLINE };
         loop {
             tokio::select! {
                 biased;
@@ -80,6 +85,10 @@ impl KafkaConsumer {
                     }
                     Err(error) => tracing::warn!(%group, %error, "kafka consumer error while joining"),
                 },
+                _ = tokio::time::sleep_until(deadline), if commits => {
+                    tracing::info!(%group, "kafka consumer still joining its group; going on");
+                    break;
+                }
                 _ = tokio::time::sleep_until(deadline) => {
                     return Err(LogError::Unavailable(format!(
                         "kafka consumer of {topics:?} got no assignment in group {group} within {JOIN_DEADLINE:?}"
