@@ -9,6 +9,8 @@ use hookline_log::EventLog;
 use hookline_lookup::SubscriptionDirectory;
 use hookline_views::ViewStore;
 
+use crate::probes::Probes;
+
 /// Settings of the REST API.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiConfig {
@@ -40,4 +42,6 @@ pub struct ApiDeps {
     pub views: Arc<dyn ViewStore>,
     pub directory: Arc<SubscriptionDirectory>,
     pub ingestor: Arc<Ingestor>,
+    /// The process's metrics and readiness checks, for `/metrics` and `/ready`.
+    pub probes: Probes,
 }

@@ -19,25 +19,10 @@ pub(crate) async fn ingest(
     headers: HeaderMap,
     body: BodyStream,
 ) -> Result<ApiReply, ApiError> {
-    let subscription_id = subscription_id(&sub_id)?;
-    require_json(&headers)?;
-    let body = read_limited(&headers, body, state.config.max_body_bytes).await?;
-    let event_type = headers.get(state.config.event_type_header.as_str()).map(|v| v.as_bytes());
-    let signature = headers.get(state.config.secret_header.as_str()).map(|v| v.as_bytes());
-    let outcome = state
-        .deps
-        .ingestor
-        .ingest(IngestRequest { subscription_id, body: &body, event_type, signature, dedup_name: None })
-        .await?;
-    let answer = match outcome {
+    let outcome = accept(&sub_id, &state, &headers, body).await;
+    state.metrics.ingested(&outcome);
+    let answer = match outcome? {
         IngestOutcome::Queued(task_id) => {
-            // The ingestor accepted this header, so it is UTF-8; it keeps it trimmed, blank as none.
-            let event_type = event_type
-                .and_then(|raw| std::str::from_utf8(raw).ok())
-                .map(str::trim)
-                .filter(|text| !text.is_empty())
-                .map(str::to_string);
-            state.recent_tasks.accepted(task_id, subscription_id, event_type, Utc::now());
             json!({ "message": "Webhook received and queued", "task_id": task_id.to_string() })
         }
         IngestOutcome::Filtered(Some(event_type)) => {
@@ -46,4 +31,33 @@ pub(crate) async fn ingest(
         IngestOutcome::Filtered(None) => json!({ "message": "No event type provided, delivery skipped" }),
     };
     ApiReply::json(StatusCode::ACCEPTED, &answer)
+}
+
+/// The checks at the edge, then the shared ones; a queued task is remembered for status reads.
+async fn accept(
+    sub_id: &str,
+    state: &ApiState,
+    headers: &HeaderMap,
+    body: BodyStream,
+) -> Result<IngestOutcome, ApiError> {
+    let subscription_id = subscription_id(sub_id)?;
+    require_json(headers)?;
+    let body = read_limited(headers, body, state.config.max_body_bytes).await?;
+    let event_type = headers.get(state.config.event_type_header.as_str()).map(|v| v.as_bytes());
+    let signature = headers.get(state.config.secret_header.as_str()).map(|v| v.as_bytes());
+    let outcome = state
+        .deps
+        .ingestor
+        .ingest(IngestRequest { subscription_id, body: &body, event_type, signature, dedup_name: None })
+        .await?;
+    if let IngestOutcome::Queued(task_id) = &outcome {
+        // The ingestor accepted this header, so it is UTF-8; it keeps it trimmed, blank as none.
+        let event_type = event_type
+            .and_then(|raw| std::str::from_utf8(raw).ok())
+            .map(str::trim)
+            .filter(|text| !text.is_empty())
+            .map(str::to_string);
+        state.recent_tasks.accepted(*task_id, subscription_id, event_type, Utc::now());
+    }
+    Ok(outcome)
 }

@@ -10,12 +10,19 @@
 //! instance at once. Every answer is JSON, errors are `{"message": ...}` with the
 //! status picked in one place ([`ApiError`]); bad input never gets a 5xx and 5xx
 //! bodies never carry internals.
+//!
+//! Every process, whatever its roles, also serves `/health` (alive), `/ready` (the log
+//! and views answer and every expected consumer group has partitions) and `/metrics`
+//! (Prometheus text format 0.0.4) — see [`Probes`] and [`serve_probes`].
 
 mod body;
 mod config;
 mod error;
 mod ingest;
+mod metrics;
+mod probes;
 mod query;
+mod readiness;
 mod recent_tasks;
 mod reply;
 mod routes;
@@ -32,7 +39,9 @@ use std::sync::Arc;
 
 pub use config::{ApiConfig, ApiDeps};
 pub use error::{ApiError, BodySize, IdKind};
-pub use server::{serve, serve_health};
+pub use probes::Probes;
+pub use readiness::{Readiness, Verdict};
+pub use server::{serve, serve_probes};
 
 /// The API as a warp filter, ready for [`warp::serve`] or `warp::test`.
 pub fn routes(

@@ -16,6 +16,7 @@ use warp::{Filter, Rejection};
 
 use crate::body::body_stream;
 use crate::error::ApiError;
+use crate::probes::{self, Probes};
 use crate::query::raw_query;
 use crate::reply::{into_response, ApiReply};
 use crate::state::ApiState;
@@ -51,6 +52,24 @@ fn health() -> BoxedFilter<(Response,)> {
         .and(warp::get())
         .map(|| into_response(ApiReply::json(StatusCode::OK, &json!({ "status": "ok" }))));
     ok.or(warp::path!("health").and(wrong_method("GET"))).unify().boxed()
+}
+
+/// `/ready` and `/metrics`, at the root like `/health`.
+fn probe_routes(probes: Probes) -> BoxedFilter<(Response,)> {
+    let with_probes = move || {
+        let probes = probes.clone();
+        warp::any().map(move || probes.clone())
+    };
+    let ready = warp::path!("ready").and(warp::get()).and(with_probes()).then(probes::ready);
+    let metrics = warp::path!("metrics").and(warp::get()).and(with_probes()).then(probes::metrics);
+    ready
+        .or(warp::path!("ready").and(wrong_method("GET")))
+        .unify()
+        .or(metrics)
+        .unify()
+        .or(warp::path!("metrics").and(wrong_method("GET")))
+        .unify()
+        .boxed()
 }
 
 fn subscription_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
@@ -139,19 +158,22 @@ fn endpoints(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-/// The whole API: `/health`, and the endpoints under `/api/v1` and `/api`.
+/// The whole API: `/health`, `/ready`, `/metrics`, and the endpoints under `/api/v1` and `/api`.
 pub(crate) fn tree(
     state: Arc<ApiState>,
 ) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static {
     let endpoints = endpoints(&state);
     let v1 = warp::path("api").and(warp::path("v1")).and(endpoints.clone());
     let unversioned = warp::path("api").and(endpoints);
-    health().or(v1).unify().or(unversioned).unify().recover(recover).unify()
+    let probes = probe_routes(state.deps.probes.clone());
+    health().or(probes).unify().or(v1).unify().or(unversioned).unify().recover(recover).unify()
 }
 
-/// Only `/health`: what a process without the api role serves.
-pub(crate) fn health_only() -> impl Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static {
-    health().recover(recover).unify()
+/// Only `/health`, `/ready` and `/metrics`: what a process without the api role serves.
+pub(crate) fn probes_only(
+    probes: Probes,
+) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static {
+    health().or(probe_routes(probes)).unify().recover(recover).unify()
 }
 
 /// Maps what no route answered to a JSON error; never fails.

@@ -6,17 +6,20 @@ use hookline_domain::{SubscriptionId, TaskId};
 
 use crate::config::{ApiConfig, ApiDeps};
 use crate::error::{ApiError, IdKind};
+use crate::metrics::ApiMetrics;
 use crate::recent_tasks::RecentTasks;
 
 pub(crate) struct ApiState {
     pub config: ApiConfig,
     pub deps: ApiDeps,
     pub recent_tasks: RecentTasks,
+    pub metrics: ApiMetrics,
 }
 
 impl ApiState {
     pub(crate) fn new(config: ApiConfig, deps: ApiDeps) -> Self {
-        Self { config, deps, recent_tasks: RecentTasks::new() }
+        let metrics = ApiMetrics::new(&deps.probes.registry);
+        Self { config, deps, recent_tasks: RecentTasks::new(), metrics }
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::Utc;
-use hookline_domain::{RetryPolicy, SubscriptionId, SubscriptionState, TaskAccepted};
+use hookline_domain::{topics as topic_names, Outcome, RetryPolicy, SubscriptionId, SubscriptionState, TaskAccepted};
 use hookline_log::{EventLog, LogError, NewRecord};
 use hookline_lookup::SubscriptionDirectory;
 use hookline_views::ViewError;
@@ -16,6 +16,7 @@ use tracing::Instrument;
 use crate::decode::Work;
 use crate::gates::Gates;
 use crate::http::{Outgoing, Sender};
+use crate::metrics::{AttemptTally, DeadLetterCause, DeliveryMetrics};
 use crate::outcome::{outcome_records, AttemptReport};
 
 /// How an attempt ended for the record that carried it.
@@ -37,6 +38,7 @@ pub struct Attempter {
     pub retry: RetryPolicy,
     /// How long to keep retrying a lookup the view store says may succeed later.
     pub lookup_patience: Duration,
+    pub metrics: DeliveryMetrics,
 }
 
 impl Attempter {
@@ -55,15 +57,18 @@ impl Attempter {
                 _ = stop.cancelled() => return Ok(Settled::Abandoned),
                 pass = self.gates.enter(work.task.subscription_id) => pass,
             };
-            let records = self.attempt(&work.task, work.attempt).await;
+            let _running = self.metrics.running();
+            let (records, tally) = self.attempt(&work.task, work.attempt).await;
             append_durably(self.log.as_ref(), records).await?;
+            self.metrics.attempt_settled(tally);
             Ok(Settled::Done)
         }
         .instrument(span)
         .await
     }
 
-    async fn attempt(&self, task: &TaskAccepted, attempt: u32) -> Vec<NewRecord> {
+    /// Makes the attempt; returns the records of its outcome and what to count once they are durable.
+    async fn attempt(&self, task: &TaskAccepted, attempt: u32) -> (Vec<NewRecord>, AttemptTally) {
         let state = self.lookup(task.subscription_id).await;
         let attempted_at = Utc::now();
         let report = match state.as_ref().map(|state| state.as_deref()) {
@@ -76,7 +81,9 @@ impl Attempter {
                     event_type: task.event_type.as_deref(),
                     secret: subscription.secret.as_ref().map(|secret| secret.expose()),
                 };
-                AttemptReport::from_response(self.sender.send(outgoing).await)
+                let response = self.sender.send(outgoing).await;
+                self.metrics.request_took(response.latency);
+                AttemptReport::from_response(response)
             }
             Ok(Some(SubscriptionState::Deleted { .. })) => AttemptReport::without_request("subscription deleted", true),
             Ok(None) => AttemptReport::without_request("subscription not found", false),
@@ -88,7 +95,20 @@ impl Attempter {
             latency_ms = report.latency_ms,
             "attempt made"
         );
-        outcome_records(&self.retry, task, attempt, attempted_at, report)
+        let (http_status, permanent) = (report.http_status, report.permanent);
+        let records = outcome_records(&self.retry, task, attempt, attempted_at, report);
+        // The records say what happened: an attempt alone, or followed by a retry or a dead letter.
+        let dead_lettered = records.get(1).is_some_and(|follow_up| follow_up.topic == topic_names::DLQ);
+        let tally = match (records.len(), dead_lettered) {
+            (1, _) => AttemptTally { outcome: Outcome::Success, http_status, dead_letter: None },
+            (_, false) => AttemptTally { outcome: Outcome::FailedAttempt, http_status, dead_letter: None },
+            (_, true) => AttemptTally {
+                outcome: Outcome::PermanentlyFailed,
+                http_status,
+                dead_letter: Some(if permanent { DeadLetterCause::Permanent } else { DeadLetterCause::Exhausted }),
+            },
+        };
+        (records, tally)
     }
 
     /// The subscription's state; a passing view-store outage is waited out for a while

@@ -92,6 +92,14 @@ pub fn topics(config: &DeliveryConfig) -> Vec<String> {
     out
 }
 
+/// The consumer groups of the delivery role: `{group}` for first attempts, then
+/// `{group}.{tier topic}` for each retry tier.
+pub fn groups(config: &DeliveryConfig) -> Vec<String> {
+    let mut out = vec![config.group_for(topics::DELIVERIES)];
+    out.extend(config.retry.tier_topics().iter().map(|topic| config.group_for(topic)));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,6 +134,10 @@ mod tests {
         let config = DeliveryConfig::default();
         assert_eq!(config.group_for("hookline.deliveries"), "hookline-delivery");
         assert_eq!(config.group_for("hookline.retry.10s"), "hookline-delivery.hookline.retry.10s");
+        let all = groups(&config);
+        assert_eq!(all.len(), 5);
+        assert_eq!(all[0], "hookline-delivery");
+        assert_eq!(all[4], "hookline-delivery.hookline.retry.270s");
     }
 
     #[test]

@@ -24,6 +24,7 @@ use std::time::Duration;
 use hookline_domain::topics as topic_names;
 use hookline_log::{ConsumerSpec, EventLog, StartFrom};
 use hookline_lookup::SubscriptionDirectory;
+use hookline_metrics::Registry;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -33,12 +34,13 @@ mod decode;
 mod error;
 mod gates;
 mod http;
+mod metrics;
 mod offsets;
 mod outcome;
 mod schedule;
 mod source;
 
-pub use config::{topics, DeliveryConfig};
+pub use config::{groups, topics, DeliveryConfig};
 pub use error::DeliveryError;
 pub use outcome::ERROR_HEADER;
 
@@ -46,12 +48,15 @@ use attempt::Attempter;
 use decode::SourceKind;
 use gates::Gates;
 use http::Sender;
+use metrics::DeliveryMetrics;
 use source::{SourceLoop, SourceSettings};
 
 /// What the delivery role runs on.
 pub struct DeliveryDeps {
     pub log: Arc<dyn EventLog>,
     pub directory: Arc<SubscriptionDirectory>,
+    /// Where the role's metrics are registered.
+    pub metrics: Arc<Registry>,
 }
 
 /// Delivers until `shutdown` is cancelled, then stops taking records, lets in-flight
@@ -69,6 +74,7 @@ pub async fn run(config: DeliveryConfig, deps: DeliveryDeps, shutdown: Cancellat
         gates: Gates::new(config.max_in_flight, config.max_in_flight_per_subscription),
         retry: config.retry.clone(),
         lookup_patience: config.timeout,
+        metrics: DeliveryMetrics::new(&deps.metrics),
     });
 
     let settings = |kind, longest_wait| SourceSettings {
@@ -97,7 +103,7 @@ pub async fn run(config: DeliveryConfig, deps: DeliveryDeps, shutdown: Cancellat
     let stop = shutdown.child_token();
     let mut running = JoinSet::new();
     for (topic, settings, consumer) in consumers {
-        let source = SourceLoop::new(settings, consumer, deps.log.clone(), attempter.clone(), stop.clone());
+        let source = SourceLoop::new(settings, consumer, deps.log.clone(), attempter.clone(), stop.clone(), &topic);
         running.spawn(async move { (topic, source.run().await) });
     }
     tracing::info!(sources = running.len(), "delivery running");

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use hookline_log::{Consumer, EventLog, LogError, Record, TopicPartition};
+use hookline_metrics::Gauge;
 use tokio::task::{JoinError, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -18,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::attempt::{append_durably, Attempter, Settled};
 use crate::decode::{decode, SourceKind, Work};
 use crate::error::DeliveryError;
+use crate::metrics::DeadLetterCause;
 use crate::offsets::OffsetTracker;
 use crate::outcome::undecodable_copy;
 use crate::schedule::{Admission, DueSchedule};
@@ -66,6 +68,8 @@ pub struct SourceLoop {
     tasks: JoinSet<Finished>,
     /// Records polled and not yet settled.
     held: usize,
+    /// Shows `held` on `/metrics`.
+    held_gauge: Arc<Gauge>,
     /// Partitions whose resume failed and must be tried again.
     to_resume: BTreeSet<TopicPartition>,
     poll_after: Instant,
@@ -80,7 +84,9 @@ impl SourceLoop {
         log: Arc<dyn EventLog>,
         attempter: Arc<Attempter>,
         stop: CancellationToken,
+        topic: &str,
     ) -> Self {
+        let held_gauge = attempter.metrics.held(topic);
         Self {
             settings,
             consumer,
@@ -90,6 +96,7 @@ impl SourceLoop {
             schedule: DueSchedule::new(),
             tasks: JoinSet::new(),
             held: 0,
+            held_gauge,
             to_resume: BTreeSet::new(),
             poll_after: Instant::now(),
             stop,
@@ -113,6 +120,7 @@ impl SourceLoop {
                 _ = commit_tick.tick() => self.tick().await,
                 polled = self.consumer.poll(batch, POLL_WAIT), if can_poll => self.take(polled),
             };
+            self.held_gauge.set(self.held as i64);
             if let Err(e) = step {
                 break Err(e);
             }
@@ -121,6 +129,7 @@ impl SourceLoop {
             self.tasks.abort_all();
         }
         let drained = self.drain().await;
+        self.held_gauge.set(self.held as i64);
         let committed = self.commit().await;
         outcome.and(drained).and(committed)
     }
@@ -196,10 +205,13 @@ impl SourceLoop {
 
     fn dead_letter(&mut self, record: &Record, reason: &str) {
         let copy = undecodable_copy(record, reason);
-        let log = self.log.clone();
+        let (log, attempter) = (self.log.clone(), self.attempter.clone());
         let (tp, offset) = (record.topic_partition(), record.offset);
         self.tasks.spawn(async move {
             let result = append_durably(log.as_ref(), vec![copy]).await.map(|()| Settled::Done);
+            if result.is_ok() {
+                attempter.metrics.dead_lettered(DeadLetterCause::Undecodable);
+            }
             Finished { tp, offset, result }
         });
     }

@@ -4,10 +4,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
-use hookline_api::{ApiConfig, ApiDeps};
+use hookline_api::{ApiConfig, ApiDeps, Probes, Readiness};
 use hookline_delivery::{DeliveryConfig, DeliveryDeps};
 use hookline_ingest::{IngestConsumerConfig, IngestConsumerDeps, IngestCounters, Ingestor};
+use hookline_log::EventLog;
 use hookline_lookup::SubscriptionDirectory;
+use hookline_metrics::{ConsumerBook, ConsumerLag, ObservedLog, ProcessCollector, Registry};
 use hookline_projector::{ProjectorConfig, ProjectorDeps};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -17,24 +19,32 @@ use crate::stores;
 
 type Roles = JoinSet<(&'static str, anyhow::Result<()>)>;
 
+/// How often consumer lag is sampled for `/metrics`.
+const LAG_SAMPLE_EVERY: Duration = Duration::from_secs(5);
+
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let checked = settings.check()?;
     let stores = stores::open(&settings, &checked).await?;
+    let observed = Observability::new(stores.log.clone());
+    // From here on the roles use the observed log, so their consumers report to /ready and the lag sampler.
+    let log = observed.log.clone();
     let directory =
         Arc::new(SubscriptionDirectory::new(stores.views.clone(), settings.cache_capacity, checked.cache_expiry));
-    let ingestor = Arc::new(Ingestor::new(stores.log.clone(), directory.clone(), settings.max_body_bytes));
+    observed.registry.register(directory.cache_stats());
+    let ingestor = Arc::new(Ingestor::new(log.clone(), directory.clone(), settings.max_body_bytes));
 
     let shutdown = CancellationToken::new();
     crate::shutdown::on_signals(shutdown.clone()).context("installing signal handlers")?;
     let mut roles = Roles::new();
 
     if settings.runs(Role::Api) || settings.runs(Role::Delivery) || settings.runs(Role::Ingest) {
-        let (directory, log, token) = (directory.clone(), stores.log.clone(), shutdown.clone());
+        let (directory, log, token) = (directory.clone(), log.clone(), shutdown.clone());
         roles.spawn(async move { ("subscription follower", directory.follow(log, token).await.map_err(Into::into)) });
     }
     if settings.runs(Role::Projector) {
-        let deps = ProjectorDeps { log: stores.log.clone(), views: stores.views.clone() };
+        let deps = ProjectorDeps { log: log.clone(), views: stores.views.clone() };
         let config = ProjectorConfig { purge_interval: checked.purge_interval, ..ProjectorConfig::default() };
+        observed.consumers.expect(&config.group);
         let token = shutdown.clone();
         roles.spawn(
             async move { ("projector", hookline_projector::run(config, deps, token).await.map_err(Into::into)) },
@@ -51,24 +61,32 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             shutdown_grace: checked.shutdown_grace,
             ..DeliveryConfig::default()
         };
-        let deps = DeliveryDeps { log: stores.log.clone(), directory: directory.clone() };
+        hookline_delivery::groups(&config).iter().for_each(|group| observed.consumers.expect(group));
+        let deps = DeliveryDeps { log: log.clone(), directory: directory.clone(), metrics: observed.registry.clone() };
         let token = shutdown.clone();
         roles.spawn(async move { ("delivery", hookline_delivery::run(config, deps, token).await.map_err(Into::into)) });
     }
     if settings.runs(Role::Ingest) {
-        let deps = IngestConsumerDeps {
-            log: stores.log.clone(),
-            ingestor: ingestor.clone(),
-            counters: Arc::new(IngestCounters::new()),
-        };
+        let config = IngestConsumerConfig::default();
+        observed.consumers.expect(&config.group);
+        let counters = Arc::new(IngestCounters::new());
+        observed.registry.register(counters.clone());
+        let deps = IngestConsumerDeps { log: log.clone(), ingestor: ingestor.clone(), counters };
         let token = shutdown.clone();
         roles.spawn(async move {
-            let result = hookline_ingest::run_consumer(IngestConsumerConfig::default(), deps, token).await;
+            let result = hookline_ingest::run_consumer(config, deps, token).await;
             ("ingest consumer", result.map_err(Into::into))
         });
     }
 
-    // Every process listens: the api role serves the API, the others only /health.
+    let (lag, sampled_log, token) = (observed.lag.clone(), log.clone(), shutdown.clone());
+    roles.spawn(async move {
+        lag.run(sampled_log, LAG_SAMPLE_EVERY, token).await;
+        ("consumer lag sampler", Ok(()))
+    });
+    let probes = observed.probes(stores.views.clone());
+
+    // Every process listens: the api role serves the API, the others only /health, /ready and /metrics.
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("listening on {}", settings.listen))?;
@@ -81,18 +99,46 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             max_body_bytes: settings.max_body_bytes,
             ..ApiConfig::default()
         };
-        let deps = ApiDeps { log: stores.log.clone(), views: stores.views.clone(), directory, ingestor };
+        let deps = ApiDeps { log: log.clone(), views: stores.views.clone(), directory, ingestor, probes };
         roles.spawn(
             async move { ("api", hookline_api::serve(listener, config, deps, token).await.map_err(Into::into)) },
         );
     } else {
-        roles.spawn(async move { ("health", hookline_api::serve_health(listener, token).await.map_err(Into::into)) });
+        roles.spawn(async move {
+            ("probes", hookline_api::serve_probes(listener, probes, token).await.map_err(Into::into))
+        });
     }
     // Tests and scripts wait for this exact line.
     println!("hookline listening on http://{addr}");
     tracing::info!(%addr, roles = ?settings.roles, "hookline serving");
 
     supervise(roles, shutdown).await
+}
+
+/// The metrics registry, and the book every grouped consumer reports to (through the
+/// observed log) for consumer lag and readiness.
+struct Observability {
+    registry: Arc<Registry>,
+    consumers: Arc<ConsumerBook>,
+    lag: Arc<ConsumerLag>,
+    log: Arc<dyn EventLog>,
+}
+
+impl Observability {
+    fn new(log: Arc<dyn EventLog>) -> Self {
+        let registry = Registry::new();
+        let consumers = ConsumerBook::new();
+        let lag = ConsumerLag::new(consumers.clone());
+        registry.register(lag.clone());
+        registry.register(Arc::new(ProcessCollector));
+        let log = ObservedLog::wrap(log, consumers.clone());
+        Self { registry, consumers, lag, log }
+    }
+
+    fn probes(&self, views: Arc<dyn hookline_views::ViewStore>) -> Probes {
+        let readiness = Readiness::new(self.log.clone(), views, self.consumers.clone());
+        Probes { registry: self.registry.clone(), readiness: Arc::new(readiness) }
+    }
 }
 
 /// Waits for every role; the first to fail or stop on its own stops the others.
@@ -124,7 +170,7 @@ pub async fn migrate(settings: Settings) -> anyhow::Result<()> {
 
 pub async fn rebuild_views(settings: Settings) -> anyhow::Result<()> {
     let checked = settings.check()?;
-    stores::remove_views(&settings.data_dir)?;
+    stores::clear_views(&settings).await?;
     let stores = stores::open(&settings, &checked).await?;
     let deps = ProjectorDeps { log: stores.log, views: stores.views };
     let projected = hookline_projector::rebuild(&ProjectorConfig::default(), &deps).await?;

@@ -50,4 +50,4 @@ pub use envelope::{
 };
 pub use error::{IngestConsumerError, IngestError};
 pub use ingestor::{idempotency_name, position_name, IngestOutcome, IngestRequest, Ingestor};
-pub use metrics::{IngestCounters, IngestCounts, REJECT_REASONS};
+pub use metrics::{IngestCounters, IngestCounts, REJECT_REASONS, REQUESTS_HELP, REQUESTS_METRIC};

@@ -1,9 +1,19 @@
-//! Counters of the ingest consumer, readable at any time (for a `/metrics` page).
+//! Counters of the ingest consumer, readable at any time and rendered on `/metrics` as
+//! [`REQUESTS_METRIC`]`{source="log", outcome}` (the REST API counts its own requests
+//! in the same family with `source="rest"`).
 //!
-//! Labels are bounded: a rejection is counted under one of [`REJECT_REASONS`].
+//! Labels are bounded: `queued`, `filtered`, or a rejection under one of [`REJECT_REASONS`].
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use hookline_metrics::{Collector, FamilySnapshot, Kind};
+
+/// The family counting ingested webhooks by way in (`source`) and `outcome`.
+pub const REQUESTS_METRIC: &str = "hookline_ingest_requests_total";
+/// Its help text, shared by both ways in.
+pub const REQUESTS_HELP: &str =
+    "Webhooks received, by way in (rest, log) and outcome (queued, filtered, a refusal reason, error).";
 
 /// Every reason a record of `hookline.ingest` can be rejected for: `invalid_key`, then
 /// the [`crate::IngestError::reason`] of every refusal.
@@ -70,6 +80,19 @@ impl IngestCounters {
     }
 }
 
+impl Collector for IngestCounters {
+    fn collect(&self, out: &mut Vec<FamilySnapshot>) {
+        let counts = self.snapshot();
+        let mut family = FamilySnapshot::new(REQUESTS_METRIC, REQUESTS_HELP, Kind::Counter);
+        family.push(&[("source", "log"), ("outcome", "queued")], counts.accepted as f64);
+        family.push(&[("source", "log"), ("outcome", "filtered")], counts.filtered as f64);
+        for (reason, count) in &counts.rejected {
+            family.push(&[("source", "log"), ("outcome", reason)], *count as f64);
+        }
+        out.push(family);
+    }
+}
+
 /// What one batch did, counted before its output is durable.
 #[derive(Debug, Default)]
 pub(crate) struct Tally {
@@ -125,5 +148,11 @@ mod tests {
         assert_eq!(counts.rejected["too_large"], 4);
         assert_eq!(counts.rejected["not_json"], 0);
         assert_eq!(counts.rejected.len(), REJECT_REASONS.len());
+
+        let registry = hookline_metrics::Registry::new();
+        registry.register(std::sync::Arc::new(counters));
+        let text = registry.render();
+        assert!(text.contains("hookline_ingest_requests_total{source=\"log\",outcome=\"queued\"} 4\n"), "{text}");
+        assert!(text.contains("hookline_ingest_requests_total{source=\"log\",outcome=\"too_large\"} 4\n"), "{text}");
     }
 }

@@ -5,6 +5,9 @@
 //! written through this instance ([`SubscriptionDirectory::remember`]) is seen at
 //! once by later lookups on this instance; changes made anywhere else are seen as
 //! soon as they reach the log tailer, and at the latest after the cache expiry.
+//! Every lookup is counted as a cache hit or miss ([`CacheStats`]).
+
+mod metrics;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,6 +17,8 @@ use hookline_log::{ConsumerSpec, EventLog, LogError, StartFrom};
 use hookline_views::{ViewError, ViewStore};
 use quick_cache::sync::Cache;
 use tokio_util::sync::CancellationToken;
+
+pub use metrics::CacheStats;
 
 #[derive(Clone)]
 struct Entry {
@@ -26,27 +31,35 @@ pub struct SubscriptionDirectory {
     views: Arc<dyn ViewStore>,
     cache: Cache<SubscriptionId, Entry>,
     expiry: Duration,
+    stats: Arc<CacheStats>,
 }
 
 impl SubscriptionDirectory {
     /// `capacity` entries at most, each trusted for `expiry` (`CACHE_EXPIRY_SECONDS`).
     pub fn new(views: Arc<dyn ViewStore>, capacity: usize, expiry: Duration) -> Self {
-        Self { views, cache: Cache::new(capacity.max(16)), expiry }
+        Self { views, cache: Cache::new(capacity.max(16)), expiry, stats: Arc::new(CacheStats::default()) }
     }
 
     /// The subscription's state, from the cache or else the view. `None`: never seen.
     pub async fn get(&self, id: SubscriptionId) -> Result<Option<Arc<SubscriptionState>>, ViewError> {
         if let Some(entry) = self.cache.get(&id) {
             if entry.fetched.elapsed() < self.expiry {
+                self.stats.hit();
                 return Ok(entry.state);
             }
         }
+        self.stats.miss();
         let state = self.views.subscription(id).await?.map(Arc::new);
         // An unknown id is not cached: it may be created on another instance a moment later.
         if state.is_some() {
             self.cache.insert(id, Entry { state: state.clone(), fetched: Instant::now() });
         }
         Ok(state)
+    }
+
+    /// The hit and miss counts of [`SubscriptionDirectory::get`]; register them to render them.
+    pub fn cache_stats(&self) -> Arc<CacheStats> {
+        self.stats.clone()
     }
 
     /// Records a change this instance has just made durable.

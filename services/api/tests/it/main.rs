@@ -3,6 +3,7 @@
 
 mod errors;
 mod ingest;
+mod probes;
 mod serve;
 mod status;
 mod subscriptions;

@@ -6,12 +6,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hookline_api::{routes, ApiConfig, ApiDeps};
+use hookline_api::{routes, ApiConfig, ApiDeps, Probes, Readiness};
 use hookline_domain::{topics, AttemptRecorded};
 use hookline_ingest::Ingestor;
 use hookline_log::embedded::{EmbeddedLog, EmbeddedOptions};
 use hookline_log::{EventLog, NewRecord, TopicSpec};
 use hookline_lookup::SubscriptionDirectory;
+use hookline_metrics::{ConsumerBook, ConsumerLag, ObservedLog, ProcessCollector, Registry};
 use hookline_projector::{ProjectorConfig, ProjectorDeps};
 use hookline_views::embedded::EmbeddedViews;
 use hookline_views::{Retention, ViewStore};
@@ -29,16 +30,22 @@ pub struct Stack {
     _dir: TempDir,
     pub log: Arc<dyn EventLog>,
     pub deps: ApiDeps,
+    /// Samples consumer lag on demand (the binary does it every few seconds).
+    pub lag: Arc<ConsumerLag>,
     max_body_bytes: usize,
     shutdown: CancellationToken,
 }
 
 impl Stack {
     /// Opens the log and views in a fresh directory, creates the topics and starts the
-    /// projector and the subscription follower.
+    /// projector and the subscription follower, with metrics and readiness wired as the
+    /// binary wires them.
     pub async fn start(max_body_bytes: usize) -> Stack {
         let dir = TempDir::new().unwrap();
-        let log: Arc<dyn EventLog> = EmbeddedLog::open(&dir.path().join("log"), EmbeddedOptions::default()).unwrap();
+        let raw_log: Arc<dyn EventLog> =
+            EmbeddedLog::open(&dir.path().join("log"), EmbeddedOptions::default()).unwrap();
+        let consumers = ConsumerBook::new();
+        let log = ObservedLog::wrap(raw_log, consumers.clone());
         let views: Arc<dyn ViewStore> =
             EmbeddedViews::open(&dir.path().join("views.redb"), Retention { ttl: Duration::from_secs(72 * 3600) })
                 .unwrap();
@@ -51,13 +58,22 @@ impl Stack {
 
         let shutdown = CancellationToken::new();
         let directory = Arc::new(SubscriptionDirectory::new(views.clone(), 10_000, Duration::from_secs(3600)));
+        let registry = Registry::new();
+        let lag = ConsumerLag::new(consumers.clone());
+        registry.register(directory.cache_stats());
+        registry.register(lag.clone());
+        registry.register(Arc::new(ProcessCollector));
+        let config = ProjectorConfig::default();
+        consumers.expect(&config.group);
+        let readiness = Arc::new(Readiness::new(log.clone(), views.clone(), consumers));
+        let probes = Probes { registry, readiness };
         let ingestor = Arc::new(Ingestor::new(log.clone(), directory.clone(), max_body_bytes));
         let projector_deps = ProjectorDeps { log: log.clone(), views: views.clone() };
-        tokio::spawn(hookline_projector::run(ProjectorConfig::default(), projector_deps, shutdown.clone()));
+        tokio::spawn(hookline_projector::run(config, projector_deps, shutdown.clone()));
         let follower = (directory.clone(), log.clone(), shutdown.clone());
         tokio::spawn(async move { follower.0.follow(follower.1, follower.2).await });
-        let deps = ApiDeps { log: log.clone(), views: views.clone(), directory, ingestor };
-        Stack { _dir: dir, log, deps, max_body_bytes, shutdown }
+        let deps = ApiDeps { log: log.clone(), views: views.clone(), directory, ingestor, probes };
+        Stack { _dir: dir, log, deps, lag, max_body_bytes, shutdown }
     }
 
     pub fn config(&self) -> ApiConfig {
@@ -152,6 +168,17 @@ where
     F: Filter<Error = Infallible> + Clone + Send + Sync + 'static,
     F::Extract: Reply + Send,
 {
+    /// Sends a call whose answer is not JSON: the status, headers and body as text.
+    pub async fn send_text(&self, call: Call) -> (StatusCode, HeaderMap, String) {
+        let mut request = warp::test::request().method(call.method).path(&call.path);
+        for (name, value) in call.headers {
+            request = request.header(name.as_str(), value);
+        }
+        let response = request.body(call.body).reply(&self.filter).await;
+        let body = String::from_utf8(response.body().to_vec()).expect("a UTF-8 body");
+        (response.status(), response.headers().clone(), body)
+    }
+
     pub async fn send(&self, call: Call) -> Answer {
         let mut request = warp::test::request().method(call.method).path(&call.path);
         for (name, value) in call.headers {

@@ -14,6 +14,7 @@ use hookline_domain::{
 use hookline_log::embedded::{EmbeddedLog, EmbeddedOptions};
 use hookline_log::{ConsumerSpec, EventLog, NewRecord, Record, StartFrom, TopicSpec};
 use hookline_lookup::SubscriptionDirectory;
+use hookline_metrics::Registry;
 use hookline_testkit::wait_until;
 use hookline_views::embedded::EmbeddedViews;
 use hookline_views::{Retention, ViewChange, ViewStore};
@@ -50,6 +51,8 @@ pub struct Node {
     pub views: Arc<EmbeddedViews>,
     pub directory: Arc<SubscriptionDirectory>,
     pub config: DeliveryConfig,
+    /// The role's metrics, kept across restarts of the role.
+    pub metrics: Arc<Registry>,
     running: Option<(CancellationToken, JoinHandle<Result<(), DeliveryError>>)>,
     _dir: TempDir,
 }
@@ -67,7 +70,7 @@ impl Node {
             names.into_iter().map(|name| TopicSpec { name, partitions: PARTITIONS, retention: None }).collect();
         log.ensure_topics(&specs).await.expect("create topics");
         let directory = Arc::new(SubscriptionDirectory::new(views.clone(), 1000, Duration::from_secs(60)));
-        let mut node = Node { log, views, directory, config, running: None, _dir: dir };
+        let mut node = Node { log, views, directory, config, metrics: Registry::new(), running: None, _dir: dir };
         node.resume();
         node
     }
@@ -76,7 +79,8 @@ impl Node {
     pub fn resume(&mut self) {
         assert!(self.running.is_none(), "the role is already running");
         let shutdown = CancellationToken::new();
-        let deps = DeliveryDeps { log: self.log.clone(), directory: self.directory.clone() };
+        let deps =
+            DeliveryDeps { log: self.log.clone(), directory: self.directory.clone(), metrics: self.metrics.clone() };
         let handle = tokio::spawn(run(self.config.clone(), deps, shutdown.clone()));
         self.running = Some((shutdown, handle));
     }

@@ -5,5 +5,6 @@ mod harness;
 
 mod attempts;
 mod isolation;
+mod metrics;
 mod restart;
 mod retries;

@@ -5,6 +5,9 @@
 mod api_errors;
 mod common;
 mod delivery;
+mod distributed;
 mod durability;
+mod operations;
 mod rebuild;
 mod retention;
+mod shutdown;

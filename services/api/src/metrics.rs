@@ -1,0 +1,37 @@
+//! The API's metrics: webhooks received over REST by outcome, in the family the ingest
+//! consumer also counts into (`source="rest"` here, `"log"` there).
+
+use std::sync::Arc;
+
+use hookline_ingest::{IngestOutcome, REQUESTS_HELP, REQUESTS_METRIC};
+use hookline_metrics::{Counter, Family, Registry};
+
+use crate::error::ApiError;
+
+pub(crate) struct ApiMetrics {
+    ingest: Arc<Family<Counter>>,
+}
+
+impl ApiMetrics {
+    pub fn new(registry: &Registry) -> Self {
+        Self { ingest: registry.counter_family(REQUESTS_METRIC, REQUESTS_HELP, &["source", "outcome"]) }
+    }
+
+    pub fn ingested(&self, result: &Result<IngestOutcome, ApiError>) {
+        self.ingest.with(&["rest", ingest_outcome(result)]).inc();
+    }
+}
+
+/// A bounded name for what became of a REST webhook.
+fn ingest_outcome(result: &Result<IngestOutcome, ApiError>) -> &'static str {
+    match result {
+        Ok(IngestOutcome::Queued(_)) => "queued",
+        Ok(IngestOutcome::Filtered(_)) => "filtered",
+        Err(ApiError::Ingest(e)) if e.is_refusal() => e.reason(),
+        Err(ApiError::InvalidId(_)) => "invalid_subscription_id",
+        Err(ApiError::UnsupportedMediaType) => "not_json",
+        Err(ApiError::PayloadTooLarge { .. }) => "too_large",
+        Err(ApiError::BadRequest(_)) => "bad_request",
+        Err(_) => "error",
+    }
+}

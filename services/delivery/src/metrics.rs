@@ -1,0 +1,150 @@
+//! The delivery role's metrics. Labels are bounded: attempt outcomes, status classes,
+//! dead-letter causes, and source topics (deliveries plus the configured retry tiers).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookline_domain::Outcome;
+use hookline_metrics::{Counter, Family, Gauge, Histogram, Registry, LATENCY_BUCKETS};
+
+/// Why a record went to the dead-letter topic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DeadLetterCause {
+    /// Every attempt failed.
+    Exhausted,
+    /// No later attempt could succeed (the subscription is deleted).
+    Permanent,
+    /// The record could not be read as work.
+    Undecodable,
+}
+
+impl DeadLetterCause {
+    fn as_str(self) -> &'static str {
+        match self {
+            DeadLetterCause::Exhausted => "exhausted",
+            DeadLetterCause::Permanent => "permanent",
+            DeadLetterCause::Undecodable => "undecodable",
+        }
+    }
+}
+
+/// What one attempt came to, counted once its outcome is durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct AttemptTally {
+    pub outcome: Outcome,
+    pub http_status: Option<u16>,
+    pub dead_letter: Option<DeadLetterCause>,
+}
+
+/// The delivery role's metrics, registered in the process registry.
+pub(crate) struct DeliveryMetrics {
+    attempts: Arc<Family<Counter>>,
+    latency: Arc<Histogram>,
+    in_flight: Arc<Gauge>,
+    dead_letters: Arc<Family<Counter>>,
+    held: Arc<Family<Gauge>>,
+}
+
+impl DeliveryMetrics {
+    pub fn new(registry: &Registry) -> Self {
+        Self {
+            attempts: registry.counter_family(
+                "hookline_delivery_attempts_total",
+                "Delivery attempts whose outcome is durable, by outcome and HTTP status class (none: no answer).",
+                &["outcome", "status_class"],
+            ),
+            latency: registry
+                .histogram_family(
+                    "hookline_delivery_attempt_duration_seconds",
+                    "Time from sending a webhook to having read the receiver's answer (or giving up on it).",
+                    &[],
+                    &LATENCY_BUCKETS,
+                )
+                .with(&[]),
+            in_flight: registry.gauge("hookline_delivery_in_flight", "Delivery attempts running now."),
+            dead_letters: registry.counter_family(
+                "hookline_delivery_dead_letters_total",
+                "Records written to hookline.dlq, by cause (exhausted, permanent, undecodable).",
+                &["cause"],
+            ),
+            held: registry.gauge_family(
+                "hookline_delivery_held_records",
+                "Records a source has polled and not finished: waiting until due, waiting for a slot, or in flight.",
+                &["source"],
+            ),
+        }
+    }
+
+    pub fn attempt_settled(&self, tally: AttemptTally) {
+        self.attempts.with(&[tally.outcome.as_str(), status_class(tally.http_status)]).inc();
+        if let Some(cause) = tally.dead_letter {
+            self.dead_lettered(cause);
+        }
+    }
+
+    pub fn dead_lettered(&self, cause: DeadLetterCause) {
+        self.dead_letters.with(&[cause.as_str()]).inc();
+    }
+
+    pub fn request_took(&self, latency: Duration) {
+        self.latency.observe(latency.as_secs_f64());
+    }
+
+    /// Counts an attempt as running until the guard is dropped.
+    pub fn running(&self) -> InFlight {
+        self.in_flight.add(1);
+        InFlight(self.in_flight.clone())
+    }
+
+    /// The gauge of records held by the source reading `topic`.
+    pub fn held(&self, topic: &str) -> Arc<Gauge> {
+        self.held.with(&[topic])
+    }
+}
+
+/// One running attempt, for the in-flight gauge.
+pub(crate) struct InFlight(Arc<Gauge>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.add(-1);
+    }
+}
+
+fn status_class(status: Option<u16>) -> &'static str {
+    match status {
+        Some(200..=299) => "2xx",
+        Some(300..=399) => "3xx",
+        Some(400..=499) => "4xx",
+        Some(500..=599) => "5xx",
+        _ => "none",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_fall_in_bounded_classes() {
+        assert_eq!(status_class(Some(204)), "2xx");
+        assert_eq!(status_class(Some(302)), "3xx");
+        assert_eq!(status_class(Some(404)), "4xx");
+        assert_eq!(status_class(Some(503)), "5xx");
+        assert_eq!(status_class(Some(101)), "none");
+        assert_eq!(status_class(Some(999)), "none");
+        assert_eq!(status_class(None), "none");
+    }
+
+    #[test]
+    fn in_flight_goes_back_down_when_the_attempt_ends() {
+        let registry = Registry::new();
+        let metrics = DeliveryMetrics::new(&registry);
+        let first = metrics.running();
+        let second = metrics.running();
+        assert_eq!(metrics.in_flight.get(), 2);
+        drop(first);
+        drop(second);
+        assert_eq!(metrics.in_flight.get(), 0);
+    }
+}
