@@ -4,6 +4,7 @@
 //! - delivery: deliveries/s and end-to-end latency (ingest request sent → receiver got
 //!   it, p50/p95/p99), from the receiver's own clock;
 //! - hookline's CPU time and resident memory (idle, and peak).
+//!
 //! Figures are printed, never asserted.
 
 mod proc_stats;
@@ -56,7 +57,7 @@ async fn main() -> anyhow::Result<()> {
     let hookline = Hookline::start(
         &args.hookline,
         &["serve", "--listen", "127.0.0.1:0", "--data-dir", data.path().to_str().context("utf-8 path")?],
-        &[("RUST_LOG", "warn")],
+        &[("RUST_LOG", "warn"), ("KAFKA_BROKERS", ""), ("SCYLLA_NODES", "")],
     )
     .await;
     let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;

@@ -101,6 +101,15 @@ pub struct Settings {
     #[arg(long, env = "KAFKA_CONFIG", value_delimiter = ',')]
     pub kafka_config: Vec<String>,
 
+    /// Replication factor of the topics `hookline migrate` creates in Kafka (default: the broker's).
+    #[arg(long, env = "HOOKLINE_REPLICATION_FACTOR")]
+    pub replication_factor: Option<i32>,
+
+    /// Prefix of every topic and consumer group, so that several deployments can share
+    /// one Kafka cluster (e.g. `staging.`).
+    #[arg(long, env = "HOOKLINE_NAMESPACE")]
+    pub namespace: Option<String>,
+
     /// A stable name for this process (static membership in Kafka consumer groups: a
     /// restarted process gets its partitions back at once).
     #[arg(long, env = "HOOKLINE_INSTANCE_ID")]
@@ -139,10 +148,21 @@ pub enum Role {
 }
 
 impl Settings {
+    /// The Kafka brokers, if any (an empty value means none).
+    pub fn kafka_brokers(&self) -> Option<&str> {
+        self.kafka_brokers.as_deref().map(str::trim).filter(|b| !b.is_empty())
+    }
+
+    /// The CQL contact points, if any (empty entries ignored).
+    pub fn scylla_nodes(&self) -> Vec<String> {
+        self.scylla_nodes.iter().map(|n| n.trim()).filter(|n| !n.is_empty()).map(str::to_string).collect()
+    }
+
     /// The librdkafka pass-through settings as pairs.
     pub fn kafka_overrides(&self) -> Vec<(String, String)> {
         self.kafka_config
             .iter()
+            .filter(|e| !e.trim().is_empty())
             .filter_map(|entry| entry.split_once('='))
             .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
             .collect()
@@ -215,7 +235,7 @@ impl Settings {
                 problems.push(format!("{name} must be a header name (letters, digits, '-', '_'), got {header:?}"));
             }
         }
-        for entry in &self.kafka_config {
+        for entry in self.kafka_config.iter().filter(|e| !e.trim().is_empty()) {
             if !entry.contains('=') {
                 problems.push(format!("KAFKA_CONFIG entries must be key=value, got {entry:?}"));
             }

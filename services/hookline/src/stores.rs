@@ -7,9 +7,12 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use hookline_domain::topics;
 use hookline_log::embedded::{EmbeddedLog, EmbeddedOptions};
+use hookline_log::namespace::Namespaced;
 use hookline_log::{EventLog, TopicSpec};
+use hookline_log_kafka::{KafkaLog, KafkaSettings};
 use hookline_views::embedded::EmbeddedViews;
 use hookline_views::{Retention, ViewStore};
+use hookline_views_scylla::{ScyllaSettings, ScyllaViews};
 
 use crate::config::{Checked, Settings};
 
@@ -43,22 +46,68 @@ pub async fn migrate(settings: &Settings, checked: &Checked) -> anyhow::Result<(
     let specs = topic_specs(settings, checked);
     log.ensure_topics(&specs).await.context("creating topics")?;
     println!("topics ready: {}", specs.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", "));
+    if let Some(scylla) = scylla_settings(settings)? {
+        hookline_views_scylla::migrate(&scylla).await.context("creating the view schema")?;
+        println!("view schema ready in keyspace {}", scylla.keyspace);
+    }
     Ok(())
+}
+
+fn scylla_settings(settings: &Settings) -> anyhow::Result<Option<ScyllaSettings>> {
+    let nodes = settings.scylla_nodes();
+    if nodes.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(ScyllaSettings {
+        nodes,
+        keyspace: settings.scylla_keyspace.clone(),
+        replication: settings.scylla_replication.clone(),
+        consistency: ScyllaSettings::consistency_named(&settings.scylla_consistency)?,
+    }))
 }
 
 /// The log, and whether other processes share it (then topics are made by `migrate`).
 async fn open_log(settings: &Settings) -> anyhow::Result<(Arc<dyn EventLog>, bool)> {
+    let (log, shared): (Arc<dyn EventLog>, bool) = match settings.kafka_brokers() {
+        Some(brokers) => {
+            let kafka = KafkaLog::connect(KafkaSettings {
+                brokers: brokers.to_string(),
+                client_id: format!("hookline-{}", settings.instance_id.as_deref().unwrap_or("process")),
+                overrides: settings.kafka_overrides(),
+                instance_id: settings.instance_id.clone(),
+                replication_factor: settings.replication_factor,
+            })
+            .await
+            .with_context(|| format!("connecting to Kafka at {brokers}"))?;
+            (kafka, true)
+        }
+        None => (open_embedded_log(settings)?, false),
+    };
+    Ok(match &settings.namespace {
+        Some(prefix) => (Namespaced::new(log, prefix.clone()), shared),
+        None => (log, shared),
+    })
+}
+
+fn open_embedded_log(settings: &Settings) -> anyhow::Result<Arc<dyn EventLog>> {
     let dir = settings.data_dir.join("log");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let log = EmbeddedLog::open(&dir, EmbeddedOptions::default())
         .with_context(|| format!("opening the log in {}", dir.display()))?;
-    Ok((log, false))
+    Ok(log)
 }
 
 async fn open_views(settings: &Settings, checked: &Checked) -> anyhow::Result<Arc<dyn ViewStore>> {
+    let retention = Retention { ttl: checked.retention };
+    if let Some(scylla) = scylla_settings(settings)? {
+        let views = ScyllaViews::connect(&scylla, retention)
+            .await
+            .with_context(|| format!("connecting to the views at {}", scylla.nodes.join(",")))?;
+        return Ok(views);
+    }
     let path = settings.data_dir.join(VIEWS_FILE);
-    let views = EmbeddedViews::open(&path, Retention { ttl: checked.retention })
-        .with_context(|| format!("opening the views in {}", path.display()))?;
+    let views =
+        EmbeddedViews::open(&path, retention).with_context(|| format!("opening the views in {}", path.display()))?;
     Ok(views)
 }
 
@@ -84,8 +133,15 @@ pub fn topic_specs(settings: &Settings, checked: &Checked) -> Vec<TopicSpec> {
     specs
 }
 
-/// Drops the views so that they can be rebuilt from the log.
-pub fn remove_views(data_dir: &Path) -> anyhow::Result<()> {
+/// Empties the views so that they can be rebuilt from the log.
+pub async fn clear_views(settings: &Settings) -> anyhow::Result<()> {
+    match scylla_settings(settings)? {
+        Some(scylla) => Ok(hookline_views_scylla::truncate(&scylla).await.context("emptying the view tables")?),
+        None => remove_views_file(&settings.data_dir),
+    }
+}
+
+fn remove_views_file(data_dir: &Path) -> anyhow::Result<()> {
     let path = data_dir.join(VIEWS_FILE);
     match std::fs::remove_file(&path) {
         Ok(()) => Ok(()),

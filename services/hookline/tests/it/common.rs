@@ -39,6 +39,8 @@ impl Service {
     pub async fn start_in(data_dir: &Path, env: &[(&str, &str)]) -> Service {
         let data = data_dir.to_str().expect("utf-8 path").to_string();
         let mut all_env: Vec<(&str, &str)> = FAST_RETRIES.to_vec();
+        // The embedded default, whatever engines the test run itself was given.
+        all_env.extend_from_slice(&[("KAFKA_BROKERS", ""), ("SCYLLA_NODES", "")]);
         all_env.extend_from_slice(env);
         let process =
             Hookline::start(binary(), &["serve", "--listen", "127.0.0.1:0", "--data-dir", &data], &all_env).await;
@@ -101,4 +103,73 @@ impl Service {
 
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client")
+}
+
+/// The shared engines the distributed tests run against: a Kafka broker and a CQL node.
+pub struct Engines {
+    pub kafka_brokers: String,
+    pub scylla_nodes: String,
+}
+
+/// The engines from `KAFKA_BROKERS` and `SCYLLA_NODES`. Without them the calling test
+/// is skipped, saying so, unless `HOOKLINE_REQUIRE_ENGINES=1` (as in CI), where it fails.
+pub fn engines(test: &str) -> Option<Engines> {
+    match (std::env::var("KAFKA_BROKERS"), std::env::var("SCYLLA_NODES")) {
+        (Ok(kafka_brokers), Ok(scylla_nodes)) => Some(Engines { kafka_brokers, scylla_nodes }),
+        _ if std::env::var("HOOKLINE_REQUIRE_ENGINES").as_deref() == Ok("1") => {
+            panic!("{test}: KAFKA_BROKERS and SCYLLA_NODES must be set (scripts/test.sh starts both engines)")
+        }
+        _ => {
+            println!("SKIPPED: {test}: KAFKA_BROKERS or SCYLLA_NODES not set (run scripts/kafka.sh start and scripts/cassandra.sh start)");
+            None
+        }
+    }
+}
+
+/// One isolated deployment on the shared engines: its own topic namespace and keyspace.
+pub struct Deployment {
+    pub env: Vec<(String, String)>,
+    pub namespace: String,
+    _data: tempfile::TempDir,
+}
+
+impl Deployment {
+    pub async fn new(engines: &Engines, extra: &[(&str, &str)]) -> Deployment {
+        let id = uuid_fragment();
+        let namespace = format!("it{id}.");
+        let data = tempfile::tempdir().unwrap();
+        let mut env: Vec<(String, String)> = FAST_RETRIES.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        env.extend([
+            ("KAFKA_BROKERS".to_string(), engines.kafka_brokers.clone()),
+            ("SCYLLA_NODES".to_string(), engines.scylla_nodes.clone()),
+            ("HOOKLINE_NAMESPACE".to_string(), namespace.clone()),
+            ("SCYLLA_KEYSPACE".to_string(), format!("hookline_it{id}")),
+            ("SCYLLA_CONSISTENCY".to_string(), "one".to_string()),
+            ("HOOKLINE_DATA_DIR".to_string(), data.path().to_str().unwrap().to_string()),
+        ]);
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let deployment = Deployment { env, namespace, _data: data };
+        let output = tokio::process::Command::new(binary())
+            .arg("migrate")
+            .envs(deployment.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .await
+            .unwrap();
+        assert!(output.status.success(), "migrate failed: {}", String::from_utf8_lossy(&output.stderr));
+        deployment
+    }
+
+    /// Starts one process running `roles` (e.g. "api,projector") on this deployment.
+    pub async fn start(&self, roles: &str, extra: &[(&str, &str)]) -> Service {
+        let mut env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        env.push(("HOOKLINE_ROLES", roles));
+        env.extend_from_slice(extra);
+        let process = Hookline::start(binary(), &["serve", "--listen", "127.0.0.1:0"], &env).await;
+        Service { process, client: client(), _dir: None }
+    }
+}
+
+fn uuid_fragment() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("{:x}{:x}", nanos & 0xffff_ffff_ffff, std::process::id())
 }
