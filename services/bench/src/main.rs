@@ -14,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context};
 use clap::Parser;
 use hookline_testkit::process::Hookline;
+use proc_stats::CpuSplit;
 use serde_json::{json, Value};
 
 #[derive(Parser)]
@@ -36,6 +37,31 @@ struct Args {
     /// Where to write the JSON figures.
     #[arg(long)]
     json_out: Option<String>,
+    /// Run on the Kafka log and CQL views named by `KAFKA_BROKERS` and `SCYLLA_NODES`
+    /// (in a fresh namespace and keyspace) instead of the embedded default.
+    #[arg(long)]
+    distributed: bool,
+}
+
+/// The environment of the benchmarked process: the embedded default, or a fresh
+/// namespace and keyspace on the engines of `KAFKA_BROKERS` and `SCYLLA_NODES`.
+fn service_env(args: &Args) -> anyhow::Result<Vec<(String, String)>> {
+    let mut env = vec![("RUST_LOG".to_string(), "warn".to_string())];
+    if !args.distributed {
+        env.extend([("KAFKA_BROKERS".into(), String::new()), ("SCYLLA_NODES".into(), String::new())]);
+        return Ok(env);
+    }
+    for name in ["KAFKA_BROKERS", "SCYLLA_NODES"] {
+        let value = std::env::var(name).with_context(|| format!("--distributed needs {name}"))?;
+        env.push((name.to_string(), value));
+    }
+    let run = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    env.extend([
+        ("HOOKLINE_NAMESPACE".to_string(), format!("bench{run}.")),
+        ("SCYLLA_KEYSPACE".to_string(), format!("hookline_bench{run}")),
+        ("SCYLLA_CONSISTENCY".to_string(), "one".to_string()),
+    ]);
+    Ok(env)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -53,13 +79,22 @@ fn now_us() -> u128 {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let data = tempfile::tempdir()?;
+    let data_dir = data.path().to_str().context("utf-8 path")?;
+    let env = service_env(&args)?;
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    if args.distributed {
+        let migrated = tokio::process::Command::new(&args.hookline)
+            .args(["migrate", "--data-dir", data_dir])
+            .envs(env.iter().copied())
+            .output()
+            .await?;
+        if !migrated.status.success() {
+            bail!("hookline migrate failed: {}", String::from_utf8_lossy(&migrated.stderr));
+        }
+    }
     let receiver = Hookline::start(&args.receiver, &["--listen", "127.0.0.1:0"], &[]).await;
-    let hookline = Hookline::start(
-        &args.hookline,
-        &["serve", "--listen", "127.0.0.1:0", "--data-dir", data.path().to_str().context("utf-8 path")?],
-        &[("RUST_LOG", "warn"), ("KAFKA_BROKERS", ""), ("SCYLLA_NODES", "")],
-    )
-    .await;
+    let hookline =
+        Hookline::start(&args.hookline, &["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir], &env).await;
     let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle = proc_stats::sample(hookline.pid())?;
@@ -75,7 +110,9 @@ async fn main() -> anyhow::Result<()> {
     client.post(receiver.url("/reset")).send().await?;
 
     let padding = "x".repeat(args.payload_bytes);
+    let cpu_at_start = CpuSplit::now(hookline.pid(), receiver.pid())?;
     let started = Instant::now();
+    let started_at_us = now_us();
     let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut senders = Vec::new();
     for _ in 0..args.concurrency {
@@ -104,6 +141,7 @@ async fn main() -> anyhow::Result<()> {
         failures += f;
     }
     let ingest_secs = started.elapsed().as_secs_f64();
+    let cpu_after_ingest = CpuSplit::now(hookline.pid(), receiver.pid())?;
     if failures > 0 {
         bail!("{failures} ingest requests failed");
     }
@@ -121,10 +159,15 @@ async fn main() -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let delivery_secs = started.elapsed().as_secs_f64();
+    let cpu_at_end = CpuSplit::now(hookline.pid(), receiver.pid())?;
+    // From the first request sent to the last delivery received, on the receiver's clock
+    // (same machine), so the polling above adds nothing.
+    let last_delivery_us = stats["last_at_us"].as_u64().context("receiver saw no delivery")?;
+    let delivery_secs = last_delivery_us.saturating_sub(started_at_us as u64) as f64 / 1e6;
     let peak = proc_stats::sample(hookline.pid())?;
 
     let figures = json!({
+        "mode": if args.distributed { "kafka + cql" } else { "embedded" },
         "requests": args.requests,
         "concurrency": args.concurrency,
         "payload_bytes": args.payload_bytes,
@@ -140,6 +183,8 @@ async fn main() -> anyhow::Result<()> {
         "hookline_cpu_seconds": peak.cpu_seconds - idle.cpu_seconds,
         "hookline_rss_idle_mb": idle.rss_mb,
         "hookline_rss_peak_mb": peak.peak_rss_mb,
+        "cpu_during_ingest": cpu_after_ingest.since(&cpu_at_start, ingest_secs),
+        "cpu_whole_run": cpu_at_end.since(&cpu_at_start, delivery_secs),
     });
     println!("{}", serde_json::to_string_pretty(&figures)?);
     if let Some(path) = args.json_out {

@@ -18,12 +18,50 @@ pub fn sample(pid: u32) -> anyhow::Result<Sample> {
             .and_then(|v| v.parse::<f64>().ok())
             .unwrap_or(f64::NAN)
     };
+    Ok(Sample { cpu_seconds: cpu_seconds(pid)?, rss_mb: kb("VmRSS:") / 1024.0, peak_rss_mb: kb("VmHWM:") / 1024.0 })
+}
+
+/// User + system CPU time the process has used so far.
+pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).context("reading /proc stat")?;
     // Fields after the command name (which may hold spaces) start after the last ')'.
     let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
     let fields: Vec<&str> = after.split_whitespace().collect();
     let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after the name; 100 ticks/s on Linux.
-    let cpu_seconds = (ticks(11) + ticks(12)) / 100.0;
-    Ok(Sample { cpu_seconds, rss_mb: kb("VmRSS:") / 1024.0, peak_rss_mb: kb("VmHWM:") / 1024.0 })
+    Ok((ticks(11) + ticks(12)) / 100.0)
+}
+
+/// CPU seconds of the three processes of a run, read at one moment.
+#[derive(Clone, Copy)]
+pub struct CpuSplit {
+    pub generator: f64,
+    pub hookline: f64,
+    pub receiver: f64,
+}
+
+impl CpuSplit {
+    /// The load generator is this process.
+    pub fn now(hookline: u32, receiver: u32) -> anyhow::Result<CpuSplit> {
+        Ok(CpuSplit {
+            generator: cpu_seconds(std::process::id())?,
+            hookline: cpu_seconds(hookline)?,
+            receiver: cpu_seconds(receiver)?,
+        })
+    }
+
+    /// CPU seconds each process used since `earlier`, and as a share of `wall_seconds`
+    /// (1.0 = one core busy the whole time).
+    pub fn since(&self, earlier: &CpuSplit, wall_seconds: f64) -> serde_json::Value {
+        let used = |now: f64, then: f64| {
+            let seconds = now - then;
+            serde_json::json!({ "cpu_seconds": seconds, "cores": seconds / wall_seconds })
+        };
+        serde_json::json!({
+            "wall_seconds": wall_seconds,
+            "generator": used(self.generator, earlier.generator),
+            "hookline": used(self.hookline, earlier.hookline),
+            "receiver": used(self.receiver, earlier.receiver),
+        })
+    }
 }

@@ -25,7 +25,8 @@ fn the_address_is_found_in_plain_and_json_lines() {
     assert_eq!(plain, Some("127.0.0.1:8080".parse().unwrap()));
     let json = listening_addr(r#"{"level":"INFO","message":"hookline listening on http://[::1]:5000/","x":1}"#);
     assert_eq!(json, Some("[::1]:5000".parse().unwrap()));
-    assert_eq!(listening_addr("receiver listening on http://127.0.0.1:1"), None);
+    let receiver = listening_addr("receiver listening on http://127.0.0.1:1");
+    assert_eq!(receiver, Some("127.0.0.1:1".parse().unwrap()), "the benchmark receiver is started the same way");
     assert_eq!(listening_addr("hookline listening on http://nowhere"), None);
 }
 
