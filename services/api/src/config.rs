@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hookline_domain::limits::DEFAULT_MAX_BODY_BYTES;
+use hookline_domain::target::TargetPolicy;
 use hookline_ingest::Ingestor;
 use hookline_log::EventLog;
 use hookline_lookup::SubscriptionDirectory;
@@ -22,6 +23,8 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// How long a subscription write waits for the views to show it before answering anyway.
     pub read_your_writes_timeout: Duration,
+    /// Which target URLs subscriptions may have (`HOOKLINE_TARGET_ALLOWLIST`); by default global addresses only.
+    pub target_policy: TargetPolicy,
 }
 
 impl Default for ApiConfig {
@@ -31,6 +34,7 @@ impl Default for ApiConfig {
             event_type_header: "X-Event-Type".into(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             read_your_writes_timeout: Duration::from_secs(5),
+            target_policy: TargetPolicy::default(),
         }
     }
 }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use hookline_domain::subscription::{validate_event_type, validate_secret, validate_target_url, FieldError};
+use hookline_domain::target::TargetPolicy;
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
@@ -53,14 +54,14 @@ struct Fields {
 }
 
 impl Fields {
-    fn read(body: &[u8]) -> Result<Self, ApiError> {
+    fn read(body: &[u8], policy: &TargetPolicy) -> Result<Self, ApiError> {
         let object = parse_object(body)?;
         let mut fields =
             Fields { target_url: None, secret: Change::Keep, event_type_filter: Change::Keep, errors: BTreeMap::new() };
         for (name, value) in object {
             match name.as_str() {
                 "target_url" => match value {
-                    Value::String(url) => match validate_target_url(&url) {
+                    Value::String(url) => match validate_target_url(&url, policy) {
                         Ok(()) => fields.target_url = Some(url),
                         Err(e) => fields.reject(e),
                     },
@@ -123,9 +124,10 @@ fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
-/// Reads a creation request: `target_url` required, `secret` and `event_type_filter` optional.
-pub(crate) fn parse_new(body: &[u8]) -> Result<NewSubscription, ApiError> {
-    let mut fields = Fields::read(body)?;
+/// Reads a creation request: `target_url` required (and a target `policy` allows),
+/// `secret` and `event_type_filter` optional.
+pub(crate) fn parse_new(body: &[u8], policy: &TargetPolicy) -> Result<NewSubscription, ApiError> {
+    let mut fields = Fields::read(body, policy)?;
     if fields.target_url.is_none() && !fields.errors.contains_key("target_url") {
         fields.problem("target_url", "is required");
     }
@@ -138,8 +140,8 @@ pub(crate) fn parse_new(body: &[u8]) -> Result<NewSubscription, ApiError> {
 }
 
 /// Reads a partial update: absent fields keep their value, `null` clears an optional one.
-pub(crate) fn parse_patch(body: &[u8]) -> Result<SubscriptionPatch, ApiError> {
-    let fields = Fields::read(body)?.into_result()?;
+pub(crate) fn parse_patch(body: &[u8], policy: &TargetPolicy) -> Result<SubscriptionPatch, ApiError> {
+    let fields = Fields::read(body, policy)?.into_result()?;
     Ok(SubscriptionPatch {
         target_url: fields.target_url,
         secret: fields.secret,
@@ -151,6 +153,10 @@ pub(crate) fn parse_patch(body: &[u8]) -> Result<SubscriptionPatch, ApiError> {
 mod tests {
     use super::*;
 
+    fn open() -> TargetPolicy {
+        TargetPolicy::default()
+    }
+
     fn errors(result: Result<impl std::fmt::Debug, ApiError>) -> BTreeMap<String, String> {
         match result {
             Err(ApiError::Validation(errors)) => errors,
@@ -160,15 +166,16 @@ mod tests {
 
     #[test]
     fn creation_needs_a_target_url() {
-        let new = parse_new(br#"{"target_url":"https://example.com/h","secret":null}"#).unwrap();
+        let new = parse_new(br#"{"target_url":"https://example.com/h","secret":null}"#, &open()).unwrap();
         assert_eq!(new.target_url, "https://example.com/h");
         assert_eq!(new.secret, None);
-        assert_eq!(errors(parse_new(b"{}")).get("target_url").map(String::as_str), Some("is required"));
+        assert_eq!(errors(parse_new(b"{}", &open())).get("target_url").map(String::as_str), Some("is required"));
     }
 
     #[test]
     fn every_problem_is_listed() {
-        let errs = errors(parse_new(br#"{"target_url":"ftp://x","secret":"","event_type_filter":7,"colour":"red"}"#));
+        let errs =
+            errors(parse_new(br#"{"target_url":"ftp://x","secret":"","event_type_filter":7,"colour":"red"}"#, &open()));
         assert_eq!(
             errs.keys().map(String::as_str).collect::<Vec<_>>(),
             ["colour", "event_type_filter", "secret", "target_url"]
@@ -178,18 +185,30 @@ mod tests {
 
     #[test]
     fn patches_distinguish_absent_from_null() {
-        let patch = parse_patch(r#"{"secret":null,"event_type_filter":"order.créé"}"#.as_bytes()).unwrap();
+        let patch = parse_patch(r#"{"secret":null,"event_type_filter":"order.créé"}"#.as_bytes(), &open()).unwrap();
         assert_eq!(patch.target_url, None);
         assert_eq!(patch.secret, Change::Clear);
         assert_eq!(patch.event_type_filter, Change::Set("order.créé".into()));
-        assert_eq!(parse_patch(b"{}").unwrap().secret, Change::Keep);
-        assert!(errors(parse_patch(br#"{"target_url":null}"#)).contains_key("target_url"));
+        assert_eq!(parse_patch(b"{}", &open()).unwrap().secret, Change::Keep);
+        assert!(errors(parse_patch(br#"{"target_url":null}"#, &open())).contains_key("target_url"));
+    }
+
+    #[test]
+    fn internal_targets_are_refused_with_the_reason_unless_allowlisted() {
+        let body = br#"{"target_url":"http://2130706433:9/hook"}"#;
+        assert_eq!(
+            errors(parse_new(body, &open()))["target_url"],
+            "resolves to a loopback address (127.0.0.1); set HOOKLINE_TARGET_ALLOWLIST to allow it"
+        );
+        assert!(errors(parse_patch(br#"{"target_url":"http://localhost/"}"#, &open())).contains_key("target_url"));
+        let loopback = TargetPolicy::parse_allowlist("127.0.0.0/8").unwrap();
+        assert_eq!(parse_new(body, &loopback).unwrap().target_url, "http://2130706433:9/hook");
     }
 
     #[test]
     fn bodies_that_are_not_objects_are_refused() {
         for body in [&b""[..], b"  ", b"[]", b"\"x\"", b"{", b"{\"target_url\":}"] {
-            assert!(matches!(parse_new(body), Err(ApiError::BadRequest(_))), "{body:?}");
+            assert!(matches!(parse_new(body, &open()), Err(ApiError::BadRequest(_))), "{body:?}");
         }
     }
 }

@@ -43,7 +43,7 @@ async fn live(state: &ApiState, id: SubscriptionId) -> Result<Subscription, ApiE
 }
 
 pub(crate) async fn create(state: Arc<ApiState>, headers: HeaderMap, body: BodyStream) -> Result<ApiReply, ApiError> {
-    let new = parse_new(&json_body(&headers, body).await?)?;
+    let new = parse_new(&json_body(&headers, body).await?, &state.config.target_policy)?;
     let at = now();
     let subscription = Subscription {
         id: SubscriptionId::new(),
@@ -88,7 +88,7 @@ pub(crate) async fn update(
     body: BodyStream,
 ) -> Result<ApiReply, ApiError> {
     let id = subscription_id(&id)?;
-    let patch = parse_patch(&json_body(&headers, body).await?)?;
+    let patch = parse_patch(&json_body(&headers, body).await?, &state.config.target_policy)?;
     let current = live(&state, id).await?;
     // Strictly later than the version it replaces, even within one microsecond.
     let updated_at = now().max(current.updated_at + ChronoDuration::microseconds(1));

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::Utc;
+use hookline_domain::retry::Jitter;
 use hookline_domain::{topics as topic_names, Outcome, RetryPolicy, SubscriptionId, SubscriptionState, TaskAccepted};
 use hookline_log::{EventLog, LogError, NewRecord};
 use hookline_lookup::SubscriptionDirectory;
@@ -17,7 +18,7 @@ use crate::decode::Work;
 use crate::gates::Gates;
 use crate::http::{Outgoing, Sender};
 use crate::metrics::{AttemptTally, DeadLetterCause, DeliveryMetrics};
-use crate::outcome::{outcome_records, AttemptReport};
+use crate::outcome::{outcome_records, AttemptReport, Backoff};
 
 /// How an attempt ended for the record that carried it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +37,7 @@ pub struct Attempter {
     pub directory: Arc<SubscriptionDirectory>,
     pub gates: Gates,
     pub retry: RetryPolicy,
+    pub jitter: Jitter,
     /// How long to keep retrying a lookup the view store says may succeed later.
     pub lookup_patience: Duration,
     pub metrics: DeliveryMetrics,
@@ -96,7 +98,8 @@ impl Attempter {
             "attempt made"
         );
         let (http_status, permanent) = (report.http_status, report.permanent);
-        let records = outcome_records(&self.retry, task, attempt, attempted_at, report);
+        let backoff = Backoff { policy: &self.retry, jitter: self.jitter, draw: rand::random() };
+        let records = outcome_records(backoff, task, attempt, attempted_at, report);
         // The records say what happened: an attempt alone, or followed by a retry or a dead letter.
         let dead_lettered = records.get(1).is_some_and(|follow_up| follow_up.topic == topic_names::DLQ);
         let tally = match (records.len(), dead_lettered) {

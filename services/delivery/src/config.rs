@@ -1,13 +1,22 @@
 //! The delivery role's settings and the topics it touches.
 
+use std::fmt;
 use std::time::Duration;
 
+use hookline_domain::retry::Jitter;
+use hookline_domain::target::TargetPolicy;
 use hookline_domain::{topics, RetryPolicy};
 
 /// How the delivery role runs.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct DeliveryConfig {
     pub retry: RetryPolicy,
+    /// Random spread of retry delays (`HOOKLINE_RETRY_JITTER`).
+    pub retry_jitter: Jitter,
+    /// Where webhooks may go (`HOOKLINE_TARGET_ALLOWLIST`); by default global addresses only.
+    pub target_policy: TargetPolicy,
+    /// A proxy every webhook goes through (`HOOKLINE_OUTBOUND_PROXY`), e.g. for static egress IPs.
+    pub outbound_proxy: Option<OutboundProxy>,
     /// Longest a whole attempt may take, connecting and reading the capped body included
     /// (`DELIVERY_TIMEOUT_SECONDS`).
     pub timeout: Duration,
@@ -25,6 +34,39 @@ pub struct DeliveryConfig {
     pub shutdown_grace: Duration,
 }
 
+/// The URL of an outbound proxy. Its credentials, if any, never show in `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OutboundProxy(String);
+
+/// A proxy setting that is not a proxy URL.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("HOOKLINE_OUTBOUND_PROXY must be a proxy URL such as http://proxy.internal:3128")]
+pub struct InvalidProxy;
+
+impl OutboundProxy {
+    pub fn parse(url: &str) -> Result<Self, InvalidProxy> {
+        let parsed = reqwest::Url::parse(url).map_err(|_| InvalidProxy)?;
+        let usable = matches!(parsed.scheme(), "http" | "https") && parsed.host_str().is_some();
+        if !usable || reqwest::Proxy::all(url).is_err() {
+            return Err(InvalidProxy);
+        }
+        Ok(Self(url.to_string()))
+    }
+
+    pub fn url(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for OutboundProxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match reqwest::Url::parse(&self.0) {
+            Ok(url) => write!(f, "OutboundProxy({}://{}:{:?})", url.scheme(), url.host_str().unwrap_or(""), url.port()),
+            Err(_) => f.write_str("OutboundProxy(<invalid>)"),
+        }
+    }
+}
+
 /// The seed's `DELIVERY_TIMEOUT_SECONDS`.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -33,6 +75,9 @@ impl Default for DeliveryConfig {
     fn default() -> Self {
         Self {
             retry: RetryPolicy::default(),
+            retry_jitter: Jitter::default(),
+            target_policy: TargetPolicy::default(),
+            outbound_proxy: None,
             timeout: DEFAULT_TIMEOUT,
             connect_timeout: DEFAULT_TIMEOUT.min(MAX_CONNECT_TIMEOUT),
             max_in_flight: 512,
@@ -109,6 +154,10 @@ mod tests {
         let config = DeliveryConfig::default();
         assert_eq!(config.timeout, Duration::from_secs(10));
         assert_eq!(config.connect_timeout, Duration::from_secs(5));
+        // Safe by default: global targets only, retries spread by ±20%.
+        assert!(config.target_policy.allowlist().is_empty());
+        assert_eq!(config.retry_jitter.fraction(), 0.2);
+        assert_eq!(config.outbound_proxy, None);
         assert!(config.problems().is_empty());
     }
 
@@ -149,5 +198,16 @@ mod tests {
             ..DeliveryConfig::default()
         };
         assert_eq!(config.problems().len(), 3);
+    }
+
+    #[test]
+    fn proxies_are_urls_whose_credentials_never_print() {
+        for bad in ["", "not a url", "proxy.internal:3128", "ftp://proxy.internal/"] {
+            assert_eq!(OutboundProxy::parse(bad), Err(InvalidProxy), "{bad:?}");
+        }
+        let proxy = OutboundProxy::parse("http://user:hunter2@proxy.internal:3128").expect("a proxy URL");
+        let shown = format!("{proxy:?}");
+        assert!(!shown.contains("hunter2") && !shown.contains("user"), "{shown}");
+        assert!(shown.contains("proxy.internal"), "{shown}");
     }
 }

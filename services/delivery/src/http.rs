@@ -3,19 +3,31 @@
 //! One shared client for the whole role so connections are reused. Redirects are not
 //! followed (a 3xx is a failure: following one would send the payload somewhere the
 //! subscription never named), proxies from the environment are ignored, and the total
-//! timeout covers connecting, sending and reading the capped response body.
+//! timeout covers connecting, sending and reading the capped response body (a receiver
+//! that drips its body is cut there).
+//!
+//! Targets are guarded (see [`crate::guard`]): the URL is parsed and its host checked
+//! before anything is sent (an IP literal is never looked up, so this is its only
+//! check), and every name is resolved and checked when connecting. With an outbound
+//! proxy, the proxy connects: the name is then resolved and checked before the request
+//! is handed to the proxy, which resolves it again on its own.
 
 use std::error::Error as _;
 use std::io;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use hookline_domain::limits::RESPONSE_BODY_CAP;
 use hookline_domain::signature::standard_webhooks_signature;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, USER_AGENT};
+use hookline_domain::target::TargetPolicy;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use reqwest::Url;
 
 use crate::config::DeliveryConfig;
 use crate::error::DeliveryError;
+use crate::guard::{checked_lookup, Blocked, GuardedResolver, HostResolver};
+use crate::retry_after;
 
 const USER_AGENT_VALUE: &str = concat!("hookline/", env!("CARGO_PKG_VERSION"));
 
@@ -43,6 +55,15 @@ pub struct Response {
     /// The first [`RESPONSE_BODY_CAP`] bytes of the body, lossily decoded.
     pub body: Option<String>,
     pub latency: Duration,
+    /// How long the receiver asked us to wait (`Retry-After` on a 429 or 503).
+    pub retry_after: Option<Duration>,
+}
+
+impl Response {
+    /// No request was made, or it got no answer.
+    fn unanswered(error: String, started: Instant) -> Self {
+        Response { status: None, error: Some(error), body: None, latency: started.elapsed(), retry_after: None }
+    }
 }
 
 /// Sends webhooks.
@@ -51,45 +72,65 @@ pub struct Sender {
     event_type_header: HeaderName,
     timeout: Duration,
     connect_timeout: Duration,
+    policy: Arc<TargetPolicy>,
+    /// With an outbound proxy: the resolver that checks names before they go to the proxy.
+    check_before_proxy: Option<Arc<dyn HostResolver>>,
 }
 
 impl Sender {
-    pub fn new(config: &DeliveryConfig) -> Result<Self, DeliveryError> {
+    pub fn new(config: &DeliveryConfig, resolver: Arc<dyn HostResolver>) -> Result<Self, DeliveryError> {
         let event_type_header = HeaderName::from_bytes(config.event_type_header.as_bytes()).map_err(|_| {
             DeliveryError::Config(vec![format!("bad event type header {:?}", config.event_type_header)])
         })?;
+        let policy = Arc::new(config.target_policy.clone());
         // Connecting is part of the attempt, so it never gets longer than the whole.
         let connect_timeout = config.connect_timeout.min(config.timeout);
-        let client = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
             .connect_timeout(connect_timeout)
             .timeout(config.timeout)
-            .tcp_nodelay(true)
-            .build()
-            .map_err(DeliveryError::HttpClient)?;
-        Ok(Self { client, event_type_header, timeout: config.timeout, connect_timeout })
+            .tcp_nodelay(true);
+        let (builder, check_before_proxy) = match &config.outbound_proxy {
+            Some(proxy) => {
+                let proxy = reqwest::Proxy::all(proxy.url()).map_err(DeliveryError::HttpClient)?;
+                (builder.proxy(proxy), Some(resolver))
+            }
+            None => (builder.no_proxy().dns_resolver(Arc::new(GuardedResolver::new(resolver, policy.clone()))), None),
+        };
+        let client = builder.build().map_err(DeliveryError::HttpClient)?;
+        Ok(Self { client, event_type_header, timeout: config.timeout, connect_timeout, policy, check_before_proxy })
     }
 
     /// POSTs the webhook and reads at most [`RESPONSE_BODY_CAP`] bytes of the answer.
     pub async fn send(&self, outgoing: Outgoing<'_>) -> Response {
         let started = Instant::now();
-        let request = self.client.post(outgoing.url).headers(self.headers(&outgoing)).body(outgoing.body);
+        let url = match self.checked_url(outgoing.url).await {
+            Ok(url) => url,
+            Err(error) => return Response::unanswered(error, started),
+        };
+        let request = self.client.post(url).headers(self.headers(&outgoing)).body(outgoing.body);
         let mut response = match request.send().await {
             Ok(response) => response,
-            Err(e) => {
-                return Response {
-                    status: None,
-                    error: Some(self.describe(&e)),
-                    body: None,
-                    latency: started.elapsed(),
-                }
-            }
+            Err(e) => return Response::unanswered(self.describe(&e), started),
         };
-        let status = response.status();
+        let status = response.status().as_u16();
+        let retry_after = retry_after::honoured_for(status)
+            .then(|| response.headers().get(RETRY_AFTER)?.to_str().ok().map(str::to_string))
+            .flatten()
+            .and_then(|value| retry_after::parse(&value, SystemTime::now()));
         let body = read_capped(&mut response).await;
-        let error = (!status.is_success()).then(|| format!("HTTP {}", status.as_u16()));
-        Response { status: Some(status.as_u16()), error, body: Some(body), latency: started.elapsed() }
+        let error = (!response.status().is_success()).then(|| format!("HTTP {status}"));
+        Response { status: Some(status), error, body: Some(body), latency: started.elapsed(), retry_after }
+    }
+
+    /// The parsed URL, if the policy lets a request go to it; else why not.
+    async fn checked_url(&self, raw: &str) -> Result<Url, String> {
+        let url = Url::parse(raw).map_err(|e| format!("invalid target url: {e}"))?;
+        self.policy.check_url(&url).map_err(|refusal| Blocked::Refused(refusal).to_string())?;
+        if let (Some(resolver), Some(url::Host::Domain(host))) = (&self.check_before_proxy, url.host()) {
+            checked_lookup(resolver.as_ref(), &self.policy, host).await.map_err(|blocked| blocked.to_string())?;
+        }
+        Ok(url)
     }
 
     fn headers(&self, outgoing: &Outgoing<'_>) -> HeaderMap {
@@ -121,6 +162,9 @@ impl Sender {
 
     /// A short, stable text for a failed request.
     fn describe(&self, error: &reqwest::Error) -> String {
+        if let Some(blocked) = causes(error).find_map(|e| e.downcast_ref::<Blocked>()) {
+            return blocked.to_string();
+        }
         if error.is_builder() {
             return format!("invalid target url: {}", root_cause(error));
         }
@@ -206,9 +250,13 @@ mod tests {
         assert_eq!(seconds(Duration::from_millis(1500)), "1500ms");
     }
 
+    fn sender() -> Sender {
+        Sender::new(&DeliveryConfig::default(), Arc::new(crate::guard::SystemResolver)).unwrap()
+    }
+
     #[test]
     fn headers_carry_identity_and_a_valid_signature() {
-        let sender = Sender::new(&DeliveryConfig::default()).unwrap();
+        let sender = sender();
         let body = Bytes::from_static(br#"{"b":1,"a":2}"#);
         let outgoing = Outgoing {
             url: "http://127.0.0.1:1/",
@@ -235,7 +283,7 @@ mod tests {
 
     #[test]
     fn no_secret_no_signature() {
-        let sender = Sender::new(&DeliveryConfig::default()).unwrap();
+        let sender = sender();
         let outgoing = Outgoing {
             url: "http://127.0.0.1:1/",
             webhook_id: "task-1".into(),

@@ -7,9 +7,17 @@
 //!
 //! Produces, per attempt and in one append: an `AttemptRecorded` in
 //! `hookline.attempts`, plus either a `RetryScheduled` in the tier of the next attempt
-//! or, when no attempt is left (or the subscription is deleted), a `TaskDeadLettered`
-//! in `hookline.dlq`. Undecodable records are copied to `hookline.dlq` with a
-//! `hookline-error` header.
+//! or, when no attempt is left (or the subscription is deleted, or the receiver
+//! answered 410 Gone), a `TaskDeadLettered` in `hookline.dlq`. Undecodable records are
+//! copied to `hookline.dlq` with a `hookline-error` header. A retry due later than its
+//! tier's delay (a long `Retry-After`) is put back in a tier for what is left of its
+//! wait, so no partition is ever held longer than its tier's delay.
+//!
+//! Safe delivery: webhooks only go to globally reachable addresses (plus the
+//! allowlist). Every name is resolved and every address checked on every connection,
+//! and the client connects only to the addresses checked; a refused target is a failed
+//! attempt with the reason and no connection made. Retry delays are jittered, and a
+//! receiver's `Retry-After` on 429/503 is honoured up to `MAX_RETRY_DELAY_SECONDS`.
 //!
 //! Guarantees: at least once — a record's offset is committed only once its outcome
 //! and those of every record before it are durable, so a crash repeats attempts and
@@ -33,15 +41,18 @@ mod config;
 mod decode;
 mod error;
 mod gates;
+mod guard;
 mod http;
 mod metrics;
 mod offsets;
 mod outcome;
+mod retry_after;
 mod schedule;
 mod source;
 
-pub use config::{groups, topics, DeliveryConfig};
+pub use config::{groups, topics, DeliveryConfig, InvalidProxy, OutboundProxy};
 pub use error::DeliveryError;
+pub use guard::{HostResolver, Lookup, SystemResolver};
 pub use outcome::ERROR_HEADER;
 
 use attempt::Attempter;
@@ -57,6 +68,8 @@ pub struct DeliveryDeps {
     pub directory: Arc<SubscriptionDirectory>,
     /// Where the role's metrics are registered.
     pub metrics: Arc<Registry>,
+    /// Resolves target host names; every answer is checked against the target policy.
+    pub resolver: Arc<dyn HostResolver>,
 }
 
 /// Delivers until `shutdown` is cancelled, then stops taking records, lets in-flight
@@ -68,11 +81,12 @@ pub async fn run(config: DeliveryConfig, deps: DeliveryDeps, shutdown: Cancellat
         return Err(DeliveryError::Config(problems));
     }
     let attempter = Arc::new(Attempter {
-        sender: Sender::new(&config)?,
+        sender: Sender::new(&config, deps.resolver)?,
         log: deps.log.clone(),
         directory: deps.directory,
         gates: Gates::new(config.max_in_flight, config.max_in_flight_per_subscription),
         retry: config.retry.clone(),
+        jitter: config.retry_jitter,
         lookup_patience: config.timeout,
         metrics: DeliveryMetrics::new(&deps.metrics),
     });
@@ -82,6 +96,7 @@ pub async fn run(config: DeliveryConfig, deps: DeliveryDeps, shutdown: Cancellat
         longest_wait,
         held_limit: config.held_limit(),
         shutdown_grace: config.shutdown_grace,
+        longest_retry_delay: Duration::from_secs(config.retry.max_delay_secs),
     };
     let mut sources = vec![(topic_names::DELIVERIES.to_string(), settings(SourceKind::FirstAttempts, Duration::ZERO))];
     for delay in config.retry.tier_delays() {

@@ -12,7 +12,7 @@ use hookline_metrics::{Counter, Family, Gauge, Histogram, Registry, LATENCY_BUCK
 pub(crate) enum DeadLetterCause {
     /// Every attempt failed.
     Exhausted,
-    /// No later attempt could succeed (the subscription is deleted).
+    /// No later attempt could succeed (the subscription is deleted, or the receiver answered 410 Gone).
     Permanent,
     /// The record could not be read as work.
     Undecodable,

@@ -1,18 +1,34 @@
 //! The records an attempt leaves in the log: always an `AttemptRecorded`, then either
 //! a `RetryScheduled` in the tier that holds the next attempt or, with no attempts
 //! left, a `TaskDeadLettered`. They are appended together in one call, so the outcome
-//! of an attempt is durable as a whole or not at all. Pure.
+//! of an attempt is durable as a whole or not at all. Pure: the random draw of the
+//! jitter is passed in.
+//!
+//! A 410 Gone ends the task at once: the receiver said it is gone for good. A 429 or
+//! 503 with `Retry-After` delays the next attempt at least that long (capped).
+
+use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use hookline_domain::retry::NextStep;
+use hookline_domain::retry::{Jitter, NextStep};
 use hookline_domain::{topics, AttemptRecorded, Outcome, RetryPolicy, RetryScheduled, TaskAccepted, TaskDeadLettered};
 use hookline_log::{NewRecord, Record};
 use serde::Serialize;
 
+use crate::decode::Work;
 use crate::http::Response;
 
 /// Header naming why a record was dead-lettered without an attempt.
 pub const ERROR_HEADER: &str = "hookline-error";
+
+/// How the next attempt is timed.
+#[derive(Clone, Copy, Debug)]
+pub struct Backoff<'a> {
+    pub policy: &'a RetryPolicy,
+    pub jitter: Jitter,
+    /// This attempt's random draw in `[0, 1]`.
+    pub draw: f64,
+}
 
 /// What one attempt came to, whatever the cause.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,28 +40,39 @@ pub struct AttemptReport {
     pub latency_ms: u64,
     /// No later attempt can succeed: dead-letter now, whatever attempts are left.
     pub permanent: bool,
+    /// The receiver asked for the next attempt to wait at least this long.
+    pub retry_after: Option<Duration>,
 }
 
 impl AttemptReport {
     pub fn from_response(response: Response) -> Self {
+        let gone = response.status == Some(410);
         Self {
             http_status: response.status,
-            error: response.error,
+            error: if gone { Some("HTTP 410: receiver gone".into()) } else { response.error },
             response_body: response.body,
             latency_ms: u64::try_from(response.latency.as_millis()).unwrap_or(u64::MAX),
-            permanent: false,
+            permanent: gone,
+            retry_after: response.retry_after,
         }
     }
 
     /// A failure found before any request was made.
     pub fn without_request(error: impl Into<String>, permanent: bool) -> Self {
-        Self { http_status: None, error: Some(error.into()), response_body: None, latency_ms: 0, permanent }
+        Self {
+            http_status: None,
+            error: Some(error.into()),
+            response_body: None,
+            latency_ms: 0,
+            permanent,
+            retry_after: None,
+        }
     }
 }
 
 /// The records to append for attempt `attempt` of `task`, made at `attempted_at`.
 pub fn outcome_records(
-    policy: &RetryPolicy,
+    backoff: Backoff<'_>,
     task: &TaskAccepted,
     attempt: u32,
     attempted_at: DateTime<Utc>,
@@ -55,7 +82,9 @@ pub fn outcome_records(
     let next = match (&report.error, report.permanent) {
         (None, _) => None,
         (Some(_), true) => Some(NextStep::GiveUp),
-        (Some(_), false) => Some(policy.after_failure(attempt)),
+        (Some(_), false) => {
+            Some(backoff.policy.after_failure_with(attempt, backoff.jitter, backoff.draw, report.retry_after))
+        }
     };
     let (outcome, next_attempt_at, follow_up) = match next {
         None => (Outcome::Success, None, None),
@@ -96,6 +125,18 @@ pub fn outcome_records(
     records
 }
 
+/// The record that puts a retry whose due time is beyond its tier's delay back in the
+/// tier for what is left of its wait (at `now`), unchanged otherwise. `None` when the
+/// policy has no tiers.
+pub fn rescheduled(policy: &RetryPolicy, work: &Work, now: DateTime<Utc>) -> Option<NewRecord> {
+    let due_at = work.due_at?;
+    let left = (due_at - now).to_std().unwrap_or_default();
+    let tier = policy.tier_for(left)?;
+    let retry = RetryScheduled { task: work.task.clone(), attempt: work.attempt, due_at };
+    let key = work.task.subscription_id.to_string().into_bytes();
+    Some(record(&tier, &key, RetryScheduled::KIND, &retry))
+}
+
 /// A copy of a record that cannot be decoded, for the DLQ, with the reason in a header.
 pub fn undecodable_copy(record: &Record, reason: &str) -> NewRecord {
     let mut headers = record.headers.clone();
@@ -134,6 +175,10 @@ mod tests {
         RetryPolicy { max_attempts: 3, base_delay_secs: 10, factor: 3, max_delay_secs: 900 }
     }
 
+    fn on_schedule(policy: &RetryPolicy) -> Backoff<'_> {
+        Backoff { policy, jitter: Jitter::NONE, draw: 0.0 }
+    }
+
     fn failed(error: &str) -> AttemptReport {
         AttemptReport {
             http_status: Some(500),
@@ -141,7 +186,18 @@ mod tests {
             response_body: Some("oops".into()),
             latency_ms: 12,
             permanent: false,
+            retry_after: None,
         }
+    }
+
+    fn answered(status: u16, retry_after: Option<Duration>) -> AttemptReport {
+        AttemptReport::from_response(Response {
+            status: Some(status),
+            error: Some(format!("HTTP {status}")),
+            body: Some(String::new()),
+            latency: Duration::from_millis(5),
+            retry_after,
+        })
     }
 
     fn decode<T: serde::de::DeserializeOwned>(record: &NewRecord) -> T {
@@ -152,9 +208,15 @@ mod tests {
     fn success_is_one_attempt_record() {
         let task = task();
         let now = Utc::now();
-        let report =
-            AttemptReport { http_status: Some(204), error: None, response_body: None, latency_ms: 3, permanent: false };
-        let records = outcome_records(&policy(), &task, 1, now, report);
+        let report = AttemptReport {
+            http_status: Some(204),
+            error: None,
+            response_body: None,
+            latency_ms: 3,
+            permanent: false,
+            retry_after: None,
+        };
+        let records = outcome_records(on_schedule(&policy()), &task, 1, now, report);
         assert_eq!(records.len(), 1);
         assert_eq!(records[0].topic, topics::ATTEMPTS);
         assert_eq!(records[0].key, task.subscription_id.to_string().into_bytes());
@@ -170,7 +232,7 @@ mod tests {
     fn failure_with_attempts_left_schedules_the_next_in_its_tier() {
         let task = task();
         let now = Utc::now();
-        let records = outcome_records(&policy(), &task, 2, now, failed("HTTP 500"));
+        let records = outcome_records(on_schedule(&policy()), &task, 2, now, failed("HTTP 500"));
         assert_eq!(records.len(), 2);
         let attempt: AttemptRecorded = decode(&records[0]);
         assert_eq!(attempt.outcome, Outcome::FailedAttempt);
@@ -186,7 +248,7 @@ mod tests {
     #[test]
     fn last_failure_dead_letters_the_task() {
         let task = task();
-        let records = outcome_records(&policy(), &task, 3, Utc::now(), failed("HTTP 503"));
+        let records = outcome_records(on_schedule(&policy()), &task, 3, Utc::now(), failed("HTTP 503"));
         let attempt: AttemptRecorded = decode(&records[0]);
         assert_eq!(attempt.outcome, Outcome::PermanentlyFailed);
         assert_eq!(records[1].topic, topics::DLQ);
@@ -198,7 +260,7 @@ mod tests {
     #[test]
     fn a_permanent_failure_skips_the_remaining_attempts() {
         let records = outcome_records(
-            &policy(),
+            on_schedule(&policy()),
             &task(),
             1,
             Utc::now(),
@@ -208,6 +270,58 @@ mod tests {
         assert_eq!(attempt.outcome, Outcome::PermanentlyFailed);
         assert_eq!(attempt.error.as_deref(), Some("subscription deleted"));
         assert_eq!(records[1].topic, topics::DLQ);
+    }
+
+    #[test]
+    fn gone_ends_the_task_after_one_attempt() {
+        let records = outcome_records(on_schedule(&policy()), &task(), 1, Utc::now(), answered(410, None));
+        let attempt: AttemptRecorded = decode(&records[0]);
+        assert_eq!(attempt.outcome, Outcome::PermanentlyFailed);
+        assert_eq!(attempt.http_status, Some(410));
+        assert_eq!(attempt.error.as_deref(), Some("HTTP 410: receiver gone"));
+        assert_eq!(records[1].topic, topics::DLQ);
+    }
+
+    #[test]
+    fn retry_after_pushes_the_next_attempt_into_a_tier_that_holds_it() {
+        let now = Utc::now();
+        let policy = policy();
+        let records =
+            outcome_records(on_schedule(&policy), &task(), 1, now, answered(429, Some(Duration::from_secs(25))));
+        assert_eq!(records[1].topic, "hookline.retry.30s");
+        let retry: RetryScheduled = decode(&records[1]);
+        assert_eq!(retry.due_at, now + TimeDelta::seconds(25));
+        // Beyond MAX_RETRY_DELAY_SECONDS: capped, in the longest tier.
+        let records =
+            outcome_records(on_schedule(&policy), &task(), 1, now, answered(503, Some(Duration::from_secs(7200))));
+        assert_eq!(records[1].topic, "hookline.retry.30s");
+        let retry: RetryScheduled = decode(&records[1]);
+        assert_eq!(retry.due_at, now + TimeDelta::seconds(900));
+    }
+
+    #[test]
+    fn jitter_only_ever_brings_a_retry_forward() {
+        let now = Utc::now();
+        let policy = policy();
+        let backoff = Backoff { policy: &policy, jitter: Jitter::new(0.2).unwrap(), draw: 1.0 };
+        let records = outcome_records(backoff, &task(), 1, now, failed("HTTP 500"));
+        assert_eq!(records[1].topic, "hookline.retry.10s");
+        let retry: RetryScheduled = decode(&records[1]);
+        assert_eq!(retry.due_at, now + TimeDelta::seconds(8));
+    }
+
+    #[test]
+    fn a_retry_due_beyond_its_tier_goes_back_in_the_tier_for_what_is_left() {
+        let now = Utc::now();
+        let task = task();
+        let work = Work { task: task.clone(), attempt: 2, due_at: Some(now + TimeDelta::seconds(500)) };
+        let record = rescheduled(&policy(), &work, now).expect("a tier holds it");
+        assert_eq!(record.topic, "hookline.retry.30s");
+        assert_eq!(record.key, task.subscription_id.to_string().into_bytes());
+        let retry: RetryScheduled = decode(&record);
+        assert_eq!((retry.attempt, retry.due_at), (2, now + TimeDelta::seconds(500)));
+        let soon = Work { due_at: Some(now + TimeDelta::seconds(4)), ..work };
+        assert_eq!(rescheduled(&policy(), &soon, now).expect("a tier holds it").topic, "hookline.retry.10s");
     }
 
     #[test]

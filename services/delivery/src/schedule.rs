@@ -1,10 +1,14 @@
 //! Holding tier records until they are due.
 //!
-//! Every record in a tier waits the same delay, so within a partition records become
-//! due in order. When a partition's head is not due yet, the partition is paused and
-//! its records are held here, in order, until the head is due; the consumer loop
-//! sleeps until [`DueSchedule::next_wakeup`] alongside everything else it waits on.
-//! Pure: time is passed in.
+//! Every record in a tier waits at most the tier's delay `d` after it was written
+//! (jitter only shortens a delay, and a `Retry-After` goes to a tier at least as long,
+//! or is cut to the tier's delay and put back in a tier when it has passed), so within
+//! a partition records become due nearly in order. When a partition's head is not due
+//! yet, the partition is paused and its records are held here, in order, until the
+//! head is due; a record behind it is therefore released at the latest `d` after it
+//! was written — never later than the un-jittered schedule, and at most `jitter × d`
+//! after its own due time. The consumer loop sleeps until [`DueSchedule::next_wakeup`]
+//! alongside everything else it waits on. Pure: time is passed in.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
@@ -102,6 +106,8 @@ impl<T> DueSchedule<T> {
 mod tests {
     use std::time::Duration;
 
+    use proptest::prelude::*;
+
     use super::*;
 
     fn tp(partition: u32) -> TopicPartition {
@@ -154,5 +160,46 @@ mod tests {
         assert_eq!(released.due, vec!["c"]);
         assert_eq!(released.resume, vec![tp(2)]);
         assert_eq!(schedule.next_wakeup(), Some(now + Duration::from_secs(5)));
+    }
+
+    proptest! {
+        /// Records written in order, each due within `[d × (1 − j), d]` of its writing:
+        /// each is released no earlier than its due time and no later than `d` after it
+        /// was written, however the jitter fell.
+        #[test]
+        fn jittered_records_are_held_no_longer_than_their_tier(
+            gaps in proptest::collection::vec(0u64..2_000, 1..40),
+            draws in proptest::collection::vec(0.0f64..=1.0, 40),
+            jitter in 0.0f64..0.9,
+        ) {
+            let tier = Duration::from_secs(10);
+            let start = Instant::now();
+            let mut schedule = DueSchedule::new();
+            let mut written = start;
+            let mut records = Vec::new();
+            let mut released = Vec::new();
+            for (n, gap) in gaps.iter().enumerate() {
+                written += Duration::from_millis(*gap);
+                // The consumer wakes at every wakeup before this one is polled.
+                while let Some(wakeup) = schedule.next_wakeup().filter(|wakeup| *wakeup <= written) {
+                    released.extend(schedule.release_due(wakeup).due.into_iter().map(|i| (i, wakeup)));
+                }
+                let due = written + tier.mul_f64(1.0 - jitter * draws[n]);
+                records.push((written, due));
+                if let Admission::Due(i) = schedule.admit(&tp(0), due, n, written) {
+                    released.push((i, written));
+                }
+            }
+            while let Some(wakeup) = schedule.next_wakeup() {
+                released.extend(schedule.release_due(wakeup).due.into_iter().map(|i| (i, wakeup)));
+            }
+            prop_assert_eq!(released.len(), records.len());
+            for (n, (i, at)) in released.iter().enumerate() {
+                prop_assert_eq!(*i, n, "released out of order");
+                let (written, due) = records[*i];
+                prop_assert!(*at >= due);
+                prop_assert!(*at <= written + tier);
+            }
+        }
     }
 }

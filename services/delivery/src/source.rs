@@ -4,6 +4,10 @@
 //! holds tier records until due (pausing their partition and waking exactly when the
 //! head is due), dispatches attempts as tasks, notes which records are done, and
 //! commits up to the lowest record not done. Nothing in the loop sleeps or spins.
+//!
+//! A partition is never held longer than its tier's delay. A record due later than
+//! that (a `Retry-After` longer than every tier) is held for the tier's delay, then
+//! put back in the tier for what is left of its wait instead of being attempted.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -21,7 +25,7 @@ use crate::decode::{decode, SourceKind, Work};
 use crate::error::DeliveryError;
 use crate::metrics::DeadLetterCause;
 use crate::offsets::OffsetTracker;
-use crate::outcome::undecodable_copy;
+use crate::outcome::{rescheduled, undecodable_copy};
 use crate::schedule::{Admission, DueSchedule};
 
 /// How often moved commit points are committed.
@@ -32,12 +36,17 @@ const POLL_WAIT: Duration = Duration::from_secs(1);
 const POLL_BATCH: usize = 512;
 /// Pause before polling again after the log said it is unavailable.
 const POLL_RETRY_AFTER: Duration = Duration::from_millis(500);
+/// How far past `MAX_RETRY_DELAY_SECONDS` a record may be due and still be waited for:
+/// clocks of different instances differ a little.
+const CLOCK_TOLERANCE: Duration = Duration::from_secs(1);
 
 /// A record waiting in the due schedule.
 struct Pending {
     tp: TopicPartition,
     offset: u64,
     work: Work,
+    /// Due beyond its tier's delay: once released, it goes back in a tier rather than being attempted.
+    reschedule: bool,
 }
 
 /// What a finished task reports back to the loop.
@@ -50,9 +59,13 @@ struct Finished {
 /// The settings a source loop runs with.
 pub struct SourceSettings {
     pub kind: SourceKind,
-    /// The longest a record of this source may be held: its tier's delay. A due time
-    /// further ahead (a skewed clock, a bad record) is cut to it.
+    /// The longest a record of this source may be held: its tier's delay.
     pub longest_wait: Duration,
+    /// The longest wait a retry may legitimately have (`MAX_RETRY_DELAY_SECONDS`): a
+    /// record due further ahead than its tier's delay but within this is rescheduled
+    /// once the tier's delay has passed; one due further still (a skewed clock, a bad
+    /// record) is attempted then.
+    pub longest_retry_delay: Duration,
     /// Records polled and not yet done, at most (then polling stops).
     pub held_limit: usize,
     pub shutdown_grace: Duration,
@@ -164,12 +177,11 @@ impl SourceLoop {
                 }
             };
             // Wall-clock due times become monotonic instants once, here.
-            let wait = work
-                .due_at
-                .and_then(|due| (due - wall_now).to_std().ok())
-                .unwrap_or_default()
-                .min(self.settings.longest_wait);
-            let pending = Pending { tp: tp.clone(), offset: record.offset, work };
+            let full_wait = work.due_at.and_then(|due| (due - wall_now).to_std().ok()).unwrap_or_default();
+            let wait = full_wait.min(self.settings.longest_wait);
+            let reschedule = full_wait > self.settings.longest_wait
+                && full_wait <= self.settings.longest_retry_delay + CLOCK_TOLERANCE;
+            let pending = Pending { tp: tp.clone(), offset: record.offset, work, reschedule };
             match self.schedule.admit(&tp, now + wait, pending, now) {
                 Admission::Due(pending) => self.dispatch(pending),
                 Admission::Held { pause: true } => match self.consumer.pause(&tp) {
@@ -195,6 +207,17 @@ impl SourceLoop {
     }
 
     fn dispatch(&mut self, pending: Pending) {
+        if pending.reschedule {
+            if let Some(record) = rescheduled(&self.attempter.retry, &pending.work, Utc::now()) {
+                tracing::debug!(task_id = %pending.work.task.task_id, topic = record.topic, "retry put back in a tier");
+                let log = self.log.clone();
+                self.tasks.spawn(async move {
+                    let result = append_durably(log.as_ref(), vec![record]).await.map(|()| Settled::Done);
+                    Finished { tp: pending.tp, offset: pending.offset, result }
+                });
+                return;
+            }
+        }
         let attempter = self.attempter.clone();
         let stop = self.stop.clone();
         self.tasks.spawn(async move {

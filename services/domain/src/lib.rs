@@ -1,5 +1,6 @@
 //! The pure core of hookline: identifiers, the events that make up the log, the
-//! retry schedule, signatures, the event-type filter and the task-status fold.
+//! retry schedule and its jitter, signatures, the event-type filter, the task-status
+//! fold, and the address policy that decides where webhooks may go.
 //!
 //! Consumes nothing and produces nothing: no I/O, no async runtime. Every other
 //! crate builds on these types, and the JSON Schemas under `schemas/events/`
@@ -12,6 +13,7 @@ pub mod limits;
 pub mod retry;
 pub mod signature;
 pub mod subscription;
+pub mod target;
 pub mod task;
 pub mod topics;
 

@@ -1,5 +1,12 @@
 //! The retry schedule: how long to wait before each attempt, and which tier topic
-//! holds a task while it waits.
+//! holds a task while it waits, with random jitter and the receiver's `Retry-After`.
+//!
+//! Jitter only ever shortens a delay (a delay `d` becomes one drawn from
+//! `[d × (1 − j), d]`). A tier topic holds records written one after another with
+//! (nominally) the same delay, and its consumer releases them in order; because no
+//! record is due later than its tier's delay after it was written, a record never
+//! waits behind an earlier one for more than `j × d` past its own due time, and
+//! never past the un-jittered schedule.
 
 use std::time::Duration;
 
@@ -21,6 +28,50 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         Self { max_attempts: 5, base_delay_secs: 10, factor: 3, max_delay_secs: 900 }
+    }
+}
+
+/// The default spread of backoff delays (`HOOKLINE_RETRY_JITTER`).
+pub const DEFAULT_JITTER: f64 = 0.2;
+
+/// Random spread of backoff delays, so that receivers that failed together are not
+/// retried together: each delay `d` is drawn from `[d × (1 − fraction), d]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Jitter {
+    fraction: f64,
+}
+
+/// A jitter fraction outside `[0, 1)`.
+#[derive(Clone, Copy, Debug, PartialEq, thiserror::Error)]
+#[error("HOOKLINE_RETRY_JITTER must be at least 0 and below 1 (got {0})")]
+pub struct JitterError(pub f64);
+
+impl Jitter {
+    /// Every delay exactly as scheduled.
+    pub const NONE: Jitter = Jitter { fraction: 0.0 };
+
+    pub fn new(fraction: f64) -> Result<Jitter, JitterError> {
+        if (0.0..1.0).contains(&fraction) {
+            Ok(Jitter { fraction })
+        } else {
+            Err(JitterError(fraction))
+        }
+    }
+
+    pub fn fraction(&self) -> f64 {
+        self.fraction
+    }
+
+    /// `delay × (1 − fraction × draw)`, for a random `draw` in `[0, 1]` (clamped to it).
+    pub fn apply(&self, delay: Duration, draw: f64) -> Duration {
+        let draw = if draw.is_nan() { 0.0 } else { draw.clamp(0.0, 1.0) };
+        delay.mul_f64(1.0 - self.fraction * draw)
+    }
+}
+
+impl Default for Jitter {
+    fn default() -> Self {
+        Jitter { fraction: DEFAULT_JITTER }
     }
 }
 
@@ -48,13 +99,48 @@ impl RetryPolicy {
         Duration::from_secs(secs.min(self.max_delay_secs.max(1)))
     }
 
-    /// What follows a failed attempt `attempt`.
+    /// What follows a failed attempt `attempt`, exactly on schedule.
     pub fn after_failure(&self, attempt: u32) -> NextStep {
+        self.after_failure_with(attempt, Jitter::NONE, 0.0, None)
+    }
+
+    /// What follows a failed attempt `attempt`: the scheduled delay shortened by
+    /// `jitter` (with the random `draw` in `[0, 1]`), unless the receiver asked for a
+    /// longer wait with `Retry-After` — honoured up to `MAX_RETRY_DELAY_SECONDS`, in
+    /// the shortest tier that holds it (or the longest tier, see [`Self::tier_for`]).
+    pub fn after_failure_with(
+        &self,
+        attempt: u32,
+        jitter: Jitter,
+        draw: f64,
+        retry_after: Option<Duration>,
+    ) -> NextStep {
         if attempt >= self.max_attempts {
             return NextStep::GiveUp;
         }
-        let delay = self.delay_after(attempt);
-        NextStep::Retry { attempt: attempt + 1, delay, tier: topics::retry_tier(delay.as_secs()) }
+        let scheduled = self.delay_after(attempt);
+        let jittered = jitter.apply(scheduled, draw);
+        let asked = retry_after.map(|wait| wait.min(Duration::from_secs(self.max_delay_secs)));
+        match asked {
+            Some(wait) if wait > jittered => NextStep::Retry {
+                attempt: attempt + 1,
+                delay: wait,
+                tier: self.tier_for(wait).unwrap_or_else(|| topics::retry_tier(scheduled.as_secs())),
+            },
+            _ => {
+                NextStep::Retry { attempt: attempt + 1, delay: jittered, tier: topics::retry_tier(scheduled.as_secs()) }
+            }
+        }
+    }
+
+    /// The tier topic that holds a wait of `wait`: the one with the shortest delay at
+    /// least as long, or else the longest (whose consumer, once its delay has passed,
+    /// puts the record back in the tier for what is left, so no partition is ever held
+    /// longer than its tier's delay). `None` when the policy makes no retries.
+    pub fn tier_for(&self, wait: Duration) -> Option<String> {
+        let delays = self.tier_delays();
+        let tier = delays.iter().find(|delay| **delay >= wait).or(delays.last())?;
+        Some(topics::retry_tier(tier.as_secs()))
     }
 
     /// Every distinct delay this policy uses, shortest first: one tier topic each.
@@ -119,7 +205,75 @@ mod tests {
         assert_eq!(p.tier_delays().last().unwrap().as_secs(), 900);
     }
 
+    #[test]
+    fn retry_after_longer_than_the_schedule_wins_up_to_the_cap() {
+        let p = RetryPolicy::default();
+        let step = |retry_after| p.after_failure_with(1, Jitter::NONE, 0.0, retry_after);
+        let retry = |delay, tier: &str| NextStep::Retry { attempt: 2, delay, tier: tier.into() };
+        assert_eq!(step(None), retry(Duration::from_secs(10), "hookline.retry.10s"));
+        // Shorter than the schedule: the schedule stands.
+        assert_eq!(step(Some(Duration::from_secs(3))), retry(Duration::from_secs(10), "hookline.retry.10s"));
+        // Longer: the shortest tier that holds it.
+        assert_eq!(step(Some(Duration::from_secs(11))), retry(Duration::from_secs(11), "hookline.retry.30s"));
+        assert_eq!(step(Some(Duration::from_secs(90))), retry(Duration::from_secs(90), "hookline.retry.90s"));
+        // Longer than every tier: the longest tier, re-scheduled from there.
+        assert_eq!(step(Some(Duration::from_secs(600))), retry(Duration::from_secs(600), "hookline.retry.270s"));
+        // Capped by MAX_RETRY_DELAY_SECONDS.
+        assert_eq!(step(Some(Duration::from_secs(86_400))), retry(Duration::from_secs(900), "hookline.retry.270s"));
+        assert_eq!(p.after_failure_with(5, Jitter::NONE, 0.0, Some(Duration::from_secs(60))), NextStep::GiveUp);
+    }
+
+    #[test]
+    fn tiers_for_waits() {
+        let p = RetryPolicy::default();
+        assert_eq!(p.tier_for(Duration::ZERO).as_deref(), Some("hookline.retry.10s"));
+        assert_eq!(p.tier_for(Duration::from_millis(10_001)).as_deref(), Some("hookline.retry.30s"));
+        assert_eq!(p.tier_for(Duration::from_secs(270)).as_deref(), Some("hookline.retry.270s"));
+        assert_eq!(p.tier_for(Duration::from_secs(271)).as_deref(), Some("hookline.retry.270s"));
+        assert_eq!(RetryPolicy { max_attempts: 1, ..p }.tier_for(Duration::ZERO), None);
+    }
+
+    #[test]
+    fn jitter_fractions_are_checked() {
+        assert_eq!(Jitter::default().fraction(), 0.2);
+        assert!(Jitter::new(0.0).is_ok() && Jitter::new(0.99).is_ok());
+        for bad in [-0.1, 1.0, 2.0, f64::NAN, f64::INFINITY] {
+            assert!(Jitter::new(bad).is_err(), "{bad}");
+        }
+        let jitter = Jitter::new(0.2).unwrap();
+        assert_eq!(jitter.apply(Duration::from_secs(10), 0.0), Duration::from_secs(10));
+        assert_eq!(jitter.apply(Duration::from_secs(10), 1.0), Duration::from_secs(8));
+        assert_eq!(jitter.apply(Duration::from_secs(10), 7.0), Duration::from_secs(8));
+        assert_eq!(jitter.apply(Duration::from_secs(10), f64::NAN), Duration::from_secs(10));
+    }
+
     proptest! {
+        #[test]
+        fn jittered_delays_stay_within_their_tier(fraction in 0.0f64..0.99, draw in 0.0f64..=1.0, attempt in 1u32..5) {
+            let p = RetryPolicy::default();
+            let jitter = Jitter::new(fraction).unwrap();
+            let scheduled = p.delay_after(attempt);
+            let NextStep::Retry { delay, tier, .. } = p.after_failure_with(attempt, jitter, draw, None) else {
+                panic!("attempts are left");
+            };
+            prop_assert!(delay <= scheduled);
+            prop_assert!(delay >= scheduled.mul_f64(1.0 - fraction) - Duration::from_nanos(1));
+            prop_assert_eq!(tier, topics::retry_tier(scheduled.as_secs()));
+        }
+
+        #[test]
+        fn retry_after_is_never_undercut_and_never_exceeds_the_cap(secs in 0u64..100_000, draw in 0.0f64..=1.0) {
+            let p = RetryPolicy::default();
+            let NextStep::Retry { delay, tier, .. } =
+                p.after_failure_with(2, Jitter::default(), draw, Some(Duration::from_secs(secs)))
+            else {
+                panic!("attempts are left");
+            };
+            prop_assert!(delay >= Duration::from_secs(secs.min(p.max_delay_secs)));
+            prop_assert!(delay <= Duration::from_secs(p.max_delay_secs));
+            prop_assert!(p.tier_topics().contains(&tier));
+        }
+
         #[test]
         fn backoff_is_monotone_and_capped(base in 1u64..1000, factor in 1u64..10, cap in 1u64..100_000, max in 1u32..60) {
             let p = RetryPolicy { max_attempts: max, base_delay_secs: base, factor, max_delay_secs: cap.max(base) };

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::SubscriptionId;
 use crate::limits::{MAX_EVENT_TYPE_LEN, MAX_SECRET_LEN, MAX_URL_LEN};
+use crate::target::TargetPolicy;
 
 /// A shared secret. Never printed: `Debug` and `Display` show a placeholder.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,8 +71,10 @@ impl FieldError {
     }
 }
 
-/// Checks a target URL: absolute `http` or `https` with a host, no credentials, bounded length.
-pub fn validate_target_url(raw: &str) -> Result<(), FieldError> {
+/// Checks a target URL: absolute `http` or `https` with a host, no credentials, bounded
+/// length, and a host `policy` does not refuse. A host name is not resolved here (what
+/// it resolves to may change): delivery checks its addresses on every connection.
+pub fn validate_target_url(raw: &str, policy: &TargetPolicy) -> Result<(), FieldError> {
     const FIELD: &str = "target_url";
     if raw.trim().is_empty() {
         return Err(FieldError::new(FIELD, "must not be empty"));
@@ -89,7 +92,7 @@ pub fn validate_target_url(raw: &str) -> Result<(), FieldError> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err(FieldError::new(FIELD, "must not carry credentials"));
     }
-    Ok(())
+    policy.check_url(&url).map_err(|refusal| FieldError::new(FIELD, refusal.to_string()))
 }
 
 /// Checks an optional secret: non-empty, bounded length, printable ASCII.
@@ -125,19 +128,35 @@ pub fn validate_event_type(field: &'static str, value: &str) -> Result<(), Field
 mod tests {
     use super::*;
 
+    fn validate(raw: &str) -> Result<(), FieldError> {
+        validate_target_url(raw, &TargetPolicy::default())
+    }
+
     #[test]
     fn accepts_http_and_https_urls() {
-        assert!(validate_target_url("http://example.com/hook").is_ok());
-        assert!(validate_target_url("https://example.com:8443/a?b=c").is_ok());
+        assert!(validate("http://example.com/hook").is_ok());
+        assert!(validate("https://example.com:8443/a?b=c").is_ok());
     }
 
     #[test]
     fn rejects_bad_urls() {
         for bad in ["", "   ", "ftp://example.com", "example.com/hook", "http://", "http://user:pw@example.com/"] {
-            assert!(validate_target_url(bad).is_err(), "{bad:?} should be rejected");
+            assert!(validate(bad).is_err(), "{bad:?} should be rejected");
         }
         let long = format!("http://example.com/{}", "a".repeat(MAX_URL_LEN));
-        assert!(validate_target_url(&long).is_err());
+        assert!(validate(&long).is_err());
+    }
+
+    #[test]
+    fn internal_targets_are_refused_unless_allowlisted() {
+        let refused = validate("http://0x7f.1:8080/hook").unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "target_url: resolves to a loopback address (127.0.0.1); set HOOKLINE_TARGET_ALLOWLIST to allow it"
+        );
+        assert!(validate("http://user@127.0.0.1/").is_err());
+        let allow = TargetPolicy::parse_allowlist("127.0.0.0/8").unwrap();
+        assert!(validate_target_url("http://0x7f.1:8080/hook", &allow).is_ok());
     }
 
     #[test]

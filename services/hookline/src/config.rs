@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use anyhow::bail;
 use clap::Args;
+use hookline_delivery::OutboundProxy;
+use hookline_domain::retry::{Jitter, DEFAULT_JITTER};
+use hookline_domain::target::TargetPolicy;
 use hookline_domain::RetryPolicy;
 
 use crate::telemetry::LogFormat;
@@ -36,6 +39,19 @@ pub struct Settings {
     /// Longest delay between attempts, in seconds.
     #[arg(long, env = "MAX_RETRY_DELAY_SECONDS", default_value_t = 900)]
     pub max_retry_delay_seconds: u64,
+
+    /// Random spread of retry delays: each delay d is drawn from [d × (1 − jitter), d].
+    #[arg(long, env = "HOOKLINE_RETRY_JITTER", default_value_t = DEFAULT_JITTER)]
+    pub retry_jitter: f64,
+
+    /// Networks webhooks may be delivered to although they are not public, as
+    /// comma-separated CIDRs (e.g. `127.0.0.0/8,::1/128` to test with local receivers).
+    #[arg(long, env = "HOOKLINE_TARGET_ALLOWLIST", default_value = "")]
+    pub target_allowlist: String,
+
+    /// Proxy every webhook goes through (`http://host:port`), e.g. for static egress IPs.
+    #[arg(long, env = "HOOKLINE_OUTBOUND_PROXY")]
+    pub outbound_proxy: Option<String>,
 
     /// Time allowed for one delivery attempt, in seconds.
     #[arg(long, env = "DELIVERY_TIMEOUT_SECONDS", default_value_t = 10.0)]
@@ -187,6 +203,9 @@ fn seconds(name: &str, value: f64, problems: &mut Vec<String>) -> Duration {
 /// Settings checked and turned into the types the roles take.
 pub struct Checked {
     pub retry: RetryPolicy,
+    pub retry_jitter: Jitter,
+    pub target_policy: TargetPolicy,
+    pub outbound_proxy: Option<OutboundProxy>,
     pub delivery_timeout: Duration,
     pub retention: Duration,
     pub purge_interval: Duration,
@@ -206,6 +225,18 @@ impl Settings {
             max_delay_secs: self.max_retry_delay_seconds,
         };
         problems.extend(retry.problems());
+        let retry_jitter = Jitter::new(self.retry_jitter).unwrap_or_else(|e| {
+            problems.push(e.to_string());
+            Jitter::NONE
+        });
+        let target_policy = TargetPolicy::parse_allowlist(&self.target_allowlist).unwrap_or_else(|e| {
+            problems.push(format!("HOOKLINE_TARGET_ALLOWLIST: {e}"));
+            TargetPolicy::default()
+        });
+        let outbound_proxy = match self.outbound_proxy.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+            None => None,
+            Some(proxy) => OutboundProxy::parse(proxy).map_err(|e| problems.push(e.to_string())).ok(),
+        };
         let delivery_timeout = seconds("DELIVERY_TIMEOUT_SECONDS", self.delivery_timeout_seconds, &mut problems);
         let retention = seconds("LOG_RETENTION_HOURS", self.log_retention_hours * 3600.0, &mut problems);
         let purge_interval = seconds("HOOKLINE_PURGE_INTERVAL_SECONDS", self.purge_interval_seconds, &mut problems);
@@ -245,6 +276,9 @@ impl Settings {
         }
         Ok(Checked {
             retry,
+            retry_jitter,
+            target_policy,
+            outbound_proxy,
             delivery_timeout,
             retention,
             purge_interval,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 use hookline_api::{ApiConfig, ApiDeps, Probes, Readiness};
-use hookline_delivery::{DeliveryConfig, DeliveryDeps};
+use hookline_delivery::{DeliveryConfig, DeliveryDeps, SystemResolver};
 use hookline_ingest::{IngestConsumerConfig, IngestConsumerDeps, IngestCounters, Ingestor};
 use hookline_log::EventLog;
 use hookline_lookup::SubscriptionDirectory;
@@ -53,6 +53,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     if settings.runs(Role::Delivery) {
         let config = DeliveryConfig {
             retry: checked.retry.clone(),
+            retry_jitter: checked.retry_jitter,
+            target_policy: checked.target_policy.clone(),
+            outbound_proxy: checked.outbound_proxy.clone(),
             timeout: checked.delivery_timeout,
             connect_timeout: checked.delivery_timeout.min(Duration::from_secs(5)),
             max_in_flight: settings.max_in_flight,
@@ -62,7 +65,12 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             ..DeliveryConfig::default()
         };
         hookline_delivery::groups(&config).iter().for_each(|group| observed.consumers.expect(group));
-        let deps = DeliveryDeps { log: log.clone(), directory: directory.clone(), metrics: observed.registry.clone() };
+        let deps = DeliveryDeps {
+            log: log.clone(),
+            directory: directory.clone(),
+            metrics: observed.registry.clone(),
+            resolver: Arc::new(SystemResolver),
+        };
         let token = shutdown.clone();
         roles.spawn(async move { ("delivery", hookline_delivery::run(config, deps, token).await.map_err(Into::into)) });
     }
@@ -97,6 +105,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             secret_header: settings.webhook_secret_header.clone(),
             event_type_header: settings.webhook_event_type_header.clone(),
             max_body_bytes: settings.max_body_bytes,
+            target_policy: checked.target_policy.clone(),
             ..ApiConfig::default()
         };
         let deps = ApiDeps { log: log.clone(), views: stores.views.clone(), directory, ingestor, probes };

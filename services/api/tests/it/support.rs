@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hookline_api::{routes, ApiConfig, ApiDeps, Probes, Readiness};
+use hookline_domain::target::TargetPolicy;
 use hookline_domain::{topics, AttemptRecorded};
 use hookline_ingest::Ingestor;
 use hookline_log::embedded::{EmbeddedLog, EmbeddedOptions};
@@ -77,7 +78,9 @@ impl Stack {
     }
 
     pub fn config(&self) -> ApiConfig {
-        ApiConfig { max_body_bytes: self.max_body_bytes, ..ApiConfig::default() }
+        // The tests' targets are on loopback.
+        let target_policy = TargetPolicy::parse_allowlist("127.0.0.0/8").expect("a CIDR");
+        ApiConfig { max_body_bytes: self.max_body_bytes, target_policy, ..ApiConfig::default() }
     }
 
     /// Appends an attempt as the delivery role would.

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use hookline_delivery::{run, topics, DeliveryConfig, DeliveryDeps, DeliveryError};
+use hookline_delivery::{run, topics, DeliveryConfig, DeliveryDeps, DeliveryError, HostResolver, SystemResolver};
+use hookline_domain::retry::Jitter;
+use hookline_domain::target::TargetPolicy;
 use hookline_domain::{
     topics as topic_names, AttemptRecorded, RetryPolicy, Secret, Subscription, SubscriptionEvent, SubscriptionId,
     TaskAccepted, TaskId,
@@ -35,10 +37,13 @@ impl Drop for Node {
     }
 }
 
-/// Retries after 1 s, 2 s and 4 s: 4 attempts in all, so a failing task is settled in ~7 s.
+/// Retries after 1 s, 2 s and 4 s exactly (no jitter): 4 attempts in all, so a failing
+/// task is settled in ~7 s. The receivers are on loopback, so loopback is allowlisted.
 pub fn fast_config() -> DeliveryConfig {
     DeliveryConfig {
         retry: RetryPolicy { max_attempts: 4, base_delay_secs: 1, factor: 2, max_delay_secs: 60 },
+        retry_jitter: Jitter::NONE,
+        target_policy: TargetPolicy::parse_allowlist("127.0.0.0/8").expect("a CIDR"),
         timeout: Duration::from_secs(3),
         connect_timeout: Duration::from_secs(1),
         shutdown_grace: Duration::from_secs(5),
@@ -53,6 +58,7 @@ pub struct Node {
     pub config: DeliveryConfig,
     /// The role's metrics, kept across restarts of the role.
     pub metrics: Arc<Registry>,
+    pub resolver: Arc<dyn HostResolver>,
     running: Option<(CancellationToken, JoinHandle<Result<(), DeliveryError>>)>,
     _dir: TempDir,
 }
@@ -60,6 +66,11 @@ pub struct Node {
 impl Node {
     /// Opens the log and views, creates the topics and starts the role.
     pub async fn start(config: DeliveryConfig) -> Node {
+        Node::start_resolving(config, Arc::new(SystemResolver)).await
+    }
+
+    /// As [`Node::start`], with host names resolved by `resolver`.
+    pub async fn start_resolving(config: DeliveryConfig, resolver: Arc<dyn HostResolver>) -> Node {
         let dir = tempfile::tempdir().expect("temp dir");
         let log = EmbeddedLog::open(&dir.path().join("log"), EmbeddedOptions::default()).expect("open log");
         let views = EmbeddedViews::open(&dir.path().join("views.redb"), Retention { ttl: Duration::from_secs(3600) })
@@ -70,7 +81,8 @@ impl Node {
             names.into_iter().map(|name| TopicSpec { name, partitions: PARTITIONS, retention: None }).collect();
         log.ensure_topics(&specs).await.expect("create topics");
         let directory = Arc::new(SubscriptionDirectory::new(views.clone(), 1000, Duration::from_secs(60)));
-        let mut node = Node { log, views, directory, config, metrics: Registry::new(), running: None, _dir: dir };
+        let mut node =
+            Node { log, views, directory, config, metrics: Registry::new(), resolver, running: None, _dir: dir };
         node.resume();
         node
     }
@@ -79,8 +91,12 @@ impl Node {
     pub fn resume(&mut self) {
         assert!(self.running.is_none(), "the role is already running");
         let shutdown = CancellationToken::new();
-        let deps =
-            DeliveryDeps { log: self.log.clone(), directory: self.directory.clone(), metrics: self.metrics.clone() };
+        let deps = DeliveryDeps {
+            log: self.log.clone(),
+            directory: self.directory.clone(),
+            metrics: self.metrics.clone(),
+            resolver: self.resolver.clone(),
+        };
         let handle = tokio::spawn(run(self.config.clone(), deps, shutdown.clone()));
         self.running = Some((shutdown, handle));
     }

@@ -4,7 +4,9 @@
 mod harness;
 
 mod attempts;
+mod etiquette;
 mod isolation;
 mod metrics;
 mod restart;
 mod retries;
+mod safe_targets;

@@ -6,12 +6,16 @@ use std::time::Duration;
 use hookline_testkit::process::{wait_until, Hookline};
 use serde_json::{json, Value};
 
-/// Fast retry settings so that tests take seconds: 4 attempts, 1 s then 2 s then 4 s.
+/// Fast retry settings so that tests take seconds: 4 attempts, 1 s then 2 s then 4 s
+/// exactly (no jitter); and the receivers are on loopback, so loopback is allowlisted
+/// (a test of the protection itself sets `HOOKLINE_TARGET_ALLOWLIST` to "").
 pub const FAST_RETRIES: &[(&str, &str)] = &[
     ("MAX_RETRIES", "4"),
     ("RETRY_BASE_DELAY_SECONDS", "1"),
     ("RETRY_FACTOR", "2"),
     ("MAX_RETRY_DELAY_SECONDS", "60"),
+    ("HOOKLINE_RETRY_JITTER", "0"),
+    ("HOOKLINE_TARGET_ALLOWLIST", "127.0.0.0/8,::1/128"),
     ("DELIVERY_TIMEOUT_SECONDS", "2"),
     ("HOOKLINE_PARTITIONS", "2"),
 ];

@@ -10,4 +10,5 @@ mod durability;
 mod operations;
 mod rebuild;
 mod retention;
+mod safe_delivery;
 mod shutdown;
