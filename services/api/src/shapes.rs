@@ -17,6 +17,8 @@ pub(crate) struct SubscriptionBody {
     event_type_filter: Option<String>,
     created_at: String,
     updated_at: String,
+    enabled: bool,
+    disabled_reason: Option<String>,
 }
 
 impl From<&Subscription> for SubscriptionBody {
@@ -28,6 +30,8 @@ impl From<&Subscription> for SubscriptionBody {
             event_type_filter: s.event_type_filter.clone(),
             created_at: timestamp(s.created_at),
             updated_at: timestamp(s.updated_at),
+            enabled: s.enabled,
+            disabled_reason: s.disabled_reason.clone(),
         }
     }
 }

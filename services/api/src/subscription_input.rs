@@ -35,6 +35,8 @@ pub(crate) struct NewSubscription {
     pub target_url: String,
     pub secret: Option<String>,
     pub event_type_filter: Option<String>,
+    /// `false` creates it disabled (by the user).
+    pub enabled: bool,
 }
 
 /// A valid partial update.
@@ -43,6 +45,8 @@ pub(crate) struct SubscriptionPatch {
     pub target_url: Option<String>,
     pub secret: Change,
     pub event_type_filter: Change,
+    /// `Some(true)` re-enables, `Some(false)` disables by hand, `None` keeps.
+    pub enabled: Option<bool>,
 }
 
 /// The fields of a request body, read but not yet judged complete.
@@ -50,14 +54,20 @@ struct Fields {
     target_url: Option<String>,
     secret: Change,
     event_type_filter: Change,
+    enabled: Option<bool>,
     errors: BTreeMap<String, String>,
 }
 
 impl Fields {
     fn read(body: &[u8], policy: &TargetPolicy) -> Result<Self, ApiError> {
         let object = parse_object(body)?;
-        let mut fields =
-            Fields { target_url: None, secret: Change::Keep, event_type_filter: Change::Keep, errors: BTreeMap::new() };
+        let mut fields = Fields {
+            target_url: None,
+            secret: Change::Keep,
+            event_type_filter: Change::Keep,
+            enabled: None,
+            errors: BTreeMap::new(),
+        };
         for (name, value) in object {
             match name.as_str() {
                 "target_url" => match value {
@@ -73,6 +83,10 @@ impl Fields {
                     fields.event_type_filter =
                         fields.optional("event_type_filter", value, |v| validate_event_type("event_type_filter", v))
                 }
+                "enabled" => match value {
+                    Value::Bool(enabled) => fields.enabled = Some(enabled),
+                    _ => fields.problem("enabled", "must be true or false"),
+                },
                 _ => fields.problem(&name, "unknown field"),
             }
         }
@@ -136,6 +150,7 @@ pub(crate) fn parse_new(body: &[u8], policy: &TargetPolicy) -> Result<NewSubscri
         target_url: fields.target_url.unwrap_or_default(),
         secret: fields.secret.apply(None),
         event_type_filter: fields.event_type_filter.apply(None),
+        enabled: fields.enabled.unwrap_or(true),
     })
 }
 
@@ -146,6 +161,7 @@ pub(crate) fn parse_patch(body: &[u8], policy: &TargetPolicy) -> Result<Subscrip
         target_url: fields.target_url,
         secret: fields.secret,
         event_type_filter: fields.event_type_filter,
+        enabled: fields.enabled,
     })
 }
 
@@ -191,6 +207,16 @@ mod tests {
         assert_eq!(patch.event_type_filter, Change::Set("order.créé".into()));
         assert_eq!(parse_patch(b"{}", &open()).unwrap().secret, Change::Keep);
         assert!(errors(parse_patch(br#"{"target_url":null}"#, &open())).contains_key("target_url"));
+    }
+
+    #[test]
+    fn enabled_is_a_boolean_kept_when_absent() {
+        assert_eq!(parse_patch(br#"{"enabled":true}"#, &open()).unwrap().enabled, Some(true));
+        assert_eq!(parse_patch(br#"{"enabled":false}"#, &open()).unwrap().enabled, Some(false));
+        assert_eq!(parse_patch(b"{}", &open()).unwrap().enabled, None);
+        assert_eq!(errors(parse_patch(br#"{"enabled":"yes"}"#, &open()))["enabled"], "must be true or false");
+        assert!(errors(parse_patch(br#"{"enabled":null}"#, &open())).contains_key("enabled"));
+        assert!(parse_new(br#"{"target_url":"https://example.com/h"}"#, &open()).unwrap().enabled);
     }
 
     #[test]

@@ -79,7 +79,9 @@ fn progress(event: &SubscriptionEvent, seen: Option<&SubscriptionState>) -> Prog
             // Compared to the millisecond: a view store may keep timestamps no finer.
             let same_content = shown.target_url == subscription.target_url
                 && shown.secret == subscription.secret
-                && shown.event_type_filter == subscription.event_type_filter;
+                && shown.event_type_filter == subscription.event_type_filter
+                && shown.enabled == subscription.enabled
+                && shown.disabled_reason == subscription.disabled_reason;
             if same_content && shown.updated_at.timestamp_millis() >= subscription.updated_at.timestamp_millis() {
                 Progress::Shown
             } else {
@@ -106,6 +108,8 @@ mod tests {
             event_type_filter: None,
             created_at: now,
             updated_at: now,
+            enabled: true,
+            disabled_reason: None,
         }
     }
 

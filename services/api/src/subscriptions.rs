@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration as ChronoDuration, DurationRound, Utc};
+use hookline_domain::subscription::DISABLED_BY_USER;
 use hookline_domain::{Secret, Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState};
 use serde_json::json;
 use warp::http::{HeaderMap, StatusCode};
@@ -52,6 +53,8 @@ pub(crate) async fn create(state: Arc<ApiState>, headers: HeaderMap, body: BodyS
         event_type_filter: new.event_type_filter,
         created_at: at,
         updated_at: at,
+        enabled: new.enabled,
+        disabled_reason: (!new.enabled).then(|| DISABLED_BY_USER.to_string()),
     };
     let answer = ApiReply::json(StatusCode::CREATED, &SubscriptionBody::from(&subscription))?;
     record(&state, SubscriptionEvent::SubscriptionCreated { subscription }).await?;
@@ -92,6 +95,14 @@ pub(crate) async fn update(
     let current = live(&state, id).await?;
     // Strictly later than the version it replaces, even within one microsecond.
     let updated_at = now().max(current.updated_at + ChronoDuration::microseconds(1));
+    // Enabling clears the reason; disabling an enabled subscription records the user
+    // as the reason; a subscription already disabled keeps the reason it has.
+    let (enabled, disabled_reason) = match patch.enabled {
+        None => (current.enabled, current.disabled_reason),
+        Some(true) => (true, None),
+        Some(false) if current.enabled => (false, Some(DISABLED_BY_USER.to_string())),
+        Some(false) => (false, current.disabled_reason.or_else(|| Some(DISABLED_BY_USER.to_string()))),
+    };
     let subscription = Subscription {
         id,
         target_url: patch.target_url.unwrap_or(current.target_url),
@@ -99,6 +110,8 @@ pub(crate) async fn update(
         event_type_filter: patch.event_type_filter.apply(current.event_type_filter),
         created_at: current.created_at,
         updated_at,
+        enabled,
+        disabled_reason,
     };
     let answer = ApiReply::json(StatusCode::OK, &SubscriptionBody::from(&subscription))?;
     record(&state, SubscriptionEvent::SubscriptionUpdated { subscription }).await?;

@@ -1,12 +1,18 @@
-//! One attempt, from its turn in the concurrency gates to its durable outcome.
+//! One attempt, from its turn in the concurrency gates to its durable outcome, and
+//! what it means for the subscription: a task of a disabled subscription is parked
+//! instead of attempted, and a receiver that is gone or keeps failing gets its
+//! subscription disabled.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use chrono::Utc;
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use hookline_domain::retry::Jitter;
-use hookline_domain::{topics as topic_names, Outcome, RetryPolicy, SubscriptionId, SubscriptionState, TaskAccepted};
+use hookline_domain::{
+    topics as topic_names, Outcome, RetryPolicy, Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState,
+    TaskAccepted,
+};
 use hookline_log::{EventLog, LogError, NewRecord};
 use hookline_lookup::SubscriptionDirectory;
 use hookline_views::ViewError;
@@ -15,10 +21,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::decode::Work;
+use crate::disable::{Streaks, Verdict};
 use crate::gates::Gates;
 use crate::http::{Outgoing, Sender};
 use crate::metrics::{AttemptTally, DeadLetterCause, DeliveryMetrics};
-use crate::outcome::{outcome_records, AttemptReport, Backoff};
+use crate::outcome::{outcome_records, parked, record, AttemptReport, Backoff};
+
+/// The error of a task kept for a disabled subscription until it passed the retention.
+pub const DISABLED_PAST_RETENTION: &str = "subscription disabled past the retention";
 
 /// How an attempt ended for the record that carried it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +51,20 @@ pub struct Attempter {
     /// How long to keep retrying a lookup the view store says may succeed later.
     pub lookup_patience: Duration,
     pub metrics: DeliveryMetrics,
+    /// Failure streaks, to disable subscriptions whose receivers keep failing.
+    pub streaks: Streaks,
+    /// How long a task is kept for a disabled subscription, from its acceptance.
+    pub retention: Duration,
+}
+
+/// What a task's turn came to.
+enum Turn {
+    /// An attempt was made, or the task ended without one. `receiver`: the
+    /// subscription attempted and what the attempt told about its receiver.
+    Attempted { records: Vec<NewRecord>, tally: AttemptTally, receiver: Option<(Subscription, Verdict)> },
+    /// The subscription is disabled: the task goes back to the longest tier, the same
+    /// attempt still to make, and is not counted as an attempt.
+    Parked(NewRecord),
 }
 
 impl Attempter {
@@ -60,20 +84,41 @@ impl Attempter {
                 pass = self.gates.enter(work.task.subscription_id) => pass,
             };
             let _running = self.metrics.running();
-            let (records, tally) = self.attempt(&work.task, work.attempt).await;
-            append_durably(self.log.as_ref(), records).await?;
-            self.metrics.attempt_settled(tally);
+            match self.attempt(&work.task, work.attempt).await {
+                Turn::Parked(record) => {
+                    tracing::debug!(topic = record.topic, "subscription disabled, task parked");
+                    append_durably(self.log.as_ref(), vec![record]).await?;
+                }
+                Turn::Attempted { records, tally, receiver } => {
+                    append_durably(self.log.as_ref(), records).await?;
+                    self.metrics.attempt_settled(tally);
+                    if let Some((subscription, verdict)) = receiver {
+                        self.judge(&subscription, verdict).await?;
+                    }
+                }
+            }
             Ok(Settled::Done)
         }
         .instrument(span)
         .await
     }
 
-    /// Makes the attempt; returns the records of its outcome and what to count once they are durable.
-    async fn attempt(&self, task: &TaskAccepted, attempt: u32) -> (Vec<NewRecord>, AttemptTally) {
+    /// Makes the attempt (or parks the task); returns the records of its outcome and
+    /// what to count once they are durable.
+    async fn attempt(&self, task: &TaskAccepted, attempt: u32) -> Turn {
         let state = self.lookup(task.subscription_id).await;
         let attempted_at = Utc::now();
+        let mut attempted = None;
         let report = match state.as_ref().map(|state| state.as_deref()) {
+            Ok(Some(SubscriptionState::Live(subscription))) if !subscription.enabled => {
+                let kept_for = (attempted_at - task.accepted_at).to_std().unwrap_or_default();
+                match parked(&self.retry, task, attempt, attempted_at) {
+                    Some(record) if kept_for < self.retention => return Turn::Parked(record),
+                    Some(_) => AttemptReport::without_request(DISABLED_PAST_RETENTION, true),
+                    // No retry tier to keep it in.
+                    None => AttemptReport::without_request("subscription disabled", true),
+                }
+            }
             Ok(Some(SubscriptionState::Live(subscription))) => {
                 let outgoing = Outgoing {
                     url: &subscription.target_url,
@@ -85,7 +130,14 @@ impl Attempter {
                 };
                 let response = self.sender.send(outgoing).await;
                 self.metrics.request_took(response.latency);
-                AttemptReport::from_response(response)
+                let report = AttemptReport::from_response(response);
+                let verdict = match (report.http_status, &report.error) {
+                    (Some(410), _) => Verdict::Gone,
+                    (_, None) => Verdict::Succeeded,
+                    (_, Some(_)) => Verdict::Failed,
+                };
+                attempted = Some((subscription.clone(), verdict));
+                report
             }
             Ok(Some(SubscriptionState::Deleted { .. })) => AttemptReport::without_request("subscription deleted", true),
             Ok(None) => AttemptReport::without_request("subscription not found", false),
@@ -111,7 +163,33 @@ impl Attempter {
                 dead_letter: Some(if permanent { DeadLetterCause::Permanent } else { DeadLetterCause::Exhausted }),
             },
         };
-        (records, tally)
+        Turn::Attempted { records, tally, receiver: attempted }
+    }
+
+    /// Notes what an attempt told about its receiver and, when the subscription must be
+    /// disabled, appends the change to the subscriptions topic and tells the directory.
+    async fn judge(&self, attempted: &Subscription, verdict: Verdict) -> Result<(), LogError> {
+        let now = Utc::now();
+        let Some(reason) = self.streaks.observe(attempted.id, verdict, now) else {
+            return Ok(());
+        };
+        // Disable the latest version known; not again if another attempt (or a user) got there first.
+        let current = match self.directory.get(attempted.id).await {
+            Ok(Some(state)) => match state.live() {
+                Some(live) if live.enabled => live.clone(),
+                _ => return Ok(()),
+            },
+            Ok(None) | Err(_) => attempted.clone(),
+        };
+        let updated_at = later_than(current.updated_at, now);
+        let event =
+            SubscriptionEvent::SubscriptionUpdated { subscription: current.disabled(reason.as_str(), updated_at) };
+        let key = event.subscription_id().to_string().into_bytes();
+        let change = record(topic_names::SUBSCRIPTIONS, &key, event.kind(), &event);
+        append_durably(self.log.as_ref(), vec![change]).await?;
+        self.directory.remember(&event);
+        tracing::warn!(reason, "subscription disabled");
+        Ok(())
     }
 
     /// The subscription's state; a passing view-store outage is waited out for a while
@@ -130,6 +208,12 @@ impl Attempter {
             }
         }
     }
+}
+
+/// `now` to the microsecond (the precision the API shows), and strictly after `previous`.
+fn later_than(previous: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {
+    let now = now.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(now);
+    now.max(previous + TimeDelta::microseconds(1))
 }
 
 /// Appends records, retrying with backoff for as long as the log says it may help:

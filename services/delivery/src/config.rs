@@ -7,6 +7,8 @@ use hookline_domain::retry::Jitter;
 use hookline_domain::target::TargetPolicy;
 use hookline_domain::{topics, RetryPolicy};
 
+use crate::disable::DisablePolicy;
+
 /// How the delivery role runs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DeliveryConfig {
@@ -32,6 +34,11 @@ pub struct DeliveryConfig {
     pub group: String,
     /// How long in-flight attempts may run on after shutdown was asked for.
     pub shutdown_grace: Duration,
+    /// When a failing subscription is disabled.
+    pub disable: DisablePolicy,
+    /// How long a task is kept for a disabled subscription, from its acceptance
+    /// (`LOG_RETENTION_HOURS`); then it is ended as failed.
+    pub retention: Duration,
 }
 
 /// The URL of an outbound proxy. Its credentials, if any, never show in `Debug`.
@@ -85,6 +92,8 @@ impl Default for DeliveryConfig {
             event_type_header: "X-Event-Type".to_string(),
             group: "hookline-delivery".to_string(),
             shutdown_grace: Duration::from_secs(30),
+            disable: DisablePolicy::default(),
+            retention: Duration::from_secs(72 * 3600),
         }
     }
 }
@@ -107,6 +116,9 @@ impl DeliveryConfig {
         }
         if reqwest::header::HeaderName::from_bytes(self.event_type_header.as_bytes()).is_err() {
             out.push(format!("WEBHOOK_EVENT_TYPE_HEADER {:?} is not a valid header name", self.event_type_header));
+        }
+        if self.disable.after_attempts == 0 {
+            out.push("HOOKLINE_DISABLE_AFTER_ATTEMPTS must be at least 1".into());
         }
         if self.group.trim().is_empty() {
             out.push("delivery consumer group must not be empty".into());

@@ -31,8 +31,9 @@ pub fn decode(kind: SourceKind, record: &Record) -> Result<Work, String> {
         SourceKind::RetryTier => {
             let retry = serde_json::from_slice::<RetryScheduled>(&record.value)
                 .map_err(|e| format!("not a RetryScheduled: {e}"))?;
-            if retry.attempt < 2 {
-                return Err(format!("retry of attempt {} (retries start at attempt 2)", retry.attempt));
+            // Attempt 1 comes back this way when it was parked for a disabled subscription.
+            if retry.attempt < 1 {
+                return Err(format!("retry of attempt {} (attempts start at 1)", retry.attempt));
             }
             Ok(Work { task: retry.task, attempt: retry.attempt, due_at: Some(retry.due_at) })
         }
@@ -77,7 +78,9 @@ mod tests {
     fn wrong_shapes_are_refused_with_a_reason() {
         assert!(decode(SourceKind::FirstAttempts, &record("not json")).unwrap_err().contains("TaskAccepted"));
         assert!(decode(SourceKind::RetryTier, &record(TASK)).is_err());
-        let zero = format!(r#"{{"task":{TASK},"attempt":1,"due_at":"2024-01-01T00:00:30Z"}}"#);
-        assert!(decode(SourceKind::RetryTier, &record(&zero)).unwrap_err().contains("attempt 1"));
+        let zero = format!(r#"{{"task":{TASK},"attempt":0,"due_at":"2024-01-01T00:00:30Z"}}"#);
+        assert!(decode(SourceKind::RetryTier, &record(&zero)).unwrap_err().contains("attempt 0"));
+        let parked = format!(r#"{{"task":{TASK},"attempt":1,"due_at":"2024-01-01T00:00:30Z"}}"#);
+        assert_eq!(decode(SourceKind::RetryTier, &record(&parked)).unwrap().attempt, 1);
     }
 }

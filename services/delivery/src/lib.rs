@@ -19,6 +19,18 @@
 //! attempt with the reason and no connection made. Retry delays are jittered, and a
 //! receiver's `Retry-After` on 429/503 is honoured up to `MAX_RETRY_DELAY_SECONDS`.
 //!
+//! Disabled subscriptions: a 410 Gone disables the subscription at once, and so does
+//! a sustained failure (every attempt failed for `HOOKLINE_DISABLE_AFTER_FAILING_SECONDS`
+//! and at least `HOOKLINE_DISABLE_AFTER_ATTEMPTS` attempts, no success in between): the
+//! role appends a `SubscriptionUpdated` with `enabled: false` and the reason to
+//! `hookline.subscriptions`. The failure streaks are kept in memory: a restart resets
+//! them, which can only delay a disabling. A task whose subscription is disabled when
+//! it is due is not attempted and not counted: it is parked — put back, same attempt
+//! number, in the longest retry tier — and comes round again, delivered then if the
+//! subscription was re-enabled meanwhile. A task still parked `LOG_RETENTION_HOURS`
+//! after it was accepted is ended as `failed` ("subscription disabled past the
+//! retention"). Nothing is dropped silently.
+//!
 //! Guarantees: at least once — a record's offset is committed only once its outcome
 //! and those of every record before it are durable, so a crash repeats attempts and
 //! never loses one; receivers de-duplicate on `webhook-id` (the task id). Retries are
@@ -39,6 +51,7 @@ use tokio_util::sync::CancellationToken;
 mod attempt;
 mod config;
 mod decode;
+mod disable;
 mod error;
 mod gates;
 mod guard;
@@ -50,13 +63,16 @@ mod retry_after;
 mod schedule;
 mod source;
 
+pub use attempt::DISABLED_PAST_RETENTION;
 pub use config::{groups, topics, DeliveryConfig, InvalidProxy, OutboundProxy};
+pub use disable::{DisablePolicy, DEFAULT_DISABLE_AFTER_ATTEMPTS, DEFAULT_DISABLE_AFTER_FAILING};
 pub use error::DeliveryError;
 pub use guard::{HostResolver, Lookup, SystemResolver};
 pub use outcome::ERROR_HEADER;
 
 use attempt::Attempter;
 use decode::SourceKind;
+use disable::Streaks;
 use gates::Gates;
 use http::Sender;
 use metrics::DeliveryMetrics;
@@ -89,6 +105,8 @@ pub async fn run(config: DeliveryConfig, deps: DeliveryDeps, shutdown: Cancellat
         jitter: config.retry_jitter,
         lookup_patience: config.timeout,
         metrics: DeliveryMetrics::new(&deps.metrics),
+        streaks: Streaks::new(config.disable),
+        retention: config.retention,
     });
 
     let settings = |kind, longest_wait| SourceSettings {
@@ -96,7 +114,7 @@ pub async fn run(config: DeliveryConfig, deps: DeliveryDeps, shutdown: Cancellat
         longest_wait,
         held_limit: config.held_limit(),
         shutdown_grace: config.shutdown_grace,
-        longest_retry_delay: Duration::from_secs(config.retry.max_delay_secs),
+        longest_retry_delay: config.retry.max_delay(),
     };
     let mut sources = vec![(topic_names::DELIVERIES.to_string(), settings(SourceKind::FirstAttempts, Duration::ZERO))];
     for delay in config.retry.tier_delays() {

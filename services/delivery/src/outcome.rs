@@ -5,7 +5,8 @@
 //! jitter is passed in.
 //!
 //! A 410 Gone ends the task at once: the receiver said it is gone for good. A 429 or
-//! 503 with `Retry-After` delays the next attempt at least that long (capped).
+//! 503 with `Retry-After` delays the next attempt at least that long (capped). A task
+//! of a disabled subscription is parked: put back in the longest tier, unattempted.
 
 use std::time::Duration;
 
@@ -137,6 +138,18 @@ pub fn rescheduled(policy: &RetryPolicy, work: &Work, now: DateTime<Utc>) -> Opt
     Some(record(&tier, &key, RetryScheduled::KIND, &retry))
 }
 
+/// The record that parks `task` while its subscription is disabled: the same attempt,
+/// due after the longest tier's delay from `now`, in that tier — so it comes round
+/// again, and is attempted then if the subscription was enabled meanwhile. `None`
+/// when the policy has no tiers.
+pub fn parked(policy: &RetryPolicy, task: &TaskAccepted, attempt: u32, now: DateTime<Utc>) -> Option<NewRecord> {
+    let longest = *policy.tier_delays().last()?;
+    let due_at = TimeDelta::from_std(longest).ok().and_then(|delta| now.checked_add_signed(delta))?;
+    let retry = RetryScheduled { task: task.clone(), attempt, due_at };
+    let key = task.subscription_id.to_string().into_bytes();
+    Some(record(&topics::retry_tier(longest.as_secs()), &key, RetryScheduled::KIND, &retry))
+}
+
 /// A copy of a record that cannot be decoded, for the DLQ, with the reason in a header.
 pub fn undecodable_copy(record: &Record, reason: &str) -> NewRecord {
     let mut headers = record.headers.clone();
@@ -144,7 +157,7 @@ pub fn undecodable_copy(record: &Record, reason: &str) -> NewRecord {
     NewRecord { topic: topics::DLQ.to_string(), key: record.key.clone(), headers, value: record.value.clone() }
 }
 
-fn record(topic: &str, key: &[u8], kind: &str, value: &impl Serialize) -> NewRecord {
+pub(crate) fn record(topic: &str, key: &[u8], kind: &str, value: &impl Serialize) -> NewRecord {
     NewRecord {
         topic: topic.to_string(),
         key: key.to_vec(),
@@ -172,7 +185,7 @@ mod tests {
     }
 
     fn policy() -> RetryPolicy {
-        RetryPolicy { max_attempts: 3, base_delay_secs: 10, factor: 3, max_delay_secs: 900 }
+        RetryPolicy::exponential(3, 10, 3, 900)
     }
 
     fn on_schedule(policy: &RetryPolicy) -> Backoff<'_> {
@@ -322,6 +335,16 @@ mod tests {
         assert_eq!((retry.attempt, retry.due_at), (2, now + TimeDelta::seconds(500)));
         let soon = Work { due_at: Some(now + TimeDelta::seconds(4)), ..work };
         assert_eq!(rescheduled(&policy(), &soon, now).expect("a tier holds it").topic, "hookline.retry.10s");
+    }
+
+    #[test]
+    fn a_parked_task_waits_in_the_longest_tier_for_the_same_attempt() {
+        let (now, task) = (Utc::now(), task());
+        let record = parked(&policy(), &task, 1, now).expect("the policy has tiers");
+        assert_eq!(record.topic, "hookline.retry.30s");
+        let retry: RetryScheduled = decode(&record);
+        assert_eq!((retry.attempt, retry.due_at), (1, now + TimeDelta::seconds(30)));
+        assert_eq!(parked(&RetryPolicy { max_attempts: 1, ..policy() }, &task, 1, now), None);
     }
 
     #[test]

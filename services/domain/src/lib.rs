@@ -19,6 +19,6 @@ pub mod topics;
 
 pub use events::{AttemptRecorded, Outcome, RetryScheduled, SubscriptionEvent, TaskAccepted, TaskDeadLettered};
 pub use ids::{SubscriptionId, TaskId};
-pub use retry::RetryPolicy;
+pub use retry::{RetryPolicy, Schedule};
 pub use subscription::{Secret, Subscription, SubscriptionState};
 pub use task::{TaskStatus, TaskView};

@@ -12,22 +12,36 @@ use std::time::Duration;
 
 use crate::topics;
 
-/// Exponential backoff with a cap, counted in attempts in all (the first included).
+/// How many attempts a task gets and how long each retry waits.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Attempts in all, the first included (`MAX_RETRIES`).
     pub max_attempts: u32,
-    /// Delay before the second attempt (`RETRY_BASE_DELAY_SECONDS`).
-    pub base_delay_secs: u64,
-    /// Multiplier between consecutive delays (`RETRY_FACTOR`).
-    pub factor: u64,
-    /// Longest delay (`MAX_RETRY_DELAY_SECONDS`).
-    pub max_delay_secs: u64,
+    /// The delays between attempts.
+    pub schedule: Schedule,
 }
+
+/// The delays between attempts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Schedule {
+    /// `min(base × factor^(n−1), max)` seconds after failed attempt `n`: the seed's
+    /// `RETRY_BASE_DELAY_SECONDS`, `RETRY_FACTOR` and `MAX_RETRY_DELAY_SECONDS`.
+    Exponential { base_delay_secs: u64, factor: u64, max_delay_secs: u64 },
+    /// The delay after failed attempt `n` is the `n`-th of the list (seconds); past the
+    /// end of the list, its last delay again.
+    Fixed(Vec<u64>),
+}
+
+/// The production preset (`HOOKLINE_RETRY_SCHEDULE=production`): the Standard Webhooks
+/// recommendation (immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h), with 10 h
+/// retries continued, as Stripe does, until about three days have passed: 12 attempts
+/// over 67 h 35 min 5 s, within the default 72 h retention.
+pub const PRODUCTION_DELAYS_SECS: [u64; 11] =
+    [5, 300, 1_800, 7_200, 18_000, 36_000, 36_000, 36_000, 36_000, 36_000, 36_000];
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { max_attempts: 5, base_delay_secs: 10, factor: 3, max_delay_secs: 900 }
+        Self::exponential(5, 10, 3, 900)
     }
 }
 
@@ -85,18 +99,45 @@ pub enum NextStep {
 }
 
 impl RetryPolicy {
-    /// The delay after failed attempt `attempt` (1-based):
-    /// `min(base * factor^(attempt-1), max)`, never below one second.
+    /// Exponential backoff with a cap: the seed's schedule.
+    pub fn exponential(max_attempts: u32, base_delay_secs: u64, factor: u64, max_delay_secs: u64) -> Self {
+        Self { max_attempts, schedule: Schedule::Exponential { base_delay_secs, factor, max_delay_secs } }
+    }
+
+    /// The production preset: [`PRODUCTION_DELAYS_SECS`], one attempt more than delays.
+    pub fn production() -> Self {
+        let delays = PRODUCTION_DELAYS_SECS.to_vec();
+        Self { max_attempts: delays.len() as u32 + 1, schedule: Schedule::Fixed(delays) }
+    }
+
+    /// The delay after failed attempt `attempt` (1-based), never below one second.
     pub fn delay_after(&self, attempt: u32) -> Duration {
-        let exponent = attempt.saturating_sub(1);
-        let mut secs = self.base_delay_secs.max(1);
-        for _ in 0..exponent {
-            secs = secs.saturating_mul(self.factor.max(1));
-            if secs >= self.max_delay_secs {
-                break;
+        let index = attempt.saturating_sub(1);
+        let secs = match &self.schedule {
+            Schedule::Exponential { base_delay_secs, factor, max_delay_secs } => {
+                let mut secs = (*base_delay_secs).max(1);
+                for _ in 0..index {
+                    secs = secs.saturating_mul((*factor).max(1));
+                    if secs >= *max_delay_secs {
+                        break;
+                    }
+                }
+                secs.min((*max_delay_secs).max(1))
             }
+            Schedule::Fixed(delays) => {
+                let at = usize::try_from(index).unwrap_or(usize::MAX).min(delays.len().saturating_sub(1));
+                delays.get(at).copied().unwrap_or(1).max(1)
+            }
+        };
+        Duration::from_secs(secs)
+    }
+
+    /// The longest delay of the schedule: `Retry-After` is honoured up to it.
+    pub fn max_delay(&self) -> Duration {
+        match &self.schedule {
+            Schedule::Exponential { max_delay_secs, .. } => Duration::from_secs(*max_delay_secs),
+            Schedule::Fixed(delays) => Duration::from_secs(delays.iter().copied().max().unwrap_or(1).max(1)),
         }
-        Duration::from_secs(secs.min(self.max_delay_secs.max(1)))
     }
 
     /// What follows a failed attempt `attempt`, exactly on schedule.
@@ -120,7 +161,7 @@ impl RetryPolicy {
         }
         let scheduled = self.delay_after(attempt);
         let jittered = jitter.apply(scheduled, draw);
-        let asked = retry_after.map(|wait| wait.min(Duration::from_secs(self.max_delay_secs)));
+        let asked = retry_after.map(|wait| wait.min(self.max_delay()));
         match asked {
             Some(wait) if wait > jittered => NextStep::Retry {
                 attempt: attempt + 1,
@@ -146,6 +187,7 @@ impl RetryPolicy {
     /// Every distinct delay this policy uses, shortest first: one tier topic each.
     pub fn tier_delays(&self) -> Vec<Duration> {
         let mut delays: Vec<Duration> = (1..self.max_attempts).map(|a| self.delay_after(a)).collect();
+        delays.sort();
         delays.dedup();
         delays
     }
@@ -164,14 +206,23 @@ impl RetryPolicy {
         if self.max_attempts > 100 {
             out.push("MAX_RETRIES must be at most 100".into());
         }
-        if self.base_delay_secs == 0 {
-            out.push("RETRY_BASE_DELAY_SECONDS must be at least 1".into());
-        }
-        if self.factor == 0 {
-            out.push("RETRY_FACTOR must be at least 1".into());
-        }
-        if self.max_delay_secs < self.base_delay_secs {
-            out.push("MAX_RETRY_DELAY_SECONDS must not be below RETRY_BASE_DELAY_SECONDS".into());
+        match &self.schedule {
+            Schedule::Exponential { base_delay_secs, factor, max_delay_secs } => {
+                if *base_delay_secs == 0 {
+                    out.push("RETRY_BASE_DELAY_SECONDS must be at least 1".into());
+                }
+                if *factor == 0 {
+                    out.push("RETRY_FACTOR must be at least 1".into());
+                }
+                if max_delay_secs < base_delay_secs {
+                    out.push("MAX_RETRY_DELAY_SECONDS must not be below RETRY_BASE_DELAY_SECONDS".into());
+                }
+            }
+            Schedule::Fixed(delays) => {
+                if delays.is_empty() || delays.contains(&0) {
+                    out.push("a fixed retry schedule needs delays of at least 1 second".into());
+                }
+            }
         }
         out
     }
@@ -203,6 +254,39 @@ mod tests {
         let p = RetryPolicy { max_attempts: 10, ..RetryPolicy::default() };
         assert_eq!(p.delay_after(9).as_secs(), 900);
         assert_eq!(p.tier_delays().last().unwrap().as_secs(), 900);
+    }
+
+    #[test]
+    fn the_production_preset_is_the_documented_multi_day_schedule() {
+        let p = RetryPolicy::production();
+        assert_eq!(p.max_attempts, 12);
+        assert!(p.problems().is_empty());
+        let secs: Vec<u64> = (1..12).map(|a| p.delay_after(a).as_secs()).collect();
+        assert_eq!(secs, vec![5, 300, 1_800, 7_200, 18_000, 36_000, 36_000, 36_000, 36_000, 36_000, 36_000]);
+        // About three days from the first attempt to the last.
+        assert_eq!(secs.iter().sum::<u64>(), 67 * 3600 + 35 * 60 + 5);
+        assert_eq!(
+            p.tier_topics(),
+            vec![
+                "hookline.retry.5s",
+                "hookline.retry.300s",
+                "hookline.retry.1800s",
+                "hookline.retry.7200s",
+                "hookline.retry.18000s",
+                "hookline.retry.36000s",
+            ]
+        );
+        assert_eq!(p.max_delay(), Duration::from_secs(36_000));
+        assert_eq!(p.after_failure(12), NextStep::GiveUp);
+        assert_eq!(
+            p.after_failure_with(3, Jitter::NONE, 0.0, Some(Duration::from_secs(3600))),
+            NextStep::Retry { attempt: 4, delay: Duration::from_secs(3600), tier: "hookline.retry.7200s".into() }
+        );
+        // A fixed list shorter than the attempts repeats its last delay.
+        let short = RetryPolicy { max_attempts: 5, schedule: Schedule::Fixed(vec![2, 7]) };
+        assert_eq!((1..5).map(|a| short.delay_after(a).as_secs()).collect::<Vec<_>>(), vec![2, 7, 7, 7]);
+        assert_eq!(short.tier_delays(), vec![Duration::from_secs(2), Duration::from_secs(7)]);
+        assert_eq!(RetryPolicy { schedule: Schedule::Fixed(vec![]), ..short }.problems().len(), 1);
     }
 
     #[test]
@@ -269,19 +353,19 @@ mod tests {
             else {
                 panic!("attempts are left");
             };
-            prop_assert!(delay >= Duration::from_secs(secs.min(p.max_delay_secs)));
-            prop_assert!(delay <= Duration::from_secs(p.max_delay_secs));
+            prop_assert!(delay >= Duration::from_secs(secs).min(p.max_delay()));
+            prop_assert!(delay <= p.max_delay());
             prop_assert!(p.tier_topics().contains(&tier));
         }
 
         #[test]
         fn backoff_is_monotone_and_capped(base in 1u64..1000, factor in 1u64..10, cap in 1u64..100_000, max in 1u32..60) {
-            let p = RetryPolicy { max_attempts: max, base_delay_secs: base, factor, max_delay_secs: cap.max(base) };
+            let p = RetryPolicy::exponential(max, base, factor, cap.max(base));
             let mut last = Duration::ZERO;
             for a in 1..=max {
                 let d = p.delay_after(a);
                 prop_assert!(d >= last);
-                prop_assert!(d.as_secs() <= p.max_delay_secs);
+                prop_assert!(d <= p.max_delay());
                 last = d;
             }
             let tiers = p.tier_delays();

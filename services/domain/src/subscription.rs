@@ -39,7 +39,29 @@ pub struct Subscription {
     pub event_type_filter: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Whether tasks are attempted. A disabled subscription's tasks are kept, not
+    /// attempted, until it is enabled again or they pass the retention. Absent in
+    /// events written before it existed: enabled.
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    /// Why the subscription was disabled (`None` while enabled).
+    #[serde(default)]
+    pub disabled_reason: Option<String>,
 }
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+impl Subscription {
+    /// This subscription disabled at `at` for `reason`.
+    pub fn disabled(&self, reason: impl Into<String>, at: DateTime<Utc>) -> Subscription {
+        Subscription { enabled: false, disabled_reason: Some(reason.into()), updated_at: at, ..self.clone() }
+    }
+}
+
+/// The reason recorded when a user disables a subscription.
+pub const DISABLED_BY_USER: &str = "disabled by user";
 
 /// What the views know of a subscription id.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -157,6 +179,21 @@ mod tests {
         assert!(validate("http://user@127.0.0.1/").is_err());
         let allow = TargetPolicy::parse_allowlist("127.0.0.0/8").unwrap();
         assert!(validate_target_url("http://0x7f.1:8080/hook", &allow).is_ok());
+    }
+
+    #[test]
+    fn events_written_before_the_enabled_flag_decode_as_enabled() {
+        let old = r#"{"id":"0192f5e4-7c3a-7b1e-9f00-000000000001","target_url":"https://example.com/h",
+            "secret":null,"event_type_filter":null,
+            "created_at":"2024-01-01T00:00:00Z","updated_at":"2024-01-01T00:00:00Z"}"#;
+        let subscription: Subscription = serde_json::from_str(old).unwrap();
+        assert!(subscription.enabled);
+        assert_eq!(subscription.disabled_reason, None);
+        let at = subscription.updated_at + chrono::TimeDelta::seconds(1);
+        let disabled = subscription.disabled("receiver answered 410 Gone", at);
+        assert!(!disabled.enabled);
+        assert_eq!(disabled.disabled_reason.as_deref(), Some("receiver answered 410 Gone"));
+        assert_eq!(disabled.updated_at, at);
     }
 
     #[test]

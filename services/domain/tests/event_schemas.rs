@@ -42,6 +42,9 @@ fn subscription(secret: Option<&str>) -> Subscription {
         event_type_filter: secret.map(|_| "order.created".to_string()),
         created_at: Utc::now(),
         updated_at: Utc::now(),
+        // A disabled subscription with its reason, and an enabled one without.
+        enabled: secret.is_none(),
+        disabled_reason: secret.map(|_| "receiver answered 410 Gone".to_string()),
     }
 }
 
@@ -84,6 +87,13 @@ fn subscription_events_match_their_schema() {
             &SubscriptionEvent::SubscriptionUpdated { subscription: subscription(secret) },
         );
     }
+    // Events written before `enabled` existed still validate.
+    let mut old =
+        serde_json::to_value(SubscriptionEvent::SubscriptionCreated { subscription: subscription(None) }).unwrap();
+    let fields = old["subscription"].as_object_mut().unwrap();
+    fields.remove("enabled");
+    fields.remove("disabled_reason");
+    assert_valid("SubscriptionEvent.json", &old);
     assert_valid(
         "SubscriptionEvent.json",
         &SubscriptionEvent::SubscriptionDeleted { id: SubscriptionId::new(), deleted_at: Utc::now() },

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 use clap::Args;
-use hookline_delivery::OutboundProxy;
+use hookline_delivery::{DisablePolicy, OutboundProxy, DEFAULT_DISABLE_AFTER_ATTEMPTS};
 use hookline_domain::retry::{Jitter, DEFAULT_JITTER};
 use hookline_domain::target::TargetPolicy;
 use hookline_domain::RetryPolicy;
@@ -39,6 +39,20 @@ pub struct Settings {
     /// Longest delay between attempts, in seconds.
     #[arg(long, env = "MAX_RETRY_DELAY_SECONDS", default_value_t = 900)]
     pub max_retry_delay_seconds: u64,
+
+    /// Retry schedule: `seed` (the four settings above) or `production` (12 attempts
+    /// over about 3 days: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, then every 10 h).
+    #[arg(long, env = "HOOKLINE_RETRY_SCHEDULE", value_enum, default_value_t = RetrySchedule::Seed)]
+    pub retry_schedule: RetrySchedule,
+
+    /// A subscription whose attempts all failed for this long (and at least the attempts
+    /// below), with no success in between, is disabled. In seconds.
+    #[arg(long, env = "HOOKLINE_DISABLE_AFTER_FAILING_SECONDS", default_value_t = 432_000.0)]
+    pub disable_after_failing_seconds: f64,
+
+    /// The fewest failed attempts in a row that disable a subscription (with the period above).
+    #[arg(long, env = "HOOKLINE_DISABLE_AFTER_ATTEMPTS", default_value_t = DEFAULT_DISABLE_AFTER_ATTEMPTS)]
+    pub disable_after_attempts: u32,
 
     /// Random spread of retry delays: each delay d is drawn from [d × (1 − jitter), d].
     #[arg(long, env = "HOOKLINE_RETRY_JITTER", default_value_t = DEFAULT_JITTER)]
@@ -153,6 +167,15 @@ pub struct Settings {
     pub roles: Vec<Role>,
 }
 
+/// Which retry schedule delivery follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RetrySchedule {
+    /// `MAX_RETRIES`, `RETRY_BASE_DELAY_SECONDS`, `RETRY_FACTOR`, `MAX_RETRY_DELAY_SECONDS`.
+    Seed,
+    /// [`RetryPolicy::production`]; the four seed settings are ignored.
+    Production,
+}
+
 /// One job a process can do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Role {
@@ -204,6 +227,7 @@ fn seconds(name: &str, value: f64, problems: &mut Vec<String>) -> Duration {
 pub struct Checked {
     pub retry: RetryPolicy,
     pub retry_jitter: Jitter,
+    pub disable: DisablePolicy,
     pub target_policy: TargetPolicy,
     pub outbound_proxy: Option<OutboundProxy>,
     pub delivery_timeout: Duration,
@@ -218,13 +242,27 @@ impl Settings {
     /// Validates every setting and lists every problem found.
     pub fn check(&self) -> anyhow::Result<Checked> {
         let mut problems = Vec::new();
-        let retry = RetryPolicy {
-            max_attempts: self.max_retries,
-            base_delay_secs: self.retry_base_delay_seconds,
-            factor: self.retry_factor,
-            max_delay_secs: self.max_retry_delay_seconds,
+        let retry = match self.retry_schedule {
+            RetrySchedule::Seed => RetryPolicy::exponential(
+                self.max_retries,
+                self.retry_base_delay_seconds,
+                self.retry_factor,
+                self.max_retry_delay_seconds,
+            ),
+            RetrySchedule::Production => RetryPolicy::production(),
         };
         problems.extend(retry.problems());
+        let disable = DisablePolicy {
+            after_failing: seconds(
+                "HOOKLINE_DISABLE_AFTER_FAILING_SECONDS",
+                self.disable_after_failing_seconds,
+                &mut problems,
+            ),
+            after_attempts: self.disable_after_attempts,
+        };
+        if self.disable_after_attempts == 0 {
+            problems.push("HOOKLINE_DISABLE_AFTER_ATTEMPTS must be at least 1".into());
+        }
         let retry_jitter = Jitter::new(self.retry_jitter).unwrap_or_else(|e| {
             problems.push(e.to_string());
             Jitter::NONE
@@ -277,6 +315,7 @@ impl Settings {
         Ok(Checked {
             retry,
             retry_jitter,
+            disable,
             target_policy,
             outbound_proxy,
             delivery_timeout,
@@ -286,5 +325,42 @@ impl Settings {
             cache_expiry: Duration::from_secs(self.cache_expiry_seconds),
             shutdown_grace,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        settings: Settings,
+    }
+
+    fn checked(args: &[&str]) -> Checked {
+        let args = std::iter::once("hookline").chain(args.iter().copied());
+        Cli::try_parse_from(args).expect("valid flags").settings.check().expect("valid settings")
+    }
+
+    #[test]
+    fn the_seed_schedule_is_the_default_and_production_is_a_preset() {
+        assert_eq!(checked(&[]).retry, RetryPolicy::default());
+        let production = checked(&["--retry-schedule", "production", "--max-retries", "3"]).retry;
+        assert_eq!(production, RetryPolicy::production());
+        let tiers: Vec<u64> = production.tier_delays().iter().map(Duration::as_secs).collect();
+        assert_eq!(tiers, vec![5, 300, 1_800, 7_200, 18_000, 36_000]);
+    }
+
+    #[test]
+    fn disabling_defaults_to_five_days_and_fifty_attempts() {
+        let disable = checked(&[]).disable;
+        assert_eq!(disable, DisablePolicy { after_failing: Duration::from_secs(5 * 24 * 3600), after_attempts: 50 });
+        let short = checked(&["--disable-after-failing-seconds", "3", "--disable-after-attempts", "3"]).disable;
+        assert_eq!(short, DisablePolicy { after_failing: Duration::from_secs(3), after_attempts: 3 });
+        let cli = Cli::try_parse_from(["hookline", "--disable-after-attempts", "0"]).expect("parses");
+        assert!(cli.settings.check().is_err());
     }
 }

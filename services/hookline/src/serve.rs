@@ -62,6 +62,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             max_in_flight_per_subscription: settings.max_in_flight_per_subscription,
             event_type_header: settings.webhook_event_type_header.clone(),
             shutdown_grace: checked.shutdown_grace,
+            disable: checked.disable,
+            retention: checked.retention,
             ..DeliveryConfig::default()
         };
         hookline_delivery::groups(&config).iter().for_each(|group| observed.consumers.expect(group));

@@ -21,6 +21,8 @@ async fn the_first_lookup_misses_and_later_ones_hit() {
         event_type_filter: None,
         created_at: now,
         updated_at: now,
+        enabled: true,
+        disabled_reason: None,
     };
     let id = subscription.id;
     views.apply(vec![ViewChange::Subscription(SubscriptionEvent::SubscriptionCreated { subscription })]).await.unwrap();

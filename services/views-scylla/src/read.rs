@@ -56,6 +56,8 @@ type SubscriptionRow = (
     Option<DateTime<Utc>>,
     Option<DateTime<Utc>>,
     Option<DateTime<Utc>>,
+    Option<bool>,
+    Option<String>,
 );
 
 pub(crate) async fn subscription(
@@ -64,7 +66,8 @@ pub(crate) async fn subscription(
     id: SubscriptionId,
 ) -> Result<Option<SubscriptionState>, ViewError> {
     let found: Vec<SubscriptionRow> = rows(session, &statements.subscription, (id.0,)).await?;
-    let Some((target_url, secret, event_type_filter, created_at, updated_at, deleted_at)) = found.into_iter().next()
+    let Some((target_url, secret, event_type_filter, created_at, updated_at, deleted_at, enabled, disabled_reason)) =
+        found.into_iter().next()
     else {
         return Ok(None);
     };
@@ -82,10 +85,14 @@ pub(crate) async fn subscription(
         event_type_filter,
         created_at,
         updated_at,
+        // Rows written before the column existed: enabled.
+        enabled: enabled.unwrap_or(true),
+        disabled_reason,
     })))
 }
 
-type ListingRow = (Vec<u8>, String, Option<String>, Option<String>, DateTime<Utc>, DateTime<Utc>);
+type ListingRow =
+    (Vec<u8>, String, Option<String>, Option<String>, DateTime<Utc>, DateTime<Utc>, Option<bool>, Option<String>);
 
 /// A page of the listing; its cursor is the last id of the page.
 pub(crate) async fn subscriptions(
@@ -108,7 +115,7 @@ pub(crate) async fn subscriptions(
     let items = found
         .into_iter()
         .take(limit)
-        .map(|(id, target_url, secret, event_type_filter, created_at, updated_at)| {
+        .map(|(id, target_url, secret, event_type_filter, created_at, updated_at, enabled, disabled_reason)| {
             let id: [u8; 16] = id.try_into().map_err(|id: Vec<u8>| {
                 ViewError::Corrupt(format!("subscriptions_listing: id of {} bytes", id.len()))
             })?;
@@ -119,6 +126,8 @@ pub(crate) async fn subscriptions(
                 event_type_filter,
                 created_at,
                 updated_at,
+                enabled: enabled.unwrap_or(true),
+                disabled_reason,
             })
         })
         .collect::<Result<Vec<_>, ViewError>>()?;

@@ -17,6 +17,14 @@ const VIEWS_CQL: &str = include_str!("../../../schemas/scylla/views.cql");
 const TABLES: [&str; 5] =
     ["subscriptions", "subscriptions_listing", "delivery_tasks", "attempts_by_task", "attempts_by_subscription"];
 const TYPES: [&str; 2] = ["attempt_record", "last_attempt"];
+/// Columns added after their table first shipped: `CREATE TABLE IF NOT EXISTS` leaves
+/// an older table as it was, so `migrate` adds those it lacks (table, column, type).
+const ADDED_COLUMNS: [(&str, &str, &str); 4] = [
+    ("subscriptions", "enabled", "boolean"),
+    ("subscriptions", "disabled_reason", "text"),
+    ("subscriptions_listing", "enabled", "boolean"),
+    ("subscriptions_listing", "disabled_reason", "text"),
+];
 
 /// How long a contact point may take to answer before it counts as down.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -57,10 +65,33 @@ pub async fn migrate(settings: &ScyllaSettings) -> Result<(), ViewError> {
     for statement in statements(VIEWS_CQL) {
         session.query_unpaged(statement.as_str(), &[]).await.map_err(|e| error::execution(&statement, e))?;
     }
+    add_missing_columns(&session, &settings.keyspace).await?;
     session
         .await_schema_agreement()
         .await
         .map_err(|e| ViewError::Unavailable(format!("schema agreement after migrate: {e}")))?;
+    Ok(())
+}
+
+/// Adds the [`ADDED_COLUMNS`] a keyspace made by an older `migrate` lacks.
+async fn add_missing_columns(session: &Session, keyspace: &str) -> Result<(), ViewError> {
+    const COLUMNS: &str = "SELECT column_name FROM system_schema.columns WHERE keyspace_name = ? AND table_name = ?";
+    for (table, column, kind) in ADDED_COLUMNS {
+        let rows = session
+            .query_unpaged(COLUMNS, (keyspace, table))
+            .await
+            .map_err(|e| error::execution(COLUMNS, e))?
+            .into_rows_result()
+            .map_err(|e| error::decode(COLUMNS, e))?;
+        let mut present = false;
+        for row in rows.rows::<(String,)>().map_err(|e| error::decode(COLUMNS, e))? {
+            present |= row.map_err(|e| error::decode(COLUMNS, e))?.0 == column;
+        }
+        if !present {
+            let statement = format!("ALTER TABLE {table} ADD {column} {kind}");
+            session.query_unpaged(statement.as_str(), &[]).await.map_err(|e| error::execution(&statement, e))?;
+        }
+    }
     Ok(())
 }
 

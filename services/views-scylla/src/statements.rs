@@ -33,12 +33,13 @@ pub(crate) struct Statements {
 /// Created and Updated carry the whole subscription and clear a tombstone written
 /// at an earlier time.
 const UPSERT_SUBSCRIPTION: &str = "UPDATE subscriptions USING TIMESTAMP ? \
-     SET target_url = ?, secret = ?, event_type_filter = ?, created_at = ?, updated_at = ?, deleted_at = null \
+     SET target_url = ?, secret = ?, event_type_filter = ?, created_at = ?, updated_at = ?, enabled = ?, \
+     disabled_reason = ?, deleted_at = null \
      WHERE id = ?";
 const DELETE_SUBSCRIPTION: &str = "UPDATE subscriptions USING TIMESTAMP ? SET deleted_at = ? WHERE id = ?";
 const UPSERT_LISTING: &str = "UPDATE subscriptions_listing USING TIMESTAMP ? \
-     SET target_url = ?, secret = ?, event_type_filter = ?, created_at = ?, updated_at = ? \
-     WHERE shard = 0 AND id = ?";
+     SET target_url = ?, secret = ?, event_type_filter = ?, created_at = ?, updated_at = ?, enabled = ?, \
+     disabled_reason = ? WHERE shard = 0 AND id = ?";
 const DELETE_LISTING: &str = "DELETE FROM subscriptions_listing USING TIMESTAMP ? WHERE shard = 0 AND id = ?";
 /// `event_type` is bound as unset when the event has none, so that it never
 /// erases one another event knew.
@@ -51,11 +52,14 @@ const PUT_ATTEMPT: &str = "UPDATE attempts_by_task USING TTL ? AND TIMESTAMP ? S
 const INDEX_ATTEMPT: &str = "INSERT INTO attempts_by_subscription \
      (subscription_id, day, attempted_at, task_id, attempt_number) VALUES (?, ?, ?, ?, ?) USING TTL ?";
 
-const SUBSCRIPTION: &str = "SELECT target_url, secret, event_type_filter, created_at, updated_at, deleted_at \
+const SUBSCRIPTION: &str = "SELECT target_url, secret, event_type_filter, created_at, updated_at, deleted_at, \
+     enabled, disabled_reason \
      FROM subscriptions WHERE id = ?";
-const LISTING_FIRST: &str = "SELECT id, target_url, secret, event_type_filter, created_at, updated_at \
+const LISTING_FIRST: &str = "SELECT id, target_url, secret, event_type_filter, created_at, updated_at, enabled, \
+     disabled_reason \
      FROM subscriptions_listing WHERE shard = 0 LIMIT ?";
-const LISTING_AFTER: &str = "SELECT id, target_url, secret, event_type_filter, created_at, updated_at \
+const LISTING_AFTER: &str = "SELECT id, target_url, secret, event_type_filter, created_at, updated_at, enabled, \
+     disabled_reason \
      FROM subscriptions_listing WHERE shard = 0 AND id > ? LIMIT ?";
 const TASK: &str = "SELECT subscription_id, event_type, created_at, last_attempt FROM delivery_tasks WHERE task_id = ?";
 const ATTEMPTS_OF_TASK: &str = "SELECT record FROM attempts_by_task WHERE task_id = ?";

@@ -150,7 +150,8 @@ fn listing_key(id: SubscriptionId) -> Vec<u8> {
 }
 
 /// The values of a subscription upsert, keyed by `key` (the id as each table stores it).
-type UpsertValues<K> = (i64, String, Option<String>, Option<String>, DateTime<Utc>, DateTime<Utc>, K);
+type UpsertValues<K> =
+    (i64, String, Option<String>, Option<String>, DateTime<Utc>, DateTime<Utc>, bool, Option<String>, K);
 
 fn upsert_values<K>(subscription: &Subscription, key: K) -> UpsertValues<K> {
     (
@@ -160,6 +161,8 @@ fn upsert_values<K>(subscription: &Subscription, key: K) -> UpsertValues<K> {
         subscription.event_type_filter.clone(),
         subscription.created_at,
         subscription.updated_at,
+        subscription.enabled,
+        subscription.disabled_reason.clone(),
         key,
     )
 }

@@ -62,6 +62,8 @@ fn sample(sub: SubscriptionId) -> (Subscription, TaskView, hookline_domain::Atte
         event_type_filter: None,
         created_at: at,
         updated_at: at,
+        enabled: true,
+        disabled_reason: None,
     };
     let view =
         TaskView { task_id: TaskId::new(), subscription_id: sub, event_type: None, created_at: at, last_attempt: None };

@@ -25,8 +25,9 @@ async fn create_answers_201_with_the_seed_shape_under_both_prefixes() {
             )
             .await;
         let keys: Vec<&str> = created.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(keys.len(), 6, "{created}");
-        for key in ["id", "target_url", "secret", "event_type_filter", "created_at", "updated_at"] {
+        // The seed's six fields, plus the subscription's state.
+        assert_eq!(keys.len(), 8, "{created}");
+        for key in ["id", "target_url", "secret", "event_type_filter", "created_at", "updated_at", "enabled"] {
             assert!(keys.contains(&key), "{key} missing from {created}");
         }
         assert!(uuid::Uuid::parse_str(created["id"].as_str().unwrap()).is_ok());
@@ -35,6 +36,7 @@ async fn create_answers_201_with_the_seed_shape_under_both_prefixes() {
         assert_eq!(created["event_type_filter"], "order.created");
         assert!(is_seed_timestamp(&created["created_at"]), "{created}");
         assert_eq!(created["created_at"], created["updated_at"]);
+        assert_eq!((created["enabled"].clone(), created["disabled_reason"].clone()), (json!(true), Value::Null));
 
         let minimal = api.create(prefix, json!({"target_url": "http://localhost:9/x"})).await;
         assert_eq!(minimal["secret"], Value::Null);

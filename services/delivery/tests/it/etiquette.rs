@@ -71,10 +71,7 @@ async fn retry_after_is_capped_and_waits_longer_than_any_tier_by_going_round_aga
     let receiver = Receiver::start().await;
     receiver.set("/later", busy(429, "3600"));
     // Tiers of 1, 2 and 4 s, and no wait longer than 5 s.
-    let config = DeliveryConfig {
-        retry: RetryPolicy { max_attempts: 4, base_delay_secs: 1, factor: 2, max_delay_secs: 5 },
-        ..fast_config()
-    };
+    let config = DeliveryConfig { retry: RetryPolicy::exponential(4, 1, 2, 5), ..fast_config() };
     let node = Node::start(config).await;
     let sub = node.subscribe(&receiver.url("/later"), None).await;
     let task = node.accept(sub, "{}", None).await;
@@ -101,7 +98,7 @@ async fn jitter_spreads_retries_within_bounds() {
     const TASKS: usize = 6;
     receiver.set("/spread", Script::then(vec![Reply::Status(500); TASKS], Reply::Status(200)));
     let config = DeliveryConfig {
-        retry: RetryPolicy { max_attempts: 2, base_delay_secs: 2, factor: 2, max_delay_secs: 60 },
+        retry: RetryPolicy::exponential(2, 2, 2, 60),
         retry_jitter: Jitter::new(0.5).unwrap(),
         ..fast_config()
     };

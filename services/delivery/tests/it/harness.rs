@@ -41,7 +41,7 @@ impl Drop for Node {
 /// task is settled in ~7 s. The receivers are on loopback, so loopback is allowlisted.
 pub fn fast_config() -> DeliveryConfig {
     DeliveryConfig {
-        retry: RetryPolicy { max_attempts: 4, base_delay_secs: 1, factor: 2, max_delay_secs: 60 },
+        retry: RetryPolicy::exponential(4, 1, 2, 60),
         retry_jitter: Jitter::NONE,
         target_policy: TargetPolicy::parse_allowlist("127.0.0.0/8").expect("a CIDR"),
         timeout: Duration::from_secs(3),
@@ -125,6 +125,8 @@ impl Node {
             event_type_filter: None,
             created_at: now,
             updated_at: now,
+            enabled: true,
+            disabled_reason: None,
         };
         self.change(SubscriptionEvent::SubscriptionCreated { subscription }).await;
         id
@@ -138,6 +140,32 @@ impl Node {
         subscription.target_url = target_url.to_string();
         subscription.updated_at = Utc::now();
         self.change(SubscriptionEvent::SubscriptionUpdated { subscription }).await;
+    }
+
+    /// The subscription as the role sees it now (its own disablings included).
+    pub async fn current(&self, id: SubscriptionId) -> Subscription {
+        match self.directory.get(id).await.expect("lookup").as_deref() {
+            Some(hookline_domain::SubscriptionState::Live(subscription)) => subscription.clone(),
+            other => panic!("subscription {id} is not live: {other:?}"),
+        }
+    }
+
+    /// Enables or disables a subscription, as a user's PUT does.
+    pub async fn set_enabled(&self, id: SubscriptionId, enabled: bool) {
+        let mut subscription = self.current(id).await;
+        subscription.enabled = enabled;
+        subscription.disabled_reason = (!enabled).then(|| "disabled by user".to_string());
+        subscription.updated_at = Utc::now().max(subscription.updated_at + chrono::TimeDelta::microseconds(1));
+        self.change(SubscriptionEvent::SubscriptionUpdated { subscription }).await;
+    }
+
+    /// Waits until the role has disabled the subscription; returns it.
+    pub async fn wait_disabled(&self, id: SubscriptionId, timeout: Duration) -> Subscription {
+        wait_until(timeout, &format!("subscription {id} disabled"), || async move {
+            let subscription = self.current(id).await;
+            (!subscription.enabled).then_some(subscription)
+        })
+        .await
     }
 
     pub async fn delete(&self, id: SubscriptionId) {

@@ -4,6 +4,7 @@
 mod harness;
 
 mod attempts;
+mod disabling;
 mod etiquette;
 mod isolation;
 mod metrics;

@@ -30,10 +30,7 @@ async fn attempts_dead_letters_and_latency_are_counted() {
     let receiver = Receiver::start().await;
     receiver.set("/down", Script::always(Reply::Status(503)));
     // Two attempts in all, one second apart, so a failing task is dead-lettered quickly.
-    let config = DeliveryConfig {
-        retry: RetryPolicy { max_attempts: 2, base_delay_secs: 1, factor: 2, max_delay_secs: 60 },
-        ..fast_config()
-    };
+    let config = DeliveryConfig { retry: RetryPolicy::exponential(2, 1, 2, 60), ..fast_config() };
     let node = Node::start(config).await;
     let up = node.subscribe(&receiver.url("/up"), None).await;
     let down = node.subscribe(&receiver.url("/down"), None).await;

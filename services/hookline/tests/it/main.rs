@@ -5,6 +5,7 @@
 mod api_errors;
 mod common;
 mod delivery;
+mod disabling;
 mod distributed;
 mod durability;
 mod operations;

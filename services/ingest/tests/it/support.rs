@@ -66,6 +66,8 @@ impl Harness {
             event_type_filter: filter.map(str::to_string),
             created_at: Utc::now(),
             updated_at: Utc::now(),
+            enabled: true,
+            disabled_reason: None,
         };
         let id = subscription.id;
         let created = SubscriptionEvent::SubscriptionCreated { subscription };

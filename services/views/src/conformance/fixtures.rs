@@ -26,6 +26,8 @@ pub(super) fn subscription(id: SubscriptionId, target_url: &str, at: DateTime<Ut
         event_type_filter: None,
         created_at: at,
         updated_at: at,
+        enabled: true,
+        disabled_reason: None,
     }
 }
 

@@ -68,6 +68,11 @@ pub async fn subscription_lifecycle(factory: &impl ViewStoreFactory) {
     assert_eq!(state(&store, id).await, Some(SubscriptionState::Live(updated.clone())), "after updated");
     assert!(list_all(&store, 100).await.contains(&updated), "the listing must show the updated subscription");
 
+    let disabled = updated.disabled("receiver answered 410 Gone", t0 + secs(1) + secs(1) / 2);
+    apply(&store, vec![change(SubscriptionEvent::SubscriptionUpdated { subscription: disabled.clone() })]).await;
+    assert_eq!(state(&store, id).await, Some(SubscriptionState::Live(disabled.clone())), "after disabled");
+    assert!(list_all(&store, 100).await.contains(&disabled), "the listing must show the disabled state and reason");
+
     let deleted_at = t0 + secs(2);
     apply(&store, vec![change(SubscriptionEvent::SubscriptionDeleted { id, deleted_at })]).await;
     assert_eq!(state(&store, id).await, Some(SubscriptionState::Deleted { id, deleted_at }), "after deleted");
