@@ -8,6 +8,7 @@ mod delivery;
 mod disabling;
 mod distributed;
 mod durability;
+mod isolation;
 mod operations;
 mod rebuild;
 mod retention;
