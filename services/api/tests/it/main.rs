@@ -3,6 +3,7 @@
 
 mod errors;
 mod ingest;
+mod openapi;
 mod probes;
 mod serve;
 mod status;
