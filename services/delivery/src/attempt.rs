@@ -25,7 +25,7 @@ use crate::disable::{Streaks, Verdict};
 use crate::gates::Gates;
 use crate::http::{Outgoing, Sender};
 use crate::metrics::{AttemptTally, DeadLetterCause, DeliveryMetrics};
-use crate::outcome::{outcome_records, parked, record, AttemptReport, Backoff};
+use crate::outcome::{deferred, outcome_records, parked, record, AttemptReport, Backoff};
 
 /// The error of a task kept for a disabled subscription until it passed the retention.
 pub const DISABLED_PAST_RETENTION: &str = "subscription disabled past the retention";
@@ -55,6 +55,9 @@ pub struct Attempter {
     pub streaks: Streaks,
     /// How long a task is kept for a disabled subscription, from its acceptance.
     pub retention: Duration,
+    /// Attempts to one subscription running or waiting beyond which its next tasks are
+    /// deferred to the shortest tier instead of waiting in memory.
+    pub backlog_per_subscription: usize,
 }
 
 /// What a task's turn came to.
@@ -78,6 +81,15 @@ impl Attempter {
             attempt = work.attempt,
         );
         async move {
+            // A subscription whose line is full is slow or dead: its next records wait in
+            // the log (shortest tier), not here, so the consumer keeps reading for others.
+            if self.gates.occupancy(work.task.subscription_id) >= self.backlog_per_subscription {
+                if let Some(record) = deferred(&self.retry, &work.task, work.attempt, Utc::now()) {
+                    tracing::debug!(topic = record.topic, "subscription saturated, task deferred");
+                    append_durably(self.log.as_ref(), vec![record]).await?;
+                    return Ok(Settled::Done);
+                }
+            }
             let _pass = tokio::select! {
                 biased;
                 _ = stop.cancelled() => return Ok(Settled::Abandoned),

@@ -139,6 +139,13 @@ impl DeliveryConfig {
     pub(crate) fn held_limit(&self) -> usize {
         self.max_in_flight.saturating_mul(4)
     }
+
+    /// Attempts to one subscription running or waiting beyond which its next tasks are
+    /// deferred to the log: well under `held_limit`, so that one slow subscription can
+    /// never hold a source's whole allowance and stop it reading for the others.
+    pub(crate) fn backlog_per_subscription(&self) -> usize {
+        self.max_in_flight_per_subscription.saturating_mul(2).min(self.held_limit() / 4).max(1)
+    }
 }
 
 /// Every topic the delivery role reads or writes: deliveries, attempts, the DLQ and

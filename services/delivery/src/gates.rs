@@ -66,6 +66,13 @@ impl Gates {
         Pass { _global: global, _subscription: slot }
     }
 
+    /// Attempts to `id` running or waiting in its line now.
+    pub fn occupancy(&self, id: SubscriptionId) -> usize {
+        let subscriptions = self.subscriptions.lock().unwrap_or_else(PoisonError::into_inner);
+        // Every running or waiting attempt holds one clone of the semaphore; the map holds one more.
+        subscriptions.get(&id).map_or(0, |semaphore| Arc::strong_count(semaphore) - 1)
+    }
+
     /// Subscriptions with an attempt running or waiting.
     #[cfg(test)]
     fn busy_subscriptions(&self) -> usize {

@@ -107,6 +107,7 @@ pub async fn run(config: DeliveryConfig, deps: DeliveryDeps, shutdown: Cancellat
         metrics: DeliveryMetrics::new(&deps.metrics),
         streaks: Streaks::new(config.disable),
         retention: config.retention,
+        backlog_per_subscription: config.backlog_per_subscription(),
     });
 
     let settings = |kind, longest_wait| SourceSettings {

@@ -143,11 +143,23 @@ pub fn rescheduled(policy: &RetryPolicy, work: &Work, now: DateTime<Utc>) -> Opt
 /// again, and is attempted then if the subscription was enabled meanwhile. `None`
 /// when the policy has no tiers.
 pub fn parked(policy: &RetryPolicy, task: &TaskAccepted, attempt: u32, now: DateTime<Utc>) -> Option<NewRecord> {
-    let longest = *policy.tier_delays().last()?;
-    let due_at = TimeDelta::from_std(longest).ok().and_then(|delta| now.checked_add_signed(delta))?;
+    put_back(*policy.tier_delays().last()?, task, attempt, now)
+}
+
+/// The record that defers `task` while its subscription already has a full line of
+/// attempts running and waiting: the same attempt, in the shortest tier, so that the
+/// slow subscription's backlog waits in the log rather than in this worker's memory,
+/// where it would stop the consumer from reading records for everyone else.
+pub fn deferred(policy: &RetryPolicy, task: &TaskAccepted, attempt: u32, now: DateTime<Utc>) -> Option<NewRecord> {
+    put_back(*policy.tier_delays().first()?, task, attempt, now)
+}
+
+/// `task`, its `attempt` not yet made, in the tier of `delay`, due after it.
+fn put_back(delay: std::time::Duration, task: &TaskAccepted, attempt: u32, now: DateTime<Utc>) -> Option<NewRecord> {
+    let due_at = TimeDelta::from_std(delay).ok().and_then(|delta| now.checked_add_signed(delta))?;
     let retry = RetryScheduled { task: task.clone(), attempt, due_at };
     let key = task.subscription_id.to_string().into_bytes();
-    Some(record(&topics::retry_tier(longest.as_secs()), &key, RetryScheduled::KIND, &retry))
+    Some(record(&topics::retry_tier(delay.as_secs()), &key, RetryScheduled::KIND, &retry))
 }
 
 /// A copy of a record that cannot be decoded, for the DLQ, with the reason in a header.
