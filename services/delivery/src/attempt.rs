@@ -81,7 +81,7 @@ impl Attempter {
             attempt = work.attempt,
         );
         async move {
-            // A subscription whose line is full is slow or dead: its next records wait in
+            // A subscription whose line is this long is slow or dead: its next records wait in
             // the log (shortest tier), not here, so the consumer keeps reading for others.
             if self.gates.occupancy(work.task.subscription_id) >= self.backlog_per_subscription {
                 if let Some(record) = deferred(&self.retry, &work.task, work.attempt, Utc::now()) {

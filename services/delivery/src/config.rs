@@ -141,10 +141,11 @@ impl DeliveryConfig {
     }
 
     /// Attempts to one subscription running or waiting beyond which its next tasks are
-    /// deferred to the log: well under `held_limit`, so that one slow subscription can
-    /// never hold a source's whole allowance and stop it reading for the others.
+    /// deferred to the log: half of `held_limit`, so that one slow subscription can never
+    /// hold a source's whole allowance and stop it reading for the others, while a busy
+    /// but healthy one (whose line drains quickly) is not sent round a tier.
     pub(crate) fn backlog_per_subscription(&self) -> usize {
-        self.max_in_flight_per_subscription.saturating_mul(2).min(self.held_limit() / 4).max(1)
+        (self.held_limit() / 2).max(self.max_in_flight_per_subscription).max(1)
     }
 }
 
