@@ -1,11 +1,13 @@
 //! `POST /ingest/{sub_id}`: size and content-type checks at the edge, then the
 //! shared ingest checks and a durable TaskAccepted.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use chrono::Utc;
+use hookline_domain::TaskId;
 use hookline_ingest::{IngestOutcome, IngestRequest};
-use serde_json::json;
+use serde::Serialize;
 use warp::http::{HeaderMap, StatusCode};
 
 use crate::body::{read_limited, require_json, BodyStream};
@@ -23,14 +25,24 @@ pub(crate) async fn ingest(
     state.metrics.ingested(&outcome);
     let answer = match outcome? {
         IngestOutcome::Queued(task_id) => {
-            json!({ "message": "Webhook received and queued", "task_id": task_id.to_string() })
+            Answer { message: "Webhook received and queued".into(), task_id: Some(task_id) }
         }
         IngestOutcome::Filtered(Some(event_type)) => {
-            json!({ "message": format!("Event type '{event_type}' filtered, delivery skipped") })
+            Answer { message: format!("Event type '{event_type}' filtered, delivery skipped").into(), task_id: None }
         }
-        IngestOutcome::Filtered(None) => json!({ "message": "No event type provided, delivery skipped" }),
+        IngestOutcome::Filtered(None) => {
+            Answer { message: "No event type provided, delivery skipped".into(), task_id: None }
+        }
     };
     ApiReply::json(StatusCode::ACCEPTED, &answer)
+}
+
+/// The body of a 202.
+#[derive(Serialize)]
+struct Answer {
+    message: Cow<'static, str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    task_id: Option<TaskId>,
 }
 
 /// The checks at the edge, then the shared ones; a queued task is remembered for status reads.

@@ -1,23 +1,23 @@
 //! Turning handler results into HTTP responses: the one function every route ends in.
 
 use serde::Serialize;
-use serde_json::Value;
-use warp::http::header::{HeaderName, HeaderValue};
+use warp::http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use warp::http::StatusCode;
 use warp::reply::{Reply, Response};
 
 use crate::error::ApiError;
 
-/// A successful answer: a status, a JSON body and extra headers.
+/// A successful answer: a status, a JSON body (serialized once, straight from the
+/// handler's type) and extra headers.
 pub(crate) struct ApiReply {
     status: StatusCode,
-    body: Value,
+    body: Vec<u8>,
     headers: Vec<(&'static str, String)>,
 }
 
 impl ApiReply {
     pub(crate) fn json<T: Serialize>(status: StatusCode, body: &T) -> Result<Self, ApiError> {
-        Ok(Self { status, body: serde_json::to_value(body)?, headers: Vec::new() })
+        Ok(Self { status, body: serde_json::to_vec(body)?, headers: Vec::new() })
     }
 
     pub(crate) fn with_header(mut self, name: &'static str, value: String) -> Self {
@@ -28,8 +28,13 @@ impl ApiReply {
 
 /// The response for a handler's result. Server errors are logged here with their cause.
 pub(crate) fn into_response(result: Result<ApiReply, ApiError>) -> Response {
-    let (status, body, headers) = match result {
-        Ok(reply) => (reply.status, reply.body, reply.headers),
+    let (mut response, headers) = match result {
+        Ok(reply) => {
+            let mut response = Response::new(reply.body.into());
+            response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            *response.status_mut() = reply.status;
+            (response, reply.headers)
+        }
         Err(error) => {
             let reply = error.to_reply();
             if reply.status.is_server_error() {
@@ -37,10 +42,9 @@ pub(crate) fn into_response(result: Result<ApiReply, ApiError>) -> Response {
             } else {
                 tracing::debug!(status = reply.status.as_u16(), error = %error, "request refused");
             }
-            (reply.status, reply.body, reply.headers)
+            (warp::reply::with_status(warp::reply::json(&reply.body), reply.status).into_response(), reply.headers)
         }
     };
-    let mut response = warp::reply::with_status(warp::reply::json(&body), status).into_response();
     for (name, value) in headers {
         // Header values are built from ids, numbers and percent-encoded cursors, so they
         // are always valid; one that is not is dropped rather than failing the request.

@@ -1,12 +1,16 @@
 //! `hookline-bench`: starts the release `hookline` binary on the embedded default and the
 //! `hookline-receiver`, then measures, and prints:
-//! - ingest: requests/s and 202 latency (p50/p95/p99) at a fixed concurrency;
+//! - ingest: requests/s and 202 latency (p50/p95/p99) at a fixed concurrency, as fast
+//!   as hookline answers or at a fixed rate (`--rate`);
 //! - delivery: deliveries/s and end-to-end latency (ingest request sent → receiver got
 //!   it, p50/p95/p99), from the receiver's own clock;
-//! - hookline's CPU time and resident memory (idle, and peak).
+//! - hookline's CPU time and resident memory (idle, and peak);
+//! - how the machine's cores were shared meanwhile: the load generator (this process),
+//!   hookline, the receiver, and everything else.
 //!
 //! Figures are printed, never asserted.
 
+mod load;
 mod proc_stats;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -14,6 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context};
 use clap::Parser;
 use hookline_testkit::process::Hookline;
+use load::Load;
 use proc_stats::CpuSplit;
 use serde_json::{json, Value};
 
@@ -31,6 +36,10 @@ struct Args {
     /// Concurrent senders.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// Requests started per second, spread over the connections (default: each
+    /// connection sends as soon as its last request was answered, i.e. saturation).
+    #[arg(long)]
+    rate: Option<f64>,
     /// Payload bytes (padding added to a small JSON body).
     #[arg(long, default_value_t = 256)]
     payload_bytes: usize,
@@ -46,7 +55,11 @@ struct Args {
 /// The environment of the benchmarked process: the embedded default, or a fresh
 /// namespace and keyspace on the engines of `KAFKA_BROKERS` and `SCYLLA_NODES`.
 fn service_env(args: &Args) -> anyhow::Result<Vec<(String, String)>> {
-    let mut env = vec![("RUST_LOG".to_string(), "warn".to_string())];
+    let mut env = vec![
+        ("RUST_LOG".to_string(), "warn".to_string()),
+        // The receiver is on loopback, which hookline refuses as a target unless allowed.
+        ("HOOKLINE_TARGET_ALLOWLIST".to_string(), "127.0.0.0/8".to_string()),
+    ];
     if !args.distributed {
         env.extend([("KAFKA_BROKERS".into(), String::new()), ("SCYLLA_NODES".into(), String::new())]);
         return Ok(env);
@@ -113,33 +126,16 @@ async fn main() -> anyhow::Result<()> {
     let cpu_at_start = CpuSplit::now(hookline.pid(), receiver.pid())?;
     let started = Instant::now();
     let started_at_us = now_us();
-    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let mut senders = Vec::new();
-    for _ in 0..args.concurrency {
-        let (client, url, next, padding, total) =
-            (client.clone(), hookline.url(&format!("/api/ingest/{sub}")), next.clone(), padding.clone(), args.requests);
-        senders.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut failures = 0usize;
-            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < total {
-                let body = format!(r#"{{"sent_at_us":{},"pad":"{padding}"}}"#, now_us());
-                let sent = Instant::now();
-                let resp = client.post(&url).header("content-type", "application/json").body(body).send().await;
-                match resp {
-                    Ok(r) if r.status() == 202 => latencies.push(sent.elapsed().as_secs_f64() * 1000.0),
-                    _ => failures += 1,
-                }
-            }
-            (latencies, failures)
-        }));
-    }
-    let mut acks = Vec::new();
-    let mut failures = 0;
-    for s in senders {
-        let (l, f) = s.await?;
-        acks.extend(l);
-        failures += f;
-    }
+    let sent = load::send(Load {
+        addr: hookline.addr(),
+        path: format!("/api/ingest/{sub}"),
+        requests: args.requests,
+        concurrency: args.concurrency,
+        padding,
+        rate: args.rate,
+    })
+    .await?;
+    let (mut acks, failures) = (sent.latencies_ms, sent.failures);
     let ingest_secs = started.elapsed().as_secs_f64();
     let cpu_after_ingest = CpuSplit::now(hookline.pid(), receiver.pid())?;
     if failures > 0 {
@@ -183,6 +179,7 @@ async fn main() -> anyhow::Result<()> {
         "hookline_cpu_seconds": peak.cpu_seconds - idle.cpu_seconds,
         "hookline_rss_idle_mb": idle.rss_mb,
         "hookline_rss_peak_mb": peak.peak_rss_mb,
+        "hookline_cpu_us_per_webhook": (cpu_at_end.hookline - cpu_at_start.hookline) * 1e6 / args.requests as f64,
         "cpu_during_ingest": cpu_after_ingest.since(&cpu_at_start, ingest_secs),
         "cpu_whole_run": cpu_at_end.since(&cpu_at_start, delivery_secs),
     });

@@ -32,12 +32,30 @@ pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     Ok((ticks(11) + ticks(12)) / 100.0)
 }
 
-/// CPU seconds of the three processes of a run, read at one moment.
+/// CPU seconds the whole machine has been busy (every core, anything but idle and
+/// I/O wait), from the first line of /proc/stat.
+fn machine_busy_seconds() -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
+    let ticks: Vec<f64> = stat
+        .lines()
+        .next()
+        .and_then(|line| line.strip_prefix("cpu "))
+        .context("/proc/stat without a cpu line")?
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal ...: all but idle and iowait.
+    let busy: f64 = ticks.iter().enumerate().filter(|(i, _)| *i != 3 && *i != 4).map(|(_, t)| t).sum();
+    Ok(busy / 100.0)
+}
+
+/// CPU seconds of the three processes of a run, and of the whole machine, read at one moment.
 #[derive(Clone, Copy)]
 pub struct CpuSplit {
     pub generator: f64,
     pub hookline: f64,
     pub receiver: f64,
+    pub machine: f64,
 }
 
 impl CpuSplit {
@@ -47,11 +65,13 @@ impl CpuSplit {
             generator: cpu_seconds(std::process::id())?,
             hookline: cpu_seconds(hookline)?,
             receiver: cpu_seconds(receiver)?,
+            machine: machine_busy_seconds()?,
         })
     }
 
     /// CPU seconds each process used since `earlier`, and as a share of `wall_seconds`
-    /// (1.0 = one core busy the whole time).
+    /// (1.0 = one core busy the whole time); `others` is what the rest of the machine
+    /// used meanwhile (other people's builds and tests skew the figures).
     pub fn since(&self, earlier: &CpuSplit, wall_seconds: f64) -> serde_json::Value {
         let used = |now: f64, then: f64| {
             let seconds = now - then;
@@ -62,6 +82,10 @@ impl CpuSplit {
             "generator": used(self.generator, earlier.generator),
             "hookline": used(self.hookline, earlier.hookline),
             "receiver": used(self.receiver, earlier.receiver),
+            "others": used(
+                self.machine - self.generator - self.hookline - self.receiver,
+                earlier.machine - earlier.generator - earlier.hookline - earlier.receiver,
+            ),
         })
     }
 }

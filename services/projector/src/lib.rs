@@ -5,7 +5,9 @@
 //! views through the `ViewStore` port, and purges rows past their retention.
 //! Guarantees: offsets are committed only after the views hold the batch; the fold is
 //! idempotent and order-insensitive, so replaying the log from the start rebuilds the
-//! same views.
+//! same views. Offsets are committed every [`ProjectorConfig::commit_every`] under load,
+//! at once when the log is quiet, and on the way out, rather than after every batch: a
+//! crash then folds in again what the views already hold, which changes nothing.
 
 mod decode;
 
@@ -14,8 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hookline_domain::topics;
-use hookline_log::{ConsumerSpec, EventLog, LogError, StartFrom, TopicPartition};
+use hookline_log::{Consumer, ConsumerSpec, EventLog, LogError, Record, StartFrom, TopicPartition};
 use hookline_views::{ViewError, ViewStore};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use decode::decode;
@@ -25,15 +28,28 @@ pub use decode::decode;
 pub struct ProjectorConfig {
     /// The consumer group.
     pub group: String,
-    /// Records folded into the views per `apply`.
+    /// Records folded into the views per `apply`, at most.
     pub batch: usize,
+    /// How long a batch that has records but is not full waits for more: under load,
+    /// fewer and larger view transactions (each one is an fsync), for views this much
+    /// later.
+    pub linger: Duration,
+    /// How often, under load, the offsets of the batches the views hold are committed;
+    /// once the log is quiet they are committed at once.
+    pub commit_every: Duration,
     /// How often rows past their retention are purged.
     pub purge_interval: Duration,
 }
 
 impl Default for ProjectorConfig {
     fn default() -> Self {
-        Self { group: "hookline-projector".into(), batch: 1000, purge_interval: Duration::from_secs(60) }
+        Self {
+            group: "hookline-projector".into(),
+            batch: 2000,
+            linger: Duration::from_millis(20),
+            commit_every: Duration::from_secs(1),
+            purge_interval: Duration::from_secs(60),
+        }
     }
 }
 
@@ -95,16 +111,59 @@ fn spec(config: &ProjectorConfig) -> ConsumerSpec {
     ConsumerSpec { group: Some(config.group.clone()), topics: topics(), start: StartFrom::Earliest }
 }
 
+/// Folds batches into the views until `until`, then commits the offsets of every batch
+/// the views hold, and returns how many records were projected.
 async fn project(config: &ProjectorConfig, deps: &ProjectorDeps, until: Until) -> Result<u64, ProjectorError> {
     let consumer = deps.log.consumer(spec(config)).await?;
+    let mut applied = Applied::default();
+    let outcome = fold(config, deps, consumer.as_ref(), &until, &mut applied).await;
+    let committed = applied.commit(consumer.as_ref()).await;
+    let projected = outcome?;
+    committed?;
+    Ok(projected)
+}
+
+/// The next offsets of the records whose changes the views hold, not yet committed.
+#[derive(Default)]
+struct Applied {
+    next_offsets: BTreeMap<TopicPartition, u64>,
+}
+
+impl Applied {
+    fn add(&mut self, records: &[Record]) {
+        for record in records {
+            let next = self.next_offsets.entry(record.topic_partition()).or_default();
+            *next = (*next).max(record.offset + 1);
+        }
+    }
+
+    async fn commit(&mut self, consumer: &dyn Consumer) -> Result<(), LogError> {
+        if self.next_offsets.is_empty() {
+            return Ok(());
+        }
+        let offsets: Vec<(TopicPartition, u64)> = self.next_offsets.iter().map(|(tp, &n)| (tp.clone(), n)).collect();
+        consumer.commit(&offsets).await?;
+        self.next_offsets.clear();
+        Ok(())
+    }
+}
+
+async fn fold(
+    config: &ProjectorConfig,
+    deps: &ProjectorDeps,
+    consumer: &dyn Consumer,
+    until: &Until,
+    applied: &mut Applied,
+) -> Result<u64, ProjectorError> {
     let mut projected = 0u64;
+    let mut committed_at = Instant::now();
     loop {
-        let polled = match &until {
+        let polled = match until {
             Until::Shutdown(token) => tokio::select! {
                 _ = token.cancelled() => return Ok(projected),
-                polled = consumer.poll(config.batch, Duration::from_millis(500)) => polled,
+                polled = poll_batch(consumer, config, Duration::from_millis(500)) => polled,
             },
-            Until::CaughtUp => consumer.poll(config.batch, Duration::from_millis(300)).await,
+            Until::CaughtUp => poll_batch(consumer, config, Duration::from_millis(300)).await,
         };
         let records = match polled {
             Ok(records) => records,
@@ -119,12 +178,13 @@ async fn project(config: &ProjectorConfig, deps: &ProjectorDeps, until: Until) -
             if matches!(until, Until::CaughtUp) {
                 return Ok(projected);
             }
+            // Quiet: nothing to wait for before committing what the views hold.
+            applied.commit(consumer).await?;
+            committed_at = Instant::now();
             continue;
         }
-        let mut next_offsets: BTreeMap<TopicPartition, u64> = BTreeMap::new();
         let mut changes = Vec::with_capacity(records.len());
         for record in &records {
-            next_offsets.insert(record.topic_partition(), record.offset + 1);
             match decode(record) {
                 Ok(change) => changes.push(change),
                 Err(e) => {
@@ -134,9 +194,42 @@ async fn project(config: &ProjectorConfig, deps: &ProjectorDeps, until: Until) -
         }
         apply_with_retry(deps.views.as_ref(), changes).await?;
         projected += records.len() as u64;
-        let offsets: Vec<(TopicPartition, u64)> = next_offsets.into_iter().collect();
-        consumer.commit(&offsets).await?;
+        applied.add(&records);
+        if committed_at.elapsed() >= config.commit_every {
+            applied.commit(consumer).await?;
+            committed_at = Instant::now();
+        }
     }
+}
+
+/// Up to `config.batch` records: waits up to `wait` for the first, then up to
+/// `config.linger` for the batch to fill.
+async fn poll_batch(
+    consumer: &dyn Consumer,
+    config: &ProjectorConfig,
+    wait: Duration,
+) -> Result<Vec<Record>, LogError> {
+    let mut records = consumer.poll(config.batch, wait).await?;
+    if records.is_empty() {
+        return Ok(records);
+    }
+    let deadline = Instant::now() + config.linger;
+    while records.len() < config.batch {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match consumer.poll(config.batch - records.len(), left).await {
+            Ok(more) if !more.is_empty() => records.extend(more),
+            Ok(_) => break,
+            // The records already polled must be applied, not dropped: the next poll meets the error again.
+            Err(e) => {
+                tracing::debug!(error = %e, "projector: topping up a batch failed, applying what came");
+                break;
+            }
+        }
+    }
+    Ok(records)
 }
 
 async fn apply_with_retry(views: &dyn ViewStore, changes: Vec<hookline_views::ViewChange>) -> Result<(), ViewError> {

@@ -22,12 +22,14 @@ mod partition;
 mod read;
 mod retention;
 mod segment;
+mod syncer;
 mod topic;
 mod writer;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::{oneshot, Notify};
@@ -51,11 +53,15 @@ pub struct EmbeddedOptions {
     pub segment_bytes: u64,
     /// The largest encoded record (key, headers, value and framing) accepted.
     pub max_record_bytes: usize,
+    /// While appends keep coming, a write batch (one fsync per file it touches) starts
+    /// at most this often; an append to an idle log is written at once. Longer: fewer
+    /// fsyncs per record under load, for appends that wait up to this much longer.
+    pub batch_window: Duration,
 }
 
 impl Default for EmbeddedOptions {
     fn default() -> Self {
-        Self { segment_bytes: 64 << 20, max_record_bytes: 8 << 20 }
+        Self { segment_bytes: 64 << 20, max_record_bytes: 8 << 20, batch_window: Duration::from_millis(2) }
     }
 }
 
@@ -151,7 +157,7 @@ impl EmbeddedLog {
         let lock = DirLock::acquire(dir)?;
         let topics = topic::open_all(&topics_dir)?;
         let groups = GroupStore::open(groups_dir)?;
-        let writer = Writer::start(options.segment_bytes)?;
+        let writer = Writer::start(options.segment_bytes, options.batch_window)?;
         let shared = Arc::new(Shared {
             topics_dir,
             options,

@@ -2,6 +2,10 @@
 //! request, writes them all, fsyncs each touched file once, publishes the new high
 //! watermarks, then answers every waiter. A failed batch is undone on disk and every
 //! request in it fails, so no caller is told about records that may not be there.
+//!
+//! While appends keep coming, a batch starts at most once per batch window: quick
+//! fsyncs would otherwise make batches of a record or two, and the fsyncs alone would
+//! take a core. An append to an idle log is written at once.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -9,7 +13,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::oneshot;
 
@@ -17,6 +21,7 @@ use super::frame::{self, FrameHead};
 use super::fsutil::sync_dir;
 use super::partition::Partition;
 use super::segment::Segment;
+use super::syncer::{SyncTarget, Syncer};
 use crate::{Appended, LogError, NewRecord, Record};
 
 /// Bytes of records one batch takes at most before it is written.
@@ -43,11 +48,11 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub fn start(segment_bytes: u64) -> Result<Writer, LogError> {
+    pub fn start(segment_bytes: u64, batch_window: Duration) -> Result<Writer, LogError> {
         let (sender, receiver) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("hookline-log-writer".into())
-            .spawn(move || run(receiver, segment_bytes))?;
+            .spawn(move || run(receiver, segment_bytes, batch_window))?;
         Ok(Writer { sender: Some(sender), thread: Some(thread) })
     }
 
@@ -68,17 +73,35 @@ impl Drop for Writer {
     }
 }
 
-fn run(receiver: mpsc::Receiver<AppendRequest>, segment_bytes: u64) {
+fn run(receiver: mpsc::Receiver<AppendRequest>, segment_bytes: u64, batch_window: Duration) {
+    let mut syncer = Syncer::default();
+    let mut last_start: Option<Instant> = None;
     while let Ok(first) = receiver.recv() {
-        let mut bytes = request_bytes(&first);
-        let mut batch = vec![first];
-        while bytes < MAX_BATCH_BYTES {
-            let Ok(request) = receiver.try_recv() else { break };
-            bytes += request_bytes(&request);
-            batch.push(request);
-        }
-        write_batch(batch, segment_bytes);
+        // Within the window of the last batch, gather until it closes; past it the log was idle.
+        let window_end = last_start.map(|start| start + batch_window).filter(|end| *end > Instant::now());
+        let batch = gather(&receiver, first, window_end);
+        last_start = Some(Instant::now());
+        write_batch(batch, segment_bytes, &mut syncer);
     }
+}
+
+/// `first` and the requests after it: those that come until `window_end`, then those
+/// already waiting; [`MAX_BATCH_BYTES`] at most (past one request).
+fn gather(
+    receiver: &mpsc::Receiver<AppendRequest>,
+    first: AppendRequest,
+    window_end: Option<Instant>,
+) -> Vec<AppendRequest> {
+    let mut bytes = request_bytes(&first);
+    let mut batch = vec![first];
+    while bytes < MAX_BATCH_BYTES {
+        let left = window_end.map_or(Duration::ZERO, |end| end.saturating_duration_since(Instant::now()));
+        let next = if left.is_zero() { receiver.try_recv().ok() } else { receiver.recv_timeout(left).ok() };
+        let Some(request) = next else { break };
+        bytes += request_bytes(&request);
+        batch.push(request);
+    }
+    batch
 }
 
 fn request_bytes(request: &AppendRequest) -> usize {
@@ -170,15 +193,12 @@ impl PartitionWrite {
         self.segments.iter().try_for_each(|segment| segment.file.write_all_at(&segment.buf, segment.start))
     }
 
-    /// Makes the written bytes durable.
-    fn sync(&self) -> std::io::Result<()> {
-        for segment in &self.segments {
-            segment.file.sync_data()?;
+    /// What must be flushed to make the written bytes durable.
+    fn sync_target(&self) -> SyncTarget {
+        SyncTarget {
+            files: self.segments.iter().map(|segment| segment.file.clone()).collect(),
+            dir: (self.segments.len() > 1).then(|| self.partition.dir.clone()),
         }
-        if self.segments.len() > 1 {
-            sync_dir(&self.partition.dir)?;
-        }
-        Ok(())
     }
 
     /// Puts the files back as they were before the batch.
@@ -221,7 +241,7 @@ impl PartitionWrite {
 
 type PartitionKey = (String, u32);
 
-fn write_batch(batch: Vec<AppendRequest>, segment_bytes: u64) {
+fn write_batch(batch: Vec<AppendRequest>, segment_bytes: u64, syncer: &mut Syncer) {
     let timestamp_ms = now_ms();
     let mut writes: HashMap<PartitionKey, PartitionWrite> = HashMap::new();
     let mut answers: Vec<(oneshot::Sender<_>, Vec<Appended>)> = Vec::with_capacity(batch.len());
@@ -242,7 +262,7 @@ fn write_batch(batch: Vec<AppendRequest>, segment_bytes: u64) {
     }
     let result = match failure {
         Some((error, failed)) => Err((error, failed)),
-        None => persist_all(&writes).map_err(|e| (LogError::Io(e), Vec::new())),
+        None => persist_all(&writes, syncer).map_err(|e| (LogError::Io(e), Vec::new())),
     };
     match result {
         Ok(()) => {
@@ -298,20 +318,10 @@ fn add_request(
     Ok(appended)
 }
 
-/// Writes every partition, then fsyncs them in parallel: the device serves concurrent
-/// flushes of different files far faster than one after the other.
-fn persist_all(writes: &HashMap<PartitionKey, PartitionWrite>) -> std::io::Result<()> {
+/// Writes every partition, then fsyncs them side by side.
+fn persist_all(writes: &HashMap<PartitionKey, PartitionWrite>, syncer: &mut Syncer) -> std::io::Result<()> {
     writes.values().try_for_each(PartitionWrite::write)?;
-    let writes: Vec<&PartitionWrite> = writes.values().collect();
-    if writes.len() == 1 {
-        return writes[0].sync();
-    }
-    std::thread::scope(|scope| {
-        let syncs: Vec<_> = writes.iter().map(|write| scope.spawn(|| write.sync())).collect();
-        syncs
-            .into_iter()
-            .try_for_each(|sync| sync.join().unwrap_or_else(|_| Err(std::io::Error::other("fsync thread panicked"))))
-    })
+    syncer.sync_all(writes.values().map(PartitionWrite::sync_target).collect())
 }
 
 fn copy_error(error: &LogError) -> LogError {

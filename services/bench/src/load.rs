@@ -1,0 +1,159 @@
+//! The load generator: keep-alive HTTP/1.1 connections that each send one webhook at
+//! a time and read the answer. It writes a fixed request head and reads with one small
+//! parser, so it costs a fraction of a general-purpose client per request and leaves
+//! the shared cores to hookline and the receiver.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::MissedTickBehavior;
+
+/// What to send: `requests` webhooks to `path` on `addr`, over `concurrency`
+/// connections, each body `{"sent_at_us":<now>,"pad":"<padding>"}`.
+#[derive(Clone)]
+pub struct Load {
+    pub addr: SocketAddr,
+    pub path: String,
+    pub requests: usize,
+    pub concurrency: usize,
+    pub padding: String,
+    /// Requests started per second, spread evenly over the connections; `None`: each
+    /// connection sends its next request as soon as the answer to the last one is in.
+    pub rate: Option<f64>,
+}
+
+/// What the senders saw.
+pub struct Sent {
+    /// Milliseconds from writing each request to having read its 202.
+    pub latencies_ms: Vec<f64>,
+    /// Requests answered with another status, or lost to a broken connection.
+    pub failures: usize,
+}
+
+/// Sends the load and waits for every answer.
+pub async fn send(load: Load) -> anyhow::Result<Sent> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut senders = Vec::with_capacity(load.concurrency);
+    for connection in 0..load.concurrency {
+        let (load, next) = (load.clone(), next.clone());
+        senders.push(tokio::spawn(async move { sender(&load, connection, &next).await }));
+    }
+    let mut sent = Sent { latencies_ms: Vec::with_capacity(load.requests), failures: 0 };
+    for sender in senders {
+        let (latencies, failures) = sender.await??;
+        sent.latencies_ms.extend(latencies);
+        sent.failures += failures;
+    }
+    Ok(sent)
+}
+
+/// One connection's share: takes request numbers until they run out. A connection the
+/// server closes counts its request as failed and is opened again.
+async fn sender(load: &Load, connection: usize, next: &AtomicUsize) -> anyhow::Result<(Vec<f64>, usize)> {
+    let mut pace = load.rate.map(|rate| {
+        let every = Duration::from_secs_f64(load.concurrency as f64 / rate);
+        // Connections start spread over one interval, so the rate is even from the start.
+        let start = tokio::time::Instant::now() + every.mul_f64(connection as f64 / load.concurrency as f64);
+        let mut interval = tokio::time::interval_at(start, every);
+        interval.set_missed_tick_behavior(MissedTickBehavior::Burst);
+        interval
+    });
+    let mut stream = connect(load.addr).await?;
+    let mut request = Vec::with_capacity(256 + load.padding.len());
+    let mut answer = Answer::default();
+    let (mut latencies, mut failures) = (Vec::new(), 0usize);
+    while next.fetch_add(1, Ordering::Relaxed) < load.requests {
+        if let Some(pace) = pace.as_mut() {
+            pace.tick().await;
+        }
+        write_request(&mut request, load);
+        let sent = Instant::now();
+        match exchange(&mut stream, &request, &mut answer).await {
+            Ok(202) => latencies.push(sent.elapsed().as_secs_f64() * 1000.0),
+            Ok(_) => failures += 1,
+            Err(error) => {
+                eprintln!("bench: connection lost ({error:#}), reconnecting");
+                failures += 1;
+                stream = connect(load.addr).await?;
+            }
+        }
+    }
+    Ok((latencies, failures))
+}
+
+async fn connect(addr: SocketAddr) -> anyhow::Result<TcpStream> {
+    let stream = TcpStream::connect(addr).await.with_context(|| format!("connecting to {addr}"))?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// Fills `out` with the next request, stamped with the current time.
+fn write_request(out: &mut Vec<u8>, load: &Load) {
+    let sent_at_us = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_micros();
+    let body = format!(r#"{{"sent_at_us":{sent_at_us},"pad":"{}"}}"#, load.padding);
+    out.clear();
+    out.extend_from_slice(
+        format!(
+            "POST {} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            load.path,
+            load.addr,
+            body.len()
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(body.as_bytes());
+}
+
+/// The read buffer of one connection, kept across requests.
+#[derive(Default)]
+struct Answer {
+    buf: Vec<u8>,
+}
+
+/// Writes one request and reads its whole response; returns the status.
+async fn exchange(stream: &mut TcpStream, request: &[u8], answer: &mut Answer) -> anyhow::Result<u16> {
+    stream.write_all(request).await?;
+    answer.buf.clear();
+    let head_len = loop {
+        if let Some(end) = answer.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+        read_more(stream, &mut answer.buf).await?;
+    };
+    let (status, body_len) = parse_head(&answer.buf[..head_len])?;
+    while answer.buf.len() < head_len + body_len {
+        read_more(stream, &mut answer.buf).await?;
+    }
+    Ok(status)
+}
+
+/// The status and `content-length` of a response head (hyper always sends the length
+/// for the bodies hookline answers with).
+fn parse_head(head: &[u8]) -> anyhow::Result<(u16, usize)> {
+    let head = std::str::from_utf8(head).context("response head is not UTF-8")?;
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status = status_line
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3)?.parse().ok())
+        .with_context(|| format!("bad status line {status_line:?}"))?;
+    let body_len = lines
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.trim().parse().ok())
+        .context("response without content-length")?;
+    Ok((status, body_len))
+}
+
+async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow::Result<()> {
+    buf.reserve(1024);
+    if stream.read_buf(buf).await? == 0 {
+        bail!("connection closed by the server");
+    }
+    Ok(())
+}
