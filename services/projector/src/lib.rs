@@ -137,14 +137,25 @@ impl Applied {
         }
     }
 
+    /// Commits what the views hold. A commit the log may accept later (broker away, a
+    /// rebalance under way) is kept for the next try: the views already hold those
+    /// changes, and replaying them is harmless.
     async fn commit(&mut self, consumer: &dyn Consumer) -> Result<(), LogError> {
         if self.next_offsets.is_empty() {
             return Ok(());
         }
         let offsets: Vec<(TopicPartition, u64)> = self.next_offsets.iter().map(|(tp, &n)| (tp.clone(), n)).collect();
-        consumer.commit(&offsets).await?;
-        self.next_offsets.clear();
-        Ok(())
+        match consumer.commit(&offsets).await {
+            Ok(()) => {
+                self.next_offsets.clear();
+                Ok(())
+            }
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(error = %e, "projector: commit failed, keeping the offsets for the next one");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 
