@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# Runs one k6 scenario of loadtests/ against a fresh hookline on 127.0.0.1.
+# Runs one load-test scenario of loadtests/ against a fresh hookline on 127.0.0.1.
 #
 #   scripts/loadtest.sh SCENARIO [k6 run args...]
 #   scripts/loadtest.sh end_to_end -e RATE=2000 -e DURATION=30s
+#   scripts/loadtest.sh fan_in_kafka [hookline-bench args...]
+#   scripts/loadtest.sh fan_in_kafka --requests 20000 --producers 8
 #
-# SCENARIO: ingest, end_to_end, retry_storm or noisy_neighbour (loadtests/SCENARIO.js).
+# SCENARIO: ingest, end_to_end, retry_storm or noisy_neighbour (loadtests/SCENARIO.js),
+# or fan_in_kafka: Kafka producers writing straight into hookline.ingest, which k6 cannot
+# do without a custom build, so hookline-bench drives it (scripts/bench.sh --fan-in-kafka;
+# KAFKA_BROKERS, else the broker of scripts/kafka.sh, started if needed and left running
+# for the next run; report in target/loadtest/kafka-fan-in.md and .json unless
+# --report-dir says otherwise).
 # It builds the release binaries, installs k6 if needed (scripts/k6.sh; or set K6 to a k6
 # binary), starts `hookline serve` on an empty temporary data directory and the
 # hookline-receiver(s) the scenario needs, all on port 0, runs k6, and prints k6's summary
@@ -22,11 +29,25 @@ REPO=$(pwd)
 
 usage() {
     echo "usage: scripts/loadtest.sh {ingest|end_to_end|retry_storm|noisy_neighbour} [k6 run args...]" >&2
+    echo "       scripts/loadtest.sh fan_in_kafka [hookline-bench args...]" >&2
     exit 2
 }
 [[ $# -ge 1 ]] || usage
 SCENARIO=$1
 shift
+
+if [[ $SCENARIO == fan_in_kafka ]]; then
+    if [[ -z ${KAFKA_BROKERS:-} ]]; then
+        # Its last line of stdout is KAFKA_BROKERS=127.0.0.1:<port>.
+        eval "$(scripts/kafka.sh start | tail -n 1)"
+        export KAFKA_BROKERS
+    fi
+    REPORT_ARGS=(--report-dir "$REPO/target/loadtest")
+    for arg in "$@"; do
+        [[ $arg == --report-dir || $arg == --report-dir=* ]] && REPORT_ARGS=()
+    done
+    exec scripts/bench.sh --fan-in-kafka "${REPORT_ARGS[@]}" "$@"
+fi
 SCRIPT=$REPO/loadtests/$SCENARIO.js
 [[ $SCENARIO =~ ^[a-z_]+$ && -f $SCRIPT ]] || usage
 

@@ -6,12 +6,13 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use anyhow::{bail, Context};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::time::MissedTickBehavior;
+
+use crate::pace;
 
 /// What to send: `requests` webhooks to `path` on `addr`, over `concurrency`
 /// connections, each body `{"sent_at_us":<now>,"pad":"<padding>"}`.
@@ -55,21 +56,14 @@ pub async fn send(load: Load) -> anyhow::Result<Sent> {
 /// One connection's share: takes request numbers until they run out. A connection the
 /// server closes counts its request as failed and is opened again.
 async fn sender(load: &Load, connection: usize, next: &AtomicUsize) -> anyhow::Result<(Vec<f64>, usize)> {
-    let mut pace = load.rate.map(|rate| {
-        let every = Duration::from_secs_f64(load.concurrency as f64 / rate);
-        // Connections start spread over one interval, so the rate is even from the start.
-        let start = tokio::time::Instant::now() + every.mul_f64(connection as f64 / load.concurrency as f64);
-        let mut interval = tokio::time::interval_at(start, every);
-        interval.set_missed_tick_behavior(MissedTickBehavior::Burst);
-        interval
-    });
+    let mut ticker = load.rate.map(|rate| pace::ticker(rate, connection, load.concurrency));
     let mut stream = connect(load.addr).await?;
     let mut request = Vec::with_capacity(256 + load.padding.len());
     let mut answer = Answer::default();
     let (mut latencies, mut failures) = (Vec::new(), 0usize);
     while next.fetch_add(1, Ordering::Relaxed) < load.requests {
-        if let Some(pace) = pace.as_mut() {
-            pace.tick().await;
+        if let Some(ticker) = ticker.as_mut() {
+            ticker.tick().await;
         }
         write_request(&mut request, load);
         let sent = Instant::now();
@@ -94,8 +88,7 @@ async fn connect(addr: SocketAddr) -> anyhow::Result<TcpStream> {
 
 /// Fills `out` with the next request, stamped with the current time.
 fn write_request(out: &mut Vec<u8>, load: &Load) {
-    let sent_at_us = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_micros();
-    let body = format!(r#"{{"sent_at_us":{sent_at_us},"pad":"{}"}}"#, load.padding);
+    let body = pace::stamped_body(&load.padding);
     out.clear();
     out.extend_from_slice(
         format!(

@@ -1,6 +1,7 @@
 //! CPU time and memory of a process, from /proc.
 
 use anyhow::Context;
+use serde::Serialize;
 
 pub struct Sample {
     pub cpu_seconds: f64,
@@ -69,23 +70,36 @@ impl CpuSplit {
         })
     }
 
-    /// CPU seconds each process used since `earlier`, and as a share of `wall_seconds`
-    /// (1.0 = one core busy the whole time); `others` is what the rest of the machine
-    /// used meanwhile (other people's builds and tests skew the figures).
-    pub fn since(&self, earlier: &CpuSplit, wall_seconds: f64) -> serde_json::Value {
-        let used = |now: f64, then: f64| {
-            let seconds = now - then;
-            serde_json::json!({ "cpu_seconds": seconds, "cores": seconds / wall_seconds })
-        };
-        serde_json::json!({
-            "wall_seconds": wall_seconds,
-            "generator": used(self.generator, earlier.generator),
-            "hookline": used(self.hookline, earlier.hookline),
-            "receiver": used(self.receiver, earlier.receiver),
-            "others": used(
-                self.machine - self.generator - self.hookline - self.receiver,
-                earlier.machine - earlier.generator - earlier.hookline - earlier.receiver,
-            ),
-        })
+    /// CPU each process used since `earlier`, over `wall_seconds`; `others` is what the
+    /// rest of the machine used meanwhile (other builds and tests, brokers, the kernel's
+    /// I/O threads), which skews the figures.
+    pub fn since(&self, earlier: &CpuSplit, wall_seconds: f64) -> CpuShares {
+        let used = |now: f64, then: f64| CpuUse { cpu_seconds: now - then, cores: (now - then) / wall_seconds };
+        let others = |split: &CpuSplit| split.machine - split.generator - split.hookline - split.receiver;
+        CpuShares {
+            wall_seconds,
+            generator: used(self.generator, earlier.generator),
+            hookline: used(self.hookline, earlier.hookline),
+            receiver: used(self.receiver, earlier.receiver),
+            others: used(others(self), others(earlier)),
+        }
     }
+}
+
+/// How the machine's cores were shared over a stretch of a run.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct CpuShares {
+    pub wall_seconds: f64,
+    /// The load generator: this process.
+    pub generator: CpuUse,
+    pub hookline: CpuUse,
+    pub receiver: CpuUse,
+    pub others: CpuUse,
+}
+
+/// CPU seconds used, and as a share of the wall time (1.0 = one core busy throughout).
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct CpuUse {
+    pub cpu_seconds: f64,
+    pub cores: f64,
 }
