@@ -23,6 +23,12 @@ for engine in kafka cassandra; do
   fi
   ("scripts/$engine.sh" start >"target/$engine-start.out" 2>"target/$engine-start.err"; echo $? >"target/$engine-start.rc") &
 done
+# Schemathesis, for the test that runs it against the real binary; prints SCHEMATHESIS=… last.
+(scripts/schemathesis.sh >target/schemathesis-install.out 2>target/schemathesis-install.err; echo $? >target/schemathesis-install.rc) &
+
+# Headless Chromium for the dashboard's browser tests (Debian packages).
+chromium_paths=$(scripts/chromium.sh install)
+export "$(grep '^CHROMEDRIVER=' <<<"$chromium_paths")" "$(grep '^CHROMIUM=' <<<"$chromium_paths")"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -41,6 +47,12 @@ for engine in kafka cassandra; do
 done
 export "$(tail -n 1 target/kafka-start.out)"
 export "$(tail -n 1 target/cassandra-start.out)"
+if [ "$(cat target/schemathesis-install.rc)" != 0 ]; then
+  echo "installing schemathesis failed:" >&2
+  cat target/schemathesis-install.err >&2
+  exit 1
+fi
+export "$(tail -n 1 target/schemathesis-install.out)"
 # Tests that need an engine fail, rather than skip, when it is missing.
 export HOOKLINE_REQUIRE_ENGINES=1
 echo "== engines: KAFKA_BROKERS=$KAFKA_BROKERS SCYLLA_NODES=$SCYLLA_NODES"

@@ -5,12 +5,16 @@ use std::time::Duration;
 
 use hookline_domain::limits::DEFAULT_MAX_BODY_BYTES;
 use hookline_domain::target::TargetPolicy;
+use hookline_domain::RetryPolicy;
 use hookline_ingest::Ingestor;
 use hookline_log::EventLog;
 use hookline_lookup::SubscriptionDirectory;
 use hookline_views::ViewStore;
 
+use crate::auth::ApiTokens;
+use crate::edge::HeaderLimits;
 use crate::probes::Probes;
+use crate::rate_limit::RateLimits;
 
 /// Settings of the REST API.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +29,17 @@ pub struct ApiConfig {
     pub read_your_writes_timeout: Duration,
     /// Which target URLs subscriptions may have (`HOOKLINE_TARGET_ALLOWLIST`); by default global addresses only.
     pub target_policy: TargetPolicy,
+    /// How long a replaced secret stays valid when a rotation names no grace
+    /// (`HOOKLINE_SECRET_ROTATION_GRACE_SECONDS`).
+    pub secret_rotation_grace: Duration,
+    /// Tokens the API asks for (`HOOKLINE_API_TOKENS`); none: the API is open.
+    pub tokens: ApiTokens,
+    /// Whether ingest needs a token too (besides the signature of subscriptions with a secret).
+    pub ingest_requires_token: bool,
+    pub rate_limits: RateLimits,
+    pub header_limits: HeaderLimits,
+    /// The retry schedule, whose shortest tier takes a retry by hand.
+    pub retry: RetryPolicy,
 }
 
 impl Default for ApiConfig {
@@ -35,6 +50,12 @@ impl Default for ApiConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             read_your_writes_timeout: Duration::from_secs(5),
             target_policy: TargetPolicy::default(),
+            secret_rotation_grace: Duration::from_secs(24 * 3600),
+            tokens: ApiTokens::default(),
+            ingest_requires_token: false,
+            rate_limits: RateLimits::default(),
+            header_limits: HeaderLimits::default(),
+            retry: RetryPolicy::default(),
         }
     }
 }

@@ -62,10 +62,19 @@ pub enum ApiError {
     SubscriptionNotFound,
     #[error("Delivery task not found")]
     TaskNotFound,
+    /// The request does not fit the current state of what it names.
+    #[error("{0}")]
+    Conflict(String),
     #[error("Not found")]
     RouteNotFound,
     #[error("Method not allowed")]
     MethodNotAllowed { allow: &'static str },
+    #[error("Missing or invalid API token: send `Authorization: Bearer <token>`")]
+    Unauthorized,
+    #[error("Too many requests{scope}: retry after {retry_after_seconds} s")]
+    RateLimited { scope: &'static str, retry_after_seconds: u64 },
+    #[error("Request headers too large: {0}")]
+    HeadersTooLarge(String),
     #[error(transparent)]
     Ingest(#[from] IngestError),
     #[error("log: {0}")]
@@ -131,11 +140,27 @@ impl ApiError {
                 headers: Vec::new(),
             },
             ApiError::TaskNotFound | ApiError::RouteNotFound => message(StatusCode::NOT_FOUND, self.to_string()),
+            ApiError::Conflict(_) => ErrorReply {
+                status: StatusCode::CONFLICT,
+                body: json!({ "error": "conflict", "message": self.to_string() }),
+                headers: Vec::new(),
+            },
             ApiError::MethodNotAllowed { allow } => {
                 let mut reply = message(StatusCode::METHOD_NOT_ALLOWED, self.to_string());
                 reply.headers.push(("allow", (*allow).to_string()));
                 reply
             }
+            ApiError::Unauthorized => {
+                let mut reply = message(StatusCode::UNAUTHORIZED, self.to_string());
+                reply.headers.push(("www-authenticate", "Bearer".into()));
+                reply
+            }
+            ApiError::RateLimited { retry_after_seconds, .. } => {
+                let mut reply = message(StatusCode::TOO_MANY_REQUESTS, self.to_string());
+                reply.headers.push(("retry-after", retry_after_seconds.to_string()));
+                reply
+            }
+            ApiError::HeadersTooLarge(_) => message(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, self.to_string()),
             ApiError::Ingest(e) => ingest_reply(e),
             ApiError::Log(_)
             | ApiError::Views(_)
@@ -152,7 +177,10 @@ fn ingest_reply(error: &IngestError) -> ErrorReply {
         IngestError::Signature(_) => StatusCode::UNAUTHORIZED,
         IngestError::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         IngestError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-        IngestError::InvalidEventType(_) => StatusCode::BAD_REQUEST,
+        IngestError::InvalidEventType(_)
+        | IngestError::InvalidIdempotencyKey(_)
+        | IngestError::NotUtf8
+        | IngestError::TooDeep => StatusCode::BAD_REQUEST,
         IngestError::Log(_) | IngestError::Views(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     let text = if status.is_server_error() { INTERNAL.to_string() } else { error.to_string() };

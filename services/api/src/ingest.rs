@@ -3,15 +3,17 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::Utc;
 use hookline_domain::TaskId;
-use hookline_ingest::{IngestOutcome, IngestRequest};
+use hookline_ingest::{signed_message, IngestOutcome, IngestRequest};
 use serde::Serialize;
 use warp::http::{HeaderMap, StatusCode};
 
 use crate::body::{read_limited, require_json, BodyStream};
 use crate::error::ApiError;
+use crate::rate_limit::retry_after_seconds;
 use crate::reply::ApiReply;
 use crate::state::{subscription_id, ApiState};
 
@@ -27,6 +29,10 @@ pub(crate) async fn ingest(
         IngestOutcome::Queued(task_id) => {
             Answer { message: "Webhook received and queued".into(), task_id: Some(task_id) }
         }
+        IngestOutcome::Replayed(task_id) => {
+            let answer = Answer { message: "Webhook already received and queued".into(), task_id: Some(task_id) };
+            return Ok(ApiReply::json(StatusCode::ACCEPTED, &answer)?.with_header("idempotent-replayed", "true".into()));
+        }
         IngestOutcome::Filtered(Some(event_type)) => {
             Answer { message: format!("Event type '{event_type}' filtered, delivery skipped").into(), task_id: None }
         }
@@ -36,6 +42,9 @@ pub(crate) async fn ingest(
     };
     ApiReply::json(StatusCode::ACCEPTED, &answer)
 }
+
+/// The header naming a webhook for good: repeats within the retention get the same task.
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// The body of a 202.
 #[derive(Serialize)]
@@ -53,15 +62,26 @@ async fn accept(
     body: BodyStream,
 ) -> Result<IngestOutcome, ApiError> {
     let subscription_id = subscription_id(sub_id)?;
+    state.rate_limiter.admit_webhook(subscription_id, Instant::now()).map_err(|wait| ApiError::RateLimited {
+        scope: " for this subscription",
+        retry_after_seconds: retry_after_seconds(wait),
+    })?;
     require_json(headers)?;
     let body = read_limited(headers, body, state.config.max_body_bytes).await?;
     let event_type = headers.get(state.config.event_type_header.as_str()).map(|v| v.as_bytes());
     let signature = headers.get(state.config.secret_header.as_str()).map(|v| v.as_bytes());
-    let outcome = state
-        .deps
-        .ingestor
-        .ingest(IngestRequest { subscription_id, body: &body, event_type, signature, dedup_name: None })
-        .await?;
+    let idempotency_key = headers.get(IDEMPOTENCY_KEY).map(|v| v.as_bytes());
+    let signed_message = signed_message(|name| headers.get(name).map(|v| v.as_bytes()));
+    let request = IngestRequest {
+        subscription_id,
+        body: &body,
+        event_type,
+        signature,
+        signed_message,
+        idempotency_key,
+        dedup_name: None,
+    };
+    let outcome = state.deps.ingestor.ingest(request).await?;
     if let IngestOutcome::Queued(task_id) = &outcome {
         // The ingestor accepted this header, so it is UTF-8; it keeps it trimmed, blank as none.
         let event_type = event_type

@@ -15,13 +15,16 @@
 //! and views answer and every expected consumer group has partitions) and `/metrics`
 //! (Prometheus text format 0.0.4) — see [`Probes`] and [`serve_probes`].
 
+mod auth;
 mod body;
 mod config;
+mod edge;
 mod error;
 mod ingest;
 mod metrics;
 mod probes;
 mod query;
+mod rate_limit;
 mod readiness;
 mod recent_tasks;
 mod reply;
@@ -29,17 +32,22 @@ mod routes;
 mod server;
 mod shapes;
 mod state;
+mod stats;
 mod status;
 mod subscription_input;
 mod subscription_writes;
 mod subscriptions;
+mod tasks;
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
+pub use auth::{ApiTokens, TokenConfigError, MIN_TOKEN_LEN};
 pub use config::{ApiConfig, ApiDeps};
+pub use edge::HeaderLimits;
 pub use error::{ApiError, BodySize, IdKind};
 pub use probes::Probes;
+pub use rate_limit::{Rate, RateLimits};
 pub use readiness::{Readiness, Verdict};
 pub use server::{serve, serve_probes};
 

@@ -35,12 +35,14 @@ impl ApiMetrics {
 fn ingest_outcome(result: &Result<IngestOutcome, ApiError>) -> &'static str {
     match result {
         Ok(IngestOutcome::Queued(_)) => "queued",
+        Ok(IngestOutcome::Replayed(_)) => "replayed",
         Ok(IngestOutcome::Filtered(_)) => "filtered",
         Err(ApiError::Ingest(e)) if e.is_refusal() => e.reason(),
         Err(ApiError::InvalidId(_)) => "invalid_subscription_id",
         Err(ApiError::UnsupportedMediaType) => "not_json",
         Err(ApiError::PayloadTooLarge { .. }) => "too_large",
         Err(ApiError::BadRequest(_)) => "bad_request",
+        Err(ApiError::RateLimited { .. }) => "rate_limited",
         Err(_) => "error",
     }
 }

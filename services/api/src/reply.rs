@@ -28,23 +28,30 @@ impl ApiReply {
 
 /// The response for a handler's result. Server errors are logged here with their cause.
 pub(crate) fn into_response(result: Result<ApiReply, ApiError>) -> Response {
-    let (mut response, headers) = match result {
+    match result {
         Ok(reply) => {
             let mut response = Response::new(reply.body.into());
             response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             *response.status_mut() = reply.status;
-            (response, reply.headers)
+            with_headers(response, reply.headers)
         }
-        Err(error) => {
-            let reply = error.to_reply();
-            if reply.status.is_server_error() {
-                tracing::error!(status = reply.status.as_u16(), error = %error, cause = ?error, "request failed");
-            } else {
-                tracing::debug!(status = reply.status.as_u16(), error = %error, "request refused");
-            }
-            (warp::reply::with_status(warp::reply::json(&reply.body), reply.status).into_response(), reply.headers)
-        }
-    };
+        Err(error) => error_response(&error),
+    }
+}
+
+/// The response for an error.
+pub(crate) fn error_response(error: &ApiError) -> Response {
+    let reply = error.to_reply();
+    if reply.status.is_server_error() {
+        tracing::error!(status = reply.status.as_u16(), error = %error, cause = ?error, "request failed");
+    } else {
+        tracing::debug!(status = reply.status.as_u16(), error = %error, "request refused");
+    }
+    let response = warp::reply::with_status(warp::reply::json(&reply.body), reply.status).into_response();
+    with_headers(response, reply.headers)
+}
+
+fn with_headers(mut response: Response, headers: Vec<(&'static str, String)>) -> Response {
     for (name, value) in headers {
         // Header values are built from ids, numbers and percent-encoded cursors, so they
         // are always valid; one that is not is dropped rather than failing the request.

@@ -15,12 +15,13 @@ use warp::reply::Response;
 use warp::{Filter, Rejection};
 
 use crate::body::body_stream;
+use crate::edge::{self, Refused};
 use crate::error::ApiError;
 use crate::probes::{self, Probes};
 use crate::query::raw_query;
-use crate::reply::{into_response, ApiReply};
+use crate::reply::{error_response, into_response, ApiReply};
 use crate::state::ApiState;
-use crate::{ingest, status, subscriptions};
+use crate::{ingest, stats, status, subscriptions, tasks};
 
 /// A known path asked with a method it does not serve.
 #[derive(Debug)]
@@ -99,6 +100,14 @@ fn subscription_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
         .then(subscriptions::update)
         .map(into_response);
     let delete = one().and(warp::delete()).and(with_state(state)).then(subscriptions::delete).map(into_response);
+    let rotate_path = || warp::path!("subscriptions" / String / "secret" / "rotate");
+    let rotate = rotate_path()
+        .and(warp::post())
+        .and(with_state(state))
+        .and(warp::header::headers_cloned())
+        .and(body_stream())
+        .then(subscriptions::rotate_secret)
+        .map(into_response);
 
     list.or(create)
         .unify()
@@ -111,6 +120,10 @@ fn subscription_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
         .or(delete)
         .unify()
         .or(wrong_method_on(one(), "GET, PUT, DELETE"))
+        .unify()
+        .or(rotate)
+        .unify()
+        .or(wrong_method_on(rotate_path(), "POST"))
         .unify()
         .boxed()
 }
@@ -146,12 +159,36 @@ fn status_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
+/// The dashboard's endpoints: the task listing, retries by hand, subscription statistics.
+fn task_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
+    let list_path = || warp::path!("tasks");
+    let list =
+        list_path().and(warp::get()).and(with_state(state)).and(raw_query()).then(tasks::list).map(into_response);
+    let retry_path = || warp::path!("tasks" / String / "retry");
+    let retry = retry_path().and(warp::post()).and(with_state(state)).then(tasks::retry).map(into_response);
+    let stats_path = || warp::path!("subscriptions" / String / "stats");
+    let stats = stats_path().and(warp::get()).and(with_state(state)).then(stats::subscription_stats).map(into_response);
+    list.or(list_path().and(wrong_method("GET")))
+        .unify()
+        .or(retry)
+        .unify()
+        .or(wrong_method_on(retry_path(), "POST"))
+        .unify()
+        .or(stats)
+        .unify()
+        .or(wrong_method_on(stats_path(), "GET"))
+        .unify()
+        .boxed()
+}
+
 /// Every endpoint of one API version.
 fn endpoints(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
     subscription_routes(state)
         .or(ingest_route(state))
         .unify()
         .or(status_routes(state))
+        .unify()
+        .or(task_routes(state))
         .unify()
         .or(health())
         .unify()
@@ -163,10 +200,13 @@ pub(crate) fn tree(
     state: Arc<ApiState>,
 ) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static {
     let endpoints = endpoints(&state);
-    let v1 = warp::path("api").and(warp::path("v1")).and(endpoints.clone());
-    let unversioned = warp::path("api").and(endpoints);
+    let versions = warp::path("v1").and(endpoints.clone()).or(endpoints).unify();
+    let api = warp::path("api").and(edge::api_guard(state.clone())).and(versions);
     let probes = probe_routes(state.deps.probes.clone());
-    health().or(probes).unify().or(v1).unify().or(unversioned).unify().recover(recover).unify()
+    edge::header_limits(state.config.header_limits)
+        .and(health().or(probes).unify().or(api).unify().or(hookline_dashboard::routes()).unify())
+        .recover(recover)
+        .unify()
 }
 
 /// Only `/health`, `/ready` and `/metrics`: what a process without the api role serves.
@@ -178,6 +218,9 @@ pub(crate) fn probes_only(
 
 /// Maps what no route answered to a JSON error; never fails.
 async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
+    if let Some(Refused(error)) = rejection.find::<Refused>() {
+        return Ok(error_response(error));
+    }
     let error = if let Some(wrong) = rejection.find::<WrongMethod>() {
         ApiError::MethodNotAllowed { allow: wrong.allow }
     } else if rejection.is_not_found() {

@@ -1,11 +1,26 @@
-//! Serving the routes on a listener until shutdown.
+//! Serving the routes on a listener until shutdown, with the HTTP server's own limits
+//! set: a hard cap on header count (the JSON-answered limit is lower, see
+//! [`crate::HeaderLimits`]) and a deadline for a request's headers, so that a client
+//! trickling bytes cannot hold a connection open for ever.
 
+use std::convert::Infallible;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use warp::{Filter, Reply};
 
 use crate::config::{ApiConfig, ApiDeps};
+use crate::edge::SERVER_MAX_HEADERS;
 use crate::error::ApiError;
 use crate::probes::Probes;
+
+/// How long a client has to send a request's headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves the API on `listener` until `shutdown` is cancelled, then stops accepting,
 /// lets open requests finish and returns.
@@ -17,11 +32,7 @@ pub async fn serve(
 ) -> Result<(), ApiError> {
     let addr = listener.local_addr().map_err(ApiError::Listener)?;
     tracing::info!(%addr, "api listening");
-    warp::serve(crate::routes(config, deps))
-        .incoming(listener)
-        .graceful(async move { shutdown.cancelled_owned().await })
-        .run()
-        .await;
+    run(listener, crate::routes(config, deps), shutdown).await;
     tracing::info!(%addr, "api stopped");
     Ok(())
 }
@@ -31,11 +42,44 @@ pub async fn serve(
 /// and scraped the same way.
 pub async fn serve_probes(listener: TcpListener, probes: Probes, shutdown: CancellationToken) -> Result<(), ApiError> {
     let addr = listener.local_addr().map_err(ApiError::Listener)?;
-    warp::serve(crate::routes::probes_only(probes))
-        .incoming(listener)
-        .graceful(async move { shutdown.cancelled_owned().await })
-        .run()
-        .await;
+    run(listener, crate::routes::probes_only(probes), shutdown).await;
     tracing::info!(%addr, "probe endpoints stopped");
     Ok(())
+}
+
+async fn run<F>(listener: TcpListener, filter: F, shutdown: CancellationToken)
+where
+    F: Filter<Error = Infallible> + Clone + Send + Sync + 'static,
+    F::Extract: Reply,
+{
+    let service = warp::service(filter);
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).max_headers(SERVER_MAX_HEADERS).header_read_timeout(HEADER_READ_TIMEOUT);
+    let connections = GracefulShutdown::new();
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: pause rather than spin.
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service.clone()))
+            .into_owned();
+        let connection = connections.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(error = %error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    connections.shutdown().await;
 }

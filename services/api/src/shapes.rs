@@ -19,6 +19,9 @@ pub(crate) struct SubscriptionBody {
     updated_at: String,
     enabled: bool,
     disabled_reason: Option<String>,
+    /// Until when the secret replaced by the last rotation is still valid; null once
+    /// it is not (or there is none). The replaced secret itself is not shown again.
+    previous_secret_expires_at: Option<String>,
 }
 
 impl From<&Subscription> for SubscriptionBody {
@@ -32,6 +35,10 @@ impl From<&Subscription> for SubscriptionBody {
             updated_at: timestamp(s.updated_at),
             enabled: s.enabled,
             disabled_reason: s.disabled_reason.clone(),
+            previous_secret_expires_at: s
+                .previous_secret_at(Utc::now())
+                .and(s.previous_secret_expires_at)
+                .map(timestamp),
         }
     }
 }
@@ -72,8 +79,9 @@ impl AttemptBody {
     }
 }
 
+/// A task as listed: what [`TaskBody`] shows, but its attempts.
 #[derive(Serialize)]
-pub(crate) struct TaskBody {
+pub(crate) struct TaskSummaryBody {
     task_id: String,
     subscription_id: String,
     event_type: Option<String>,
@@ -84,12 +92,10 @@ pub(crate) struct TaskBody {
     next_attempt_at: Option<String>,
     last_http_status: Option<u16>,
     last_error: Option<String>,
-    /// Oldest first.
-    attempts: Vec<AttemptBody>,
 }
 
-impl TaskBody {
-    pub(crate) fn new(task: &TaskView, attempts: &[AttemptRecorded]) -> Self {
+impl From<&TaskView> for TaskSummaryBody {
+    fn from(task: &TaskView) -> Self {
         let last = task.last_attempt.as_ref();
         Self {
             task_id: task.task_id.to_string(),
@@ -102,6 +108,22 @@ impl TaskBody {
             next_attempt_at: last.and_then(|a| a.next_attempt_at).map(timestamp),
             last_http_status: last.and_then(|a| a.http_status),
             last_error: last.and_then(|a| a.error.clone()),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(crate) struct TaskBody {
+    #[serde(flatten)]
+    task: TaskSummaryBody,
+    /// Oldest first.
+    attempts: Vec<AttemptBody>,
+}
+
+impl TaskBody {
+    pub(crate) fn new(task: &TaskView, attempts: &[AttemptRecorded]) -> Self {
+        Self {
+            task: TaskSummaryBody::from(task),
             attempts: attempts.iter().map(|a| AttemptBody::new(a, false)).collect(),
         }
     }

@@ -7,19 +7,31 @@ use hookline_domain::{SubscriptionId, TaskId};
 use crate::config::{ApiConfig, ApiDeps};
 use crate::error::{ApiError, IdKind};
 use crate::metrics::ApiMetrics;
+use crate::rate_limit::RateLimiter;
 use crate::recent_tasks::RecentTasks;
+use crate::tasks::QueuedRetries;
 
 pub(crate) struct ApiState {
     pub config: ApiConfig,
     pub deps: ApiDeps,
     pub recent_tasks: RecentTasks,
     pub metrics: ApiMetrics,
+    pub rate_limiter: RateLimiter,
+    pub queued_retries: QueuedRetries,
 }
 
 impl ApiState {
     pub(crate) fn new(config: ApiConfig, deps: ApiDeps) -> Self {
         let metrics = ApiMetrics::new(&deps.probes.registry);
-        Self { config, deps, recent_tasks: RecentTasks::new(), metrics }
+        let rate_limiter = RateLimiter::new(config.rate_limits);
+        Self {
+            config,
+            deps,
+            recent_tasks: RecentTasks::new(),
+            metrics,
+            rate_limiter,
+            queued_retries: QueuedRetries::new(),
+        }
     }
 }
 

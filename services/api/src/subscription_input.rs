@@ -2,9 +2,11 @@
 //! problem of a request is reported at once, keyed by field name.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use hookline_domain::subscription::{validate_event_type, validate_secret, validate_target_url, FieldError};
 use hookline_domain::target::TargetPolicy;
+use hookline_secrets::generate_secret;
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
@@ -49,12 +51,25 @@ pub(crate) struct SubscriptionPatch {
     pub enabled: Option<bool>,
 }
 
+/// The longest grace a rotation may give the secret it replaces (30 days).
+pub(crate) const MAX_ROTATION_GRACE: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// A valid rotation request.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Rotation {
+    /// The new secret; `None`: hookline generates one.
+    pub secret: Option<String>,
+    /// How long the replaced secret stays valid; `None`: the configured default.
+    pub grace: Option<Duration>,
+}
+
 /// The fields of a request body, read but not yet judged complete.
 struct Fields {
     target_url: Option<String>,
     secret: Change,
     event_type_filter: Change,
     enabled: Option<bool>,
+    generate_secret: bool,
     errors: BTreeMap<String, String>,
 }
 
@@ -66,6 +81,7 @@ impl Fields {
             secret: Change::Keep,
             event_type_filter: Change::Keep,
             enabled: None,
+            generate_secret: false,
             errors: BTreeMap::new(),
         };
         for (name, value) in object {
@@ -86,6 +102,10 @@ impl Fields {
                 "enabled" => match value {
                     Value::Bool(enabled) => fields.enabled = Some(enabled),
                     _ => fields.problem("enabled", "must be true or false"),
+                },
+                "generate_secret" => match value {
+                    Value::Bool(generate) => fields.generate_secret = generate,
+                    _ => fields.problem("generate_secret", "must be true or false"),
                 },
                 _ => fields.problem(&name, "unknown field"),
             }
@@ -139,16 +159,21 @@ fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
 }
 
 /// Reads a creation request: `target_url` required (and a target `policy` allows),
-/// `secret` and `event_type_filter` optional.
+/// `secret` and `event_type_filter` optional; `generate_secret: true` instead of a
+/// `secret` makes hookline generate a strong one.
 pub(crate) fn parse_new(body: &[u8], policy: &TargetPolicy) -> Result<NewSubscription, ApiError> {
     let mut fields = Fields::read(body, policy)?;
     if fields.target_url.is_none() && !fields.errors.contains_key("target_url") {
         fields.problem("target_url", "is required");
     }
+    if fields.generate_secret && matches!(fields.secret, Change::Set(_)) {
+        fields.problem("generate_secret", "conflicts with secret: give a secret or ask for one, not both");
+    }
     let fields = fields.into_result()?;
+    let secret = if fields.generate_secret { Some(generate_secret()) } else { fields.secret.apply(None) };
     Ok(NewSubscription {
         target_url: fields.target_url.unwrap_or_default(),
-        secret: fields.secret.apply(None),
+        secret,
         event_type_filter: fields.event_type_filter.apply(None),
         enabled: fields.enabled.unwrap_or(true),
     })
@@ -156,13 +181,65 @@ pub(crate) fn parse_new(body: &[u8], policy: &TargetPolicy) -> Result<NewSubscri
 
 /// Reads a partial update: absent fields keep their value, `null` clears an optional one.
 pub(crate) fn parse_patch(body: &[u8], policy: &TargetPolicy) -> Result<SubscriptionPatch, ApiError> {
-    let fields = Fields::read(body, policy)?.into_result()?;
+    let mut fields = Fields::read(body, policy)?;
+    if fields.generate_secret {
+        fields.problem("generate_secret", "only when creating; POST /subscriptions/{id}/secret/rotate makes a new one");
+    }
+    let fields = fields.into_result()?;
     Ok(SubscriptionPatch {
         target_url: fields.target_url,
         secret: fields.secret,
         event_type_filter: fields.event_type_filter,
         enabled: fields.enabled,
     })
+}
+
+/// A JSON number that is a whole non-negative integer, however it is spelled (JSON
+/// Schema counts `60.0` as an integer, so clients may send it that way).
+fn whole_number(value: &Value) -> Option<u64> {
+    value.as_u64().or_else(|| {
+        let float = value.as_f64()?;
+        (float.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(&float)).then_some(float as u64)
+    })
+}
+
+/// Reads a rotation request: an empty body, or an object with an optional `secret`
+/// (absent or null: generated) and an optional `grace_seconds` (0 to 30 days).
+pub(crate) fn parse_rotation(body: &[u8]) -> Result<Rotation, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Rotation::default());
+    }
+    let mut rotation = Rotation::default();
+    let mut errors = BTreeMap::new();
+    for (name, value) in parse_object(body)? {
+        let problem = match (name.as_str(), value) {
+            ("secret", Value::Null) => None,
+            ("secret", Value::String(secret)) => match validate_secret(&secret) {
+                Ok(()) => {
+                    rotation.secret = Some(secret);
+                    None
+                }
+                Err(e) => Some(e.message),
+            },
+            ("secret", _) => Some("must be a string or null".to_string()),
+            ("grace_seconds", value) => match whole_number(&value).map(Duration::from_secs) {
+                Some(grace) if grace <= MAX_ROTATION_GRACE => {
+                    rotation.grace = Some(grace);
+                    None
+                }
+                _ => Some(format!("must be an integer from 0 to {}", MAX_ROTATION_GRACE.as_secs())),
+            },
+            _ => Some("unknown field".to_string()),
+        };
+        if let Some(problem) = problem {
+            errors.insert(name, problem);
+        }
+    }
+    if errors.is_empty() {
+        Ok(rotation)
+    } else {
+        Err(ApiError::Validation(errors))
+    }
 }
 
 #[cfg(test)]
@@ -229,6 +306,37 @@ mod tests {
         assert!(errors(parse_patch(br#"{"target_url":"http://localhost/"}"#, &open())).contains_key("target_url"));
         let loopback = TargetPolicy::parse_allowlist("127.0.0.0/8").unwrap();
         assert_eq!(parse_new(body, &loopback).unwrap().target_url, "http://2130706433:9/hook");
+    }
+
+    #[test]
+    fn a_secret_is_generated_on_request_but_not_alongside_one() {
+        let new = parse_new(br#"{"target_url":"https://example.com/h","generate_secret":true}"#, &open()).unwrap();
+        assert!(new.secret.unwrap().starts_with("whsec_"));
+        let new = parse_new(br#"{"target_url":"https://e.com/h","generate_secret":true,"secret":null}"#, &open());
+        assert!(new.unwrap().secret.is_some());
+        let both =
+            errors(parse_new(br#"{"target_url":"https://e.com/h","generate_secret":true,"secret":"s"}"#, &open()));
+        assert_eq!(both["generate_secret"], "conflicts with secret: give a secret or ask for one, not both");
+        let off = parse_new(br#"{"target_url":"https://e.com/h","generate_secret":false,"secret":"s"}"#, &open());
+        assert_eq!(off.unwrap().secret.as_deref(), Some("s"));
+        assert!(errors(parse_patch(br#"{"generate_secret":true}"#, &open())).contains_key("generate_secret"));
+    }
+
+    #[test]
+    fn rotations_take_an_optional_secret_and_grace() {
+        assert_eq!(parse_rotation(b"").unwrap(), Rotation::default());
+        assert_eq!(parse_rotation(br#"{"secret":null}"#).unwrap(), Rotation::default());
+        let given = parse_rotation(br#"{"secret":"n3w","grace_seconds":0}"#).unwrap();
+        assert_eq!(given, Rotation { secret: Some("n3w".into()), grace: Some(Duration::ZERO) });
+        assert_eq!(parse_rotation(br#"{"grace_seconds":2592000}"#).unwrap().grace, Some(MAX_ROTATION_GRACE));
+        assert_eq!(parse_rotation(br#"{"grace_seconds":2961.0}"#).unwrap().grace, Some(Duration::from_secs(2961)));
+        assert!(parse_rotation(br#"{"grace_seconds":2.5}"#).is_err());
+        let errs = errors(parse_rotation(br#"{"secret":"","grace_seconds":2592001,"x":1}"#));
+        assert_eq!(errs.keys().map(String::as_str).collect::<Vec<_>>(), ["grace_seconds", "secret", "x"]);
+        for bad in [&br#"{"grace_seconds":-1}"#[..], br#"{"grace_seconds":1.5}"#, br#"{"grace_seconds":"60"}"#] {
+            assert!(errors(parse_rotation(bad)).contains_key("grace_seconds"));
+        }
+        assert!(matches!(parse_rotation(b"[]"), Err(ApiError::BadRequest(_))));
     }
 
     #[test]

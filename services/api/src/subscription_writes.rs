@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
-use hookline_domain::{topics, SubscriptionEvent, SubscriptionState};
+use hookline_domain::{topics, SubscriptionEvent, SubscriptionId, SubscriptionState};
 use hookline_log::NewRecord;
+use hookline_views::ViewError;
 use tokio::time::Instant;
 
 use crate::error::ApiError;
@@ -21,7 +22,8 @@ pub(crate) async fn record(state: &ApiState, event: SubscriptionEvent) -> Result
         topic: topics::SUBSCRIPTIONS.to_string(),
         key: event.subscription_id().to_string().into_bytes(),
         headers: vec![(topics::EVENT_HEADER.to_string(), event.kind().as_bytes().to_vec())],
-        value: serde_json::to_vec(&event)?,
+        // Stored with its secrets sealed (when a key is set); this instance remembers them in plaintext.
+        value: serde_json::to_vec(&state.deps.directory.sealer().seal_event(&event))?,
     };
     state.deps.log.append(vec![record]).await?;
     state.deps.directory.remember(&event);
@@ -34,7 +36,7 @@ async fn await_views(state: &ApiState, event: &SubscriptionEvent) {
     let id = event.subscription_id();
     let deadline = Instant::now() + state.config.read_your_writes_timeout;
     loop {
-        match state.deps.views.subscription(id).await {
+        match shown(state, id).await {
             Ok(seen) => match progress(event, seen.as_ref()) {
                 Progress::Shown => return,
                 Progress::Superseded => {
@@ -57,6 +59,17 @@ async fn await_views(state: &ApiState, event: &SubscriptionEvent) {
             return;
         }
         tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+/// What the views show of `id`, with its secrets opened to compare them.
+async fn shown(state: &ApiState, id: SubscriptionId) -> Result<Option<SubscriptionState>, ViewError> {
+    match state.deps.views.subscription(id).await? {
+        Some(SubscriptionState::Live(stored)) => {
+            let opened = state.deps.directory.sealer().open_subscription(stored);
+            Ok(Some(SubscriptionState::Live(opened.map_err(|e| ViewError::Corrupt(e.to_string()))?)))
+        }
+        other => Ok(other),
     }
 }
 
@@ -97,7 +110,7 @@ fn progress(event: &SubscriptionEvent, seen: Option<&SubscriptionState>) -> Prog
 mod tests {
     use super::*;
     use chrono::{Duration as ChronoDuration, Utc};
-    use hookline_domain::{Subscription, SubscriptionId};
+    use hookline_domain::Subscription;
 
     fn subscription(url: &str) -> Subscription {
         let now = Utc::now();
@@ -110,6 +123,8 @@ mod tests {
             updated_at: now,
             enabled: true,
             disabled_reason: None,
+            previous_secret: None,
+            previous_secret_expires_at: None,
         }
     }
 

@@ -1,11 +1,14 @@
-//! Subscription CRUD. Writes go to the log (and the directory of this instance) and
-//! wait for the views; single reads go through the directory, lists through the views.
+//! Subscription CRUD and secret rotation. Writes go to the log (and the directory of
+//! this instance) and wait for the views; single reads go through the directory,
+//! lists through the views (their secrets opened with the directory's sealer).
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration as ChronoDuration, DurationRound, Utc};
+use chrono::{DateTime, Duration as ChronoDuration, DurationRound, TimeDelta, Utc};
 use hookline_domain::subscription::DISABLED_BY_USER;
 use hookline_domain::{Secret, Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState};
+use hookline_secrets::generate_secret;
+use hookline_views::ViewError;
 use serde_json::json;
 use warp::http::{HeaderMap, StatusCode};
 use warp::path::FullPath;
@@ -16,7 +19,7 @@ use crate::query;
 use crate::reply::ApiReply;
 use crate::shapes::SubscriptionBody;
 use crate::state::{subscription_id, ApiState};
-use crate::subscription_input::{parse_new, parse_patch};
+use crate::subscription_input::{parse_new, parse_patch, parse_rotation};
 use crate::subscription_writes::record;
 
 /// A subscription request is a few fields; anything much bigger is not one.
@@ -33,6 +36,11 @@ fn now() -> DateTime<Utc> {
 async fn json_body(headers: &HeaderMap, body: BodyStream) -> Result<bytes::Bytes, ApiError> {
     require_json(headers)?;
     read_limited(headers, body, SUBSCRIPTION_BODY_LIMIT).await
+}
+
+/// Strictly later than `previous`, even within one microsecond.
+fn now_after(previous: DateTime<Utc>) -> DateTime<Utc> {
+    now().max(previous + ChronoDuration::microseconds(1))
 }
 
 /// The live subscription `id`, as this instance knows it.
@@ -55,6 +63,8 @@ pub(crate) async fn create(state: Arc<ApiState>, headers: HeaderMap, body: BodyS
         updated_at: at,
         enabled: new.enabled,
         disabled_reason: (!new.enabled).then(|| DISABLED_BY_USER.to_string()),
+        previous_secret: None,
+        previous_secret_expires_at: None,
     };
     let answer = ApiReply::json(StatusCode::CREATED, &SubscriptionBody::from(&subscription))?;
     record(&state, SubscriptionEvent::SubscriptionCreated { subscription }).await?;
@@ -65,7 +75,15 @@ pub(crate) async fn list(state: Arc<ApiState>, path: FullPath, raw_query: String
     let params = query::parse(&raw_query, &["limit", "cursor"])?;
     let limit = query::limit(&params, DEFAULT_PAGE, MAX_PAGE)?;
     let page = state.deps.views.subscriptions(limit, params.get("cursor").map(String::as_str)).await?;
-    let items: Vec<SubscriptionBody> = page.items.iter().map(SubscriptionBody::from).collect();
+    let sealer = state.deps.directory.sealer();
+    let items = page
+        .items
+        .into_iter()
+        .map(|stored| {
+            let subscription = sealer.open_subscription(stored).map_err(|e| ViewError::Corrupt(e.to_string()))?;
+            Ok(SubscriptionBody::from(&subscription))
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
     let mut answer = ApiReply::json(StatusCode::OK, &items)?;
     if let Some(next) = page.next {
         let next_query = form_urlencoded::Serializer::new(String::new())
@@ -93,29 +111,59 @@ pub(crate) async fn update(
     let id = subscription_id(&id)?;
     let patch = parse_patch(&json_body(&headers, body).await?, &state.config.target_policy)?;
     let current = live(&state, id).await?;
-    // Strictly later than the version it replaces, even within one microsecond.
-    let updated_at = now().max(current.updated_at + ChronoDuration::microseconds(1));
+    let updated_at = now_after(current.updated_at);
     // Enabling clears the reason; disabling an enabled subscription records the user
     // as the reason; a subscription already disabled keeps the reason it has.
     let (enabled, disabled_reason) = match patch.enabled {
-        None => (current.enabled, current.disabled_reason),
+        None => (current.enabled, current.disabled_reason.clone()),
         Some(true) => (true, None),
         Some(false) if current.enabled => (false, Some(DISABLED_BY_USER.to_string())),
-        Some(false) => (false, current.disabled_reason.or_else(|| Some(DISABLED_BY_USER.to_string()))),
+        Some(false) => (false, current.disabled_reason.clone().or_else(|| Some(DISABLED_BY_USER.to_string()))),
     };
+    // A changed secret is a rotation with the configured grace.
+    let secret = patch.secret.apply(current.secret.as_ref().map(|s| s.expose().to_string())).map(Secret::new);
+    let rotated = current.with_rotated_secret(secret, default_grace(&state), updated_at);
     let subscription = Subscription {
-        id,
-        target_url: patch.target_url.unwrap_or(current.target_url),
-        secret: patch.secret.apply(current.secret.map(|s| s.expose().to_string())).map(Secret::new),
-        event_type_filter: patch.event_type_filter.apply(current.event_type_filter),
-        created_at: current.created_at,
-        updated_at,
+        target_url: patch.target_url.unwrap_or(rotated.target_url),
+        event_type_filter: patch.event_type_filter.apply(rotated.event_type_filter),
         enabled,
         disabled_reason,
+        ..rotated
     };
     let answer = ApiReply::json(StatusCode::OK, &SubscriptionBody::from(&subscription))?;
     record(&state, SubscriptionEvent::SubscriptionUpdated { subscription }).await?;
     Ok(answer)
+}
+
+/// Replaces the secret (with the one given, or a generated one); the replaced secret
+/// stays valid for the grace asked for, or the configured one.
+pub(crate) async fn rotate_secret(
+    id: String,
+    state: Arc<ApiState>,
+    headers: HeaderMap,
+    body: BodyStream,
+) -> Result<ApiReply, ApiError> {
+    let id = subscription_id(&id)?;
+    let body = read_limited(&headers, body, SUBSCRIPTION_BODY_LIMIT).await?;
+    // The body is optional; one that is sent must be JSON.
+    if !body.iter().all(u8::is_ascii_whitespace) {
+        require_json(&headers)?;
+    }
+    let rotation = parse_rotation(&body)?;
+    let current = live(&state, id).await?;
+    let secret = Secret::new(rotation.secret.unwrap_or_else(generate_secret));
+    let grace = match rotation.grace {
+        Some(grace) => TimeDelta::from_std(grace).unwrap_or(TimeDelta::MAX),
+        None => default_grace(&state),
+    };
+    let subscription = current.with_rotated_secret(Some(secret), grace, now_after(current.updated_at));
+    let answer = ApiReply::json(StatusCode::OK, &SubscriptionBody::from(&subscription))?;
+    record(&state, SubscriptionEvent::SubscriptionUpdated { subscription }).await?;
+    Ok(answer)
+}
+
+fn default_grace(state: &ApiState) -> TimeDelta {
+    TimeDelta::from_std(state.config.secret_rotation_grace).unwrap_or(TimeDelta::MAX)
 }
 
 pub(crate) async fn delete(id: String, state: Arc<ApiState>) -> Result<ApiReply, ApiError> {

@@ -138,7 +138,8 @@ impl Attempter {
                     timestamp: attempted_at.timestamp(),
                     body: Bytes::copy_from_slice(task.payload.get().as_bytes()),
                     event_type: task.event_type.as_deref(),
-                    secret: subscription.secret.as_ref().map(|secret| secret.expose()),
+                    // The previous secret signs too until its grace ends, checked now.
+                    secrets: subscription.secrets_at(attempted_at),
                 };
                 let response = self.sender.send(outgoing).await;
                 self.metrics.request_took(response.latency);
@@ -197,7 +198,8 @@ impl Attempter {
         let event =
             SubscriptionEvent::SubscriptionUpdated { subscription: current.disabled(reason.as_str(), updated_at) };
         let key = event.subscription_id().to_string().into_bytes();
-        let change = record(topic_names::SUBSCRIPTIONS, &key, event.kind(), &event);
+        let stored = self.directory.sealer().seal_event(&event);
+        let change = record(topic_names::SUBSCRIPTIONS, &key, event.kind(), &stored);
         append_durably(self.log.as_ref(), vec![change]).await?;
         self.directory.remember(&event);
         tracing::warn!(reason, "subscription disabled");

@@ -19,8 +19,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use hookline_domain::limits::RESPONSE_BODY_CAP;
-use hookline_domain::signature::standard_webhooks_signature;
+use hookline_domain::signature::standard_webhooks_signatures;
 use hookline_domain::target::TargetPolicy;
+use hookline_domain::Secret;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use reqwest::Url;
 
@@ -42,7 +43,9 @@ pub struct Outgoing<'a> {
     /// The raw payload, exactly as ingested.
     pub body: Bytes,
     pub event_type: Option<&'a str>,
-    pub secret: Option<&'a str>,
+    /// The secrets to sign with, the current one first (two during a rotation's
+    /// grace); none: unsigned.
+    pub secrets: Vec<&'a Secret>,
 }
 
 /// What the receiver did.
@@ -150,9 +153,10 @@ impl Sender {
                 Err(_) => tracing::warn!(event_type, "event type cannot be sent as a header value, left out"),
             }
         }
-        if let Some(secret) = outgoing.secret {
+        if !outgoing.secrets.is_empty() {
+            let secrets: Vec<&str> = outgoing.secrets.iter().map(|secret| secret.expose()).collect();
             let signature =
-                standard_webhooks_signature(secret, &outgoing.webhook_id, outgoing.timestamp, &outgoing.body);
+                standard_webhooks_signatures(&secrets, &outgoing.webhook_id, outgoing.timestamp, &outgoing.body);
             if let Ok(value) = HeaderValue::from_str(&signature) {
                 headers.insert("webhook-signature", value);
             }
@@ -242,6 +246,8 @@ fn seconds(duration: Duration) -> String {
 
 #[cfg(test)]
 mod tests {
+    use hookline_domain::signature::verify_standard_webhooks;
+
     use super::*;
 
     #[test]
@@ -258,13 +264,14 @@ mod tests {
     fn headers_carry_identity_and_a_valid_signature() {
         let sender = sender();
         let body = Bytes::from_static(br#"{"b":1,"a":2}"#);
+        let secret = Secret::new("s3cret");
         let outgoing = Outgoing {
             url: "http://127.0.0.1:1/",
             webhook_id: "task-1".into(),
             timestamp: 1_700_000_000,
             body: body.clone(),
             event_type: Some("order.créé"),
-            secret: Some("s3cret"),
+            secrets: vec![&secret],
         };
         let headers = sender.headers(&outgoing);
         assert_eq!(headers["content-type"], "application/json");
@@ -272,13 +279,28 @@ mod tests {
         assert_eq!(headers["webhook-timestamp"], "1700000000");
         assert_eq!(headers["x-event-type"].as_bytes(), "order.créé".as_bytes());
         let signature = headers["webhook-signature"].to_str().unwrap();
-        assert!(hookline_domain::signature::verify_standard_webhooks(
-            "s3cret",
-            "task-1",
-            1_700_000_000,
-            &body,
-            signature
-        ));
+        assert!(verify_standard_webhooks("s3cret", "task-1", 1_700_000_000, &body, signature));
+    }
+
+    #[test]
+    fn during_a_rotation_both_secrets_sign() {
+        let body = Bytes::from_static(b"{}");
+        let (new, old) = (Secret::new("new-secret"), Secret::new("old-secret"));
+        let outgoing = Outgoing {
+            url: "http://127.0.0.1:1/",
+            webhook_id: "task-1".into(),
+            timestamp: 1_700_000_000,
+            body: body.clone(),
+            event_type: None,
+            secrets: vec![&new, &old],
+        };
+        assert!(!format!("{outgoing:?}").contains("new-secret"), "secrets never print");
+        let headers = sender().headers(&outgoing);
+        let signature = headers["webhook-signature"].to_str().unwrap();
+        assert_eq!(signature.split(' ').count(), 2);
+        for secret in ["new-secret", "old-secret"] {
+            assert!(verify_standard_webhooks(secret, "task-1", 1_700_000_000, &body, signature), "{secret}");
+        }
     }
 
     #[test]
@@ -290,7 +312,7 @@ mod tests {
             timestamp: 1,
             body: Bytes::new(),
             event_type: None,
-            secret: None,
+            secrets: Vec::new(),
         };
         let headers = sender.headers(&outgoing);
         assert!(!headers.contains_key("webhook-signature"));

@@ -154,12 +154,31 @@ pub fn deferred(policy: &RetryPolicy, task: &TaskAccepted, attempt: u32, now: Da
     put_back(*policy.tier_delays().first()?, task, attempt, now)
 }
 
+/// The record that retries a task by hand: attempt `attempt` (one past its last,
+/// whatever `MAX_RETRIES` says), due at once, in the shortest tier, so that it is
+/// made as soon as that tier's consumer reads it. Its outcome is recorded as any
+/// attempt's: a failure past the last scheduled attempt ends the task dead-lettered
+/// again. `None` when the policy has no tiers.
+pub fn retried_by_hand(
+    policy: &RetryPolicy,
+    task: &TaskAccepted,
+    attempt: u32,
+    now: DateTime<Utc>,
+) -> Option<NewRecord> {
+    Some(in_tier(*policy.tier_delays().first()?, task, attempt, now))
+}
+
 /// `task`, its `attempt` not yet made, in the tier of `delay`, due after it.
 fn put_back(delay: std::time::Duration, task: &TaskAccepted, attempt: u32, now: DateTime<Utc>) -> Option<NewRecord> {
     let due_at = TimeDelta::from_std(delay).ok().and_then(|delta| now.checked_add_signed(delta))?;
+    Some(in_tier(delay, task, attempt, due_at))
+}
+
+/// `task`, its `attempt` not yet made, in the tier of `delay`, due at `due_at`.
+fn in_tier(delay: std::time::Duration, task: &TaskAccepted, attempt: u32, due_at: DateTime<Utc>) -> NewRecord {
     let retry = RetryScheduled { task: task.clone(), attempt, due_at };
     let key = task.subscription_id.to_string().into_bytes();
-    Some(record(&topics::retry_tier(delay.as_secs()), &key, RetryScheduled::KIND, &retry))
+    record(&topics::retry_tier(delay.as_secs()), &key, RetryScheduled::KIND, &retry)
 }
 
 /// A copy of a record that cannot be decoded, for the DLQ, with the reason in a header.
@@ -357,6 +376,42 @@ mod tests {
         let retry: RetryScheduled = decode(&record);
         assert_eq!((retry.attempt, retry.due_at), (1, now + TimeDelta::seconds(30)));
         assert_eq!(parked(&RetryPolicy { max_attempts: 1, ..policy() }, &task, 1, now), None);
+    }
+
+    #[test]
+    fn a_retry_by_hand_is_due_at_once_in_the_shortest_tier_with_the_payload() {
+        let (now, task) = (Utc::now(), task());
+        let record = retried_by_hand(&policy(), &task, 4, now).expect("the policy has tiers");
+        assert_eq!(record.topic, "hookline.retry.10s");
+        assert_eq!(record.key, task.subscription_id.to_string().into_bytes());
+        assert_eq!(record.headers, vec![(topics::EVENT_HEADER.to_string(), b"RetryScheduled".to_vec())]);
+        let retry: RetryScheduled = decode(&record);
+        assert_eq!((retry.attempt, retry.due_at), (4, now));
+        assert_eq!(retry.task.payload.get(), task.payload.get());
+        assert_eq!(retried_by_hand(&RetryPolicy { max_attempts: 1, ..policy() }, &task, 2, now), None);
+    }
+
+    #[test]
+    fn an_attempt_past_the_last_scheduled_one_ends_the_task_either_way() {
+        // The policy gives 3 attempts: attempt 4 is a retry by hand.
+        let task = task();
+        let records = outcome_records(on_schedule(&policy()), &task, 4, Utc::now(), failed("HTTP 500"));
+        let attempt: AttemptRecorded = decode(&records[0]);
+        assert_eq!((attempt.attempt_number, attempt.outcome), (4, Outcome::PermanentlyFailed));
+        assert_eq!(records[1].topic, topics::DLQ);
+        let dead: TaskDeadLettered = decode(&records[1]);
+        assert_eq!(dead.attempts, 4);
+        let ok = AttemptReport {
+            http_status: Some(200),
+            error: None,
+            response_body: None,
+            latency_ms: 1,
+            permanent: false,
+            retry_after: None,
+        };
+        let records = outcome_records(on_schedule(&policy()), &task, 4, Utc::now(), ok);
+        assert_eq!(records.len(), 1);
+        assert_eq!(decode::<AttemptRecorded>(&records[0]).outcome, Outcome::Success);
     }
 
     #[test]

@@ -10,3 +10,81 @@ pub const MAX_SECRET_LEN: usize = 1024;
 pub const RESPONSE_BODY_CAP: usize = 4096;
 /// Default cap on an ingested body.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Longest accepted idempotency key, in bytes.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+/// Checks an idempotency key: 1 to [`MAX_IDEMPOTENCY_KEY_LEN`] printable ASCII
+/// characters (a key travels in HTTP and log headers, and names a task for good).
+pub fn validate_idempotency_key(key: &[u8]) -> Result<(), String> {
+    if key.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if key.len() > MAX_IDEMPOTENCY_KEY_LEN {
+        return Err(format!("must be at most {MAX_IDEMPOTENCY_KEY_LEN} characters"));
+    }
+    if !key.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
+        return Err("must be printable ASCII".into());
+    }
+    Ok(())
+}
+
+/// Deepest accepted nesting of JSON arrays and objects, in bodies and payloads.
+pub const MAX_JSON_DEPTH: usize = 64;
+
+/// Whether the JSON text nests arrays and objects deeper than `max`. Scans the bytes
+/// without parsing (brackets inside strings do not count), so it is cheap enough to run
+/// before a parser that would recurse that deep.
+pub fn json_nests_deeper_than(text: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &byte in text {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_is_counted_outside_strings_only() {
+        assert!(!json_nests_deeper_than(br#"{"a":[1,{"b":[]}]}"#, 4));
+        assert!(json_nests_deeper_than(br#"{"a":[1,{"b":[]}]}"#, 3));
+        assert!(!json_nests_deeper_than(br#"{"s":"[[[[{{{{"}"#, 1));
+        assert!(!json_nests_deeper_than(br#"{"s":"\"[[[["}"#, 1));
+        let deep = format!("{}{}", "[".repeat(MAX_JSON_DEPTH + 1), "]".repeat(MAX_JSON_DEPTH + 1));
+        assert!(json_nests_deeper_than(deep.as_bytes(), MAX_JSON_DEPTH));
+        let limit = format!("{}{}", "[".repeat(MAX_JSON_DEPTH), "]".repeat(MAX_JSON_DEPTH));
+        assert!(!json_nests_deeper_than(limit.as_bytes(), MAX_JSON_DEPTH));
+    }
+
+    #[test]
+    fn idempotency_keys_are_short_printable_ascii() {
+        assert!(validate_idempotency_key(b"order-12345").is_ok());
+        assert!(validate_idempotency_key(b"a b:c/d").is_ok());
+        assert!(validate_idempotency_key(&[b'k'; MAX_IDEMPOTENCY_KEY_LEN]).is_ok());
+        assert!(validate_idempotency_key(&[b'k'; MAX_IDEMPOTENCY_KEY_LEN + 1]).is_err());
+        for bad in [&b""[..], b"tab\there", b"\xff", "caf\u{e9}".as_bytes(), b"new\nline"] {
+            assert!(validate_idempotency_key(bad).is_err(), "{bad:?}");
+        }
+    }
+}

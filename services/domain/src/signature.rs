@@ -8,6 +8,14 @@
 //! "{webhook-id}.{webhook-timestamp}.{body}">`. A secret of the form `whsec_<base64>`
 //! is keyed with the decoded bytes, as the Standard Webhooks libraries do; any other
 //! secret is keyed with its own bytes.
+//!
+//! Ingest also takes the Standard Webhooks form (`webhook-id`, `webhook-timestamp`,
+//! `webhook-signature`), whose signed timestamp must lie within a tolerance of now, so
+//! that a captured request cannot be replayed later.
+//!
+//! While a rotated-out secret is in its grace period, ingest accepts a signature by
+//! either secret, and delivery sends one signature per secret in the one header
+//! (`v1,<new> v1,<old>`, the specification's form for several keys).
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -23,6 +31,45 @@ pub enum SignatureError {
     Missing,
     #[error("Invalid signature")]
     Invalid,
+    #[error("Signature timestamp missing, malformed or outside the accepted window")]
+    Timestamp,
+}
+
+/// The Standard Webhooks headers of a signed ingest request, raw.
+#[derive(Clone, Copy, Debug)]
+pub struct SignedMessage<'a> {
+    pub id: Option<&'a [u8]>,
+    pub timestamp: Option<&'a [u8]>,
+    pub signature: &'a [u8],
+}
+
+/// Verifies a Standard Webhooks signed ingest request against any of `secrets`: the
+/// timestamp must be within `tolerance_secs` of `now_unix` (either way), and one
+/// `v1,` entry of the signature must be made with one of the secrets.
+pub fn verify_signed_message(
+    secrets: &[&str],
+    message: &SignedMessage<'_>,
+    body: &[u8],
+    now_unix: i64,
+    tolerance_secs: i64,
+) -> Result<(), SignatureError> {
+    fn text(raw: Option<&[u8]>) -> Option<&str> {
+        raw.and_then(|raw| std::str::from_utf8(raw).ok()).map(str::trim)
+    }
+    let id = text(message.id).filter(|id| !id.is_empty()).ok_or(SignatureError::Missing)?;
+    let timestamp = text(message.timestamp)
+        .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|t| t.parse::<i64>().ok())
+        .ok_or(SignatureError::Timestamp)?;
+    if now_unix.abs_diff(timestamp) > tolerance_secs.unsigned_abs() {
+        return Err(SignatureError::Timestamp);
+    }
+    let header = std::str::from_utf8(message.signature).map_err(|_| SignatureError::Invalid)?;
+    if secrets.iter().any(|secret| verify_standard_webhooks(secret, id, timestamp, body, header)) {
+        Ok(())
+    } else {
+        Err(SignatureError::Invalid)
+    }
 }
 
 fn mac(key: &[u8]) -> HmacSha256 {
@@ -39,6 +86,12 @@ pub fn ingest_signature(secret: &str, body: &[u8]) -> String {
 
 /// Verifies an ingest signature header in constant time.
 pub fn verify_ingest(secret: &str, body: &[u8], header: Option<&[u8]>) -> Result<(), SignatureError> {
+    verify_ingest_any(&[secret], body, header)
+}
+
+/// Verifies an ingest signature header made with any of `secrets` (each compared in
+/// constant time). No secret: nothing verifies.
+pub fn verify_ingest_any(secrets: &[&str], body: &[u8], header: Option<&[u8]>) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?;
     let header = std::str::from_utf8(header).map_err(|_| SignatureError::Invalid)?.trim();
     if header.is_empty() {
@@ -47,9 +100,16 @@ pub fn verify_ingest(secret: &str, body: &[u8], header: Option<&[u8]>) -> Result
     let hex_digest =
         header.strip_prefix("sha256=").or_else(|| header.strip_prefix("SHA256=")).ok_or(SignatureError::Invalid)?;
     let expected = unhex(hex_digest).ok_or(SignatureError::Invalid)?;
-    let mut m = mac(secret.as_bytes());
-    m.update(body);
-    m.verify_slice(&expected).map_err(|_| SignatureError::Invalid)
+    let signed_by = |secret: &&str| {
+        let mut m = mac(secret.as_bytes());
+        m.update(body);
+        m.verify_slice(&expected).is_ok()
+    };
+    if secrets.iter().any(signed_by) {
+        Ok(())
+    } else {
+        Err(SignatureError::Invalid)
+    }
 }
 
 /// The key a Standard Webhooks signature is made with.
@@ -71,6 +131,14 @@ fn standard_mac(secret: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> [u8;
 /// The `webhook-signature` header value (`v1,<base64>`) for one delivery.
 pub fn standard_webhooks_signature(secret: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
     format!("v1,{}", B64.encode(standard_mac(secret, msg_id, timestamp, body)))
+}
+
+/// The `webhook-signature` header value for several secrets: one `v1,<base64>` entry
+/// per secret, space-separated, in the order given.
+pub fn standard_webhooks_signatures(secrets: &[&str], msg_id: &str, timestamp: i64, body: &[u8]) -> String {
+    let entries: Vec<String> =
+        secrets.iter().map(|secret| standard_webhooks_signature(secret, msg_id, timestamp, body)).collect();
+    entries.join(" ")
 }
 
 /// Verifies a `webhook-signature` header (space-separated `v1,<base64>` entries), as a receiver would.
@@ -142,6 +210,31 @@ mod tests {
         }
     }
 
+    #[test]
+    fn ingest_accepts_a_signature_by_any_valid_secret() {
+        let by_old = ingest_signature("old", b"{}");
+        let by_new = ingest_signature("new", b"{}");
+        for header in [&by_old, &by_new] {
+            assert_eq!(verify_ingest_any(&["new", "old"], b"{}", Some(header.as_bytes())), Ok(()));
+        }
+        // Once the old secret has expired only the current one is passed in.
+        assert_eq!(verify_ingest_any(&["new"], b"{}", Some(by_old.as_bytes())), Err(SignatureError::Invalid));
+        assert_eq!(verify_ingest_any(&[], b"{}", Some(by_new.as_bytes())), Err(SignatureError::Invalid));
+    }
+
+    #[test]
+    fn a_two_signature_header_verifies_with_either_secret() {
+        let header =
+            standard_webhooks_signatures(&["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "old"], "msg_1", 7, b"{}");
+        let entries: Vec<&str> = header.split(' ').collect();
+        assert_eq!(entries.len(), 2);
+        assert!(entries.iter().all(|entry| entry.starts_with("v1,")));
+        assert!(verify_standard_webhooks("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_1", 7, b"{}", &header));
+        assert!(verify_standard_webhooks("old", "msg_1", 7, b"{}", &header));
+        assert!(!verify_standard_webhooks("other", "msg_1", 7, b"{}", &header));
+        assert_eq!(standard_webhooks_signatures(&["old"], "msg_1", 7, b"{}"), entries[1]);
+    }
+
     proptest! {
         #[test]
         fn ingest_signature_round_trips(secret in "[!-~]{1,64}", body in proptest::collection::vec(any::<u8>(), 0..512)) {
@@ -158,5 +251,38 @@ mod tests {
             prop_assert!(verify_standard_webhooks(&secret, &id, ts, &body, &sig));
             prop_assert!(!verify_standard_webhooks(&secret, &id, ts + 1, &body, &sig));
         }
+    }
+
+    #[test]
+    fn signed_messages_need_a_fresh_timestamp_and_a_matching_signature() {
+        let body = br#"{"a":1}"#;
+        let now = 1_700_000_000;
+        let signature = standard_webhooks_signature("whsec_c2VjcmV0", "msg_1", now - 10, body);
+        let stamp = (now - 10).to_string();
+        let message = |id: &'static str, timestamp: &str, signature: &str| {
+            (id.to_string(), timestamp.to_string(), signature.to_string())
+        };
+        let check = |(id, timestamp, signature): (String, String, String), secrets: &[&str]| {
+            let signed = SignedMessage {
+                id: Some(id.as_bytes()),
+                timestamp: Some(timestamp.as_bytes()),
+                signature: signature.as_bytes(),
+            };
+            verify_signed_message(secrets, &signed, body, now, 300)
+        };
+        assert_eq!(check(message("msg_1", &stamp, &signature), &["whsec_c2VjcmV0"]), Ok(()));
+        assert_eq!(
+            check(message("msg_1", &stamp, &format!("v1,AAAA {signature}")), &["other", "whsec_c2VjcmV0"]),
+            Ok(())
+        );
+        assert_eq!(check(message("msg_2", &stamp, &signature), &["whsec_c2VjcmV0"]), Err(SignatureError::Invalid));
+        assert_eq!(check(message("msg_1", &stamp, &signature), &["other"]), Err(SignatureError::Invalid));
+        let old = standard_webhooks_signature("whsec_c2VjcmV0", "msg_1", now - 301, body);
+        assert_eq!(
+            check(message("msg_1", &(now - 301).to_string(), &old), &["whsec_c2VjcmV0"]),
+            Err(SignatureError::Timestamp)
+        );
+        assert_eq!(check(message("msg_1", "-5", &signature), &["whsec_c2VjcmV0"]), Err(SignatureError::Timestamp));
+        assert_eq!(check(message("", &stamp, &signature), &["whsec_c2VjcmV0"]), Err(SignatureError::Missing));
     }
 }

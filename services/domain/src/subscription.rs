@@ -2,12 +2,16 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::SubscriptionId;
 use crate::limits::{MAX_EVENT_TYPE_LEN, MAX_SECRET_LEN, MAX_URL_LEN};
 use crate::target::TargetPolicy;
+
+/// Secrets starting with this are sealed text (see the `hookline-secrets` crate), so
+/// users may not register one that does.
+pub const SEALED_SECRET_PREFIX: &str = "hlenc:";
 
 /// A shared secret. Never printed: `Debug` and `Display` show a placeholder.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +51,13 @@ pub struct Subscription {
     /// Why the subscription was disabled (`None` while enabled).
     #[serde(default)]
     pub disabled_reason: Option<String>,
+    /// The secret replaced by the last rotation, still valid (ingest accepts it,
+    /// delivery signs with it too) until `previous_secret_expires_at`. Absent in
+    /// events written before rotation existed, and once no grace was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_secret: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
 }
 
 fn enabled_by_default() -> bool {
@@ -57,6 +68,39 @@ impl Subscription {
     /// This subscription disabled at `at` for `reason`.
     pub fn disabled(&self, reason: impl Into<String>, at: DateTime<Utc>) -> Subscription {
         Subscription { enabled: false, disabled_reason: Some(reason.into()), updated_at: at, ..self.clone() }
+    }
+
+    /// This subscription with `secret` as its secret from `at` on. The secret it
+    /// replaces stays valid for `grace` (none when `grace` is zero, or when the secret
+    /// is removed: without a secret nothing is signed). Setting the same secret again
+    /// changes nothing about the previous one.
+    pub fn with_rotated_secret(&self, secret: Option<Secret>, grace: TimeDelta, at: DateTime<Utc>) -> Subscription {
+        if secret == self.secret {
+            return Subscription { updated_at: at, ..self.clone() };
+        }
+        let keeps_previous = secret.is_some() && grace > TimeDelta::zero();
+        let (previous_secret, previous_secret_expires_at) = match (&self.secret, keeps_previous) {
+            (Some(replaced), true) => (Some(replaced.clone()), Some(at + grace)),
+            _ => (None, None),
+        };
+        Subscription { secret, previous_secret, previous_secret_expires_at, updated_at: at, ..self.clone() }
+    }
+
+    /// The previous secret while it is still valid at `now`.
+    pub fn previous_secret_at(&self, now: DateTime<Utc>) -> Option<&Secret> {
+        match (&self.previous_secret, self.previous_secret_expires_at) {
+            (Some(previous), Some(expires_at)) if now < expires_at => Some(previous),
+            _ => None,
+        }
+    }
+
+    /// The secrets that sign and verify at `now`: the current one first, then the
+    /// previous one during its grace. Empty when the subscription has no secret.
+    pub fn secrets_at(&self, now: DateTime<Utc>) -> Vec<&Secret> {
+        match &self.secret {
+            Some(current) => std::iter::once(current).chain(self.previous_secret_at(now)).collect(),
+            None => Vec::new(),
+        }
     }
 }
 
@@ -129,6 +173,9 @@ pub fn validate_secret(secret: &str) -> Result<(), FieldError> {
     if !secret.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(FieldError::new(FIELD, "must be printable ASCII without spaces"));
     }
+    if secret.starts_with(SEALED_SECRET_PREFIX) {
+        return Err(FieldError::new(FIELD, format!("must not start with {SEALED_SECRET_PREFIX:?} (reserved)")));
+    }
     Ok(())
 }
 
@@ -189,11 +236,60 @@ mod tests {
         let subscription: Subscription = serde_json::from_str(old).unwrap();
         assert!(subscription.enabled);
         assert_eq!(subscription.disabled_reason, None);
+        assert_eq!((subscription.previous_secret.as_ref(), subscription.previous_secret_expires_at), (None, None));
         let at = subscription.updated_at + chrono::TimeDelta::seconds(1);
         let disabled = subscription.disabled("receiver answered 410 Gone", at);
         assert!(!disabled.enabled);
         assert_eq!(disabled.disabled_reason.as_deref(), Some("receiver answered 410 Gone"));
         assert_eq!(disabled.updated_at, at);
+    }
+
+    fn with_secret(secret: &str) -> Subscription {
+        let old = r#"{"id":"0192f5e4-7c3a-7b1e-9f00-000000000001","target_url":"https://example.com/h",
+            "secret":null,"event_type_filter":null,
+            "created_at":"2024-01-01T00:00:00Z","updated_at":"2024-01-01T00:00:00Z"}"#;
+        let subscription: Subscription = serde_json::from_str(old).unwrap();
+        Subscription { secret: Some(Secret::new(secret)), ..subscription }
+    }
+
+    fn exposed(secrets: Vec<&Secret>) -> Vec<&str> {
+        secrets.into_iter().map(Secret::expose).collect()
+    }
+
+    #[test]
+    fn a_rotation_keeps_the_old_secret_for_the_grace() {
+        let old = with_secret("old");
+        let at = old.updated_at + TimeDelta::seconds(10);
+        let rotated = old.with_rotated_secret(Some(Secret::new("new")), TimeDelta::seconds(60), at);
+        assert_eq!(rotated.updated_at, at);
+        assert_eq!(exposed(rotated.secrets_at(at)), ["new", "old"]);
+        assert_eq!(exposed(rotated.secrets_at(at + TimeDelta::seconds(59))), ["new", "old"]);
+        // Checked by time at use: from the expiry on only the current secret counts.
+        assert_eq!(exposed(rotated.secrets_at(at + TimeDelta::seconds(60))), ["new"]);
+        assert_eq!(rotated.previous_secret_expires_at, Some(at + TimeDelta::seconds(60)));
+        // A second rotation replaces the previous secret with the one it retires.
+        let again = rotated.with_rotated_secret(Some(Secret::new("newer")), TimeDelta::seconds(60), at);
+        assert_eq!(exposed(again.secrets_at(at)), ["newer", "new"]);
+    }
+
+    #[test]
+    fn no_grace_or_no_secret_keeps_nothing() {
+        let old = with_secret("old");
+        let at = old.updated_at;
+        let now_only = old.with_rotated_secret(Some(Secret::new("new")), TimeDelta::zero(), at);
+        assert_eq!(exposed(now_only.secrets_at(at)), ["new"]);
+        assert_eq!(now_only.previous_secret, None);
+        let removed = old.with_rotated_secret(None, TimeDelta::seconds(60), at);
+        assert!(removed.secrets_at(at).is_empty());
+        assert_eq!(removed.previous_secret_expires_at, None);
+        let same = old.with_rotated_secret(Some(Secret::new("old")), TimeDelta::seconds(60), at);
+        assert_eq!(exposed(same.secrets_at(at)), ["old"]);
+    }
+
+    #[test]
+    fn sealed_looking_secrets_are_reserved() {
+        assert!(validate_secret("whsec_abc").is_ok());
+        assert!(validate_secret("hlenc:v1:abc").is_err());
     }
 
     #[test]

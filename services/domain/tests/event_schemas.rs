@@ -45,6 +45,9 @@ fn subscription(secret: Option<&str>) -> Subscription {
         // A disabled subscription with its reason, and an enabled one without.
         enabled: secret.is_none(),
         disabled_reason: secret.map(|_| "receiver answered 410 Gone".to_string()),
+        // A secret in its first rotation grace, with the one it replaced.
+        previous_secret: secret.map(|_| Secret::new("hlenc:v1:AAAA")),
+        previous_secret_expires_at: secret.map(|_| Utc::now()),
     }
 }
 

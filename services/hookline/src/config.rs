@@ -10,8 +10,10 @@ use clap::Args;
 use hookline_delivery::{DisablePolicy, OutboundProxy, DEFAULT_DISABLE_AFTER_ATTEMPTS};
 use hookline_domain::retry::{Jitter, DEFAULT_JITTER};
 use hookline_domain::target::TargetPolicy;
-use hookline_domain::RetryPolicy;
+use hookline_domain::{RetryPolicy, Secret};
+use hookline_secrets::SecretSealer;
 
+use crate::access::{Access, AccessSettings};
 use crate::telemetry::LogFormat;
 
 #[derive(Args, Clone, Debug)]
@@ -161,10 +163,23 @@ pub struct Settings {
     #[arg(long, env = "SCYLLA_CONSISTENCY", default_value = "local_quorum")]
     pub scylla_consistency: String,
 
+    /// Key that seals subscription secrets at rest: base64 of 32 bytes. Unset: secrets
+    /// are stored as they are (and sealed ones cannot be read).
+    #[arg(long, env = "HOOKLINE_ENCRYPTION_KEY", hide_env_values = true, value_parser = key_text)]
+    pub encryption_key: Option<Secret>,
+
+    /// How long a replaced secret stays valid after a rotation that names no grace, in
+    /// seconds (0 to 30 days).
+    #[arg(long, env = "HOOKLINE_SECRET_ROTATION_GRACE_SECONDS", default_value_t = 86_400)]
+    pub secret_rotation_grace_seconds: u64,
+
     /// Roles this process runs: `all`, or a comma-separated list of `api`, `delivery`,
     /// `projector`, `ingest` (the consumer of directly produced webhooks).
     #[arg(long = "roles", env = "HOOKLINE_ROLES", value_enum, value_delimiter = ',', default_value = "all")]
     pub roles: Vec<Role>,
+
+    #[command(flatten)]
+    pub access: AccessSettings,
 }
 
 /// Which retry schedule delivery follows.
@@ -213,6 +228,14 @@ impl Settings {
     }
 }
 
+/// The key's text, held as a [`Secret`] so that printing the settings never shows it.
+fn key_text(text: &str) -> Result<Secret, String> {
+    Ok(Secret::new(text))
+}
+
+/// The longest grace a rotation may give the secret it replaces.
+const MAX_ROTATION_GRACE: Duration = Duration::from_secs(30 * 24 * 3600);
+
 fn seconds(name: &str, value: f64, problems: &mut Vec<String>) -> Duration {
     match Duration::try_from_secs_f64(value) {
         Ok(d) if !d.is_zero() => d,
@@ -236,6 +259,10 @@ pub struct Checked {
     pub topic_retention: Duration,
     pub cache_expiry: Duration,
     pub shutdown_grace: Duration,
+    /// Seals and opens subscription secrets (with `HOOKLINE_ENCRYPTION_KEY`, if set).
+    pub sealer: SecretSealer,
+    pub secret_rotation_grace: Duration,
+    pub access: Access,
 }
 
 impl Settings {
@@ -309,6 +336,21 @@ impl Settings {
                 problems.push(format!("KAFKA_CONFIG entries must be key=value, got {entry:?}"));
             }
         }
+        let sealer = match &self.encryption_key {
+            None => SecretSealer::without_key(),
+            Some(key) => SecretSealer::from_base64_key(key.expose()).unwrap_or_else(|e| {
+                problems.push(e.to_string());
+                SecretSealer::without_key()
+            }),
+        };
+        let secret_rotation_grace = Duration::from_secs(self.secret_rotation_grace_seconds);
+        if secret_rotation_grace > MAX_ROTATION_GRACE {
+            problems.push(format!(
+                "HOOKLINE_SECRET_ROTATION_GRACE_SECONDS must be at most {} (30 days)",
+                MAX_ROTATION_GRACE.as_secs()
+            ));
+        }
+        let access = self.access.check(&mut problems);
         if !problems.is_empty() {
             bail!("invalid configuration:\n  - {}", problems.join("\n  - "));
         }
@@ -324,6 +366,9 @@ impl Settings {
             topic_retention,
             cache_expiry: Duration::from_secs(self.cache_expiry_seconds),
             shutdown_grace,
+            sealer,
+            secret_rotation_grace,
+            access,
         })
     }
 }
@@ -352,6 +397,27 @@ mod tests {
         assert_eq!(production, RetryPolicy::production());
         let tiers: Vec<u64> = production.tier_delays().iter().map(Duration::as_secs).collect();
         assert_eq!(tiers, vec![5, 300, 1_800, 7_200, 18_000, 36_000]);
+    }
+
+    #[test]
+    fn a_bad_encryption_key_is_refused_without_being_shown() {
+        let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        assert!(checked(&["--encryption-key", key]).sealer.has_key());
+        assert!(!checked(&[]).sealer.has_key());
+        let cli = Cli::try_parse_from(["hookline", "--encryption-key", "dG9vIHNob3J0"]).expect("parses");
+        assert!(!format!("{:?}", cli.settings).contains("dG9vIHNob3J0"));
+        let Err(problem) = cli.settings.check() else { panic!("a 9-byte key was accepted") };
+        let problem = problem.to_string();
+        assert!(problem.contains("HOOKLINE_ENCRYPTION_KEY must decode to 32 bytes, not 9"), "{problem}");
+        assert!(!problem.contains("dG9vIHNob3J0"));
+    }
+
+    #[test]
+    fn rotation_grace_defaults_to_a_day_and_is_capped_at_30_days() {
+        assert_eq!(checked(&[]).secret_rotation_grace, Duration::from_secs(86_400));
+        assert_eq!(checked(&["--secret-rotation-grace-seconds", "0"]).secret_rotation_grace, Duration::ZERO);
+        let cli = Cli::try_parse_from(["hookline", "--secret-rotation-grace-seconds", "2592001"]).expect("parses");
+        assert!(cli.settings.check().is_err());
     }
 
     #[test]

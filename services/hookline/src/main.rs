@@ -1,5 +1,6 @@
 //! The `hookline` binary: parses configuration and wires the roles. Nothing else.
 
+mod access;
 mod config;
 mod serve;
 mod shutdown;

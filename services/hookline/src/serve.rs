@@ -25,13 +25,22 @@ const LAG_SAMPLE_EVERY: Duration = Duration::from_secs(5);
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let checked = settings.check()?;
     let stores = stores::open(&settings, &checked).await?;
+    // Only the roles that read secrets hold the key; the projector stores sealed text as it is.
+    if settings.runs(Role::Api) || settings.runs(Role::Delivery) || settings.runs(Role::Ingest) {
+        stores::check_encryption_key(stores.views.as_ref(), &checked.sealer).await?;
+    }
     let observed = Observability::new(stores.log.clone());
     // From here on the roles use the observed log, so their consumers report to /ready and the lag sampler.
     let log = observed.log.clone();
-    let directory =
-        Arc::new(SubscriptionDirectory::new(stores.views.clone(), settings.cache_capacity, checked.cache_expiry));
+    let directory = Arc::new(
+        SubscriptionDirectory::new(stores.views.clone(), settings.cache_capacity, checked.cache_expiry)
+            .with_sealer(checked.sealer.clone()),
+    );
     observed.registry.register(directory.cache_stats());
-    let ingestor = Arc::new(Ingestor::new(log.clone(), directory.clone(), settings.max_body_bytes));
+    let ingestor = Arc::new(
+        Ingestor::new(log.clone(), directory.clone(), stores.views.clone(), settings.max_body_bytes)
+            .with_timestamp_tolerance(checked.access.timestamp_tolerance),
+    );
 
     let shutdown = CancellationToken::new();
     crate::shutdown::on_signals(shutdown.clone()).context("installing signal handlers")?;
@@ -108,8 +117,15 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             event_type_header: settings.webhook_event_type_header.clone(),
             max_body_bytes: settings.max_body_bytes,
             target_policy: checked.target_policy.clone(),
+            retry: checked.retry.clone(),
+            secret_rotation_grace: checked.secret_rotation_grace,
+            tokens: checked.access.tokens.clone(),
+            ingest_requires_token: checked.access.ingest_requires_token,
+            rate_limits: checked.access.rate_limits,
+            header_limits: checked.access.header_limits,
             ..ApiConfig::default()
         };
+        crate::access::warn_if_exposed(&checked.access, addr);
         let deps = ApiDeps { log: log.clone(), views: stores.views.clone(), directory, ingestor, probes };
         roles.spawn(
             async move { ("api", hookline_api::serve(listener, config, deps, token).await.map_err(Into::into)) },

@@ -10,6 +10,7 @@ use hookline_log::embedded::{EmbeddedLog, EmbeddedOptions};
 use hookline_log::namespace::Namespaced;
 use hookline_log::{EventLog, TopicSpec};
 use hookline_log_kafka::{KafkaLog, KafkaSettings};
+use hookline_secrets::SecretSealer;
 use hookline_views::embedded::EmbeddedViews;
 use hookline_views::{Retention, ViewStore};
 use hookline_views_scylla::{ScyllaSettings, ScyllaViews};
@@ -109,6 +110,29 @@ async fn open_views(settings: &Settings, checked: &Checked) -> anyhow::Result<Ar
     let views =
         EmbeddedViews::open(&path, retention).with_context(|| format!("opening the views in {}", path.display()))?;
     Ok(views)
+}
+
+/// Refuses to go on when the stored secrets were sealed with another key, or when
+/// they are sealed and no key is set, naming the subscription. The first sealed
+/// secret decides: the cipher authenticates, so one that opens proves the key.
+/// Plaintext secrets (written before a key was set) are passed over.
+pub async fn check_encryption_key(views: &dyn ViewStore, sealer: &SecretSealer) -> anyhow::Result<()> {
+    const PAGE: usize = 1000;
+    let mut cursor = None;
+    loop {
+        let page = views.subscriptions(PAGE, cursor.as_deref()).await.context("reading the stored subscriptions")?;
+        let first_sealed = page.items.into_iter().find(|stored| {
+            [&stored.secret, &stored.previous_secret].into_iter().flatten().any(SecretSealer::is_sealed)
+        });
+        if let Some(stored) = first_sealed {
+            sealer.open_subscription(stored).context("HOOKLINE_ENCRYPTION_KEY does not open the stored secrets")?;
+            return Ok(());
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(()),
+        }
+    }
 }
 
 /// Every topic hookline uses. Retry tiers keep records at least twice their delay.

@@ -2,8 +2,9 @@
 //! then every resulting record (TaskAccepted to `hookline.deliveries`, rejected copies
 //! to `hookline.ingest.rejected`) appended in one call.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
+use hookline_domain::TaskId;
 use hookline_log::{EventLog, LogError, NewRecord, Record, TopicPartition};
 use tokio_util::sync::CancellationToken;
 use tracing::field::{display, Empty};
@@ -17,9 +18,18 @@ use crate::metrics::{IngestCounters, Tally};
 
 /// What one record comes to.
 enum Verdict {
-    Accepted(NewRecord),
+    Accepted {
+        task_id: TaskId,
+        task: NewRecord,
+        keyed: bool,
+    },
+    /// Its idempotency key named a task accepted before.
+    Replayed,
     Filtered,
-    Rejected { copy: NewRecord, reason: &'static str },
+    Rejected {
+        copy: NewRecord,
+        reason: &'static str,
+    },
 }
 
 /// Judges the records in order and appends what they come to, durably. Returns the
@@ -36,13 +46,17 @@ pub(crate) async fn process(
     let mut output = Vec::with_capacity(records.len());
     let mut tally = Tally::default();
     let mut judged = 0;
+    // Keyed tasks of this batch: a key repeated within one batch is a replay too.
+    let mut keyed = HashSet::new();
     for record in records {
         let Some(verdict) = judge(ingestor, record, shutdown).await? else { break };
         match verdict {
-            Verdict::Accepted(task) => {
+            Verdict::Accepted { task_id, keyed: true, .. } if !keyed.insert(task_id) => tally.replayed += 1,
+            Verdict::Accepted { task, .. } => {
                 tally.accepted += 1;
                 output.push(task);
             }
+            Verdict::Replayed => tally.replayed += 1,
             Verdict::Filtered => tally.filtered += 1,
             Verdict::Rejected { copy, reason } => {
                 tally.rejected(reason);
@@ -54,6 +68,7 @@ pub(crate) async fn process(
     if !append_durably(log, output, shutdown).await? {
         return Ok(Vec::new());
     }
+    ingestor.remember_keyed(keyed);
     counters.add(&tally);
     Ok(next_offsets(&records[..judged]))
 }
@@ -80,11 +95,17 @@ async fn judge(
         tracing::Span::current().record("subscription_id", display(envelope.subscription_id));
         let mut backoff = Backoff::new();
         loop {
-            match ingestor.check(&envelope.request()).await {
+            let request = envelope.request();
+            match ingestor.check(&request).await {
                 Ok(Checked::Accepted { task_id, record: task }) => {
                     tracing::Span::current().record("task_id", display(task_id));
                     tracing::debug!("task accepted");
-                    return Ok(Some(Verdict::Accepted(task)));
+                    return Ok(Some(Verdict::Accepted { task_id, task, keyed: request.task_key().is_some() }));
+                }
+                Ok(Checked::Replayed(task_id)) => {
+                    tracing::Span::current().record("task_id", display(task_id));
+                    tracing::debug!("idempotency key seen before, no new task");
+                    return Ok(Some(Verdict::Replayed));
                 }
                 Ok(Checked::Filtered(event_type)) => {
                     tracing::debug!(event_type, "filtered, no task");

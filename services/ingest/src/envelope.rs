@@ -4,17 +4,20 @@
 
 use std::str::FromStr;
 
+use hookline_domain::signature::SignedMessage;
 use hookline_domain::{topics, SubscriptionId};
 use hookline_log::{NewRecord, Record};
 
 use crate::error::IngestError;
-use crate::ingestor::{idempotency_name, position_name, IngestRequest};
+use crate::ingestor::{position_name, IngestRequest};
 
 /// Header of an ingest record carrying the event type (optional).
 pub const EVENT_TYPE_HEADER: &str = "event_type";
 /// Header of an ingest record carrying `sha256=<hex HMAC-SHA256 of the value>`
 /// (required when the subscription has a secret).
 pub const SIGNATURE_HEADER: &str = "signature";
+/// Headers of an ingest record signed the Standard Webhooks way (instead of [`SIGNATURE_HEADER`]).
+pub const SIGNED_MESSAGE_HEADERS: [&str; 3] = ["webhook-id", "webhook-timestamp", "webhook-signature"];
 /// Header of an ingest record carrying an idempotency key (optional).
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency_key";
 /// Header added to a rejected copy: the stable reason (see [`crate::REJECT_REASONS`]).
@@ -23,10 +26,11 @@ pub const REJECT_REASON_HEADER: &str = "hookline-reject-reason";
 pub const REJECT_MESSAGE_HEADER: &str = "hookline-reject-message";
 
 /// A record of `hookline.ingest` whose key names a subscription.
-pub(crate) struct Envelope<'a> {
+pub struct Envelope<'a> {
     record: &'a Record,
     pub subscription_id: SubscriptionId,
-    dedup_name: Vec<u8>,
+    /// Where the record sits, the name of its task when it carries no idempotency key.
+    position: Vec<u8>,
 }
 
 impl<'a> Envelope<'a> {
@@ -35,12 +39,9 @@ impl<'a> Envelope<'a> {
             .ok()
             .and_then(|key| SubscriptionId::from_str(key).ok())
             .ok_or(Rejection::InvalidKey)?;
-        // A re-read record must yield the same task: name it by its key, else by its place in the log.
-        let dedup_name = match record.header(IDEMPOTENCY_KEY_HEADER).filter(|key| !key.is_empty()) {
-            Some(key) => idempotency_name(key),
-            None => position_name(&record.topic, record.partition, record.offset),
-        };
-        Ok(Envelope { record, subscription_id, dedup_name })
+        // A re-read record must yield the same task: unless a key names it, its place in the log does.
+        let position = position_name(&record.topic, record.partition, record.offset);
+        Ok(Envelope { record, subscription_id, position })
     }
 
     /// The webhook, as the REST path would hand it to the checks.
@@ -50,14 +51,23 @@ impl<'a> Envelope<'a> {
             body: &self.record.value,
             event_type: self.record.header(EVENT_TYPE_HEADER),
             signature: self.record.header(SIGNATURE_HEADER),
-            dedup_name: Some(&self.dedup_name),
+            signed_message: signed_message(|name| self.record.header(name)),
+            idempotency_key: self.record.header(IDEMPOTENCY_KEY_HEADER).filter(|key| !key.is_empty()),
+            dedup_name: Some(&self.position),
         }
     }
 }
 
+/// The Standard Webhooks headers of a webhook, when it carries a `webhook-signature`;
+/// `header` finds a header by name, whichever way the webhook came in.
+pub fn signed_message<'a>(header: impl Fn(&str) -> Option<&'a [u8]>) -> Option<SignedMessage<'a>> {
+    let [id, timestamp, signature] = SIGNED_MESSAGE_HEADERS;
+    Some(SignedMessage { id: header(id), timestamp: header(timestamp), signature: header(signature)? })
+}
+
 /// Why a record of `hookline.ingest` was refused.
 #[derive(Debug)]
-pub(crate) enum Rejection {
+pub enum Rejection {
     /// The key is not a subscription id.
     InvalidKey,
     /// The webhook failed one of the shared checks.
@@ -83,7 +93,7 @@ impl Rejection {
 /// The refused record as it goes to `hookline.ingest.rejected`: original key, value and
 /// headers, plus the reason. Reject headers it already carried (a copy fed back in) are
 /// replaced, so the first one found is always the latest.
-pub(crate) fn rejected_copy(record: &Record, rejection: &Rejection) -> NewRecord {
+pub fn rejected_copy(record: &Record, rejection: &Rejection) -> NewRecord {
     let mut headers: Vec<_> = record
         .headers
         .iter()
@@ -126,16 +136,17 @@ mod tests {
     }
 
     #[test]
-    fn the_dedup_name_is_the_idempotency_key_else_the_position() {
+    fn the_task_is_named_by_the_idempotency_key_else_the_position() {
         let id = SubscriptionId::new();
         let key = id.to_string().into_bytes();
         let keyed = record(&key, &[(IDEMPOTENCY_KEY_HEADER, b"order-7")]);
         let envelope = Envelope::read(&keyed).unwrap();
-        assert_eq!(envelope.request().dedup_name, Some(b"key:order-7".as_slice()));
+        assert_eq!(envelope.request().idempotency_key, Some(b"order-7".as_slice()));
 
         for headers in [&[][..], &[(IDEMPOTENCY_KEY_HEADER, b"".as_slice())][..]] {
             let unkeyed = record(&key, headers);
             let envelope = Envelope::read(&unkeyed).unwrap();
+            assert_eq!(envelope.request().idempotency_key, None);
             let name = envelope.request().dedup_name.unwrap();
             assert_eq!(name, b"log:hookline.ingest/3/42");
             assert_eq!(TaskId::derived(id, name), TaskId::derived(id, b"log:hookline.ingest/3/42"));

@@ -13,10 +13,16 @@ pub enum IngestError {
     Signature(#[from] SignatureError),
     #[error("Request body must be JSON")]
     NotJson,
+    #[error("Request body must be UTF-8 encoded JSON")]
+    NotUtf8,
+    #[error("Request body nests JSON deeper than {} levels", hookline_domain::limits::MAX_JSON_DEPTH)]
+    TooDeep,
     #[error("Request body too large: {size} bytes (limit {limit})")]
     TooLarge { size: usize, limit: usize },
     #[error("Invalid event type: {0}")]
     InvalidEventType(String),
+    #[error("Invalid idempotency key: {0}")]
+    InvalidIdempotencyKey(String),
     #[error("log: {0}")]
     Log(#[from] LogError),
     #[error("views: {0}")]
@@ -44,9 +50,13 @@ impl IngestError {
             IngestError::UnknownSubscription => "unknown_subscription",
             IngestError::Signature(SignatureError::Missing) => "signature_missing",
             IngestError::Signature(SignatureError::Invalid) => "signature_invalid",
+            IngestError::Signature(SignatureError::Timestamp) => "signature_timestamp",
             IngestError::NotJson => "not_json",
+            IngestError::NotUtf8 => "not_utf8",
+            IngestError::TooDeep => "too_deep",
             IngestError::TooLarge { .. } => "too_large",
             IngestError::InvalidEventType(_) => "invalid_event_type",
+            IngestError::InvalidIdempotencyKey(_) => "invalid_idempotency_key",
             IngestError::Log(_) => "log_error",
             IngestError::Views(_) => "view_error",
         }

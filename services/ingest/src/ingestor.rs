@@ -2,14 +2,18 @@
 //! record they produce.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
 use hookline_domain::events::TaskAccepted;
-use hookline_domain::signature;
+use hookline_domain::limits::{json_nests_deeper_than, validate_idempotency_key, MAX_JSON_DEPTH};
+use hookline_domain::signature::{self, SignedMessage};
 use hookline_domain::subscription::validate_event_type;
 use hookline_domain::{filter, topics, SubscriptionId, SubscriptionState, TaskId};
 use hookline_log::{EventLog, NewRecord};
 use hookline_lookup::SubscriptionDirectory;
+use hookline_views::ViewStore;
+use quick_cache::sync::Cache;
 use serde_json::value::RawValue;
 
 use crate::error::IngestError;
@@ -23,15 +27,33 @@ pub struct IngestRequest<'a> {
     pub event_type: Option<&'a [u8]>,
     /// The raw signature header, if any.
     pub signature: Option<&'a [u8]>,
-    /// A stable name for this webhook (see [`idempotency_name`] and [`position_name`]):
-    /// the same name always yields the same task id. `None` draws a fresh task id.
+    /// The Standard Webhooks headers, when the producer signed that way (then they are
+    /// checked instead of `signature`, and the message id is the idempotency key unless
+    /// one is given).
+    pub signed_message: Option<SignedMessage<'a>>,
+    /// The producer's idempotency key, if any: it names the task (see
+    /// [`idempotency_name`]), and a repeat of it is answered as a replay of the task
+    /// accepted before instead of being appended again.
+    pub idempotency_key: Option<&'a [u8]>,
+    /// Without a key, a stable name for this webhook (see [`position_name`]): the same
+    /// name always yields the same task id. `None` draws a fresh task id.
     pub dedup_name: Option<&'a [u8]>,
+}
+
+impl<'a> IngestRequest<'a> {
+    /// The key naming this webhook's task, if any: the idempotency key, else the id of
+    /// a signed message.
+    pub fn task_key(&self) -> Option<&'a [u8]> {
+        self.idempotency_key.or(self.signed_message.and_then(|signed| signed.id))
+    }
 }
 
 /// What became of an accepted webhook.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IngestOutcome {
     Queued(TaskId),
+    /// The idempotency key named a task accepted before: nothing was appended.
+    Replayed(TaskId),
     /// The subscription's filter skipped it; `None` when no event type was given.
     Filtered(Option<String>),
 }
@@ -50,6 +72,8 @@ pub fn position_name(topic: &str, partition: u32, offset: u64) -> Vec<u8> {
 pub(crate) enum Checked {
     /// Its TaskAccepted record, ready to append to `hookline.deliveries`.
     Accepted { task_id: TaskId, record: NewRecord },
+    /// Its idempotency key names a task accepted before.
+    Replayed(TaskId),
     /// Skipped by the subscription's filter.
     Filtered(Option<String>),
 }
@@ -58,12 +82,44 @@ pub(crate) enum Checked {
 pub struct Ingestor {
     log: Arc<dyn EventLog>,
     directory: Arc<SubscriptionDirectory>,
+    /// Where tasks accepted earlier (by any process, within the retention) are found.
+    views: Arc<dyn ViewStore>,
+    /// Tasks with an idempotency key this process accepted lately: they are found here
+    /// before the projector has written them to the views, and a key being appended is
+    /// held by a placeholder so that a concurrent repeat waits for it.
+    keyed_tasks: Cache<TaskId, ()>,
     max_body_bytes: usize,
+    /// How far the timestamp of a signed message may be from now, in seconds.
+    timestamp_tolerance_secs: i64,
 }
 
+/// The default of [`Ingestor::with_timestamp_tolerance`]: five minutes, as Standard Webhooks advises.
+pub const DEFAULT_TIMESTAMP_TOLERANCE: Duration = Duration::from_secs(300);
+
+/// How many recently keyed tasks a process remembers besides the views.
+const KEYED_TASKS_REMEMBERED: usize = 100_000;
+
 impl Ingestor {
-    pub fn new(log: Arc<dyn EventLog>, directory: Arc<SubscriptionDirectory>, max_body_bytes: usize) -> Self {
-        Self { log, directory, max_body_bytes }
+    pub fn new(
+        log: Arc<dyn EventLog>,
+        directory: Arc<SubscriptionDirectory>,
+        views: Arc<dyn ViewStore>,
+        max_body_bytes: usize,
+    ) -> Self {
+        Self {
+            log,
+            directory,
+            views,
+            keyed_tasks: Cache::new(KEYED_TASKS_REMEMBERED),
+            max_body_bytes,
+            timestamp_tolerance_secs: DEFAULT_TIMESTAMP_TOLERANCE.as_secs() as i64,
+        }
+    }
+
+    /// How far the timestamp of a Standard Webhooks signed message may be from now.
+    pub fn with_timestamp_tolerance(mut self, tolerance: Duration) -> Self {
+        self.timestamp_tolerance_secs = i64::try_from(tolerance.as_secs()).unwrap_or(i64::MAX);
+        self
     }
 
     pub fn max_body_bytes(&self) -> usize {
@@ -74,12 +130,42 @@ impl Ingestor {
     pub async fn ingest(&self, request: IngestRequest<'_>) -> Result<IngestOutcome, IngestError> {
         match self.check(&request).await? {
             Checked::Filtered(event_type) => Ok(IngestOutcome::Filtered(event_type)),
+            Checked::Replayed(task_id) => Ok(IngestOutcome::Replayed(task_id)),
+            Checked::Accepted { task_id, record } if request.task_key().is_some() => {
+                // A concurrent request with the same key waits here until this one is
+                // durable (then it is a replay) or has failed (then it tries itself).
+                match self.keyed_tasks.get_value_or_guard_async(&task_id).await {
+                    Ok(()) => Ok(IngestOutcome::Replayed(task_id)),
+                    Err(guard) => {
+                        self.log.append(vec![record]).await?;
+                        let _ = guard.insert(());
+                        tracing::debug!(%task_id, subscription_id = %request.subscription_id, "keyed task accepted");
+                        Ok(IngestOutcome::Queued(task_id))
+                    }
+                }
+            }
             Checked::Accepted { task_id, record } => {
                 self.log.append(vec![record]).await?;
                 tracing::debug!(%task_id, subscription_id = %request.subscription_id, "task accepted");
                 Ok(IngestOutcome::Queued(task_id))
             }
         }
+    }
+
+    /// Remembers keyed tasks appended by a caller that batches its own appends.
+    pub(crate) fn remember_keyed(&self, task_ids: impl IntoIterator<Item = TaskId>) {
+        for task_id in task_ids {
+            self.keyed_tasks.insert(task_id, ());
+        }
+    }
+
+    /// Whether a task of this id was accepted before: lately by this process, or by
+    /// anyone within the retention (the views keep tasks that long).
+    async fn accepted_before(&self, task_id: TaskId) -> Result<bool, IngestError> {
+        if self.keyed_tasks.get(&task_id).is_some() {
+            return Ok(true);
+        }
+        Ok(self.views.task(task_id).await?.is_some())
     }
 
     /// Every check of a webhook, in the order REST has always answered them, and the
@@ -93,18 +179,42 @@ impl Ingestor {
             Some(SubscriptionState::Live(subscription)) => subscription,
             Some(SubscriptionState::Deleted { .. }) | None => return Err(IngestError::UnknownSubscription),
         };
-        if let Some(secret) = &subscription.secret {
-            signature::verify_ingest(secret.expose(), request.body, request.signature)?;
+        // During a rotation's grace a signature by the previous secret counts too.
+        let secrets: Vec<&str> = subscription.secrets_at(Utc::now()).into_iter().map(|s| s.expose()).collect();
+        if !secrets.is_empty() {
+            match &request.signed_message {
+                Some(signed) => signature::verify_signed_message(
+                    &secrets,
+                    signed,
+                    request.body,
+                    Utc::now().timestamp(),
+                    self.timestamp_tolerance_secs,
+                )?,
+                None => signature::verify_ingest_any(&secrets, request.body, request.signature)?,
+            }
         }
         let event_type = event_type(request.event_type)?;
-        let body = std::str::from_utf8(request.body).map_err(|_| IngestError::NotJson)?;
+        if let Some(key) = request.task_key() {
+            validate_idempotency_key(key).map_err(IngestError::InvalidIdempotencyKey)?;
+        }
+        let body = std::str::from_utf8(request.body).map_err(|_| IngestError::NotUtf8)?;
+        if json_nests_deeper_than(request.body, MAX_JSON_DEPTH) {
+            return Err(IngestError::TooDeep);
+        }
         let payload = RawValue::from_string(body.to_string()).map_err(|_| IngestError::NotJson)?;
         if !filter::passes(subscription.event_type_filter.as_deref(), event_type.as_deref()) {
             return Ok(Checked::Filtered(event_type));
         }
-        let task_id = match request.dedup_name {
-            Some(name) => TaskId::derived(subscription.id, name),
-            None => TaskId::new(),
+        let task_id = match (request.task_key(), request.dedup_name) {
+            (Some(key), _) => {
+                let task_id = TaskId::derived(subscription.id, &idempotency_name(key));
+                if self.accepted_before(task_id).await? {
+                    return Ok(Checked::Replayed(task_id));
+                }
+                task_id
+            }
+            (None, Some(name)) => TaskId::derived(subscription.id, name),
+            (None, None) => TaskId::new(),
         };
         let accepted =
             TaskAccepted { task_id, subscription_id: subscription.id, event_type, accepted_at: Utc::now(), payload };

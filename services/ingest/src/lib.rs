@@ -8,7 +8,7 @@
 //!
 //! Guarantees: both ways in pass the same checks, in the same order, through the same
 //! function (body within the size limit, subscription exists and is live, signature,
-//! event type, body is JSON, filter). [`IngestOutcome::Queued`] is returned only once
+//! event type, idempotency key, body is UTF-8 JSON no deeper than the limit, filter). [`IngestOutcome::Queued`] is returned only once
 //! the TaskAccepted is durable. The consumer commits a record only once what it came to
 //! is durable, so a crash re-reads and never loses one; a re-read record yields the same
 //! task id, so it never becomes a second task. No record is dropped unseen: it becomes a
@@ -23,10 +23,16 @@
 //!   `/api/ingest/{id}`; receivers get these bytes.
 //! - headers (UTF-8 values; others are kept and ignored):
 //!   - `event_type` (optional): the event type, as the REST event-type header.
-//!   - `signature` (required when the subscription has a secret):
-//!     `sha256=<hex HMAC-SHA256 of the value, keyed with the secret>`, as over REST.
-//!   - `idempotency_key` (optional): records with the same key for the same
-//!     subscription become the same task (`TaskId::derived(subscription, "key:" + key)`).
+//!   - `signature` (required when the subscription has a secret, unless signed the
+//!     Standard Webhooks way): `sha256=<hex HMAC-SHA256 of the value, keyed with the
+//!     secret>`, as over REST.
+//!   - `webhook-id`, `webhook-timestamp`, `webhook-signature` (instead of `signature`):
+//!     a Standard Webhooks signature, whose timestamp must be within the tolerance of
+//!     now; the id is the idempotency key unless `idempotency_key` is given.
+//!   - `idempotency_key` (optional, 1–255 printable ASCII characters): names the task
+//!     (`TaskId::derived(subscription, "key:" + key)`), the same over REST
+//!     (`Idempotency-Key`); a later record or request with the same key for the same
+//!     subscription, while the task is retained, is a replay: nothing is appended.
 //!     Without it the task id comes from the record's position
 //!     (`"log:" + topic/partition/offset`), so only a re-read of that same record
 //!     yields that task.
@@ -46,8 +52,11 @@ mod metrics;
 
 pub use consumer::{run_consumer, IngestConsumerConfig, IngestConsumerDeps};
 pub use envelope::{
-    EVENT_TYPE_HEADER, IDEMPOTENCY_KEY_HEADER, REJECT_MESSAGE_HEADER, REJECT_REASON_HEADER, SIGNATURE_HEADER,
+    rejected_copy, signed_message, Envelope, Rejection, EVENT_TYPE_HEADER, IDEMPOTENCY_KEY_HEADER,
+    REJECT_MESSAGE_HEADER, REJECT_REASON_HEADER, SIGNATURE_HEADER, SIGNED_MESSAGE_HEADERS,
 };
 pub use error::{IngestConsumerError, IngestError};
-pub use ingestor::{idempotency_name, position_name, IngestOutcome, IngestRequest, Ingestor};
+pub use ingestor::{
+    idempotency_name, position_name, IngestOutcome, IngestRequest, Ingestor, DEFAULT_TIMESTAMP_TOLERANCE,
+};
 pub use metrics::{IngestCounters, IngestCounts, REJECT_REASONS, REQUESTS_HELP, REQUESTS_METRIC};

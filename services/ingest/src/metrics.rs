@@ -13,18 +13,22 @@ use hookline_metrics::{Collector, FamilySnapshot, Kind};
 pub const REQUESTS_METRIC: &str = "hookline_ingest_requests_total";
 /// Its help text, shared by both ways in.
 pub const REQUESTS_HELP: &str =
-    "Webhooks received, by way in (rest, log) and outcome (queued, filtered, a refusal reason, error).";
+    "Webhooks received, by way in (rest, log) and outcome (queued, filtered, replayed, a refusal reason, error).";
 
 /// Every reason a record of `hookline.ingest` can be rejected for: `invalid_key`, then
 /// the [`crate::IngestError::reason`] of every refusal.
-pub const REJECT_REASONS: [&str; 7] = [
+pub const REJECT_REASONS: [&str; 11] = [
     "invalid_key",
     "unknown_subscription",
     "signature_missing",
     "signature_invalid",
+    "signature_timestamp",
     "not_json",
+    "not_utf8",
+    "too_deep",
     "too_large",
     "invalid_event_type",
+    "invalid_idempotency_key",
 ];
 
 /// What the ingest consumer has done with the records it read, since it started.
@@ -33,6 +37,7 @@ pub const REJECT_REASONS: [&str; 7] = [
 pub struct IngestCounters {
     accepted: AtomicU64,
     filtered: AtomicU64,
+    replayed: AtomicU64,
     rejected: [AtomicU64; REJECT_REASONS.len()],
 }
 
@@ -43,6 +48,8 @@ pub struct IngestCounts {
     pub accepted: u64,
     /// Records skipped by their subscription's filter.
     pub filtered: u64,
+    /// Records whose idempotency key named a task accepted before.
+    pub replayed: u64,
     /// Records copied to `hookline.ingest.rejected`, by reason (every reason listed).
     pub rejected: BTreeMap<&'static str, u64>,
 }
@@ -62,6 +69,7 @@ impl IngestCounters {
         IngestCounts {
             accepted: self.accepted.load(Ordering::Relaxed),
             filtered: self.filtered.load(Ordering::Relaxed),
+            replayed: self.replayed.load(Ordering::Relaxed),
             rejected: REJECT_REASONS
                 .iter()
                 .zip(&self.rejected)
@@ -74,6 +82,7 @@ impl IngestCounters {
     pub(crate) fn add(&self, tally: &Tally) {
         self.accepted.fetch_add(tally.accepted, Ordering::Relaxed);
         self.filtered.fetch_add(tally.filtered, Ordering::Relaxed);
+        self.replayed.fetch_add(tally.replayed, Ordering::Relaxed);
         for (count, added) in self.rejected.iter().zip(tally.rejected) {
             count.fetch_add(added, Ordering::Relaxed);
         }
@@ -86,6 +95,7 @@ impl Collector for IngestCounters {
         let mut family = FamilySnapshot::new(REQUESTS_METRIC, REQUESTS_HELP, Kind::Counter);
         family.push(&[("source", "log"), ("outcome", "queued")], counts.accepted as f64);
         family.push(&[("source", "log"), ("outcome", "filtered")], counts.filtered as f64);
+        family.push(&[("source", "log"), ("outcome", "replayed")], counts.replayed as f64);
         for (reason, count) in &counts.rejected {
             family.push(&[("source", "log"), ("outcome", reason)], *count as f64);
         }
@@ -98,6 +108,7 @@ impl Collector for IngestCounters {
 pub(crate) struct Tally {
     pub accepted: u64,
     pub filtered: u64,
+    pub replayed: u64,
     rejected: [u64; REJECT_REASONS.len()],
 }
 
@@ -124,9 +135,13 @@ mod tests {
             IngestError::UnknownSubscription,
             IngestError::Signature(SignatureError::Missing),
             IngestError::Signature(SignatureError::Invalid),
+            IngestError::Signature(SignatureError::Timestamp),
             IngestError::NotJson,
+            IngestError::NotUtf8,
+            IngestError::TooDeep,
             IngestError::TooLarge { size: 2, limit: 1 },
             IngestError::InvalidEventType("x".into()),
+            IngestError::InvalidIdempotencyKey("x".into()),
         ];
         for refusal in refusals {
             assert!(refusal.is_refusal());

@@ -6,6 +6,11 @@
 //! once by later lookups on this instance; changes made anywhere else are seen as
 //! soon as they reach the log tailer, and at the latest after the cache expiry.
 //! Every lookup is counted as a cache hit or miss ([`CacheStats`]).
+//!
+//! Secrets are kept sealed in the log and the views when an encryption key is set:
+//! the directory opens them with its [`SecretSealer`] as it reads, so what it hands
+//! out holds plaintext, and writers seal with the same sealer ([`SubscriptionDirectory::sealer`]).
+//! A secret that does not open is an error for that subscription, never a missing secret.
 
 mod metrics;
 
@@ -14,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use hookline_domain::{topics, SubscriptionEvent, SubscriptionId, SubscriptionState};
 use hookline_log::{ConsumerSpec, EventLog, LogError, StartFrom};
+use hookline_secrets::SecretSealer;
 use hookline_views::{ViewError, ViewStore};
 use quick_cache::sync::Cache;
 use tokio_util::sync::CancellationToken;
@@ -32,12 +38,30 @@ pub struct SubscriptionDirectory {
     cache: Cache<SubscriptionId, Entry>,
     expiry: Duration,
     stats: Arc<CacheStats>,
+    sealer: SecretSealer,
 }
 
 impl SubscriptionDirectory {
     /// `capacity` entries at most, each trusted for `expiry` (`CACHE_EXPIRY_SECONDS`).
     pub fn new(views: Arc<dyn ViewStore>, capacity: usize, expiry: Duration) -> Self {
-        Self { views, cache: Cache::new(capacity.max(16)), expiry, stats: Arc::new(CacheStats::default()) }
+        Self {
+            views,
+            cache: Cache::new(capacity.max(16)),
+            expiry,
+            stats: Arc::new(CacheStats::default()),
+            sealer: SecretSealer::without_key(),
+        }
+    }
+
+    /// Opens sealed secrets with `sealer` (by default there is no key: secrets are
+    /// plaintext and sealed ones are refused).
+    pub fn with_sealer(self, sealer: SecretSealer) -> Self {
+        Self { sealer, ..self }
+    }
+
+    /// The sealer every write of a subscription change must seal with.
+    pub fn sealer(&self) -> &SecretSealer {
+        &self.sealer
     }
 
     /// The subscription's state, from the cache or else the view. `None`: never seen.
@@ -49,7 +73,13 @@ impl SubscriptionDirectory {
             }
         }
         self.stats.miss();
-        let state = self.views.subscription(id).await?.map(Arc::new);
+        let state = match self.views.subscription(id).await? {
+            Some(SubscriptionState::Live(stored)) => Some(SubscriptionState::Live(
+                self.sealer.open_subscription(stored).map_err(|e| ViewError::Corrupt(e.to_string()))?,
+            )),
+            other => other,
+        }
+        .map(Arc::new);
         // An unknown id is not cached: it may be created on another instance a moment later.
         if state.is_some() {
             self.cache.insert(id, Entry { state: state.clone(), fetched: Instant::now() });
@@ -62,7 +92,7 @@ impl SubscriptionDirectory {
         self.stats.clone()
     }
 
-    /// Records a change this instance has just made durable.
+    /// Records a change this instance has just made durable (its secrets in plaintext).
     pub fn remember(&self, event: &SubscriptionEvent) {
         let state = match event {
             SubscriptionEvent::SubscriptionCreated { subscription }
@@ -101,7 +131,17 @@ impl SubscriptionDirectory {
             };
             for record in records {
                 match serde_json::from_slice::<SubscriptionEvent>(&record.value) {
-                    Ok(event) => self.remember(&event),
+                    Ok(event) => {
+                        let id = event.subscription_id();
+                        match self.sealer.open_event(event) {
+                            Ok(event) => self.remember(&event),
+                            Err(e) => {
+                                // Forgotten, so that lookups go to the view and report the error.
+                                self.cache.remove(&id);
+                                tracing::error!(subscription_id = %id, error = %e, "subscription secret does not open")
+                            }
+                        }
+                    }
                     Err(e) => {
                         tracing::warn!(offset = record.offset, partition = record.partition, error = %e, "undecodable subscription event")
                     }

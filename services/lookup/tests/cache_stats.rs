@@ -23,6 +23,8 @@ async fn the_first_lookup_misses_and_later_ones_hit() {
         updated_at: now,
         enabled: true,
         disabled_reason: None,
+        previous_secret: None,
+        previous_secret_expires_at: None,
     };
     let id = subscription.id;
     views.apply(vec![ViewChange::Subscription(SubscriptionEvent::SubscriptionCreated { subscription })]).await.unwrap();

@@ -1,8 +1,9 @@
 //! The projector role: folds the log into the views.
 //!
-//! Consumes: `hookline.subscriptions`, `hookline.deliveries` and `hookline.attempts`
-//! (consumer group `hookline-projector`). Produces: the subscription, task and attempt
-//! views through the `ViewStore` port, and purges rows past their retention.
+//! Consumes: `hookline.subscriptions`, `hookline.deliveries`, `hookline.attempts` and
+//! the dead letters of `hookline.dlq` (consumer group `hookline-projector`). Produces:
+//! the subscription, task (with payload) and attempt views through the `ViewStore`
+//! port, and purges rows past their retention.
 //! Guarantees: offsets are committed only after the views hold the batch; the fold is
 //! idempotent and order-insensitive, so replaying the log from the start rebuilds the
 //! same views. Offsets are committed every [`ProjectorConfig::commit_every`] under load,
@@ -68,7 +69,7 @@ pub enum ProjectorError {
 
 /// The topics the projector reads.
 pub fn topics() -> Vec<String> {
-    vec![topics::SUBSCRIPTIONS.to_string(), topics::DELIVERIES.to_string(), topics::ATTEMPTS.to_string()]
+    [topics::SUBSCRIPTIONS, topics::DELIVERIES, topics::ATTEMPTS, topics::DLQ].map(String::from).to_vec()
 }
 
 /// Projects until `shutdown`, purging expired rows every `purge_interval`.
@@ -197,7 +198,8 @@ async fn fold(
         let mut changes = Vec::with_capacity(records.len());
         for record in &records {
             match decode(record) {
-                Ok(change) => changes.push(change),
+                Ok(Some(change)) => changes.push(change),
+                Ok(None) => {}
                 Err(e) => {
                     tracing::warn!(topic = %record.topic, partition = record.partition, offset = record.offset, error = %e, "projector: skipping undecodable record")
                 }

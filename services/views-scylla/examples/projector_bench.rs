@@ -13,7 +13,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
-use hookline_domain::{AttemptRecorded, Outcome, SubscriptionId, TaskId, TaskView};
+use hookline_domain::{AttemptRecorded, Outcome, SubscriptionId, TaskAccepted, TaskId, TaskView};
 use hookline_views::{Retention, ViewChange, ViewStore};
 use hookline_views_scylla::{migrate, ScyllaSettings, ScyllaViews};
 use scylla::client::session_builder::SessionBuilder;
@@ -25,6 +25,19 @@ const TASKS_PER_BATCH: usize = 200;
 const SUBSCRIPTIONS: usize = 100;
 const READS: usize = 2_000;
 const RECENT: usize = 50;
+
+/// The TaskAccepted of a task, with a payload of a typical size.
+fn accepted(view: &TaskView) -> ViewChange {
+    let payload =
+        format!(r#"{{"id":"{}","order":{{"lines":[{}],"total":"19.90"}}}}"#, view.task_id, "1,".repeat(80) + "1");
+    ViewChange::Task(TaskAccepted {
+        task_id: view.task_id,
+        subscription_id: view.subscription_id,
+        event_type: view.event_type.clone(),
+        accepted_at: view.created_at,
+        payload: serde_json::value::RawValue::from_string(payload).expect("JSON"),
+    })
+}
 
 fn attempt(view: &TaskView, number: u32) -> AttemptRecorded {
     let outcome = if number == ATTEMPTS_PER_TASK { Outcome::Success } else { Outcome::FailedAttempt };
@@ -50,7 +63,7 @@ fn batches(tasks: &[TaskView]) -> Vec<Vec<ViewChange>> {
     (0..groups.len() + ATTEMPTS_PER_TASK as usize)
         .map(|k| {
             let mut batch: Vec<ViewChange> =
-                groups.get(k).map_or_else(Vec::new, |group| group.iter().cloned().map(ViewChange::Task).collect());
+                groups.get(k).map_or_else(Vec::new, |group| group.iter().map(accepted).collect());
             for n in 1..=ATTEMPTS_PER_TASK {
                 if let Some(group) = k.checked_sub(n as usize).and_then(|g| groups.get(g)) {
                     batch.extend(group.iter().map(|view| ViewChange::Attempt(attempt(view, n))));

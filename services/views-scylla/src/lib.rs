@@ -1,6 +1,6 @@
 //! The ScyllaDB adapter of the `ViewStore` port: hookline's views (subscriptions,
-//! delivery tasks, attempts by task, recent attempts by subscription) in a CQL
-//! keyspace, on ScyllaDB or Apache Cassandra.
+//! delivery tasks and their payloads, task listings, attempts by task, recent
+//! attempts by subscription) in a CQL keyspace, on ScyllaDB or Apache Cassandra.
 //!
 //! Consumes: batches of [`ViewChange`]s from the projector, in any order and any
 //! number of times. Produces: the reads of the [`ViewStore`] port. Guarantees:
@@ -21,6 +21,7 @@ mod schema;
 mod settings;
 mod stamps;
 mod statements;
+mod task_listing;
 mod write;
 
 use std::sync::Arc;
@@ -29,8 +30,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hookline_domain::{AttemptRecorded, Subscription, SubscriptionId, SubscriptionState, TaskId, TaskView};
-use hookline_views::{Page, Retention, ViewChange, ViewError, ViewStore};
+use hookline_views::{Page, Retention, TaskFilter, ViewChange, ViewError, ViewStore};
 use scylla::client::session::Session;
+use serde_json::value::RawValue;
 
 pub use self::schema::{migrate, truncate};
 pub use self::settings::ScyllaSettings;
@@ -81,6 +83,14 @@ impl ViewStore for ScyllaViews {
 
     async fn task(&self, id: TaskId) -> Result<Option<TaskView>, ViewError> {
         read::task(&self.session, &self.statements, id, self.retention, Utc::now()).await
+    }
+
+    async fn tasks(&self, filter: TaskFilter, limit: usize, cursor: Option<&str>) -> Result<Page<TaskView>, ViewError> {
+        task_listing::tasks(&self.session, &self.statements, filter, limit, cursor, self.retention, Utc::now()).await
+    }
+
+    async fn task_payload(&self, id: TaskId) -> Result<Option<Box<RawValue>>, ViewError> {
+        task_listing::task_payload(&self.session, &self.statements, id, self.retention, Utc::now()).await
     }
 
     async fn attempts_for_task(&self, id: TaskId) -> Result<Vec<AttemptRecorded>, ViewError> {

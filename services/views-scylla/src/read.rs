@@ -26,7 +26,7 @@ const CHECKS_IN_FLIGHT: usize = 32;
 const DAYS_AHEAD: usize = 4;
 
 /// Runs `statement` unpaged (partitions read this way are small) and decodes its rows.
-async fn rows<R>(
+pub(crate) async fn rows<R>(
     session: &Session,
     statement: &PreparedStatement,
     values: impl SerializeRow,
@@ -58,6 +58,8 @@ type SubscriptionRow = (
     Option<DateTime<Utc>>,
     Option<bool>,
     Option<String>,
+    Option<String>,
+    Option<DateTime<Utc>>,
 );
 
 pub(crate) async fn subscription(
@@ -66,8 +68,18 @@ pub(crate) async fn subscription(
     id: SubscriptionId,
 ) -> Result<Option<SubscriptionState>, ViewError> {
     let found: Vec<SubscriptionRow> = rows(session, &statements.subscription, (id.0,)).await?;
-    let Some((target_url, secret, event_type_filter, created_at, updated_at, deleted_at, enabled, disabled_reason)) =
-        found.into_iter().next()
+    let Some((
+        target_url,
+        secret,
+        event_type_filter,
+        created_at,
+        updated_at,
+        deleted_at,
+        enabled,
+        disabled_reason,
+        previous_secret,
+        previous_secret_expires_at,
+    )) = found.into_iter().next()
     else {
         return Ok(None);
     };
@@ -88,11 +100,23 @@ pub(crate) async fn subscription(
         // Rows written before the column existed: enabled.
         enabled: enabled.unwrap_or(true),
         disabled_reason,
+        previous_secret: previous_secret.map(Secret::new),
+        previous_secret_expires_at,
     })))
 }
 
-type ListingRow =
-    (Vec<u8>, String, Option<String>, Option<String>, DateTime<Utc>, DateTime<Utc>, Option<bool>, Option<String>);
+type ListingRow = (
+    Vec<u8>,
+    String,
+    Option<String>,
+    Option<String>,
+    DateTime<Utc>,
+    DateTime<Utc>,
+    Option<bool>,
+    Option<String>,
+    Option<String>,
+    Option<DateTime<Utc>>,
+);
 
 /// A page of the listing; its cursor is the last id of the page.
 pub(crate) async fn subscriptions(
@@ -115,7 +139,19 @@ pub(crate) async fn subscriptions(
     let items = found
         .into_iter()
         .take(limit)
-        .map(|(id, target_url, secret, event_type_filter, created_at, updated_at, enabled, disabled_reason)| {
+        .map(|row| {
+            let (
+                id,
+                target_url,
+                secret,
+                event_type_filter,
+                created_at,
+                updated_at,
+                enabled,
+                disabled_reason,
+                previous_secret,
+                previous_secret_expires_at,
+            ) = row;
             let id: [u8; 16] = id.try_into().map_err(|id: Vec<u8>| {
                 ViewError::Corrupt(format!("subscriptions_listing: id of {} bytes", id.len()))
             })?;
@@ -128,6 +164,8 @@ pub(crate) async fn subscriptions(
                 updated_at,
                 enabled: enabled.unwrap_or(true),
                 disabled_reason,
+                previous_secret: previous_secret.map(Secret::new),
+                previous_secret_expires_at,
             })
         })
         .collect::<Result<Vec<_>, ViewError>>()?;

@@ -14,16 +14,29 @@ const KEYSPACE_CQL: &str = include_str!("../../../schemas/scylla/keyspace.cql");
 const VIEWS_CQL: &str = include_str!("../../../schemas/scylla/views.cql");
 
 /// What `views.cql` creates; `connect` refuses a keyspace that lacks any of it.
-const TABLES: [&str; 5] =
-    ["subscriptions", "subscriptions_listing", "delivery_tasks", "attempts_by_task", "attempts_by_subscription"];
+const TABLES: [&str; 9] = [
+    "subscriptions",
+    "subscriptions_listing",
+    "delivery_tasks",
+    "attempts_by_task",
+    "attempts_by_subscription",
+    "task_payloads",
+    "tasks_by_hour",
+    "tasks_by_subscription",
+    "task_listing_buckets",
+];
 const TYPES: [&str; 2] = ["attempt_record", "last_attempt"];
 /// Columns added after their table first shipped: `CREATE TABLE IF NOT EXISTS` leaves
 /// an older table as it was, so `migrate` adds those it lacks (table, column, type).
-const ADDED_COLUMNS: [(&str, &str, &str); 4] = [
+const ADDED_COLUMNS: [(&str, &str, &str); 8] = [
     ("subscriptions", "enabled", "boolean"),
     ("subscriptions", "disabled_reason", "text"),
     ("subscriptions_listing", "enabled", "boolean"),
     ("subscriptions_listing", "disabled_reason", "text"),
+    ("subscriptions", "previous_secret", "text"),
+    ("subscriptions", "previous_secret_expires_at", "timestamp"),
+    ("subscriptions_listing", "previous_secret", "text"),
+    ("subscriptions_listing", "previous_secret_expires_at", "timestamp"),
 ];
 
 /// How long a contact point may take to answer before it counts as down.

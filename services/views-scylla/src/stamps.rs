@@ -14,7 +14,9 @@
 //!   (all of them, in practice) the one that expires last, so those cells live as
 //!   long as the task's latest attempt;
 //! * subscriptions: the event's own time in microseconds, a deletion one
-//!   microsecond after an update of the same millisecond.
+//!   microsecond after an update of the same millisecond;
+//! * a task's payload, its listing entries and the listing buckets: the time
+//!   (milliseconds) their TTL counts from, so the write that expires last wins.
 //!
 //! These timestamps are not wall-clock times: never write these tables without
 //! them, and never give them a time-window compaction strategy.
@@ -56,6 +58,17 @@ pub(crate) fn task_identity(created_at: DateTime<Utc>) -> i64 {
     (MILLIS_MAX + 1) - millis(created_at)
 }
 
+/// The write timestamp of a row whose TTL counts from `at`: the row that lives
+/// longest wins, and reading it back gives `at` to the millisecond.
+pub(crate) fn lives_from(at: DateTime<Utc>) -> i64 {
+    millis(at)
+}
+
+/// The time a row stamped by [`lives_from`] counts its TTL from.
+pub(crate) fn lived_from(stamp: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(stamp).unwrap_or(DateTime::UNIX_EPOCH)
+}
+
 /// The write timestamp of a subscription created or updated at `updated_at`.
 pub(crate) fn subscription_upsert(updated_at: DateTime<Utc>) -> i64 {
     updated_at.timestamp_millis().saturating_mul(1000)
@@ -84,10 +97,20 @@ pub(crate) fn ttl_secs(expires: DateTime<Utc>, now: DateTime<Utc>) -> Option<i32
     Some(i32::try_from(secs.min(MAX_TTL_SECS)).unwrap_or(i32::MAX))
 }
 
-/// Days since the epoch (UTC) of `at`: the bucket of `attempts_by_subscription`.
+/// Days since the epoch (UTC) of `at`: the bucket of `attempts_by_subscription`
+/// and `tasks_by_subscription`.
 pub(crate) fn day(at: DateTime<Utc>) -> i32 {
-    let days = at.timestamp().div_euclid(86_400);
-    i32::try_from(days).unwrap_or(if days < 0 { i32::MIN } else { i32::MAX })
+    bucket(at.timestamp(), 86_400)
+}
+
+/// Hours since the epoch (UTC) of `at`: the bucket of `tasks_by_hour`.
+pub(crate) fn hour(at: DateTime<Utc>) -> i32 {
+    bucket(at.timestamp(), 3_600)
+}
+
+fn bucket(secs: i64, width: i64) -> i32 {
+    let n = secs.div_euclid(width);
+    i32::try_from(n).unwrap_or(if n < 0 { i32::MIN } else { i32::MAX })
 }
 
 #[cfg(test)]
@@ -154,5 +177,15 @@ mod tests {
         assert_eq!(day(at(86_399_999)), 0);
         assert_eq!(day(at(86_400_000)), 1);
         assert_eq!(day(at(-1)), -1);
+        assert_eq!(hour(at(3_599_999)), 0);
+        assert_eq!(hour(at(3_600_000)), 1);
+        assert_eq!(hour(at(-1)), -1);
+    }
+
+    #[test]
+    fn lives_from_reads_back_to_the_millisecond() {
+        let t = at(1_700_000_000_123);
+        assert_eq!(lived_from(lives_from(t)), t);
+        assert!(lives_from(t) < lives_from(at(1_700_000_000_124)));
     }
 }

@@ -28,18 +28,26 @@ pub(crate) struct Statements {
     pub(crate) attempts_of_task: PreparedStatement,
     pub(crate) attempt: PreparedStatement,
     pub(crate) index_of_day: PreparedStatement,
+    pub(crate) put_payload: PreparedStatement,
+    pub(crate) list_task_by_hour: PreparedStatement,
+    pub(crate) list_task_by_subscription: PreparedStatement,
+    pub(crate) note_listing_bucket: PreparedStatement,
+    pub(crate) payload: PreparedStatement,
+    pub(crate) listing_buckets: PreparedStatement,
+    pub(crate) tasks_of_hour: PreparedStatement,
+    pub(crate) tasks_of_subscription_day: PreparedStatement,
 }
 
 /// Created and Updated carry the whole subscription and clear a tombstone written
 /// at an earlier time.
 const UPSERT_SUBSCRIPTION: &str = "UPDATE subscriptions USING TIMESTAMP ? \
      SET target_url = ?, secret = ?, event_type_filter = ?, created_at = ?, updated_at = ?, enabled = ?, \
-     disabled_reason = ?, deleted_at = null \
+     disabled_reason = ?, previous_secret = ?, previous_secret_expires_at = ?, deleted_at = null \
      WHERE id = ?";
 const DELETE_SUBSCRIPTION: &str = "UPDATE subscriptions USING TIMESTAMP ? SET deleted_at = ? WHERE id = ?";
 const UPSERT_LISTING: &str = "UPDATE subscriptions_listing USING TIMESTAMP ? \
      SET target_url = ?, secret = ?, event_type_filter = ?, created_at = ?, updated_at = ?, enabled = ?, \
-     disabled_reason = ? WHERE shard = 0 AND id = ?";
+     disabled_reason = ?, previous_secret = ?, previous_secret_expires_at = ? WHERE shard = 0 AND id = ?";
 const DELETE_LISTING: &str = "DELETE FROM subscriptions_listing USING TIMESTAMP ? WHERE shard = 0 AND id = ?";
 /// `event_type` is bound as unset when the event has none, so that it never
 /// erases one another event knew.
@@ -51,21 +59,36 @@ const PUT_ATTEMPT: &str = "UPDATE attempts_by_task USING TTL ? AND TIMESTAMP ? S
      WHERE task_id = ? AND attempt_number = ?";
 const INDEX_ATTEMPT: &str = "INSERT INTO attempts_by_subscription \
      (subscription_id, day, attempted_at, task_id, attempt_number) VALUES (?, ?, ?, ?, ?) USING TTL ?";
+const PUT_PAYLOAD: &str = "UPDATE task_payloads USING TTL ? AND TIMESTAMP ? SET payload = ? WHERE task_id = ?";
+const LIST_TASK_BY_HOUR: &str = "INSERT INTO tasks_by_hour (hour, created_at, task_id) VALUES (?, ?, ?) \
+     USING TTL ? AND TIMESTAMP ?";
+const LIST_TASK_BY_SUBSCRIPTION: &str = "INSERT INTO tasks_by_subscription \
+     (subscription_id, day, created_at, task_id) VALUES (?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?";
+const NOTE_LISTING_BUCKET: &str =
+    "INSERT INTO task_listing_buckets (listing, bucket) VALUES (?, ?) USING TTL ? AND TIMESTAMP ?";
 
 const SUBSCRIPTION: &str = "SELECT target_url, secret, event_type_filter, created_at, updated_at, deleted_at, \
-     enabled, disabled_reason \
+     enabled, disabled_reason, previous_secret, previous_secret_expires_at \
      FROM subscriptions WHERE id = ?";
 const LISTING_FIRST: &str = "SELECT id, target_url, secret, event_type_filter, created_at, updated_at, enabled, \
-     disabled_reason \
+     disabled_reason, previous_secret, previous_secret_expires_at \
      FROM subscriptions_listing WHERE shard = 0 LIMIT ?";
 const LISTING_AFTER: &str = "SELECT id, target_url, secret, event_type_filter, created_at, updated_at, enabled, \
-     disabled_reason \
+     disabled_reason, previous_secret, previous_secret_expires_at \
      FROM subscriptions_listing WHERE shard = 0 AND id > ? LIMIT ?";
 const TASK: &str = "SELECT subscription_id, event_type, created_at, last_attempt FROM delivery_tasks WHERE task_id = ?";
 const ATTEMPTS_OF_TASK: &str = "SELECT record FROM attempts_by_task WHERE task_id = ?";
 const ATTEMPT: &str = "SELECT record FROM attempts_by_task WHERE task_id = ? AND attempt_number = ?";
 const INDEX_OF_DAY: &str = "SELECT attempted_at, task_id, attempt_number FROM attempts_by_subscription \
      WHERE subscription_id = ? AND day = ? AND attempted_at > ?";
+const PAYLOAD: &str = "SELECT payload, WRITETIME(payload) FROM task_payloads WHERE task_id = ?";
+const LISTING_BUCKETS: &str = "SELECT bucket FROM task_listing_buckets WHERE listing = ? AND bucket <= ?";
+/// Entries strictly after a position, in listing order (a page's first read starts
+/// after a position greater than any).
+const TASKS_OF_HOUR: &str = "SELECT created_at, task_id FROM tasks_by_hour \
+     WHERE hour = ? AND (created_at, task_id) < (?, ?)";
+const TASKS_OF_SUBSCRIPTION_DAY: &str = "SELECT created_at, task_id FROM tasks_by_subscription \
+     WHERE subscription_id = ? AND day = ? AND (created_at, task_id) < (?, ?)";
 
 impl Statements {
     pub(crate) async fn prepare(session: &Session, consistency: Consistency) -> Result<Self, ViewError> {
@@ -78,6 +101,10 @@ impl Statements {
         };
         let mut index_of_day = prepare(INDEX_OF_DAY).await?;
         index_of_day.set_page_size(INDEX_PAGE);
+        let mut tasks_of_hour = prepare(TASKS_OF_HOUR).await?;
+        tasks_of_hour.set_page_size(INDEX_PAGE);
+        let mut tasks_of_subscription_day = prepare(TASKS_OF_SUBSCRIPTION_DAY).await?;
+        tasks_of_subscription_day.set_page_size(INDEX_PAGE);
         Ok(Self {
             upsert_subscription: prepare(UPSERT_SUBSCRIPTION).await?,
             delete_subscription: prepare(DELETE_SUBSCRIPTION).await?,
@@ -94,6 +121,14 @@ impl Statements {
             attempts_of_task: prepare(ATTEMPTS_OF_TASK).await?,
             attempt: prepare(ATTEMPT).await?,
             index_of_day,
+            put_payload: prepare(PUT_PAYLOAD).await?,
+            list_task_by_hour: prepare(LIST_TASK_BY_HOUR).await?,
+            list_task_by_subscription: prepare(LIST_TASK_BY_SUBSCRIPTION).await?,
+            note_listing_bucket: prepare(NOTE_LISTING_BUCKET).await?,
+            payload: prepare(PAYLOAD).await?,
+            listing_buckets: prepare(LISTING_BUCKETS).await?,
+            tasks_of_hour,
+            tasks_of_subscription_day,
         })
     }
 }

@@ -16,12 +16,14 @@ use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
 use scylla::statement::Consistency;
 use scylla::value::MaybeUnset;
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::error;
 use crate::rows::{cql_number, AttemptUdt, LastAttemptUdt};
 use crate::stamps;
 use crate::statements::Statements;
+use crate::task_listing::ALL_TASKS;
 
 /// Batches in flight at once: enough to keep a node's CQL threads busy without
 /// queueing thousands of requests behind one connection.
@@ -42,6 +44,9 @@ enum Partition {
     Listing,
     Task(TaskId),
     SubscriptionDay(SubscriptionId, i32),
+    TaskHour(i32),
+    TaskSubscriptionDay(SubscriptionId, i32),
+    ListingBuckets(Uuid),
 }
 
 struct Write {
@@ -54,16 +59,30 @@ struct Write {
 #[derive(Default)]
 struct Plan {
     partitions: HashMap<Partition, Vec<Write>>,
+    /// The listing buckets the batch's tasks fall in, each with the latest
+    /// activity of its tasks (as a write timestamp) and the TTL that goes with it.
+    buckets: HashMap<(Uuid, i32), (i64, i32)>,
 }
 
 impl Plan {
+    fn note_bucket(&mut self, listing: Uuid, bucket: i32, stamp: i64, ttl: i32) {
+        let noted = self.buckets.entry((listing, bucket)).or_insert((stamp, ttl));
+        if stamp > noted.0 {
+            *noted = (stamp, ttl);
+        }
+    }
+
     fn push(&mut self, partition: Partition, statement: &PreparedStatement, values: Values, bytes: usize) {
         let write = Write { statement: statement.clone(), values, bytes: STATEMENT_BYTES + bytes };
         self.partitions.entry(partition).or_default().push(write);
     }
 
     /// Unlogged batches, each within one partition and under [`BATCH_BYTES`].
-    fn into_batches(self, consistency: Consistency) -> Vec<(Batch, Vec<Values>)> {
+    fn into_batches(mut self, statements: &Statements, consistency: Consistency) -> Vec<(Batch, Vec<Values>)> {
+        for ((listing, bucket), (stamp, ttl)) in std::mem::take(&mut self.buckets) {
+            let values = Box::new((listing, bucket, ttl, stamp));
+            self.push(Partition::ListingBuckets(listing), &statements.note_listing_bucket, values, 0);
+        }
         let mut batches = Vec::new();
         for writes in self.partitions.into_values() {
             let mut current: Option<(Batch, Vec<Values>, usize)> = None;
@@ -105,14 +124,18 @@ pub(crate) async fn apply(
     let mut plan = Plan::default();
     // Changes to one task are merged first, so its row gets one write per batch.
     let mut tasks: HashMap<TaskId, TaskView> = HashMap::new();
+    let mut payloads: HashMap<TaskId, (DateTime<Utc>, Box<RawValue>)> = HashMap::new();
     for change in changes {
         match change {
             ViewChange::Subscription(event) => plan_subscription(&mut plan, statements, &event),
-            ViewChange::Task(view) => {
+            ViewChange::Task(accepted) => {
+                let view = TaskView::from_accepted(&accepted);
                 if stamps::ttl_secs(stamps::expiry(view.last_activity(), retention), now).is_some() {
                     fold(&mut tasks, view);
                 }
+                keep(&mut payloads, accepted.task_id, accepted.accepted_at, accepted.payload);
             }
+            ViewChange::DeadLettered(dead) => keep(&mut payloads, dead.task.task_id, dead.failed_at, dead.task.payload),
             ViewChange::Attempt(attempt) => {
                 let Some(ttl) = stamps::ttl_secs(stamps::expiry(attempt.attempted_at, retention), now) else {
                     continue;
@@ -125,16 +148,36 @@ pub(crate) async fn apply(
     for view in tasks.into_values() {
         plan_task(&mut plan, statements, &view, retention, now);
     }
+    for (task_id, (at, payload)) in payloads {
+        if let Some(ttl) = stamps::ttl_secs(stamps::expiry(at, retention), now) {
+            let bytes = payload.get().len();
+            let values = Box::new((ttl, stamps::lives_from(at), payload.get().to_string(), task_id.0));
+            plan.push(Partition::Task(task_id), &statements.put_payload, values, bytes);
+        }
+    }
 
     // Built before they enter the stream: a closure over the boxed values inside
     // the stream's type trips the compiler's Send check of `apply`'s future.
-    let sends: Vec<_> = plan.into_batches(consistency).into_iter().map(|(b, v)| send(session, b, v)).collect();
+    let sends: Vec<_> =
+        plan.into_batches(statements, consistency).into_iter().map(|(b, v)| send(session, b, v)).collect();
     stream::iter(sends).buffer_unordered(IN_FLIGHT).try_for_each(|()| async { Ok(()) }).await
 }
 
 async fn send(session: &Session, batch: Batch, values: Vec<Values>) -> Result<(), ViewError> {
     session.batch(&batch, values).await.map_err(|e| error::execution("apply view changes", e))?;
     Ok(())
+}
+
+/// Keeps the latest-stamped payload of each task: its write wins and expires last.
+fn keep(
+    payloads: &mut HashMap<TaskId, (DateTime<Utc>, Box<RawValue>)>,
+    task_id: TaskId,
+    at: DateTime<Utc>,
+    payload: Box<RawValue>,
+) {
+    if payloads.get(&task_id).is_none_or(|(kept_at, _)| *kept_at < at) {
+        payloads.insert(task_id, (at, payload));
+    }
 }
 
 fn fold(tasks: &mut HashMap<TaskId, TaskView>, view: TaskView) {
@@ -150,8 +193,19 @@ fn listing_key(id: SubscriptionId) -> Vec<u8> {
 }
 
 /// The values of a subscription upsert, keyed by `key` (the id as each table stores it).
-type UpsertValues<K> =
-    (i64, String, Option<String>, Option<String>, DateTime<Utc>, DateTime<Utc>, bool, Option<String>, K);
+type UpsertValues<K> = (
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    DateTime<Utc>,
+    DateTime<Utc>,
+    bool,
+    Option<String>,
+    Option<String>,
+    Option<DateTime<Utc>>,
+    K,
+);
 
 fn upsert_values<K>(subscription: &Subscription, key: K) -> UpsertValues<K> {
     (
@@ -163,6 +217,9 @@ fn upsert_values<K>(subscription: &Subscription, key: K) -> UpsertValues<K> {
         subscription.updated_at,
         subscription.enabled,
         subscription.disabled_reason.clone(),
+        // Secrets are stored as the event carries them: sealed text when a key is set.
+        subscription.previous_secret.as_ref().map(|s| s.expose().to_string()),
+        subscription.previous_secret_expires_at,
         key,
     )
 }
@@ -210,8 +267,8 @@ fn plan_attempt(plan: &mut Plan, statements: &Statements, attempt: &AttemptRecor
     );
 }
 
-/// The task's identity cells and, if it has one, its latest attempt, both living
-/// until the task's last activity plus the retention.
+/// The task's identity cells, if it has one its latest attempt, and its entries in
+/// the task listings, all living until the task's last activity plus the retention.
 fn plan_task(plan: &mut Plan, statements: &Statements, view: &TaskView, retention: Duration, now: DateTime<Utc>) {
     let Some(ttl) = stamps::ttl_secs(stamps::expiry(view.last_activity(), retention), now) else {
         return;
@@ -234,6 +291,7 @@ fn plan_task(plan: &mut Plan, statements: &Statements, view: &TaskView, retentio
         )),
         0,
     );
+    plan_listing(plan, statements, view, ttl);
     if let Some(last) = &view.last_attempt {
         let stamp = stamps::attempt_rank(last.number, last.outcome, last.at);
         plan.push(
@@ -243,4 +301,25 @@ fn plan_task(plan: &mut Plan, statements: &Statements, view: &TaskView, retentio
             last.error.as_ref().map_or(0, String::len),
         );
     }
+}
+
+/// The task's entries in both listings, and the buckets they fall in.
+fn plan_listing(plan: &mut Plan, statements: &Statements, view: &TaskView, ttl: i32) {
+    let stamp = stamps::lives_from(view.last_activity());
+    let id = view.task_id.as_bytes().to_vec();
+    let (hour, day) = (stamps::hour(view.created_at), stamps::day(view.created_at));
+    plan.push(
+        Partition::TaskHour(hour),
+        &statements.list_task_by_hour,
+        Box::new((hour, view.created_at, id.clone(), ttl, stamp)),
+        0,
+    );
+    plan.push(
+        Partition::TaskSubscriptionDay(view.subscription_id, day),
+        &statements.list_task_by_subscription,
+        Box::new((view.subscription_id.0, day, view.created_at, id, ttl, stamp)),
+        0,
+    );
+    plan.note_bucket(ALL_TASKS, hour, stamp, ttl);
+    plan.note_bucket(view.subscription_id.0, day, stamp, ttl);
 }

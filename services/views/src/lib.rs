@@ -1,6 +1,7 @@
 //! The `ViewStore` port: the read models the projector builds from the log
-//! (subscriptions, delivery tasks, attempts by task, recent attempts by
-//! subscription), with retention by TTL, and its embedded adapter.
+//! (subscriptions, delivery tasks with their payloads, task listings newest first,
+//! attempts by task, recent attempts by subscription), with retention by TTL, and
+//! its embedded adapter.
 //!
 //! Consumes: domain events, in any order and any number of times. Produces: the
 //! views the REST API reads. Guarantees: applying the same events in any order
@@ -14,19 +15,27 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hookline_domain::{
-    AttemptRecorded, Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState, TaskId, TaskView,
+    AttemptRecorded, Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState, TaskAccepted,
+    TaskDeadLettered, TaskId, TaskView,
 };
+use serde_json::value::RawValue;
 
 pub mod conformance;
 pub mod embedded;
+mod task_listing;
+
+pub use task_listing::{TaskFilter, TaskPageBuilder, TaskPosition, TASK_SCAN_BUDGET};
 
 /// One event to fold into the views.
 #[derive(Clone, Debug)]
 pub enum ViewChange {
     Subscription(SubscriptionEvent),
-    /// A TaskAccepted, without its payload.
-    Task(TaskView),
+    /// A TaskAccepted: the task, and its payload for a retry by hand.
+    Task(TaskAccepted),
     Attempt(AttemptRecorded),
+    /// A task that ran out of attempts: its payload is kept for the retention from
+    /// then, so that a failed task can be retried by hand as long as it is shown.
+    DeadLettered(TaskDeadLettered),
 }
 
 /// A page of results and the cursor for the next one.
@@ -75,6 +84,19 @@ pub trait ViewStore: Send + Sync + 'static {
 
     /// A task, unless unknown or expired.
     async fn task(&self, id: TaskId) -> Result<Option<TaskView>, ViewError>;
+
+    /// Tasks newest first (acceptance time to the millisecond, then task id, both
+    /// descending), those `filter` keeps, `limit` at most, after the position of a
+    /// previous page's cursor. The status is that of the moment of the read. A page
+    /// examines at most [`TASK_SCAN_BUDGET`] tasks beyond those it returns: a page
+    /// may hold fewer than `limit` tasks (none even) while `next` is set, and `next`
+    /// is `None` only once the listing is exhausted. A cursor no page gave out is
+    /// [`ViewError::InvalidCursor`].
+    async fn tasks(&self, filter: TaskFilter, limit: usize, cursor: Option<&str>) -> Result<Page<TaskView>, ViewError>;
+
+    /// The raw payload of a task's TaskAccepted, byte for byte, while kept: from its
+    /// acceptance, or its latest dead letter, until the retention has passed.
+    async fn task_payload(&self, id: TaskId) -> Result<Option<Box<RawValue>>, ViewError>;
 
     /// A task's attempts, oldest first (one per attempt number: a repeated attempt
     /// replaces the earlier record of the same number).

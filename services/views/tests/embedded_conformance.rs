@@ -6,10 +6,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hookline_domain::{Outcome, Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState, TaskId, TaskView};
+use hookline_domain::{
+    Outcome, Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState, TaskAccepted, TaskId, TaskView,
+};
 use hookline_views::conformance::{self, ViewStoreFactory, LONG_RETENTION};
 use hookline_views::embedded::EmbeddedViews;
-use hookline_views::{Retention, ViewChange, ViewError, ViewStore};
+use hookline_views::{Retention, TaskFilter, ViewChange, ViewError, ViewStore};
 use tempfile::TempDir;
 
 /// Each store gets a file of its own in `dir`.
@@ -41,6 +43,11 @@ conformance_cases!(
     attempts_for_subscription_newest_first,
     rows_expire_and_are_purged,
     old_events_are_not_written,
+    task_listing_filters_newest_first,
+    task_listing_pages_with_a_cursor,
+    task_listing_rejects_invalid_cursor,
+    task_listing_hides_expired_tasks,
+    task_payloads_are_kept_for_retries,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,7 +60,7 @@ fn now_ms() -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(chrono::Utc::now().timestamp_millis()).expect("clock in range")
 }
 
-fn sample(sub: SubscriptionId) -> (Subscription, TaskView, hookline_domain::AttemptRecorded) {
+fn sample(sub: SubscriptionId) -> (Subscription, TaskAccepted, hookline_domain::AttemptRecorded) {
     let at = now_ms();
     let subscription = Subscription {
         id: sub,
@@ -64,9 +71,17 @@ fn sample(sub: SubscriptionId) -> (Subscription, TaskView, hookline_domain::Atte
         updated_at: at,
         enabled: true,
         disabled_reason: None,
+        previous_secret: None,
+        previous_secret_expires_at: None,
     };
-    let view =
-        TaskView { task_id: TaskId::new(), subscription_id: sub, event_type: None, created_at: at, last_attempt: None };
+    let task = TaskAccepted {
+        task_id: TaskId::new(),
+        subscription_id: sub,
+        event_type: None,
+        accepted_at: at,
+        payload: serde_json::value::RawValue::from_string(r#"{"n": 1}"#.into()).expect("JSON"),
+    };
+    let view = TaskView::from_accepted(&task);
     let attempt = hookline_domain::AttemptRecorded {
         task_id: view.task_id,
         subscription_id: sub,
@@ -81,7 +96,7 @@ fn sample(sub: SubscriptionId) -> (Subscription, TaskView, hookline_domain::Atte
         task_accepted_at: at,
         event_type: None,
     };
-    (subscription, view, attempt)
+    (subscription, task, attempt)
 }
 
 #[tokio::test]
@@ -89,7 +104,8 @@ async fn views_survive_drop_and_reopen() {
     let dir = TempDir::new().expect("temp dir");
     let path: PathBuf = dir.path().join("nested").join("views.redb");
     let sub = SubscriptionId::new();
-    let (subscription, view, attempt) = sample(sub);
+    let (subscription, task, attempt) = sample(sub);
+    let view = TaskView::from_accepted(&task);
     let deleted = SubscriptionId::new();
     {
         let store = EmbeddedViews::open(&path, LONG_RETENTION).expect("open");
@@ -100,7 +116,7 @@ async fn views_survive_drop_and_reopen() {
                     id: deleted,
                     deleted_at: view.created_at,
                 }),
-                ViewChange::Task(view.clone()),
+                ViewChange::Task(task.clone()),
                 ViewChange::Attempt(attempt.clone()),
             ])
             .await
@@ -138,17 +154,47 @@ async fn purge_counts_exactly_and_expiry_survives_reopen() {
     let dir = TempDir::new().expect("temp dir");
     let path = dir.path().join("views.redb");
     let retention = Retention { ttl: Duration::from_secs(60) };
-    let (_, view, attempt) = sample(SubscriptionId::new());
+    let (_, task, attempt) = sample(SubscriptionId::new());
+    let view = TaskView::from_accepted(&task);
     {
         let store = EmbeddedViews::open(&path, retention).expect("open");
-        store.apply(vec![ViewChange::Task(view.clone()), ViewChange::Attempt(attempt.clone())]).await.expect("apply");
+        store.apply(vec![ViewChange::Task(task.clone()), ViewChange::Attempt(attempt.clone())]).await.expect("apply");
         assert_eq!(store.purge_expired(chrono::Utc::now()).await.unwrap(), 0, "nothing has expired yet");
     }
     let store = EmbeddedViews::open(&path, retention).expect("reopen");
     let after_expiry = attempt.attempted_at + chrono::TimeDelta::seconds(61);
-    assert_eq!(store.purge_expired(after_expiry).await.unwrap(), 2, "one task row and one attempt row");
+    assert_eq!(store.purge_expired(after_expiry).await.unwrap(), 3, "one task, one attempt and one payload row");
     assert_eq!(store.purge_expired(after_expiry).await.unwrap(), 0, "a second purge finds nothing");
     assert_eq!(store.task(view.task_id).await.unwrap(), None);
+    assert!(store.task_payload(view.task_id).await.unwrap().is_none());
+    assert_eq!(store.tasks(TaskFilter::default(), 10, None).await.unwrap().items, vec![]);
     assert_eq!(store.attempts_for_task(view.task_id).await.unwrap(), vec![]);
     assert_eq!(store.attempts_for_subscription(attempt.subscription_id, 10).await.unwrap(), vec![]);
+}
+
+/// A file written before the task listings existed has tasks and no listing: opening
+/// it lists them.
+#[tokio::test]
+async fn tasks_of_a_file_without_listings_are_listed_on_open() {
+    let dir = TempDir::new().expect("temp dir");
+    let path = dir.path().join("views.redb");
+    let (_, task, attempt) = sample(SubscriptionId::new());
+    {
+        let store = EmbeddedViews::open(&path, LONG_RETENTION).expect("open");
+        store.apply(vec![ViewChange::Task(task.clone()), ViewChange::Attempt(attempt.clone())]).await.expect("apply");
+    }
+    {
+        let db = redb::Database::create(&path).expect("open the file with redb");
+        let txn = db.begin_write().expect("write transaction");
+        for table in ["tasks_by_time", "tasks_by_sub"] {
+            let definition: redb::TableDefinition<&[u8], ()> = redb::TableDefinition::new(table);
+            assert!(txn.delete_table(definition).expect("delete a listing"), "{table} existed");
+        }
+        txn.commit().expect("commit");
+    }
+    let store = EmbeddedViews::open(&path, LONG_RETENTION).expect("reopen");
+    let expected = vec![TaskView::from_accepted(&task).merge(TaskView::from_attempt(&attempt))];
+    assert_eq!(store.tasks(TaskFilter::default(), 10, None).await.unwrap().items, expected);
+    let of_sub = TaskFilter { subscription: Some(task.subscription_id), status: None };
+    assert_eq!(store.tasks(of_sub, 10, None).await.unwrap().items, expected);
 }

@@ -17,8 +17,7 @@ async fn health_everywhere() {
 #[tokio::test]
 async fn unknown_paths_are_json_404s() {
     let api = api().await;
-    for path in ["/", "/nope", "/api", "/api/v2/subscriptions", "/api/subscriptions/a/b", "/api/status", "/api/ingest"]
-    {
+    for path in ["/nope", "/api", "/api/v2/subscriptions", "/api/subscriptions/a/b", "/api/status", "/api/ingest"] {
         let answer = api.send(call("GET", path)).await;
         assert_eq!((answer.status, answer.json), (StatusCode::NOT_FOUND, json!({"message": "Not found"})), "{path}");
     }

@@ -7,10 +7,11 @@
 
 use std::collections::BTreeSet;
 use std::convert::Infallible;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
-use hookline_api::{routes, Probes, Readiness};
+use hookline_api::{routes, ApiConfig, ApiTokens, Probes, Rate, RateLimits, Readiness};
 use hookline_domain::signature::ingest_signature;
 use hookline_domain::{AttemptRecorded, Outcome, SubscriptionId, TaskId};
 use hookline_log::embedded::{EmbeddedLog, EmbeddedOptions};
@@ -28,9 +29,17 @@ const DOC_URI: &str = "https://hookline.example/openapi.yaml";
 const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];
 /// Server failures a healthy store never causes: documented, not exercised.
 const SERVER_FAILURES: [&str; 2] = ["#/components/responses/InternalError", "#/components/responses/Unavailable"];
+/// Refusals at the edge, documented on every operation they can happen to and the same
+/// there: each exercised once, on one operation, with the settings that cause it.
+const EDGE_REFUSALS: [&str; 3] = [
+    "#/components/responses/Unauthorized",
+    "#/components/responses/TooManyRequests",
+    "#/components/responses/HeadersTooLarge",
+];
 const INGEST_LIMIT: usize = 1024;
 const BODY: &str = r#"{"order":42}"#;
 const SECRET: &str = "my-secret";
+const TOKEN: &str = "an-api-token-0123456789";
 
 fn document() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/openapi.yaml");
@@ -82,11 +91,13 @@ struct Contract {
     doc: Value,
     /// (path template, method, status).
     exercised: BTreeSet<(String, String, String)>,
+    /// The shared responses (`#/components/responses/…`) answers matched.
+    exercised_refs: BTreeSet<String>,
 }
 
 impl Contract {
     fn new() -> Self {
-        Self { doc: document(), exercised: BTreeSet::new() }
+        Self { doc: document(), exercised: BTreeSet::new(), exercised_refs: BTreeSet::new() }
     }
 
     fn paths(&self) -> &serde_json::Map<String, Value> {
@@ -180,6 +191,9 @@ impl Contract {
         let pointer = format!("/paths/{}/{method}/responses/{status}", escape(&template));
         assert!(self.doc.pointer(&pointer).is_some(), "{what}: status {status} is not documented ({pointer})");
         let json = self.check_response(&pointer, response.headers(), response.body(), &what);
+        if let Some(shared) = self.doc.pointer(&pointer).and_then(|r| r.get("$ref")).and_then(Value::as_str) {
+            self.exercised_refs.insert(shared.to_string());
+        }
         self.exercised.insert((template, method, status));
         Checked { headers: response.headers().clone(), json }
     }
@@ -226,10 +240,12 @@ impl Contract {
             for method in METHODS {
                 let Some(operation) = item.get(method) else { continue };
                 for (status, response) in operation["responses"].as_object().expect("responses") {
-                    let failure =
-                        response.get("$ref").and_then(Value::as_str).is_some_and(|r| SERVER_FAILURES.contains(&r));
+                    let shared = response.get("$ref").and_then(Value::as_str);
+                    let failure = shared.is_some_and(|r| SERVER_FAILURES.contains(&r));
+                    let edge_seen =
+                        shared.is_some_and(|r| EDGE_REFUSALS.contains(&r) && self.exercised_refs.contains(r));
                     let key = (template.clone(), method.to_string(), status.clone());
-                    if !failure && !self.exercised.contains(&key) {
+                    if !failure && !edge_seen && !self.exercised.contains(&key) {
                         missing.push(format!("{method} {template} {status}"));
                     }
                 }
@@ -301,6 +317,16 @@ async fn the_routes_answer_as_the_openapi_document_says() {
         contract.send(&api, request("GET", one(&unknown())), 404).await;
         let enabled = contract.send(&api, request("PUT", one(&open_id)).json(&json!({"enabled": true})), 200).await;
         assert_eq!((&enabled.json["enabled"], &enabled.json["disabled_reason"]), (&json!(true), &Value::Null));
+        let rotate = |id: &str| format!("{subs}/{id}/secret/rotate");
+        let generated = contract.send(&api, request("POST", rotate(&open_id)), 200).await;
+        assert!(text(&generated, "secret").starts_with("whsec_"));
+        let graced = request("POST", rotate(&open_id)).json(&json!({"grace_seconds": 60}));
+        assert!(contract.send(&api, graced, 200).await.json["previous_secret_expires_at"].is_string());
+        contract.send(&api, request("POST", rotate(&open_id)).json(&json!({"grace_seconds": -1})), 400).await;
+        contract.send(&api, request("POST", rotate("nope")), 400).await;
+        contract.send(&api, request("POST", rotate(&unknown())), 404).await;
+        contract.send(&api, request("POST", rotate(&open_id)).json(&huge), 413).await;
+        contract.send(&api, plain("POST", rotate(&open_id)), 415).await;
         contract.send(&api, request("PUT", one(&open_id)).json(&json!({"secret": null})), 200).await;
         contract.send(&api, request("PUT", one(&open_id)).json(&json!({"target_url": null})), 400).await;
         contract.send(&api, request("PUT", one("nope")).json(&json!({})), 400).await;
@@ -354,6 +380,28 @@ async fn the_routes_answer_as_the_openapi_document_says() {
         let never = format!("{prefix}/status/subscriptions/{}/attempts", unknown());
         contract.send(&api, request("GET", never), 404).await;
 
+        let tasks = format!("{prefix}/tasks");
+        let failed_only = format!("{tasks}?subscription_id={signed_id}&status=failed&limit=1");
+        let listed = contract.send(&api, request("GET", failed_only), 200).await;
+        assert_eq!(listed.json["tasks"][0]["task_id"], task.as_str(), "{}", listed.json);
+        for bad in ["limit=0", "limit=101", "status=lost", "subscription_id=nope", "cursor=forged", "colour=red"] {
+            contract.send(&api, request("GET", format!("{tasks}?{bad}")), 400).await;
+        }
+        let retry = |id: &str| format!("{tasks}/{id}/retry");
+        let queued = contract.send(&api, request("POST", retry(&task)), 202).await;
+        assert_eq!(queued.json["attempt_number"], 3);
+        // Asked again before the attempt is made: the same attempt is not queued twice.
+        let again = contract.send(&api, request("POST", retry(&task)), 409).await;
+        assert!(text(&again, "message").contains("already queued"), "{}", again.json);
+        let pending = contract.send(&api, ingest(&open_id).body(BODY), 202).await;
+        contract.send(&api, request("POST", retry(&text(&pending, "task_id"))), 409).await;
+        contract.send(&api, request("POST", retry("nope")), 400).await;
+        contract.send(&api, request("POST", retry(&unknown())), 404).await;
+        let stats = contract.send(&api, request("GET", format!("{subs}/{signed_id}/stats")), 200).await;
+        assert_eq!(stats.json["window"]["attempts"], 2);
+        contract.send(&api, request("GET", format!("{subs}/nope/stats")), 400).await;
+        contract.send(&api, request("GET", format!("{subs}/{}/stats", unknown())), 404).await;
+
         contract.send(&api, request("DELETE", one(&open_id)), 200).await;
         contract.send(&api, request("DELETE", one(&open_id)), 404).await;
         contract.send(&api, request("DELETE", one("nope")), 400).await;
@@ -371,6 +419,22 @@ async fn the_routes_answer_as_the_openapi_document_says() {
     let (_empty_log_dir, deps) = unready_deps(&stack);
     let unready = routes(stack.config(), deps);
     contract.send(&unready, request("GET", "/ready"), 503).await;
+
+    // The edge refusals, with tokens and a tight rate limit configured.
+    let guarded_config = ApiConfig {
+        tokens: ApiTokens::parse(&[TOKEN]).unwrap(),
+        rate_limits: RateLimits {
+            api: Some(Rate { per_second: NonZeroU32::MIN, burst: NonZeroU32::MIN }),
+            ingest_per_subscription: None,
+        },
+        ..stack.config()
+    };
+    let guarded = routes(guarded_config, stack.deps.clone());
+    contract.send(&guarded, request("GET", "/api/v1/subscriptions"), 401).await;
+    contract
+        .send(&guarded, request("GET", "/api/v1/subscriptions").header("authorization", format!("Bearer {TOKEN}")), 429)
+        .await;
+    contract.send(&guarded, request("GET", "/api/health").header("x-padding", "p".repeat(20_000)), 431).await;
 
     contract.check_refusals(&api).await;
     contract.assert_all_exercised();

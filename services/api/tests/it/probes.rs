@@ -94,7 +94,7 @@ fn api_over(dir: &TempDir, log: Arc<dyn EventLog>, consumers: Arc<ConsumerBook>)
         EmbeddedViews::open(&dir.path().join("views.redb"), Retention { ttl: Duration::from_secs(3600) }).unwrap();
     consumers.expect(&ProjectorConfig::default().group);
     let directory = Arc::new(SubscriptionDirectory::new(views.clone(), 100, Duration::from_secs(60)));
-    let ingestor = Arc::new(Ingestor::new(log.clone(), directory.clone(), 1024));
+    let ingestor = Arc::new(Ingestor::new(log.clone(), directory.clone(), views.clone(), 1024));
     let readiness = Arc::new(Readiness::new(log.clone(), views.clone(), consumers));
     let probes = Probes { registry: Registry::new(), readiness };
     (ApiDeps { log, views: views.clone(), directory, ingestor, probes }, views)
@@ -133,7 +133,11 @@ async fn ready_only_while_the_projector_consumes() {
         (status == StatusCode::OK).then_some(body)
     })
     .await;
-    assert_eq!(body, json!({"status": "ready", "consumer_groups": [{"group": "hookline-projector", "partitions": 6}]}));
+    let partitions = specs.len() * 2;
+    assert_eq!(
+        body,
+        json!({"status": "ready", "consumer_groups": [{"group": "hookline-projector", "partitions": partitions}]})
+    );
 
     shutdown.cancel();
     projector.await.unwrap().unwrap();

@@ -25,8 +25,8 @@ async fn create_answers_201_with_the_seed_shape_under_both_prefixes() {
             )
             .await;
         let keys: Vec<&str> = created.as_object().unwrap().keys().map(String::as_str).collect();
-        // The seed's six fields, plus the subscription's state.
-        assert_eq!(keys.len(), 8, "{created}");
+        // The seed's six fields, plus the subscription's state and its rotation grace.
+        assert_eq!(keys.len(), 9, "{created}");
         for key in ["id", "target_url", "secret", "event_type_filter", "created_at", "updated_at", "enabled"] {
             assert!(keys.contains(&key), "{key} missing from {created}");
         }

@@ -54,7 +54,9 @@ impl Stack {
             .into_iter()
             .map(|name| TopicSpec { name, partitions: 4, retention: None })
             .collect();
-        specs.push(TopicSpec { name: topics::DLQ.into(), partitions: 1, retention: None });
+        // The tiers a retry by hand is appended to.
+        let tiers = ApiConfig::default().retry.tier_topics();
+        specs.extend(tiers.into_iter().map(|name| TopicSpec { name, partitions: 1, retention: None }));
         log.ensure_topics(&specs).await.unwrap();
 
         let shutdown = CancellationToken::new();
@@ -68,7 +70,7 @@ impl Stack {
         consumers.expect(&config.group);
         let readiness = Arc::new(Readiness::new(log.clone(), views.clone(), consumers));
         let probes = Probes { registry, readiness };
-        let ingestor = Arc::new(Ingestor::new(log.clone(), directory.clone(), max_body_bytes));
+        let ingestor = Arc::new(Ingestor::new(log.clone(), directory.clone(), views.clone(), max_body_bytes));
         let projector_deps = ProjectorDeps { log: log.clone(), views: views.clone() };
         tokio::spawn(hookline_projector::run(config, projector_deps, shutdown.clone()));
         let follower = (directory.clone(), log.clone(), shutdown.clone());

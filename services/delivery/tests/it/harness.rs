@@ -127,6 +127,8 @@ impl Node {
             updated_at: now,
             enabled: true,
             disabled_reason: None,
+            previous_secret: None,
+            previous_secret_expires_at: None,
         };
         self.change(SubscriptionEvent::SubscriptionCreated { subscription }).await;
         id

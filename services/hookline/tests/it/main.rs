@@ -2,8 +2,11 @@
 //! and views in a temporary directory, real HTTP receivers that fail, hang and
 //! recover, and a real HTTP client.
 
+mod api_access;
 mod api_errors;
 mod common;
+mod dashboard;
+mod dashboard_api;
 mod delivery;
 mod disabling;
 mod distributed;
@@ -13,4 +16,6 @@ mod operations;
 mod rebuild;
 mod retention;
 mod safe_delivery;
+mod schemathesis;
+mod secrets;
 mod shutdown;

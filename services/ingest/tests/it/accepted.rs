@@ -1,7 +1,7 @@
 //! Records that become tasks, records that are filtered, and task ids.
 
 use hookline_domain::{topics, TaskId};
-use hookline_ingest::{idempotency_name, IngestOutcome, IngestRequest};
+use hookline_ingest::{idempotency_name, IngestError, IngestOutcome, IngestRequest};
 
 use crate::support::{webhook, Harness, GROUP};
 
@@ -45,18 +45,20 @@ async fn the_same_idempotency_key_gives_the_same_task() {
         ])
         .await;
     let running = harness.start(GROUP);
-    assert_eq!(running.settled(4).await.accepted, 4);
+    let counts = running.settled(4).await;
+    assert_eq!((counts.accepted, counts.replayed), (3, 1));
     running.stop().await.unwrap();
 
     let task_of = |tasks: &[hookline_domain::TaskAccepted], body: &str| {
-        tasks.iter().find(|task| task.payload.get() == body).expect(body).task_id
+        tasks.iter().find(|task| task.payload.get() == body).map(|task| task.task_id)
     };
     let tasks = harness.tasks().await;
+    assert_eq!(tasks.len(), 3);
     let expected = TaskId::derived(subscription, b"key:order-7");
-    assert_eq!(task_of(&tasks, r#"{"try":1}"#), expected);
-    assert_eq!(task_of(&tasks, r#"{"try":2}"#), expected);
-    assert_eq!(task_of(&tasks, r#"{"try":3}"#), TaskId::derived(subscription, b"key:order-8"));
-    assert_eq!(task_of(&tasks, r#"{"try":4}"#), TaskId::derived(other, b"key:order-7"));
+    assert_eq!(task_of(&tasks, r#"{"try":1}"#), Some(expected));
+    assert_eq!(task_of(&tasks, r#"{"try":2}"#), None, "a repeated key is a replay: the first body wins");
+    assert_eq!(task_of(&tasks, r#"{"try":3}"#), Some(TaskId::derived(subscription, b"key:order-8")));
+    assert_eq!(task_of(&tasks, r#"{"try":4}"#), Some(TaskId::derived(other, b"key:order-7")));
 }
 
 #[tokio::test]
@@ -83,40 +85,68 @@ async fn filtered_records_create_nothing() {
 }
 
 #[tokio::test]
-async fn rest_and_log_make_the_same_task_from_the_same_webhook() {
+async fn an_idempotency_key_names_one_task_whichever_way_it_comes_in() {
     let harness = Harness::new().await;
     let subscription = harness.subscription(None, None).await;
-    let name = idempotency_name(b"order-9");
     let request = IngestRequest {
         subscription_id: subscription,
         body: BODY.as_bytes(),
         event_type: Some(b"order.created"),
         signature: None,
-        dedup_name: Some(&name),
+        signed_message: None,
+        idempotency_key: Some(b"order-9"),
+        dedup_name: None,
     };
-    let queued = |outcome: IngestOutcome| match outcome {
+    let over_rest = match harness.ingestor.ingest(request).await.unwrap() {
         IngestOutcome::Queued(task_id) => task_id,
-        filtered => panic!("expected a task, got {filtered:?}"),
+        other => panic!("expected a task, got {other:?}"),
     };
-    let over_rest = queued(harness.ingestor.ingest(request).await.unwrap());
-    assert_eq!(over_rest, TaskId::derived(subscription, b"key:order-9"));
-    // Over REST without a name, every webhook is a new task.
-    let fresh = queued(harness.ingestor.ingest(IngestRequest { dedup_name: None, ..request }).await.unwrap());
-    assert_ne!(fresh, over_rest);
+    assert_eq!(over_rest, TaskId::derived(subscription, &idempotency_name(b"order-9")));
+    // The same key again is answered with the same task, and nothing is appended.
+    assert_eq!(harness.ingestor.ingest(request).await.unwrap(), IngestOutcome::Replayed(over_rest));
+    // Without a key, every webhook is a new task.
+    let fresh = harness.ingestor.ingest(IngestRequest { idempotency_key: None, ..request }).await.unwrap();
+    assert!(matches!(fresh, IngestOutcome::Queued(task_id) if task_id != over_rest), "{fresh:?}");
 
+    // Over the log: the REST key again, and a new key twice in one batch.
     harness
-        .produce(vec![webhook(subscription, BODY).event_type("order.created").idempotency_key("order-9").build()])
+        .produce(vec![
+            webhook(subscription, BODY).event_type("order.created").idempotency_key("order-9").build(),
+            webhook(subscription, BODY).event_type("order.created").idempotency_key("order-10").build(),
+            webhook(subscription, BODY).event_type("order.created").idempotency_key("order-10").build(),
+        ])
         .await;
     let running = harness.start(GROUP);
-    running.settled(1).await;
+    let counts = running.settled(3).await;
     running.stop().await.unwrap();
+    assert_eq!((counts.accepted, counts.replayed), (1, 2));
 
     let tasks = harness.tasks().await;
-    assert_eq!(tasks.len(), 3);
-    let same: Vec<_> = tasks.iter().filter(|task| task.task_id == over_rest).collect();
-    assert_eq!(same.len(), 2, "the REST task and the log task share their id");
-    for task in same {
-        assert_eq!((task.subscription_id, task.payload.get()), (subscription, BODY));
-        assert_eq!(task.event_type.as_deref(), Some("order.created"));
+    let ids: Vec<_> = tasks.iter().map(|task| task.task_id).collect();
+    assert_eq!(tasks.len(), 3, "{ids:?}");
+    assert_eq!(ids.iter().filter(|id| **id == over_rest).count(), 1);
+    assert!(ids.contains(&TaskId::derived(subscription, &idempotency_name(b"order-10"))));
+}
+
+#[tokio::test]
+async fn a_key_accepted_by_another_process_is_found_in_the_views() {
+    let harness = Harness::new().await;
+    let subscription = harness.subscription(None, None).await;
+    let earlier = TaskId::derived(subscription, &idempotency_name(b"invoice-1"));
+    harness.project_task(earlier, subscription).await;
+    let request = IngestRequest {
+        subscription_id: subscription,
+        body: BODY.as_bytes(),
+        event_type: None,
+        signature: None,
+        signed_message: None,
+        idempotency_key: Some(b"invoice-1"),
+        dedup_name: None,
+    };
+    assert_eq!(harness.ingestor.ingest(request).await.unwrap(), IngestOutcome::Replayed(earlier));
+    assert!(harness.tasks().await.is_empty());
+    for bad in [&b"tab\tkey"[..], &[b'k'; 256]] {
+        let refused = harness.ingestor.ingest(IngestRequest { idempotency_key: Some(bad), ..request }).await;
+        assert!(matches!(refused, Err(IngestError::InvalidIdempotencyKey(_))), "{refused:?}");
     }
 }

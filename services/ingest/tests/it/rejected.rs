@@ -32,17 +32,17 @@ async fn refused_records_are_copied_with_their_reason_and_the_consumer_moves_on(
     harness.delete(deleted).await;
     let unknown = SubscriptionId::new();
     let oversized = format!(r#"{{"pad":"{}"}}"#, "x".repeat(MAX_BODY_BYTES));
-    let not_json = b"\xffnot json {".as_slice();
+    let not_utf8 = b"\xffnot json {".as_slice();
 
-    let mut not_json_record = webhook(live, "").build();
-    not_json_record.value = not_json.to_vec();
+    let mut not_utf8_record = webhook(live, "").build();
+    not_utf8_record.value = not_utf8.to_vec();
     harness
         .produce(vec![
             webhook_with_key(b"not-a-subscription", BODY).event_type("order.created").build(),
             webhook_with_key(b"", BODY).build(),
             webhook(unknown, BODY).build(),
             webhook(deleted, BODY).build(),
-            not_json_record,
+            not_utf8_record,
             webhook(live, "[1, 2").build(),
             webhook(live, &oversized).build(),
             webhook(live, BODY).event_type("order\u{7}created").build(),
@@ -58,7 +58,14 @@ async fn refused_records_are_copied_with_their_reason_and_the_consumer_moves_on(
     let by_reason: Vec<(&str, u64)> = counts.rejected.iter().map(|(r, n)| (*r, *n)).filter(|(_, n)| *n > 0).collect();
     assert_eq!(
         by_reason,
-        [("invalid_event_type", 2), ("invalid_key", 2), ("not_json", 2), ("too_large", 1), ("unknown_subscription", 2)]
+        [
+            ("invalid_event_type", 2),
+            ("invalid_key", 2),
+            ("not_json", 1),
+            ("not_utf8", 1),
+            ("too_large", 1),
+            ("unknown_subscription", 2)
+        ]
     );
 
     // Nothing refused became a task; the valid record after them did.
@@ -89,9 +96,9 @@ async fn refused_records_are_copied_with_their_reason_and_the_consumer_moves_on(
     let [large] = copies_with_reason(&rejected, "too_large")[..] else { panic!("one copy rejected as too_large") };
     assert_eq!(large.value, oversized.as_bytes());
     assert_eq!(message(large), format!("Request body too large: {} bytes (limit {MAX_BODY_BYTES})", oversized.len()));
-    let not_json_copies = copies_with_reason(&rejected, "not_json");
-    assert!(not_json_copies.iter().any(|r| r.value == not_json), "original bytes kept, even when not UTF-8");
-    assert!(not_json_copies.iter().any(|r| r.value == b"[1, 2"));
+    let not_utf8_copies = copies_with_reason(&rejected, "not_utf8");
+    assert!(not_utf8_copies.iter().any(|r| r.value == not_utf8), "original bytes kept, even when not UTF-8");
+    assert!(copies_with_reason(&rejected, "not_json").iter().any(|r| r.value == b"[1, 2"));
 
     // The consumer committed past every record: the next one its group reads is new.
     let marker = harness.produce(vec![webhook(live, r#"{"marker":1}"#).build()]).await;

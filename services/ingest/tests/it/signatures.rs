@@ -1,8 +1,9 @@
 //! A subscription with a secret: records must carry the signature of their exact value.
 
-use hookline_domain::signature::ingest_signature;
+use chrono::Utc;
+use hookline_domain::signature::{ingest_signature, standard_webhooks_signature};
 use hookline_domain::{topics, TaskId};
-use hookline_ingest::{REJECT_MESSAGE_HEADER, REJECT_REASON_HEADER, SIGNATURE_HEADER};
+use hookline_ingest::{REJECT_MESSAGE_HEADER, REJECT_REASON_HEADER, SIGNATURE_HEADER, SIGNED_MESSAGE_HEADERS};
 
 use crate::support::{webhook, Harness, GROUP};
 
@@ -63,4 +64,34 @@ async fn signed_subscriptions_take_only_records_signed_over_their_exact_value() 
     assert_eq!(respaced.header(REJECT_REASON_HEADER), Some(b"signature_invalid".as_slice()));
     assert_eq!(respaced.header(REJECT_MESSAGE_HEADER), Some(b"Invalid signature".as_slice()));
     assert_eq!(respaced.header(SIGNATURE_HEADER), Some(good.as_bytes()));
+}
+
+#[tokio::test]
+async fn records_signed_the_standard_webhooks_way_need_a_fresh_timestamp_and_are_named_by_their_id() {
+    let harness = Harness::new().await;
+    let subscription = harness.subscription(Some(SECRET), None).await;
+    let now = Utc::now().timestamp();
+    let signed = |id: &str, at: i64| {
+        let [id_header, timestamp_header, signature_header] = SIGNED_MESSAGE_HEADERS;
+        webhook(subscription, BODY)
+            .header(id_header, id)
+            .header(timestamp_header, at.to_string())
+            .header(signature_header, standard_webhooks_signature(SECRET, id, at, BODY.as_bytes()))
+            .build()
+    };
+    harness
+        .produce(vec![
+            signed("msg_fresh", now),
+            signed("msg_fresh", now),
+            signed("msg_stale", now - 3600),
+            signed("msg_future", now + 3600),
+        ])
+        .await;
+    let running = harness.start(GROUP);
+    let counts = running.settled(4).await;
+    running.stop().await.unwrap();
+    assert_eq!((counts.accepted, counts.replayed, counts.rejected["signature_timestamp"]), (1, 1, 2));
+    let tasks = harness.tasks().await;
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0].task_id, TaskId::derived(subscription, b"key:msg_fresh"));
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use hookline_domain::signature::ingest_signature;
-use hookline_domain::{topics, Secret, Subscription, SubscriptionEvent, SubscriptionId, TaskAccepted};
+use hookline_domain::{topics, Secret, Subscription, SubscriptionEvent, SubscriptionId, TaskAccepted, TaskId};
 use hookline_ingest::{
     run_consumer, IngestConsumerConfig, IngestConsumerDeps, IngestConsumerError, IngestCounters, IngestCounts,
     Ingestor, EVENT_TYPE_HEADER, IDEMPOTENCY_KEY_HEADER, SIGNATURE_HEADER,
@@ -53,7 +53,7 @@ impl Harness {
         .await
         .unwrap();
         let directory = Arc::new(SubscriptionDirectory::new(views.clone(), 1000, Duration::from_secs(3600)));
-        let ingestor = Arc::new(Ingestor::new(log.clone(), directory, MAX_BODY_BYTES));
+        let ingestor = Arc::new(Ingestor::new(log.clone(), directory, views.clone(), MAX_BODY_BYTES));
         Harness { log, views, ingestor, _dir: dir }
     }
 
@@ -68,6 +68,8 @@ impl Harness {
             updated_at: Utc::now(),
             enabled: true,
             disabled_reason: None,
+            previous_secret: None,
+            previous_secret_expires_at: None,
         };
         let id = subscription.id;
         let created = SubscriptionEvent::SubscriptionCreated { subscription };
@@ -78,6 +80,18 @@ impl Harness {
     pub async fn delete(&self, id: SubscriptionId) {
         let deleted = SubscriptionEvent::SubscriptionDeleted { id, deleted_at: Utc::now() };
         self.views.apply(vec![ViewChange::Subscription(deleted)]).await.unwrap();
+    }
+
+    /// Writes a task into the views, as the projector would from its TaskAccepted.
+    pub async fn project_task(&self, task_id: TaskId, subscription_id: SubscriptionId) {
+        let accepted = TaskAccepted {
+            task_id,
+            subscription_id,
+            event_type: None,
+            accepted_at: Utc::now(),
+            payload: serde_json::value::RawValue::from_string("{}".into()).unwrap(),
+        };
+        self.views.apply(vec![ViewChange::Task(accepted)]).await.unwrap();
     }
 
     /// Appends records to `hookline.ingest` as an external producer would.
@@ -154,7 +168,7 @@ impl Running {
         let counters = &self.counters;
         eventually(&format!("{done} records settled"), move || async move {
             let counts = counters.snapshot();
-            (counts.accepted + counts.filtered + counts.rejected_total() >= done).then_some(counts)
+            (counts.accepted + counts.filtered + counts.replayed + counts.rejected_total() >= done).then_some(counts)
         })
         .await
     }

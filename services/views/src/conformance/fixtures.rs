@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use hookline_domain::{AttemptRecorded, Outcome, Subscription, SubscriptionId, TaskId, TaskView};
+use hookline_domain::{AttemptRecorded, Outcome, Subscription, SubscriptionId, TaskAccepted, TaskId, TaskView};
+use serde_json::value::RawValue;
 
 use crate::{ViewChange, ViewStore};
 
@@ -28,6 +29,8 @@ pub(super) fn subscription(id: SubscriptionId, target_url: &str, at: DateTime<Ut
         updated_at: at,
         enabled: true,
         disabled_reason: None,
+        previous_secret: None,
+        previous_secret_expires_at: None,
     }
 }
 
@@ -40,6 +43,24 @@ pub(super) fn accepted(task: TaskId, sub: SubscriptionId, at: DateTime<Utc>) -> 
         created_at: at,
         last_attempt: None,
     }
+}
+
+/// The payload of a task's TaskAccepted: its own, with spacing, key order and a
+/// big integer that only a byte-exact store keeps.
+pub(super) fn payload(task: &TaskView) -> Box<RawValue> {
+    let text = format!(r#"{{"z": "{}",  "a": 123456789012345678901234567890, "n": [1.50]}}"#, task.task_id);
+    RawValue::from_string(text).expect("the fixture payload is JSON")
+}
+
+/// The TaskAccepted a task view stands for, as the change the projector makes of it.
+pub(super) fn accept(task: &TaskView) -> ViewChange {
+    ViewChange::Task(TaskAccepted {
+        task_id: task.task_id,
+        subscription_id: task.subscription_id,
+        event_type: task.event_type.clone(),
+        accepted_at: task.created_at,
+        payload: payload(task),
+    })
 }
 
 pub(super) fn attempt(task: &TaskView, number: u32, outcome: Outcome, at: DateTime<Utc>) -> AttemptRecorded {

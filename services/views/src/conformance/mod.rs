@@ -15,6 +15,7 @@ mod attempts;
 mod fixtures;
 mod retention;
 mod subscriptions;
+mod task_listing;
 mod tasks;
 
 use std::future::Future;
@@ -25,6 +26,10 @@ pub use self::attempts::{attempts_for_subscription_newest_first, attempts_for_ta
 pub use self::retention::{old_events_are_not_written, rows_expire_and_are_purged};
 pub use self::subscriptions::{
     subscription_lifecycle, subscription_listing_pages_in_id_order, subscription_listing_rejects_invalid_cursor,
+};
+pub use self::task_listing::{
+    task_listing_filters_newest_first, task_listing_hides_expired_tasks, task_listing_pages_with_a_cursor,
+    task_listing_rejects_invalid_cursor, task_payloads_are_kept_for_retries,
 };
 pub use self::tasks::{repeated_attempt_keeps_the_higher_rank, task_fold_ignores_order_and_repeats};
 use crate::{Retention, ViewStore};
@@ -57,6 +62,11 @@ pub async fn run_all(factory: &impl ViewStoreFactory) {
     repeated_attempt_keeps_the_higher_rank(factory).await;
     attempts_for_task_oldest_first(factory).await;
     attempts_for_subscription_newest_first(factory).await;
+    task_listing_filters_newest_first(factory).await;
+    task_listing_pages_with_a_cursor(factory).await;
+    task_listing_rejects_invalid_cursor(factory).await;
+    task_listing_hides_expired_tasks(factory).await;
+    task_payloads_are_kept_for_retries(factory).await;
     rows_expire_and_are_purged(factory).await;
     old_events_are_not_written(factory).await;
 }

@@ -7,7 +7,8 @@ use chrono::Utc;
 use hookline_domain::{Outcome, SubscriptionEvent, SubscriptionId, SubscriptionState, TaskId};
 
 use super::fixtures::{
-    accepted, apply, attempt, attempts_for_subscription, attempts_for_task, now, secs, subscription, task, wait_until,
+    accept, accepted, apply, attempt, attempts_for_subscription, attempts_for_task, now, secs, subscription, task,
+    wait_until,
 };
 use super::ViewStoreFactory;
 use crate::{Retention, ViewChange};
@@ -32,9 +33,9 @@ pub async fn rows_expire_and_are_purged(factory: &impl ViewStoreFactory) {
     apply(
         &store,
         vec![
-            ViewChange::Task(short_lived.clone()),
+            accept(&short_lived),
             ViewChange::Attempt(short_attempt.clone()),
-            ViewChange::Task(lasting.clone()),
+            accept(&lasting),
             ViewChange::Attempt(lasting_attempt.clone()),
         ],
     )
@@ -80,7 +81,7 @@ pub async fn old_events_are_not_written(factory: &impl ViewStoreFactory) {
 
     let old = accepted(TaskId::new(), sub, long_ago);
     let old_changes = vec![
-        ViewChange::Task(old.clone()),
+        accept(&old),
         ViewChange::Attempt(attempt(&old, 1, Outcome::FailedAttempt, long_ago + secs(10))),
         ViewChange::Attempt(attempt(&old, 2, Outcome::Success, long_ago + secs(30))),
     ];
@@ -94,7 +95,7 @@ pub async fn old_events_are_not_written(factory: &impl ViewStoreFactory) {
     let retried = accepted(TaskId::new(), sub, long_ago);
     let stale = attempt(&retried, 1, Outcome::FailedAttempt, long_ago + secs(10));
     let recent = attempt(&retried, 2, Outcome::Success, now() - secs(1));
-    apply(&store, vec![ViewChange::Task(retried.clone()), ViewChange::Attempt(stale)]).await;
+    apply(&store, vec![accept(&retried), ViewChange::Attempt(stale)]).await;
     apply(&store, vec![ViewChange::Attempt(recent.clone())]).await;
     let view = task(&store, retried.task_id).await.expect("a task with a recent attempt must be readable");
     assert_eq!(view.created_at, long_ago, "the task keeps its acceptance time");

@@ -2,7 +2,9 @@
 
 use hookline_domain::{AttemptRecorded, Outcome, SubscriptionId, TaskId, TaskStatus, TaskView};
 
-use super::fixtures::{accepted, apply, attempt, attempts_for_subscription, attempts_for_task, now, secs, task};
+use super::fixtures::{
+    accept, accepted, apply, attempt, attempts_for_subscription, attempts_for_task, now, secs, task,
+};
 use super::{ViewStoreFactory, LONG_RETENTION};
 use crate::ViewChange;
 
@@ -27,7 +29,7 @@ pub async fn task_fold_ignores_order_and_repeats(factory: &impl ViewStoreFactory
         let view = accepted(id, sub, t0);
         let first = attempt(&view, 1, Outcome::FailedAttempt, t0 + secs(1));
         let second = attempt(&view, 2, Outcome::Success, t0 + secs(11));
-        (ViewChange::Task(view), ViewChange::Attempt(first), ViewChange::Attempt(second))
+        (accept(&view), ViewChange::Attempt(first), ViewChange::Attempt(second))
     };
 
     let in_order = TaskId::new();

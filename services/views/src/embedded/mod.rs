@@ -23,7 +23,8 @@ use redb::Database;
 
 use self::error::EmbeddedError;
 use self::schema::clock_ms;
-use crate::{Page, Retention, ViewChange, ViewError, ViewStore};
+use crate::{Page, Retention, TaskFilter, TaskPosition, ViewChange, ViewError, ViewStore};
+use serde_json::value::RawValue;
 
 /// The views in a redb database file.
 pub struct EmbeddedViews {
@@ -44,6 +45,7 @@ impl EmbeddedViews {
         }
         let db = Database::create(path).map_err(EmbeddedError::from)?;
         schema::create_tables(&db)?;
+        write::list_unlisted_tasks(&db)?;
         Ok(Arc::new(EmbeddedViews { db: Arc::new(db), ttl: retention.ttl }))
     }
 
@@ -83,6 +85,17 @@ impl ViewStore for EmbeddedViews {
     async fn task(&self, id: TaskId) -> Result<Option<TaskView>, ViewError> {
         let now = clock_ms(Utc::now());
         self.blocking(move |db, _| read::task(db, id, now)).await
+    }
+
+    async fn tasks(&self, filter: TaskFilter, limit: usize, cursor: Option<&str>) -> Result<Page<TaskView>, ViewError> {
+        let after = cursor.map(TaskPosition::from_cursor).transpose()?;
+        let now = clock_ms(Utc::now());
+        self.blocking(move |db, _| read::tasks(db, filter, limit, after, now)).await
+    }
+
+    async fn task_payload(&self, id: TaskId) -> Result<Option<Box<RawValue>>, ViewError> {
+        let now = clock_ms(Utc::now());
+        self.blocking(move |db, _| read::task_payload(db, id, now)).await
     }
 
     async fn attempts_for_task(&self, id: TaskId) -> Result<Vec<AttemptRecorded>, ViewError> {

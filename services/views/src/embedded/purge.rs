@@ -2,15 +2,19 @@
 
 use redb::{Database, ReadableTable};
 
-use super::codec::decode_attempt;
+use super::codec::{decode_attempt, decode_task};
 use super::error::EmbeddedError;
-use super::schema::{by_sub_key, split_expiry_key, split_row, RowKind, ATTEMPTS, ATTEMPTS_BY_SUB, EXPIRY, TASKS};
+use super::schema::{
+    by_sub_key, split_expiry_key, split_row, task_by_sub_key, task_time_key, RowKind, ATTEMPTS, ATTEMPTS_BY_SUB,
+    EXPIRY, PAYLOADS, TASKS, TASKS_BY_SUB, TASKS_BY_TIME,
+};
+use crate::TaskPosition;
 
 /// Index entries taken per step, so that the walk never holds the whole expired set in memory.
 const CHUNK: usize = 1024;
 
 /// Deletes every row that expired at or before `now_ms`, with its index entries, in
-/// one durable transaction; returns how many task and attempt rows were deleted.
+/// one durable transaction; returns how many task, attempt and payload rows were deleted.
 pub(super) fn purge_expired(db: &Database, now_ms: u64) -> Result<u64, EmbeddedError> {
     let txn = db.begin_write()?;
     let mut deleted = 0;
@@ -19,6 +23,9 @@ pub(super) fn purge_expired(db: &Database, now_ms: u64) -> Result<u64, EmbeddedE
         let mut tasks = txn.open_table(TASKS)?;
         let mut attempts = txn.open_table(ATTEMPTS)?;
         let mut attempts_by_sub = txn.open_table(ATTEMPTS_BY_SUB)?;
+        let mut tasks_by_time = txn.open_table(TASKS_BY_TIME)?;
+        let mut tasks_by_sub = txn.open_table(TASKS_BY_SUB)?;
+        let mut payloads = txn.open_table(PAYLOADS)?;
         // Every key of a row expired at or before now_ms sorts before this one.
         let end = now_ms.saturating_add(1).to_be_bytes();
         loop {
@@ -35,12 +42,32 @@ pub(super) fn purge_expired(db: &Database, now_ms: u64) -> Result<u64, EmbeddedE
                 // A row rewritten with a later expiry keeps its row but not this entry.
                 match kind {
                     RowKind::Task => {
-                        let still_due = match tasks.get(row_key)? {
+                        let due_task = match tasks.get(row_key)? {
+                            Some(row) => {
+                                let (row_expires, encoded) = split_row(row.value())?;
+                                if row_expires == expires {
+                                    Some(decode_task(encoded)?)
+                                } else {
+                                    None
+                                }
+                            }
+                            None => None,
+                        };
+                        if let Some(task) = due_task {
+                            let position = TaskPosition::of(&task);
+                            tasks_by_time.remove(&task_time_key(position)[..])?;
+                            tasks_by_sub.remove(&task_by_sub_key(task.subscription_id, position)[..])?;
+                            tasks.remove(row_key)?;
+                            deleted += 1;
+                        }
+                    }
+                    RowKind::Payload => {
+                        let still_due = match payloads.get(row_key)? {
                             Some(row) => split_row(row.value())?.0 == expires,
                             None => false,
                         };
                         if still_due {
-                            tasks.remove(row_key)?;
+                            payloads.remove(row_key)?;
                             deleted += 1;
                         }
                     }

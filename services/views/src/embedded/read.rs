@@ -4,15 +4,17 @@ use std::ops::Bound;
 
 use chrono::{DateTime, Utc};
 use hookline_domain::{AttemptRecorded, Subscription, SubscriptionId, SubscriptionState, TaskId, TaskView};
-use redb::{Database, ReadableDatabase};
+use redb::{Database, ReadableDatabase, ReadableTable};
+use serde_json::value::RawValue;
 
 use super::codec::{decode_attempt, decode_task};
 use super::error::EmbeddedError;
 use super::schema::{
-    attempt_key, attempt_key_of_by_sub, decode, prefix_end, split_row, subscription_key, ATTEMPTS, ATTEMPTS_BY_SUB,
-    SUBSCRIPTIONS, TASKS, TOMBSTONES,
+    attempt_key, attempt_key_of_by_sub, decode, position_of_listing_key, prefix_end, split_row, subscription_key,
+    task_by_sub_key, task_time_key, Bytes, ATTEMPTS, ATTEMPTS_BY_SUB, PAYLOADS, SUBSCRIPTIONS, TASKS, TASKS_BY_SUB,
+    TASKS_BY_TIME, TOMBSTONES,
 };
-use crate::Page;
+use crate::{Page, TaskFilter, TaskPageBuilder, TaskPosition};
 
 pub(super) fn subscription(db: &Database, id: SubscriptionId) -> Result<Option<SubscriptionState>, EmbeddedError> {
     let txn = db.begin_read()?;
@@ -61,7 +63,15 @@ pub(super) fn subscriptions(
 
 pub(super) fn task(db: &Database, id: TaskId, now_ms: u64) -> Result<Option<TaskView>, EmbeddedError> {
     let txn = db.begin_read()?;
-    let Some(row) = txn.open_table(TASKS)?.get(&id.as_bytes()[..])? else {
+    live_task(&txn.open_table(TASKS)?, id, now_ms)
+}
+
+fn live_task(
+    tasks: &impl ReadableTable<Bytes, Bytes>,
+    id: TaskId,
+    now_ms: u64,
+) -> Result<Option<TaskView>, EmbeddedError> {
+    let Some(row) = tasks.get(&id.as_bytes()[..])? else {
         return Ok(None);
     };
     let (expires, encoded) = split_row(row.value())?;
@@ -69,6 +79,62 @@ pub(super) fn task(db: &Database, id: TaskId, now_ms: u64) -> Result<Option<Task
         return Ok(None);
     }
     Ok(Some(decode_task(encoded)?))
+}
+
+/// Walks one of the task listings backwards (newest first) from just before
+/// `after`, reading each task's row for its current state.
+pub(super) fn tasks(
+    db: &Database,
+    filter: TaskFilter,
+    limit: usize,
+    after: Option<TaskPosition>,
+    now_ms: u64,
+) -> Result<Page<TaskView>, EmbeddedError> {
+    let mut page = TaskPageBuilder::new(filter, limit);
+    if page.is_complete() {
+        return Ok(page.finish());
+    }
+    let txn = db.begin_read()?;
+    let rows = txn.open_table(TASKS)?;
+    let (table, lower, upper): (_, Vec<u8>, Option<Vec<u8>>) = match filter.subscription {
+        Some(sub) => {
+            let prefix = subscription_key(sub);
+            let upper = match after {
+                Some(position) => Some(task_by_sub_key(sub, position).to_vec()),
+                None => prefix_end(&prefix),
+            };
+            (txn.open_table(TASKS_BY_SUB)?, prefix.to_vec(), upper)
+        }
+        None => (txn.open_table(TASKS_BY_TIME)?, Vec::new(), after.map(|p| task_time_key(p).to_vec())),
+    };
+    let upper = match &upper {
+        Some(upper) => Bound::Excluded(&upper[..]),
+        None => Bound::Unbounded,
+    };
+    for entry in table.range::<&[u8]>((Bound::Included(&lower[..]), upper))?.rev() {
+        let (key, _) = entry?;
+        let position = position_of_listing_key(key.value())?;
+        let task = live_task(&rows, position.task_id, now_ms)?;
+        if !page.offer(position, task) {
+            break;
+        }
+    }
+    Ok(page.finish())
+}
+
+pub(super) fn task_payload(db: &Database, id: TaskId, now_ms: u64) -> Result<Option<Box<RawValue>>, EmbeddedError> {
+    let txn = db.begin_read()?;
+    let Some(row) = txn.open_table(PAYLOADS)?.get(&id.as_bytes()[..])? else {
+        return Ok(None);
+    };
+    let (expires, json) = split_row(row.value())?;
+    if expires <= now_ms {
+        return Ok(None);
+    }
+    let json = std::str::from_utf8(json).map_err(|_| EmbeddedError::Corrupt("payload is not UTF-8".into()))?;
+    let payload = RawValue::from_string(json.to_string())
+        .map_err(|e| EmbeddedError::Corrupt(format!("payload is not JSON: {e}")))?;
+    Ok(Some(payload))
 }
 
 /// The task's attempts in attempt-number order: a range over the task id prefix.

@@ -7,9 +7,16 @@
 //! | `tasks`          | task id (16 bytes)                                           | expiry ++ `TaskView`      |
 //! | `attempts`       | task id ++ attempt number (u32 BE)                           | expiry ++ attempt         |
 //! | `attempts_by_sub`| subscription id ++ !attempted_at (u64 BE) ++ task id ++ number | `()`                    |
+//! | `tasks_by_time`  | accepted ms (u64 BE) ++ task id                              | `()`                      |
+//! | `tasks_by_sub`   | subscription id ++ accepted ms (u64 BE) ++ task id           | `()`                      |
+//! | `payloads`       | task id (16 bytes)                                           | expiry ++ raw JSON        |
 //! | `expiry`         | expiry (u64 BE) ++ row kind tag ++ row key                   | `()`                      |
 //!
 //! Tasks and attempts use the compact encoding of `codec.rs`; subscriptions JSON.
+//! The task listings are walked backwards (newest first); their accepted time is in
+//! milliseconds with the sign bit flipped, so that it sorts as a signed time. A
+//! payload expires on its own clock (its TaskAccepted or latest dead letter), like
+//! the CQL adapter's, not with the task row.
 //! Live subscriptions and tombstones live in separate tables so that listing walks
 //! live rows only. "expiry" is milliseconds since the epoch, big-endian, so the
 //! expiry index sorts by time and `purge_expired` walks it from the start; rows carry
@@ -24,6 +31,9 @@ use hookline_domain::{AttemptRecorded, SubscriptionId, TaskId, TaskView};
 use redb::{Database, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::TaskPosition;
 
 use super::codec;
 use super::error::EmbeddedError;
@@ -36,14 +46,17 @@ pub(super) const TASKS: TableDefinition<Bytes, Bytes> = TableDefinition::new("ta
 pub(super) const ATTEMPTS: TableDefinition<Bytes, Bytes> = TableDefinition::new("attempts");
 pub(super) const ATTEMPTS_BY_SUB: TableDefinition<Bytes, ()> = TableDefinition::new("attempts_by_sub");
 pub(super) const EXPIRY: TableDefinition<Bytes, ()> = TableDefinition::new("expiry");
+pub(super) const TASKS_BY_TIME: TableDefinition<Bytes, ()> = TableDefinition::new("tasks_by_time");
+pub(super) const TASKS_BY_SUB: TableDefinition<Bytes, ()> = TableDefinition::new("tasks_by_sub");
+pub(super) const PAYLOADS: TableDefinition<Bytes, Bytes> = TableDefinition::new("payloads");
 
 /// Creates any missing table, so that read transactions can open them all.
 pub(super) fn create_tables(db: &Database) -> Result<(), EmbeddedError> {
     let txn = db.begin_write()?;
-    for table in [SUBSCRIPTIONS, TOMBSTONES, TASKS, ATTEMPTS] {
+    for table in [SUBSCRIPTIONS, TOMBSTONES, TASKS, ATTEMPTS, PAYLOADS] {
         txn.open_table(table)?;
     }
-    for table in [ATTEMPTS_BY_SUB, EXPIRY] {
+    for table in [ATTEMPTS_BY_SUB, EXPIRY, TASKS_BY_TIME, TASKS_BY_SUB] {
         txn.open_table(table)?;
     }
     txn.commit()?;
@@ -55,6 +68,7 @@ pub(super) fn create_tables(db: &Database) -> Result<(), EmbeddedError> {
 pub(super) enum RowKind {
     Task = 1,
     Attempt = 2,
+    Payload = 3,
 }
 
 impl RowKind {
@@ -62,6 +76,7 @@ impl RowKind {
         match tag {
             1 => Some(RowKind::Task),
             2 => Some(RowKind::Attempt),
+            3 => Some(RowKind::Payload),
             _ => None,
         }
     }
@@ -71,6 +86,7 @@ const ID_LEN: usize = 16;
 const EXPIRY_LEN: usize = 8;
 pub(super) const ATTEMPT_KEY_LEN: usize = ID_LEN + 4;
 const BY_SUB_KEY_LEN: usize = ID_LEN + 8 + ATTEMPT_KEY_LEN;
+const POSITION_LEN: usize = 8 + ID_LEN;
 
 /// Milliseconds since the epoch at which a row stamped `at` expires (never before 0).
 pub(super) fn expiry_ms(at: DateTime<Utc>, ttl: Duration) -> u64 {
@@ -121,6 +137,32 @@ pub(super) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+/// A task's key in `tasks_by_time`: its listing position.
+pub(super) fn task_time_key(position: TaskPosition) -> [u8; POSITION_LEN] {
+    let mut key = [0; POSITION_LEN];
+    // Flipping the sign bit maps i64 onto u64 in the same order.
+    key[..8].copy_from_slice(&((position.accepted_ms as u64) ^ (1 << 63)).to_be_bytes());
+    key[8..].copy_from_slice(position.task_id.as_bytes());
+    key
+}
+
+/// A task's key in `tasks_by_sub`: its subscription, then its listing position.
+pub(super) fn task_by_sub_key(sub: SubscriptionId, position: TaskPosition) -> [u8; ID_LEN + POSITION_LEN] {
+    let mut key = [0; ID_LEN + POSITION_LEN];
+    key[..ID_LEN].copy_from_slice(sub.as_bytes());
+    key[ID_LEN..].copy_from_slice(&task_time_key(position));
+    key
+}
+
+/// The listing position a key of either task listing ends with.
+pub(super) fn position_of_listing_key(key: &[u8]) -> Result<TaskPosition, EmbeddedError> {
+    let corrupt = || EmbeddedError::Corrupt(format!("task listing key of {} bytes", key.len()));
+    let tail = key.len().checked_sub(POSITION_LEN).map(|start| &key[start..]).ok_or_else(corrupt)?;
+    let (ms, id) = tail.split_first_chunk::<8>().ok_or_else(corrupt)?;
+    let id: [u8; ID_LEN] = id.try_into().map_err(|_| corrupt())?;
+    Ok(TaskPosition { accepted_ms: (u64::from_be_bytes(*ms) ^ (1 << 63)) as i64, task_id: TaskId::from_bytes(id) })
+}
+
 pub(super) fn subscription_key(id: SubscriptionId) -> [u8; ID_LEN] {
     *id.as_bytes()
 }
@@ -163,6 +205,14 @@ pub(super) fn split_row(row: &[u8]) -> Result<(u64, &[u8]), EmbeddedError> {
     Ok((u64::from_be_bytes(*expiry), encoded))
 }
 
+/// A payload row: its expiry, then the payload's JSON text.
+pub(super) fn payload_row(expires_ms: u64, payload: &RawValue) -> Vec<u8> {
+    let mut row = Vec::with_capacity(EXPIRY_LEN + payload.get().len());
+    row.extend_from_slice(&expires_ms.to_be_bytes());
+    row.extend_from_slice(payload.get().as_bytes());
+    row
+}
+
 /// Subscriptions and tombstones are rare and stay JSON.
 pub(super) fn decode<T: DeserializeOwned>(json: &[u8]) -> Result<T, EmbeddedError> {
     serde_json::from_slice(json).map_err(|e| EmbeddedError::Corrupt(format!("decode: {e}")))
@@ -198,6 +248,20 @@ mod tests {
         };
         let keys = [attempt(1_700_000_000), attempt(5), attempt(-5)];
         assert!(keys[0] < keys[1] && keys[1] < keys[2]);
+    }
+
+    #[test]
+    fn task_listing_keys_sort_by_time_then_id_across_the_epoch() {
+        let position = |ms: i64, id: u8| TaskPosition { accepted_ms: ms, task_id: TaskId::from_bytes([id; 16]) };
+        let positions = [position(-5, 9), position(-5, 10), position(0, 1), position(1_700_000_000_000, 0)];
+        let keys: Vec<_> = positions.iter().map(|p| task_time_key(*p)).collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]));
+        let sub = SubscriptionId::from_bytes([3; 16]);
+        for p in positions {
+            assert_eq!(position_of_listing_key(&task_time_key(p)).unwrap(), p);
+            assert_eq!(position_of_listing_key(&task_by_sub_key(sub, p)).unwrap(), p);
+        }
+        assert!(position_of_listing_key(&[0; 7]).is_err());
     }
 
     #[test]

@@ -3,16 +3,22 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use hookline_domain::{AttemptRecorded, Outcome, SubscriptionEvent, TaskId, TaskView};
-use redb::{Database, ReadableTable, Table, WriteTransaction};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
+use serde_json::value::RawValue;
 
 use super::codec::{decode_attempt, decode_task};
 use super::error::EmbeddedError;
 use super::schema::{
-    attempt_key, attempt_row, by_sub_key, encode, expiry_key, expiry_ms, split_row, subscription_key, task_row, Bytes,
-    RowKind, ATTEMPTS, ATTEMPTS_BY_SUB, EXPIRY, SUBSCRIPTIONS, TASKS, TOMBSTONES,
+    attempt_key, attempt_row, by_sub_key, encode, expiry_key, expiry_ms, payload_row, split_row, subscription_key,
+    task_by_sub_key, task_row, task_time_key, Bytes, RowKind, ATTEMPTS, ATTEMPTS_BY_SUB, EXPIRY, PAYLOADS,
+    SUBSCRIPTIONS, TASKS, TASKS_BY_SUB, TASKS_BY_TIME, TOMBSTONES,
 };
-use crate::ViewChange;
+use crate::{TaskPosition, ViewChange};
+
+/// A payload to keep, and the time its retention counts from.
+type Kept = (DateTime<Utc>, Box<RawValue>);
 
 /// Applies `changes` and commits durably; rows already expired at `now_ms` are not written.
 pub(super) fn apply(db: &Database, ttl: Duration, now_ms: u64, changes: Vec<ViewChange>) -> Result<(), EmbeddedError> {
@@ -22,22 +28,69 @@ pub(super) fn apply(db: &Database, ttl: Duration, now_ms: u64, changes: Vec<View
         // Every change to a task within the batch is merged in memory first, so each
         // task row is read and written once per batch.
         let mut tasks: HashMap<TaskId, TaskView> = HashMap::new();
+        let mut payloads: HashMap<TaskId, Kept> = HashMap::new();
         for change in changes {
             match change {
                 ViewChange::Subscription(event) => tables.apply_subscription(&event)?,
-                ViewChange::Task(view) => fold(&mut tasks, view),
+                ViewChange::Task(accepted) => {
+                    fold(&mut tasks, TaskView::from_accepted(&accepted));
+                    keep(&mut payloads, accepted.task_id, accepted.accepted_at, accepted.payload);
+                }
                 ViewChange::Attempt(attempt) => {
                     fold(&mut tasks, TaskView::from_attempt(&attempt));
                     tables.put_attempt(&attempt, ttl, now_ms)?;
+                }
+                ViewChange::DeadLettered(dead) => {
+                    keep(&mut payloads, dead.task.task_id, dead.failed_at, dead.task.payload)
                 }
             }
         }
         for view in tasks.into_values() {
             tables.merge_task(view, ttl, now_ms)?;
         }
+        for (task_id, (at, payload)) in payloads {
+            tables.put_payload(task_id, &payload, expiry_ms(at, ttl), now_ms)?;
+        }
     }
     txn.commit()?;
     Ok(())
+}
+
+/// Lists the tasks of a file written before the task listings existed: an empty
+/// listing beside stored tasks means nothing else. (Their payloads were never kept.)
+pub(super) fn list_unlisted_tasks(db: &Database) -> Result<(), EmbeddedError> {
+    {
+        let txn = db.begin_read()?;
+        if !txn.open_table(TASKS_BY_TIME)?.is_empty()? || txn.open_table(TASKS)?.is_empty()? {
+            return Ok(());
+        }
+    }
+    let txn = db.begin_write()?;
+    {
+        let mut tables = Tables::open(&txn)?;
+        let mut stored = Vec::new();
+        for entry in tables.tasks.iter()? {
+            let (_, row) = entry?;
+            stored.push(decode_task(split_row(row.value())?.1)?);
+        }
+        for task in &stored {
+            let position = TaskPosition::of(task);
+            tables.tasks_by_time.insert(&task_time_key(position)[..], ())?;
+            tables.tasks_by_sub.insert(&task_by_sub_key(task.subscription_id, position)[..], ())?;
+        }
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+/// Keeps the latest-stamped payload of each task: it expires last.
+fn keep(payloads: &mut HashMap<TaskId, Kept>, task_id: TaskId, at: DateTime<Utc>, payload: Box<RawValue>) {
+    match payloads.get(&task_id) {
+        Some((kept_at, _)) if *kept_at >= at => {}
+        _ => {
+            payloads.insert(task_id, (at, payload));
+        }
+    }
 }
 
 fn fold(tasks: &mut HashMap<TaskId, TaskView>, view: TaskView) {
@@ -54,6 +107,9 @@ struct Tables<'txn> {
     tasks: Table<'txn, Bytes, Bytes>,
     attempts: Table<'txn, Bytes, Bytes>,
     attempts_by_sub: Table<'txn, Bytes, ()>,
+    tasks_by_time: Table<'txn, Bytes, ()>,
+    tasks_by_sub: Table<'txn, Bytes, ()>,
+    payloads: Table<'txn, Bytes, Bytes>,
     expiry: Table<'txn, Bytes, ()>,
 }
 
@@ -65,6 +121,9 @@ impl<'txn> Tables<'txn> {
             tasks: txn.open_table(TASKS)?,
             attempts: txn.open_table(ATTEMPTS)?,
             attempts_by_sub: txn.open_table(ATTEMPTS_BY_SUB)?,
+            tasks_by_time: txn.open_table(TASKS_BY_TIME)?,
+            tasks_by_sub: txn.open_table(TASKS_BY_SUB)?,
+            payloads: txn.open_table(PAYLOADS)?,
             expiry: txn.open_table(EXPIRY)?,
         })
     }
@@ -110,9 +169,51 @@ impl<'txn> Tables<'txn> {
                 return Ok(());
             }
             self.expiry.remove(&expiry_key(old_expires, RowKind::Task, &key)[..])?;
+            if TaskPosition::of(&known) != TaskPosition::of(&merged) || known.subscription_id != merged.subscription_id
+            {
+                self.unlist_task(&known)?;
+            }
         }
         self.tasks.insert(&key[..], &task_row(expires, &merged)[..])?;
         self.expiry.insert(&expiry_key(expires, RowKind::Task, &key)[..], ())?;
+        let position = TaskPosition::of(&merged);
+        self.tasks_by_time.insert(&task_time_key(position)[..], ())?;
+        self.tasks_by_sub.insert(&task_by_sub_key(merged.subscription_id, position)[..], ())?;
+        Ok(())
+    }
+
+    /// Removes a task's entries from both listings.
+    fn unlist_task(&mut self, task: &TaskView) -> Result<(), EmbeddedError> {
+        let position = TaskPosition::of(task);
+        self.tasks_by_time.remove(&task_time_key(position)[..])?;
+        self.tasks_by_sub.remove(&task_by_sub_key(task.subscription_id, position)[..])?;
+        Ok(())
+    }
+
+    /// Stores a payload expiring at `expires` unless the stored one lives as long.
+    fn put_payload(
+        &mut self,
+        task_id: TaskId,
+        payload: &RawValue,
+        expires: u64,
+        now_ms: u64,
+    ) -> Result<(), EmbeddedError> {
+        if expires <= now_ms {
+            return Ok(());
+        }
+        let key = *task_id.as_bytes();
+        let old_expires = match self.payloads.get(&key[..])? {
+            Some(row) => Some(split_row(row.value())?.0),
+            None => None,
+        };
+        if let Some(old_expires) = old_expires {
+            if old_expires >= expires {
+                return Ok(());
+            }
+            self.expiry.remove(&expiry_key(old_expires, RowKind::Payload, &key)[..])?;
+        }
+        self.payloads.insert(&key[..], &payload_row(expires, payload)[..])?;
+        self.expiry.insert(&expiry_key(expires, RowKind::Payload, &key)[..], ())?;
         Ok(())
     }
 

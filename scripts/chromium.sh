@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Headless Chromium and its WebDriver server, for the dashboard's browser tests.
+# Both come from Debian's packages (`chromium`, `chromium-driver`, with their
+# recommended fonts for readable screenshots), so nothing is downloaded from anywhere else.
+#
+#   scripts/chromium.sh install   install the packages if missing; last two lines of
+#                                 stdout: CHROMEDRIVER=<path> and CHROMIUM=<path>
+#   scripts/chromium.sh path      the same two lines; exit 1 when either is missing
+#
+# apt-get runs as root directly, or through sudo otherwise.
+# Progress goes to stderr so stdout carries only the two lines.
+set -euo pipefail
+
+say() { echo "chromium: $*" >&2; }
+
+find_chromedriver() { command -v chromedriver || true; }
+find_chromium() { command -v chromium || command -v chromium-browser || true; }
+
+print_paths() {
+    local driver browser
+    driver=$(find_chromedriver)
+    browser=$(find_chromium)
+    local missing=()
+    [[ -n $driver ]] || missing+=(chromedriver)
+    [[ -n $browser ]] || missing+=(chromium)
+    if ((${#missing[@]})); then
+        say "missing: ${missing[*]} (run: scripts/chromium.sh install)"
+        return 1
+    fi
+    echo "CHROMEDRIVER=$driver"
+    echo "CHROMIUM=$browser"
+}
+
+install() {
+    if [[ -n $(find_chromedriver) && -n $(find_chromium) ]]; then
+        return
+    fi
+    local sudo=()
+    if [[ $(id -u) != 0 ]]; then
+        if ! command -v sudo >/dev/null; then
+            say "not root and no sudo: install the Debian packages chromium and chromium-driver by hand"
+            exit 1
+        fi
+        sudo=(sudo)
+    fi
+    say "installing chromium and chromium-driver with apt-get"
+    # apt's output is kept out of the way unless it fails.
+    local log
+    log=$(mktemp)
+    if ! { "${sudo[@]}" apt-get update && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y chromium chromium-driver; } </dev/null >"$log" 2>&1; then
+        tail -n 30 "$log" >&2
+        say "apt-get failed (full log: $log)"
+        exit 1
+    fi
+    rm -f "$log"
+}
+
+case "${1:-}" in
+    install)
+        install
+        print_paths
+        ;;
+    path)
+        print_paths
+        ;;
+    *)
+        echo "usage: $0 install|path" >&2
+        exit 2
+        ;;
+esac

@@ -1,0 +1,153 @@
+// The subscriptions panel: the list (paged with the API's cursor), the create form,
+// and the one copy of the loaded subscriptions that the other panels read.
+
+import { call, describe, query, send } from './api.js';
+import { fill, state } from './dom.js';
+import { filterFromInput, renderCard } from './subscription_card.js';
+
+const PAGE_SIZE = 20;
+
+const list = document.getElementById('subscription-list');
+const listState = document.getElementById('subscriptions-state');
+const more = document.getElementById('subscriptions-more');
+const createForm = document.getElementById('create-form');
+const createResult = document.getElementById('create-result');
+const createSecret = document.getElementById('create-secret');
+const createGenerate = document.getElementById('create-generate');
+
+/** Loaded subscriptions by id, in list order. */
+export const subscriptions = new Map();
+const cards = new Map();
+const changeListeners = new Set();
+let nextCursor = null;
+let actions = {};
+
+/** `listener()` runs whenever subscriptions are loaded, created, edited or deleted. */
+export function onSubscriptionsChanged(listener) {
+  changeListeners.add(listener);
+}
+
+function changed() {
+  for (const listener of changeListeners) listener();
+}
+
+/** Wires the panel; `pageActions` lets a card open the send form or the feed on its subscription. */
+export function setUpSubscriptions(pageActions) {
+  actions = pageActions;
+  more.addEventListener('click', () => loadPage(nextCursor));
+  createGenerate.addEventListener('change', () => {
+    createSecret.disabled = createGenerate.checked;
+  });
+  createForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    create();
+  });
+}
+
+/** Loads the first page again, replacing what was shown. */
+export async function reloadSubscriptions() {
+  await loadPage(null);
+}
+
+async function loadPage(cursor) {
+  more.disabled = true;
+  if (!cursor) state(listState, 'Loading subscriptions…');
+  try {
+    const answer = await call('GET', `/subscriptions${query({ limit: PAGE_SIZE, cursor })}`);
+    if (!cursor) {
+      subscriptions.clear();
+      cards.clear();
+      fill(list);
+    }
+    for (const subscription of answer.body) {
+      // One created here meanwhile is already shown, at the top.
+      if (cards.has(subscription.id)) continue;
+      subscriptions.set(subscription.id, subscription);
+      addCard(subscription);
+    }
+    nextCursor = answer.headers.get('X-Next-Cursor');
+    more.hidden = !nextCursor;
+    state(listState, subscriptions.size ? '' : 'No subscriptions yet: create one above.', 'empty');
+    changed();
+  } catch (error) {
+    state(listState, `Could not load subscriptions: ${error.message}`, 'error');
+  } finally {
+    more.disabled = false;
+  }
+}
+
+function cardFor(subscription) {
+  return renderCard(subscription, {
+    ...actions,
+    updated: (updated) => {
+      subscriptions.set(updated.id, updated);
+      const replacement = cardFor(updated);
+      cards.get(updated.id)?.replaceWith(replacement);
+      cards.set(updated.id, replacement);
+      changed();
+    },
+    deleted: (id) => {
+      subscriptions.delete(id);
+      cards.get(id)?.remove();
+      cards.delete(id);
+      if (!subscriptions.size) state(listState, 'No subscriptions yet: create one above.', 'empty');
+      changed();
+    },
+  });
+}
+
+function addCard(subscription, { first = false } = {}) {
+  const card = cardFor(subscription);
+  cards.set(subscription.id, card);
+  if (first) list.prepend(card);
+  else list.append(card);
+}
+
+async function create() {
+  const form = new FormData(createForm);
+  const body = { target_url: String(form.get('target_url')).trim() };
+  if (createGenerate.checked) {
+    body.generate_secret = true;
+  } else if (String(form.get('secret') ?? '')) {
+    body.secret = String(form.get('secret'));
+  }
+  const filter = filterFromInput(String(form.get('event_type_filter')));
+  if (filter) body.event_type_filter = filter;
+
+  createResult.textContent = 'Creating…';
+  createResult.dataset.kind = 'info';
+  let answer;
+  try {
+    answer = await send('POST', '/subscriptions', { json: body });
+  } catch (error) {
+    showCreateError(error.message);
+    return;
+  }
+  if (!answer.ok) {
+    showCreateError(describe(answer));
+    return;
+  }
+  const created = answer.body;
+  subscriptions.set(created.id, created);
+  addCard(created, { first: true });
+  state(listState, '');
+  createForm.reset();
+  createSecret.disabled = false;
+  createResult.dataset.kind = 'success';
+  createResult.textContent = created.secret && body.generate_secret
+    ? 'Subscription created with a generated secret: copy it from its card.'
+    : 'Subscription created.';
+  changed();
+}
+
+function showCreateError(message) {
+  createResult.dataset.kind = 'error';
+  createResult.textContent = `Not created: ${message}`;
+}
+
+/** A short human name for a subscription in lists and selects. */
+export function subscriptionLabel(id) {
+  const subscription = subscriptions.get(id);
+  return subscription ? subscription.target_url : `subscription ${id.slice(0, 8)}`;
+}
+

@@ -1,0 +1,222 @@
+//! The task listing: newest first, filtered by subscription and by the status of
+//! the moment, paged with cursors; and the payloads kept for retries by hand.
+
+use std::time::Duration;
+
+use hookline_domain::{Outcome, SubscriptionId, TaskDeadLettered, TaskId, TaskStatus, TaskView};
+
+use super::fixtures::{accept, accepted, apply, attempt, now, payload, secs, task, wait_until};
+use super::{ViewStoreFactory, LONG_RETENTION};
+use crate::{Retention, TaskFilter, TaskPosition, ViewChange, ViewError, ViewStore};
+
+fn of_sub(sub: SubscriptionId) -> TaskFilter {
+    TaskFilter { subscription: Some(sub), status: None }
+}
+
+/// Every page of a listing, `limit` at a time, checking that each page but the
+/// last is full unless the scan budget cut it, and that no task comes twice.
+async fn list_all(store: &dyn ViewStore, filter: TaskFilter, limit: usize) -> Vec<TaskView> {
+    let mut all: Vec<TaskView> = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store
+            .tasks(filter, limit, cursor.as_deref())
+            .await
+            .unwrap_or_else(|e| panic!("tasks({filter:?}, {limit}, {cursor:?}) failed: {e}"));
+        assert!(page.items.len() <= limit, "a page of {} tasks for a limit of {limit}", page.items.len());
+        for task in &page.items {
+            assert!(all.iter().all(|seen| seen.task_id != task.task_id), "task {} listed twice", task.task_id);
+        }
+        all.extend(page.items);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return all,
+        }
+    }
+}
+
+/// `tasks` in listing order: newest acceptance first, then the greater id.
+fn newest_first(mut tasks: Vec<TaskView>) -> Vec<TaskView> {
+    tasks.sort_by_key(|t| std::cmp::Reverse(TaskPosition::of(t)));
+    tasks
+}
+
+fn ids(tasks: &[TaskView]) -> Vec<TaskId> {
+    tasks.iter().map(|t| t.task_id).collect()
+}
+
+/// Only the tasks of `mine`, in the order listed.
+fn only<'a>(listed: &[TaskView], mine: impl IntoIterator<Item = &'a TaskView>) -> Vec<TaskId> {
+    let mine: Vec<TaskId> = mine.into_iter().map(|t| t.task_id).collect();
+    listed.iter().map(|t| t.task_id).filter(|id| mine.contains(id)).collect()
+}
+
+/// A subscription's tasks in each status, plus another subscription's: the listing
+/// is newest first (ties by id), filters by subscription and by status, and a task
+/// whose status changes moves between the status listings.
+pub async fn task_listing_filters_newest_first(factory: &impl ViewStoreFactory) {
+    let store = factory.open(LONG_RETENTION).await;
+    let (sub, other) = (SubscriptionId::new(), SubscriptionId::new());
+    let t0 = now() - secs(1800);
+    // Two tasks share an acceptance millisecond: the greater id comes first.
+    let times = [t0, t0 + secs(5), t0 + secs(5), t0 + secs(9), t0 + secs(20)];
+    let mine: Vec<TaskView> = times.iter().map(|at| accepted(TaskId::new(), sub, *at)).collect();
+    let theirs = accepted(TaskId::new(), other, t0 + secs(7));
+    let outcomes = [None, Some(Outcome::FailedAttempt), Some(Outcome::Success), Some(Outcome::PermanentlyFailed), None];
+    let mut changes: Vec<ViewChange> = mine.iter().chain([&theirs]).map(accept).collect();
+    for (view, outcome) in mine.iter().zip(outcomes) {
+        if let Some(outcome) = outcome {
+            changes.push(ViewChange::Attempt(attempt(view, 1, outcome, view.created_at + secs(1))));
+        }
+    }
+    apply(&store, changes).await;
+    let current = |view: &TaskView, outcome: Option<Outcome>| match outcome {
+        Some(outcome) => {
+            view.clone().merge(TaskView::from_attempt(&attempt(view, 1, outcome, view.created_at + secs(1))))
+        }
+        None => view.clone(),
+    };
+    let expected = newest_first(mine.iter().zip(outcomes).map(|(v, o)| current(v, o)).collect());
+
+    assert_eq!(list_all(store.as_ref(), of_sub(sub), 100).await, expected, "the subscription's tasks, newest first");
+    assert_eq!(list_all(store.as_ref(), of_sub(other), 100).await, vec![theirs.clone()], "the other's task only");
+    assert_eq!(list_all(store.as_ref(), of_sub(SubscriptionId::new()), 10).await, vec![], "an unknown subscription");
+    for status in [TaskStatus::Pending, TaskStatus::Retrying, TaskStatus::Succeeded, TaskStatus::Failed] {
+        let filter = TaskFilter { subscription: Some(sub), status: Some(status) };
+        let want: Vec<TaskView> = expected.iter().filter(|t| t.status() == status).cloned().collect();
+        assert_eq!(list_all(store.as_ref(), filter, 100).await, want, "the subscription's {status:?} tasks");
+    }
+
+    let everyone = list_all(store.as_ref(), TaskFilter::default(), 50).await;
+    let all_mine = newest_first(expected.iter().cloned().chain([theirs.clone()]).collect());
+    assert_eq!(only(&everyone, &all_mine), ids(&all_mine), "the listing of all tasks, newest first");
+    let failed = TaskFilter { subscription: None, status: Some(TaskStatus::Failed) };
+    let listed_failed = list_all(store.as_ref(), failed, 50).await;
+    assert!(listed_failed.iter().all(|t| t.status() == TaskStatus::Failed), "only failed tasks, of anyone");
+    let failed_mine: Vec<TaskView> = expected.iter().filter(|t| t.status() == TaskStatus::Failed).cloned().collect();
+    assert_eq!(only(&listed_failed, &expected), ids(&failed_mine), "the failed task among all failed tasks");
+
+    // Retried by hand: the failed task succeeds with one attempt more and changes listing.
+    let retried = &mine[3];
+    let again = attempt(retried, 2, Outcome::Success, now());
+    apply(&store, vec![ViewChange::Attempt(again)]).await;
+    let failed_now = TaskFilter { subscription: Some(sub), status: Some(TaskStatus::Failed) };
+    assert_eq!(list_all(store.as_ref(), failed_now, 100).await, vec![], "no failed task left");
+    let succeeded = TaskFilter { subscription: Some(sub), status: Some(TaskStatus::Succeeded) };
+    let listed = list_all(store.as_ref(), succeeded, 100).await;
+    assert_eq!(ids(&listed), vec![retried.task_id, mine[2].task_id], "the retried task is succeeded now");
+}
+
+/// Pages of a limit follow each other through the cursor, without gaps or repeats,
+/// the last without a cursor; a task accepted later than a cursor's page does not
+/// slip into the next pages.
+pub async fn task_listing_pages_with_a_cursor(factory: &impl ViewStoreFactory) {
+    let store = factory.open(LONG_RETENTION).await;
+    let sub = SubscriptionId::new();
+    let t0 = now() - secs(900);
+    let mine: Vec<TaskView> = (0..7).map(|i| accepted(TaskId::new(), sub, t0 + secs(i * 3))).collect();
+    apply(&store, mine.iter().map(accept).collect()).await;
+    let expected = newest_first(mine.clone());
+
+    let first = store.tasks(of_sub(sub), 3, None).await.unwrap_or_else(|e| panic!("first page failed: {e}"));
+    assert_eq!(first.items, expected[..3], "the first page holds the 3 newest");
+    let cursor = first.next.expect("a full page with more tasks gives a cursor");
+    let newer = accepted(TaskId::new(), sub, now());
+    apply(&store, vec![accept(&newer)]).await;
+    let second = store.tasks(of_sub(sub), 3, Some(&cursor)).await.unwrap_or_else(|e| panic!("second page: {e}"));
+    assert_eq!(second.items, expected[3..6], "the second page continues after the first");
+    let third =
+        store.tasks(of_sub(sub), 3, second.next.as_deref()).await.unwrap_or_else(|e| panic!("third page failed: {e}"));
+    assert_eq!(third.items, expected[6..], "the last page holds the oldest");
+    assert_eq!(third.next, None, "the last page has no cursor");
+
+    for limit in [1, 2, 5] {
+        let listed = list_all(store.as_ref(), of_sub(sub), limit).await;
+        assert_eq!(listed[0], newer, "with limit {limit}: the newest first");
+        assert_eq!(listed[1..], expected, "with limit {limit}: every task once, in order");
+    }
+    let everyone = list_all(store.as_ref(), TaskFilter::default(), 4).await;
+    let all_mine = newest_first(mine.iter().cloned().chain([newer]).collect());
+    assert_eq!(only(&everyone, &all_mine), ids(&all_mine), "the listing of all tasks pages in order");
+}
+
+/// A cursor that no page gave out is refused.
+pub async fn task_listing_rejects_invalid_cursor(factory: &impl ViewStoreFactory) {
+    let store = factory.open(LONG_RETENTION).await;
+    for filter in [TaskFilter::default(), of_sub(SubscriptionId::new())] {
+        for bad in ["not a cursor", "\u{0}\u{7f}garbage", "%%%", "12_34", "_"] {
+            match store.tasks(filter, 10, Some(bad)).await {
+                Err(ViewError::InvalidCursor) => {}
+                other => panic!("cursor {bad:?} must give ViewError::InvalidCursor, got {other:?}"),
+            }
+        }
+    }
+}
+
+/// Tasks leave the listings once their retention has passed, and a task accepted
+/// before the retention but active since is listed.
+pub async fn task_listing_hides_expired_tasks(factory: &impl ViewStoreFactory) {
+    let short = factory.open(Retention { ttl: Duration::from_secs(2) }).await;
+    let sub = SubscriptionId::new();
+    // A second ahead, so that a slow machine still reads it before it expires.
+    let short_lived = accepted(TaskId::new(), sub, now() + secs(1));
+    let lasting = accepted(TaskId::new(), sub, now() + secs(3600));
+    apply(&short, vec![accept(&short_lived), accept(&lasting)]).await;
+    assert_eq!(list_all(short.as_ref(), of_sub(sub), 10).await, vec![lasting.clone(), short_lived.clone()]);
+    assert!(task(&short, short_lived.task_id).await.is_some());
+    let s = &short;
+    wait_until("the task leaves the listing", Duration::from_secs(20), || async move {
+        list_all(s.as_ref(), of_sub(sub), 10).await.len() == 1
+    })
+    .await;
+    assert_eq!(list_all(short.as_ref(), of_sub(sub), 10).await, vec![lasting.clone()]);
+    let everyone = list_all(short.as_ref(), TaskFilter::default(), 50).await;
+    assert_eq!(only(&everyone, [&short_lived, &lasting]), vec![lasting.task_id], "nor in the listing of all");
+    assert!(short.task_payload(short_lived.task_id).await.expect("payload").is_none(), "its payload expired too");
+
+    let hour = factory.open(Retention { ttl: Duration::from_secs(3600) }).await;
+    let sub = SubscriptionId::new();
+    let long_ago = now() - secs(2 * 3600);
+    let forgotten = accepted(TaskId::new(), sub, long_ago);
+    let active = accepted(TaskId::new(), sub, long_ago + secs(1));
+    let recent = attempt(&active, 1, Outcome::PermanentlyFailed, now() - secs(1));
+    apply(&hour, vec![accept(&forgotten), accept(&active), ViewChange::Attempt(recent.clone())]).await;
+    let active_now = active.clone().merge(TaskView::from_attempt(&recent));
+    assert_eq!(list_all(hour.as_ref(), of_sub(sub), 10).await, vec![active_now.clone()], "the active task only");
+    let everyone = list_all(hour.as_ref(), TaskFilter::default(), 50).await;
+    assert_eq!(only(&everyone, [&forgotten, &active]), vec![active.task_id], "in the listing of all as well");
+}
+
+/// A payload reads back byte for byte; a dead letter keeps the payload of a task
+/// accepted before the retention for the retention from its failure.
+pub async fn task_payloads_are_kept_for_retries(factory: &impl ViewStoreFactory) {
+    let store = factory.open(Retention { ttl: Duration::from_secs(3600) }).await;
+    let sub = SubscriptionId::new();
+    let fresh = accepted(TaskId::new(), sub, now() - secs(5));
+    apply(&store, vec![accept(&fresh)]).await;
+    let read = |id: TaskId| {
+        let store = &store;
+        async move { store.task_payload(id).await.unwrap_or_else(|e| panic!("task_payload({id}) failed: {e}")) }
+    };
+    assert_eq!(read(fresh.task_id).await.map(|p| p.get().to_string()), Some(payload(&fresh).get().to_string()));
+    assert!(read(TaskId::new()).await.is_none(), "an unknown task has no payload");
+
+    let long_ago = now() - secs(2 * 3600);
+    let failed = accepted(TaskId::new(), sub, long_ago);
+    let last = attempt(&failed, 4, Outcome::PermanentlyFailed, now() - secs(2));
+    let dead = |view: &TaskView, at| {
+        let ViewChange::Task(task) = accept(view) else { unreachable!("accept makes a Task change") };
+        ViewChange::DeadLettered(TaskDeadLettered { task, attempts: 4, last_error: None, failed_at: at })
+    };
+    apply(&store, vec![accept(&failed)]).await;
+    assert!(read(failed.task_id).await.is_none(), "a TaskAccepted past the retention keeps no payload");
+    apply(&store, vec![ViewChange::Attempt(last.clone()), dead(&failed, last.attempted_at)]).await;
+    assert_eq!(read(failed.task_id).await.map(|p| p.get().to_string()), Some(payload(&failed).get().to_string()));
+    // An older dead letter (a replay) does not shorten what a later one kept.
+    apply(&store, vec![dead(&failed, long_ago + secs(60)), accept(&failed)]).await;
+    assert!(read(failed.task_id).await.is_some(), "a replayed older event must not drop the payload");
+
+    let forgotten = accepted(TaskId::new(), sub, long_ago);
+    apply(&store, vec![accept(&forgotten), dead(&forgotten, long_ago + secs(60))]).await;
+    assert!(read(forgotten.task_id).await.is_none(), "a dead letter past the retention keeps nothing");
+}
