@@ -22,6 +22,7 @@ use tracing::Instrument;
 
 use crate::decode::Work;
 use crate::disable::{Streaks, Verdict};
+use crate::drain::Deferral;
 use crate::gates::Gates;
 use crate::http::{Outgoing, Sender};
 use crate::metrics::{AttemptTally, DeadLetterCause, DeliveryMetrics};
@@ -55,9 +56,9 @@ pub struct Attempter {
     pub streaks: Streaks,
     /// How long a task is kept for a disabled subscription, from its acceptance.
     pub retention: Duration,
-    /// Attempts to one subscription running or waiting beyond which its next tasks are
-    /// deferred to the shortest tier instead of waiting in memory.
-    pub backlog_per_subscription: usize,
+    /// When a task waits in the shortest tier instead of in its subscription's line
+    /// (`None`: there is no tier).
+    pub deferral: Option<Deferral>,
 }
 
 /// What a task's turn came to.
@@ -81,11 +82,18 @@ impl Attempter {
             attempt = work.attempt,
         );
         async move {
-            // A subscription whose line is this long is slow or dead: its next records wait in
-            // the log (shortest tier), not here, so the consumer keeps reading for others.
-            if self.gates.occupancy(work.task.subscription_id) >= self.backlog_per_subscription {
+            // A subscription whose line is long and drains slowly (a slow or dead receiver): its
+            // next records wait in the log (shortest tier), not here, so the consumer keeps
+            // reading for others.
+            let line = self.gates.line(work.task.subscription_id);
+            if self.deferral.is_some_and(|deferral| deferral.applies(&line)) {
                 if let Some(record) = deferred(&self.retry, &work.task, work.attempt, Utc::now()) {
-                    tracing::debug!(topic = record.topic, "subscription saturated, task deferred");
+                    tracing::debug!(
+                        topic = record.topic,
+                        waiting = line.waiting,
+                        drain_per_s = line.drain_rate,
+                        "line long and slow, task deferred"
+                    );
                     append_durably(self.log.as_ref(), vec![record]).await?;
                     return Ok(Settled::Done);
                 }

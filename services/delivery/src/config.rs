@@ -140,10 +140,12 @@ impl DeliveryConfig {
         self.max_in_flight.saturating_mul(4)
     }
 
-    /// Attempts to one subscription running or waiting beyond which its next tasks are
-    /// deferred to the log: half of `held_limit`, so that one slow subscription can never
-    /// hold a source's whole allowance and stop it reading for the others, while a busy
-    /// but healthy one (whose line drains quickly) is not sent round a tier.
+    /// Attempts to one subscription running or waiting from which its next tasks are
+    /// deferred to the log if its line also drains too slowly for them to start within
+    /// the shortest tier's delay: half of `held_limit`, so that one slow subscription can
+    /// never hold a source's whole allowance and stop it reading for the others. A busy
+    /// but healthy one, whose line drains quickly, is not sent round a tier: it may hold
+    /// more, but not for long.
     pub(crate) fn backlog_per_subscription(&self) -> usize {
         (self.held_limit() / 2).max(self.max_in_flight_per_subscription).max(1)
     }

@@ -3,20 +3,33 @@
 //!
 //! Each subscription has its own fair (FIFO) semaphore, so the records beyond its
 //! bound wait in line for that subscription only, and never hold a global slot while
-//! they wait: a hanging receiver uses up its own slots, not everyone's. Semaphores of
-//! idle subscriptions are dropped so the map stays as small as the set of busy ones.
+//! they wait: a hanging receiver uses up its own slots, not everyone's. Each line also
+//! keeps how fast it drains (attempts completed per second), for deciding whether a
+//! task should join it or wait in a retry tier. The lines of idle subscriptions are
+//! dropped, rate and all, so the map stays as small as the set of busy ones.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use hookline_domain::SubscriptionId;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+use crate::drain::{DrainRate, Line};
 
 /// The bounds shared by every consumer of the role.
 pub struct Gates {
     global: Arc<Semaphore>,
     per_subscription: usize,
-    subscriptions: Arc<Mutex<HashMap<SubscriptionId, Arc<Semaphore>>>>,
+    subscriptions: Arc<Mutex<Lines>>,
+}
+
+type Lines = HashMap<SubscriptionId, SubscriptionLine>;
+
+/// One subscription's line: its slots, and how fast its attempts complete.
+struct SubscriptionLine {
+    semaphore: Arc<Semaphore>,
+    drain: DrainRate,
 }
 
 /// Leave to make one attempt; the slots are given back when it is dropped.
@@ -28,15 +41,21 @@ pub struct Pass {
 struct SubscriptionSlot {
     id: SubscriptionId,
     permit: Option<OwnedSemaphorePermit>,
-    subscriptions: Arc<Mutex<HashMap<SubscriptionId, Arc<Semaphore>>>>,
+    /// Made into a pass: its end is an attempt completed, not a wait given up.
+    entered: bool,
+    subscriptions: Arc<Mutex<Lines>>,
 }
 
 impl Drop for SubscriptionSlot {
     fn drop(&mut self) {
         drop(self.permit.take());
         let mut subscriptions = self.subscriptions.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(line) = subscriptions.get_mut(&self.id) else { return };
+        if self.entered {
+            line.drain.completed(Instant::now());
+        }
         // Only the map still holds it: nobody is attempting or waiting.
-        if subscriptions.get(&self.id).is_some_and(|semaphore| Arc::strong_count(semaphore) == 1) {
+        if Arc::strong_count(&line.semaphore) == 1 {
             subscriptions.remove(&self.id);
         }
     }
@@ -55,22 +74,36 @@ impl Gates {
     pub async fn enter(&self, id: SubscriptionId) -> Pass {
         let semaphore = {
             let mut subscriptions = self.subscriptions.lock().unwrap_or_else(PoisonError::into_inner);
-            subscriptions.entry(id).or_insert_with(|| Arc::new(Semaphore::new(self.per_subscription))).clone()
+            let line = subscriptions.entry(id).or_insert_with(|| SubscriptionLine {
+                semaphore: Arc::new(Semaphore::new(self.per_subscription)),
+                drain: DrainRate::new(Instant::now()),
+            });
+            line.semaphore.clone()
         };
         // Registered before awaiting, so the semaphore outlives this wait even when the
         // future is dropped midway (the slot's Drop then tidies the map).
-        let mut slot = SubscriptionSlot { id, permit: None, subscriptions: self.subscriptions.clone() };
+        let mut slot = SubscriptionSlot { id, permit: None, entered: false, subscriptions: self.subscriptions.clone() };
         // The semaphores are never closed, so acquiring cannot fail.
         slot.permit = semaphore.acquire_owned().await.ok();
         let global = self.global.clone().acquire_owned().await.expect("the global semaphore is never closed");
+        slot.entered = true;
         Pass { _global: global, _subscription: slot }
     }
 
-    /// Attempts to `id` running or waiting in its line now.
-    pub fn occupancy(&self, id: SubscriptionId) -> usize {
+    /// The line of attempts to `id` as it is now.
+    pub fn line(&self, id: SubscriptionId) -> Line {
         let subscriptions = self.subscriptions.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(line) = subscriptions.get(&id) else {
+            return Line { occupancy: 0, waiting: 0, drain_rate: 0.0 };
+        };
         // Every running or waiting attempt holds one clone of the semaphore; the map holds one more.
-        subscriptions.get(&id).map_or(0, |semaphore| Arc::strong_count(semaphore) - 1)
+        let occupancy = Arc::strong_count(&line.semaphore) - 1;
+        let holding_a_slot = self.per_subscription.saturating_sub(line.semaphore.available_permits());
+        Line {
+            occupancy,
+            waiting: occupancy.saturating_sub(holding_a_slot),
+            drain_rate: line.drain.per_second(Instant::now()),
+        }
     }
 
     /// Subscriptions with an attempt running or waiting.
@@ -117,5 +150,35 @@ mod tests {
         assert_eq!(gates.busy_subscriptions(), 1);
         drop(pass);
         assert_eq!(gates.busy_subscriptions(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_line_shows_who_waits_and_how_fast_it_drains() {
+        let gates = Arc::new(Gates::new(4, 1));
+        let id = SubscriptionId::new();
+        let empty = Line { occupancy: 0, waiting: 0, drain_rate: 0.0 };
+        assert_eq!(gates.line(id), empty);
+
+        let first = gates.enter(id).await;
+        let second = tokio::spawn({
+            let gates = gates.clone();
+            async move { gates.enter(id).await }
+        });
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while gates.line(id).occupancy < 2 && Instant::now() < deadline {
+            tokio::task::yield_now().await;
+        }
+        // Nothing completed yet: no rate.
+        assert_eq!(gates.line(id), Line { occupancy: 2, waiting: 1, drain_rate: 0.0 });
+
+        drop(first);
+        let second = second.await.expect("the second attempt gets in");
+        let line = gates.line(id);
+        assert_eq!((line.occupancy, line.waiting), (1, 0));
+        assert!(line.drain_rate > 0.0, "{line:?}");
+
+        // The rate goes with the line.
+        drop(second);
+        assert_eq!(gates.line(id), empty);
     }
 }

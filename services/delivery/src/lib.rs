@@ -41,7 +41,11 @@
 //! never loses one; receivers de-duplicate on `webhook-id` (the task id). Retries are
 //! made within ~100 ms of their due time without holding back other partitions.
 //! Attempts are bounded per process and per subscription, so a slow or dead receiver
-//! only ever holds its own slots.
+//! only ever holds its own slots. A subscription whose line of attempts is long
+//! (`backlog_per_subscription`: half of what a source may hold) and drains too slowly
+//! for a task to start within the shortest tier's delay has its next tasks deferred to
+//! that tier, unattempted, so its backlog waits in the log, not in memory; a busy line
+//! that drains fast keeps its tasks (see `drain`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,6 +61,7 @@ mod attempt;
 mod config;
 pub mod decode;
 mod disable;
+mod drain;
 mod error;
 mod gates;
 mod guard;
@@ -78,6 +83,7 @@ pub use outcome::{retried_by_hand, ERROR_HEADER};
 use attempt::Attempter;
 use decode::SourceKind;
 use disable::Streaks;
+use drain::Deferral;
 use gates::Gates;
 use http::Sender;
 use metrics::DeliveryMetrics;
@@ -112,7 +118,11 @@ pub async fn run(config: DeliveryConfig, deps: DeliveryDeps, shutdown: Cancellat
         metrics: DeliveryMetrics::new(&deps.metrics),
         streaks: Streaks::new(config.disable),
         retention: config.retention,
-        backlog_per_subscription: config.backlog_per_subscription(),
+        deferral: config
+            .retry
+            .tier_delays()
+            .first()
+            .map(|&tier_delay| Deferral { backlog: config.backlog_per_subscription(), tier_delay }),
     });
 
     let settings = |kind, longest_wait| SourceSettings {

@@ -146,10 +146,10 @@ pub fn parked(policy: &RetryPolicy, task: &TaskAccepted, attempt: u32, now: Date
     put_back(*policy.tier_delays().last()?, task, attempt, now)
 }
 
-/// The record that defers `task` while its subscription already has a full line of
-/// attempts running and waiting: the same attempt, in the shortest tier, so that the
-/// slow subscription's backlog waits in the log rather than in this worker's memory,
-/// where it would stop the consumer from reading records for everyone else.
+/// The record that defers `task` while its subscription has a long line of attempts
+/// running and waiting that drains slowly: the same attempt, in the shortest tier, so
+/// that the slow subscription's backlog waits in the log rather than in this worker's
+/// memory, where it would stop the consumer from reading records for everyone else.
 pub fn deferred(policy: &RetryPolicy, task: &TaskAccepted, attempt: u32, now: DateTime<Utc>) -> Option<NewRecord> {
     put_back(*policy.tier_delays().first()?, task, attempt, now)
 }
