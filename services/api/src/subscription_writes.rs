@@ -114,18 +114,7 @@ mod tests {
 
     fn subscription(url: &str) -> Subscription {
         let now = Utc::now();
-        Subscription {
-            id: SubscriptionId::new(),
-            target_url: url.into(),
-            secret: None,
-            event_type_filter: None,
-            created_at: now,
-            updated_at: now,
-            enabled: true,
-            disabled_reason: None,
-            previous_secret: None,
-            previous_secret_expires_at: None,
-        }
+        Subscription::new(SubscriptionId::new(), url, now)
     }
 
     #[test]

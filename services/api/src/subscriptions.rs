@@ -55,16 +55,11 @@ pub(crate) async fn create(state: Arc<ApiState>, headers: HeaderMap, body: BodyS
     let new = parse_new(&json_body(&headers, body).await?, &state.config.target_policy)?;
     let at = now();
     let subscription = Subscription {
-        id: SubscriptionId::new(),
-        target_url: new.target_url,
         secret: new.secret.map(Secret::new),
         event_type_filter: new.event_type_filter,
-        created_at: at,
-        updated_at: at,
         enabled: new.enabled,
         disabled_reason: (!new.enabled).then(|| DISABLED_BY_USER.to_string()),
-        previous_secret: None,
-        previous_secret_expires_at: None,
+        ..Subscription::new(SubscriptionId::new(), new.target_url, at)
     };
     let answer = ApiReply::json(StatusCode::CREATED, &SubscriptionBody::from(&subscription))?;
     record(&state, SubscriptionEvent::SubscriptionCreated { subscription }).await?;

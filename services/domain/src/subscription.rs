@@ -65,6 +65,22 @@ fn enabled_by_default() -> bool {
 }
 
 impl Subscription {
+    /// A subscription to `target_url` made at `at`: enabled, without secret or filter.
+    pub fn new(id: SubscriptionId, target_url: impl Into<String>, at: DateTime<Utc>) -> Subscription {
+        Subscription {
+            id,
+            target_url: target_url.into(),
+            secret: None,
+            event_type_filter: None,
+            created_at: at,
+            updated_at: at,
+            enabled: true,
+            disabled_reason: None,
+            previous_secret: None,
+            previous_secret_expires_at: None,
+        }
+    }
+
     /// This subscription disabled at `at` for `reason`.
     pub fn disabled(&self, reason: impl Into<String>, at: DateTime<Utc>) -> Subscription {
         Subscription { enabled: false, disabled_reason: Some(reason.into()), updated_at: at, ..self.clone() }

@@ -14,18 +14,7 @@ async fn the_first_lookup_misses_and_later_ones_hit() {
     let views =
         EmbeddedViews::open(&dir.path().join("views.redb"), Retention { ttl: Duration::from_secs(3600) }).unwrap();
     let now = Utc::now();
-    let subscription = Subscription {
-        id: SubscriptionId::new(),
-        target_url: "http://127.0.0.1:9/hook".into(),
-        secret: None,
-        event_type_filter: None,
-        created_at: now,
-        updated_at: now,
-        enabled: true,
-        disabled_reason: None,
-        previous_secret: None,
-        previous_secret_expires_at: None,
-    };
+    let subscription = Subscription::new(SubscriptionId::new(), "http://127.0.0.1:9/hook", now);
     let id = subscription.id;
     views.apply(vec![ViewChange::Subscription(SubscriptionEvent::SubscriptionCreated { subscription })]).await.unwrap();
     let directory = SubscriptionDirectory::new(views, 100, Duration::from_secs(60));

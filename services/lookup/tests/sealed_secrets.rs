@@ -25,16 +25,8 @@ async fn sealed_secrets_open_only_with_the_key_that_sealed_them() {
         EmbeddedViews::open(&dir.path().join("views.redb"), Retention { ttl: Duration::from_secs(3600) }).unwrap();
     let now = Utc::now();
     let plain = Subscription {
-        id: SubscriptionId::new(),
-        target_url: "http://127.0.0.1:9/hook".into(),
         secret: Some(Secret::new("s3cret")),
-        event_type_filter: None,
-        created_at: now,
-        updated_at: now,
-        enabled: true,
-        disabled_reason: None,
-        previous_secret: None,
-        previous_secret_expires_at: None,
+        ..Subscription::new(SubscriptionId::new(), "http://127.0.0.1:9/hook", now)
     };
     let id = plain.id;
     let key = SecretSealer::from_base64_key(KEY).unwrap();

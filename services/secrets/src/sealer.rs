@@ -173,18 +173,7 @@ mod tests {
 
     fn subscription(secret: &str) -> Subscription {
         let now = Utc::now();
-        let plain = Subscription {
-            id: SubscriptionId::new(),
-            target_url: "https://example.com/hook".into(),
-            secret: None,
-            event_type_filter: None,
-            created_at: now,
-            updated_at: now,
-            enabled: true,
-            disabled_reason: None,
-            previous_secret: None,
-            previous_secret_expires_at: None,
-        };
+        let plain = Subscription::new(SubscriptionId::new(), "https://example.com/hook", now);
         plain.with_rotated_secret(Some(Secret::new("old-secret")), TimeDelta::zero(), now).with_rotated_secret(
             Some(Secret::new(secret)),
             TimeDelta::hours(1),

@@ -34,16 +34,8 @@ async fn secret_columns_hold_sealed_text() {
     let sealer = SecretSealer::from_base64_key(KEY).unwrap();
     let now = Utc::now();
     let plain = Subscription {
-        id: SubscriptionId::new(),
-        target_url: "https://example.com/hook".into(),
         secret: Some(Secret::new("old-secret")),
-        event_type_filter: None,
-        created_at: now,
-        updated_at: now,
-        enabled: true,
-        disabled_reason: None,
-        previous_secret: None,
-        previous_secret_expires_at: None,
+        ..Subscription::new(SubscriptionId::new(), "https://example.com/hook", now)
     }
     .with_rotated_secret(Some(Secret::new("new-secret")), TimeDelta::hours(1), now);
     let event = sealer.seal_event(&SubscriptionEvent::SubscriptionCreated { subscription: plain.clone() });

@@ -62,18 +62,7 @@ fn now_ms() -> chrono::DateTime<chrono::Utc> {
 
 fn sample(sub: SubscriptionId) -> (Subscription, TaskAccepted, hookline_domain::AttemptRecorded) {
     let at = now_ms();
-    let subscription = Subscription {
-        id: sub,
-        target_url: "https://example.com/hook".into(),
-        secret: None,
-        event_type_filter: None,
-        created_at: at,
-        updated_at: at,
-        enabled: true,
-        disabled_reason: None,
-        previous_secret: None,
-        previous_secret_expires_at: None,
-    };
+    let subscription = Subscription::new(sub, "https://example.com/hook", at);
     let task = TaskAccepted {
         task_id: TaskId::new(),
         subscription_id: sub,

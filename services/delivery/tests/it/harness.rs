@@ -118,18 +118,7 @@ impl Node {
 
     pub async fn subscribe_as(&self, id: SubscriptionId, target_url: &str, secret: Option<&str>) -> SubscriptionId {
         let now = Utc::now();
-        let subscription = Subscription {
-            id,
-            target_url: target_url.to_string(),
-            secret: secret.map(Secret::new),
-            event_type_filter: None,
-            created_at: now,
-            updated_at: now,
-            enabled: true,
-            disabled_reason: None,
-            previous_secret: None,
-            previous_secret_expires_at: None,
-        };
+        let subscription = Subscription { secret: secret.map(Secret::new), ..Subscription::new(id, target_url, now) };
         self.change(SubscriptionEvent::SubscriptionCreated { subscription }).await;
         id
     }

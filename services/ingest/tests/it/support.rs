@@ -60,16 +60,9 @@ impl Harness {
     /// Registers a live subscription, as the projector would from its SubscriptionCreated.
     pub async fn subscription(&self, secret: Option<&str>, filter: Option<&str>) -> SubscriptionId {
         let subscription = Subscription {
-            id: SubscriptionId::new(),
-            target_url: "http://127.0.0.1:9/hook".into(),
             secret: secret.map(Secret::new),
             event_type_filter: filter.map(str::to_string),
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
-            enabled: true,
-            disabled_reason: None,
-            previous_secret: None,
-            previous_secret_expires_at: None,
+            ..Subscription::new(SubscriptionId::new(), "http://127.0.0.1:9/hook", Utc::now())
         };
         let id = subscription.id;
         let created = SubscriptionEvent::SubscriptionCreated { subscription };

@@ -20,18 +20,7 @@ pub(super) fn secs(n: i64) -> TimeDelta {
 }
 
 pub(super) fn subscription(id: SubscriptionId, target_url: &str, at: DateTime<Utc>) -> Subscription {
-    Subscription {
-        id,
-        target_url: target_url.to_string(),
-        secret: None,
-        event_type_filter: None,
-        created_at: at,
-        updated_at: at,
-        enabled: true,
-        disabled_reason: None,
-        previous_secret: None,
-        previous_secret_expires_at: None,
-    }
+    Subscription::new(id, target_url, at)
 }
 
 /// The view of a TaskAccepted.
