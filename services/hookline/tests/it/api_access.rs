@@ -4,13 +4,14 @@
 use std::time::Duration;
 
 use hookline_domain::signature::standard_webhooks_signature;
+use hookline_testkit::process::Hookline;
 use hookline_testkit::receiver::Receiver;
 use hookline_testkit::wait_until;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::Response;
 use serde_json::{json, Value};
 
-use crate::common::Service;
+use crate::common::{binary, Service};
 
 const TOKEN: &str = "hl_test_token_0123456789";
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -271,4 +272,20 @@ async fn webhooks_signed_the_standard_webhooks_way_are_refused_once_their_timest
     forged[2].1 = standard_webhooks_signature("whsec_b3RoZXI=", "msg_3", now, body.as_bytes());
     let (status, body) = send(forged).await;
     assert_eq!((status, body["message"].as_str()), (401, Some("Invalid signature")));
+}
+
+#[tokio::test]
+async fn an_open_api_listening_beyond_loopback_is_warned_about_and_a_guarded_one_is_not() {
+    for (tokens, warned) in [("", true), (TOKEN, false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_str().unwrap();
+        let args = ["serve", "--listen", "0.0.0.0:0", "--data-dir", data];
+        let env = [("KAFKA_BROKERS", ""), ("SCYLLA_NODES", ""), ("HOOKLINE_API_TOKENS", tokens)];
+        let mut process = Hookline::start(binary(), &args, &env).await;
+        // Stopping flushes everything the process wrote into its log.
+        assert!(process.terminate(PATIENCE).await.success());
+        let log = std::fs::read_to_string(process.log_path()).unwrap();
+        let warning = "is open to anyone who can reach it (set HOOKLINE_API_TOKENS to require tokens)";
+        assert_eq!(log.contains(warning), warned, "tokens {tokens:?}, log:\n{log}");
+    }
 }
