@@ -164,21 +164,27 @@ impl<'txn> Tables<'txn> {
             // Nothing live to write; an expired stored row is left to purge_expired.
             return Ok(());
         }
+        // A stored row is always listed (purge removes both together), so the listings
+        // only change when the task moves: an attempt, the common update, never moves it.
+        let mut listed = false;
         if let Some((old_expires, known)) = stored {
             if old_expires == expires && known == merged {
                 return Ok(());
             }
             self.expiry.remove(&expiry_key(old_expires, RowKind::Task, &key)[..])?;
-            if TaskPosition::of(&known) != TaskPosition::of(&merged) || known.subscription_id != merged.subscription_id
-            {
+            listed = TaskPosition::of(&known) == TaskPosition::of(&merged)
+                && known.subscription_id == merged.subscription_id;
+            if !listed {
                 self.unlist_task(&known)?;
             }
         }
         self.tasks.insert(&key[..], &task_row(expires, &merged)[..])?;
         self.expiry.insert(&expiry_key(expires, RowKind::Task, &key)[..], ())?;
-        let position = TaskPosition::of(&merged);
-        self.tasks_by_time.insert(&task_time_key(position)[..], ())?;
-        self.tasks_by_sub.insert(&task_by_sub_key(merged.subscription_id, position)[..], ())?;
+        if !listed {
+            let position = TaskPosition::of(&merged);
+            self.tasks_by_time.insert(&task_time_key(position)[..], ())?;
+            self.tasks_by_sub.insert(&task_by_sub_key(merged.subscription_id, position)[..], ())?;
+        }
         Ok(())
     }
 
@@ -202,17 +208,19 @@ impl<'txn> Tables<'txn> {
             return Ok(());
         }
         let key = *task_id.as_bytes();
-        let old_expires = match self.payloads.get(&key[..])? {
-            Some(row) => Some(split_row(row.value())?.0),
+        // Nearly every payload is new: written at once, so the common case walks the
+        // tree once; a stored one that lives as long is put back.
+        let replaced = match self.payloads.insert(&key[..], &payload_row(expires, payload)[..])? {
+            Some(old) => Some((split_row(old.value())?.0, old.value().to_vec())),
             None => None,
         };
-        if let Some(old_expires) = old_expires {
+        if let Some((old_expires, old_row)) = replaced {
             if old_expires >= expires {
+                self.payloads.insert(&key[..], &old_row[..])?;
                 return Ok(());
             }
             self.expiry.remove(&expiry_key(old_expires, RowKind::Payload, &key)[..])?;
         }
-        self.payloads.insert(&key[..], &payload_row(expires, payload)[..])?;
         self.expiry.insert(&expiry_key(expires, RowKind::Payload, &key)[..], ())?;
         Ok(())
     }
