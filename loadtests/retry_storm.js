@@ -10,11 +10,10 @@
 //
 // Env: as end_to_end.js, plus SUBSCRIPTIONS (10), FAILING_SHARE (0.5), FAILING_RECEIVER_URL.
 
-import exec from 'k6/execution';
 import { Gauge } from 'k6/metrics';
 
 import { RECEIVER_URL, loopbackUrl, number } from './lib/env.js';
-import { createSubscriptions, ingest } from './lib/hookline.js';
+import { createSubscriptions, ingestInTurn } from './lib/hookline.js';
 import { receiverStats, recordDeliveries, resetReceiver } from './lib/deliveries.js';
 import { deliveryThresholds, ingestOptions } from './lib/options.js';
 
@@ -41,9 +40,7 @@ export function setup() {
 }
 
 export default function (data) {
-  const sequence = exec.scenario.iterationInTest;
-  const subscription = data.subscriptions[sequence % data.subscriptions.length];
-  ingest(subscription.id, sequence, subscription.healthy);
+  ingestInTurn(data.subscriptions);
 }
 
 export function teardown() {

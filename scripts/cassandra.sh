@@ -33,6 +33,8 @@ PIDFILE=$STATE/cassandra.pid
 START_DEADLINE=${CASSANDRA_START_TIMEOUT:-180}
 
 say() { echo "cassandra: $*" >&2; }
+# install, alive, fail: shared with the other engine scripts.
+source "$(dirname "${BASH_SOURCE[0]}")/lib/engine.sh"
 
 java_major() {
     "$1/bin/java" -version 2>&1 | sed -n 's/.* version "\([0-9]*\).*/\1/p' | head -n 1
@@ -63,33 +65,6 @@ pick_java() {
     exit 1
 }
 
-# Jars are fetched once per pom version; a changed pom re-fetches.
-install() {
-    local want
-    want=$(sha256sum "$CONF_SRC/pom.xml" | cut -c1-16)
-    if [[ -f $LIB/.installed && $(cat "$LIB/.installed") == "$want" ]]; then
-        return
-    fi
-    if ! command -v mvn >/dev/null; then
-        say "Maven (mvn) is needed to fetch the jars: apt-get install -y maven"
-        exit 1
-    fi
-    say "installing jars from Maven Central into $LIB"
-    rm -rf "$LIB.tmp"
-    # -f with an absolute outputDirectory: nothing is written under scripts/.
-    # Maven's output is kept out of the way unless it fails.
-    if ! mvn -B -Dstyle.color=never -f "$CONF_SRC/pom.xml" \
-        dependency:copy-dependencies -DincludeScope=runtime \
-        -DoutputDirectory="$LIB.tmp" </dev/null >"$STATE/mvn.log" 2>&1; then
-        tail -n 50 "$STATE/mvn.log" >&2
-        say "maven could not fetch the jars (full log: $STATE/mvn.log)"
-        exit 1
-    fi
-    echo "$want" >"$LIB.tmp/.installed"
-    rm -rf "$LIB"
-    mv "$LIB.tmp" "$LIB"
-}
-
 write_config() {
     sed -e "s|@CQL_PORT@|$CQL_PORT|g" \
         -e "s|@STORAGE_PORT@|$STORAGE_PORT|g" \
@@ -108,14 +83,6 @@ node_pid() {
     echo "$pid"
 }
 
-# Not `kill -0`: that also succeeds on a zombie, which a non-reaping init
-# (some containers) may leave behind.
-alive() {
-    local state
-    state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
-    [[ -n $state && $state != Z ]]
-}
-
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$CQL_PORT") 2>/dev/null; }
 
 # Really answering: OPTIONS, STARTUP and a SELECT on system.local all succeed.
@@ -124,24 +91,6 @@ answering() {
 }
 
 ready() { echo "SCYLLA_NODES=127.0.0.1:$CQL_PORT"; }
-
-# LOG_IS_OURS: only a log written by the process we launched or waited for
-# explains a failure; a leftover from an earlier run would mislead.
-LOG_IS_OURS=
-fail() {
-    say "$1"
-    if [[ -n $LOG_IS_OURS && -f $LOG ]]; then
-        # The root cause is often far above the shutdown noise at the end.
-        if grep -q -E '(ERROR|FATAL)' "$LOG"; then
-            say "first errors in $LOG:"
-            grep -m 5 -A 2 -E '(ERROR|FATAL)' "$LOG" >&2 || true
-        fi
-        say "last 50 lines of $LOG:"
-        tail -n 50 "$LOG" >&2
-    fi
-    stop >/dev/null 2>&1 || true
-    exit 1
-}
 
 start() {
     # Two concurrent starts (parallel CI steps) must not launch two nodes.

@@ -35,33 +35,8 @@ CLUSTER_ID=aG9va2xpbmUta2Fma2EwMQ
 START_DEADLINE=${KAFKA_START_TIMEOUT:-90}
 
 say() { echo "kafka: $*" >&2; }
-
-# Jars are fetched once per pom version; a changed pom re-fetches.
-install() {
-    local want
-    want=$(sha256sum "$CONF_SRC/pom.xml" | cut -c1-16)
-    if [[ -f $LIB/.installed && $(cat "$LIB/.installed") == "$want" ]]; then
-        return
-    fi
-    if ! command -v mvn >/dev/null; then
-        say "Maven (mvn) is needed to fetch the jars: apt-get install -y maven"
-        exit 1
-    fi
-    say "installing jars from Maven Central into $LIB"
-    rm -rf "$LIB.tmp"
-    # -f with an absolute outputDirectory: nothing is written under scripts/.
-    # Maven's output is kept out of the way unless it fails.
-    if ! mvn -B -Dstyle.color=never -f "$CONF_SRC/pom.xml" \
-        dependency:copy-dependencies -DincludeScope=runtime \
-        -DoutputDirectory="$LIB.tmp" </dev/null >"$STATE/mvn.log" 2>&1; then
-        tail -n 50 "$STATE/mvn.log" >&2
-        say "maven could not fetch the jars (full log: $STATE/mvn.log)"
-        exit 1
-    fi
-    echo "$want" >"$LIB.tmp/.installed"
-    rm -rf "$LIB"
-    mv "$LIB.tmp" "$LIB"
-}
+# install, alive, fail: shared with the other engine scripts.
+source "$(dirname "${BASH_SOURCE[0]}")/lib/engine.sh"
 
 # A Kafka command-line tool class with quiet logging. An array rather than a
 # function, so that `timeout` can run it.
@@ -89,14 +64,6 @@ broker_pid() {
     echo "$pid"
 }
 
-# Not `kill -0`: that also succeeds on a zombie, which a non-reaping init
-# (some containers) may leave behind.
-alive() {
-    local state
-    state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
-    [[ -n $state && $state != Z ]]
-}
-
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
 
 # Really answering: the admin client can list topics (metadata from a live,
@@ -110,24 +77,6 @@ answering() {
 }
 
 ready() { echo "KAFKA_BROKERS=127.0.0.1:$PORT"; }
-
-# LOG_IS_OURS: only a log written by the process we launched or waited for
-# explains a failure; a leftover from an earlier run would mislead.
-LOG_IS_OURS=
-fail() {
-    say "$1"
-    if [[ -n $LOG_IS_OURS && -f $LOG ]]; then
-        # The root cause is often far above the shutdown noise at the end.
-        if grep -q -E '(ERROR|FATAL)' "$LOG"; then
-            say "first errors in $LOG:"
-            grep -m 5 -A 2 -E '(ERROR|FATAL)' "$LOG" >&2 || true
-        fi
-        say "last 50 lines of $LOG:"
-        tail -n 50 "$LOG" >&2
-    fi
-    stop >/dev/null 2>&1 || true
-    exit 1
-}
 
 start() {
     # Two concurrent starts (parallel CI steps) must not launch two brokers.

@@ -1,6 +1,7 @@
 // hookline's REST API as the scenarios use it: create subscriptions, send one webhook.
 
 import http from 'k6/http';
+import exec from 'k6/execution';
 import { check } from 'k6';
 import { Counter } from 'k6/metrics';
 
@@ -43,4 +44,12 @@ export function ingest(subscriptionId, sequence, measured) {
   const accepted = check(res, { 'ingest answered 202': (r) => r.status === 202 }, { kind: 'ingest' });
   if (accepted && measured) acceptedMeasured.add(1);
   return accepted;
+}
+
+// One iteration of a scenario spread over several subscriptions ({ id, healthy }): the
+// next one in turn gets a webhook, measured when its receiver is the healthy one.
+export function ingestInTurn(subscriptions) {
+  const sequence = exec.scenario.iterationInTest;
+  const subscription = subscriptions[sequence % subscriptions.length];
+  ingest(subscription.id, sequence, subscription.healthy);
 }
