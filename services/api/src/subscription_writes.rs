@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use hookline_domain::{topics, SubscriptionEvent, SubscriptionId, SubscriptionState};
-use hookline_log::NewRecord;
+use hookline_domain::{SubscriptionEvent, SubscriptionId, SubscriptionState};
+use hookline_records::subscription_record;
 use hookline_views::ViewError;
 use tokio::time::Instant;
 
@@ -18,13 +18,8 @@ const POLL_INTERVAL: Duration = Duration::from_millis(5);
 /// the configured timeout) for the views. Once the append returned the write is
 /// durable: a slow projector only earns a warning, never an error.
 pub(crate) async fn record(state: &ApiState, event: SubscriptionEvent) -> Result<(), ApiError> {
-    let record = NewRecord {
-        topic: topics::SUBSCRIPTIONS.to_string(),
-        key: event.subscription_id().to_string().into_bytes(),
-        headers: vec![(topics::EVENT_HEADER.to_string(), event.kind().as_bytes().to_vec())],
-        // Stored with its secrets sealed (when a key is set); this instance remembers them in plaintext.
-        value: serde_json::to_vec(&state.deps.directory.sealer().seal_event(&event))?,
-    };
+    // Stored with its secrets sealed (when a key is set); this instance remembers them in plaintext.
+    let record = subscription_record(&state.deps.directory.sealer().seal_event(&event));
     state.deps.log.append(vec![record]).await?;
     state.deps.directory.remember(&event);
     tracing::debug!(subscription_id = %event.subscription_id(), kind = event.kind(), "subscription change recorded");

@@ -118,7 +118,7 @@ pub(crate) async fn retry(id: String, state: Arc<ApiState>) -> Result<ApiReply, 
         payload,
     };
     let attempt = task.attempts_count() + 1;
-    let record = hookline_delivery::retried_by_hand(&state.config.retry, &accepted, attempt, Utc::now())
+    let record = hookline_records::retried_by_hand(&state.config.retry, &accepted, attempt, Utc::now())
         .ok_or_else(|| ApiError::Conflict("Retries are off (MAX_RETRIES is 1): a task cannot be retried".into()))?;
     // A concurrent request for the same attempt waits here until this one is durable
     // (then it is refused) or has failed (then it tries itself).

@@ -15,6 +15,7 @@ use hookline_domain::{
 };
 use hookline_log::{EventLog, LogError, NewRecord};
 use hookline_lookup::SubscriptionDirectory;
+use hookline_records::subscription_record;
 use hookline_views::ViewError;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -26,7 +27,7 @@ use crate::drain::Deferral;
 use crate::gates::Gates;
 use crate::http::{Outgoing, Sender};
 use crate::metrics::{AttemptTally, DeadLetterCause, DeliveryMetrics};
-use crate::outcome::{deferred, outcome_records, parked, record, AttemptReport, Backoff};
+use crate::outcome::{deferred, outcome_records, parked, AttemptReport, Backoff};
 
 /// The error of a task kept for a disabled subscription until it passed the retention.
 pub const DISABLED_PAST_RETENTION: &str = "subscription disabled past the retention";
@@ -205,9 +206,7 @@ impl Attempter {
         let updated_at = later_than(current.updated_at, now);
         let event =
             SubscriptionEvent::SubscriptionUpdated { subscription: current.disabled(reason.as_str(), updated_at) };
-        let key = event.subscription_id().to_string().into_bytes();
-        let stored = self.directory.sealer().seal_event(&event);
-        let change = record(topic_names::SUBSCRIPTIONS, &key, event.kind(), &stored);
+        let change = subscription_record(&self.directory.sealer().seal_event(&event));
         append_durably(self.log.as_ref(), vec![change]).await?;
         self.directory.remember(&event);
         tracing::warn!(reason, "subscription disabled");

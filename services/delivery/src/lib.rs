@@ -13,7 +13,7 @@
 //! tier's delay (a long `Retry-After`) is put back in a tier for what is left of its
 //! wait, so no partition is ever held longer than its tier's delay.
 //!
-//! A retry by hand (the API's `POST /tasks/{id}/retry`, see [`retried_by_hand`]) is
+//! A retry by hand (the API's `POST /tasks/{id}/retry`, see `hookline_records::retried_by_hand`) is
 //! a `RetryScheduled` of the attempt after the task's last, due at once, in the
 //! shortest tier: it is made like any other, even past `MAX_RETRIES`, and a failure
 //! of it dead-letters the task again.
@@ -78,7 +78,7 @@ pub use config::{groups, topics, DeliveryConfig, InvalidProxy, OutboundProxy};
 pub use disable::{DisablePolicy, DEFAULT_DISABLE_AFTER_ATTEMPTS, DEFAULT_DISABLE_AFTER_FAILING};
 pub use error::DeliveryError;
 pub use guard::{HostResolver, Lookup, SystemResolver};
-pub use outcome::{retried_by_hand, ERROR_HEADER};
+pub use outcome::ERROR_HEADER;
 
 use attempt::Attempter;
 use decode::SourceKind;

@@ -14,7 +14,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use hookline_domain::retry::{Jitter, NextStep};
 use hookline_domain::{topics, AttemptRecorded, Outcome, RetryPolicy, RetryScheduled, TaskAccepted, TaskDeadLettered};
 use hookline_log::{NewRecord, Record};
-use serde::Serialize;
+use hookline_records::{event_record, put_back};
 
 use crate::decode::Work;
 use crate::http::Response;
@@ -79,7 +79,7 @@ pub fn outcome_records(
     attempted_at: DateTime<Utc>,
     report: AttemptReport,
 ) -> Vec<NewRecord> {
-    let key = task.subscription_id.to_string().into_bytes();
+    let subscription = task.subscription_id;
     let next = match (&report.error, report.permanent) {
         (None, _) => None,
         (Some(_), true) => Some(NextStep::GiveUp),
@@ -95,7 +95,11 @@ pub fn outcome_records(
                 .and_then(|delta| attempted_at.checked_add_signed(delta))
                 .unwrap_or(DateTime::<Utc>::MAX_UTC);
             let retry = RetryScheduled { task: task.clone(), attempt: next_attempt, due_at };
-            (Outcome::FailedAttempt, Some(due_at), Some(record(&tier, &key, RetryScheduled::KIND, &retry)))
+            (
+                Outcome::FailedAttempt,
+                Some(due_at),
+                Some(event_record(&tier, subscription, RetryScheduled::KIND, &retry)),
+            )
         }
         Some(NextStep::GiveUp) => {
             let dead = TaskDeadLettered {
@@ -104,7 +108,11 @@ pub fn outcome_records(
                 last_error: report.error.clone(),
                 failed_at: attempted_at,
             };
-            (Outcome::PermanentlyFailed, None, Some(record(topics::DLQ, &key, TaskDeadLettered::KIND, &dead)))
+            (
+                Outcome::PermanentlyFailed,
+                None,
+                Some(event_record(topics::DLQ, subscription, TaskDeadLettered::KIND, &dead)),
+            )
         }
     };
     let attempt_event = AttemptRecorded {
@@ -121,7 +129,7 @@ pub fn outcome_records(
         task_accepted_at: task.accepted_at,
         event_type: task.event_type.clone(),
     };
-    let mut records = vec![record(topics::ATTEMPTS, &key, AttemptRecorded::KIND, &attempt_event)];
+    let mut records = vec![event_record(topics::ATTEMPTS, subscription, AttemptRecorded::KIND, &attempt_event)];
     records.extend(follow_up);
     records
 }
@@ -134,8 +142,7 @@ pub fn rescheduled(policy: &RetryPolicy, work: &Work, now: DateTime<Utc>) -> Opt
     let left = (due_at - now).to_std().unwrap_or_default();
     let tier = policy.tier_for(left)?;
     let retry = RetryScheduled { task: work.task.clone(), attempt: work.attempt, due_at };
-    let key = work.task.subscription_id.to_string().into_bytes();
-    Some(record(&tier, &key, RetryScheduled::KIND, &retry))
+    Some(event_record(&tier, work.task.subscription_id, RetryScheduled::KIND, &retry))
 }
 
 /// The record that parks `task` while its subscription is disabled: the same attempt,
@@ -154,48 +161,11 @@ pub fn deferred(policy: &RetryPolicy, task: &TaskAccepted, attempt: u32, now: Da
     put_back(*policy.tier_delays().first()?, task, attempt, now)
 }
 
-/// The record that retries a task by hand: attempt `attempt` (one past its last,
-/// whatever `MAX_RETRIES` says), due at once, in the shortest tier, so that it is
-/// made as soon as that tier's consumer reads it. Its outcome is recorded as any
-/// attempt's: a failure past the last scheduled attempt ends the task dead-lettered
-/// again. `None` when the policy has no tiers.
-pub fn retried_by_hand(
-    policy: &RetryPolicy,
-    task: &TaskAccepted,
-    attempt: u32,
-    now: DateTime<Utc>,
-) -> Option<NewRecord> {
-    Some(in_tier(*policy.tier_delays().first()?, task, attempt, now))
-}
-
-/// `task`, its `attempt` not yet made, in the tier of `delay`, due after it.
-fn put_back(delay: std::time::Duration, task: &TaskAccepted, attempt: u32, now: DateTime<Utc>) -> Option<NewRecord> {
-    let due_at = TimeDelta::from_std(delay).ok().and_then(|delta| now.checked_add_signed(delta))?;
-    Some(in_tier(delay, task, attempt, due_at))
-}
-
-/// `task`, its `attempt` not yet made, in the tier of `delay`, due at `due_at`.
-fn in_tier(delay: std::time::Duration, task: &TaskAccepted, attempt: u32, due_at: DateTime<Utc>) -> NewRecord {
-    let retry = RetryScheduled { task: task.clone(), attempt, due_at };
-    let key = task.subscription_id.to_string().into_bytes();
-    record(&topics::retry_tier(delay.as_secs()), &key, RetryScheduled::KIND, &retry)
-}
-
 /// A copy of a record that cannot be decoded, for the DLQ, with the reason in a header.
 pub fn undecodable_copy(record: &Record, reason: &str) -> NewRecord {
     let mut headers = record.headers.clone();
     headers.push((ERROR_HEADER.to_string(), reason.as_bytes().to_vec()));
     NewRecord { topic: topics::DLQ.to_string(), key: record.key.clone(), headers, value: record.value.clone() }
-}
-
-pub(crate) fn record(topic: &str, key: &[u8], kind: &str, value: &impl Serialize) -> NewRecord {
-    NewRecord {
-        topic: topic.to_string(),
-        key: key.to_vec(),
-        headers: vec![(topics::EVENT_HEADER.to_string(), kind.as_bytes().to_vec())],
-        // The events are plain structs with string keys: serializing them cannot fail.
-        value: serde_json::to_vec(value).expect("domain events always serialize"),
-    }
 }
 
 #[cfg(test)]
@@ -376,19 +346,6 @@ mod tests {
         let retry: RetryScheduled = decode(&record);
         assert_eq!((retry.attempt, retry.due_at), (1, now + TimeDelta::seconds(30)));
         assert_eq!(parked(&RetryPolicy { max_attempts: 1, ..policy() }, &task, 1, now), None);
-    }
-
-    #[test]
-    fn a_retry_by_hand_is_due_at_once_in_the_shortest_tier_with_the_payload() {
-        let (now, task) = (Utc::now(), task());
-        let record = retried_by_hand(&policy(), &task, 4, now).expect("the policy has tiers");
-        assert_eq!(record.topic, "hookline.retry.10s");
-        assert_eq!(record.key, task.subscription_id.to_string().into_bytes());
-        assert_eq!(record.headers, vec![(topics::EVENT_HEADER.to_string(), b"RetryScheduled".to_vec())]);
-        let retry: RetryScheduled = decode(&record);
-        assert_eq!((retry.attempt, retry.due_at), (4, now));
-        assert_eq!(retry.task.payload.get(), task.payload.get());
-        assert_eq!(retried_by_hand(&RetryPolicy { max_attempts: 1, ..policy() }, &task, 2, now), None);
     }
 
     #[test]

@@ -9,9 +9,10 @@ use hookline_domain::events::TaskAccepted;
 use hookline_domain::limits::{json_nests_deeper_than, validate_idempotency_key, MAX_JSON_DEPTH};
 use hookline_domain::signature::{self, SignedMessage};
 use hookline_domain::subscription::validate_event_type;
-use hookline_domain::{filter, topics, SubscriptionId, SubscriptionState, TaskId};
+use hookline_domain::{filter, SubscriptionId, SubscriptionState, TaskId};
 use hookline_log::{EventLog, NewRecord};
 use hookline_lookup::SubscriptionDirectory;
+use hookline_records::task_accepted_record;
 use hookline_views::ViewStore;
 use quick_cache::sync::Cache;
 use serde_json::value::RawValue;
@@ -231,14 +232,4 @@ fn event_type(raw: Option<&[u8]>) -> Result<Option<String>, IngestError> {
     }
     validate_event_type("event_type", text).map_err(|e| IngestError::InvalidEventType(e.message))?;
     Ok(Some(text.to_string()))
-}
-
-fn task_accepted_record(accepted: &TaskAccepted) -> NewRecord {
-    NewRecord {
-        topic: topics::DELIVERIES.to_string(),
-        key: accepted.subscription_id.to_string().into_bytes(),
-        headers: vec![(topics::EVENT_HEADER.to_string(), TaskAccepted::KIND.as_bytes().to_vec())],
-        // Plain fields and a raw JSON value: serializing cannot fail.
-        value: serde_json::to_vec(accepted).expect("a TaskAccepted always serializes"),
-    }
 }

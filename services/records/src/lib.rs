@@ -1,0 +1,107 @@
+//! Domain events as log records: one place decides how every role writes an event.
+//!
+//! Consumes: domain events. Produces: [`NewRecord`]s ready to append. Guarantees: an
+//! event goes to its topic, keyed by its subscription id (so that a subscription's
+//! records stay in order in one partition), with its kind in
+//! [`topics::EVENT_HEADER`] and its JSON as the value.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use hookline_domain::{topics, RetryPolicy, RetryScheduled, SubscriptionEvent, SubscriptionId, TaskAccepted};
+use hookline_log::NewRecord;
+use serde::Serialize;
+
+/// `value` as a record of `topic` for `subscription`, its kind named in the header.
+pub fn event_record(topic: &str, subscription: SubscriptionId, kind: &str, value: &impl Serialize) -> NewRecord {
+    NewRecord {
+        topic: topic.to_string(),
+        key: subscription.to_string().into_bytes(),
+        headers: vec![(topics::EVENT_HEADER.to_string(), kind.as_bytes().to_vec())],
+        // The events are plain structs with string keys and raw JSON payloads: serializing cannot fail.
+        value: serde_json::to_vec(value).expect("domain events always serialize"),
+    }
+}
+
+/// A subscription change for `hookline.subscriptions` (pass it with its secrets
+/// sealed when they are stored sealed).
+pub fn subscription_record(event: &SubscriptionEvent) -> NewRecord {
+    event_record(topics::SUBSCRIPTIONS, event.subscription_id(), event.kind(), event)
+}
+
+/// An accepted webhook for `hookline.deliveries`.
+pub fn task_accepted_record(accepted: &TaskAccepted) -> NewRecord {
+    event_record(topics::DELIVERIES, accepted.subscription_id, TaskAccepted::KIND, accepted)
+}
+
+/// `task`, its `attempt` not yet made, in the retry tier of `delay`, due at `due_at`.
+pub fn retry_in_tier(delay: Duration, task: &TaskAccepted, attempt: u32, due_at: DateTime<Utc>) -> NewRecord {
+    let retry = RetryScheduled { task: task.clone(), attempt, due_at };
+    event_record(&topics::retry_tier(delay.as_secs()), task.subscription_id, RetryScheduled::KIND, &retry)
+}
+
+/// `task`, its `attempt` not yet made, in the retry tier of `delay`, due after it from
+/// `now`; `None` if that moment cannot be represented.
+pub fn put_back(delay: Duration, task: &TaskAccepted, attempt: u32, now: DateTime<Utc>) -> Option<NewRecord> {
+    let due_at = TimeDelta::from_std(delay).ok().and_then(|delta| now.checked_add_signed(delta))?;
+    Some(retry_in_tier(delay, task, attempt, due_at))
+}
+
+/// The record that retries a task by hand: attempt `attempt` (one past its last,
+/// whatever the policy's number of attempts), due at once, in the shortest tier, so
+/// that it is made as soon as that tier's consumer reads it. Its outcome is recorded as
+/// any attempt's: a failure past the last scheduled attempt ends the task dead-lettered
+/// again. `None` when the policy has no tiers.
+pub fn retried_by_hand(
+    policy: &RetryPolicy,
+    task: &TaskAccepted,
+    attempt: u32,
+    now: DateTime<Utc>,
+) -> Option<NewRecord> {
+    Some(retry_in_tier(*policy.tier_delays().first()?, task, attempt, now))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::value::RawValue;
+
+    use super::*;
+
+    fn task() -> TaskAccepted {
+        TaskAccepted {
+            task_id: hookline_domain::TaskId::new(),
+            subscription_id: SubscriptionId::new(),
+            event_type: Some("order.paid".into()),
+            accepted_at: Utc::now(),
+            payload: RawValue::from_string(r#"{"n": 1}"#.into()).unwrap(),
+        }
+    }
+
+    #[test]
+    fn an_accepted_task_goes_to_deliveries_keyed_by_its_subscription() {
+        let task = task();
+        let record = task_accepted_record(&task);
+        assert_eq!(record.topic, topics::DELIVERIES);
+        assert_eq!(record.key, task.subscription_id.to_string().into_bytes());
+        assert_eq!(record.headers, vec![(topics::EVENT_HEADER.to_string(), TaskAccepted::KIND.as_bytes().to_vec())]);
+        let back: TaskAccepted = serde_json::from_slice(&record.value).unwrap();
+        assert_eq!((back.task_id, back.payload.get()), (task.task_id, r#"{"n": 1}"#));
+    }
+
+    #[test]
+    fn a_retry_by_hand_is_due_now_in_the_shortest_tier() {
+        let (task, now) = (task(), Utc::now());
+        let policy = RetryPolicy::default();
+        let record = retried_by_hand(&policy, &task, 6, now).unwrap();
+        let shortest = policy.tier_delays()[0].as_secs();
+        assert_eq!(record.topic, topics::retry_tier(shortest));
+        assert_eq!(record.key, task.subscription_id.to_string().into_bytes());
+        assert_eq!(record.headers, vec![(topics::EVENT_HEADER.to_string(), RetryScheduled::KIND.as_bytes().to_vec())]);
+        let retry: RetryScheduled = serde_json::from_slice(&record.value).unwrap();
+        assert_eq!((retry.attempt, retry.due_at, retry.task.payload.get()), (6, now, task.payload.get()));
+        assert_eq!(retried_by_hand(&RetryPolicy { max_attempts: 1, ..policy }, &task, 2, now), None);
+        let later = put_back(Duration::from_secs(10), &task, 2, now).unwrap();
+        let retry: RetryScheduled = serde_json::from_slice(&later.value).unwrap();
+        assert_eq!(retry.due_at, now + TimeDelta::seconds(10));
+    }
+}
