@@ -10,10 +10,9 @@ use std::convert::Infallible;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use chrono::{Duration, Utc};
 use hookline_api::{routes, ApiConfig, ApiTokens, Probes, Rate, RateLimits, Readiness};
 use hookline_domain::signature::ingest_signature;
-use hookline_domain::{AttemptRecorded, Outcome, SubscriptionId, TaskId};
+use hookline_domain::Outcome;
 use hookline_log::embedded::{EmbeddedLog, EmbeddedOptions};
 use hookline_log::EventLog;
 use hookline_metrics::{ConsumerBook, Registry};
@@ -22,7 +21,7 @@ use tempfile::TempDir;
 use warp::http::HeaderMap;
 use warp::{Filter, Reply};
 
-use crate::support::{eventually, Stack, PREFIXES};
+use crate::support::{attempt, eventually, Stack, PREFIXES};
 
 /// Where the document is registered for `$ref` resolution.
 const DOC_URI: &str = "https://hookline.example/openapi.yaml";
@@ -252,24 +251,6 @@ impl Contract {
             }
         }
         assert!(missing.is_empty(), "documented but never exercised: {missing:#?}");
-    }
-}
-
-fn attempt(task: &str, sub: &str, number: u32, outcome: Outcome, http_status: u16) -> AttemptRecorded {
-    let accepted = Utc::now() - Duration::seconds(60);
-    AttemptRecorded {
-        task_id: task.parse::<TaskId>().unwrap(),
-        subscription_id: sub.parse::<SubscriptionId>().unwrap(),
-        attempt_number: number,
-        outcome,
-        http_status: Some(http_status),
-        error: (outcome != Outcome::Success).then(|| format!("HTTP {http_status}")),
-        latency_ms: 7,
-        response_body: Some("nope".into()),
-        attempted_at: accepted + Duration::seconds(i64::from(number)),
-        next_attempt_at: (outcome == Outcome::FailedAttempt).then(|| accepted + Duration::seconds(100)),
-        task_accepted_at: accepted,
-        event_type: Some("order.created".into()),
     }
 }
 

@@ -1,30 +1,11 @@
 //! Delivery status: a task with its attempts, and a subscription's recent attempts,
 //! as the projector folds the attempts the delivery role records.
 
-use chrono::{Duration, Utc};
-use hookline_domain::{AttemptRecorded, Outcome, SubscriptionId, TaskId};
+use hookline_domain::{Outcome, TaskId};
 use serde_json::{json, Value};
 use warp::http::StatusCode;
 
-use crate::support::{api, call, eventually};
-
-fn attempt(task: &str, sub: &str, number: u32, outcome: Outcome, http_status: u16) -> AttemptRecorded {
-    let accepted = Utc::now() - Duration::seconds(60);
-    AttemptRecorded {
-        task_id: task.parse::<TaskId>().unwrap(),
-        subscription_id: sub.parse::<SubscriptionId>().unwrap(),
-        attempt_number: number,
-        outcome,
-        http_status: Some(http_status),
-        error: (outcome != Outcome::Success).then(|| format!("HTTP {http_status}")),
-        latency_ms: 12 + u64::from(number),
-        response_body: Some(format!("body {number}")),
-        attempted_at: accepted + Duration::seconds(i64::from(number) * 10),
-        next_attempt_at: (outcome == Outcome::FailedAttempt).then(|| accepted + Duration::seconds(100)),
-        task_accepted_at: accepted,
-        event_type: None,
-    }
-}
+use crate::support::{api, attempt, call, eventually};
 
 #[tokio::test]
 async fn a_task_shows_its_attempts_oldest_first() {

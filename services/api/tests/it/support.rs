@@ -6,9 +6,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{TimeDelta, Utc};
 use hookline_api::{routes, ApiConfig, ApiDeps, Probes, Readiness};
 use hookline_domain::target::TargetPolicy;
-use hookline_domain::{topics, AttemptRecorded};
+use hookline_domain::{topics, AttemptRecorded, Outcome, SubscriptionId, TaskId};
 use hookline_ingest::Ingestor;
 use hookline_log::embedded::{EmbeddedLog, EmbeddedOptions};
 use hookline_log::{EventLog, NewRecord, TopicSpec};
@@ -215,3 +216,23 @@ pub async fn eventually<T, Fut: Future<Output = Option<T>>>(what: &str, probe: i
 
 /// Both ways into the API.
 pub const PREFIXES: [&str; 2] = ["/api", "/api/v1"];
+
+/// Attempt `number` of `task`, as the delivery role records it: a minute after the
+/// task was accepted plus ten seconds per attempt, a failure carrying its status.
+pub fn attempt(task: &str, sub: &str, number: u32, outcome: Outcome, http_status: u16) -> AttemptRecorded {
+    let accepted = Utc::now() - TimeDelta::seconds(60);
+    AttemptRecorded {
+        task_id: task.parse::<TaskId>().unwrap(),
+        subscription_id: sub.parse::<SubscriptionId>().unwrap(),
+        attempt_number: number,
+        outcome,
+        http_status: Some(http_status),
+        error: (outcome != Outcome::Success).then(|| format!("HTTP {http_status}")),
+        latency_ms: 12 + u64::from(number),
+        response_body: Some(format!("body {number}")),
+        attempted_at: accepted + TimeDelta::seconds(i64::from(number) * 10),
+        next_attempt_at: (outcome == Outcome::FailedAttempt).then(|| accepted + TimeDelta::seconds(100)),
+        task_accepted_at: accepted,
+        event_type: None,
+    }
+}

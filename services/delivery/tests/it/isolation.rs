@@ -3,13 +3,14 @@
 use std::time::{Duration, Instant};
 
 use hookline_delivery::DeliveryConfig;
-use hookline_domain::Outcome;
+use hookline_domain::{Outcome, SubscriptionId};
 use hookline_testkit::{Receiver, Reply, Script};
 
 use crate::harness::{fast_config, Node};
 
-#[tokio::test]
-async fn a_hanging_receiver_does_not_delay_a_healthy_one() {
+/// A receiver whose `/hang` never answers and whose `/healthy` answers at once, and a
+/// node holding 8 attempts at a time, 2 per subscription, subscribed to both.
+async fn hanging_beside_healthy() -> (Receiver, Node, SubscriptionId, SubscriptionId) {
     let receiver = Receiver::start().await;
     receiver.set("/hang", Script::always(Reply::Hang));
     let config = DeliveryConfig {
@@ -21,6 +22,12 @@ async fn a_hanging_receiver_does_not_delay_a_healthy_one() {
     let node = Node::start(config).await;
     let hanging = node.subscribe(&receiver.url("/hang"), None).await;
     let healthy = node.subscribe(&receiver.url("/healthy"), None).await;
+    (receiver, node, hanging, healthy)
+}
+
+#[tokio::test]
+async fn a_hanging_receiver_does_not_delay_a_healthy_one() {
+    let (receiver, node, hanging, healthy) = hanging_beside_healthy().await;
 
     // More hanging work than the global bound, queued ahead of the healthy work.
     for _ in 0..12 {
@@ -50,18 +57,8 @@ async fn a_hanging_receiver_does_not_delay_a_healthy_one() {
 /// overflow waits in the log (shortest tier) instead.
 #[tokio::test]
 async fn a_flood_for_a_dead_receiver_does_not_stall_the_others() {
-    let receiver = Receiver::start().await;
-    receiver.set("/hang", Script::always(Reply::Hang));
-    let config = DeliveryConfig {
-        timeout: Duration::from_secs(8),
-        max_in_flight: 8,
-        max_in_flight_per_subscription: 2,
-        ..fast_config()
-    };
     // Each source holds at most 32 records; 200 are queued for the dead receiver first.
-    let node = Node::start(config).await;
-    let hanging = node.subscribe(&receiver.url("/hang"), None).await;
-    let healthy = node.subscribe(&receiver.url("/healthy"), None).await;
+    let (receiver, node, hanging, healthy) = hanging_beside_healthy().await;
     for _ in 0..200 {
         node.accept(hanging, "{}", None).await;
     }
