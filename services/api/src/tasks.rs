@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use hookline_domain::{SubscriptionId, SubscriptionState, TaskAccepted, TaskId, TaskStatus};
+use hookline_log::{LogError, TopicPartition};
 use hookline_views::TaskFilter;
 use quick_cache::sync::Cache;
 use serde::Serialize;
@@ -106,17 +107,7 @@ pub(crate) async fn retry(id: String, state: Arc<ApiState>) -> Result<ApiReply, 
             return Err(ApiError::Conflict("The task's subscription was deleted: the task cannot be retried".into()))
         }
     }
-    let payload =
-        state.deps.views.task_payload(id).await?.ok_or_else(|| {
-            ApiError::Conflict("The task's payload is no longer kept: the task cannot be retried".into())
-        })?;
-    let accepted = TaskAccepted {
-        task_id: task.task_id,
-        subscription_id: task.subscription_id,
-        event_type: task.event_type.clone(),
-        accepted_at: task.created_at,
-        payload,
-    };
+    let accepted = accepted_task(&state, id).await?;
     let attempt = task.attempts_count() + 1;
     let record = hookline_records::retried_by_hand(&state.config.retry, &accepted, attempt, Utc::now())
         .ok_or_else(|| ApiError::Conflict("Retries are off (MAX_RETRIES is 1): a task cannot be retried".into()))?;
@@ -132,6 +123,30 @@ pub(crate) async fn retry(id: String, state: Arc<ApiState>) -> Result<ApiReply, 
     tracing::info!(task_id = %id, subscription_id = %task.subscription_id, attempt, "retry by hand queued");
     let body = RetryQueued { message: "Retry queued", task_id: id.to_string(), attempt_number: attempt };
     ApiReply::json(StatusCode::ACCEPTED, &body)
+}
+
+/// The task as it was accepted, payload included, read from the log where the views
+/// point: the views keep no copy of a payload.
+async fn accepted_task(state: &ApiState, id: TaskId) -> Result<TaskAccepted, ApiError> {
+    let position =
+        state.deps.views.payload_position(id).await?.ok_or_else(|| {
+            ApiError::Conflict("The task's payload is no longer kept: the task cannot be retried".into())
+        })?;
+    let tp = TopicPartition::new(position.topic.clone(), position.partition);
+    let gone = || {
+        ApiError::Conflict(format!(
+            "The log no longer holds the task's payload ({position}, past the log's retention): the task cannot be retried"
+        ))
+    };
+    let record = state.deps.log.read(&tp, position.offset).await?.ok_or_else(gone)?;
+    let task = hookline_records::task_of_record(&record)
+        .map_err(|e| ApiError::Log(LogError::Corrupt(format!("the record at {position}: {e}"))))?;
+    if task.task_id != id {
+        // The log was replaced under the views (a new data directory, a new cluster).
+        tracing::warn!(task_id = %id, %position, found = %task.task_id, "the views point at another task's record");
+        return Err(gone());
+    }
+    Ok(task)
 }
 
 fn not_failed(status: TaskStatus) -> ApiError {

@@ -10,6 +10,7 @@ pub mod events;
 pub mod filter;
 pub mod ids;
 pub mod limits;
+pub mod position;
 pub mod retry;
 pub mod signature;
 pub mod subscription;
@@ -19,6 +20,7 @@ pub mod topics;
 
 pub use events::{AttemptRecorded, Outcome, RetryScheduled, SubscriptionEvent, TaskAccepted, TaskDeadLettered};
 pub use ids::{SubscriptionId, TaskId};
+pub use position::LogPosition;
 pub use retry::{RetryPolicy, Schedule};
 pub use subscription::{Secret, Subscription, SubscriptionState};
 pub use task::{TaskStatus, TaskView};

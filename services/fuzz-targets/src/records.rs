@@ -1,6 +1,7 @@
 //! Log records as the consumers decode them: the delivery role's work and the
 //! projector's view changes. What decodes, written back as the record it stands for,
-//! decodes to the same thing.
+//! decodes to the same thing; a task's change points at the record it came from and
+//! agrees with the task that record holds.
 
 use hookline_delivery::decode::{decode as decode_work, SourceKind, Work};
 use hookline_domain::{topics, AttemptRecorded, RetryScheduled, TaskAccepted, TaskDeadLettered};
@@ -59,6 +60,7 @@ pub fn projector_record(data: &[u8]) {
     let Some((choice, value)) = data.split_first() else { return };
     let topic = PROJECTOR_TOPICS[usize::from(*choice) % PROJECTOR_TOPICS.len()];
     let mut original = record(topic, value.to_vec());
+    (original.partition, original.offset) = (u32::from(*choice), u64::from(*choice) * 1000);
     if choice / 5 % 2 == 1 {
         original.headers.push((topics::EVENT_HEADER.to_string(), TaskDeadLettered::KIND.as_bytes().to_vec()));
     }
@@ -73,20 +75,39 @@ pub fn projector_record(data: &[u8]) {
         Ok(Some(change)) => change,
     };
 
-    let again = change_record(&change);
-    assert_eq!(again.topic, topic, "a {topic} record decoded as {change:?}");
-    let decoded_again = decode_change(&again).unwrap_or_else(|e| panic!("re-encoded {change:?}: {e}"));
-    let decoded_again = decoded_again.unwrap_or_else(|| panic!("re-encoded {change:?} skipped"));
-    assert_eq!(String::from_utf8_lossy(&change_record(&decoded_again).value), String::from_utf8_lossy(&again.value));
+    let (task_id, payload_at) = match &change {
+        ViewChange::Task { task, payload_at } => (task.task_id, payload_at),
+        ViewChange::DeadLettered { task_id, payload_at, .. } => (*task_id, payload_at),
+        ViewChange::Subscription(_) | ViewChange::Attempt(_) => {
+            let again = change_record(&change);
+            assert_eq!(again.topic, topic, "a {topic} record decoded as {change:?}");
+            let decoded_again = decode_change(&again).unwrap_or_else(|e| panic!("re-encoded {change:?}: {e}"));
+            let decoded_again = decoded_again.unwrap_or_else(|| panic!("re-encoded {change:?} skipped"));
+            let value = |record: Record| String::from_utf8_lossy(&record.value).into_owned();
+            assert_eq!(value(change_record(&decoded_again)), value(again));
+            return;
+        }
+    };
+    assert_eq!(
+        (payload_at.topic.as_str(), payload_at.partition, payload_at.offset),
+        (topic, original.partition, original.offset),
+        "a task change must point at its own record"
+    );
+    // The record read back by that position holds the same task (unless it lacks a payload).
+    if topic == topics::DELIVERIES {
+        original.headers.push((topics::EVENT_HEADER.to_string(), TaskAccepted::KIND.as_bytes().to_vec()));
+    }
+    if let Ok(held) = hookline_records::task_of_record(&original) {
+        assert_eq!(held.task_id, task_id, "the record holds another task");
+    }
 }
 
-/// The record hookline writes for the event `change` stands for.
+/// The record hookline writes for the subscription or attempt event `change` stands for.
 fn change_record(change: &ViewChange) -> Record {
     let (topic, kind, value) = match change {
         ViewChange::Subscription(event) => (topics::SUBSCRIPTIONS, event.kind(), serialize(event)),
-        ViewChange::Task(task) => (topics::DELIVERIES, TaskAccepted::KIND, serialize(task)),
         ViewChange::Attempt(attempt) => (topics::ATTEMPTS, AttemptRecorded::KIND, serialize(attempt)),
-        ViewChange::DeadLettered(dead) => (topics::DLQ, TaskDeadLettered::KIND, serialize(dead)),
+        ViewChange::Task { .. } | ViewChange::DeadLettered { .. } => unreachable!("task changes are not re-encoded"),
     };
     let mut record = record(topic, value);
     record.headers.push((topics::EVENT_HEADER.to_string(), kind.as_bytes().to_vec()));

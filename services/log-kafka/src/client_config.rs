@@ -50,6 +50,23 @@ pub(crate) fn producer(settings: &KafkaSettings) -> ClientConfig {
     config
 }
 
+/// The consumer that reads single records by position: assigned, never subscribed, so
+/// it joins no group and commits nothing; an offset already deleted is an error, not a
+/// jump to another record.
+pub(crate) fn reader(settings: &KafkaSettings) -> ClientConfig {
+    let mut config = common(settings);
+    config
+        .set("group.id", "hookline.reader")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "error")
+        // One record is wanted: fetch little beyond it.
+        .set("fetch.max.bytes", MAX_MESSAGE_BYTES.to_string())
+        .set("queued.max.messages.kbytes", "8192");
+    apply_overrides(&mut config, settings);
+    config
+}
+
 /// A consumer of `group`: offsets stored and committed only by explicit commits.
 pub(crate) fn consumer(
     settings: &KafkaSettings,

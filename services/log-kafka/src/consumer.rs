@@ -269,7 +269,7 @@ impl Drop for KafkaConsumer {
     }
 }
 
-fn to_record(message: &BorrowedMessage<'_>) -> Record {
+pub(crate) fn to_record(message: &BorrowedMessage<'_>) -> Record {
     let headers = message
         .headers()
         .map(|headers| {
@@ -295,7 +295,7 @@ fn partition_number(tp: &TopicPartition) -> Result<i32, LogError> {
     i32::try_from(tp.partition).map_err(|_| LogError::Invalid(format!("no partition {tp} in kafka")))
 }
 
-fn one_partition(tp: &TopicPartition, offset: Offset) -> Result<TopicPartitionList, LogError> {
+pub(crate) fn one_partition(tp: &TopicPartition, offset: Offset) -> Result<TopicPartitionList, LogError> {
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(&tp.topic, partition_number(tp)?, offset)
         .map_err(|e| LogError::Invalid(format!("partition {tp}: {e}")))?;

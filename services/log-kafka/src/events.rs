@@ -29,6 +29,9 @@ impl ClientContext for LogContext {
     }
 }
 
+/// The reader's consumer (assigned, never subscribed) has no rebalances to handle.
+impl ConsumerContext for LogContext {}
+
 fn forward_log(level: RDKafkaLogLevel, facility: &str, message: &str) {
     match level {
         RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {

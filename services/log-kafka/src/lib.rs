@@ -20,6 +20,7 @@ mod consumer;
 mod errors;
 mod events;
 mod produce;
+mod read;
 mod topics;
 
 use std::collections::HashMap;
@@ -27,7 +28,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use hookline_log::{Appended, Consumer, ConsumerSpec, EventLog, LogError, NewRecord, TopicSpec};
+use hookline_log::{
+    Appended, Consumer, ConsumerSpec, EventLog, LogError, NewRecord, Record, TopicPartition, TopicSpec,
+};
 use rdkafka::admin::AdminClient;
 use rdkafka::producer::{FutureProducer, Producer};
 
@@ -74,6 +77,8 @@ pub struct KafkaLog {
     admin: AdminClient<LogContext>,
     /// The producer's `message.max.bytes`, reported in `LogError::TooLarge`.
     max_message_bytes: usize,
+    /// Reads single records by position; shared, as reads are rare.
+    reader: Arc<read::RecordReader>,
     /// Consumers started per group, numbering static member ids so that a restarted
     /// process that starts its consumers in the same order reclaims the same ids.
     members_per_group: Mutex<HashMap<String, u32>>,
@@ -98,7 +103,9 @@ impl KafkaLog {
             return Err(LogError::Unavailable(format!("no Kafka broker answered at {}: {e}", settings.brokers)));
         }
         let max_message_bytes = client_config::max_message_bytes(&settings);
+        let reader = Arc::new(read::RecordReader::new(&settings)?);
         Ok(Arc::new(KafkaLog {
+            reader,
             settings,
             producer,
             admin,
@@ -143,5 +150,12 @@ impl EventLog for KafkaLog {
 
     async fn end_offsets(&self, topic: &str) -> Result<Vec<(u32, u64)>, LogError> {
         topics::end_offsets(&self.producer, topic).await
+    }
+
+    async fn read(&self, tp: &TopicPartition, offset: u64) -> Result<Option<Record>, LogError> {
+        let (reader, tp) = (self.reader.clone(), tp.clone());
+        tokio::task::spawn_blocking(move || reader.read(&tp, offset))
+            .await
+            .map_err(|e| LogError::Unavailable(format!("kafka read task failed: {e}")))?
     }
 }

@@ -18,6 +18,7 @@ macro_rules! conformance_cases {
 
 conformance_cases!(
     round_trip,
+    read_by_position,
     same_key_same_partition_in_order,
     one_append_keeps_order,
     concurrent_appends_are_all_readable,

@@ -150,6 +150,11 @@ pub trait EventLog: Send + Sync + 'static {
 
     /// The next offset to be written in each partition of `topic` (the high watermark).
     async fn end_offsets(&self, topic: &str) -> Result<Vec<(u32, u64)>, LogError>;
+
+    /// The record at `offset` of `tp`; `None` when the log does not hold it (deleted by
+    /// retention, or not written yet). This is how a view that keeps a record's position
+    /// instead of a copy gets the record back.
+    async fn read(&self, tp: &TopicPartition, offset: u64) -> Result<Option<Record>, LogError>;
 }
 
 /// A consumer. Methods take `&self` so that one task can poll while others commit.

@@ -74,6 +74,12 @@ impl EventLog for Namespaced {
     async fn end_offsets(&self, topic: &str) -> Result<Vec<(u32, u64)>, LogError> {
         self.inner.end_offsets(&outer(&self.prefix, topic)).await.map_err(|e| plain_error(&self.prefix, e))
     }
+
+    async fn read(&self, tp: &TopicPartition, offset: u64) -> Result<Option<Record>, LogError> {
+        let record =
+            self.inner.read(&outer_tp(&self.prefix, tp), offset).await.map_err(|e| plain_error(&self.prefix, e))?;
+        Ok(record.map(|r| Record { topic: inner_name(&self.prefix, &r.topic), ..r }))
+    }
 }
 
 struct NamespacedConsumer {

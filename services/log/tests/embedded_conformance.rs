@@ -25,6 +25,7 @@ macro_rules! conformance_case {
 }
 
 conformance_case!(round_trip);
+conformance_case!(read_by_position);
 conformance_case!(same_key_same_partition_in_order);
 conformance_case!(one_append_keeps_order);
 conformance_case!(concurrent_appends_are_all_readable);

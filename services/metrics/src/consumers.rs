@@ -213,6 +213,10 @@ impl EventLog for ObservedLog {
     async fn end_offsets(&self, topic: &str) -> Result<Vec<(u32, u64)>, LogError> {
         self.inner.end_offsets(topic).await
     }
+
+    async fn read(&self, tp: &TopicPartition, offset: u64) -> Result<Option<Record>, LogError> {
+        self.inner.read(tp, offset).await
+    }
 }
 
 struct ObservedConsumer {

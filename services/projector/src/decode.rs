@@ -1,8 +1,12 @@
 //! Turning log records into view changes.
 
-use hookline_domain::{topics, AttemptRecorded, SubscriptionEvent, TaskAccepted, TaskDeadLettered};
+use chrono::{DateTime, Utc};
+use hookline_domain::{
+    topics, AttemptRecorded, LogPosition, SubscriptionEvent, SubscriptionId, TaskDeadLettered, TaskId, TaskView,
+};
 use hookline_log::Record;
 use hookline_views::ViewChange;
+use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
@@ -12,22 +16,59 @@ pub enum DecodeError {
     Malformed(#[from] serde_json::Error),
 }
 
+/// A TaskAccepted as the views need it: everything but the payload, which stays in
+/// the log (serde skips over it without keeping it).
+#[derive(Deserialize)]
+struct AcceptedHead {
+    task_id: TaskId,
+    subscription_id: SubscriptionId,
+    #[serde(default)]
+    event_type: Option<String>,
+    accepted_at: DateTime<Utc>,
+}
+
+/// A TaskDeadLettered as the views need it.
+#[derive(Deserialize)]
+struct DeadLetterHead {
+    task: AcceptedHead,
+    failed_at: DateTime<Utc>,
+}
+
 /// The view change a record of one of the projector's topics stands for; `None`
 /// for a record the views have no use for (a dead-letter topic copy of a record
-/// that could not be worked on, which is no `TaskDeadLettered`).
+/// that could not be worked on, which is no `TaskDeadLettered`). A task's change
+/// points at the record, which holds its payload.
 pub fn decode(record: &Record) -> Result<Option<ViewChange>, DecodeError> {
     let change = match record.topic.as_str() {
         topics::SUBSCRIPTIONS => ViewChange::Subscription(serde_json::from_slice::<SubscriptionEvent>(&record.value)?),
-        // The payload is kept raw, as ingested, for a retry by hand.
-        topics::DELIVERIES => ViewChange::Task(serde_json::from_slice::<TaskAccepted>(&record.value)?),
+        topics::DELIVERIES => {
+            let head: AcceptedHead = serde_json::from_slice(&record.value)?;
+            let task = TaskView {
+                task_id: head.task_id,
+                subscription_id: head.subscription_id,
+                event_type: head.event_type,
+                created_at: head.accepted_at,
+                last_attempt: None,
+            };
+            ViewChange::Task { task, payload_at: position(record) }
+        }
         topics::ATTEMPTS => ViewChange::Attempt(serde_json::from_slice::<AttemptRecorded>(&record.value)?),
         topics::DLQ if is_dead_letter(record) => {
-            ViewChange::DeadLettered(serde_json::from_slice::<TaskDeadLettered>(&record.value)?)
+            let head: DeadLetterHead = serde_json::from_slice(&record.value)?;
+            ViewChange::DeadLettered {
+                task_id: head.task.task_id,
+                failed_at: head.failed_at,
+                payload_at: position(record),
+            }
         }
         topics::DLQ => return Ok(None),
         other => return Err(DecodeError::UnexpectedTopic(other.to_string())),
     };
     Ok(Some(change))
+}
+
+fn position(record: &Record) -> LogPosition {
+    LogPosition { topic: record.topic.clone(), partition: record.partition, offset: record.offset }
 }
 
 fn is_dead_letter(record: &Record) -> bool {
@@ -44,8 +85,8 @@ mod tests {
     fn record(topic: &str, kind: &str, value: &str) -> Record {
         Record {
             topic: topic.into(),
-            partition: 0,
-            offset: 0,
+            partition: 4,
+            offset: 77,
             timestamp_ms: 0,
             key: Vec::new(),
             headers: vec![(topics::EVENT_HEADER.to_string(), kind.as_bytes().to_vec())],
@@ -56,19 +97,30 @@ mod tests {
     const TASK: &str = r#"{"task_id":"0190a5b4-7f43-7cc2-9a3e-2b1f6c8d9e01","subscription_id":"0190a5b4-7f43-7cc2-9a3e-2b1f6c8d9e02","accepted_at":"2024-01-01T00:00:00Z","payload":{"b":1,  "a":12345678901234567890123}}"#;
 
     #[test]
-    fn accepted_tasks_keep_their_raw_payload() {
-        let Some(ViewChange::Task(task)) = decode(&record(topics::DELIVERIES, "TaskAccepted", TASK)).unwrap() else {
+    fn accepted_tasks_point_at_their_record() {
+        let Some(ViewChange::Task { task, payload_at }) =
+            decode(&record(topics::DELIVERIES, "TaskAccepted", TASK)).unwrap()
+        else {
             panic!("a TaskAccepted is a Task change");
         };
-        assert_eq!(task.payload.get(), r#"{"b":1,  "a":12345678901234567890123}"#);
+        assert_eq!(task.task_id.to_string(), "0190a5b4-7f43-7cc2-9a3e-2b1f6c8d9e01");
+        assert_eq!((task.created_at.to_rfc3339(), task.last_attempt), ("2024-01-01T00:00:00+00:00".into(), None));
+        assert_eq!(payload_at, LogPosition { topic: topics::DELIVERIES.into(), partition: 4, offset: 77 });
     }
 
     #[test]
-    fn dead_letters_keep_their_payload_and_copies_of_bad_records_are_skipped() {
+    fn dead_letters_point_at_their_record_and_copies_of_bad_records_are_skipped() {
         let dead =
             format!(r#"{{"task":{TASK},"attempts":5,"last_error":"HTTP 500","failed_at":"2024-01-01T00:05:00Z"}}"#);
         let change = decode(&record(topics::DLQ, TaskDeadLettered::KIND, &dead)).unwrap();
-        assert!(matches!(change, Some(ViewChange::DeadLettered(d)) if d.attempts == 5));
+        let Some(ViewChange::DeadLettered { task_id, failed_at, payload_at }) = change else {
+            panic!("a dead letter is a DeadLettered change");
+        };
+        assert_eq!(
+            (task_id.to_string(), failed_at.to_rfc3339()),
+            ("0190a5b4-7f43-7cc2-9a3e-2b1f6c8d9e01".into(), "2024-01-01T00:05:00+00:00".into())
+        );
+        assert_eq!(payload_at, LogPosition { topic: topics::DLQ.into(), partition: 4, offset: 77 });
         assert!(decode(&record(topics::DLQ, "TaskAccepted", "not json")).unwrap().is_none());
         assert!(decode(&record(topics::DLQ, TaskDeadLettered::KIND, "not json")).is_err());
         assert!(decode(&record("hookline.elsewhere", "TaskAccepted", TASK)).is_err());

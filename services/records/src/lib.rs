@@ -1,15 +1,18 @@
-//! Domain events as log records: one place decides how every role writes an event.
+//! Domain events as log records: one place decides how every role writes an event,
+//! and how a task is read back from a record that holds it.
 //!
-//! Consumes: domain events. Produces: [`NewRecord`]s ready to append. Guarantees: an
-//! event goes to its topic, keyed by its subscription id (so that a subscription's
-//! records stay in order in one partition), with its kind in
-//! [`topics::EVENT_HEADER`] and its JSON as the value.
+//! Consumes: domain events; records read back from the log. Produces: [`NewRecord`]s
+//! ready to append; the task a record holds. Guarantees: an event goes to its topic,
+//! keyed by its subscription id (so that a subscription's records stay in order in
+//! one partition), with its kind in [`topics::EVENT_HEADER`] and its JSON as the value.
 
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use hookline_domain::{topics, RetryPolicy, RetryScheduled, SubscriptionEvent, SubscriptionId, TaskAccepted};
-use hookline_log::NewRecord;
+use hookline_domain::{
+    topics, RetryPolicy, RetryScheduled, SubscriptionEvent, SubscriptionId, TaskAccepted, TaskDeadLettered,
+};
+use hookline_log::{NewRecord, Record};
 use serde::Serialize;
 
 /// `value` as a record of `topic` for `subscription`, its kind named in the header.
@@ -61,6 +64,31 @@ pub fn retried_by_hand(
     Some(retry_in_tier(*policy.tier_delays().first()?, task, attempt, now))
 }
 
+/// Why a record read back holds no task.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskRecordError {
+    #[error("a {kind} record holds no task")]
+    NotATask { kind: String },
+    #[error("malformed {kind} record: {source}")]
+    Malformed { kind: &'static str, source: serde_json::Error },
+}
+
+/// The task a TaskAccepted or TaskDeadLettered record holds, payload byte for byte:
+/// where the views point for a task's payload.
+pub fn task_of_record(record: &Record) -> Result<TaskAccepted, TaskRecordError> {
+    let kind = record.header(topics::EVENT_HEADER).unwrap_or_default();
+    let malformed = |kind| move |source| TaskRecordError::Malformed { kind, source };
+    if kind == TaskAccepted::KIND.as_bytes() {
+        serde_json::from_slice(&record.value).map_err(malformed(TaskAccepted::KIND))
+    } else if kind == TaskDeadLettered::KIND.as_bytes() {
+        let dead: TaskDeadLettered =
+            serde_json::from_slice(&record.value).map_err(malformed(TaskDeadLettered::KIND))?;
+        Ok(dead.task)
+    } else {
+        Err(TaskRecordError::NotATask { kind: String::from_utf8_lossy(kind).into_owned() })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::value::RawValue;
@@ -86,6 +114,34 @@ mod tests {
         assert_eq!(record.headers, vec![(topics::EVENT_HEADER.to_string(), TaskAccepted::KIND.as_bytes().to_vec())]);
         let back: TaskAccepted = serde_json::from_slice(&record.value).unwrap();
         assert_eq!((back.task_id, back.payload.get()), (task.task_id, r#"{"n": 1}"#));
+    }
+
+    /// `record` as the log hands it back.
+    fn read_back(record: NewRecord) -> Record {
+        Record {
+            topic: record.topic,
+            partition: 0,
+            offset: 9,
+            timestamp_ms: 0,
+            key: record.key,
+            headers: record.headers,
+            value: record.value,
+        }
+    }
+
+    #[test]
+    fn a_task_is_read_back_from_its_acceptance_or_its_dead_letter() {
+        let task = task();
+        let accepted = read_back(task_accepted_record(&task));
+        assert_eq!(task_of_record(&accepted).unwrap().payload.get(), task.payload.get());
+        let dead = TaskDeadLettered { task: task.clone(), attempts: 5, last_error: None, failed_at: Utc::now() };
+        let dead = read_back(event_record(topics::DLQ, task.subscription_id, TaskDeadLettered::KIND, &dead));
+        let back = task_of_record(&dead).unwrap();
+        assert_eq!((back.task_id, back.payload.get()), (task.task_id, task.payload.get()));
+        let retry = read_back(retry_in_tier(Duration::from_secs(10), &task, 2, Utc::now()));
+        assert!(matches!(task_of_record(&retry), Err(TaskRecordError::NotATask { kind }) if kind == "RetryScheduled"));
+        let broken = Record { value: b"{".to_vec(), ..accepted };
+        assert!(matches!(task_of_record(&broken), Err(TaskRecordError::Malformed { .. })));
     }
 
     #[test]

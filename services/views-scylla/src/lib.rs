@@ -1,5 +1,5 @@
 //! The ScyllaDB adapter of the `ViewStore` port: hookline's views (subscriptions,
-//! delivery tasks and their payloads, task listings, attempts by task, recent
+//! delivery tasks and where their payloads are in the log, task listings, attempts by task, recent
 //! attempts by subscription) in a CQL keyspace, on ScyllaDB or Apache Cassandra.
 //!
 //! Consumes: batches of [`ViewChange`]s from the projector, in any order and any
@@ -29,10 +29,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use hookline_domain::{AttemptRecorded, Subscription, SubscriptionId, SubscriptionState, TaskId, TaskView};
+use hookline_domain::{
+    AttemptRecorded, LogPosition, Subscription, SubscriptionId, SubscriptionState, TaskId, TaskView,
+};
 use hookline_views::{Page, Retention, TaskFilter, ViewChange, ViewError, ViewStore};
 use scylla::client::session::Session;
-use serde_json::value::RawValue;
 
 pub use self::schema::{migrate, truncate};
 pub use self::settings::ScyllaSettings;
@@ -89,8 +90,8 @@ impl ViewStore for ScyllaViews {
         task_listing::tasks(&self.session, &self.statements, filter, limit, cursor, self.retention, Utc::now()).await
     }
 
-    async fn task_payload(&self, id: TaskId) -> Result<Option<Box<RawValue>>, ViewError> {
-        task_listing::task_payload(&self.session, &self.statements, id, self.retention, Utc::now()).await
+    async fn payload_position(&self, id: TaskId) -> Result<Option<LogPosition>, ViewError> {
+        task_listing::payload_position(&self.session, &self.statements, id, self.retention, Utc::now()).await
     }
 
     async fn attempts_for_task(&self, id: TaskId) -> Result<Vec<AttemptRecorded>, ViewError> {

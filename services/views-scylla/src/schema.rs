@@ -20,7 +20,7 @@ const TABLES: [&str; 9] = [
     "delivery_tasks",
     "attempts_by_task",
     "attempts_by_subscription",
-    "task_payloads",
+    "task_payload_positions",
     "tasks_by_hour",
     "tasks_by_subscription",
     "task_listing_buckets",

@@ -28,11 +28,11 @@ pub(crate) struct Statements {
     pub(crate) attempts_of_task: PreparedStatement,
     pub(crate) attempt: PreparedStatement,
     pub(crate) index_of_day: PreparedStatement,
-    pub(crate) put_payload: PreparedStatement,
+    pub(crate) put_payload_position: PreparedStatement,
     pub(crate) list_task_by_hour: PreparedStatement,
     pub(crate) list_task_by_subscription: PreparedStatement,
     pub(crate) note_listing_bucket: PreparedStatement,
-    pub(crate) payload: PreparedStatement,
+    pub(crate) payload_position: PreparedStatement,
     pub(crate) listing_buckets: PreparedStatement,
     pub(crate) tasks_of_hour: PreparedStatement,
     pub(crate) tasks_of_subscription_day: PreparedStatement,
@@ -59,7 +59,8 @@ const PUT_ATTEMPT: &str = "UPDATE attempts_by_task USING TTL ? AND TIMESTAMP ? S
      WHERE task_id = ? AND attempt_number = ?";
 const INDEX_ATTEMPT: &str = "INSERT INTO attempts_by_subscription \
      (subscription_id, day, attempted_at, task_id, attempt_number) VALUES (?, ?, ?, ?, ?) USING TTL ?";
-const PUT_PAYLOAD: &str = "UPDATE task_payloads USING TTL ? AND TIMESTAMP ? SET payload = ? WHERE task_id = ?";
+const PUT_PAYLOAD_POSITION: &str =
+    "UPDATE task_payload_positions USING TTL ? AND TIMESTAMP ? SET topic = ?, log_partition = ?, log_offset = ? WHERE task_id = ?";
 const LIST_TASK_BY_HOUR: &str = "INSERT INTO tasks_by_hour (hour, created_at, task_id) VALUES (?, ?, ?) \
      USING TTL ? AND TIMESTAMP ?";
 const LIST_TASK_BY_SUBSCRIPTION: &str = "INSERT INTO tasks_by_subscription \
@@ -81,7 +82,8 @@ const ATTEMPTS_OF_TASK: &str = "SELECT record FROM attempts_by_task WHERE task_i
 const ATTEMPT: &str = "SELECT record FROM attempts_by_task WHERE task_id = ? AND attempt_number = ?";
 const INDEX_OF_DAY: &str = "SELECT attempted_at, task_id, attempt_number FROM attempts_by_subscription \
      WHERE subscription_id = ? AND day = ? AND attempted_at > ?";
-const PAYLOAD: &str = "SELECT payload, WRITETIME(payload) FROM task_payloads WHERE task_id = ?";
+const PAYLOAD_POSITION: &str =
+    "SELECT topic, log_partition, log_offset, WRITETIME(topic) FROM task_payload_positions WHERE task_id = ?";
 const LISTING_BUCKETS: &str = "SELECT bucket FROM task_listing_buckets WHERE listing = ? AND bucket <= ?";
 /// Entries strictly after a position, in listing order (a page's first read starts
 /// after a position greater than any).
@@ -121,11 +123,11 @@ impl Statements {
             attempts_of_task: prepare(ATTEMPTS_OF_TASK).await?,
             attempt: prepare(ATTEMPT).await?,
             index_of_day,
-            put_payload: prepare(PUT_PAYLOAD).await?,
+            put_payload_position: prepare(PUT_PAYLOAD_POSITION).await?,
             list_task_by_hour: prepare(LIST_TASK_BY_HOUR).await?,
             list_task_by_subscription: prepare(LIST_TASK_BY_SUBSCRIPTION).await?,
             note_listing_bucket: prepare(NOTE_LISTING_BUCKET).await?,
-            payload: prepare(PAYLOAD).await?,
+            payload_position: prepare(PAYLOAD_POSITION).await?,
             listing_buckets: prepare(LISTING_BUCKETS).await?,
             tasks_of_hour,
             tasks_of_subscription_day,

@@ -1,4 +1,4 @@
-//! Reading the task listings and the payloads kept for retries by hand.
+//! Reading the task listings and the payload positions kept for retries by hand.
 //!
 //! A listing walks the buckets `task_listing_buckets` names, newest first, and
 //! each bucket's index entries page by page; every entry is checked against its
@@ -10,13 +10,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
-use hookline_domain::{TaskId, TaskView};
+use hookline_domain::{LogPosition, TaskId, TaskView};
 use hookline_views::{Page, TaskFilter, TaskPageBuilder, TaskPosition, ViewError};
 use scylla::client::session::Session;
 use scylla::response::PagingState;
 use scylla::serialize::row::SerializeRow;
 use scylla::statement::prepared::PreparedStatement;
-use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::error;
@@ -134,20 +133,26 @@ async fn checked(
         .await
 }
 
-/// The payload, unless its retention (from its write timestamp) has passed.
-pub(crate) async fn task_payload(
+/// Where the payload is, unless its retention (from its write timestamp) has passed.
+pub(crate) async fn payload_position(
     session: &Session,
     statements: &Statements,
     id: TaskId,
     retention: Duration,
     now: DateTime<Utc>,
-) -> Result<Option<Box<RawValue>>, ViewError> {
-    let found: Vec<(Option<String>, Option<i64>)> = rows(session, &statements.payload, (id.0,)).await?;
-    let Some((Some(payload), Some(stamp))) = found.into_iter().next() else {
+) -> Result<Option<LogPosition>, ViewError> {
+    type Row = (Option<String>, Option<i32>, Option<i64>, Option<i64>);
+    let found: Vec<Row> = rows(session, &statements.payload_position, (id.0,)).await?;
+    let Some((Some(topic), Some(partition), Some(offset), Some(stamp))) = found.into_iter().next() else {
         return Ok(None);
     };
     if stamps::expiry(stamps::lived_from(stamp), retention) <= now {
         return Ok(None);
     }
-    RawValue::from_string(payload).map(Some).map_err(|e| ViewError::Corrupt(format!("task_payloads: not JSON: {e}")))
+    let corrupt = || ViewError::Corrupt(format!("task_payload_positions: {topic}/{partition}@{offset}"));
+    Ok(Some(LogPosition {
+        partition: u32::try_from(partition).map_err(|_| corrupt())?,
+        offset: u64::try_from(offset).map_err(|_| corrupt())?,
+        topic,
+    }))
 }

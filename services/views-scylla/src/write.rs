@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
-use hookline_domain::{AttemptRecorded, Subscription, SubscriptionEvent, SubscriptionId, TaskId, TaskView};
+use hookline_domain::{
+    AttemptRecorded, LogPosition, Subscription, SubscriptionEvent, SubscriptionId, TaskId, TaskView,
+};
 use hookline_views::{ViewChange, ViewError};
 use scylla::client::session::Session;
 use scylla::serialize::row::SerializeRow;
@@ -16,7 +18,6 @@ use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
 use scylla::statement::Consistency;
 use scylla::value::MaybeUnset;
-use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::error;
@@ -124,18 +125,19 @@ pub(crate) async fn apply(
     let mut plan = Plan::default();
     // Changes to one task are merged first, so its row gets one write per batch.
     let mut tasks: HashMap<TaskId, TaskView> = HashMap::new();
-    let mut payloads: HashMap<TaskId, (DateTime<Utc>, Box<RawValue>)> = HashMap::new();
+    let mut payloads: HashMap<TaskId, (DateTime<Utc>, LogPosition)> = HashMap::new();
     for change in changes {
         match change {
             ViewChange::Subscription(event) => plan_subscription(&mut plan, statements, &event),
-            ViewChange::Task(accepted) => {
-                let view = TaskView::from_accepted(&accepted);
-                if stamps::ttl_secs(stamps::expiry(view.last_activity(), retention), now).is_some() {
-                    fold(&mut tasks, view);
+            ViewChange::Task { task, payload_at } => {
+                keep(&mut payloads, task.task_id, task.created_at, payload_at);
+                if stamps::ttl_secs(stamps::expiry(task.last_activity(), retention), now).is_some() {
+                    fold(&mut tasks, task);
                 }
-                keep(&mut payloads, accepted.task_id, accepted.accepted_at, accepted.payload);
             }
-            ViewChange::DeadLettered(dead) => keep(&mut payloads, dead.task.task_id, dead.failed_at, dead.task.payload),
+            ViewChange::DeadLettered { task_id, failed_at, payload_at } => {
+                keep(&mut payloads, task_id, failed_at, payload_at)
+            }
             ViewChange::Attempt(attempt) => {
                 let Some(ttl) = stamps::ttl_secs(stamps::expiry(attempt.attempted_at, retention), now) else {
                     continue;
@@ -148,11 +150,14 @@ pub(crate) async fn apply(
     for view in tasks.into_values() {
         plan_task(&mut plan, statements, &view, retention, now);
     }
-    for (task_id, (at, payload)) in payloads {
+    for (task_id, (at, position)) in payloads {
         if let Some(ttl) = stamps::ttl_secs(stamps::expiry(at, retention), now) {
-            let bytes = payload.get().len();
-            let values = Box::new((ttl, stamps::lives_from(at), payload.get().to_string(), task_id.0));
-            plan.push(Partition::Task(task_id), &statements.put_payload, values, bytes);
+            let bytes = position.topic.len() + 12;
+            // CQL has signed integers only; a partition or offset past their range cannot occur in a log.
+            let partition = i32::try_from(position.partition).unwrap_or(i32::MAX);
+            let offset = i64::try_from(position.offset).unwrap_or(i64::MAX);
+            let values = Box::new((ttl, stamps::lives_from(at), position.topic, partition, offset, task_id.0));
+            plan.push(Partition::Task(task_id), &statements.put_payload_position, values, bytes);
         }
     }
 
@@ -168,15 +173,15 @@ async fn send(session: &Session, batch: Batch, values: Vec<Values>) -> Result<()
     Ok(())
 }
 
-/// Keeps the latest-stamped payload of each task: its write wins and expires last.
+/// Keeps the latest-stamped payload position of each task: its write wins and expires last.
 fn keep(
-    payloads: &mut HashMap<TaskId, (DateTime<Utc>, Box<RawValue>)>,
+    payloads: &mut HashMap<TaskId, (DateTime<Utc>, LogPosition)>,
     task_id: TaskId,
     at: DateTime<Utc>,
-    payload: Box<RawValue>,
+    position: LogPosition,
 ) {
     if payloads.get(&task_id).is_none_or(|(kept_at, _)| *kept_at < at) {
-        payloads.insert(task_id, (at, payload));
+        payloads.insert(task_id, (at, position));
     }
 }
 

@@ -1,7 +1,8 @@
 //! The `ViewStore` port: the read models the projector builds from the log
-//! (subscriptions, delivery tasks with their payloads, task listings newest first,
-//! attempts by task, recent attempts by subscription), with retention by TTL, and
-//! its embedded adapter.
+//! (subscriptions, delivery tasks with where their payloads are in the log, task
+//! listings newest first, attempts by task, recent attempts by subscription), with
+//! retention by TTL, and its embedded adapter. The views keep no copy of a payload:
+//! the log holds it, and a view points at the record.
 //!
 //! Consumes: domain events, in any order and any number of times. Produces: the
 //! views the REST API reads. Guarantees: applying the same events in any order
@@ -15,10 +16,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hookline_domain::{
-    AttemptRecorded, Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState, TaskAccepted,
-    TaskDeadLettered, TaskId, TaskView,
+    AttemptRecorded, LogPosition, Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState, TaskAccepted,
+    TaskId, TaskView,
 };
-use serde_json::value::RawValue;
 
 pub mod conformance;
 pub mod embedded;
@@ -30,12 +30,28 @@ pub use task_listing::{TaskFilter, TaskPageBuilder, TaskPosition, TASK_SCAN_BUDG
 #[derive(Clone, Debug)]
 pub enum ViewChange {
     Subscription(SubscriptionEvent),
-    /// A TaskAccepted: the task, and its payload for a retry by hand.
-    Task(TaskAccepted),
+    /// A TaskAccepted: the task as accepted, and where its record (which holds the
+    /// payload) is in the log.
+    Task {
+        task: TaskView,
+        payload_at: LogPosition,
+    },
     Attempt(AttemptRecorded),
-    /// A task that ran out of attempts: its payload is kept for the retention from
-    /// then, so that a failed task can be retried by hand as long as it is shown.
-    DeadLettered(TaskDeadLettered),
+    /// A task that ran out of attempts at `failed_at`, and where its dead letter (which
+    /// holds the payload too) is: the position is kept for the retention from then, so
+    /// that a failed task can be retried by hand as long as it is shown.
+    DeadLettered {
+        task_id: TaskId,
+        failed_at: DateTime<Utc>,
+        payload_at: LogPosition,
+    },
+}
+
+impl ViewChange {
+    /// The change a TaskAccepted makes, its record being at `payload_at`.
+    pub fn accepted(task: &TaskAccepted, payload_at: LogPosition) -> ViewChange {
+        ViewChange::Task { task: TaskView::from_accepted(task), payload_at }
+    }
 }
 
 /// A page of results and the cursor for the next one.
@@ -94,9 +110,10 @@ pub trait ViewStore: Send + Sync + 'static {
     /// [`ViewError::InvalidCursor`].
     async fn tasks(&self, filter: TaskFilter, limit: usize, cursor: Option<&str>) -> Result<Page<TaskView>, ViewError>;
 
-    /// The raw payload of a task's TaskAccepted, byte for byte, while kept: from its
-    /// acceptance, or its latest dead letter, until the retention has passed.
-    async fn task_payload(&self, id: TaskId) -> Result<Option<Box<RawValue>>, ViewError>;
+    /// Where the record holding a task's payload is in the log, while kept: its
+    /// TaskAccepted from its acceptance, or its latest dead letter from its failure,
+    /// until the retention has passed.
+    async fn payload_position(&self, id: TaskId) -> Result<Option<LogPosition>, ViewError>;
 
     /// A task's attempts, oldest first (one per attempt number: a repeated attempt
     /// replaces the earlier record of the same number).

@@ -47,7 +47,7 @@ conformance_cases!(
     task_listing_pages_with_a_cursor,
     task_listing_rejects_invalid_cursor,
     task_listing_hides_expired_tasks,
-    task_payloads_are_kept_for_retries,
+    task_payload_positions_are_kept_for_retries,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,6 +58,11 @@ async fn run_all_passes_against_embedded_views() {
 
 fn now_ms() -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(chrono::Utc::now().timestamp_millis()).expect("clock in range")
+}
+
+/// Where the sample's TaskAccepted is in the log.
+fn accepted_at() -> hookline_domain::LogPosition {
+    hookline_domain::LogPosition { topic: "hookline.deliveries".into(), partition: 2, offset: 17 }
 }
 
 fn sample(sub: SubscriptionId) -> (Subscription, TaskAccepted, hookline_domain::AttemptRecorded) {
@@ -105,7 +110,7 @@ async fn views_survive_drop_and_reopen() {
                     id: deleted,
                     deleted_at: view.created_at,
                 }),
-                ViewChange::Task(task.clone()),
+                ViewChange::accepted(&task, accepted_at()),
                 ViewChange::Attempt(attempt.clone()),
             ])
             .await
@@ -147,15 +152,22 @@ async fn purge_counts_exactly_and_expiry_survives_reopen() {
     let view = TaskView::from_accepted(&task);
     {
         let store = EmbeddedViews::open(&path, retention).expect("open");
-        store.apply(vec![ViewChange::Task(task.clone()), ViewChange::Attempt(attempt.clone())]).await.expect("apply");
+        store
+            .apply(vec![ViewChange::accepted(&task, accepted_at()), ViewChange::Attempt(attempt.clone())])
+            .await
+            .expect("apply");
         assert_eq!(store.purge_expired(chrono::Utc::now()).await.unwrap(), 0, "nothing has expired yet");
     }
     let store = EmbeddedViews::open(&path, retention).expect("reopen");
     let after_expiry = attempt.attempted_at + chrono::TimeDelta::seconds(61);
-    assert_eq!(store.purge_expired(after_expiry).await.unwrap(), 3, "one task, one attempt and one payload row");
+    assert_eq!(
+        store.purge_expired(after_expiry).await.unwrap(),
+        3,
+        "one task, one attempt and one payload position row"
+    );
     assert_eq!(store.purge_expired(after_expiry).await.unwrap(), 0, "a second purge finds nothing");
     assert_eq!(store.task(view.task_id).await.unwrap(), None);
-    assert!(store.task_payload(view.task_id).await.unwrap().is_none());
+    assert!(store.payload_position(view.task_id).await.unwrap().is_none());
     assert_eq!(store.tasks(TaskFilter::default(), 10, None).await.unwrap().items, vec![]);
     assert_eq!(store.attempts_for_task(view.task_id).await.unwrap(), vec![]);
     assert_eq!(store.attempts_for_subscription(attempt.subscription_id, 10).await.unwrap(), vec![]);
@@ -170,7 +182,10 @@ async fn tasks_of_a_file_without_listings_are_listed_on_open() {
     let (_, task, attempt) = sample(SubscriptionId::new());
     {
         let store = EmbeddedViews::open(&path, LONG_RETENTION).expect("open");
-        store.apply(vec![ViewChange::Task(task.clone()), ViewChange::Attempt(attempt.clone())]).await.expect("apply");
+        store
+            .apply(vec![ViewChange::accepted(&task, accepted_at()), ViewChange::Attempt(attempt.clone())])
+            .await
+            .expect("apply");
     }
     {
         let db = redb::Database::create(&path).expect("open the file with redb");

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use hookline_domain::signature::ingest_signature;
-use hookline_domain::{topics, Secret, Subscription, SubscriptionEvent, SubscriptionId, TaskAccepted, TaskId};
+use hookline_domain::{
+    topics, LogPosition, Secret, Subscription, SubscriptionEvent, SubscriptionId, TaskAccepted, TaskId, TaskView,
+};
 use hookline_ingest::{
     run_consumer, IngestConsumerConfig, IngestConsumerDeps, IngestConsumerError, IngestCounters, IngestCounts,
     Ingestor, EVENT_TYPE_HEADER, IDEMPOTENCY_KEY_HEADER, SIGNATURE_HEADER,
@@ -77,14 +79,9 @@ impl Harness {
 
     /// Writes a task into the views, as the projector would from its TaskAccepted.
     pub async fn project_task(&self, task_id: TaskId, subscription_id: SubscriptionId) {
-        let accepted = TaskAccepted {
-            task_id,
-            subscription_id,
-            event_type: None,
-            accepted_at: Utc::now(),
-            payload: serde_json::value::RawValue::from_string("{}".into()).unwrap(),
-        };
-        self.views.apply(vec![ViewChange::Task(accepted)]).await.unwrap();
+        let task = TaskView { task_id, subscription_id, event_type: None, created_at: Utc::now(), last_attempt: None };
+        let payload_at = LogPosition { topic: topics::DELIVERIES.into(), partition: 0, offset: 0 };
+        self.views.apply(vec![ViewChange::Task { task, payload_at }]).await.unwrap();
     }
 
     /// Appends records to `hookline.ingest` as an external producer would.

@@ -20,7 +20,8 @@ pub use self::groups::{
 };
 pub use self::polling::{cancelled_poll_loses_nothing, pause_stops_one_partition, poll_times_out_and_wakes_on_append};
 pub use self::records::{
-    concurrent_appends_are_all_readable, one_append_keeps_order, round_trip, same_key_same_partition_in_order,
+    concurrent_appends_are_all_readable, one_append_keeps_order, read_by_position, round_trip,
+    same_key_same_partition_in_order,
 };
 pub use self::topics::{end_offsets, topic_management};
 use crate::{Consumer, ConsumerSpec, EventLog, NewRecord, Record, StartFrom, TopicSpec};
@@ -31,6 +32,7 @@ const ARRIVAL_DEADLINE: Duration = Duration::from_secs(30);
 /// Runs every case, one after the other.
 pub async fn run_all(log: Arc<dyn EventLog>) {
     round_trip(log.clone()).await;
+    read_by_position(log.clone()).await;
     same_key_same_partition_in_order(log.clone()).await;
     one_append_keeps_order(log.clone()).await;
     concurrent_appends_are_all_readable(log.clone()).await;

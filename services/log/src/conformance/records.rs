@@ -140,3 +140,37 @@ pub async fn concurrent_appends_are_all_readable(log: Arc<dyn EventLog>) {
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
+
+/// A record read by the position `append` answered is the record appended there, in any
+/// partition, recent or not, also after later appends; a position never written reads
+/// as nothing.
+pub async fn read_by_position(log: Arc<dyn EventLog>) {
+    let topic = new_topic(&log, "read-by-position", 3).await;
+    let sent: Vec<NewRecord> = (0..30)
+        .map(|i| NewRecord {
+            topic: topic.clone(),
+            key: format!("key-{}", i % 7).into_bytes(),
+            headers: vec![("n".into(), i.to_string().into_bytes())],
+            value: format!("value-{i}").into_bytes(),
+        })
+        .collect();
+    let appended = append(&log, sent.clone(), "read_by_position").await;
+    // Later records, so the first ones are no longer the newest.
+    append(&log, (0..50).map(|i| record(&topic, b"later", format!("later-{i}").as_bytes())).collect(), "later").await;
+    for (sent, landed) in sent.iter().zip(&appended).rev() {
+        let tp = crate::TopicPartition::new(topic.clone(), landed.partition);
+        let got = log
+            .read(&tp, landed.offset)
+            .await
+            .unwrap_or_else(|e| panic!("read_by_position: reading {tp} at {} failed: {e}", landed.offset))
+            .unwrap_or_else(|| panic!("read_by_position: {tp} at {} holds nothing", landed.offset));
+        assert_eq!((got.topic.as_str(), got.partition, got.offset), (topic.as_str(), landed.partition, landed.offset));
+        assert_eq!((&got.key, &got.headers, &got.value), (&sent.key, &sent.headers, &sent.value), "at {tp}");
+    }
+    let ends = log.end_offsets(&topic).await.expect("end_offsets");
+    for (partition, end) in ends {
+        let tp = crate::TopicPartition::new(topic.clone(), partition);
+        let beyond = log.read(&tp, end).await.expect("reading past the end is no error");
+        assert!(beyond.is_none(), "read_by_position: {tp} at its end offset {end} must hold nothing");
+    }
+}

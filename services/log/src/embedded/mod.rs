@@ -41,7 +41,7 @@ pub use self::murmur2::{murmur2, partition_for_key};
 use self::partition::Partition;
 use self::topic::Topic;
 use self::writer::{AppendRequest, PendingRecord, Writer};
-use crate::{Appended, Consumer, ConsumerSpec, EventLog, LogError, NewRecord, TopicSpec};
+use crate::{Appended, Consumer, ConsumerSpec, EventLog, LogError, NewRecord, Record, TopicPartition, TopicSpec};
 
 /// The largest record size limit accepted (frame lengths are 32-bit).
 const MAX_RECORD_LIMIT: usize = 1 << 30;
@@ -235,5 +235,20 @@ impl EventLog for EmbeddedLog {
 
     async fn end_offsets(&self, topic: &str) -> Result<Vec<(u32, u64)>, LogError> {
         Ok(self.topic(topic)?.partitions.iter().map(|p| (p.id, p.end_offset())).collect())
+    }
+
+    async fn read(&self, tp: &TopicPartition, offset: u64) -> Result<Option<Record>, LogError> {
+        let topic = self.topic(&tp.topic)?;
+        let Some(partition) = topic.partitions.get(tp.partition as usize).cloned() else {
+            return Err(LogError::Invalid(format!("{tp} does not exist")));
+        };
+        if let Some(recent) = partition.read_recent(offset, 1) {
+            return Ok(recent.into_iter().next());
+        }
+        tokio::task::spawn_blocking(move || partition.read_from_disk(offset, 1))
+            .await
+            .map_err(|e| LogError::Unavailable(format!("read task failed: {e}")))?
+            // Past a deleted segment the read moves on to the next record retained.
+            .map(|records| records.into_iter().next().filter(|record| record.offset == offset))
     }
 }

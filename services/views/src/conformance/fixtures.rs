@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use hookline_domain::{AttemptRecorded, Outcome, Subscription, SubscriptionId, TaskAccepted, TaskId, TaskView};
-use serde_json::value::RawValue;
+use hookline_domain::{AttemptRecorded, LogPosition, Outcome, Subscription, SubscriptionId, TaskId, TaskView};
 
 use crate::{ViewChange, ViewStore};
 
@@ -34,22 +33,20 @@ pub(super) fn accepted(task: TaskId, sub: SubscriptionId, at: DateTime<Utc>) -> 
     }
 }
 
-/// The payload of a task's TaskAccepted: its own, with spacing, key order and a
-/// big integer that only a byte-exact store keeps.
-pub(super) fn payload(task: &TaskView) -> Box<RawValue> {
-    let text = format!(r#"{{"z": "{}",  "a": 123456789012345678901234567890, "n": [1.50]}}"#, task.task_id);
-    RawValue::from_string(text).expect("the fixture payload is JSON")
+/// Where a task's TaskAccepted is in the log: a position of its own, derived from its
+/// id, so that a store mixing up two tasks' positions is caught.
+pub(super) fn accepted_at_position(task: &TaskView) -> LogPosition {
+    let bytes = task.task_id.as_bytes();
+    LogPosition {
+        topic: "hookline.deliveries".into(),
+        partition: u32::from(bytes[15] % 16),
+        offset: u64::from_be_bytes(bytes[8..16].try_into().expect("8 bytes")) >> 1,
+    }
 }
 
 /// The TaskAccepted a task view stands for, as the change the projector makes of it.
 pub(super) fn accept(task: &TaskView) -> ViewChange {
-    ViewChange::Task(TaskAccepted {
-        task_id: task.task_id,
-        subscription_id: task.subscription_id,
-        event_type: task.event_type.clone(),
-        accepted_at: task.created_at,
-        payload: payload(task),
-    })
+    ViewChange::Task { task: task.clone(), payload_at: accepted_at_position(task) }
 }
 
 pub(super) fn attempt(task: &TaskView, number: u32, outcome: Outcome, at: DateTime<Utc>) -> AttemptRecorded {

@@ -29,7 +29,7 @@ pub use self::subscriptions::{
 };
 pub use self::task_listing::{
     task_listing_filters_newest_first, task_listing_hides_expired_tasks, task_listing_pages_with_a_cursor,
-    task_listing_rejects_invalid_cursor, task_payloads_are_kept_for_retries,
+    task_listing_rejects_invalid_cursor, task_payload_positions_are_kept_for_retries,
 };
 pub use self::tasks::{repeated_attempt_keeps_the_higher_rank, task_fold_ignores_order_and_repeats};
 use crate::{Retention, ViewStore};
@@ -66,7 +66,7 @@ pub async fn run_all(factory: &impl ViewStoreFactory) {
     task_listing_pages_with_a_cursor(factory).await;
     task_listing_rejects_invalid_cursor(factory).await;
     task_listing_hides_expired_tasks(factory).await;
-    task_payloads_are_kept_for_retries(factory).await;
+    task_payload_positions_are_kept_for_retries(factory).await;
     rows_expire_and_are_purged(factory).await;
     old_events_are_not_written(factory).await;
 }

@@ -1,11 +1,11 @@
 //! The task listing: newest first, filtered by subscription and by the status of
-//! the moment, paged with cursors; and the payloads kept for retries by hand.
+//! the moment, paged with cursors; and the payload positions kept for retries by hand.
 
 use std::time::Duration;
 
-use hookline_domain::{Outcome, SubscriptionId, TaskDeadLettered, TaskId, TaskStatus, TaskView};
+use hookline_domain::{LogPosition, Outcome, SubscriptionId, TaskId, TaskStatus, TaskView};
 
-use super::fixtures::{accept, accepted, apply, attempt, now, payload, secs, task, wait_until};
+use super::fixtures::{accept, accepted, accepted_at_position, apply, attempt, now, secs, task, wait_until};
 use super::{ViewStoreFactory, LONG_RETENTION};
 use crate::{Retention, TaskFilter, TaskPosition, ViewChange, ViewError, ViewStore};
 
@@ -172,7 +172,10 @@ pub async fn task_listing_hides_expired_tasks(factory: &impl ViewStoreFactory) {
     assert_eq!(list_all(short.as_ref(), of_sub(sub), 10).await, vec![lasting.clone()]);
     let everyone = list_all(short.as_ref(), TaskFilter::default(), 50).await;
     assert_eq!(only(&everyone, [&short_lived, &lasting]), vec![lasting.task_id], "nor in the listing of all");
-    assert!(short.task_payload(short_lived.task_id).await.expect("payload").is_none(), "its payload expired too");
+    assert!(
+        short.payload_position(short_lived.task_id).await.expect("position").is_none(),
+        "its payload position expired too"
+    );
 
     let hour = factory.open(Retention { ttl: Duration::from_secs(3600) }).await;
     let sub = SubscriptionId::new();
@@ -187,36 +190,43 @@ pub async fn task_listing_hides_expired_tasks(factory: &impl ViewStoreFactory) {
     assert_eq!(only(&everyone, [&forgotten, &active]), vec![active.task_id], "in the listing of all as well");
 }
 
-/// A payload reads back byte for byte; a dead letter keeps the payload of a task
-/// accepted before the retention for the retention from its failure.
-pub async fn task_payloads_are_kept_for_retries(factory: &impl ViewStoreFactory) {
+/// A task's payload position reads back as stored; a dead letter's position replaces
+/// it, and keeps a task accepted before the retention for the retention from its failure.
+pub async fn task_payload_positions_are_kept_for_retries(factory: &impl ViewStoreFactory) {
     let store = factory.open(Retention { ttl: Duration::from_secs(3600) }).await;
     let sub = SubscriptionId::new();
     let fresh = accepted(TaskId::new(), sub, now() - secs(5));
-    apply(&store, vec![accept(&fresh)]).await;
+    let other = accepted(TaskId::new(), sub, now() - secs(5));
+    apply(&store, vec![accept(&fresh), accept(&other)]).await;
     let read = |id: TaskId| {
         let store = &store;
-        async move { store.task_payload(id).await.unwrap_or_else(|e| panic!("task_payload({id}) failed: {e}")) }
+        async move { store.payload_position(id).await.unwrap_or_else(|e| panic!("payload_position({id}) failed: {e}")) }
     };
-    assert_eq!(read(fresh.task_id).await.map(|p| p.get().to_string()), Some(payload(&fresh).get().to_string()));
-    assert!(read(TaskId::new()).await.is_none(), "an unknown task has no payload");
+    assert_eq!(read(fresh.task_id).await, Some(accepted_at_position(&fresh)));
+    assert_eq!(read(other.task_id).await, Some(accepted_at_position(&other)));
+    assert!(read(TaskId::new()).await.is_none(), "an unknown task has no payload position");
 
     let long_ago = now() - secs(2 * 3600);
     let failed = accepted(TaskId::new(), sub, long_ago);
     let last = attempt(&failed, 4, Outcome::PermanentlyFailed, now() - secs(2));
-    let dead = |view: &TaskView, at| {
-        let ViewChange::Task(task) = accept(view) else { unreachable!("accept makes a Task change") };
-        ViewChange::DeadLettered(TaskDeadLettered { task, attempts: 4, last_error: None, failed_at: at })
+    let dead_letter = |offset: u64| LogPosition { topic: "hookline.dlq".into(), partition: 3, offset };
+    let dead = |view: &TaskView, at, offset| ViewChange::DeadLettered {
+        task_id: view.task_id,
+        failed_at: at,
+        payload_at: dead_letter(offset),
     };
     apply(&store, vec![accept(&failed)]).await;
-    assert!(read(failed.task_id).await.is_none(), "a TaskAccepted past the retention keeps no payload");
-    apply(&store, vec![ViewChange::Attempt(last.clone()), dead(&failed, last.attempted_at)]).await;
-    assert_eq!(read(failed.task_id).await.map(|p| p.get().to_string()), Some(payload(&failed).get().to_string()));
-    // An older dead letter (a replay) does not shorten what a later one kept.
-    apply(&store, vec![dead(&failed, long_ago + secs(60)), accept(&failed)]).await;
-    assert!(read(failed.task_id).await.is_some(), "a replayed older event must not drop the payload");
+    assert!(read(failed.task_id).await.is_none(), "a TaskAccepted past the retention keeps no position");
+    apply(&store, vec![ViewChange::Attempt(last.clone()), dead(&failed, last.attempted_at, 41)]).await;
+    assert_eq!(read(failed.task_id).await, Some(dead_letter(41)), "the dead letter holds the payload now");
+    // An older dead letter (a replay) or the TaskAccepted do not take its place.
+    apply(&store, vec![dead(&failed, long_ago + secs(60), 7), accept(&failed)]).await;
+    assert_eq!(read(failed.task_id).await, Some(dead_letter(41)), "a replayed older event must not win");
+    let retried = attempt(&failed, 5, Outcome::PermanentlyFailed, now() - secs(1));
+    apply(&store, vec![ViewChange::Attempt(retried.clone()), dead(&failed, retried.attempted_at, 90)]).await;
+    assert_eq!(read(failed.task_id).await, Some(dead_letter(90)), "a later dead letter wins");
 
     let forgotten = accepted(TaskId::new(), sub, long_ago);
-    apply(&store, vec![accept(&forgotten), dead(&forgotten, long_ago + secs(60))]).await;
+    apply(&store, vec![accept(&forgotten), dead(&forgotten, long_ago + secs(60), 3)]).await;
     assert!(read(forgotten.task_id).await.is_none(), "a dead letter past the retention keeps nothing");
 }

@@ -18,13 +18,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use hookline_domain::{AttemptRecorded, Subscription, SubscriptionId, SubscriptionState, TaskId, TaskView};
+use hookline_domain::{
+    AttemptRecorded, LogPosition, Subscription, SubscriptionId, SubscriptionState, TaskId, TaskView,
+};
 use redb::Database;
 
 use self::error::EmbeddedError;
 use self::schema::clock_ms;
 use crate::{Page, Retention, TaskFilter, TaskPosition, ViewChange, ViewError, ViewStore};
-use serde_json::value::RawValue;
 
 /// The views in a redb database file.
 pub struct EmbeddedViews {
@@ -93,9 +94,9 @@ impl ViewStore for EmbeddedViews {
         self.blocking(move |db, _| read::tasks(db, filter, limit, after, now)).await
     }
 
-    async fn task_payload(&self, id: TaskId) -> Result<Option<Box<RawValue>>, ViewError> {
+    async fn payload_position(&self, id: TaskId) -> Result<Option<LogPosition>, ViewError> {
         let now = clock_ms(Utc::now());
-        self.blocking(move |db, _| read::task_payload(db, id, now)).await
+        self.blocking(move |db, _| read::payload_position(db, id, now)).await
     }
 
     async fn attempts_for_task(&self, id: TaskId) -> Result<Vec<AttemptRecorded>, ViewError> {

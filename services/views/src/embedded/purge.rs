@@ -6,7 +6,7 @@ use super::codec::{decode_attempt, decode_task};
 use super::error::EmbeddedError;
 use super::schema::{
     by_sub_key, split_expiry_key, split_row, task_by_sub_key, task_time_key, RowKind, ATTEMPTS, ATTEMPTS_BY_SUB,
-    EXPIRY, PAYLOADS, TASKS, TASKS_BY_SUB, TASKS_BY_TIME,
+    EXPIRY, PAYLOAD_POSITIONS, TASKS, TASKS_BY_SUB, TASKS_BY_TIME,
 };
 use crate::TaskPosition;
 
@@ -25,7 +25,7 @@ pub(super) fn purge_expired(db: &Database, now_ms: u64) -> Result<u64, EmbeddedE
         let mut attempts_by_sub = txn.open_table(ATTEMPTS_BY_SUB)?;
         let mut tasks_by_time = txn.open_table(TASKS_BY_TIME)?;
         let mut tasks_by_sub = txn.open_table(TASKS_BY_SUB)?;
-        let mut payloads = txn.open_table(PAYLOADS)?;
+        let mut payload_positions = txn.open_table(PAYLOAD_POSITIONS)?;
         // Every key of a row expired at or before now_ms sorts before this one.
         let end = now_ms.saturating_add(1).to_be_bytes();
         loop {
@@ -62,12 +62,12 @@ pub(super) fn purge_expired(db: &Database, now_ms: u64) -> Result<u64, EmbeddedE
                         }
                     }
                     RowKind::Payload => {
-                        let still_due = match payloads.get(row_key)? {
+                        let still_due = match payload_positions.get(row_key)? {
                             Some(row) => split_row(row.value())?.0 == expires,
                             None => false,
                         };
                         if still_due {
-                            payloads.remove(row_key)?;
+                            payload_positions.remove(row_key)?;
                             deleted += 1;
                         }
                     }

@@ -3,16 +3,17 @@
 use std::ops::Bound;
 
 use chrono::{DateTime, Utc};
-use hookline_domain::{AttemptRecorded, Subscription, SubscriptionId, SubscriptionState, TaskId, TaskView};
+use hookline_domain::{
+    AttemptRecorded, LogPosition, Subscription, SubscriptionId, SubscriptionState, TaskId, TaskView,
+};
 use redb::{Database, ReadableDatabase, ReadableTable};
-use serde_json::value::RawValue;
 
 use super::codec::{decode_attempt, decode_task};
 use super::error::EmbeddedError;
 use super::schema::{
-    attempt_key, attempt_key_of_by_sub, decode, position_of_listing_key, prefix_end, split_row, subscription_key,
-    task_by_sub_key, task_time_key, Bytes, ATTEMPTS, ATTEMPTS_BY_SUB, PAYLOADS, SUBSCRIPTIONS, TASKS, TASKS_BY_SUB,
-    TASKS_BY_TIME, TOMBSTONES,
+    attempt_key, attempt_key_of_by_sub, decode, decode_position, position_of_listing_key, prefix_end, split_row,
+    subscription_key, task_by_sub_key, task_time_key, Bytes, ATTEMPTS, ATTEMPTS_BY_SUB, PAYLOAD_POSITIONS,
+    SUBSCRIPTIONS, TASKS, TASKS_BY_SUB, TASKS_BY_TIME, TOMBSTONES,
 };
 use crate::{Page, TaskFilter, TaskPageBuilder, TaskPosition};
 
@@ -122,19 +123,16 @@ pub(super) fn tasks(
     Ok(page.finish())
 }
 
-pub(super) fn task_payload(db: &Database, id: TaskId, now_ms: u64) -> Result<Option<Box<RawValue>>, EmbeddedError> {
+pub(super) fn payload_position(db: &Database, id: TaskId, now_ms: u64) -> Result<Option<LogPosition>, EmbeddedError> {
     let txn = db.begin_read()?;
-    let Some(row) = txn.open_table(PAYLOADS)?.get(&id.as_bytes()[..])? else {
+    let Some(row) = txn.open_table(PAYLOAD_POSITIONS)?.get(&id.as_bytes()[..])? else {
         return Ok(None);
     };
-    let (expires, json) = split_row(row.value())?;
+    let (expires, encoded) = split_row(row.value())?;
     if expires <= now_ms {
         return Ok(None);
     }
-    let json = std::str::from_utf8(json).map_err(|_| EmbeddedError::Corrupt("payload is not UTF-8".into()))?;
-    let payload = RawValue::from_string(json.to_string())
-        .map_err(|e| EmbeddedError::Corrupt(format!("payload is not JSON: {e}")))?;
-    Ok(Some(payload))
+    decode_position(encoded).map(Some)
 }
 
 /// The task's attempts in attempt-number order: a range over the task id prefix.

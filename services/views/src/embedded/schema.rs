@@ -9,14 +9,15 @@
 //! | `attempts_by_sub`| subscription id ++ !attempted_at (u64 BE) ++ task id ++ number | `()`                    |
 //! | `tasks_by_time`  | accepted ms (u64 BE) ++ task id                              | `()`                      |
 //! | `tasks_by_sub`   | subscription id ++ accepted ms (u64 BE) ++ task id           | `()`                      |
-//! | `payloads`       | task id (16 bytes)                                           | expiry ++ raw JSON        |
+//! | `payload_positions` | task id (16 bytes)                                        | expiry ++ log position    |
 //! | `expiry`         | expiry (u64 BE) ++ row kind tag ++ row key                   | `()`                      |
 //!
 //! Tasks and attempts use the compact encoding of `codec.rs`; subscriptions JSON.
 //! The task listings are walked backwards (newest first); their accepted time is in
 //! milliseconds with the sign bit flipped, so that it sorts as a signed time. A
-//! payload expires on its own clock (its TaskAccepted or latest dead letter), like
-//! the CQL adapter's, not with the task row.
+//! payload's position (partition u32 BE ++ offset u64 BE ++ topic) expires on its own
+//! clock (its TaskAccepted or latest dead letter), like the CQL adapter's, not with the
+//! task row. The payload itself is only in the log.
 //! Live subscriptions and tombstones live in separate tables so that listing walks
 //! live rows only. "expiry" is milliseconds since the epoch, big-endian, so the
 //! expiry index sorts by time and `purge_expired` walks it from the start; rows carry
@@ -27,11 +28,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use hookline_domain::{AttemptRecorded, SubscriptionId, TaskId, TaskView};
+use hookline_domain::{AttemptRecorded, LogPosition, SubscriptionId, TaskId, TaskView};
 use redb::{Database, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::value::RawValue;
 
 use crate::TaskPosition;
 
@@ -48,12 +48,15 @@ pub(super) const ATTEMPTS_BY_SUB: TableDefinition<Bytes, ()> = TableDefinition::
 pub(super) const EXPIRY: TableDefinition<Bytes, ()> = TableDefinition::new("expiry");
 pub(super) const TASKS_BY_TIME: TableDefinition<Bytes, ()> = TableDefinition::new("tasks_by_time");
 pub(super) const TASKS_BY_SUB: TableDefinition<Bytes, ()> = TableDefinition::new("tasks_by_sub");
-pub(super) const PAYLOADS: TableDefinition<Bytes, Bytes> = TableDefinition::new("payloads");
+pub(super) const PAYLOAD_POSITIONS: TableDefinition<Bytes, Bytes> = TableDefinition::new("payload_positions");
+/// Copies of payloads, kept by earlier versions: dropped on open (the log holds them).
+const PAYLOAD_COPIES: TableDefinition<Bytes, Bytes> = TableDefinition::new("payloads");
 
 /// Creates any missing table, so that read transactions can open them all.
 pub(super) fn create_tables(db: &Database) -> Result<(), EmbeddedError> {
     let txn = db.begin_write()?;
-    for table in [SUBSCRIPTIONS, TOMBSTONES, TASKS, ATTEMPTS, PAYLOADS] {
+    txn.delete_table(PAYLOAD_COPIES)?;
+    for table in [SUBSCRIPTIONS, TOMBSTONES, TASKS, ATTEMPTS, PAYLOAD_POSITIONS] {
         txn.open_table(table)?;
     }
     for table in [ATTEMPTS_BY_SUB, EXPIRY, TASKS_BY_TIME, TASKS_BY_SUB] {
@@ -205,12 +208,27 @@ pub(super) fn split_row(row: &[u8]) -> Result<(u64, &[u8]), EmbeddedError> {
     Ok((u64::from_be_bytes(*expiry), encoded))
 }
 
-/// A payload row: its expiry, then the payload's JSON text.
-pub(super) fn payload_row(expires_ms: u64, payload: &RawValue) -> Vec<u8> {
-    let mut row = Vec::with_capacity(EXPIRY_LEN + payload.get().len());
+/// A payload position row: its expiry, then the partition, the offset and the topic.
+pub(super) fn position_row(expires_ms: u64, position: &LogPosition) -> Vec<u8> {
+    let mut row = Vec::with_capacity(EXPIRY_LEN + 12 + position.topic.len());
     row.extend_from_slice(&expires_ms.to_be_bytes());
-    row.extend_from_slice(payload.get().as_bytes());
+    row.extend_from_slice(&position.partition.to_be_bytes());
+    row.extend_from_slice(&position.offset.to_be_bytes());
+    row.extend_from_slice(position.topic.as_bytes());
     row
+}
+
+/// The position of a payload position row, after its expiry.
+pub(super) fn decode_position(encoded: &[u8]) -> Result<LogPosition, EmbeddedError> {
+    let corrupt = || EmbeddedError::Corrupt(format!("payload position of {} bytes", encoded.len()));
+    let (partition, rest) = encoded.split_first_chunk::<4>().ok_or_else(corrupt)?;
+    let (offset, topic) = rest.split_first_chunk::<8>().ok_or_else(corrupt)?;
+    let topic = std::str::from_utf8(topic).map_err(|_| corrupt())?;
+    Ok(LogPosition {
+        topic: topic.to_string(),
+        partition: u32::from_be_bytes(*partition),
+        offset: u64::from_be_bytes(*offset),
+    })
 }
 
 /// Subscriptions and tombstones are rare and stay JSON.
@@ -270,6 +288,15 @@ mod tests {
         assert_eq!(split_expiry_key(&key).unwrap(), (42, RowKind::Attempt, &[1u8, 2, 3][..]));
         assert!(split_expiry_key(&[0; 8]).is_err());
         assert!(split_expiry_key(&[0, 0, 0, 0, 0, 0, 0, 0, 9]).is_err());
+    }
+
+    #[test]
+    fn positions_round_trip() {
+        let position = LogPosition { topic: "hookline.dlq".into(), partition: 7, offset: u64::MAX - 1 };
+        let row = position_row(42, &position);
+        let (expires, encoded) = split_row(&row).unwrap();
+        assert_eq!((expires, decode_position(encoded).unwrap()), (42, position));
+        assert!(decode_position(&[0; 11]).is_err());
     }
 
     #[test]

@@ -4,21 +4,20 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use hookline_domain::{AttemptRecorded, Outcome, SubscriptionEvent, TaskId, TaskView};
+use hookline_domain::{AttemptRecorded, LogPosition, Outcome, SubscriptionEvent, TaskId, TaskView};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
-use serde_json::value::RawValue;
 
 use super::codec::{decode_attempt, decode_task};
 use super::error::EmbeddedError;
 use super::schema::{
-    attempt_key, attempt_row, by_sub_key, encode, expiry_key, expiry_ms, payload_row, split_row, subscription_key,
-    task_by_sub_key, task_row, task_time_key, Bytes, RowKind, ATTEMPTS, ATTEMPTS_BY_SUB, EXPIRY, PAYLOADS,
+    attempt_key, attempt_row, by_sub_key, encode, expiry_key, expiry_ms, position_row, split_row, subscription_key,
+    task_by_sub_key, task_row, task_time_key, Bytes, RowKind, ATTEMPTS, ATTEMPTS_BY_SUB, EXPIRY, PAYLOAD_POSITIONS,
     SUBSCRIPTIONS, TASKS, TASKS_BY_SUB, TASKS_BY_TIME, TOMBSTONES,
 };
 use crate::{TaskPosition, ViewChange};
 
-/// A payload to keep, and the time its retention counts from.
-type Kept = (DateTime<Utc>, Box<RawValue>);
+/// Where a payload is, and the time its retention counts from.
+type Kept = (DateTime<Utc>, LogPosition);
 
 /// Applies `changes` and commits durably; rows already expired at `now_ms` are not written.
 pub(super) fn apply(db: &Database, ttl: Duration, now_ms: u64, changes: Vec<ViewChange>) -> Result<(), EmbeddedError> {
@@ -32,24 +31,24 @@ pub(super) fn apply(db: &Database, ttl: Duration, now_ms: u64, changes: Vec<View
         for change in changes {
             match change {
                 ViewChange::Subscription(event) => tables.apply_subscription(&event)?,
-                ViewChange::Task(accepted) => {
-                    fold(&mut tasks, TaskView::from_accepted(&accepted));
-                    keep(&mut payloads, accepted.task_id, accepted.accepted_at, accepted.payload);
+                ViewChange::Task { task, payload_at } => {
+                    keep(&mut payloads, task.task_id, task.created_at, payload_at);
+                    fold(&mut tasks, task);
                 }
                 ViewChange::Attempt(attempt) => {
                     fold(&mut tasks, TaskView::from_attempt(&attempt));
                     tables.put_attempt(&attempt, ttl, now_ms)?;
                 }
-                ViewChange::DeadLettered(dead) => {
-                    keep(&mut payloads, dead.task.task_id, dead.failed_at, dead.task.payload)
+                ViewChange::DeadLettered { task_id, failed_at, payload_at } => {
+                    keep(&mut payloads, task_id, failed_at, payload_at)
                 }
             }
         }
         for view in tasks.into_values() {
             tables.merge_task(view, ttl, now_ms)?;
         }
-        for (task_id, (at, payload)) in payloads {
-            tables.put_payload(task_id, &payload, expiry_ms(at, ttl), now_ms)?;
+        for (task_id, (at, position)) in payloads {
+            tables.put_payload_position(task_id, &position, expiry_ms(at, ttl), now_ms)?;
         }
     }
     txn.commit()?;
@@ -57,7 +56,7 @@ pub(super) fn apply(db: &Database, ttl: Duration, now_ms: u64, changes: Vec<View
 }
 
 /// Lists the tasks of a file written before the task listings existed: an empty
-/// listing beside stored tasks means nothing else. (Their payloads were never kept.)
+/// listing beside stored tasks means nothing else. (Their payload positions were never kept.)
 pub(super) fn list_unlisted_tasks(db: &Database) -> Result<(), EmbeddedError> {
     {
         let txn = db.begin_read()?;
@@ -83,12 +82,12 @@ pub(super) fn list_unlisted_tasks(db: &Database) -> Result<(), EmbeddedError> {
     Ok(())
 }
 
-/// Keeps the latest-stamped payload of each task: it expires last.
-fn keep(payloads: &mut HashMap<TaskId, Kept>, task_id: TaskId, at: DateTime<Utc>, payload: Box<RawValue>) {
+/// Keeps the latest-stamped payload position of each task: it expires last.
+fn keep(payloads: &mut HashMap<TaskId, Kept>, task_id: TaskId, at: DateTime<Utc>, position: LogPosition) {
     match payloads.get(&task_id) {
         Some((kept_at, _)) if *kept_at >= at => {}
         _ => {
-            payloads.insert(task_id, (at, payload));
+            payloads.insert(task_id, (at, position));
         }
     }
 }
@@ -109,7 +108,7 @@ struct Tables<'txn> {
     attempts_by_sub: Table<'txn, Bytes, ()>,
     tasks_by_time: Table<'txn, Bytes, ()>,
     tasks_by_sub: Table<'txn, Bytes, ()>,
-    payloads: Table<'txn, Bytes, Bytes>,
+    payload_positions: Table<'txn, Bytes, Bytes>,
     expiry: Table<'txn, Bytes, ()>,
 }
 
@@ -123,7 +122,7 @@ impl<'txn> Tables<'txn> {
             attempts_by_sub: txn.open_table(ATTEMPTS_BY_SUB)?,
             tasks_by_time: txn.open_table(TASKS_BY_TIME)?,
             tasks_by_sub: txn.open_table(TASKS_BY_SUB)?,
-            payloads: txn.open_table(PAYLOADS)?,
+            payload_positions: txn.open_table(PAYLOAD_POSITIONS)?,
             expiry: txn.open_table(EXPIRY)?,
         })
     }
@@ -196,11 +195,11 @@ impl<'txn> Tables<'txn> {
         Ok(())
     }
 
-    /// Stores a payload expiring at `expires` unless the stored one lives as long.
-    fn put_payload(
+    /// Stores a payload position expiring at `expires` unless the stored one lives as long.
+    fn put_payload_position(
         &mut self,
         task_id: TaskId,
-        payload: &RawValue,
+        position: &LogPosition,
         expires: u64,
         now_ms: u64,
     ) -> Result<(), EmbeddedError> {
@@ -208,15 +207,15 @@ impl<'txn> Tables<'txn> {
             return Ok(());
         }
         let key = *task_id.as_bytes();
-        // Nearly every payload is new: written at once, so the common case walks the
+        // Nearly every position is new: written at once, so the common case walks the
         // tree once; a stored one that lives as long is put back.
-        let replaced = match self.payloads.insert(&key[..], &payload_row(expires, payload)[..])? {
+        let replaced = match self.payload_positions.insert(&key[..], &position_row(expires, position)[..])? {
             Some(old) => Some((split_row(old.value())?.0, old.value().to_vec())),
             None => None,
         };
         if let Some((old_expires, old_row)) = replaced {
             if old_expires >= expires {
-                self.payloads.insert(&key[..], &old_row[..])?;
+                self.payload_positions.insert(&key[..], &old_row[..])?;
                 return Ok(());
             }
             self.expiry.remove(&expiry_key(old_expires, RowKind::Payload, &key)[..])?;
