@@ -81,9 +81,10 @@ pub struct Settings {
     #[arg(long, env = "HOOKLINE_PURGE_INTERVAL_SECONDS", default_value_t = 60.0)]
     pub purge_interval_seconds: f64,
 
-    /// How long the log keeps records, in hours (at least the retention above).
-    #[arg(long, env = "HOOKLINE_TOPIC_RETENTION_HOURS", default_value_t = 168.0)]
-    pub topic_retention_hours: f64,
+    /// How long the log keeps records, in hours: at least LOG_RETENTION_HOURS, since the
+    /// views point at records in the log [default: 168, or LOG_RETENTION_HOURS if longer].
+    #[arg(long, env = "HOOKLINE_TOPIC_RETENTION_HOURS")]
+    pub topic_retention_hours: Option<f64>,
 
     /// Partitions of each topic created by hookline.
     #[arg(long, env = "HOOKLINE_PARTITIONS", default_value_t = 4)]
@@ -234,6 +235,8 @@ fn key_text(text: &str) -> Result<Secret, String> {
 }
 
 /// The longest grace a rotation may give the secret it replaces.
+/// How long the log keeps records unless told otherwise (a week).
+const DEFAULT_TOPIC_RETENTION: Duration = Duration::from_secs(168 * 3600);
 const MAX_ROTATION_GRACE: Duration = Duration::from_secs(30 * 24 * 3600);
 
 fn seconds(name: &str, value: f64, problems: &mut Vec<String>) -> Duration {
@@ -305,9 +308,20 @@ impl Settings {
         let delivery_timeout = seconds("DELIVERY_TIMEOUT_SECONDS", self.delivery_timeout_seconds, &mut problems);
         let retention = seconds("LOG_RETENTION_HOURS", self.log_retention_hours * 3600.0, &mut problems);
         let purge_interval = seconds("HOOKLINE_PURGE_INTERVAL_SECONDS", self.purge_interval_seconds, &mut problems);
-        let topic_retention =
-            seconds("HOOKLINE_TOPIC_RETENTION_HOURS", self.topic_retention_hours * 3600.0, &mut problems)
-                .max(retention);
+        let topic_retention = match self.topic_retention_hours {
+            None => DEFAULT_TOPIC_RETENTION.max(retention),
+            Some(hours) => {
+                let kept = seconds("HOOKLINE_TOPIC_RETENTION_HOURS", hours * 3600.0, &mut problems);
+                if kept < retention {
+                    problems.push(format!(
+                        "HOOKLINE_TOPIC_RETENTION_HOURS ({hours}) is shorter than LOG_RETENTION_HOURS ({}): the views \
+                         point at records in the log, which must keep them at least as long",
+                        self.log_retention_hours
+                    ));
+                }
+                kept
+            }
+        };
         let shutdown_grace = seconds("HOOKLINE_SHUTDOWN_GRACE_SECONDS", self.shutdown_grace_seconds, &mut problems);
         if self.cache_expiry_seconds == 0 {
             problems.push("CACHE_EXPIRY_SECONDS must be at least 1".into());

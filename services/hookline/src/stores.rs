@@ -37,8 +37,28 @@ pub async fn open(settings: &Settings, checked: &Checked) -> anyhow::Result<Stor
     } else {
         log.ensure_topics(&specs).await.context("creating topics")?;
     }
+    check_payloads_outlive_views(log.as_ref(), checked).await?;
     let views = open_views(settings, checked).await?;
     Ok(Stores { log, views })
+}
+
+/// Refuses a log that deletes the records holding payloads (accepted tasks, dead
+/// letters) before the views that point at them expire: a retry by hand or a replay
+/// would find nothing there.
+async fn check_payloads_outlive_views(log: &dyn EventLog, checked: &Checked) -> anyhow::Result<()> {
+    for topic in [topics::DELIVERIES, topics::DLQ] {
+        let kept = log.retention(topic).await.with_context(|| format!("reading the retention of {topic}"))?;
+        if let Some(kept) = kept.filter(|kept| *kept < checked.retention) {
+            bail!(
+                "topic {topic} keeps records for {:.3} h, less than the views' {:.3} h (LOG_RETENTION_HOURS): \
+                 the views would point at deleted payloads; raise the topic's retention \
+                 (retention.ms on Kafka) to at least LOG_RETENTION_HOURS",
+                kept.as_secs_f64() / 3600.0,
+                checked.retention.as_secs_f64() / 3600.0,
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Creates every topic (and, for a shared view store, the schema); idempotent.
@@ -46,6 +66,7 @@ pub async fn migrate(settings: &Settings, checked: &Checked) -> anyhow::Result<(
     let (log, _) = open_log(settings).await?;
     let specs = topic_specs(settings, checked);
     log.ensure_topics(&specs).await.context("creating topics")?;
+    check_payloads_outlive_views(log.as_ref(), checked).await?;
     println!("topics ready: {}", specs.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", "));
     if let Some(scylla) = scylla_settings(settings)? {
         hookline_views_scylla::migrate(&scylla).await.context("creating the view schema")?;

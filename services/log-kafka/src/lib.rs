@@ -152,6 +152,10 @@ impl EventLog for KafkaLog {
         topics::end_offsets(&self.producer, topic).await
     }
 
+    async fn retention(&self, topic: &str) -> Result<Option<Duration>, LogError> {
+        topics::retention(&self.admin, &self.producer, topic).await
+    }
+
     async fn read(&self, tp: &TopicPartition, offset: u64) -> Result<Option<Record>, LogError> {
         let (reader, tp) = (self.reader.clone(), tp.clone());
         tokio::task::spawn_blocking(move || reader.read(&tp, offset))

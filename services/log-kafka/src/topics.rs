@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use hookline_log::{LogError, TopicSpec};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::metadata::MetadataTopic;
 use rdkafka::producer::{FutureProducer, Producer};
@@ -75,6 +75,34 @@ pub(crate) async fn ensure(
     let producer = producer.clone();
     let names: Vec<String> = topics.iter().map(|spec| spec.name.clone()).collect();
     blocking(move || wait_until_visible(&producer, &names)).await
+}
+
+/// The topic's `retention.ms` as the broker has it now (`None`: kept for ever).
+pub(crate) async fn retention(
+    admin: &AdminClient<LogContext>,
+    producer: &FutureProducer<LogContext>,
+    topic: &str,
+) -> Result<Option<Duration>, LogError> {
+    // The broker describes the configuration of a missing topic as if it existed.
+    if !missing(producer, &[topic.to_string()]).await?.is_empty() {
+        return Err(LogError::UnknownTopic(topic.into()));
+    }
+    let options = AdminOptions::new().request_timeout(Some(REQUEST_TIMEOUT));
+    let described = admin
+        .describe_configs([&ResourceSpecifier::Topic(topic)], &options)
+        .await
+        .map_err(|e| errors::unavailable("describing a topic", &e))?;
+    let resource = match described.into_iter().next() {
+        Some(Ok(resource)) => resource,
+        Some(Err(RDKafkaErrorCode::UnknownTopicOrPartition)) | None => {
+            return Err(LogError::UnknownTopic(topic.into()))
+        }
+        Some(Err(code)) => return Err(LogError::Unavailable(format!("describing kafka topic {topic}: {code}"))),
+    };
+    let value = resource.get("retention.ms").and_then(|entry| entry.value.as_deref()).unwrap_or("-1");
+    let millis: i64 =
+        value.parse().map_err(|_| LogError::Invalid(format!("topic {topic} has retention.ms {value:?}")))?;
+    Ok(u64::try_from(millis).ok().map(Duration::from_millis))
 }
 
 /// Asking through the producer also refreshes its own view, so the first append to a

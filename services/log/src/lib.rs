@@ -151,6 +151,10 @@ pub trait EventLog: Send + Sync + 'static {
     /// The next offset to be written in each partition of `topic` (the high watermark).
     async fn end_offsets(&self, topic: &str) -> Result<Vec<(u32, u64)>, LogError>;
 
+    /// How long `topic` keeps its records (`None`: for ever), as the log holds it now,
+    /// whatever it was created with.
+    async fn retention(&self, topic: &str) -> Result<Option<Duration>, LogError>;
+
     /// The record at `offset` of `tp`; `None` when the log does not hold it (deleted by
     /// retention, or not written yet). This is how a view that keeps a record's position
     /// instead of a copy gets the record back.

@@ -75,6 +75,10 @@ impl EventLog for Namespaced {
         self.inner.end_offsets(&outer(&self.prefix, topic)).await.map_err(|e| plain_error(&self.prefix, e))
     }
 
+    async fn retention(&self, topic: &str) -> Result<Option<Duration>, LogError> {
+        self.inner.retention(&outer(&self.prefix, topic)).await.map_err(|e| plain_error(&self.prefix, e))
+    }
+
     async fn read(&self, tp: &TopicPartition, offset: u64) -> Result<Option<Record>, LogError> {
         let record =
             self.inner.read(&outer_tp(&self.prefix, tp), offset).await.map_err(|e| plain_error(&self.prefix, e))?;

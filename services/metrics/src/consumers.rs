@@ -214,6 +214,10 @@ impl EventLog for ObservedLog {
         self.inner.end_offsets(topic).await
     }
 
+    async fn retention(&self, topic: &str) -> Result<Option<Duration>, LogError> {
+        self.inner.retention(topic).await
+    }
+
     async fn read(&self, tp: &TopicPartition, offset: u64) -> Result<Option<Record>, LogError> {
         self.inner.read(tp, offset).await
     }

@@ -109,6 +109,21 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client")
 }
 
+/// Runs the binary with `args` and `env` expecting it to refuse to start; returns what
+/// it printed.
+pub async fn refused(args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut command = tokio::process::Command::new(binary());
+    command.args(args).envs(env.iter().copied()).kill_on_drop(true);
+    let output = tokio::time::timeout(Duration::from_secs(60), command.output())
+        .await
+        .expect("the process exits")
+        .expect("runs");
+    let printed = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(!output.status.success(), "started anyway: {printed}");
+    assert!(!printed.contains("hookline listening"), "{printed}");
+    printed
+}
+
 /// The shared engines the distributed tests run against: a Kafka broker and a CQL node.
 pub struct Engines {
     pub kafka_brokers: String,

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::{append, new_topic, record, unique};
 use crate::{EventLog, LogError, TopicSpec};
@@ -27,6 +28,12 @@ pub async fn topic_management(log: Arc<dyn EventLog>) {
         Err(LogError::UnknownTopic(topic)) => assert_eq!(topic, b, "topics: UnknownTopic names the topic"),
         other => panic!("topics: append to a missing topic must fail with UnknownTopic, got {other:?}"),
     }
+    assert_eq!(log.retention(&a).await.expect("retention"), None, "topics: a topic kept for ever");
+    let day = Duration::from_secs(86_400);
+    let c = unique("topics-c");
+    log.ensure_topics(&[TopicSpec { name: c.clone(), partitions: 1, retention: Some(day) }]).await.expect("ensure");
+    assert_eq!(log.retention(&c).await.expect("retention"), Some(day), "topics: retention reads back");
+    assert!(matches!(log.retention(&b).await, Err(LogError::UnknownTopic(_))), "topics: retention of a missing topic");
 }
 
 /// `end_offsets` is 0 for every partition of a new topic and then the next offset to write.

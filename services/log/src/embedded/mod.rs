@@ -237,6 +237,10 @@ impl EventLog for EmbeddedLog {
         Ok(self.topic(topic)?.partitions.iter().map(|p| (p.id, p.end_offset())).collect())
     }
 
+    async fn retention(&self, topic: &str) -> Result<Option<Duration>, LogError> {
+        Ok(self.topic(topic)?.partitions.first().and_then(|p| p.retention))
+    }
+
     async fn read(&self, tp: &TopicPartition, offset: u64) -> Result<Option<Record>, LogError> {
         let topic = self.topic(&tp.topic)?;
         let Some(partition) = topic.partitions.get(tp.partition as usize).cloned() else {
