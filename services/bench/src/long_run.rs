@@ -23,7 +23,8 @@ use crate::{burst, deliveries, sampler};
 /// How long after the schedule's end requests still unsent (hookline too slow to take them)
 /// may go out; the rest are abandoned and reported as unsent.
 const SEND_GRACE: Duration = Duration::from_secs(30);
-/// RSS early in the run and at its end are the highest samples of this long a stretch.
+/// RSS early in the run and at its end are the highest samples of this long a stretch (or
+/// of a quarter of a shorter run, so that the two never overlap).
 const RSS_STRETCH_SECONDS: f64 = 120.0;
 
 /// What a long run adds to the report's figures.
@@ -52,10 +53,12 @@ pub struct LongRun {
 /// hookline's resident memory over the run, from the 1-second samples.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RssOverTime {
-    /// The highest sample of the first two minutes of load, and of the last two.
-    pub first_2_min_mb: f64,
-    pub last_2_min_mb: f64,
-    /// From the first to the last, in per cent.
+    /// The highest sample of the first `stretch_seconds` of load, and of the last.
+    pub early_mb: f64,
+    pub late_mb: f64,
+    /// Two minutes, or a quarter of a run shorter than eight.
+    pub stretch_seconds: f64,
+    /// From early to late, in per cent.
     pub growth_percent: f64,
     /// Once every webhook was delivered and hookline had been idle `idle_seconds`.
     pub after_idle_mb: f64,
@@ -181,12 +184,14 @@ fn rss_over_time(samples: &[(f64, f64)], load_seconds: f64, after_idle_mb: f64, 
     let highest = |from: f64, to: f64| {
         samples.iter().filter(|(at, _)| (from..=to).contains(at)).map(|(_, mb)| *mb).fold(f64::NAN, f64::max)
     };
-    let first_2_min_mb = highest(0.0, RSS_STRETCH_SECONDS.min(load_seconds));
-    let last_2_min_mb = highest((load_seconds - RSS_STRETCH_SECONDS).max(0.0), load_seconds);
+    let stretch_seconds = RSS_STRETCH_SECONDS.min(load_seconds / 4.0);
+    let early_mb = highest(0.0, stretch_seconds);
+    let late_mb = highest(load_seconds - stretch_seconds, load_seconds);
     RssOverTime {
-        first_2_min_mb,
-        last_2_min_mb,
-        growth_percent: (last_2_min_mb - first_2_min_mb) / first_2_min_mb * 100.0,
+        early_mb,
+        late_mb,
+        stretch_seconds,
+        growth_percent: (late_mb - early_mb) / early_mb * 100.0,
         after_idle_mb,
         idle_seconds,
     }
@@ -203,8 +208,15 @@ mod tests {
         samples[30].1 = 70.0;
         samples.push((630.0, 200.0)); // after the load: not counted
         let rss = rss_over_time(&samples, 600.0, 55.0, 30);
-        assert_eq!((rss.first_2_min_mb, rss.last_2_min_mb), (70.0, 100.0));
+        assert_eq!((rss.early_mb, rss.late_mb, rss.stretch_seconds), (70.0, 100.0, 120.0));
         assert!((rss.growth_percent - 300.0 / 7.0).abs() < 1e-9, "{}", rss.growth_percent);
         assert_eq!((rss.after_idle_mb, rss.idle_seconds), (55.0, 30));
+    }
+
+    #[test]
+    fn a_short_run_compares_its_first_and_last_quarters() {
+        let samples: Vec<(f64, f64)> = (0..=60).map(|s| (s as f64, 40.0 + s as f64)).collect();
+        let rss = rss_over_time(&samples, 60.0, 50.0, 30);
+        assert_eq!((rss.early_mb, rss.late_mb, rss.stretch_seconds), (55.0, 100.0, 15.0));
     }
 }

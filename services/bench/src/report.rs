@@ -35,8 +35,8 @@ impl Report {
         let mut files =
             vec![(dir.join(format!("{name}.json")), json_text), (dir.join(format!("{name}.md")), self.markdown(name))];
         if let Some(long_run) = &self.long_run {
-            let title = format!("hookline-bench {name}: {}", self.scenario.run);
-            files.push((dir.join(format!("{name}.svg")), chart::svg(&title, &long_run.rows)));
+            let title = format!("hookline-bench: {name}");
+            files.push((dir.join(format!("{name}.svg")), chart::svg(&title, &self.scenario.run, &long_run.rows)));
         }
         for (path, text) in &files {
             std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;

@@ -85,7 +85,8 @@ pub fn condense(rows: &[Row], per: usize) -> Vec<Row> {
     rows.chunks(per.max(1)).map(merge).collect()
 }
 
-fn merge(rows: &[Row]) -> Row {
+/// `rows` (at least one) as one row, as [`condense`] merges them.
+pub fn merge(rows: &[Row]) -> Row {
     let last = rows.last().expect("chunks are never empty");
     let sum = |count: fn(&Row) -> u64| rows.iter().map(count).sum::<u64>();
     let worst = |p99: fn(&Row) -> Option<f64>| rows.iter().filter_map(p99).reduce(f64::max);

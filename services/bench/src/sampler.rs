@@ -11,8 +11,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::open_loop::{Counts, OpenLoop};
 use crate::proc_stats;
-use crate::rows::{Row, WINDOW};
+use crate::rows::{self, Row, WINDOW};
 use crate::stack::Stack;
+
+/// A last window shorter than this is added to the one before.
+const SLIVER: Duration = Duration::from_secs(2);
 
 /// What the sampler saw over the run.
 pub struct Sampled {
@@ -64,8 +67,17 @@ pub async fn sample(
         let window_end = WINDOW * (sampled.rows.len() as u32 + 1);
         if stopped || now >= window_end {
             let (row, next) = close_window(stack, load, &start, &window_rss, &mut sampled.ack_us).await?;
-            sampled.rows.push(row);
-            after_row(&sampled.rows);
+            match sampled.rows.pop() {
+                // A last sliver of a window would make per-second figures of a few requests.
+                Some(previous) if stopped && row.seconds < SLIVER.as_secs_f64() => {
+                    sampled.rows.push(rows::merge(&[previous, row]));
+                }
+                previous => {
+                    sampled.rows.extend(previous);
+                    sampled.rows.push(row);
+                    after_row(&sampled.rows);
+                }
+            }
             (start, window_rss) = (next, Vec::new());
         }
         if stopped {

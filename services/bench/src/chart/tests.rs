@@ -60,7 +60,7 @@ fn rows() -> Vec<Row> {
 
 #[test]
 fn the_chart_is_well_formed_with_three_panels_and_every_series_on_its_own_line() {
-    let svg = svg("embedded, 2 minutes at 1,000/s <fixed>", &rows());
+    let svg = svg("embedded-2m", "2 minutes at 1,000/s <fixed>", &rows());
     let names = elements_of_well_formed(&svg);
     assert_eq!(names.first().map(String::as_str), Some("svg"));
     assert!(svg.contains("&lt;fixed&gt;"), "the title is escaped");
@@ -76,7 +76,7 @@ fn the_chart_is_well_formed_with_three_panels_and_every_series_on_its_own_line()
 
 #[test]
 fn values_are_scaled_to_the_panel_and_time_to_the_axis() {
-    let svg = svg("run", &rows());
+    let svg = svg("run", "fixed rate", &rows());
     let (offered, runs) = series_points(&svg, "offered");
     assert_eq!((offered.len(), runs), (12, 1));
     // Time axis: 120 s is a whole number of 30-second ticks, so the last row sits at the right edge.
@@ -98,12 +98,15 @@ fn values_are_scaled_to_the_panel_and_time_to_the_axis() {
 #[test]
 fn axes_end_on_round_numbers() {
     assert_eq!(nice_max(0.0), 1.0);
-    assert_eq!(nice_max(7.0), 10.0);
+    assert_eq!(nice_max(7.0), 8.0);
     assert_eq!(nice_max(10.0), 10.0);
     assert_eq!(nice_max(2_100.0), 2_500.0);
-    assert_eq!(nice_max(130.0), 200.0);
+    assert_eq!(nice_max(3_000.0), 3_000.0);
+    assert_eq!(nice_max(130.0), 150.0);
+    assert_eq!(nice_max(8_100.0), 10_000.0);
     assert_eq!(ticks(2_500.0), [0.0, 500.0, 1_000.0, 1_500.0, 2_000.0, 2_500.0]);
     assert_eq!(time_ticks(120.0), [0.0, 30.0, 60.0, 90.0, 120.0]);
+    assert_eq!(time_ticks(121.0), [0.0, 30.0, 60.0, 90.0, 120.0], "a moment past a tick");
     assert_eq!(time_ticks(125.0), [0.0, 30.0, 60.0, 90.0, 120.0, 150.0]);
     assert_eq!(time_ticks(1_800.0).len(), 7, "30 minutes in 5-minute ticks");
     assert_eq!((number(0.5), number(1_500.0)), ("0.5".to_string(), "1500".to_string()));

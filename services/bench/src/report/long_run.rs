@@ -18,8 +18,8 @@ pub fn markdown(out: &mut String, name: &str, run: &LongRun) {
     row(out, "offered / sent / accepted / failed / unsent", &requests);
     row(out, "load (first request due to last answered)", &format!("{:.1} s", run.load_seconds));
     let rss = &run.rss;
-    let growth = format!("{:.0} / {:.0} MB ({:+.1} %)", rss.first_2_min_mb, rss.last_2_min_mb, rss.growth_percent);
-    row(out, "hookline RSS, highest of the first / last 2 minutes of load", &growth);
+    let growth = format!("{:.0} / {:.0} MB ({:+.1} %)", rss.early_mb, rss.late_mb, rss.growth_percent);
+    row(out, &format!("hookline RSS, highest of the first / last {:.0} s of load", rss.stretch_seconds), &growth);
     row(out, &format!("hookline RSS after {} s idle", rss.idle_seconds), &format!("{:.0} MB", rss.after_idle_mb));
 
     if !run.steps.is_empty() {

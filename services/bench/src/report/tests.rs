@@ -126,8 +126,9 @@ fn long_report(rows: usize) -> Report {
         unsent: 0,
         load_seconds: rows as f64 * 10.0,
         rss: crate::long_run::RssOverTime {
-            first_2_min_mb: 40.0,
-            last_2_min_mb: 50.0,
+            early_mb: 40.0,
+            late_mb: 50.0,
+            stretch_seconds: 120.0,
             growth_percent: 25.0,
             after_idle_mb: 30.0,
             idle_seconds: 30,
@@ -144,7 +145,7 @@ fn a_long_run_shows_its_rows_its_steps_and_its_chart() {
     let markdown = long_report(9).markdown("embedded-step");
     for expected in [
         "| offered / sent / accepted / failed / unsent | 60,000 / 60,000 / 59,000 / 1,000 / 0 |",
-        "| hookline RSS, highest of the first / last 2 minutes of load | 40 / 50 MB (+25.0 %) |",
+        "| hookline RSS, highest of the first / last 120 s of load | 40 / 50 MB (+25.0 %) |",
         "| 3 | 4,000/s | 90.0 % | 5 → 10 | no: 90.0 % of the offered requests accepted |",
         "**Highest rate held: 3,000/s**",
         "![Throughput, latency and hookline's memory over the run](embedded-step.svg)",
@@ -172,7 +173,12 @@ fn a_long_run_writes_its_chart_beside_the_report() {
     let files = report.write(dir.path(), "embedded-2m-2000").expect("written");
     assert_eq!(files.len(), 3);
     let svg = std::fs::read_to_string(dir.path().join("embedded-2m-2000.svg")).expect("the chart");
-    assert!(svg.starts_with("<svg") && svg.contains("hookline-bench embedded-2m-2000: step, open loop"), "{svg}");
+    assert!(
+        svg.starts_with("<svg")
+            && svg.contains("hookline-bench: embedded-2m-2000")
+            && svg.contains(">step, open loop<"),
+        "{svg}"
+    );
     let summary = report.summary().expect("a summary");
     assert!(summary["long_run"].get("rows").is_none() && summary["long_run"]["offered"] == 60_000);
     let written: serde_json::Value =
