@@ -171,3 +171,85 @@ impl OpenLoop {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// An ingest stand-in on 127.0.0.1 that answers every request 202 after `delay`, one
+    /// request at a time per connection.
+    async fn slow_server(delay: Duration) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let addr = listener.local_addr().expect("an address");
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    loop {
+                        // Every request of the generator is one head and a body of known length.
+                        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                            if stream.read_buf(&mut buf).await.unwrap_or(0) == 0 {
+                                return;
+                            }
+                            continue;
+                        };
+                        let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                        let length: usize = head
+                            .split("content-length:")
+                            .nth(1)
+                            .and_then(|rest| rest.lines().next()?.trim().parse().ok())
+                            .expect("a content-length");
+                        while buf.len() < end + 4 + length {
+                            if stream.read_buf(&mut buf).await.unwrap_or(0) == 0 {
+                                return;
+                            }
+                        }
+                        buf.drain(..end + 4 + length);
+                        tokio::time::sleep(delay).await;
+                        let answer = b"HTTP/1.1 202 Accepted\r\ncontent-length: 2\r\n\r\n{}";
+                        if stream.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    fn plan(addr: SocketAddr, connections: usize, schedule: Schedule) -> Plan {
+        Plan { addr, path: "/api/ingest/x".into(), connections, payload_bytes: 700, schedule }
+    }
+
+    #[tokio::test]
+    async fn requests_go_out_on_schedule_and_latency_counts_from_when_they_were_due() {
+        // One connection answered in 10 ms carries at most 100/s; 200 are due in the first second.
+        let load = OpenLoop::new(plan(slow_server(Duration::from_millis(10)).await, 1, Schedule::fixed(200.0, 1)));
+        load.clone().run().await.expect("sent");
+        let counts = load.counts();
+        assert_eq!((counts.offered, counts.sent, counts.accepted, counts.failed), (200, 200, 200, 0));
+        let acks = load.take_ack_window();
+        assert_eq!(acks.samples(), 200);
+        // The last request was due at 1 s and answered after about 2 s: it waited for the
+        // connection, and that wait counts. Timed from when it was written it would be 10 ms.
+        assert!(acks.max() > 600_000, "max {} µs", acks.max());
+        assert!(acks.quantile(0.01) < 100_000, "the first ones were on time: {} µs", acks.quantile(0.01));
+    }
+
+    #[tokio::test]
+    async fn a_step_run_ended_early_sends_no_further_step() {
+        let schedule = Schedule::steps(100.0, 100.0, 1, 1_000.0, 5);
+        let load = OpenLoop::new(plan(slow_server(Duration::ZERO).await, 4, schedule));
+        let run = tokio::spawn(load.clone().run());
+        tokio::time::sleep_until(load.started() + Duration::from_millis(1_200)).await;
+        load.end_after_phase(0);
+        run.await.expect("joined").expect("sent");
+        let counts = load.counts();
+        // The first step (100) and what was due in the 0.2 s of the second (about 40) went out.
+        assert!((100..=160).contains(&counts.sent), "{counts:?}");
+        assert_eq!((counts.offered, counts.accepted), (counts.sent, counts.sent));
+        assert!(load.elapsed() < Duration::from_secs(3), "it did not wait for the later steps");
+    }
+}
