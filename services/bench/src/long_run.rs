@@ -69,7 +69,10 @@ pub struct RssOverTime {
 pub async fn run(args: &Args, kind: LongKind, stack: &Stack) -> anyhow::Result<(Figures, LongRun)> {
     let hookline = stack.hookline.pid();
     let schedule = schedule(kind);
-    anyhow::ensure!(schedule.requests() > 0, "the steps asked for leave no step within --max-rate");
+    anyhow::ensure!(
+        schedule.requests() > 0,
+        "no step fits: --start-rate is above --max-rate, or --duration is shorter than --step-seconds"
+    );
     let target = burst::create_targets(stack, 1, false).await?.remove(0);
     stack.reset_receiver().await?;
     let idle = proc_stats::sample(hookline)?;
