@@ -1,5 +1,5 @@
-// Ingest throughput: webhooks POSTed at a constant arrival rate (RATE per second for
-// DURATION) to one subscription, with thresholds on failures (< 0.1 %) and on the p99 of the
+// Ingest throughput: webhooks (order events of PAYLOAD_BYTES, see lib/payload.js) POSTed at
+// a constant arrival rate (RATE per second for DURATION) to one subscription, with thresholds on failures (< 0.1 %) and on the p99 of the
 // 202 acknowledgement (ACK_P99_MS). Every 202 is durable (fsync'd) before it is answered.
 //
 // Env: HOOKLINE_URL, RECEIVER_URL (target of the subscription it creates) or SUBSCRIPTION_ID

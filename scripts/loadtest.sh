@@ -3,10 +3,14 @@
 #
 #   scripts/loadtest.sh SCENARIO [k6 run args...]
 #   scripts/loadtest.sh end_to_end -e RATE=2000 -e DURATION=30s
+#   RATE=2000 DURATION=10m PAYLOAD_BYTES=1024 WAIT_SECONDS=300 scripts/loadtest.sh end_to_end
 #   scripts/loadtest.sh fan_in_kafka [hookline-bench args...]
 #   scripts/loadtest.sh fan_in_kafka --requests 20000 --producers 8
 #
 # SCENARIO: ingest, end_to_end, retry_storm or noisy_neighbour (loadtests/SCENARIO.js),
+# each RATE requests/s for DURATION (k6's form: 90s, 10m, 1h30m), every body an order event
+# of PAYLOAD_BYTES (1024); these and the other settings of loadtests/README.md come from
+# `-e NAME=value` or from the environment (k6 reads both);
 # or fan_in_kafka: Kafka producers writing straight into hookline.ingest, which k6 cannot
 # do without a custom build, so hookline-bench drives it (scripts/bench.sh --fan-in-kafka;
 # KAFKA_BROKERS, else the broker of scripts/kafka.sh, started if needed and left running

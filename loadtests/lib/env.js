@@ -30,14 +30,15 @@ export const RECEIVER_URL = loopbackUrl('RECEIVER_URL', 'http://127.0.0.1:9000')
 // k6's own REST API (`k6 run --address`), read in teardown for the count of accepted ingests.
 export const K6_API_URL = loopbackUrl('K6_API_URL', 'http://localhost:6565');
 
-// The load every scenario applies: a constant arrival rate for a bounded time, so each run
-// stops by itself after about RATE × DURATION requests.
+// The load every scenario applies: a constant arrival rate for a bounded time (DURATION in
+// k6's form: 90s, 10m, 1h30m), so each run stops by itself after about RATE × DURATION
+// requests; each body an order event of PAYLOAD_BYTES (see payload.js).
 export const LOAD = {
   rate: number('RATE', 1000),
   duration: text('DURATION', '20s'),
   preAllocatedVUs: number('PRE_VUS', 200),
   maxVUs: number('MAX_VUS', 1000),
-  payloadBytes: number('PAYLOAD_BYTES', 256),
+  payloadBytes: number('PAYLOAD_BYTES', 1024),
 };
 
 // Threshold bounds, in milliseconds.

@@ -6,6 +6,7 @@ import { check } from 'k6';
 import { Counter } from 'k6/metrics';
 
 import { HOOKLINE_URL, LOAD } from './env.js';
+import { orderEvent } from './payload.js';
 
 const JSON_HEADERS = { 'Content-Type': 'application/json' };
 const CONTROL = { tags: { kind: 'control' } };
@@ -28,14 +29,13 @@ export function createSubscriptions(targetUrls) {
   });
 }
 
-const PADDING = 'x'.repeat(LOAD.payloadBytes);
-
-// Sends one webhook to `subscriptionId`, stamped with the send time in µs since the epoch
-// (`sent_at_us`, what the receiver measures end-to-end latency from). True on 202.
+// Sends webhook number `sequence` to `subscriptionId`: an order event of PAYLOAD_BYTES
+// (lib/payload.js), stamped with the send time in µs since the epoch (`sent_at_us`, what the
+// receiver measures end-to-end latency from). True on 202.
 // `measured`: its delivery goes to the measured receiver and is counted for teardown.
 export function ingest(subscriptionId, sequence, measured) {
   // JavaScript's clock has millisecond resolution: the stamp is exact to within 1 ms.
-  const body = `{"sent_at_us":${Date.now() * 1000},"event":"loadtest","n":${sequence},"padding":"${PADDING}"}`;
+  const body = orderEvent(Date.now() * 1000, sequence, LOAD.payloadBytes);
   const res = http.post(`${HOOKLINE_URL}/api/ingest/${subscriptionId}`, body, {
     headers: JSON_HEADERS,
     tags: { kind: 'ingest' },

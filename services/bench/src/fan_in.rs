@@ -15,7 +15,7 @@ use hookline_log::namespace::Namespaced;
 use hookline_log::{EventLog, NewRecord};
 use hookline_log_kafka::{KafkaLog, KafkaSettings};
 
-use crate::pace;
+use crate::{pace, payload};
 
 /// The event type every produced webhook carries.
 const EVENT_TYPE: &str = "bench.fan_in";
@@ -29,13 +29,14 @@ pub struct Target {
 }
 
 /// What to produce: `webhooks` records spread round-robin over `targets`, by `producers`
-/// tasks, `batch` records per append, each body `{"sent_at_us":<now>,"pad":"<padding>"}`.
+/// tasks, `batch` records per append, each body an order event of `payload_bytes` stamped
+/// when it is produced.
 pub struct Plan {
     pub targets: Vec<Target>,
     pub webhooks: usize,
     pub producers: usize,
     pub batch: usize,
-    pub padding: String,
+    pub payload_bytes: usize,
     /// Records started per second over all producers; `None`: as fast as appends return.
     pub rate: Option<f64>,
 }
@@ -90,7 +91,7 @@ async fn producer(log: &dyn EventLog, plan: &Plan, index: usize, next: &AtomicUs
             ticker.tick().await;
         }
         let records = (first..plan.webhooks.min(first + plan.batch))
-            .map(|n| record(&plan.targets[n % plan.targets.len()], &plan.padding))
+            .map(|n| record(&plan.targets[n % plan.targets.len()], n as u64, plan.payload_bytes))
             .collect();
         let started = Instant::now();
         log.append(records).await.context("producing to hookline.ingest")?;
@@ -98,9 +99,11 @@ async fn producer(log: &dyn EventLog, plan: &Plan, index: usize, next: &AtomicUs
     }
 }
 
-/// One webhook for `target`, stamped now.
-fn record(target: &Target, padding: &str) -> NewRecord {
-    let body = pace::stamped_body(padding).into_bytes();
+/// Webhook number `sequence` for `target`, stamped now.
+fn record(target: &Target, sequence: u64, payload_bytes: usize) -> NewRecord {
+    let mut body = String::new();
+    payload::order_event(&mut body, pace::now_us(), sequence, payload_bytes);
+    let body = body.into_bytes();
     let mut headers = vec![(EVENT_TYPE_HEADER.to_string(), EVENT_TYPE.as_bytes().to_vec())];
     if let Some(secret) = &target.secret {
         headers.push((SIGNATURE_HEADER.to_string(), ingest_signature(secret, &body).into_bytes()));
@@ -115,7 +118,7 @@ mod tests {
     #[test]
     fn a_record_is_what_the_ingest_role_reads() {
         let target = Target { id: "0191f1d2-7c4e-7a34-9b1e-3f2a5c6d7e8f".into(), secret: Some("s3cret".into()) };
-        let record = record(&target, "xyz");
+        let record = record(&target, 7, 1_024);
         assert_eq!(record.topic, "hookline.ingest");
         assert_eq!(record.key, target.id.as_bytes());
         let header = |name: &str| record.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
@@ -124,9 +127,10 @@ mod tests {
         hookline_domain::signature::verify_ingest("s3cret", &record.value, Some(signature.as_slice()))
             .expect("it verifies");
         let body: serde_json::Value = serde_json::from_slice(&record.value).expect("JSON");
-        assert!(body["sent_at_us"].as_u64().is_some() && body["pad"] == "xyz", "{body}");
+        assert!(body["sent_at_us"].as_u64().is_some() && body["type"] == "order.created", "{body}");
+        assert_eq!(record.value.len(), 1_024);
 
-        let unsigned = super::record(&Target { secret: None, ..target }, "");
+        let unsigned = super::record(&Target { secret: None, ..target }, 8, 1_024);
         assert!(unsigned.headers.iter().all(|(name, _)| name != "signature"));
     }
 }

@@ -60,8 +60,8 @@ impl Percentiles {
         Percentiles { p50: at(0.50), p95: at(0.95), p99: at(0.99), max: at(1.0) }
     }
 
-    /// The receiver's microseconds, in milliseconds.
-    pub fn from_receiver(latency: &LatencyReport) -> Percentiles {
+    /// Microseconds (the receiver's, or a histogram's), in milliseconds.
+    pub fn from_us(latency: &LatencyReport) -> Percentiles {
         let ms = |us: u64| if latency.samples == 0 { f64::NAN } else { us as f64 / 1000.0 };
         Percentiles { p50: ms(latency.p50), p95: ms(latency.p95), p99: ms(latency.p99), max: ms(latency.max) }
     }

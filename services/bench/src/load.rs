@@ -1,7 +1,8 @@
-//! The load generator: keep-alive HTTP/1.1 connections that each send one webhook at
-//! a time and read the answer. It writes a fixed request head and reads with one small
-//! parser, so it costs a fraction of a general-purpose client per request and leaves
-//! the shared cores to hookline and the receiver.
+//! The load generator of burst runs: keep-alive HTTP/1.1 connections that each send one
+//! webhook at a time and read the answer. It writes a fixed request head and reads with one
+//! small parser, so it costs a fraction of a general-purpose client per request and leaves
+//! the shared cores to hookline and the receiver. Long runs send over the same connection
+//! code on an open-loop schedule (`open_loop.rs`).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,17 +13,17 @@ use anyhow::{bail, Context};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::pace;
+use crate::{pace, payload};
 
 /// What to send: `requests` webhooks to `path` on `addr`, over `concurrency`
-/// connections, each body `{"sent_at_us":<now>,"pad":"<padding>"}`.
+/// connections, each body an order event of `payload_bytes` stamped when it is sent.
 #[derive(Clone)]
 pub struct Load {
     pub addr: SocketAddr,
     pub path: String,
     pub requests: usize,
     pub concurrency: usize,
-    pub padding: String,
+    pub payload_bytes: usize,
     /// Requests started per second, spread evenly over the connections; `None`: each
     /// connection sends its next request as soon as the answer to the last one is in.
     pub rate: Option<f64>,
@@ -58,14 +59,18 @@ pub async fn send(load: Load) -> anyhow::Result<Sent> {
 async fn sender(load: &Load, connection: usize, next: &AtomicUsize) -> anyhow::Result<(Vec<f64>, usize)> {
     let mut ticker = load.rate.map(|rate| pace::ticker(rate, connection, load.concurrency));
     let mut stream = connect(load.addr).await?;
-    let mut request = Vec::with_capacity(256 + load.padding.len());
-    let mut answer = Answer::default();
+    let (mut body, mut request, mut answer) = (String::new(), Vec::new(), Answer::default());
     let (mut latencies, mut failures) = (Vec::new(), 0usize);
-    while next.fetch_add(1, Ordering::Relaxed) < load.requests {
+    loop {
+        let sequence = next.fetch_add(1, Ordering::Relaxed);
+        if sequence >= load.requests {
+            break;
+        }
         if let Some(ticker) = ticker.as_mut() {
             ticker.tick().await;
         }
-        write_request(&mut request, load);
+        payload::order_event(&mut body, pace::now_us(), sequence as u64, load.payload_bytes);
+        write_request(&mut request, load.addr, &load.path, &body);
         let sent = Instant::now();
         match exchange(&mut stream, &request, &mut answer).await {
             Ok(202) => latencies.push(sent.elapsed().as_secs_f64() * 1000.0),
@@ -80,21 +85,18 @@ async fn sender(load: &Load, connection: usize, next: &AtomicUsize) -> anyhow::R
     Ok((latencies, failures))
 }
 
-async fn connect(addr: SocketAddr) -> anyhow::Result<TcpStream> {
+pub async fn connect(addr: SocketAddr) -> anyhow::Result<TcpStream> {
     let stream = TcpStream::connect(addr).await.with_context(|| format!("connecting to {addr}"))?;
     stream.set_nodelay(true)?;
     Ok(stream)
 }
 
-/// Fills `out` with the next request, stamped with the current time.
-fn write_request(out: &mut Vec<u8>, load: &Load) {
-    let body = pace::stamped_body(&load.padding);
+/// Fills `out` with a JSON POST of `body` to `path` on `addr`.
+pub fn write_request(out: &mut Vec<u8>, addr: SocketAddr, path: &str, body: &str) {
     out.clear();
     out.extend_from_slice(
         format!(
-            "POST {} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-            load.path,
-            load.addr,
+            "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
             body.len()
         )
         .as_bytes(),
@@ -104,12 +106,12 @@ fn write_request(out: &mut Vec<u8>, load: &Load) {
 
 /// The read buffer of one connection, kept across requests.
 #[derive(Default)]
-struct Answer {
+pub struct Answer {
     buf: Vec<u8>,
 }
 
 /// Writes one request and reads its whole response; returns the status.
-async fn exchange(stream: &mut TcpStream, request: &[u8], answer: &mut Answer) -> anyhow::Result<u16> {
+pub async fn exchange(stream: &mut TcpStream, request: &[u8], answer: &mut Answer) -> anyhow::Result<u16> {
     stream.write_all(request).await?;
     answer.buf.clear();
     let head_len = loop {

@@ -1,5 +1,5 @@
-//! When senders send and what they stamp on it: pacing for a fixed offered load, and the
-//! time stamp in every body.
+//! When burst senders send and what they stamp on it: pacing for a fixed offered load, and
+//! the clock of the time stamp in every body.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -19,24 +19,4 @@ pub fn ticker(rate: f64, index: usize, senders: usize) -> Interval {
 /// Microseconds since the Unix epoch: the clock the receiver measures end-to-end latency on.
 pub fn now_us() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_micros() as u64
-}
-
-/// A webhook body stamped with the current time: `{"sent_at_us":<now>,"pad":"<padding>"}`.
-/// The receiver reads `sent_at_us` back to measure end-to-end latency.
-pub fn stamped_body(padding: &str) -> String {
-    format!(r#"{{"sent_at_us":{},"pad":"{padding}"}}"#, now_us())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_stamp_is_what_the_receiver_reads() {
-        let before = now_us();
-        let body = stamped_body("xx");
-        let stamp = hookline_testkit::bench::sent_at_us(body.as_bytes()).expect("a stamp");
-        assert!(stamp >= before && stamp <= now_us(), "{body}");
-        assert!(body.ends_with(r#","pad":"xx"}"#), "{body}");
-    }
 }

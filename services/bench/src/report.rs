@@ -1,5 +1,8 @@
 //! The report of a run, written as JSON (for tools) and Markdown (for people) side by
-//! side: `<dir>/<name>.json` and `<dir>/<name>.md`.
+//! side: `<dir>/<name>.json` and `<dir>/<name>.md`, and for a long run its chart,
+//! `<dir>/<name>.svg`.
+
+mod long_run;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -7,7 +10,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::Serialize;
 
+use crate::chart;
 use crate::figures::{Figures, Percentiles};
+use crate::long_run::LongRun;
 use crate::machine::Machine;
 use crate::proc_stats::{CpuShares, CpuUse};
 use crate::scenario::Scenario;
@@ -17,29 +22,51 @@ pub struct Report {
     pub machine: Machine,
     pub scenario: Scenario,
     pub figures: Figures,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub long_run: Option<LongRun>,
 }
 
 impl Report {
-    /// Writes both files (creating `dir` if needed) and returns their paths.
-    pub fn write(&self, dir: &Path, name: &str) -> anyhow::Result<[PathBuf; 2]> {
+    /// Writes the files (creating `dir` if needed) and returns their paths.
+    pub fn write(&self, dir: &Path, name: &str) -> anyhow::Result<Vec<PathBuf>> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let json = dir.join(format!("{name}.json"));
-        let markdown = dir.join(format!("{name}.md"));
         let mut json_text = serde_json::to_string_pretty(self)?;
         json_text.push('\n');
-        std::fs::write(&json, json_text).with_context(|| format!("writing {}", json.display()))?;
-        std::fs::write(&markdown, self.markdown(name)).with_context(|| format!("writing {}", markdown.display()))?;
-        Ok([json, markdown])
+        let mut files =
+            vec![(dir.join(format!("{name}.json")), json_text), (dir.join(format!("{name}.md")), self.markdown(name))];
+        if let Some(long_run) = &self.long_run {
+            let title = format!("hookline-bench: {name}");
+            files.push((dir.join(format!("{name}.svg")), chart::svg(&title, &self.scenario.run, &long_run.rows)));
+        }
+        for (path, text) in &files {
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(files.into_iter().map(|(path, _)| path).collect())
+    }
+
+    /// The report as JSON without a long run's rows, which only the files hold.
+    pub fn summary(&self) -> serde_json::Result<serde_json::Value> {
+        let mut summary = serde_json::to_value(self)?;
+        if let Some(long_run) = summary.get_mut("long_run").and_then(serde_json::Value::as_object_mut) {
+            long_run.remove("rows");
+        }
+        Ok(summary)
     }
 
     pub fn markdown(&self, name: &str) -> String {
         let (machine, scenario, figures) = (&self.machine, &self.scenario, &self.figures);
         let mut out = format!(
-            "# Benchmark report: {}\n\nWritten by `hookline-bench` (`scripts/bench.sh`); the same figures are in \
+            "# Benchmark report: {}, {}\n\nWritten by `hookline-bench` (`scripts/bench.sh`); the same figures are in \
              [{name}.json]({name}.json). Measured, never asserted; how to read them: \
              [docs/benchmarks.md](../benchmarks.md).\n",
-            scenario.mode
+            scenario.mode, scenario.run
         );
+        if self.long_run.is_none() {
+            out.push_str(
+                "\nA burst: seconds of load, so these are peak figures; what hookline sustains over \
+                 minutes is what a long run (`--duration`) measures.\n",
+            );
+        }
         section(&mut out, "Machine");
         row(&mut out, "CPU", &format!("{}, {} cores", machine.cpu_model, machine.cores));
         row(&mut out, "memory", &format!("{:.1} GiB", machine.memory_gib));
@@ -50,6 +77,7 @@ impl Report {
         row(&mut out, "load average at start (1, 5, 15 min)", &machine.load_average);
 
         section(&mut out, "Scenario");
+        row(&mut out, "run", &scenario.run);
         row(&mut out, "engines", &scenario.engines);
         row(&mut out, "ingest", scenario.ingest);
         row(&mut out, "webhooks", &count(scenario.webhooks as f64));
@@ -58,9 +86,13 @@ impl Report {
             row(&mut out, "records per produce call", &batch.to_string());
         }
         row(&mut out, "subscriptions", &scenario.subscriptions.to_string());
-        let rate = scenario.rate.map_or("saturation (each sender goes on once answered)".into(), |r| count(r) + "/s");
+        let rate = match (scenario.rate, scenario.duration_s) {
+            (Some(rate), _) => count(rate) + "/s",
+            (None, Some(_)) => "rising in steps".into(),
+            (None, None) => "saturation (each sender goes on once answered)".into(),
+        };
         row(&mut out, "rate", &rate);
-        row(&mut out, "payload", &format!("{} bytes of padding", scenario.payload_bytes));
+        row(&mut out, "payload", &format!("{} bytes: an order event in JSON", count(scenario.payload_bytes as f64)));
         row(&mut out, "signed", if scenario.signed { "yes" } else { "no" });
         row(&mut out, "command", &format!("`{}`", scenario.command));
 
@@ -97,6 +129,9 @@ impl Report {
         );
         cpu_row(&mut out, "while sending", &figures.cpu_while_sending);
         cpu_row(&mut out, "first sent to last delivered", &figures.cpu_whole_run);
+        if let Some(long_run) = &self.long_run {
+            long_run::markdown(&mut out, name, long_run);
+        }
         out
     }
 }

@@ -15,7 +15,7 @@ pub enum Mode {
 }
 
 impl Mode {
-    /// The name of the report files, `docs/bench/<name>.md` and `.json`.
+    /// The default name of a burst's report files, `docs/bench/<name>.md` and `.json`.
     pub fn report_name(self) -> &'static str {
         match self {
             Mode::Embedded => "embedded",
@@ -30,10 +30,17 @@ impl Mode {
 pub struct Scenario {
     /// `embedded`, `distributed` or `kafka-fan-in`.
     pub mode: &'static str,
+    /// A burst or a long run (fixed rate or steps), in words.
+    pub run: String,
+    /// Long runs: how long the load was to last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_s: Option<u64>,
     /// The engines under hookline, in words.
     pub engines: String,
     /// How webhooks got in, in words.
     pub ingest: &'static str,
+    /// Webhooks to send: a burst's count, or what a long run's schedule holds (a step run may
+    /// stop before).
     pub webhooks: usize,
     /// HTTP connections, or Kafka producer tasks.
     pub senders: usize,
@@ -41,7 +48,7 @@ pub struct Scenario {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batch: Option<usize>,
     pub subscriptions: usize,
-    /// Webhooks started per second; `None`: as fast as answers come (saturation).
+    /// Webhooks started per second; `None`: as fast as answers come (saturation), or steps.
     pub rate: Option<f64>,
     pub payload_bytes: usize,
     /// Whether every webhook carried an HMAC signature that hookline checked.

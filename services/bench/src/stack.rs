@@ -2,10 +2,11 @@
 //! engines a mode names, and the `hookline-receiver` it delivers to; and the few REST
 //! calls a run makes to them.
 
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
-use hookline_testkit::bench::StatsReport;
+use hookline_testkit::bench::{StatsReport, WindowReport};
 use hookline_testkit::process::Hookline;
 use serde_json::{json, Value};
 
@@ -46,7 +47,7 @@ pub struct Stack {
     pub namespace: Option<String>,
     client: reqwest::Client,
     /// hookline's data directory, removed when the run is over.
-    _data: tempfile::TempDir,
+    data: tempfile::TempDir,
 }
 
 impl Stack {
@@ -73,7 +74,7 @@ impl Stack {
         let receiver = Hookline::start(receiver, &["--listen", "127.0.0.1:0"], &[]).await;
         let hookline =
             Hookline::start(hookline, &["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir], &env).await;
-        Ok(Stack { hookline, receiver, namespace, client: reqwest::Client::new(), _data: data })
+        Ok(Stack { hookline, receiver, namespace, client: reqwest::Client::new(), data })
     }
 
     /// Creates a subscription delivering to the receiver, signed with `secret` if given;
@@ -96,6 +97,16 @@ impl Stack {
     pub async fn reset_receiver(&self) -> anyhow::Result<()> {
         self.client.post(self.receiver.url("/reset")).send().await?.error_for_status()?;
         Ok(())
+    }
+
+    /// hookline's data directory.
+    pub fn data_dir(&self) -> &Path {
+        self.data.path()
+    }
+
+    /// The receiver's totals, and the latency of the deliveries since the last call.
+    pub async fn receiver_window(&self) -> anyhow::Result<WindowReport> {
+        Ok(self.client.post(self.receiver.url("/window")).send().await?.error_for_status()?.json().await?)
     }
 
     /// What the receiver has counted so far.

@@ -4,6 +4,8 @@
 //!
 //! - `POST <any path>`: counted, answered `status` (or 500 for a random `fail_rate` share).
 //! - `GET /stats`: a [`StatsReport`] as JSON.
+//! - `POST /window`: a [`WindowReport`] as JSON: the totals, and the latency of the deliveries
+//!   since the last `/window`, which starts the next window.
 //! - `POST /reset`: clears the counts.
 
 mod histogram;
@@ -20,7 +22,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::http::{accept_until_stopped, HttpConnection, ReadError, Request};
-pub use stats::{sent_at_us, Delivery, LatencyReport, Stats, StatsReport};
+pub use histogram::Histogram;
+pub use stats::{sent_at_us, Delivery, LatencyReport, Stats, StatsReport, WindowReport};
 
 /// How the benchmark receiver answers deliveries.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,11 +94,8 @@ impl BenchReceiver {
 
     async fn answer(&self, request: &Request) -> Answer {
         match (request.head.method.as_str(), request.head.path()) {
-            ("GET", "/stats") => {
-                let report = self.lock_stats().report();
-                let json = serde_json::to_vec(&report).expect("a report of numbers serializes");
-                (200, "application/json", json)
-            }
+            ("GET", "/stats") => json_answer(&self.lock_stats().report()),
+            ("POST", "/window") => json_answer(&self.lock_stats().take_window()),
             ("POST", "/reset") => {
                 *self.lock_stats() = Stats::default();
                 (200, "text/plain", b"reset".to_vec())
@@ -133,6 +133,11 @@ impl BenchReceiver {
     fn lock_stats(&self) -> std::sync::MutexGuard<'_, Stats> {
         self.stats.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// A 200 with `report` as JSON.
+fn json_answer(report: &impl serde::Serialize) -> Answer {
+    (200, "application/json", serde_json::to_vec(report).expect("a report of numbers serializes"))
 }
 
 #[cfg(test)]

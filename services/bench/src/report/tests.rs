@@ -22,6 +22,8 @@ fn fan_in_report() -> Report {
         },
         scenario: Scenario {
             mode: "kafka-fan-in",
+            run: "burst of 20000 webhooks".into(),
+            duration_s: None,
             engines: "Kafka log (127.0.0.1:19092), embedded views".into(),
             ingest: "records produced straight into hookline.ingest",
             webhooks: 20_000,
@@ -51,6 +53,7 @@ fn fan_in_report() -> Report {
             cpu_while_sending: shares(0.5),
             cpu_whole_run: shares(0.25),
         },
+        long_run: None,
     }
 }
 
@@ -82,7 +85,8 @@ fn markdown_states_machine_scenario_and_the_figures_of_the_mode() {
 fn both_files_are_written_and_the_json_holds_the_same_figures() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let reports = dir.path().join("bench");
-    let [json, markdown] = fan_in_report().write(&reports, "kafka-fan-in").expect("written");
+    let [json, markdown] = <[PathBuf; 2]>::try_from(fan_in_report().write(&reports, "kafka-fan-in").expect("written"))
+        .expect("two files for a burst");
     assert_eq!(json, reports.join("kafka-fan-in.json"));
     assert_eq!(markdown, reports.join("kafka-fan-in.md"));
     let written: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).expect("json")).expect("valid JSON");
@@ -100,4 +104,85 @@ fn counts_are_grouped_by_thousands() {
     assert_eq!(count(1_000.0), "1,000");
     assert_eq!(count(1_234_567.0), "1,234,567");
     assert_eq!(count(f64::NAN), "n/a");
+}
+
+fn long_report(rows: usize) -> Report {
+    let mut report = fan_in_report();
+    report.scenario.run = "step, open loop".into();
+    report.scenario.duration_s = Some(rows as u64 * 10);
+    let verdict = |rate: f64, held: bool| crate::step::Verdict {
+        rate,
+        held,
+        accepted_share: if held { 1.0 } else { 0.9 },
+        end_backlog: 10,
+        previous_backlog: 5,
+        why_not: if held { String::new() } else { "90.0 % of the offered requests accepted".into() },
+    };
+    report.long_run = Some(LongRun {
+        offered: 60_000,
+        sent: 60_000,
+        accepted: 59_000,
+        failed: 1_000,
+        unsent: 0,
+        load_seconds: rows as f64 * 10.0,
+        rss: crate::long_run::RssOverTime {
+            early_mb: 40.0,
+            late_mb: 50.0,
+            stretch_seconds: 120.0,
+            growth_percent: 25.0,
+            after_idle_mb: 30.0,
+            idle_seconds: 30,
+        },
+        rows: (1..=rows).map(|n| crate::rows::tests::row(n as f64 * 10.0, 2_000, 7)).collect(),
+        steps: vec![verdict(2_000.0, true), verdict(3_000.0, true), verdict(4_000.0, false)],
+        highest_rate_held: Some(3_000.0),
+    });
+    report
+}
+
+#[test]
+fn a_long_run_shows_its_rows_its_steps_and_its_chart() {
+    let markdown = long_report(9).markdown("embedded-step");
+    for expected in [
+        "| offered / sent / accepted / failed / unsent | 60,000 / 60,000 / 59,000 / 1,000 / 0 |",
+        "| hookline RSS, highest of the first / last 120 s of load | 40 / 50 MB (+25.0 %) |",
+        "| 3 | 4,000/s | 90.0 % | 5 → 10 | no: 90.0 % of the offered requests accepted |",
+        "**Highest rate held: 3,000/s**",
+        "![Throughput, latency and hookline's memory over the run](embedded-step.svg)",
+        "One row per 10 s",
+        "| 1:30 | 2,000 | 2,000 | 2,000 | 7 | 2.0 ms | 3.0 ms | 40 / 38 MB | 0.50 | 250 µs | 0.0 MB |",
+    ] {
+        assert!(markdown.contains(expected), "missing {expected:?} in:\n{markdown}");
+    }
+    assert_eq!(markdown.matches("| 2,000 | 2,000 | 2,000 |").count(), 9);
+    assert!(!markdown.contains("A burst"), "{markdown}");
+    assert!(fan_in_report().markdown("x").contains("A burst: seconds of load"));
+}
+
+#[test]
+fn a_long_run_of_more_than_ten_minutes_is_shown_per_minute() {
+    let markdown = long_report(90).markdown("soak");
+    assert!(markdown.contains("One row per minute"), "{markdown}");
+    assert_eq!(markdown.matches("| 2,000 | 2,000 | 2,000 |").count(), 15);
+}
+
+#[test]
+fn a_long_run_writes_its_chart_beside_the_report() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let report = long_report(12);
+    let files = report.write(dir.path(), "embedded-2m-2000").expect("written");
+    assert_eq!(files.len(), 3);
+    let svg = std::fs::read_to_string(dir.path().join("embedded-2m-2000.svg")).expect("the chart");
+    assert!(
+        svg.starts_with("<svg")
+            && svg.contains("hookline-bench: embedded-2m-2000")
+            && svg.contains(">step, open loop<"),
+        "{svg}"
+    );
+    let summary = report.summary().expect("a summary");
+    assert!(summary["long_run"].get("rows").is_none() && summary["long_run"]["offered"] == 60_000);
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&files[0]).expect("json")).expect("valid JSON");
+    assert_eq!(written["long_run"]["rows"].as_array().map(Vec::len), Some(12));
+    assert_eq!(written["long_run"]["highest_rate_held"], 3_000.0);
 }

@@ -27,6 +27,13 @@ impl Histogram {
         self.max = self.max.max(value);
     }
 
+    /// Adds every sample of `other`.
+    pub fn merge(&mut self, other: &Histogram) {
+        self.counts.iter_mut().zip(other.counts.iter()).for_each(|(mine, theirs)| *mine += theirs);
+        self.samples += other.samples;
+        self.max = self.max.max(other.max);
+    }
+
     pub fn samples(&self) -> u64 {
         self.samples
     }
@@ -104,6 +111,15 @@ mod tests {
             assert!((got - expected).abs() / expected < 0.02, "q{q}: {got} vs {expected}");
         }
         assert_eq!((spread.max(), spread.samples(), spread.quantile(1.0)), (100_000, 100_000, 100_000));
+    }
+
+    #[test]
+    fn a_merge_holds_the_samples_of_both() {
+        let (mut low, mut high) = (Histogram::default(), Histogram::default());
+        (1..=50).for_each(|v| low.record(v));
+        (51..=100).for_each(|v| high.record(v));
+        low.merge(&high);
+        assert_eq!((low.samples(), low.max(), low.quantile(0.25), low.quantile(0.75)), (100, 100, 25, 75));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! What the benchmark receiver counts, and the `/stats` report built from it.
 
+use std::collections::hash_map::RandomState;
 use std::collections::HashSet;
+use std::hash::BuildHasher;
 
 use serde::{Deserialize, Serialize};
 
@@ -25,11 +27,34 @@ pub struct Stats {
     requests: u64,
     ok: u64,
     failed: u64,
-    ids: HashSet<String>,
+    ids: SeenIds,
     duplicates: u64,
     latency_us: Histogram,
+    /// The latency of deliveries since the last [`take_window`](Stats::take_window).
+    window_latency_us: Histogram,
     first_at_us: Option<u64>,
     last_at_us: Option<u64>,
+}
+
+/// The `webhook-id`s seen, kept as 128-bit keyed hashes rather than strings: a run of hours
+/// sees millions of ids, and 16 bytes each keeps the receiver's memory (and allocator work)
+/// small. Two ids collide with odds of about n² / 2¹²⁹, nil for any run.
+#[derive(Debug, Default)]
+struct SeenIds {
+    hashes: HashSet<u128>,
+    keys: [RandomState; 2],
+}
+
+impl SeenIds {
+    /// Whether `id` is new, remembering it.
+    fn insert(&mut self, id: &str) -> bool {
+        let [high, low] = &self.keys;
+        self.hashes.insert(u128::from(high.hash_one(id)) << 64 | u128::from(low.hash_one(id)))
+    }
+
+    fn len(&self) -> u64 {
+        self.hashes.len() as u64
+    }
 }
 
 /// The JSON answered on `GET /stats`.
@@ -51,6 +76,14 @@ pub struct StatsReport {
     pub last_at_us: Option<u64>,
 }
 
+/// The JSON answered on `POST /window`: the running totals, and the end-to-end latency of the
+/// deliveries that arrived since the last `/window` (or start, or reset).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowReport {
+    pub totals: StatsReport,
+    pub window_latency_us: LatencyReport,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LatencyReport {
     pub samples: u64,
@@ -69,38 +102,49 @@ impl Stats {
             self.failed += 1;
         }
         if let Some(id) = delivery.id {
-            // Look up before inserting so a duplicate costs no allocation.
-            if self.ids.contains(id) {
+            if !self.ids.insert(id) {
                 self.duplicates += 1;
-            } else {
-                self.ids.insert(id.to_owned());
             }
         }
         if let Some(sent_at_us) = delivery.sent_at_us {
             // A stamp from a clock ahead of ours counts as zero rather than wrapping around.
-            self.latency_us.record(delivery.at_us.saturating_sub(sent_at_us));
+            let latency = delivery.at_us.saturating_sub(sent_at_us);
+            self.latency_us.record(latency);
+            self.window_latency_us.record(latency);
         }
         self.first_at_us.get_or_insert(delivery.at_us);
         self.last_at_us = Some(delivery.at_us);
     }
 
     pub fn report(&self) -> StatsReport {
-        let latency = &self.latency_us;
         StatsReport {
             requests: self.requests,
             ok: self.ok,
             failed: self.failed,
-            distinct_ids: self.ids.len() as u64,
+            distinct_ids: self.ids.len(),
             duplicates: self.duplicates,
-            latency_us: LatencyReport {
-                samples: latency.samples(),
-                p50: latency.quantile(0.50),
-                p95: latency.quantile(0.95),
-                p99: latency.quantile(0.99),
-                max: latency.max(),
-            },
+            latency_us: LatencyReport::of(&self.latency_us),
             first_at_us: self.first_at_us,
             last_at_us: self.last_at_us,
+        }
+    }
+
+    /// The totals and the latency of the window that ends now; the next window starts empty.
+    pub fn take_window(&mut self) -> WindowReport {
+        let window = std::mem::take(&mut self.window_latency_us);
+        WindowReport { totals: self.report(), window_latency_us: LatencyReport::of(&window) }
+    }
+}
+
+impl LatencyReport {
+    /// The percentiles of `latency`.
+    pub fn of(latency: &Histogram) -> LatencyReport {
+        LatencyReport {
+            samples: latency.samples(),
+            p50: latency.quantile(0.50),
+            p95: latency.quantile(0.95),
+            p99: latency.quantile(0.99),
+            max: latency.max(),
         }
     }
 }
@@ -137,6 +181,21 @@ mod tests {
         assert_eq!((report.distinct_ids, report.duplicates), (2, 1));
         assert_eq!(report.latency_us, LatencyReport { samples: 3, p50: 100, p95: 300, p99: 300, max: 300 });
         assert_eq!((report.first_at_us, report.last_at_us), (Some(1_100), Some(1_500)));
+    }
+
+    #[test]
+    fn a_window_holds_the_latency_since_the_last_one_and_the_totals_so_far() {
+        let mut stats = Stats::default();
+        stats.record(delivery(Some("a"), Some(1_000), 1_100, true));
+        let first = stats.take_window();
+        assert_eq!((first.window_latency_us.samples, first.window_latency_us.p99), (1, 100));
+        stats.record(delivery(Some("b"), Some(1_000), 1_060, true));
+        stats.record(delivery(Some("b"), Some(1_000), 1_090, true));
+        let second = stats.take_window();
+        assert_eq!((second.window_latency_us.samples, second.window_latency_us.max), (2, 90));
+        assert_eq!(second.window_latency_us.p50, 60);
+        assert_eq!((second.totals.distinct_ids, second.totals.duplicates, second.totals.latency_us.samples), (2, 1, 3));
+        assert_eq!(stats.take_window().window_latency_us.samples, 0);
     }
 
     #[test]

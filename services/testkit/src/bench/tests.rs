@@ -62,6 +62,25 @@ async fn counts_deliveries_duplicates_and_latency_then_resets() {
 }
 
 #[tokio::test]
+async fn a_window_reports_the_latency_since_the_last_one() {
+    let (addr, _shutdown, _server) = start(BenchConfig::default()).await;
+    let client = client();
+    let take_window = || async {
+        let response = client.post(format!("http://{addr}/window")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        serde_json::from_slice::<WindowReport>(&response.bytes().await.unwrap()).unwrap()
+    };
+    let body = format!(r#"{{"sent_at_us":{}}}"#, now_us() - 5_000);
+    deliver(&client, addr, "a", body).await;
+    let first = take_window().await;
+    assert_eq!((first.totals.distinct_ids, first.window_latency_us.samples), (1, 1));
+    assert!(first.window_latency_us.p99 >= 5_000, "{first:?}");
+    deliver(&client, addr, "b", "{}".into()).await;
+    let second = take_window().await;
+    assert_eq!((second.totals.distinct_ids, second.window_latency_us.samples), (2, 0));
+}
+
+#[tokio::test]
 async fn answers_the_configured_status_and_fail_rate() {
     let (addr, _shutdown, _server) = start(BenchConfig { status: 202, ..BenchConfig::default() }).await;
     assert_eq!(deliver(&client(), addr, "a", "{}".into()).await, 202);

@@ -7,7 +7,7 @@ use clap::Parser;
 use hookline_testkit::bench::{self, BenchConfig};
 use tokio_util::sync::CancellationToken;
 
-/// Answers every POST as fast as it can and counts deliveries; GET /stats, POST /reset.
+/// Answers every POST as fast as it can and counts deliveries; GET /stats, POST /window, POST /reset.
 #[derive(Debug, Parser)]
 #[command(name = "hookline-receiver", version)]
 struct Args {
