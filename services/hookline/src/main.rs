@@ -2,6 +2,7 @@
 
 mod access;
 mod config;
+mod memory;
 mod serve;
 mod shutdown;
 mod stores;
