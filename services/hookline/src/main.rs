@@ -10,6 +10,9 @@ mod telemetry;
 
 use clap::{Parser, Subcommand};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "hookline", version, about = "Webhook delivery on an event log")]
 struct Cli {
