@@ -203,3 +203,20 @@ async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| LogError::Unavailable(format!("kafka request task failed: {e}")))?
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(retention: Option<Duration>) -> TopicSpec {
+        TopicSpec { name: "t".into(), partitions: 1, retention }
+    }
+
+    #[test]
+    fn only_topics_with_a_time_retention_are_cut_by_size() {
+        let day = Some(Duration::from_secs(86_400));
+        assert_eq!(retention_bytes(&spec(day), Some(1 << 30)), 1 << 30);
+        assert_eq!(retention_bytes(&spec(day), None), -1);
+        assert_eq!(retention_bytes(&spec(None), Some(1 << 30)), -1, "a topic kept for ever stays whole");
+    }
+}
