@@ -59,7 +59,9 @@ impl TokenBucket {
     }
 }
 
-/// Past this many subscriptions with a bucket, full buckets (the same as none) are dropped.
+/// Past this many subscriptions with a bucket, full buckets (the same as none) are
+/// dropped; if that frees nothing, a subscription without a bucket is let through
+/// untracked until some do, so the buckets never take more than about 4 MB.
 const TRACKED_SUBSCRIPTIONS: usize = 100_000;
 
 /// The buckets of one process.
@@ -85,8 +87,21 @@ impl RateLimiter {
     pub fn admit_webhook(&self, subscription: SubscriptionId, now: Instant) -> Result<(), Duration> {
         let Some(rate) = self.limits.ingest_per_subscription else { return Ok(()) };
         let mut buckets = self.subscriptions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if buckets.len() >= TRACKED_SUBSCRIPTIONS && !buckets.contains_key(&subscription) {
+        Self::admit_tracked(&mut buckets, TRACKED_SUBSCRIPTIONS, subscription, rate, now)
+    }
+
+    fn admit_tracked(
+        buckets: &mut HashMap<SubscriptionId, TokenBucket>,
+        capacity: usize,
+        subscription: SubscriptionId,
+        rate: Rate,
+        now: Instant,
+    ) -> Result<(), Duration> {
+        if buckets.len() >= capacity && !buckets.contains_key(&subscription) {
             buckets.retain(|_, bucket| !bucket.is_full(rate, now));
+            if buckets.len() >= capacity {
+                return Ok(());
+            }
         }
         buckets.entry(subscription).or_insert_with(|| TokenBucket::full(rate, now)).take(rate, now)
     }
@@ -137,6 +152,22 @@ mod tests {
         assert_eq!(limiter.admit_webhook(noisy, now), Err(Duration::from_secs(1)));
         assert!(limiter.admit_webhook(quiet, now).is_ok());
         assert!(limiter.admit_request(now).is_ok(), "no API-wide limit configured");
+    }
+
+    #[test]
+    fn buckets_are_capped() {
+        let mut buckets = HashMap::new();
+        let (limit, now) = (rate(1, 1), Instant::now());
+        for _ in 0..10 {
+            assert!(RateLimiter::admit_tracked(&mut buckets, 4, SubscriptionId::new(), limit, now).is_ok());
+        }
+        assert_eq!(buckets.len(), 4, "only the first four are tracked while none is full again");
+        // A second later every bucket is full again: they make room for new ones.
+        let later = now + Duration::from_secs(1);
+        let newcomer = SubscriptionId::new();
+        assert!(RateLimiter::admit_tracked(&mut buckets, 4, newcomer, limit, later).is_ok());
+        assert_eq!(buckets.len(), 1);
+        assert!(RateLimiter::admit_tracked(&mut buckets, 4, newcomer, limit, later).is_err());
     }
 
     #[test]

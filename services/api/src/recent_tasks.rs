@@ -5,8 +5,10 @@ use chrono::{DateTime, Utc};
 use hookline_domain::{SubscriptionId, TaskId, TaskView};
 use quick_cache::sync::Cache;
 
-/// How many accepted tasks are remembered; older ones are left to the views.
-const CAPACITY: usize = 100_000;
+/// How many accepted tasks are remembered (about 200 bytes each); older ones are left
+/// to the views. Only the last [`LAG_WINDOW`] matters: this covers it up to 1,600
+/// webhooks a second.
+const CAPACITY: usize = 16_384;
 /// How long an accepted task is answered from here at most. Past this the views are
 /// the only answer, so that a task past its retention is never shown again.
 const LAG_WINDOW: chrono::TimeDelta = chrono::TimeDelta::seconds(10);

@@ -4,18 +4,22 @@
 //!
 //! The failure streaks live in memory, per process: a restart (or a rebalance that
 //! moves a subscription's partitions) starts them again, which can only delay a
-//! disabling, never cause one. Pure: times are passed in.
+//! disabling, never cause one. At most [`STREAKS_REMEMBERED`] are kept; past that the
+//! coldest are forgotten, which again can only delay a disabling. Pure: times are
+//! passed in.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use hookline_domain::SubscriptionId;
+use quick_cache::unsync::Cache;
 
 /// The seed has no such setting; big senders disable after about five days.
 pub const DEFAULT_DISABLE_AFTER_FAILING: Duration = Duration::from_secs(5 * 24 * 3600);
 pub const DEFAULT_DISABLE_AFTER_ATTEMPTS: u32 = 50;
+/// Failing subscriptions whose streak is kept (about 100 bytes each).
+pub const STREAKS_REMEMBERED: usize = 100_000;
 
 /// How long, and over how many attempts, a subscription must fail before it is disabled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,15 +53,18 @@ struct Streak {
 }
 
 /// The failure streak of every subscription this process delivers to.
-#[derive(Debug, Default)]
 pub struct Streaks {
     policy: DisablePolicy,
-    streaks: Mutex<HashMap<SubscriptionId, Streak>>,
+    streaks: Mutex<Cache<SubscriptionId, Streak>>,
 }
 
 impl Streaks {
     pub fn new(policy: DisablePolicy) -> Self {
-        Self { policy, streaks: Mutex::new(HashMap::new()) }
+        Self::with_capacity(policy, STREAKS_REMEMBERED)
+    }
+
+    fn with_capacity(policy: DisablePolicy, capacity: usize) -> Self {
+        Self { policy, streaks: Mutex::new(Cache::new(capacity)) }
     }
 
     /// Notes the verdict of an attempt made at `at`; returns why the subscription must
@@ -75,16 +82,23 @@ impl Streaks {
                 Some(format!("receiver answered 410 Gone at {}", at.to_rfc3339_opts(SecondsFormat::Secs, true)))
             }
             Verdict::Failed => {
-                let streak = streaks.entry(id).or_insert(Streak { since: at, failures: 0 });
-                streak.failures += 1;
-                let failing_for = (at - streak.since).to_std().unwrap_or_default();
-                if streak.failures < self.policy.after_attempts || failing_for < self.policy.after_failing {
+                let (since, failures) = match streaks.get_mut(&id) {
+                    Some(mut streak) => {
+                        streak.failures += 1;
+                        (streak.since, streak.failures)
+                    }
+                    None => {
+                        streaks.insert(id, Streak { since: at, failures: 1 });
+                        (at, 1)
+                    }
+                };
+                let failing_for = (at - since).to_std().unwrap_or_default();
+                if failures < self.policy.after_attempts || failing_for < self.policy.after_failing {
                     return None;
                 }
                 let reason = format!(
-                    "every attempt failed since {} ({} attempts, no success)",
-                    streak.since.to_rfc3339_opts(SecondsFormat::Secs, true),
-                    streak.failures
+                    "every attempt failed since {} ({failures} attempts, no success)",
+                    since.to_rfc3339_opts(SecondsFormat::Secs, true),
                 );
                 streaks.remove(&id);
                 Some(reason)
@@ -127,6 +141,22 @@ mod tests {
         assert_eq!(streaks.observe(other, Verdict::Failed, t0), None);
         assert_eq!(streaks.observe(other, Verdict::Failed, t0 + TimeDelta::hours(5)), None);
         assert!(streaks.observe(other, Verdict::Failed, t0 + TimeDelta::hours(6)).is_some());
+    }
+
+    #[test]
+    fn streaks_are_capped_and_a_forgotten_one_starts_again() {
+        let streaks = Streaks::with_capacity(DisablePolicy { after_failing: Duration::ZERO, after_attempts: 2 }, 100);
+        let t0 = Utc::now();
+        let first = SubscriptionId::new();
+        assert_eq!(streaks.observe(first, Verdict::Failed, t0), None);
+        for _ in 0..1_000 {
+            streaks.observe(SubscriptionId::new(), Verdict::Failed, t0);
+        }
+        let held = streaks.streaks.lock().unwrap().len();
+        assert!(held <= 100, "{held} streaks held");
+        // Forgotten (or not), the first subscription is disabled after at most two more failures.
+        let disabled = (1..=2).find_map(|n| streaks.observe(first, Verdict::Failed, t0 + TimeDelta::seconds(n)));
+        assert!(disabled.is_some());
     }
 
     #[test]

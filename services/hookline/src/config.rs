@@ -14,6 +14,7 @@ use hookline_domain::{RetryPolicy, Secret};
 use hookline_secrets::SecretSealer;
 
 use crate::access::{Access, AccessSettings};
+use crate::memory::{Memory, MemorySettings};
 use crate::telemetry::LogFormat;
 
 #[derive(Args, Clone, Debug)]
@@ -181,6 +182,9 @@ pub struct Settings {
 
     #[command(flatten)]
     pub access: AccessSettings,
+
+    #[command(flatten)]
+    pub memory: MemorySettings,
 }
 
 /// Which retry schedule delivery follows.
@@ -266,6 +270,7 @@ pub struct Checked {
     pub sealer: SecretSealer,
     pub secret_rotation_grace: Duration,
     pub access: Access,
+    pub memory: Memory,
 }
 
 impl Settings {
@@ -365,6 +370,7 @@ impl Settings {
             ));
         }
         let access = self.access.check(&mut problems);
+        let memory = self.memory.check(&mut problems);
         if !problems.is_empty() {
             bail!("invalid configuration:\n  - {}", problems.join("\n  - "));
         }
@@ -383,6 +389,7 @@ impl Settings {
             sealer,
             secret_rotation_grace,
             access,
+            memory,
         })
     }
 }

@@ -2,12 +2,16 @@
 
 mod access;
 mod config;
+mod memory;
 mod serve;
 mod shutdown;
 mod stores;
 mod telemetry;
 
 use clap::{Parser, Subcommand};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(name = "hookline", version, about = "Webhook delivery on an event log")]

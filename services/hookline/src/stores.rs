@@ -27,8 +27,8 @@ pub struct Stores {
 /// Opens the log and the views. The embedded log creates its topics itself; a shared
 /// log must have been prepared by `hookline migrate`, and missing topics are named.
 pub async fn open(settings: &Settings, checked: &Checked) -> anyhow::Result<Stores> {
-    let (log, shared) = open_log(settings).await?;
     let specs = topic_specs(settings, checked);
+    let (log, shared) = open_log(settings, checked, &specs).await?;
     if shared {
         let missing = log.missing_topics(&specs.iter().map(|s| s.name.clone()).collect::<Vec<_>>()).await?;
         if !missing.is_empty() {
@@ -63,8 +63,8 @@ async fn check_payloads_outlive_views(log: &dyn EventLog, checked: &Checked) -> 
 
 /// Creates every topic (and, for a shared view store, the schema); idempotent.
 pub async fn migrate(settings: &Settings, checked: &Checked) -> anyhow::Result<()> {
-    let (log, _) = open_log(settings).await?;
     let specs = topic_specs(settings, checked);
+    let (log, _) = open_log(settings, checked, &specs).await?;
     log.ensure_topics(&specs).await.context("creating topics")?;
     check_payloads_outlive_views(log.as_ref(), checked).await?;
     println!("topics ready: {}", specs.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", "));
@@ -89,7 +89,12 @@ fn scylla_settings(settings: &Settings) -> anyhow::Result<Option<ScyllaSettings>
 }
 
 /// The log, and whether other processes share it (then topics are made by `migrate`).
-async fn open_log(settings: &Settings) -> anyhow::Result<(Arc<dyn EventLog>, bool)> {
+/// `specs` are the topics it is to hold (the embedded log shares its memory among them).
+async fn open_log(
+    settings: &Settings,
+    checked: &Checked,
+    specs: &[TopicSpec],
+) -> anyhow::Result<(Arc<dyn EventLog>, bool)> {
     let (log, shared): (Arc<dyn EventLog>, bool) = match settings.kafka_brokers() {
         Some(brokers) => {
             let kafka = KafkaLog::connect(KafkaSettings {
@@ -98,12 +103,16 @@ async fn open_log(settings: &Settings) -> anyhow::Result<(Arc<dyn EventLog>, boo
                 overrides: settings.kafka_overrides(),
                 instance_id: settings.instance_id.clone(),
                 replication_factor: settings.replication_factor,
+                retention_bytes: checked.memory.log_retention_bytes,
             })
             .await
             .with_context(|| format!("connecting to Kafka at {brokers}"))?;
             (kafka, true)
         }
-        None => (open_embedded_log(settings)?, false),
+        None => {
+            let partitions = specs.iter().map(|spec| spec.partitions as usize).sum();
+            (open_embedded_log(settings, checked.memory.embedded_log(partitions))?, false)
+        }
     };
     Ok(match &settings.namespace {
         Some(prefix) => (Namespaced::new(log, prefix.clone()), shared),
@@ -111,11 +120,10 @@ async fn open_log(settings: &Settings) -> anyhow::Result<(Arc<dyn EventLog>, boo
     })
 }
 
-fn open_embedded_log(settings: &Settings) -> anyhow::Result<Arc<dyn EventLog>> {
+fn open_embedded_log(settings: &Settings, options: EmbeddedOptions) -> anyhow::Result<Arc<dyn EventLog>> {
     let dir = settings.data_dir.join("log");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let log = EmbeddedLog::open(&dir, EmbeddedOptions::default())
-        .with_context(|| format!("opening the log in {}", dir.display()))?;
+    let log = EmbeddedLog::open(&dir, options).with_context(|| format!("opening the log in {}", dir.display()))?;
     Ok(log)
 }
 
@@ -128,8 +136,8 @@ async fn open_views(settings: &Settings, checked: &Checked) -> anyhow::Result<Ar
         return Ok(views);
     }
     let path = settings.data_dir.join(VIEWS_FILE);
-    let views =
-        EmbeddedViews::open(&path, retention).with_context(|| format!("opening the views in {}", path.display()))?;
+    let views = EmbeddedViews::open_with_cache(&path, retention, checked.memory.views_cache_bytes)
+        .with_context(|| format!("opening the views in {}", path.display()))?;
     Ok(views)
 }
 

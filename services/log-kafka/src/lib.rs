@@ -54,6 +54,9 @@ pub struct KafkaSettings {
     pub instance_id: Option<String>,
     /// Replication factor of the topics `ensure_topics` creates; `None`: the broker's default.
     pub replication_factor: Option<i32>,
+    /// `retention.bytes` (per partition) of the topics `ensure_topics` creates with a
+    /// time retention; topics kept for ever are never cut by size. `None`: by time only.
+    pub retention_bytes: Option<u64>,
 }
 
 impl KafkaSettings {
@@ -65,6 +68,7 @@ impl KafkaSettings {
             overrides: Vec::new(),
             instance_id: None,
             replication_factor: None,
+            retention_bytes: None,
         }
     }
 }
@@ -127,7 +131,7 @@ impl KafkaLog {
 #[async_trait]
 impl EventLog for KafkaLog {
     async fn ensure_topics(&self, topics: &[TopicSpec]) -> Result<(), LogError> {
-        topics::ensure(self.settings.replication_factor, &self.admin, &self.producer, topics).await
+        topics::ensure(&self.settings, &self.admin, &self.producer, topics).await
     }
 
     async fn missing_topics(&self, topics: &[String]) -> Result<Vec<String>, LogError> {

@@ -11,6 +11,7 @@ use rdkafka::producer::{FutureProducer, Producer};
 
 use crate::errors;
 use crate::events::LogContext;
+use crate::KafkaSettings;
 
 /// Bound on one metadata or offset request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -23,7 +24,7 @@ const VISIBLE_RECHECK: Duration = Duration::from_millis(50);
 
 /// Creates the topics that do not exist; waits until the producer sees each of them.
 pub(crate) async fn ensure(
-    replication_factor: Option<i32>,
+    settings: &KafkaSettings,
     admin: &AdminClient<LogContext>,
     producer: &FutureProducer<LogContext>,
     topics: &[TopicSpec],
@@ -31,22 +32,25 @@ pub(crate) async fn ensure(
     if topics.is_empty() {
         return Ok(());
     }
-    let settings: Vec<(String, i32, String)> = topics
+    let configs: Vec<(String, i32, String, String)> = topics
         .iter()
         .map(|spec| {
             let partitions = i32::try_from(spec.partitions)
                 .map_err(|_| LogError::Invalid(format!("{} partitions for {}", spec.partitions, spec.name)))?;
             let retention_ms = spec.retention.map_or(-1, |kept| i64::try_from(kept.as_millis()).unwrap_or(i64::MAX));
-            Ok((spec.name.clone(), partitions, retention_ms.to_string()))
+            let retention_bytes = retention_bytes(spec, settings.retention_bytes);
+            Ok((spec.name.clone(), partitions, retention_ms.to_string(), retention_bytes.to_string()))
         })
         .collect::<Result<_, LogError>>()?;
     let max_message_bytes = crate::client_config::MAX_MESSAGE_BYTES.to_string();
-    let new_topics: Vec<NewTopic<'_>> = settings
+    // -1: the broker's default replication factor.
+    let replication_factor = settings.replication_factor.unwrap_or(-1);
+    let new_topics: Vec<NewTopic<'_>> = configs
         .iter()
-        .map(|(name, partitions, retention_ms)| {
-            // -1: the broker's default replication factor.
-            NewTopic::new(name, *partitions, TopicReplication::Fixed(replication_factor.unwrap_or(-1)))
+        .map(|(name, partitions, retention_ms, retention_bytes)| {
+            NewTopic::new(name, *partitions, TopicReplication::Fixed(replication_factor))
                 .set("retention.ms", retention_ms)
+                .set("retention.bytes", retention_bytes)
                 // Room for a whole 1 MiB webhook inside its event envelope (the broker's default is 1 MB).
                 .set("max.message.bytes", &max_message_bytes)
                 // `Record::timestamp_ms` is when the log accepted the record.
@@ -103,6 +107,15 @@ pub(crate) async fn retention(
     let millis: i64 =
         value.parse().map_err(|_| LogError::Invalid(format!("topic {topic} has retention.ms {value:?}")))?;
     Ok(u64::try_from(millis).ok().map(Duration::from_millis))
+}
+
+/// The `retention.bytes` of a new topic: the size retention for topics with a time
+/// retention, -1 (no limit) for topics kept for ever.
+fn retention_bytes(spec: &TopicSpec, retention_bytes: Option<u64>) -> i64 {
+    match (spec.retention, retention_bytes) {
+        (Some(_), Some(bytes)) => i64::try_from(bytes).unwrap_or(i64::MAX),
+        _ => -1,
+    }
 }
 
 /// Asking through the producer also refreshes its own view, so the first append to a
@@ -217,4 +230,21 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(call)
         .await
         .map_err(|e| LogError::Unavailable(format!("kafka request task failed: {e}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(retention: Option<Duration>) -> TopicSpec {
+        TopicSpec { name: "t".into(), partitions: 1, retention }
+    }
+
+    #[test]
+    fn only_topics_with_a_time_retention_are_cut_by_size() {
+        let day = Some(Duration::from_secs(86_400));
+        assert_eq!(retention_bytes(&spec(day), Some(1 << 30)), 1 << 30);
+        assert_eq!(retention_bytes(&spec(day), None), -1);
+        assert_eq!(retention_bytes(&spec(None), Some(1 << 30)), -1, "a topic kept for ever stays whole");
+    }
 }

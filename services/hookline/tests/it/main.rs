@@ -12,6 +12,7 @@ mod disabling;
 mod distributed;
 mod durability;
 mod isolation;
+mod memory;
 mod operations;
 mod rebuild;
 mod retention;

@@ -38,7 +38,7 @@ use self::consumer::EmbeddedConsumer;
 use self::dir_lock::DirLock;
 use self::groups::GroupStore;
 pub use self::murmur2::{murmur2, partition_for_key};
-use self::partition::Partition;
+use self::partition::{Limits, Partition};
 use self::topic::Topic;
 use self::writer::{AppendRequest, PendingRecord, Writer};
 use crate::{Appended, Consumer, ConsumerSpec, EventLog, LogError, NewRecord, Record, TopicPartition, TopicSpec};
@@ -49,8 +49,19 @@ const MAX_RECORD_LIMIT: usize = 1 << 30;
 /// Tuning of the embedded log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EmbeddedOptions {
-    /// A segment is closed and a new one started once it would pass this size.
+    /// A segment is closed and a new one started once it would pass this size (or,
+    /// in a topic with a time retention, once its first record is a quarter of the
+    /// retention old).
     pub segment_bytes: u64,
+    /// Size retention of every partition of the topics that have a time retention
+    /// (topics kept for ever are never cut): on each segment roll and each periodic
+    /// check, the oldest closed segments are deleted until the partition's segments
+    /// plus one more full segment fit in this many bytes, so that a partition's
+    /// files never pass it. The active segment is never deleted. `None`: by time only.
+    pub retention_bytes: Option<u64>,
+    /// Bytes of recent records each partition keeps decoded in memory, so that
+    /// consumers keeping up with the writers read no file.
+    pub tail_bytes: usize,
     /// The largest encoded record (key, headers, value and framing) accepted.
     pub max_record_bytes: usize,
     /// While appends keep coming, a write batch (one fsync per file it touches) starts
@@ -61,19 +72,43 @@ pub struct EmbeddedOptions {
 
 impl Default for EmbeddedOptions {
     fn default() -> Self {
-        Self { segment_bytes: 64 << 20, max_record_bytes: 8 << 20, batch_window: Duration::from_millis(2) }
+        Self {
+            segment_bytes: DEFAULT_SEGMENT_BYTES,
+            retention_bytes: None,
+            tail_bytes: DEFAULT_TAIL_BYTES,
+            max_record_bytes: 8 << 20,
+            batch_window: Duration::from_millis(2),
+        }
     }
 }
+
+/// The default of [`EmbeddedOptions::segment_bytes`].
+pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
+/// The default of [`EmbeddedOptions::tail_bytes`].
+pub const DEFAULT_TAIL_BYTES: usize = 256 << 10;
 
 impl EmbeddedOptions {
     fn validate(&self) -> Result<(), LogError> {
         if self.segment_bytes == 0 {
             return Err(LogError::Invalid("segment_bytes must be above 0".into()));
         }
+        if let Some(retention_bytes) = self.retention_bytes {
+            if retention_bytes < 2 * self.segment_bytes {
+                return Err(LogError::Invalid(format!(
+                    "retention_bytes ({retention_bytes}) must be at least two segments ({} bytes)",
+                    2 * self.segment_bytes
+                )));
+            }
+        }
         if self.max_record_bytes == 0 || self.max_record_bytes > MAX_RECORD_LIMIT {
             return Err(LogError::Invalid(format!("max_record_bytes must be within 1..={MAX_RECORD_LIMIT}")));
         }
         Ok(())
+    }
+
+    /// What each partition of a topic with this time retention keeps.
+    fn limits(&self, retention: Option<Duration>) -> Limits {
+        Limits { retention, retention_bytes: retention.and(self.retention_bytes), tail_bytes: self.tail_bytes }
     }
 }
 
@@ -101,7 +136,7 @@ impl Shared {
     /// Every partition of the topics that have a retention.
     pub(crate) fn retained_partitions(&self) -> Vec<Arc<Partition>> {
         let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
-        topics.values().flat_map(|t| t.partitions.iter()).filter(|p| p.retention.is_some()).cloned().collect()
+        topics.values().flat_map(|t| t.partitions.iter()).filter(|p| p.limits.retention.is_some()).cloned().collect()
     }
 
     fn join_group(&self, group: &str) -> Result<(), LogError> {
@@ -125,7 +160,7 @@ impl Shared {
             if self.topic(&spec.name).is_some() {
                 continue;
             }
-            let topic = Arc::new(Topic::create(&self.topics_dir, spec)?);
+            let topic = Arc::new(Topic::create(&self.topics_dir, spec, &self.options)?);
             tracing::info!(topic = spec.name, partitions = spec.partitions, "created topic");
             self.topics.write().unwrap_or_else(PoisonError::into_inner).insert(spec.name.clone(), topic);
             self.topics_changed.notify_one();
@@ -155,7 +190,7 @@ impl EmbeddedLog {
         std::fs::create_dir_all(&topics_dir)?;
         std::fs::create_dir_all(&groups_dir)?;
         let lock = DirLock::acquire(dir)?;
-        let topics = topic::open_all(&topics_dir)?;
+        let topics = topic::open_all(&topics_dir, &options)?;
         let groups = GroupStore::open(groups_dir)?;
         let writer = Writer::start(options.segment_bytes, options.batch_window)?;
         let shared = Arc::new(Shared {
@@ -238,7 +273,7 @@ impl EventLog for EmbeddedLog {
     }
 
     async fn retention(&self, topic: &str) -> Result<Option<Duration>, LogError> {
-        Ok(self.topic(topic)?.partitions.first().and_then(|p| p.retention))
+        Ok(self.topic(topic)?.partitions.first().and_then(|p| p.limits.retention))
     }
 
     async fn read(&self, tp: &TopicPartition, offset: u64) -> Result<Option<Record>, LogError> {

@@ -12,19 +12,37 @@ use super::fsutil::sync_dir;
 use super::segment::{list_segment_files, ScanEnd, Segment};
 use crate::{LogError, Record, TopicPartition};
 
-/// Bytes of recent records each partition keeps decoded in memory, so that consumers
-/// keeping up with the writers never touch the disk.
-const TAIL_BYTES: usize = 1 << 20;
-
 /// Segments whose bodies are CRC-checked on open: a crash can tear the active one,
 /// and the one before it when it happened during a roll.
 const VERIFIED_TAIL_SEGMENTS: usize = 2;
+
+/// What a partition keeps, on disk and in memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Limits {
+    /// Closed segments whose newest record is older than this are deleted.
+    pub retention: Option<Duration>,
+    /// The oldest closed segments are deleted so that the partition's files stay
+    /// within this many bytes.
+    pub retention_bytes: Option<u64>,
+    /// Bytes of recent records kept decoded in memory, so that consumers keeping up
+    /// with the writers never touch the disk.
+    pub tail_bytes: usize,
+}
+
+impl Limits {
+    /// How old the active segment's first record may get before the segment is
+    /// closed: a quarter of the time retention, so that a segment past its retention
+    /// is deleted soon after, whatever the segment size.
+    pub fn roll_age(&self) -> Option<Duration> {
+        self.retention.map(|retention| retention / 4)
+    }
+}
 
 pub(crate) struct Partition {
     pub topic: String,
     pub id: u32,
     pub dir: PathBuf,
-    pub retention: Option<Duration>,
+    pub limits: Limits,
     state: Mutex<PartitionState>,
     /// The next offset to be written, published once records are durable and readable.
     high_watermark: watch::Sender<u64>,
@@ -44,20 +62,26 @@ pub(crate) struct Tail {
     /// Offset of the first record held (the high watermark when empty).
     start: u64,
     bytes: usize,
+    /// `bytes` never stays above this.
+    capacity: usize,
 }
 
 impl Tail {
-    fn starting_at(offset: u64) -> Tail {
-        Tail { records: VecDeque::new(), start: offset, bytes: 0 }
+    fn starting_at(offset: u64, capacity: usize) -> Tail {
+        Tail { records: VecDeque::new(), start: offset, bytes: 0, capacity }
     }
 
     pub fn push(&mut self, record: Record) {
         self.bytes += approximate_size(&record);
         self.records.push_back(record);
-        while self.bytes > TAIL_BYTES {
+        while self.bytes > self.capacity {
             let Some(evicted) = self.records.pop_front() else { break };
             self.bytes -= approximate_size(&evicted);
             self.start = evicted.offset + 1;
+        }
+        // A burst may have grown the queue far beyond what it holds now.
+        if self.records.capacity() > 2 * self.records.len().max(MIN_TAIL_SLOTS) {
+            self.records.shrink_to(self.records.len().max(MIN_TAIL_SLOTS));
         }
     }
 
@@ -68,27 +92,31 @@ impl Tail {
     }
 }
 
-fn approximate_size(record: &Record) -> usize {
+/// Slots a tail keeps allocated however small it gets.
+const MIN_TAIL_SLOTS: usize = 64;
+
+/// The heap a record takes, with the allocations of its strings and vectors.
+pub(crate) fn approximate_size(record: &Record) -> usize {
     let headers: usize = record.headers.iter().map(|(name, value)| name.len() + value.len() + 48).sum();
     record.key.len() + record.value.len() + headers + 128
 }
 
 impl Partition {
     /// Creates the directory and the first segment of a new partition.
-    pub fn create(topic: &str, id: u32, dir: PathBuf, retention: Option<Duration>) -> Result<Partition, LogError> {
+    pub fn create(topic: &str, id: u32, dir: PathBuf, limits: Limits) -> Result<Partition, LogError> {
         std::fs::create_dir_all(&dir)?;
         let segment = Segment::create(&dir, 0)?;
         segment.file.sync_all()?;
         sync_dir(&dir)?;
-        Ok(Self::with_segments(topic, id, dir, retention, vec![segment]))
+        Ok(Self::with_segments(topic, id, dir, limits, vec![segment]))
     }
 
     /// Opens an existing partition, cutting a torn or corrupt tail.
-    pub fn open(topic: &str, id: u32, dir: PathBuf, retention: Option<Duration>) -> Result<Partition, LogError> {
+    pub fn open(topic: &str, id: u32, dir: PathBuf, limits: Limits) -> Result<Partition, LogError> {
         let files = list_segment_files(&dir)?;
         if files.is_empty() {
             tracing::warn!(topic, partition = id, "partition has no segment, starting it empty");
-            return Self::create(topic, id, dir, retention);
+            return Self::create(topic, id, dir, limits);
         }
         let verified_from = files.len().saturating_sub(VERIFIED_TAIL_SEGMENTS);
         let mut segments: Vec<Segment> = Vec::with_capacity(files.len());
@@ -110,23 +138,18 @@ impl Partition {
             }
             segments.push(segment);
         }
-        Ok(Self::with_segments(topic, id, dir, retention, segments))
+        Ok(Self::with_segments(topic, id, dir, limits, segments))
     }
 
-    fn with_segments(
-        topic: &str,
-        id: u32,
-        dir: PathBuf,
-        retention: Option<Duration>,
-        segments: Vec<Segment>,
-    ) -> Partition {
+    fn with_segments(topic: &str, id: u32, dir: PathBuf, limits: Limits, segments: Vec<Segment>) -> Partition {
         let end = segments.last().map_or(0, |s| s.next_offset);
+        let tail = Tail::starting_at(end, limits.tail_bytes);
         Partition {
             topic: topic.to_string(),
             id,
             dir,
-            retention,
-            state: Mutex::new(PartitionState { segments, tail: Tail::starting_at(end), failure: None }),
+            limits,
+            state: Mutex::new(PartitionState { segments, tail, failure: None }),
             high_watermark: watch::Sender::new(end),
         }
     }
@@ -181,4 +204,44 @@ fn cut_tail(dir: &Path, segment: &Segment, position: u64, reason: &str, later: &
         sync_dir(dir)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(offset: u64, value_bytes: usize) -> Record {
+        Record {
+            topic: "t".into(),
+            partition: 0,
+            offset,
+            timestamp_ms: 0,
+            key: b"k".to_vec(),
+            headers: Vec::new(),
+            value: vec![b'x'; value_bytes],
+        }
+    }
+
+    #[test]
+    fn a_tail_keeps_the_newest_records_within_its_capacity() {
+        let capacity = 64 << 10;
+        let mut tail = Tail::starting_at(0, capacity);
+        for offset in 0..10_000 {
+            tail.push(record(offset, 1000));
+            assert!(tail.bytes <= capacity, "{} bytes held", tail.bytes);
+        }
+        assert!(tail.records.capacity() <= 4 * tail.records.len().max(MIN_TAIL_SLOTS));
+        assert_eq!(tail.read(0, 10), None, "evicted records are read from disk");
+        let newest = tail.read(9_990, 100).expect("recent records are in memory");
+        assert_eq!(newest.iter().map(|r| r.offset).collect::<Vec<_>>(), (9_990..10_000).collect::<Vec<_>>());
+        assert_eq!(tail.read(10_000, 10), Some(Vec::new()), "nothing past the end yet");
+    }
+
+    #[test]
+    fn a_tail_of_no_bytes_holds_nothing() {
+        let mut tail = Tail::starting_at(5, 0);
+        tail.push(record(5, 10));
+        assert_eq!(tail.read(5, 1), None);
+        assert_eq!(tail.read(6, 1), Some(Vec::new()));
+    }
 }

@@ -1,5 +1,7 @@
 //! Retention: closed segments whose newest record is older than the topic's
-//! retention are deleted, on segment roll and periodically from a background task.
+//! retention are deleted, and so are the oldest closed segments of a partition whose
+//! files would pass its size retention; on segment roll and periodically from a
+//! background task. The active segment is never deleted.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -16,18 +18,18 @@ const MAX_CHECK_PERIOD: Duration = Duration::from_secs(60);
 const MIN_CHECK_PERIOD: Duration = Duration::from_millis(100);
 
 impl Partition {
-    /// Deletes the expired closed segments; returns how many.
-    pub fn enforce_retention(&self, now_ms: i64) -> std::io::Result<usize> {
-        let Some(retention) = self.retention else { return Ok(0) };
+    /// Deletes the closed segments past the time or the size retention; returns how many.
+    pub fn enforce_retention(&self, now_ms: i64, segment_bytes: u64) -> std::io::Result<usize> {
+        let Some(retention) = self.limits.retention else { return Ok(0) };
         let cutoff = now_ms.saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX));
         let expired: Vec<_> = {
             let mut state = self.lock();
-            let closed = state.segments.len() - 1;
-            let count = state.segments[..closed]
-                .iter()
-                .take_while(|s| s.newest_timestamp_ms.is_none_or(|newest| newest < cutoff))
-                .count();
-            state.segments.drain(..count).collect()
+            let closed = &state.segments[..state.segments.len() - 1];
+            let by_time =
+                closed.iter().take_while(|s| s.newest_timestamp_ms.is_none_or(|newest| newest < cutoff)).count();
+            let sizes: Vec<u64> = state.segments.iter().map(|s| s.size).collect();
+            let by_size = self.limits.retention_bytes.map_or(0, |limit| over_size(&sizes, limit, segment_bytes));
+            state.segments.drain(..by_time.max(by_size)).collect()
         };
         // Readers still holding a deleted segment's handle finish their read.
         for segment in &expired {
@@ -39,8 +41,8 @@ impl Partition {
         Ok(expired.len())
     }
 
-    pub fn enforce_retention_logged(&self) {
-        match self.enforce_retention(now_ms()) {
+    pub fn enforce_retention_logged(&self, segment_bytes: u64) {
+        match self.enforce_retention(now_ms(), segment_bytes) {
             Ok(0) => {}
             Ok(deleted) => {
                 tracing::info!(partition = %self.topic_partition(), deleted, "deleted segments past retention")
@@ -50,6 +52,23 @@ impl Partition {
             }
         }
     }
+}
+
+/// How many of the oldest segments (sizes in order, the last one active) to delete so
+/// that the rest plus room for one more full segment fit in `limit` bytes. The active
+/// segment is always kept.
+fn over_size(sizes: &[u64], limit: u64, segment_bytes: u64) -> usize {
+    let room = limit.saturating_sub(segment_bytes);
+    let mut kept: u64 = sizes.iter().sum();
+    let mut count = 0;
+    for size in &sizes[..sizes.len().saturating_sub(1)] {
+        if kept <= room {
+            break;
+        }
+        kept -= size;
+        count += 1;
+    }
+    count
 }
 
 /// Runs periodic retention checks until `stop` fires or is dropped, or the log is gone.
@@ -62,8 +81,14 @@ pub(crate) async fn run_periodic(shared: Weak<Shared>, topics_changed: Arc<Notif
             _ = topics_changed.notified() => continue,
             _ = tokio::time::sleep(period) => {}
         }
-        let Some(partitions) = shared.upgrade().map(|s| s.retained_partitions()) else { return };
-        let checked = tokio::task::spawn_blocking(move || partitions.iter().for_each(|p| p.enforce_retention_logged()));
+        let Some((partitions, segment_bytes)) =
+            shared.upgrade().map(|s| (s.retained_partitions(), s.options.segment_bytes))
+        else {
+            return;
+        };
+        let checked = tokio::task::spawn_blocking(move || {
+            partitions.iter().for_each(|p| p.enforce_retention_logged(segment_bytes))
+        });
         if checked.await.is_err() {
             tracing::error!("retention check panicked");
         }
@@ -74,8 +99,34 @@ pub(crate) async fn run_periodic(shared: Weak<Shared>, topics_changed: Arc<Notif
 fn check_period(partitions: &[Arc<Partition>]) -> Duration {
     partitions
         .iter()
-        .filter_map(|p| p.retention)
+        .filter_map(|p| p.limits.retention)
         .map(|r| (r / 2).clamp(MIN_CHECK_PERIOD, MAX_CHECK_PERIOD))
         .min()
         .unwrap_or(MAX_CHECK_PERIOD)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::over_size;
+
+    #[test]
+    fn nothing_is_deleted_within_the_limit() {
+        assert_eq!(over_size(&[10, 10, 5], 100, 10), 0);
+        assert_eq!(over_size(&[10, 10, 5], 35, 10), 0);
+    }
+
+    #[test]
+    fn the_oldest_go_first_until_a_full_segment_more_would_fit() {
+        // 45 bytes held; room for 30 besides a full segment of 10: the two oldest go.
+        assert_eq!(over_size(&[10, 10, 10, 10, 5], 40, 10), 2);
+        assert_eq!(over_size(&[10, 10, 10, 10, 5], 41, 10), 2);
+        assert_eq!(over_size(&[10, 10, 10, 10, 5], 25, 10), 3);
+    }
+
+    #[test]
+    fn the_active_segment_is_kept_whatever_its_size() {
+        assert_eq!(over_size(&[10, 10, 50], 20, 10), 2);
+        assert_eq!(over_size(&[50], 20, 10), 0);
+        assert_eq!(over_size(&[], 20, 10), 0);
+    }
 }

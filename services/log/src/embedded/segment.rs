@@ -1,5 +1,6 @@
-//! One segment file `<base-offset:020>.log`: its records' extent, newest timestamp,
-//! and a sparse in-memory index (offset → file position), rebuilt by scanning on open.
+//! One segment file `<base-offset:020>.log`: its records' extent, oldest and newest
+//! timestamps, and a sparse in-memory index (offset → file position) of at most
+//! [`MAX_INDEX_ENTRIES`] entries, rebuilt by scanning on open.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Read};
@@ -8,8 +9,13 @@ use std::sync::Arc;
 
 use super::frame::{self, FrameHead, HEAD_LEN};
 
-/// A sparse index entry is added once this many bytes were written since the last one.
+/// A sparse index entry is added once this many bytes were written since the last
+/// one, at first; the interval doubles each time the index is thinned.
 const INDEX_INTERVAL_BYTES: u64 = 4096;
+/// Entries a segment's index holds at most (16 bytes each): past it, every other
+/// entry is dropped, so the memory of an index does not grow with the segment size,
+/// and a read starts at most one interval before the record it wants.
+const MAX_INDEX_ENTRIES: usize = 1024;
 
 pub(crate) struct Segment {
     pub base_offset: u64,
@@ -22,8 +28,11 @@ pub(crate) struct Segment {
     pub next_offset: u64,
     /// Timestamp of the newest record; `None` while empty.
     pub newest_timestamp_ms: Option<i64>,
+    /// Timestamp of the first record; `None` while empty.
+    pub oldest_timestamp_ms: Option<i64>,
     /// `(offset, position)`, ascending; the first record always has an entry.
     index: Vec<(u64, u64)>,
+    index_interval: u64,
     bytes_since_index: u64,
 }
 
@@ -58,7 +67,9 @@ impl Segment {
             size: 0,
             next_offset: base_offset,
             newest_timestamp_ms: None,
+            oldest_timestamp_ms: None,
             index: Vec::new(),
+            index_interval: INDEX_INTERVAL_BYTES,
             bytes_since_index: 0,
         }
     }
@@ -113,15 +124,29 @@ impl Segment {
 
     /// Accounts for a record written at `position`.
     pub fn note_record(&mut self, position: u64, head: FrameHead) {
-        if self.index.is_empty() || self.bytes_since_index >= INDEX_INTERVAL_BYTES {
+        if self.index.is_empty() || self.bytes_since_index >= self.index_interval {
+            if self.index.len() == MAX_INDEX_ENTRIES {
+                self.thin_index();
+            }
             self.index.push((head.offset, position));
             self.bytes_since_index = 0;
         }
+        self.oldest_timestamp_ms.get_or_insert(head.timestamp_ms);
         self.bytes_since_index += head.len as u64;
         self.size = position + head.len as u64;
         self.next_offset = head.offset + 1;
         self.newest_timestamp_ms =
             Some(self.newest_timestamp_ms.map_or(head.timestamp_ms, |t| t.max(head.timestamp_ms)));
+    }
+
+    /// Keeps every other entry (the first included) and doubles the interval.
+    fn thin_index(&mut self) {
+        let mut position = 0;
+        self.index.retain(|_| {
+            position += 1;
+            position % 2 == 1
+        });
+        self.index_interval *= 2;
     }
 
     /// A file position at or before the record `offset`, to start reading from.
@@ -149,4 +174,33 @@ pub(crate) fn list_segment_files(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> 
     }
     segments.sort_unstable_by_key(|(base, _)| *base);
     Ok(segments)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(offset: u64, len: usize) -> FrameHead {
+        FrameHead { len, offset, timestamp_ms: 1_000 + offset as i64 }
+    }
+
+    #[test]
+    fn the_index_stays_bounded_and_finds_every_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut segment = Segment::create(dir.path(), 0).unwrap();
+        let frame = 1000;
+        let records = 100_000u64;
+        for offset in 0..records {
+            segment.note_record(offset * frame as u64, head(offset, frame));
+        }
+        assert!(segment.index.len() <= MAX_INDEX_ENTRIES, "{} entries", segment.index.len());
+        assert_eq!(segment.oldest_timestamp_ms, Some(1_000));
+        assert_eq!(segment.newest_timestamp_ms, Some(1_000 + records as i64 - 1));
+        for offset in [0, 1, 777, 50_000, records - 1] {
+            let position = segment.position_for(offset);
+            let target = offset * frame as u64;
+            assert!(position <= target, "offset {offset}: start {position} past the record at {target}");
+            assert!(target - position <= 2 * segment.index_interval, "offset {offset}: reads too far back");
+        }
+    }
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::fsutil::{sync_dir, write_atomic};
 use super::partition::Partition;
+use super::EmbeddedOptions;
 use crate::{LogError, TopicSpec};
 
 const META_FILE: &str = "meta.json";
@@ -50,14 +51,15 @@ pub(crate) fn validate_spec(spec: &TopicSpec) -> Result<(), LogError> {
 impl Topic {
     /// Creates a topic; `meta.json` is written last, so a crash mid-way leaves a folder
     /// that opening ignores and creating again replaces.
-    pub fn create(topics_dir: &Path, spec: &TopicSpec) -> Result<Topic, LogError> {
+    pub fn create(topics_dir: &Path, spec: &TopicSpec, options: &EmbeddedOptions) -> Result<Topic, LogError> {
         let dir = topics_dir.join(&spec.name);
         if dir.exists() {
             std::fs::remove_dir_all(&dir)?;
         }
         std::fs::create_dir_all(&dir)?;
+        let limits = options.limits(spec.retention);
         let partitions = (0..spec.partitions)
-            .map(|id| Partition::create(&spec.name, id, dir.join(id.to_string()), spec.retention).map(Arc::new))
+            .map(|id| Partition::create(&spec.name, id, dir.join(id.to_string()), limits).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
         let meta = TopicMeta {
             partitions: spec.partitions,
@@ -70,7 +72,7 @@ impl Topic {
     }
 
     /// Opens a topic folder, recovering each partition; `None` for an unfinished one.
-    fn open(dir: &Path, name: &str) -> Result<Option<Topic>, LogError> {
+    fn open(dir: &Path, name: &str, options: &EmbeddedOptions) -> Result<Option<Topic>, LogError> {
         let meta_path = dir.join(META_FILE);
         let json = match std::fs::read(&meta_path) {
             Ok(json) => json,
@@ -79,16 +81,16 @@ impl Topic {
         };
         let meta: TopicMeta =
             serde_json::from_slice(&json).map_err(|e| LogError::Corrupt(format!("{}: {e}", meta_path.display())))?;
-        let retention = meta.retention_ms.map(Duration::from_millis);
+        let limits = options.limits(meta.retention_ms.map(Duration::from_millis));
         let partitions = (0..meta.partitions)
-            .map(|id| Partition::open(name, id, dir.join(id.to_string()), retention).map(Arc::new))
+            .map(|id| Partition::open(name, id, dir.join(id.to_string()), limits).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Some(Topic { partitions }))
     }
 }
 
 /// Opens every topic under `topics_dir`.
-pub(crate) fn open_all(topics_dir: &Path) -> Result<HashMap<String, Arc<Topic>>, LogError> {
+pub(crate) fn open_all(topics_dir: &Path, options: &EmbeddedOptions) -> Result<HashMap<String, Arc<Topic>>, LogError> {
     let mut topics = HashMap::new();
     for entry in std::fs::read_dir(topics_dir)? {
         let entry = entry?;
@@ -96,7 +98,7 @@ pub(crate) fn open_all(topics_dir: &Path) -> Result<HashMap<String, Arc<Topic>>,
         if validate_name(&name).is_err() || !entry.file_type()?.is_dir() {
             continue;
         }
-        match Topic::open(&entry.path(), &name)? {
+        match Topic::open(&entry.path(), &name, options)? {
             Some(topic) => {
                 topics.insert(name, Arc::new(topic));
             }

@@ -130,10 +130,14 @@ struct PartitionWrite {
     next_offset: u64,
     segments: Vec<SegmentWrite>,
     recent: Vec<Record>,
+    /// The active segment is old enough to be closed (see [`Limits::roll_age`]).
+    ///
+    /// [`Limits::roll_age`]: super::partition::Limits::roll_age
+    roll_due: bool,
 }
 
 impl PartitionWrite {
-    fn begin(partition: Arc<Partition>) -> Result<PartitionWrite, LogError> {
+    fn begin(partition: Arc<Partition>, timestamp_ms: i64) -> Result<PartitionWrite, LogError> {
         let state = partition.lock();
         if let Some(failure) = &state.failure {
             return Err(LogError::Unavailable(format!("partition {} failed: {failure}", partition.topic_partition())));
@@ -147,8 +151,12 @@ impl PartitionWrite {
             heads: Vec::new(),
         };
         let next_offset = active.next_offset;
+        let roll_due = match (partition.limits.roll_age(), active.oldest_timestamp_ms) {
+            (Some(age), Some(oldest)) => timestamp_ms.saturating_sub(oldest) >= age.as_millis() as i64,
+            _ => false,
+        };
         drop(state);
-        Ok(PartitionWrite { partition, next_offset, segments: vec![write], recent: Vec::new() })
+        Ok(PartitionWrite { partition, next_offset, segments: vec![write], recent: Vec::new(), roll_due })
     }
 
     fn add(
@@ -159,7 +167,9 @@ impl PartitionWrite {
         segment_bytes: u64,
     ) -> Result<Appended, LogError> {
         let current = self.segments.last().expect("begin adds a segment");
-        if current.end() > 0 && current.end() + frame.len() as u64 > segment_bytes {
+        let full = current.end() + frame.len() as u64 > segment_bytes;
+        let aged = self.roll_due && self.segments.len() == 1;
+        if current.end() > 0 && (full || aged) {
             let segment = Segment::create(&self.partition.dir, self.next_offset)?;
             let write = SegmentWrite {
                 file: segment.file.clone(),
@@ -277,7 +287,7 @@ fn write_batch(batch: Vec<AppendRequest>, segment_bytes: u64, syncer: &mut Synce
                 let _ = reply.send(Ok(appended));
             }
             for partition in rolled {
-                partition.enforce_retention_logged();
+                partition.enforce_retention_logged(segment_bytes);
             }
         }
         Err((error, failed)) => {
@@ -306,7 +316,7 @@ fn add_request(
     for pending in &records {
         let key = (pending.partition.topic.clone(), pending.partition.id);
         if let Entry::Vacant(vacant) = writes.entry(key) {
-            vacant.insert(PartitionWrite::begin(pending.partition.clone())?);
+            vacant.insert(PartitionWrite::begin(pending.partition.clone(), timestamp_ms)?);
         }
     }
     let mut appended = Vec::with_capacity(records.len());

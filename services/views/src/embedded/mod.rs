@@ -27,6 +27,9 @@ use self::error::EmbeddedError;
 use self::schema::clock_ms;
 use crate::{Page, Retention, TaskFilter, TaskPosition, ViewChange, ViewError, ViewStore};
 
+/// The default page cache of the views (redb's own default is 1 GiB).
+pub const DEFAULT_CACHE_BYTES: usize = 32 << 20;
+
 /// The views in a redb database file.
 pub struct EmbeddedViews {
     db: Arc<Database>,
@@ -40,11 +43,21 @@ impl EmbeddedViews {
     ///
     /// This blocks on file I/O; call it at start-up or from a blocking task.
     pub fn open(path: &Path, retention: Retention) -> Result<Arc<EmbeddedViews>, ViewError> {
+        Self::open_with_cache(path, retention, DEFAULT_CACHE_BYTES)
+    }
+
+    /// [`EmbeddedViews::open`] with a page cache of `cache_bytes` (reads and the
+    /// write buffer together): what the views hold in memory however large the file.
+    pub fn open_with_cache(
+        path: &Path,
+        retention: Retention,
+        cache_bytes: usize,
+    ) -> Result<Arc<EmbeddedViews>, ViewError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
                 .map_err(|e| ViewError::Storage(format!("create {}: {e}", parent.display())))?;
         }
-        let db = Database::create(path).map_err(EmbeddedError::from)?;
+        let db = Database::builder().set_cache_size(cache_bytes).create(path).map_err(EmbeddedError::from)?;
         schema::create_tables(&db)?;
         write::list_unlisted_tasks(&db)?;
         Ok(Arc::new(EmbeddedViews { db: Arc::new(db), ttl: retention.ttl }))
