@@ -38,7 +38,7 @@ use self::consumer::EmbeddedConsumer;
 use self::dir_lock::DirLock;
 use self::groups::GroupStore;
 pub use self::murmur2::{murmur2, partition_for_key};
-use self::partition::{Limits, Partition};
+use self::partition::Limits;
 use self::topic::Topic;
 use self::writer::{AppendRequest, PendingRecord, Writer};
 use crate::{Appended, Consumer, ConsumerSpec, EventLog, LogError, NewRecord, Record, TopicPartition, TopicSpec};
@@ -112,11 +112,15 @@ impl EmbeddedOptions {
     }
 }
 
-/// What the log, its consumers and its retention task share.
+/// The topics by name, shared with the retention task.
+pub(crate) type Topics = Arc<RwLock<HashMap<String, Arc<Topic>>>>;
+
+/// What the log and its consumers share. The retention task holds the topics only, so
+/// that dropping the log and its consumers releases the directory at once.
 pub(crate) struct Shared {
     topics_dir: std::path::PathBuf,
     options: EmbeddedOptions,
-    topics: RwLock<HashMap<String, Arc<Topic>>>,
+    topics: Topics,
     /// Serializes topic creation.
     creating: Mutex<()>,
     groups: GroupStore,
@@ -131,12 +135,6 @@ pub(crate) struct Shared {
 impl Shared {
     fn topic(&self, name: &str) -> Option<Arc<Topic>> {
         self.topics.read().unwrap_or_else(PoisonError::into_inner).get(name).cloned()
-    }
-
-    /// Every partition of the topics that have a retention.
-    pub(crate) fn retained_partitions(&self) -> Vec<Arc<Partition>> {
-        let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
-        topics.values().flat_map(|t| t.partitions.iter()).filter(|p| p.limits.retention.is_some()).cloned().collect()
     }
 
     fn join_group(&self, group: &str) -> Result<(), LogError> {
@@ -196,7 +194,7 @@ impl EmbeddedLog {
         let shared = Arc::new(Shared {
             topics_dir,
             options,
-            topics: RwLock::new(topics),
+            topics: Arc::new(RwLock::new(topics)),
             creating: Mutex::new(()),
             groups,
             topics_changed: Arc::new(Notify::new()),
@@ -206,8 +204,9 @@ impl EmbeddedLog {
         let stop_retention = match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 let (stop, stopped) = oneshot::channel();
-                let topics_changed = shared.topics_changed.clone();
-                runtime.spawn(retention::run_periodic(Arc::downgrade(&shared), topics_changed, stopped));
+                let (topics, topics_changed) = (shared.topics.clone(), shared.topics_changed.clone());
+                let segment_bytes = shared.options.segment_bytes;
+                runtime.spawn(retention::run_periodic(topics, segment_bytes, topics_changed, stopped));
                 Some(stop)
             }
             Err(_) => {

@@ -3,7 +3,7 @@
 //! files would pass its size retention; on segment roll and periodically from a
 //! background task. The active segment is never deleted.
 
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::{oneshot, Notify};
@@ -11,7 +11,7 @@ use tokio::sync::{oneshot, Notify};
 use super::fsutil::sync_dir;
 use super::partition::Partition;
 use super::writer::now_ms;
-use super::Shared;
+use super::Topics;
 
 /// The longest wait between two periodic checks.
 const MAX_CHECK_PERIOD: Duration = Duration::from_secs(60);
@@ -71,21 +71,28 @@ fn over_size(sizes: &[u64], limit: u64, segment_bytes: u64) -> usize {
     count
 }
 
-/// Runs periodic retention checks until `stop` fires or is dropped, or the log is gone.
+/// Every partition of the topics that have a retention.
+fn retained_partitions(topics: &Topics) -> Vec<Arc<Partition>> {
+    let topics = topics.read().unwrap_or_else(PoisonError::into_inner);
+    topics.values().flat_map(|t| t.partitions.iter()).filter(|p| p.limits.retention.is_some()).cloned().collect()
+}
+
+/// Runs periodic retention checks until `stop` fires or is dropped (the log is gone).
 /// `topics_changed` fires when a topic is created, as the period may have to shrink.
-pub(crate) async fn run_periodic(shared: Weak<Shared>, topics_changed: Arc<Notify>, mut stop: oneshot::Receiver<()>) {
+pub(crate) async fn run_periodic(
+    topics: Topics,
+    segment_bytes: u64,
+    topics_changed: Arc<Notify>,
+    mut stop: oneshot::Receiver<()>,
+) {
     loop {
-        let Some(period) = shared.upgrade().map(|s| check_period(&s.retained_partitions())) else { return };
+        let period = check_period(&retained_partitions(&topics));
         tokio::select! {
             _ = &mut stop => return,
             _ = topics_changed.notified() => continue,
             _ = tokio::time::sleep(period) => {}
         }
-        let Some((partitions, segment_bytes)) =
-            shared.upgrade().map(|s| (s.retained_partitions(), s.options.segment_bytes))
-        else {
-            return;
-        };
+        let partitions = retained_partitions(&topics);
         let checked = tokio::task::spawn_blocking(move || {
             partitions.iter().for_each(|p| p.enforce_retention_logged(segment_bytes))
         });
