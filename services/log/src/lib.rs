@@ -135,7 +135,9 @@ impl LogError {
 /// The log.
 #[async_trait]
 pub trait EventLog: Send + Sync + 'static {
-    /// Creates the topics that do not exist yet; existing topics are left as they are.
+    /// Creates the topics that do not exist yet. Existing topics keep their partitions;
+    /// the embedded adapter, whose one process owns the log, also gives them the spec's
+    /// retention, while a shared log (Kafka) leaves that to its operators.
     async fn ensure_topics(&self, topics: &[TopicSpec]) -> Result<(), LogError>;
 
     /// Those of the named topics that do not exist.

@@ -96,6 +96,28 @@ async fn records_survive_drop_and_reopen() {
     assert_eq!(appended[0].offset, end_before, "a new append continues after the recovered records");
 }
 
+/// The embedded log belongs to one process, whose configuration is the truth: ensuring
+/// a topic again with another retention changes it, records kept, also across a reopen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ensuring_a_topic_again_applies_its_new_retention() {
+    let dir = TempDir::new().unwrap();
+    let log = open(dir.path(), EmbeddedOptions::default());
+    let (hour, day) = (Duration::from_secs(3600), Duration::from_secs(86_400));
+    create_topic(&log, 2, Some(hour)).await;
+    append_range(&log, 0, 20, 10).await;
+    assert_eq!(log.retention(TOPIC).await.unwrap(), Some(hour));
+    create_topic(&log, 2, Some(day)).await;
+    assert_eq!(log.retention(TOPIC).await.unwrap(), Some(day), "the new retention applies at once");
+    drop(log);
+
+    let log = open(dir.path(), EmbeddedOptions::default());
+    assert_eq!(log.retention(TOPIC).await.unwrap(), Some(day), "and is kept across a reopen");
+    create_topic(&log, 2, None).await;
+    assert_eq!(log.retention(TOPIC).await.unwrap(), None, "a topic can be kept for ever");
+    let got = read_exactly(reader(&log, None).await.as_ref(), 20).await;
+    assert_eq!(sorted_numbers(&got), (0..20).collect::<Vec<_>>(), "no record is lost on the way");
+}
+
 /// Writes 10 records to a one-partition topic, damages the segment with `damage`, reopens.
 async fn reopen_after_damage(damage: impl FnOnce(&Path)) -> (TempDir, Arc<EmbeddedLog>) {
     let dir = TempDir::new().unwrap();

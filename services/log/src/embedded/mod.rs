@@ -155,7 +155,13 @@ impl Shared {
     fn create_topics(&self, specs: &[TopicSpec]) -> Result<(), LogError> {
         let _creating = self.creating.lock().unwrap_or_else(PoisonError::into_inner);
         for spec in specs {
-            if self.topic(&spec.name).is_some() {
+            if let Some(topic) = self.topic(&spec.name) {
+                // One process owns the embedded log: its configuration is the truth.
+                if topic.retention() != spec.retention {
+                    topic.set_retention(&self.topics_dir.join(&spec.name), spec.retention, &self.options)?;
+                    tracing::info!(topic = spec.name, retention = ?spec.retention, "changed the retention of a topic");
+                    self.topics_changed.notify_one();
+                }
                 continue;
             }
             let topic = Arc::new(Topic::create(&self.topics_dir, spec, &self.options)?);
@@ -228,7 +234,9 @@ impl EmbeddedLog {
 impl EventLog for EmbeddedLog {
     async fn ensure_topics(&self, topics: &[TopicSpec]) -> Result<(), LogError> {
         topics.iter().try_for_each(topic::validate_spec)?;
-        if topics.iter().all(|spec| self.shared.topic(&spec.name).is_some()) {
+        let as_specified =
+            |spec: &TopicSpec| self.shared.topic(&spec.name).is_some_and(|topic| topic.retention() == spec.retention);
+        if topics.iter().all(as_specified) {
             return Ok(());
         }
         let shared = self.shared.clone();
@@ -272,7 +280,7 @@ impl EventLog for EmbeddedLog {
     }
 
     async fn retention(&self, topic: &str) -> Result<Option<Duration>, LogError> {
-        Ok(self.topic(topic)?.partitions.first().and_then(|p| p.limits.retention))
+        Ok(self.topic(topic)?.partitions.first().and_then(|p| p.limits().retention))
     }
 
     async fn read(&self, tp: &TopicPartition, offset: u64) -> Result<Option<Record>, LogError> {

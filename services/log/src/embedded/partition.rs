@@ -42,7 +42,8 @@ pub(crate) struct Partition {
     pub topic: String,
     pub id: u32,
     pub dir: PathBuf,
-    pub limits: Limits,
+    /// Changed only when a topic is ensured again with another retention.
+    limits: Mutex<Limits>,
     state: Mutex<PartitionState>,
     /// The next offset to be written, published once records are durable and readable.
     high_watermark: watch::Sender<u64>,
@@ -148,10 +149,18 @@ impl Partition {
             topic: topic.to_string(),
             id,
             dir,
-            limits,
+            limits: Mutex::new(limits),
             state: Mutex::new(PartitionState { segments, tail, failure: None }),
             high_watermark: watch::Sender::new(end),
         }
+    }
+
+    pub fn limits(&self) -> Limits {
+        *self.limits.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn set_limits(&self, limits: Limits) {
+        *self.limits.lock().unwrap_or_else(PoisonError::into_inner) = limits;
     }
 
     pub fn topic_partition(&self) -> TopicPartition {

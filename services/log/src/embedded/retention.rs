@@ -20,7 +20,8 @@ const MIN_CHECK_PERIOD: Duration = Duration::from_millis(100);
 impl Partition {
     /// Deletes the closed segments past the time or the size retention; returns how many.
     pub fn enforce_retention(&self, now_ms: i64, segment_bytes: u64) -> std::io::Result<usize> {
-        let Some(retention) = self.limits.retention else { return Ok(0) };
+        let limits = self.limits();
+        let Some(retention) = limits.retention else { return Ok(0) };
         let cutoff = now_ms.saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX));
         let expired: Vec<_> = {
             let mut state = self.lock();
@@ -28,7 +29,7 @@ impl Partition {
             let by_time =
                 closed.iter().take_while(|s| s.newest_timestamp_ms.is_none_or(|newest| newest < cutoff)).count();
             let sizes: Vec<u64> = state.segments.iter().map(|s| s.size).collect();
-            let by_size = self.limits.retention_bytes.map_or(0, |limit| over_size(&sizes, limit, segment_bytes));
+            let by_size = limits.retention_bytes.map_or(0, |limit| over_size(&sizes, limit, segment_bytes));
             state.segments.drain(..by_time.max(by_size)).collect()
         };
         // Readers still holding a deleted segment's handle finish their read.
@@ -74,7 +75,7 @@ fn over_size(sizes: &[u64], limit: u64, segment_bytes: u64) -> usize {
 /// Every partition of the topics that have a retention.
 fn retained_partitions(topics: &Topics) -> Vec<Arc<Partition>> {
     let topics = topics.read().unwrap_or_else(PoisonError::into_inner);
-    topics.values().flat_map(|t| t.partitions.iter()).filter(|p| p.limits.retention.is_some()).cloned().collect()
+    topics.values().flat_map(|t| t.partitions.iter()).filter(|p| p.limits().retention.is_some()).cloned().collect()
 }
 
 /// Runs periodic retention checks until `stop` fires or is dropped (the log is gone).
@@ -106,7 +107,7 @@ pub(crate) async fn run_periodic(
 fn check_period(partitions: &[Arc<Partition>]) -> Duration {
     partitions
         .iter()
-        .filter_map(|p| p.limits.retention)
+        .filter_map(|p| p.limits().retention)
         .map(|r| (r / 2).clamp(MIN_CHECK_PERIOD, MAX_CHECK_PERIOD))
         .min()
         .unwrap_or(MAX_CHECK_PERIOD)

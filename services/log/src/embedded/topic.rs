@@ -61,14 +61,28 @@ impl Topic {
         let partitions = (0..spec.partitions)
             .map(|id| Partition::create(&spec.name, id, dir.join(id.to_string()), limits).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
-        let meta = TopicMeta {
-            partitions: spec.partitions,
-            retention_ms: spec.retention.map(|r| u64::try_from(r.as_millis()).unwrap_or(u64::MAX)),
-        };
-        let json = serde_json::to_vec_pretty(&meta).map_err(|e| LogError::Corrupt(e.to_string()))?;
-        write_atomic(&dir.join(META_FILE), &json)?;
+        write_meta(&dir, spec.partitions, spec.retention)?;
         sync_dir(topics_dir)?;
         Ok(Topic { partitions })
+    }
+
+    /// How long the topic keeps records.
+    pub fn retention(&self) -> Option<Duration> {
+        self.partitions.first().and_then(|p| p.limits().retention)
+    }
+
+    /// Keeps records for `retention` from now on: rewrites `meta.json` (in `dir`), then
+    /// the partitions' limits.
+    pub fn set_retention(
+        &self,
+        dir: &Path,
+        retention: Option<Duration>,
+        options: &EmbeddedOptions,
+    ) -> Result<(), LogError> {
+        write_meta(dir, self.partitions.len() as u32, retention)?;
+        let limits = options.limits(retention);
+        self.partitions.iter().for_each(|p| p.set_limits(limits));
+        Ok(())
     }
 
     /// Opens a topic folder, recovering each partition; `None` for an unfinished one.
@@ -87,6 +101,15 @@ impl Topic {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Some(Topic { partitions }))
     }
+}
+
+/// Writes a topic's `meta.json` in its folder `dir`, atomically.
+fn write_meta(dir: &Path, partitions: u32, retention: Option<Duration>) -> Result<(), LogError> {
+    let meta =
+        TopicMeta { partitions, retention_ms: retention.map(|r| u64::try_from(r.as_millis()).unwrap_or(u64::MAX)) };
+    let json = serde_json::to_vec_pretty(&meta).map_err(|e| LogError::Corrupt(e.to_string()))?;
+    write_atomic(&dir.join(META_FILE), &json)?;
+    Ok(())
 }
 
 /// Opens every topic under `topics_dir`.

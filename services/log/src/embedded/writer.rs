@@ -151,7 +151,7 @@ impl PartitionWrite {
             heads: Vec::new(),
         };
         let next_offset = active.next_offset;
-        let roll_due = match (partition.limits.roll_age(), active.oldest_timestamp_ms) {
+        let roll_due = match (partition.limits().roll_age(), active.oldest_timestamp_ms) {
             (Some(age), Some(oldest)) => timestamp_ms.saturating_sub(oldest) >= age.as_millis() as i64,
             _ => false,
         };
