@@ -77,7 +77,7 @@ pub fn projector_record(data: &[u8]) {
 
     let (task_id, payload_at) = match &change {
         ViewChange::Task { task, payload_at } => (task.task_id, payload_at),
-        ViewChange::DeadLettered { task_id, payload_at, .. } => (*task_id, payload_at),
+        ViewChange::DeadLettered { task, payload_at, .. } => (task.task_id, payload_at),
         ViewChange::Subscription(_) | ViewChange::Attempt(_) => {
             let again = change_record(&change);
             assert_eq!(again.topic, topic, "a {topic} record decoded as {change:?}");

@@ -27,6 +27,18 @@ struct AcceptedHead {
     accepted_at: DateTime<Utc>,
 }
 
+impl AcceptedHead {
+    fn into_view(self) -> TaskView {
+        TaskView {
+            task_id: self.task_id,
+            subscription_id: self.subscription_id,
+            event_type: self.event_type,
+            created_at: self.accepted_at,
+            last_attempt: None,
+        }
+    }
+}
+
 /// A TaskDeadLettered as the views need it.
 #[derive(Deserialize)]
 struct DeadLetterHead {
@@ -43,20 +55,13 @@ pub fn decode(record: &Record) -> Result<Option<ViewChange>, DecodeError> {
         topics::SUBSCRIPTIONS => ViewChange::Subscription(serde_json::from_slice::<SubscriptionEvent>(&record.value)?),
         topics::DELIVERIES => {
             let head: AcceptedHead = serde_json::from_slice(&record.value)?;
-            let task = TaskView {
-                task_id: head.task_id,
-                subscription_id: head.subscription_id,
-                event_type: head.event_type,
-                created_at: head.accepted_at,
-                last_attempt: None,
-            };
-            ViewChange::Task { task, payload_at: position(record) }
+            ViewChange::Task { task: head.into_view(), payload_at: position(record) }
         }
         topics::ATTEMPTS => ViewChange::Attempt(serde_json::from_slice::<AttemptRecorded>(&record.value)?),
         topics::DLQ if is_dead_letter(record) => {
             let head: DeadLetterHead = serde_json::from_slice(&record.value)?;
             ViewChange::DeadLettered {
-                task_id: head.task.task_id,
+                task: head.task.into_view(),
                 failed_at: head.failed_at,
                 payload_at: position(record),
             }
@@ -113,9 +118,10 @@ mod tests {
         let dead =
             format!(r#"{{"task":{TASK},"attempts":5,"last_error":"HTTP 500","failed_at":"2024-01-01T00:05:00Z"}}"#);
         let change = decode(&record(topics::DLQ, TaskDeadLettered::KIND, &dead)).unwrap();
-        let Some(ViewChange::DeadLettered { task_id, failed_at, payload_at }) = change else {
+        let Some(ViewChange::DeadLettered { task, failed_at, payload_at }) = change else {
             panic!("a dead letter is a DeadLettered change");
         };
+        let task_id = task.task_id;
         assert_eq!(
             (task_id.to_string(), failed_at.to_rfc3339()),
             ("0190a5b4-7f43-7cc2-9a3e-2b1f6c8d9e01".into(), "2024-01-01T00:05:00+00:00".into())

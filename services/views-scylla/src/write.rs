@@ -135,8 +135,8 @@ pub(crate) async fn apply(
                     fold(&mut tasks, task);
                 }
             }
-            ViewChange::DeadLettered { task_id, failed_at, payload_at } => {
-                keep(&mut payloads, task_id, failed_at, payload_at)
+            ViewChange::DeadLettered { task, failed_at, payload_at } => {
+                keep(&mut payloads, task.task_id, failed_at, payload_at)
             }
             ViewChange::Attempt(attempt) => {
                 let Some(ttl) = stamps::ttl_secs(stamps::expiry(attempt.attempted_at, retention), now) else {

@@ -37,11 +37,12 @@ pub enum ViewChange {
         payload_at: LogPosition,
     },
     Attempt(AttemptRecorded),
-    /// A task that ran out of attempts at `failed_at`, and where its dead letter (which
-    /// holds the payload too) is: the position is kept for the retention from then, so
-    /// that a failed task can be retried by hand as long as it is shown.
+    /// A task that ran out of attempts at `failed_at` (the task as its dead letter holds
+    /// it, without attempts), and where its dead letter (which holds the payload too)
+    /// is: the position is kept for the retention from then, so that a failed task can
+    /// be retried by hand as long as it is shown.
     DeadLettered {
-        task_id: TaskId,
+        task: TaskView,
         failed_at: DateTime<Utc>,
         payload_at: LogPosition,
     },

@@ -162,8 +162,8 @@ async fn purge_counts_exactly_and_expiry_survives_reopen() {
     let after_expiry = attempt.attempted_at + chrono::TimeDelta::seconds(61);
     assert_eq!(
         store.purge_expired(after_expiry).await.unwrap(),
-        3,
-        "one task, one attempt and one payload position row"
+        2,
+        "one task (with its payload position) and one attempt"
     );
     assert_eq!(store.purge_expired(after_expiry).await.unwrap(), 0, "a second purge finds nothing");
     assert_eq!(store.task(view.task_id).await.unwrap(), None);

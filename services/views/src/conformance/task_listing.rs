@@ -211,7 +211,7 @@ pub async fn task_payload_positions_are_kept_for_retries(factory: &impl ViewStor
     let last = attempt(&failed, 4, Outcome::PermanentlyFailed, now() - secs(2));
     let dead_letter = |offset: u64| LogPosition { topic: "hookline.dlq".into(), partition: 3, offset };
     let dead = |view: &TaskView, at, offset| ViewChange::DeadLettered {
-        task_id: view.task_id,
+        task: view.clone(),
         failed_at: at,
         payload_at: dead_letter(offset),
     };

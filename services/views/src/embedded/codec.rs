@@ -1,4 +1,5 @@
-//! A compact binary encoding of the hot rows (tasks and attempts).
+//! A compact binary encoding of the hot rows (tasks with their payload positions,
+//! and attempts).
 //!
 //! JSON spent a third of `apply` on field names, UUID text and RFC 3339 dates, and
 //! tripled the bytes written per commit. Here ids are 16 raw bytes, times are
@@ -8,13 +9,17 @@
 
 use chrono::{DateTime, Utc};
 use hookline_domain::task::LastAttempt;
-use hookline_domain::{AttemptRecorded, Outcome, SubscriptionId, TaskId, TaskView};
+use hookline_domain::{AttemptRecorded, LogPosition, Outcome, SubscriptionId, TaskId, TaskView};
 
 use super::error::EmbeddedError;
+use super::stored::{PayloadAt, StoredTask};
 
 const VERSION: u8 = 1;
 
-pub(super) fn encode_task(view: &TaskView, out: &mut Vec<u8>) {
+/// A task, then where its payload is, if known (rows written before positions were
+/// kept end after the task).
+pub(super) fn encode_task(task: &StoredTask, out: &mut Vec<u8>) {
+    let StoredTask { view, payload } = task;
     let TaskView { task_id, subscription_id, event_type, created_at, last_attempt } = view;
     out.push(VERSION);
     out.extend_from_slice(task_id.as_bytes());
@@ -33,9 +38,16 @@ pub(super) fn encode_task(view: &TaskView, out: &mut Vec<u8>) {
             put_opt_time(out, *next_attempt_at);
         }
     }
+    if let Some(PayloadAt { since, position: LogPosition { topic, partition, offset } }) = payload {
+        out.push(1);
+        put_time(out, *since);
+        out.extend_from_slice(&partition.to_be_bytes());
+        out.extend_from_slice(&offset.to_be_bytes());
+        put_opt_str(out, Some(topic));
+    }
 }
 
-pub(super) fn decode_task(bytes: &[u8]) -> Result<TaskView, EmbeddedError> {
+pub(super) fn decode_task(bytes: &[u8]) -> Result<StoredTask, EmbeddedError> {
     let mut r = Reader::new(bytes)?;
     let view = TaskView {
         task_id: TaskId::from_bytes(r.array()?),
@@ -54,7 +66,20 @@ pub(super) fn decode_task(bytes: &[u8]) -> Result<TaskView, EmbeddedError> {
             }),
         },
     };
-    r.finish(view)
+    let payload = match r.rest.is_empty() {
+        true => None,
+        false => {
+            if !r.flag()? {
+                return Err(corrupt("payload position flag"));
+            }
+            let since = r.time()?;
+            let partition = u32::from_be_bytes(r.array()?);
+            let offset = u64::from_be_bytes(r.array()?);
+            let topic = r.opt_str()?.ok_or_else(|| corrupt("payload position without a topic"))?;
+            Some(PayloadAt { since, position: LogPosition { topic, partition, offset } })
+        }
+    };
+    r.finish(StoredTask { view, payload })
 }
 
 pub(super) fn encode_attempt(attempt: &AttemptRecorded, out: &mut Vec<u8>) {
@@ -256,11 +281,14 @@ mod tests {
                 encode_attempt(&a, &mut bytes);
                 assert_eq!(decode_attempt(&bytes).unwrap(), a);
 
+                let position = LogPosition { topic: "hookline.dlq".into(), partition: 3, offset: u64::MAX - 7 };
+                let payload = optional.then_some(PayloadAt { since: a.attempted_at, position });
                 for view in [TaskView::from_attempt(&a), TaskView { last_attempt: None, ..TaskView::from_attempt(&a) }]
                 {
+                    let task = StoredTask { view, payload: payload.clone() };
                     let mut bytes = Vec::new();
-                    encode_task(&view, &mut bytes);
-                    assert_eq!(decode_task(&bytes).unwrap(), view);
+                    encode_task(&task, &mut bytes);
+                    assert_eq!(decode_task(&bytes).unwrap(), task);
                 }
             }
         }
@@ -278,5 +306,23 @@ mod tests {
         assert!(decode_attempt(&longer).is_err());
         bytes[0] = 9;
         assert!(decode_attempt(&bytes).is_err());
+
+        let a = attempt(Outcome::FailedAttempt, true);
+        let position = LogPosition { topic: "hookline.deliveries".into(), partition: 1, offset: 2 };
+        let task = StoredTask {
+            view: TaskView::from_attempt(&a),
+            payload: Some(PayloadAt { since: a.task_accepted_at, position }),
+        };
+        let mut bytes = Vec::new();
+        encode_task(&task, &mut bytes);
+        let without_position = {
+            let mut old = Vec::new();
+            encode_task(&StoredTask { payload: None, ..task.clone() }, &mut old);
+            old.len()
+        };
+        for cut in (0..bytes.len()).filter(|&cut| cut != without_position) {
+            assert!(decode_task(&bytes[..cut]).is_err(), "a task row cut at {cut} must not decode");
+        }
+        assert_eq!(decode_task(&bytes[..without_position]).unwrap().payload, None, "a row of before positions");
     }
 }

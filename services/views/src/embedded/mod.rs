@@ -10,6 +10,7 @@ mod error;
 mod purge;
 mod read;
 mod schema;
+mod stored;
 mod write;
 
 use std::path::Path;
@@ -109,7 +110,7 @@ impl ViewStore for EmbeddedViews {
 
     async fn payload_position(&self, id: TaskId) -> Result<Option<LogPosition>, ViewError> {
         let now = clock_ms(Utc::now());
-        self.blocking(move |db, _| read::payload_position(db, id, now)).await
+        self.blocking(move |db, ttl| read::payload_position(db, id, ttl, now)).await
     }
 
     async fn attempts_for_task(&self, id: TaskId) -> Result<Vec<AttemptRecorded>, ViewError> {

@@ -6,7 +6,7 @@ use super::codec::{decode_attempt, decode_task};
 use super::error::EmbeddedError;
 use super::schema::{
     by_sub_key, split_expiry_key, split_row, task_by_sub_key, task_time_key, RowKind, ATTEMPTS, ATTEMPTS_BY_SUB,
-    EXPIRY, PAYLOAD_POSITIONS, TASKS, TASKS_BY_SUB, TASKS_BY_TIME,
+    EXPIRY, TASKS, TASKS_BY_SUB, TASKS_BY_TIME,
 };
 use crate::TaskPosition;
 
@@ -14,7 +14,7 @@ use crate::TaskPosition;
 const CHUNK: usize = 1024;
 
 /// Deletes every row that expired at or before `now_ms`, with its index entries, in
-/// one durable transaction; returns how many task, attempt and payload rows were deleted.
+/// one durable transaction; returns how many task and attempt rows were deleted.
 pub(super) fn purge_expired(db: &Database, now_ms: u64) -> Result<u64, EmbeddedError> {
     let txn = db.begin_write()?;
     let mut deleted = 0;
@@ -25,7 +25,6 @@ pub(super) fn purge_expired(db: &Database, now_ms: u64) -> Result<u64, EmbeddedE
         let mut attempts_by_sub = txn.open_table(ATTEMPTS_BY_SUB)?;
         let mut tasks_by_time = txn.open_table(TASKS_BY_TIME)?;
         let mut tasks_by_sub = txn.open_table(TASKS_BY_SUB)?;
-        let mut payload_positions = txn.open_table(PAYLOAD_POSITIONS)?;
         // Every key of a row expired at or before now_ms sorts before this one.
         let end = now_ms.saturating_add(1).to_be_bytes();
         loop {
@@ -46,7 +45,7 @@ pub(super) fn purge_expired(db: &Database, now_ms: u64) -> Result<u64, EmbeddedE
                             Some(row) => {
                                 let (row_expires, encoded) = split_row(row.value())?;
                                 if row_expires == expires {
-                                    Some(decode_task(encoded)?)
+                                    Some(decode_task(encoded)?.view)
                                 } else {
                                     None
                                 }
@@ -61,16 +60,8 @@ pub(super) fn purge_expired(db: &Database, now_ms: u64) -> Result<u64, EmbeddedE
                             deleted += 1;
                         }
                     }
-                    RowKind::Payload => {
-                        let still_due = match payload_positions.get(row_key)? {
-                            Some(row) => split_row(row.value())?.0 == expires,
-                            None => false,
-                        };
-                        if still_due {
-                            payload_positions.remove(row_key)?;
-                            deleted += 1;
-                        }
-                    }
+                    // Its table was dropped on open; the entry above was all that was left.
+                    RowKind::PayloadCopy => {}
                     RowKind::Attempt => {
                         let due_attempt = match attempts.get(row_key)? {
                             Some(row) => {

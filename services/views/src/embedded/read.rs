@@ -1,6 +1,7 @@
 //! Reads, each in one read transaction; rows expired at `now_ms` are never returned.
 
 use std::ops::Bound;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hookline_domain::{
@@ -11,9 +12,9 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 use super::codec::{decode_attempt, decode_task};
 use super::error::EmbeddedError;
 use super::schema::{
-    attempt_key, attempt_key_of_by_sub, decode, decode_position, position_of_listing_key, prefix_end, split_row,
-    subscription_key, task_by_sub_key, task_time_key, Bytes, ATTEMPTS, ATTEMPTS_BY_SUB, PAYLOAD_POSITIONS,
-    SUBSCRIPTIONS, TASKS, TASKS_BY_SUB, TASKS_BY_TIME, TOMBSTONES,
+    attempt_key, attempt_key_of_by_sub, decode, position_of_listing_key, prefix_end, split_row, subscription_key,
+    task_by_sub_key, task_time_key, Bytes, ATTEMPTS, ATTEMPTS_BY_SUB, SUBSCRIPTIONS, TASKS, TASKS_BY_SUB,
+    TASKS_BY_TIME, TOMBSTONES,
 };
 use crate::{Page, TaskFilter, TaskPageBuilder, TaskPosition};
 
@@ -79,7 +80,7 @@ fn live_task(
     if expires <= now_ms {
         return Ok(None);
     }
-    Ok(Some(decode_task(encoded)?))
+    Ok(Some(decode_task(encoded)?.view))
 }
 
 /// Walks one of the task listings backwards (newest first) from just before
@@ -123,16 +124,21 @@ pub(super) fn tasks(
     Ok(page.finish())
 }
 
-pub(super) fn payload_position(db: &Database, id: TaskId, now_ms: u64) -> Result<Option<LogPosition>, EmbeddedError> {
+pub(super) fn payload_position(
+    db: &Database,
+    id: TaskId,
+    ttl: Duration,
+    now_ms: u64,
+) -> Result<Option<LogPosition>, EmbeddedError> {
     let txn = db.begin_read()?;
-    let Some(row) = txn.open_table(PAYLOAD_POSITIONS)?.get(&id.as_bytes()[..])? else {
+    let Some(row) = txn.open_table(TASKS)?.get(&id.as_bytes()[..])? else {
         return Ok(None);
     };
     let (expires, encoded) = split_row(row.value())?;
     if expires <= now_ms {
         return Ok(None);
     }
-    decode_position(encoded).map(Some)
+    Ok(decode_task(encoded)?.payload_position(ttl, now_ms))
 }
 
 /// The task's attempts in attempt-number order: a range over the task id prefix.

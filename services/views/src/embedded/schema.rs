@@ -4,20 +4,20 @@
 //! |------------------|--------------------------------------------------------------|---------------------------|
 //! | `subscriptions`  | subscription id (16 bytes)                                   | JSON `Subscription`       |
 //! | `tombstones`     | subscription id (16 bytes)                                   | JSON `deleted_at`         |
-//! | `tasks`          | task id (16 bytes)                                           | expiry ++ `TaskView`      |
+//! | `tasks`          | task id (16 bytes)                                           | expiry ++ task ++ payload position |
 //! | `attempts`       | task id ++ attempt number (u32 BE)                           | expiry ++ attempt         |
 //! | `attempts_by_sub`| subscription id ++ !attempted_at (u64 BE) ++ task id ++ number | `()`                    |
 //! | `tasks_by_time`  | accepted ms (u64 BE) ++ task id                              | `()`                      |
 //! | `tasks_by_sub`   | subscription id ++ accepted ms (u64 BE) ++ task id           | `()`                      |
-//! | `payload_positions` | task id (16 bytes)                                        | expiry ++ log position    |
 //! | `expiry`         | expiry (u64 BE) ++ row kind tag ++ row key                   | `()`                      |
 //!
 //! Tasks and attempts use the compact encoding of `codec.rs`; subscriptions JSON.
 //! The task listings are walked backwards (newest first); their accepted time is in
 //! milliseconds with the sign bit flipped, so that it sorts as a signed time. A
-//! payload's position (partition u32 BE ++ offset u64 BE ++ topic) expires on its own
-//! clock (its TaskAccepted or latest dead letter), like the CQL adapter's, not with the
-//! task row. The payload itself is only in the log.
+//! task row also holds where the task's payload is in the log (the record of its
+//! TaskAccepted or latest dead letter) and the time that position's retention counts
+//! from; the row lives until both the task and the position expire. The payload itself
+//! is only in the log.
 //! Live subscriptions and tombstones live in separate tables so that listing walks
 //! live rows only. "expiry" is milliseconds since the epoch, big-endian, so the
 //! expiry index sorts by time and `purge_expired` walks it from the start; rows carry
@@ -28,7 +28,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use hookline_domain::{AttemptRecorded, LogPosition, SubscriptionId, TaskId, TaskView};
+use hookline_domain::{AttemptRecorded, SubscriptionId, TaskId};
 use redb::{Database, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -37,6 +37,7 @@ use crate::TaskPosition;
 
 use super::codec;
 use super::error::EmbeddedError;
+use super::stored::StoredTask;
 
 pub(super) type Bytes = &'static [u8];
 
@@ -48,7 +49,6 @@ pub(super) const ATTEMPTS_BY_SUB: TableDefinition<Bytes, ()> = TableDefinition::
 pub(super) const EXPIRY: TableDefinition<Bytes, ()> = TableDefinition::new("expiry");
 pub(super) const TASKS_BY_TIME: TableDefinition<Bytes, ()> = TableDefinition::new("tasks_by_time");
 pub(super) const TASKS_BY_SUB: TableDefinition<Bytes, ()> = TableDefinition::new("tasks_by_sub");
-pub(super) const PAYLOAD_POSITIONS: TableDefinition<Bytes, Bytes> = TableDefinition::new("payload_positions");
 /// Copies of payloads, kept by earlier versions: dropped on open (the log holds them).
 const PAYLOAD_COPIES: TableDefinition<Bytes, Bytes> = TableDefinition::new("payloads");
 
@@ -56,7 +56,7 @@ const PAYLOAD_COPIES: TableDefinition<Bytes, Bytes> = TableDefinition::new("payl
 pub(super) fn create_tables(db: &Database) -> Result<(), EmbeddedError> {
     let txn = db.begin_write()?;
     txn.delete_table(PAYLOAD_COPIES)?;
-    for table in [SUBSCRIPTIONS, TOMBSTONES, TASKS, ATTEMPTS, PAYLOAD_POSITIONS] {
+    for table in [SUBSCRIPTIONS, TOMBSTONES, TASKS, ATTEMPTS] {
         txn.open_table(table)?;
     }
     for table in [ATTEMPTS_BY_SUB, EXPIRY, TASKS_BY_TIME, TASKS_BY_SUB] {
@@ -71,7 +71,8 @@ pub(super) fn create_tables(db: &Database) -> Result<(), EmbeddedError> {
 pub(super) enum RowKind {
     Task = 1,
     Attempt = 2,
-    Payload = 3,
+    /// A payload copy of an earlier version's `payloads` table: its entry is dropped.
+    PayloadCopy = 3,
 }
 
 impl RowKind {
@@ -79,7 +80,7 @@ impl RowKind {
         match tag {
             1 => Some(RowKind::Task),
             2 => Some(RowKind::Attempt),
-            3 => Some(RowKind::Payload),
+            3 => Some(RowKind::PayloadCopy),
             _ => None,
         }
     }
@@ -187,10 +188,10 @@ pub(super) fn split_expiry_key(key: &[u8]) -> Result<(u64, RowKind, &[u8]), Embe
     Ok((u64::from_be_bytes(*expiry), kind, row_key))
 }
 
-/// A task row: its expiry, then the task in the compact encoding.
-pub(super) fn task_row(expires_ms: u64, view: &TaskView) -> Vec<u8> {
+/// A task row: its expiry, then the task and its payload position in the compact encoding.
+pub(super) fn task_row(expires_ms: u64, task: &StoredTask) -> Vec<u8> {
     let mut row = expires_ms.to_be_bytes().to_vec();
-    codec::encode_task(view, &mut row);
+    codec::encode_task(task, &mut row);
     row
 }
 
@@ -206,29 +207,6 @@ pub(super) fn split_row(row: &[u8]) -> Result<(u64, &[u8]), EmbeddedError> {
     let (expiry, encoded) =
         row.split_first_chunk::<EXPIRY_LEN>().ok_or_else(|| EmbeddedError::Corrupt("row too short".into()))?;
     Ok((u64::from_be_bytes(*expiry), encoded))
-}
-
-/// A payload position row: its expiry, then the partition, the offset and the topic.
-pub(super) fn position_row(expires_ms: u64, position: &LogPosition) -> Vec<u8> {
-    let mut row = Vec::with_capacity(EXPIRY_LEN + 12 + position.topic.len());
-    row.extend_from_slice(&expires_ms.to_be_bytes());
-    row.extend_from_slice(&position.partition.to_be_bytes());
-    row.extend_from_slice(&position.offset.to_be_bytes());
-    row.extend_from_slice(position.topic.as_bytes());
-    row
-}
-
-/// The position of a payload position row, after its expiry.
-pub(super) fn decode_position(encoded: &[u8]) -> Result<LogPosition, EmbeddedError> {
-    let corrupt = || EmbeddedError::Corrupt(format!("payload position of {} bytes", encoded.len()));
-    let (partition, rest) = encoded.split_first_chunk::<4>().ok_or_else(corrupt)?;
-    let (offset, topic) = rest.split_first_chunk::<8>().ok_or_else(corrupt)?;
-    let topic = std::str::from_utf8(topic).map_err(|_| corrupt())?;
-    Ok(LogPosition {
-        topic: topic.to_string(),
-        partition: u32::from_be_bytes(*partition),
-        offset: u64::from_be_bytes(*offset),
-    })
 }
 
 /// Subscriptions and tombstones are rare and stay JSON.
@@ -288,15 +266,6 @@ mod tests {
         assert_eq!(split_expiry_key(&key).unwrap(), (42, RowKind::Attempt, &[1u8, 2, 3][..]));
         assert!(split_expiry_key(&[0; 8]).is_err());
         assert!(split_expiry_key(&[0, 0, 0, 0, 0, 0, 0, 0, 9]).is_err());
-    }
-
-    #[test]
-    fn positions_round_trip() {
-        let position = LogPosition { topic: "hookline.dlq".into(), partition: 7, offset: u64::MAX - 1 };
-        let row = position_row(42, &position);
-        let (expires, encoded) = split_row(&row).unwrap();
-        assert_eq!((expires, decode_position(encoded).unwrap()), (42, position));
-        assert!(decode_position(&[0; 11]).is_err());
     }
 
     #[test]

@@ -3,21 +3,18 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use hookline_domain::{AttemptRecorded, LogPosition, Outcome, SubscriptionEvent, TaskId, TaskView};
+use hookline_domain::{AttemptRecorded, Outcome, SubscriptionEvent, TaskId, TaskView};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
 
 use super::codec::{decode_attempt, decode_task};
 use super::error::EmbeddedError;
 use super::schema::{
-    attempt_key, attempt_row, by_sub_key, encode, expiry_key, expiry_ms, position_row, split_row, subscription_key,
-    task_by_sub_key, task_row, task_time_key, Bytes, RowKind, ATTEMPTS, ATTEMPTS_BY_SUB, EXPIRY, PAYLOAD_POSITIONS,
-    SUBSCRIPTIONS, TASKS, TASKS_BY_SUB, TASKS_BY_TIME, TOMBSTONES,
+    attempt_key, attempt_row, by_sub_key, encode, expiry_key, expiry_ms, split_row, subscription_key, task_by_sub_key,
+    task_row, task_time_key, Bytes, RowKind, ATTEMPTS, ATTEMPTS_BY_SUB, EXPIRY, SUBSCRIPTIONS, TASKS, TASKS_BY_SUB,
+    TASKS_BY_TIME, TOMBSTONES,
 };
+use super::stored::{PayloadAt, StoredTask};
 use crate::{TaskPosition, ViewChange};
-
-/// Where a payload is, and the time its retention counts from.
-type Kept = (DateTime<Utc>, LogPosition);
 
 /// Applies `changes` and commits durably; rows already expired at `now_ms` are not written.
 pub(super) fn apply(db: &Database, ttl: Duration, now_ms: u64, changes: Vec<ViewChange>) -> Result<(), EmbeddedError> {
@@ -26,29 +23,26 @@ pub(super) fn apply(db: &Database, ttl: Duration, now_ms: u64, changes: Vec<View
         let mut tables = Tables::open(&txn)?;
         // Every change to a task within the batch is merged in memory first, so each
         // task row is read and written once per batch.
-        let mut tasks: HashMap<TaskId, TaskView> = HashMap::new();
-        let mut payloads: HashMap<TaskId, Kept> = HashMap::new();
+        let mut tasks: HashMap<TaskId, StoredTask> = HashMap::new();
         for change in changes {
             match change {
                 ViewChange::Subscription(event) => tables.apply_subscription(&event)?,
                 ViewChange::Task { task, payload_at } => {
-                    keep(&mut payloads, task.task_id, task.created_at, payload_at);
-                    fold(&mut tasks, task);
+                    let payload = PayloadAt { since: task.created_at, position: payload_at };
+                    fold(&mut tasks, StoredTask { view: task, payload: Some(payload) });
                 }
                 ViewChange::Attempt(attempt) => {
-                    fold(&mut tasks, TaskView::from_attempt(&attempt));
+                    fold(&mut tasks, StoredTask { view: TaskView::from_attempt(&attempt), payload: None });
                     tables.put_attempt(&attempt, ttl, now_ms)?;
                 }
-                ViewChange::DeadLettered { task_id, failed_at, payload_at } => {
-                    keep(&mut payloads, task_id, failed_at, payload_at)
+                ViewChange::DeadLettered { task, failed_at, payload_at } => {
+                    let payload = PayloadAt { since: failed_at, position: payload_at };
+                    fold(&mut tasks, StoredTask { view: task, payload: Some(payload) });
                 }
             }
         }
-        for view in tasks.into_values() {
-            tables.merge_task(view, ttl, now_ms)?;
-        }
-        for (task_id, (at, position)) in payloads {
-            tables.put_payload_position(task_id, &position, expiry_ms(at, ttl), now_ms)?;
+        for task in tasks.into_values() {
+            tables.merge_task(task, ttl, now_ms)?;
         }
     }
     txn.commit()?;
@@ -70,7 +64,7 @@ pub(super) fn list_unlisted_tasks(db: &Database) -> Result<(), EmbeddedError> {
         let mut stored = Vec::new();
         for entry in tables.tasks.iter()? {
             let (_, row) = entry?;
-            stored.push(decode_task(split_row(row.value())?.1)?);
+            stored.push(decode_task(split_row(row.value())?.1)?.view);
         }
         for task in &stored {
             let position = TaskPosition::of(task);
@@ -82,22 +76,12 @@ pub(super) fn list_unlisted_tasks(db: &Database) -> Result<(), EmbeddedError> {
     Ok(())
 }
 
-/// Keeps the latest-stamped payload position of each task: it expires last.
-fn keep(payloads: &mut HashMap<TaskId, Kept>, task_id: TaskId, at: DateTime<Utc>, position: LogPosition) {
-    match payloads.get(&task_id) {
-        Some((kept_at, _)) if *kept_at >= at => {}
-        _ => {
-            payloads.insert(task_id, (at, position));
-        }
-    }
-}
-
-fn fold(tasks: &mut HashMap<TaskId, TaskView>, view: TaskView) {
-    let merged = match tasks.remove(&view.task_id) {
-        Some(known) => known.merge(view),
-        None => view,
+fn fold(tasks: &mut HashMap<TaskId, StoredTask>, task: StoredTask) {
+    let merged = match tasks.remove(&task.view.task_id) {
+        Some(known) => known.merge(task),
+        None => task,
     };
-    tasks.insert(merged.task_id, merged);
+    tasks.insert(merged.view.task_id, merged);
 }
 
 struct Tables<'txn> {
@@ -108,7 +92,6 @@ struct Tables<'txn> {
     attempts_by_sub: Table<'txn, Bytes, ()>,
     tasks_by_time: Table<'txn, Bytes, ()>,
     tasks_by_sub: Table<'txn, Bytes, ()>,
-    payload_positions: Table<'txn, Bytes, Bytes>,
     expiry: Table<'txn, Bytes, ()>,
 }
 
@@ -122,7 +105,6 @@ impl<'txn> Tables<'txn> {
             attempts_by_sub: txn.open_table(ATTEMPTS_BY_SUB)?,
             tasks_by_time: txn.open_table(TASKS_BY_TIME)?,
             tasks_by_sub: txn.open_table(TASKS_BY_SUB)?,
-            payload_positions: txn.open_table(PAYLOAD_POSITIONS)?,
             expiry: txn.open_table(EXPIRY)?,
         })
     }
@@ -144,9 +126,9 @@ impl<'txn> Tables<'txn> {
         Ok(())
     }
 
-    /// Merges `view` into the stored task; an expired stored row counts as absent.
-    fn merge_task(&mut self, view: TaskView, ttl: Duration, now_ms: u64) -> Result<(), EmbeddedError> {
-        let key = *view.task_id.as_bytes();
+    /// Merges `task` into the stored one; an expired stored row counts as absent.
+    fn merge_task(&mut self, task: StoredTask, ttl: Duration, now_ms: u64) -> Result<(), EmbeddedError> {
+        let key = *task.view.task_id.as_bytes();
         let stored = match self.tasks.get(&key[..])? {
             Some(row) => {
                 let (expires, encoded) = split_row(row.value())?;
@@ -155,10 +137,10 @@ impl<'txn> Tables<'txn> {
             None => None,
         };
         let merged = match &stored {
-            Some((expires, known)) if *expires > now_ms => known.clone().merge(view),
-            _ => view,
+            Some((expires, known)) if *expires > now_ms => known.clone().merge(task),
+            _ => task,
         };
-        let expires = expiry_ms(merged.last_activity(), ttl);
+        let expires = merged.expiry_ms(ttl);
         if expires <= now_ms {
             // Nothing live to write; an expired stored row is left to purge_expired.
             return Ok(());
@@ -170,19 +152,21 @@ impl<'txn> Tables<'txn> {
             if old_expires == expires && known == merged {
                 return Ok(());
             }
-            self.expiry.remove(&expiry_key(old_expires, RowKind::Task, &key)[..])?;
-            listed = TaskPosition::of(&known) == TaskPosition::of(&merged)
-                && known.subscription_id == merged.subscription_id;
+            if old_expires != expires {
+                self.expiry.remove(&expiry_key(old_expires, RowKind::Task, &key)[..])?;
+            }
+            listed = TaskPosition::of(&known.view) == TaskPosition::of(&merged.view)
+                && known.view.subscription_id == merged.view.subscription_id;
             if !listed {
-                self.unlist_task(&known)?;
+                self.unlist_task(&known.view)?;
             }
         }
         self.tasks.insert(&key[..], &task_row(expires, &merged)[..])?;
         self.expiry.insert(&expiry_key(expires, RowKind::Task, &key)[..], ())?;
         if !listed {
-            let position = TaskPosition::of(&merged);
+            let position = TaskPosition::of(&merged.view);
             self.tasks_by_time.insert(&task_time_key(position)[..], ())?;
-            self.tasks_by_sub.insert(&task_by_sub_key(merged.subscription_id, position)[..], ())?;
+            self.tasks_by_sub.insert(&task_by_sub_key(merged.view.subscription_id, position)[..], ())?;
         }
         Ok(())
     }
@@ -192,35 +176,6 @@ impl<'txn> Tables<'txn> {
         let position = TaskPosition::of(task);
         self.tasks_by_time.remove(&task_time_key(position)[..])?;
         self.tasks_by_sub.remove(&task_by_sub_key(task.subscription_id, position)[..])?;
-        Ok(())
-    }
-
-    /// Stores a payload position expiring at `expires` unless the stored one lives as long.
-    fn put_payload_position(
-        &mut self,
-        task_id: TaskId,
-        position: &LogPosition,
-        expires: u64,
-        now_ms: u64,
-    ) -> Result<(), EmbeddedError> {
-        if expires <= now_ms {
-            return Ok(());
-        }
-        let key = *task_id.as_bytes();
-        // Nearly every position is new: written at once, so the common case walks the
-        // tree once; a stored one that lives as long is put back.
-        let replaced = match self.payload_positions.insert(&key[..], &position_row(expires, position)[..])? {
-            Some(old) => Some((split_row(old.value())?.0, old.value().to_vec())),
-            None => None,
-        };
-        if let Some((old_expires, old_row)) = replaced {
-            if old_expires >= expires {
-                self.payload_positions.insert(&key[..], &old_row[..])?;
-                return Ok(());
-            }
-            self.expiry.remove(&expiry_key(old_expires, RowKind::Payload, &key)[..])?;
-        }
-        self.expiry.insert(&expiry_key(expires, RowKind::Payload, &key)[..], ())?;
         Ok(())
     }
 
