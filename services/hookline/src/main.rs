@@ -13,6 +13,11 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Threads for blocking work (view transactions, log reads from files). Each keeps its
+/// own allocator heap, so tokio's default of 512, reached when consumers fell behind
+/// and read from files, held hundreds of megabytes; past this many, work queues.
+const BLOCKING_THREADS: usize = 32;
+
 #[derive(Parser)]
 #[command(name = "hookline", version, about = "Webhook delivery on an event log")]
 struct Cli {
@@ -34,13 +39,14 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let (Command::Serve(settings) | Command::Migrate(settings) | Command::RebuildViews(settings)) = &cli.command;
     telemetry::init(settings.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("hookline: cannot start the async runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
+    let runtime =
+        match tokio::runtime::Builder::new_multi_thread().max_blocking_threads(BLOCKING_THREADS).enable_all().build() {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                eprintln!("hookline: cannot start the async runtime: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        };
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(settings) => serve::serve(settings).await,

@@ -40,7 +40,7 @@ pub struct MemorySettings {
 }
 
 /// The default of `HOOKLINE_LOG_TAIL_BYTES`.
-pub const DEFAULT_LOG_TAIL_BYTES: usize = 8 << 20;
+pub const DEFAULT_LOG_TAIL_BYTES: usize = 64 << 20;
 
 /// The memory settings, checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
