@@ -118,9 +118,24 @@ fn scenario(args: &Args, kind: RunKind, mode: Mode, engines: &Engines) -> Scenar
         },
         payload_bytes: args.payload_bytes,
         signed: fan_in && args.signed,
-        command: std::iter::once("hookline-bench".to_string())
+        command: hookline_settings()
+            .chain(std::iter::once("hookline-bench".to_string()))
             .chain(std::env::args().skip(1))
             .collect::<Vec<_>>()
             .join(" "),
     }
+}
+
+/// The settings hookline inherits from this process's environment (it runs with them),
+/// as `NAME=value`, so that the report's command says what hookline ran with; keys and
+/// tokens are left out.
+fn hookline_settings() -> impl Iterator<Item = String> {
+    let secret = |name: &str| name.contains("TOKEN") || name.contains("KEY") || name.contains("SECRET");
+    let mut settings: Vec<(String, String)> = std::env::vars()
+        .filter(|(name, _)| {
+            (name.starts_with("HOOKLINE_") || name == "LOG_RETENTION_HOURS" || name == "MAX_RETRIES") && !secret(name)
+        })
+        .collect();
+    settings.sort();
+    settings.into_iter().map(|(name, value)| format!("{name}={value}"))
 }
