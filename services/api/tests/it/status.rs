@@ -1,7 +1,8 @@
 //! Delivery status: a task with its attempts, and a subscription's recent attempts,
 //! as the projector folds the attempts the delivery role records.
 
-use hookline_domain::{Outcome, TaskId};
+use hookline_domain::{topics, LogPosition, Outcome, TaskId};
+use hookline_views::ViewChange;
 use serde_json::{json, Value};
 use warp::http::StatusCode;
 
@@ -107,4 +108,36 @@ async fn unknown_and_malformed_task_ids() {
         (invalid.status, invalid.json),
         (StatusCode::BAD_REQUEST, json!({"message": "Invalid task id: must be a UUID"}))
     );
+}
+
+/// The views keep where a failed task's payload is in the log. When the log no longer
+/// holds that record (its retention passed), a retry by hand is refused, saying why, and
+/// nothing is queued.
+#[tokio::test]
+async fn a_task_whose_payload_left_the_log_is_not_retried() {
+    let api = api().await;
+    let sub =
+        api.create("/api", json!({"target_url": "http://127.0.0.1:9/hook"})).await["id"].as_str().unwrap().to_string();
+    let ingest = call("POST", format!("/api/ingest/{sub}")).header("content-type", "application/json").body("{}");
+    let task = api.send(ingest).await.json["task_id"].as_str().expect("a task id").to_string();
+    api.stack.record_attempt(&attempt(&task, &sub, 1, Outcome::PermanentlyFailed, 410)).await;
+    let path = format!("/api/status/delivery_tasks/{task}");
+    eventually("the task failed", || async {
+        (api.send(call("GET", &path)).await.json["status"] == "failed").then_some(())
+    })
+    .await;
+    // Its latest dead letter, at an offset the log does not hold (any more).
+    let view = api.stack.deps.views.task(task.parse().unwrap()).await.unwrap().expect("the task's view");
+    let gone = LogPosition { topic: topics::DLQ.into(), partition: 0, offset: 1_000_000 };
+    let dead = ViewChange::DeadLettered { task: view, failed_at: chrono::Utc::now(), payload_at: gone };
+    api.stack.deps.views.apply(vec![dead]).await.unwrap();
+
+    let refused = api.send(call("POST", format!("/api/v1/tasks/{task}/retry"))).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.json);
+    assert!(refused.message().contains("log no longer holds the task's payload"), "{}", refused.json);
+    let tiers = hookline_api::ApiConfig::default().retry.tier_topics();
+    for tier in tiers {
+        let ends = api.stack.log.end_offsets(&tier).await.unwrap();
+        assert!(ends.iter().all(|(_, end)| *end == 0), "nothing queued in {tier}: {ends:?}");
+    }
 }
