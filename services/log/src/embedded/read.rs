@@ -10,8 +10,12 @@ use super::frame::{self, HEAD_LEN};
 use super::partition::Partition;
 use crate::{LogError, Record};
 
-/// Bytes read from a file at once.
+/// Bytes read from a file at once, at most.
 const READ_CHUNK: usize = 256 << 10;
+/// Bytes of a read's first chunk; each next one is twice as large, up to [`READ_CHUNK`],
+/// so that a consumer wanting a few records (one that fell behind the tail, a read by
+/// position) does not copy a quarter of a megabyte for each.
+const FIRST_READ_CHUNK: usize = 16 << 10;
 /// Bytes of records one disk read returns at most (at least one record).
 const READ_BUDGET: usize = 4 << 20;
 
@@ -76,8 +80,10 @@ impl Partition {
         };
         let mut position = span.start;
         let mut buf = Vec::new();
+        let mut chunk_size = FIRST_READ_CHUNK;
         while position < span.end && out.len() < max && *budget > 0 {
-            let chunk = READ_CHUNK.min((span.end - position) as usize);
+            let chunk = chunk_size.min((span.end - position) as usize);
+            chunk_size = (chunk_size * 2).min(READ_CHUNK);
             buf.resize(chunk, 0);
             span.file.read_exact_at(&mut buf, position)?;
             let mut at = 0;
