@@ -120,7 +120,7 @@ mod tests {
     fn defaults_cap_the_views_cache_and_keep_the_log_by_time() {
         let memory = check(&[]).unwrap();
         assert_eq!(memory.views_cache_bytes, 32 << 20);
-        assert_eq!(memory.log_tail_bytes, 8 << 20);
+        assert_eq!(memory.log_tail_bytes, 64 << 20);
         assert_eq!(memory.log_retention_bytes, None);
         assert_eq!(memory.log_segment_bytes, 64 << 20);
     }
@@ -128,7 +128,7 @@ mod tests {
     #[test]
     fn the_tail_budget_is_shared_by_every_partition() {
         let options = check(&[]).unwrap().embedded_log(40);
-        assert_eq!(options.tail_bytes, (8 << 20) / 40);
+        assert_eq!(options.tail_bytes, (64 << 20) / 40);
     }
 
     #[test]
