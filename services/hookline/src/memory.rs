@@ -3,7 +3,7 @@
 //! its size retention. docs/memory.md adds them up.
 
 use clap::Args;
-use hookline_log::embedded::{EmbeddedOptions, DEFAULT_SEGMENT_BYTES};
+use hookline_log::embedded::{EmbeddedOptions, DEFAULT_SEGMENT_BYTES, DEFAULT_TAIL_BYTES};
 use hookline_views::embedded::DEFAULT_CACHE_BYTES;
 
 /// The smallest segment accepted: a few records of any size still fit.
@@ -22,8 +22,8 @@ pub struct MemorySettings {
     pub views_cache_bytes: usize,
 
     /// Recent records the embedded log keeps in memory for consumers that keep up, in
-    /// bytes, shared out evenly over every partition of every topic (older records are
-    /// read from the segment files).
+    /// bytes, all partitions together: the newest records stay, whichever partitions
+    /// they are in, for ten seconds at most (older ones are read from the segment files).
     #[arg(long, env = "HOOKLINE_LOG_TAIL_BYTES", default_value_t = DEFAULT_LOG_TAIL_BYTES)]
     pub log_tail_bytes: usize,
 
@@ -40,7 +40,7 @@ pub struct MemorySettings {
 }
 
 /// The default of `HOOKLINE_LOG_TAIL_BYTES`.
-pub const DEFAULT_LOG_TAIL_BYTES: usize = 64 << 20;
+pub const DEFAULT_LOG_TAIL_BYTES: usize = DEFAULT_TAIL_BYTES;
 
 /// The memory settings, checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,12 +82,12 @@ impl MemorySettings {
 }
 
 impl Memory {
-    /// The embedded log's options for a log of `partitions` partitions in all.
-    pub fn embedded_log(&self, partitions: usize) -> EmbeddedOptions {
+    /// The embedded log's options.
+    pub fn embedded_log(&self) -> EmbeddedOptions {
         EmbeddedOptions {
             segment_bytes: self.log_segment_bytes,
             retention_bytes: self.log_retention_bytes,
-            tail_bytes: self.log_tail_bytes / partitions.max(1),
+            tail_bytes: self.log_tail_bytes,
             ..EmbeddedOptions::default()
         }
     }
@@ -120,15 +120,9 @@ mod tests {
     fn defaults_cap_the_views_cache_and_keep_the_log_by_time() {
         let memory = check(&[]).unwrap();
         assert_eq!(memory.views_cache_bytes, 32 << 20);
-        assert_eq!(memory.log_tail_bytes, 64 << 20);
+        assert_eq!(memory.log_tail_bytes, 32 << 20);
         assert_eq!(memory.log_retention_bytes, None);
         assert_eq!(memory.log_segment_bytes, 64 << 20);
-    }
-
-    #[test]
-    fn the_tail_budget_is_shared_by_every_partition() {
-        let options = check(&[]).unwrap().embedded_log(40);
-        assert_eq!(options.tail_bytes, (64 << 20) / 40);
     }
 
     #[test]

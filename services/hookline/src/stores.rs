@@ -28,7 +28,7 @@ pub struct Stores {
 /// log must have been prepared by `hookline migrate`, and missing topics are named.
 pub async fn open(settings: &Settings, checked: &Checked) -> anyhow::Result<Stores> {
     let specs = topic_specs(settings, checked);
-    let (log, shared) = open_log(settings, checked, &specs).await?;
+    let (log, shared) = open_log(settings, checked).await?;
     if shared {
         let missing = log.missing_topics(&specs.iter().map(|s| s.name.clone()).collect::<Vec<_>>()).await?;
         if !missing.is_empty() {
@@ -64,7 +64,7 @@ async fn check_payloads_outlive_views(log: &dyn EventLog, checked: &Checked) -> 
 /// Creates every topic (and, for a shared view store, the schema); idempotent.
 pub async fn migrate(settings: &Settings, checked: &Checked) -> anyhow::Result<()> {
     let specs = topic_specs(settings, checked);
-    let (log, _) = open_log(settings, checked, &specs).await?;
+    let (log, _) = open_log(settings, checked).await?;
     log.ensure_topics(&specs).await.context("creating topics")?;
     check_payloads_outlive_views(log.as_ref(), checked).await?;
     println!("topics ready: {}", specs.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", "));
@@ -89,12 +89,7 @@ fn scylla_settings(settings: &Settings) -> anyhow::Result<Option<ScyllaSettings>
 }
 
 /// The log, and whether other processes share it (then topics are made by `migrate`).
-/// `specs` are the topics it is to hold (the embedded log shares its memory among them).
-async fn open_log(
-    settings: &Settings,
-    checked: &Checked,
-    specs: &[TopicSpec],
-) -> anyhow::Result<(Arc<dyn EventLog>, bool)> {
+async fn open_log(settings: &Settings, checked: &Checked) -> anyhow::Result<(Arc<dyn EventLog>, bool)> {
     let (log, shared): (Arc<dyn EventLog>, bool) = match settings.kafka_brokers() {
         Some(brokers) => {
             let kafka = KafkaLog::connect(KafkaSettings {
@@ -109,10 +104,7 @@ async fn open_log(
             .with_context(|| format!("connecting to Kafka at {brokers}"))?;
             (kafka, true)
         }
-        None => {
-            let partitions = specs.iter().map(|spec| spec.partitions as usize).sum();
-            (open_embedded_log(settings, checked.memory.embedded_log(partitions))?, false)
-        }
+        None => (open_embedded_log(settings, checked.memory.embedded_log())?, false),
     };
     Ok(match &settings.namespace {
         Some(prefix) => (Namespaced::new(log, prefix.clone()), shared),

@@ -23,6 +23,7 @@ mod read;
 mod retention;
 mod segment;
 mod syncer;
+mod tails;
 mod topic;
 mod writer;
 
@@ -59,8 +60,9 @@ pub struct EmbeddedOptions {
     /// plus one more full segment fit in this many bytes, so that a partition's
     /// files never pass it. The active segment is never deleted. `None`: by time only.
     pub retention_bytes: Option<u64>,
-    /// Bytes of recent records each partition keeps decoded in memory, so that
-    /// consumers keeping up with the writers read no file.
+    /// Bytes of recent records kept decoded in memory, all partitions together, so
+    /// that consumers keeping up with the writers read no file. The newest records
+    /// stay, whichever partitions they are in, for ten seconds at most.
     pub tail_bytes: usize,
     /// The largest encoded record (key, headers, value and framing) accepted.
     pub max_record_bytes: usize,
@@ -85,7 +87,7 @@ impl Default for EmbeddedOptions {
 /// The default of [`EmbeddedOptions::segment_bytes`].
 pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
 /// The default of [`EmbeddedOptions::tail_bytes`].
-pub const DEFAULT_TAIL_BYTES: usize = 256 << 10;
+pub const DEFAULT_TAIL_BYTES: usize = 32 << 20;
 
 impl EmbeddedOptions {
     fn validate(&self) -> Result<(), LogError> {
@@ -108,7 +110,7 @@ impl EmbeddedOptions {
 
     /// What each partition of a topic with this time retention keeps.
     fn limits(&self, retention: Option<Duration>) -> Limits {
-        Limits { retention, retention_bytes: retention.and(self.retention_bytes), tail_bytes: self.tail_bytes }
+        Limits { retention, retention_bytes: retention.and(self.retention_bytes) }
     }
 }
 
@@ -196,7 +198,7 @@ impl EmbeddedLog {
         let lock = DirLock::acquire(dir)?;
         let topics = topic::open_all(&topics_dir, &options)?;
         let groups = GroupStore::open(groups_dir)?;
-        let writer = Writer::start(options.segment_bytes, options.batch_window)?;
+        let writer = Writer::start(options.segment_bytes, options.batch_window, options.tail_bytes)?;
         let shared = Arc::new(Shared {
             topics_dir,
             options,

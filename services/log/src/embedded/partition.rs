@@ -24,9 +24,6 @@ pub(crate) struct Limits {
     /// The oldest closed segments are deleted so that the partition's files stay
     /// within this many bytes.
     pub retention_bytes: Option<u64>,
-    /// Bytes of recent records kept decoded in memory, so that consumers keeping up
-    /// with the writers never touch the disk.
-    pub tail_bytes: usize,
 }
 
 impl Limits {
@@ -57,29 +54,30 @@ pub(crate) struct PartitionState {
     pub failure: Option<String>,
 }
 
-/// The most recent records, contiguous and ending at the high watermark.
+/// The most recent records, contiguous and ending at the high watermark, so that
+/// consumers keeping up with the writers never touch the disk. How long records stay
+/// is decided for all partitions together (see `tails.rs`).
 pub(crate) struct Tail {
     records: VecDeque<Record>,
     /// Offset of the first record held (the high watermark when empty).
     start: u64,
-    bytes: usize,
-    /// `bytes` never stays above this.
-    capacity: usize,
 }
 
 impl Tail {
-    fn starting_at(offset: u64, capacity: usize) -> Tail {
-        Tail { records: VecDeque::new(), start: offset, bytes: 0, capacity }
+    fn starting_at(offset: u64) -> Tail {
+        Tail { records: VecDeque::new(), start: offset }
     }
 
     pub fn push(&mut self, record: Record) {
-        self.bytes += approximate_size(&record);
         self.records.push_back(record);
-        while self.bytes > self.capacity {
-            let Some(evicted) = self.records.pop_front() else { break };
-            self.bytes -= approximate_size(&evicted);
-            self.start = evicted.offset + 1;
+    }
+
+    /// Drops the records before `offset`.
+    pub fn drop_before(&mut self, offset: u64) {
+        while self.records.front().is_some_and(|r| r.offset < offset) {
+            self.records.pop_front();
         }
+        self.start = self.start.max(offset);
         // A burst may have grown the queue far beyond what it holds now.
         if self.records.capacity() > 2 * self.records.len().max(MIN_TAIL_SLOTS) {
             self.records.shrink_to(self.records.len().max(MIN_TAIL_SLOTS));
@@ -144,7 +142,7 @@ impl Partition {
 
     fn with_segments(topic: &str, id: u32, dir: PathBuf, limits: Limits, segments: Vec<Segment>) -> Partition {
         let end = segments.last().map_or(0, |s| s.next_offset);
-        let tail = Tail::starting_at(end, limits.tail_bytes);
+        let tail = Tail::starting_at(end);
         Partition {
             topic: topic.to_string(),
             id,
@@ -219,7 +217,7 @@ fn cut_tail(dir: &Path, segment: &Segment, position: u64, reason: &str, later: &
 mod tests {
     use super::*;
 
-    fn record(offset: u64, value_bytes: usize) -> Record {
+    fn record(offset: u64) -> Record {
         Record {
             topic: "t".into(),
             partition: 0,
@@ -227,30 +225,21 @@ mod tests {
             timestamp_ms: 0,
             key: b"k".to_vec(),
             headers: Vec::new(),
-            value: vec![b'x'; value_bytes],
+            value: vec![b'x'; 100],
         }
     }
 
     #[test]
-    fn a_tail_keeps_the_newest_records_within_its_capacity() {
-        let capacity = 64 << 10;
-        let mut tail = Tail::starting_at(0, capacity);
-        for offset in 0..10_000 {
-            tail.push(record(offset, 1000));
-            assert!(tail.bytes <= capacity, "{} bytes held", tail.bytes);
-        }
-        assert!(tail.records.capacity() <= 4 * tail.records.len().max(MIN_TAIL_SLOTS));
-        assert_eq!(tail.read(0, 10), None, "evicted records are read from disk");
-        let newest = tail.read(9_990, 100).expect("recent records are in memory");
-        assert_eq!(newest.iter().map(|r| r.offset).collect::<Vec<_>>(), (9_990..10_000).collect::<Vec<_>>());
+    fn a_tail_reads_what_it_still_holds_and_gives_back_its_slots() {
+        let mut tail = Tail::starting_at(0);
+        (0..10_000).for_each(|offset| tail.push(record(offset)));
+        tail.drop_before(9_990);
+        assert!(tail.records.capacity() <= 2 * MIN_TAIL_SLOTS, "{} slots kept", tail.records.capacity());
+        assert_eq!(tail.read(9_989, 10), None, "dropped records are read from disk");
+        let newest = tail.read(9_995, 100).expect("recent records are in memory");
+        assert_eq!(newest.iter().map(|r| r.offset).collect::<Vec<_>>(), (9_995..10_000).collect::<Vec<_>>());
         assert_eq!(tail.read(10_000, 10), Some(Vec::new()), "nothing past the end yet");
-    }
-
-    #[test]
-    fn a_tail_of_no_bytes_holds_nothing() {
-        let mut tail = Tail::starting_at(5, 0);
-        tail.push(record(5, 10));
-        assert_eq!(tail.read(5, 1), None);
-        assert_eq!(tail.read(6, 1), Some(Vec::new()));
+        tail.drop_before(10_000);
+        assert_eq!(tail.read(10_000, 10), Some(Vec::new()), "an empty tail starts at the end");
     }
 }

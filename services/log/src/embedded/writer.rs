@@ -19,9 +19,10 @@ use tokio::sync::oneshot;
 
 use super::frame::{self, FrameHead};
 use super::fsutil::sync_dir;
-use super::partition::Partition;
+use super::partition::{approximate_size, Partition};
 use super::segment::Segment;
 use super::syncer::{SyncTarget, Syncer};
+use super::tails::TailBudget;
 use crate::{Appended, LogError, NewRecord, Record};
 
 /// Bytes of records one batch takes at most before it is written.
@@ -48,11 +49,12 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub fn start(segment_bytes: u64, batch_window: Duration) -> Result<Writer, LogError> {
+    /// `tail_bytes`: the memory budget of every partition's tail together.
+    pub fn start(segment_bytes: u64, batch_window: Duration, tail_bytes: usize) -> Result<Writer, LogError> {
         let (sender, receiver) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("hookline-log-writer".into())
-            .spawn(move || run(receiver, segment_bytes, batch_window))?;
+            .spawn(move || run(receiver, segment_bytes, batch_window, TailBudget::new(tail_bytes)))?;
         Ok(Writer { sender: Some(sender), thread: Some(thread) })
     }
 
@@ -73,15 +75,30 @@ impl Drop for Writer {
     }
 }
 
-fn run(receiver: mpsc::Receiver<AppendRequest>, segment_bytes: u64, batch_window: Duration) {
+fn run(receiver: mpsc::Receiver<AppendRequest>, segment_bytes: u64, batch_window: Duration, mut tails: TailBudget) {
     let mut syncer = Syncer::default();
     let mut last_start: Option<Instant> = None;
-    while let Ok(first) = receiver.recv() {
+    loop {
+        // While idle, wake up when the oldest records in memory are due to leave it.
+        let first = match tails.until_next_expiry(Instant::now()) {
+            Some(wait) => match receiver.recv_timeout(wait) {
+                Ok(request) => request,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    tails.trim(Instant::now());
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            },
+            None => match receiver.recv() {
+                Ok(request) => request,
+                Err(mpsc::RecvError) => return,
+            },
+        };
         // Within the window of the last batch, gather until it closes; past it the log was idle.
         let window_end = last_start.map(|start| start + batch_window).filter(|end| *end > Instant::now());
         let batch = gather(&receiver, first, window_end);
         last_start = Some(Instant::now());
-        write_batch(batch, segment_bytes, &mut syncer);
+        write_batch(batch, segment_bytes, &mut syncer, &mut tails);
     }
 }
 
@@ -224,9 +241,11 @@ impl PartitionWrite {
         sync_dir(&self.partition.dir)
     }
 
-    /// Makes the batch visible: segments, index, tail, high watermark.
-    fn apply(self) -> bool {
+    /// Makes the batch visible: segments, index, tail, high watermark. Notes the
+    /// records added to the tail in `tails`; says whether a segment was rolled.
+    fn apply(self, tails: &mut TailBudget, now: Instant) -> bool {
         let rolled = self.segments.len() > 1;
+        let tail_bytes = self.recent.iter().map(approximate_size).sum();
         let mut state = self.partition.lock();
         for segment in self.segments {
             let target = match segment.created {
@@ -245,13 +264,14 @@ impl PartitionWrite {
         }
         drop(state);
         self.partition.publish_end(self.next_offset);
+        tails.added(self.partition, self.next_offset, tail_bytes, now);
         rolled
     }
 }
 
 type PartitionKey = (String, u32);
 
-fn write_batch(batch: Vec<AppendRequest>, segment_bytes: u64, syncer: &mut Syncer) {
+fn write_batch(batch: Vec<AppendRequest>, segment_bytes: u64, syncer: &mut Syncer, tails: &mut TailBudget) {
     let timestamp_ms = now_ms();
     let mut writes: HashMap<PartitionKey, PartitionWrite> = HashMap::new();
     let mut answers: Vec<(oneshot::Sender<_>, Vec<Appended>)> = Vec::with_capacity(batch.len());
@@ -276,16 +296,18 @@ fn write_batch(batch: Vec<AppendRequest>, segment_bytes: u64, syncer: &mut Synce
     };
     match result {
         Ok(()) => {
+            let now = Instant::now();
             let rolled: Vec<Arc<Partition>> = writes
                 .into_values()
                 .filter_map(|w| {
                     let p = w.partition.clone();
-                    w.apply().then_some(p)
+                    w.apply(tails, now).then_some(p)
                 })
                 .collect();
             for (reply, appended) in answers {
                 let _ = reply.send(Ok(appended));
             }
+            tails.trim(now);
             for partition in rolled {
                 partition.enforce_retention_logged(segment_bytes);
             }
