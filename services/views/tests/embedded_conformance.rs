@@ -175,6 +175,37 @@ async fn purge_counts_exactly_and_expiry_survives_reopen() {
 
 /// A file written before the task listings existed has tasks and no listing: opening
 /// it lists them.
+/// A purge of more rows than one transaction takes goes on until every due row is
+/// gone, and leaves the rows that are not due.
+#[tokio::test]
+async fn a_purge_larger_than_one_transaction_deletes_every_due_row() {
+    let dir = TempDir::new().expect("temp dir");
+    let store = EmbeddedViews::open(&dir.path().join("views.redb"), Retention { ttl: Duration::from_secs(60) })
+        .expect("open");
+    let sub = SubscriptionId::new();
+    let mut last = None;
+    for _ in 0..6 {
+        let mut changes = Vec::new();
+        for _ in 0..1_000 {
+            let (_, task, attempt) = sample(sub);
+            changes.push(ViewChange::accepted(&task, accepted_at()));
+            changes.push(ViewChange::Attempt(attempt.clone()));
+            last = Some(attempt);
+        }
+        store.apply(changes).await.expect("apply");
+    }
+    let last = last.expect("attempts written");
+    let after_expiry = last.attempted_at + chrono::TimeDelta::seconds(61);
+    // A row that is not due yet stays.
+    let (_, later, _) = sample(sub);
+    let later = TaskAccepted { accepted_at: after_expiry, ..later };
+    store.apply(vec![ViewChange::accepted(&later, accepted_at())]).await.expect("apply");
+    assert_eq!(store.purge_expired(after_expiry).await.unwrap(), 12_000, "6,000 tasks and their attempts");
+    assert_eq!(store.attempts_for_subscription(sub, 10).await.unwrap(), vec![]);
+    let left = store.tasks(TaskFilter::default(), 10, None).await.unwrap().items;
+    assert_eq!(left.iter().map(|t| t.task_id).collect::<Vec<_>>(), vec![later.task_id]);
+}
+
 #[tokio::test]
 async fn tasks_of_a_file_without_listings_are_listed_on_open() {
     let dir = TempDir::new().expect("temp dir");

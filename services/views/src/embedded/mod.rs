@@ -1,7 +1,7 @@
 //! The embedded adapter of [`ViewStore`]: the views in one redb file, for a single
-//! machine. Every redb call runs on tokio's blocking pool; `apply` and
-//! `purge_expired` each commit one durable write transaction, reads each use one
-//! read transaction (so a read never sees half a batch).
+//! machine. Every redb call runs on tokio's blocking pool; `apply` commits one durable
+//! write transaction, `purge_expired` as many bounded ones as it takes, reads each use
+//! one read transaction (so a read never sees half a batch).
 //!
 //! Tables and keys are described in `schema.rs`.
 
@@ -129,6 +129,14 @@ impl ViewStore for EmbeddedViews {
 
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, ViewError> {
         let now = clock_ms(now);
-        self.blocking(move |db, _| purge::purge_expired(db, now)).await
+        // Transaction after transaction, so that the projector's writes go in between.
+        let mut rows = 0;
+        loop {
+            let purged = self.blocking(move |db, _| purge::purge_expired(db, now)).await?;
+            rows += purged.rows;
+            if !purged.more {
+                return Ok(rows);
+            }
+        }
     }
 }
