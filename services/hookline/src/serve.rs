@@ -90,7 +90,12 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         observed.consumers.expect(&config.group);
         let counters = Arc::new(IngestCounters::new());
         observed.registry.register(counters.clone());
-        let deps = IngestConsumerDeps { log: log.clone(), ingestor: ingestor.clone(), counters };
+        let deps = IngestConsumerDeps {
+            log: log.clone(),
+            ingestor: ingestor.clone(),
+            counters,
+            metrics: observed.registry.clone(),
+        };
         let token = shutdown.clone();
         roles.spawn(async move {
             let result = hookline_ingest::run_consumer(config, deps, token).await;

@@ -1,11 +1,13 @@
 //! One polled batch of `hookline.ingest`: every record judged by the shared checks,
 //! then every resulting record (TaskAccepted to `hookline.deliveries`, rejected copies
-//! to `hookline.ingest.rejected`) appended in one call.
+//! to `hookline.ingest.rejected`) appended in one call; a record whose outcome the log
+//! cannot take is set aside in `hookline.quarantine` instead.
 
 use std::collections::{BTreeMap, HashSet};
 
 use hookline_domain::TaskId;
-use hookline_log::{EventLog, LogError, NewRecord, Record, TopicPartition};
+use hookline_log::{NewRecord, Record, TopicPartition};
+use hookline_quarantine::{Output, SetAside};
 use tokio_util::sync::CancellationToken;
 use tracing::field::{display, Empty};
 use tracing::Instrument;
@@ -34,11 +36,13 @@ enum Verdict {
 
 /// Judges the records in order and appends what they come to, durably. Returns the
 /// offsets to commit: one past the last record whose outcome is durable, per partition.
-/// On shutdown during a retry, what was judged before is still appended and returned;
-/// the rest is left for the next run.
+/// A record whose outcome the log cannot take (a rejected copy larger than the log's
+/// limit) is set aside instead, so no record stops the consumer. On shutdown during a
+/// retry, what was judged before is still appended and returned; the rest is left for
+/// the next run.
 pub(crate) async fn process(
     ingestor: &Ingestor,
-    log: &dyn EventLog,
+    set_aside: &SetAside,
     counters: &IngestCounters,
     records: &[Record],
     shutdown: &CancellationToken,
@@ -54,18 +58,18 @@ pub(crate) async fn process(
             Verdict::Accepted { task_id, keyed: true, .. } if !keyed.insert(task_id) => tally.replayed += 1,
             Verdict::Accepted { task, .. } => {
                 tally.accepted += 1;
-                output.push(task);
+                output.push(Output { record: task, origin: record });
             }
             Verdict::Replayed => tally.replayed += 1,
             Verdict::Filtered => tally.filtered += 1,
             Verdict::Rejected { copy, reason } => {
                 tally.rejected(reason);
-                output.push(copy);
+                output.push(Output { record: copy, origin: record });
             }
         }
         judged += 1;
     }
-    if !append_durably(log, output, shutdown).await? {
+    if !set_aside.append(output, shutdown).await? {
         return Ok(Vec::new());
     }
     ingestor.remember_keyed(keyed);
@@ -130,31 +134,6 @@ fn reject(record: &Record, rejection: Rejection) -> Verdict {
     let reason = rejection.reason();
     tracing::warn!(reason, message = %rejection.message(), "record rejected");
     Verdict::Rejected { copy: rejected_copy(record, &rejection), reason }
-}
-
-/// Appends the records in one call, trying again while the log is unavailable. Returns
-/// false when shutdown came first: nothing of them is known durable.
-async fn append_durably(
-    log: &dyn EventLog,
-    records: Vec<NewRecord>,
-    shutdown: &CancellationToken,
-) -> Result<bool, LogError> {
-    if records.is_empty() {
-        return Ok(true);
-    }
-    let mut backoff = Backoff::new();
-    loop {
-        match log.append(records.clone()).await {
-            Ok(_) => return Ok(true),
-            Err(error) if error.is_retryable() => {
-                tracing::warn!(%error, records = records.len(), "append failed, retrying");
-                if !backoff.wait(shutdown).await {
-                    return Ok(false);
-                }
-            }
-            Err(error) => return Err(error),
-        }
-    }
 }
 
 /// One past the highest offset of each partition among `records`.

@@ -166,4 +166,12 @@ impl EventLog for KafkaLog {
             .await
             .map_err(|e| LogError::Unavailable(format!("kafka read task failed: {e}")))?
     }
+
+    fn max_record_bytes(&self) -> usize {
+        self.max_message_bytes
+    }
+
+    fn record_bytes(&self, record: &NewRecord) -> usize {
+        produce::wire_size(record)
+    }
 }

@@ -297,4 +297,12 @@ impl EventLog for EmbeddedLog {
             // Past a deleted segment the read moves on to the next record retained.
             .map(|records| records.into_iter().next().filter(|record| record.offset == offset))
     }
+
+    fn max_record_bytes(&self) -> usize {
+        self.shared.options.max_record_bytes
+    }
+
+    fn record_bytes(&self, record: &NewRecord) -> usize {
+        frame::frame_len(record)
+    }
 }
