@@ -154,7 +154,7 @@ impl DeliveryConfig {
 /// Every topic the delivery role reads or writes: deliveries, attempts, the DLQ and
 /// each retry tier, so that the binary can create them.
 pub fn topics(config: &DeliveryConfig) -> Vec<String> {
-    let mut out = vec![topics::DELIVERIES.to_string(), topics::ATTEMPTS.to_string(), topics::DLQ.to_string()];
+    let mut out = [topics::DELIVERIES, topics::ATTEMPTS, topics::DLQ, topics::QUARANTINE].map(String::from).to_vec();
     out.extend(config.retry.tier_topics());
     out
 }
