@@ -51,7 +51,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         roles.spawn(async move { ("subscription follower", directory.follow(log, token).await.map_err(Into::into)) });
     }
     if settings.runs(Role::Projector) {
-        let deps = ProjectorDeps { log: log.clone(), views: stores.views.clone() };
+        let deps = ProjectorDeps { log: log.clone(), views: stores.views.clone(), metrics: observed.registry.clone() };
         let config = ProjectorConfig { purge_interval: checked.purge_interval, ..ProjectorConfig::default() };
         observed.consumers.expect(&config.group);
         let token = shutdown.clone();
@@ -204,7 +204,7 @@ pub async fn rebuild_views(settings: Settings) -> anyhow::Result<()> {
     let checked = settings.check()?;
     stores::clear_views(&settings).await?;
     let stores = stores::open(&settings, &checked).await?;
-    let deps = ProjectorDeps { log: stores.log, views: stores.views };
+    let deps = ProjectorDeps { log: stores.log, views: stores.views, metrics: Registry::new() };
     let projected = hookline_projector::rebuild(&ProjectorConfig::default(), &deps).await?;
     println!("rebuilt the views from {projected} log records");
     Ok(())

@@ -63,6 +63,15 @@ impl Reason {
     }
 }
 
+/// Where a record set aside was kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kept {
+    /// In the copy the role keeps such records as (its rejected or dead-letter topic).
+    Copy,
+    /// In `hookline.quarantine`.
+    Quarantine,
+}
+
 /// A record a role appends, and the record it read that this one stands for: if the
 /// log refuses it for good, that record is set aside instead.
 pub struct Output<'a> {
@@ -96,7 +105,7 @@ impl SetAside {
 
     /// Sets `record` aside: `copy` (the role's own topic for such records) when the log
     /// takes it, else a truncated copy in `hookline.quarantine`. Waits while the log is
-    /// unavailable. `Ok(false)`: shutdown came first, nothing was set aside.
+    /// unavailable. `Ok(None)`: shutdown came first, nothing was set aside.
     pub async fn set_aside(
         &self,
         record: &Record,
@@ -104,20 +113,20 @@ impl SetAside {
         message: &str,
         copy: Option<NewRecord>,
         shutdown: &CancellationToken,
-    ) -> Result<bool, LogError> {
+    ) -> Result<Option<Kept>, LogError> {
         if let Some(copy) = copy.filter(|copy| hookline_log::fits(self.log.as_ref(), copy)) {
             match self.append_one(copy, shutdown).await {
-                Ok(None) => return Ok(false),
+                Ok(None) => return Ok(None),
                 Ok(Some(to)) => {
                     self.note(record, reason, message, &to);
-                    return Ok(true);
+                    return Ok(Some(Kept::Copy));
                 }
                 // The role's own topic refused the copy: the quarantine keeps a smaller one.
                 Err(error) if Reason::of_refusal(&error).is_some() => {}
                 Err(error) => return Err(error),
             }
         }
-        self.quarantine(record, reason, message, shutdown).await
+        Ok(self.quarantine(record, reason, message, shutdown).await?.then_some(Kept::Quarantine))
     }
 
     /// Sets aside the record at `offset` of `tp`, read back from the log: for a role
@@ -130,7 +139,7 @@ impl SetAside {
         reason: Reason,
         message: &str,
         shutdown: &CancellationToken,
-    ) -> Result<bool, LogError> {
+    ) -> Result<Option<Kept>, LogError> {
         let mut backoff = Backoff::new();
         let read = loop {
             match self.log.read(tp, offset).await {
@@ -138,7 +147,7 @@ impl SetAside {
                 Err(error) if error.is_retryable() => {
                     tracing::warn!(partition = %tp, offset, %error, "reading a record to set aside failed, retrying");
                     if !backoff.wait(shutdown).await {
-                        return Ok(false);
+                        return Ok(None);
                     }
                 }
                 Err(error) => return Err(error),
@@ -153,7 +162,7 @@ impl SetAside {
             headers: Vec::new(),
             value: Vec::new(),
         });
-        self.quarantine(&record, reason, message, shutdown).await
+        Ok(self.quarantine(&record, reason, message, shutdown).await?.then_some(Kept::Quarantine))
     }
 
     /// Appends `outputs` in one call, durably, waiting while the log is unavailable.

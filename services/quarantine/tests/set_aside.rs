@@ -7,7 +7,7 @@ use hookline_domain::topics;
 use hookline_log::embedded::{EmbeddedLog, EmbeddedOptions};
 use hookline_log::{ConsumerSpec, EventLog, NewRecord, Record, StartFrom, TopicPartition, TopicSpec};
 use hookline_metrics::Registry;
-use hookline_quarantine::{Output, Reason, SetAside, OFFSET_HEADER, REASON_HEADER, TOPIC_HEADER};
+use hookline_quarantine::{Kept, Output, Reason, SetAside, OFFSET_HEADER, REASON_HEADER, TOPIC_HEADER};
 use tokio_util::sync::CancellationToken;
 
 const LIMIT: usize = 4096;
@@ -62,15 +62,11 @@ async fn a_copy_the_log_cannot_take_goes_to_the_quarantine_truncated() {
     let aside = SetAside::new(log.clone(), &Registry::new(), "test");
     let shutdown = CancellationToken::new();
     let fits = read(b"garbage".to_vec(), 5);
-    assert!(aside
-        .set_aside(&fits, Reason::Undecodable, "bad", Some(out(fits.value.clone())), &shutdown)
-        .await
-        .unwrap());
+    let kept = aside.set_aside(&fits, Reason::Undecodable, "bad", Some(out(fits.value.clone())), &shutdown).await;
+    assert_eq!(kept.unwrap(), Some(Kept::Copy));
     let huge = read(vec![0xff; LIMIT - 10], 6);
-    assert!(aside
-        .set_aside(&huge, Reason::Undecodable, "bad", Some(out(huge.value.clone())), &shutdown)
-        .await
-        .unwrap());
+    let kept = aside.set_aside(&huge, Reason::Undecodable, "bad", Some(out(huge.value.clone())), &shutdown).await;
+    assert_eq!(kept.unwrap(), Some(Kept::Quarantine));
     assert_eq!(all(&log, "out").await.len(), 1, "the copy that fits is kept where the role keeps them");
     let kept = all(&log, topics::QUARANTINE).await;
     assert_eq!(kept.len(), 1);
@@ -86,8 +82,9 @@ async fn a_record_is_set_aside_by_its_position() {
         .await
         .unwrap();
     let shutdown = CancellationToken::new();
-    assert!(aside.set_aside_at(&TopicPartition::new("in", 0), 0, Reason::TooLarge, "x", &shutdown).await.unwrap());
-    assert!(aside.set_aside_at(&TopicPartition::new("in", 0), 9, Reason::TooLarge, "x", &shutdown).await.unwrap());
+    let tp = TopicPartition::new("in", 0);
+    assert_eq!(aside.set_aside_at(&tp, 0, Reason::TooLarge, "x", &shutdown).await.unwrap(), Some(Kept::Quarantine));
+    assert_eq!(aside.set_aside_at(&tp, 9, Reason::TooLarge, "x", &shutdown).await.unwrap(), Some(Kept::Quarantine));
     let kept = all(&log, topics::QUARANTINE).await;
     assert_eq!((kept[0].value.as_slice(), kept[1].value.as_slice()), (&b"v"[..], &b""[..]));
 }
