@@ -14,6 +14,7 @@ mod durability;
 mod isolation;
 mod memory;
 mod operations;
+mod poison;
 mod rebuild;
 mod retention;
 mod safe_delivery;
