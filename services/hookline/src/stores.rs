@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use hookline_domain::topics;
+use hookline_domain::{limits, topics};
 use hookline_log::embedded::{EmbeddedLog, EmbeddedOptions};
 use hookline_log::namespace::Namespaced;
 use hookline_log::{EventLog, TopicSpec};
@@ -29,6 +29,7 @@ pub struct Stores {
 pub async fn open(settings: &Settings, checked: &Checked) -> anyhow::Result<Stores> {
     let specs = topic_specs(settings, checked);
     let (log, shared) = open_log(settings, checked, &specs).await?;
+    check_body_fits_a_record(settings.max_body_bytes, log.as_ref())?;
     if shared {
         let missing = log.missing_topics(&specs.iter().map(|s| s.name.clone()).collect::<Vec<_>>()).await?;
         if !missing.is_empty() {
@@ -40,6 +41,22 @@ pub async fn open(settings: &Settings, checked: &Checked) -> anyhow::Result<Stor
     check_payloads_outlive_views(log.as_ref(), checked).await?;
     let views = open_views(settings, checked).await?;
     Ok(Stores { log, views })
+}
+
+/// Refuses a body limit the log cannot hold: a TaskAccepted carries the body, and a
+/// retry or a dead letter carries it again with a little more, so an accepted webhook
+/// whose records the log refuses could never be delivered.
+fn check_body_fits_a_record(max_body_bytes: usize, log: &dyn EventLog) -> anyhow::Result<()> {
+    let limit = log.max_record_bytes();
+    let most = limit.saturating_sub(limits::ENVELOPE_ROOM_BYTES);
+    if max_body_bytes > most {
+        bail!(
+            "HOOKLINE_MAX_BODY_BYTES is {max_body_bytes}, but the log takes records of at most {limit} bytes, \
+             {} of which are kept for the event around the body: set HOOKLINE_MAX_BODY_BYTES to {most} or less",
+            limits::ENVELOPE_ROOM_BYTES,
+        );
+    }
+    Ok(())
 }
 
 /// Refuses a log that deletes the records holding payloads (accepted tasks, dead

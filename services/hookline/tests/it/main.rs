@@ -4,6 +4,7 @@
 
 mod api_access;
 mod api_errors;
+mod body_limit;
 mod common;
 mod dashboard;
 mod dashboard_api;
