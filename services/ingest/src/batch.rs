@@ -5,9 +5,10 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use hookline_domain::TaskId;
+use hookline_domain::{topics, LogPosition, TaskId, TaskView};
 use hookline_log::{NewRecord, Record, TopicPartition};
 use hookline_quarantine::{Output, SetAside};
+use hookline_views::ViewChange;
 use tokio_util::sync::CancellationToken;
 use tracing::field::{display, Empty};
 use tracing::Instrument;
@@ -23,7 +24,8 @@ enum Verdict {
     Accepted {
         task_id: TaskId,
         task: NewRecord,
-        keyed: bool,
+        /// The task as the views show it, when an idempotency key names it.
+        keyed: Option<TaskView>,
     },
     /// Its idempotency key named a task accepted before.
     Replayed,
@@ -52,12 +54,17 @@ pub(crate) async fn process(
     let mut judged = 0;
     // Keyed tasks of this batch: a key repeated within one batch is a replay too.
     let mut keyed = HashSet::new();
+    // Keyed tasks to write to the views once appended: (index in `output`, task).
+    let mut keyed_views = Vec::new();
     for record in records {
         let Some(verdict) = judge(ingestor, record, shutdown).await? else { break };
         match verdict {
-            Verdict::Accepted { task_id, keyed: true, .. } if !keyed.insert(task_id) => tally.replayed += 1,
-            Verdict::Accepted { task, .. } => {
+            Verdict::Accepted { task_id, keyed: Some(_), .. } if !keyed.insert(task_id) => tally.replayed += 1,
+            Verdict::Accepted { task, keyed: view, .. } => {
                 tally.accepted += 1;
+                if let Some(view) = view {
+                    keyed_views.push((output.len(), view));
+                }
                 output.push(Output { record: task, origin: record });
             }
             Verdict::Replayed => tally.replayed += 1,
@@ -69,7 +76,19 @@ pub(crate) async fn process(
         }
         judged += 1;
     }
-    if !set_aside.append(output, shutdown).await? {
+    let Some(landed) = set_aside.append(output, shutdown).await? else {
+        return Ok(Vec::new());
+    };
+    let changes = keyed_views
+        .into_iter()
+        .filter_map(|(index, view)| {
+            let at = landed[index]?;
+            let payload_at =
+                LogPosition { topic: topics::DELIVERIES.to_string(), partition: at.partition, offset: at.offset };
+            Some(ViewChange::Task { task: view, payload_at })
+        })
+        .collect();
+    if !ingestor.record_keyed(changes, shutdown).await {
         return Ok(Vec::new());
     }
     ingestor.remember_keyed(keyed);
@@ -101,10 +120,11 @@ async fn judge(
         loop {
             let request = envelope.request();
             match ingestor.check(&request).await {
-                Ok(Checked::Accepted { task_id, record: task }) => {
+                Ok(Checked::Accepted { task_id, record: task, view }) => {
                     tracing::Span::current().record("task_id", display(task_id));
                     tracing::debug!("task accepted");
-                    return Ok(Some(Verdict::Accepted { task_id, task, keyed: request.task_key().is_some() }));
+                    let keyed = request.task_key().is_some().then_some(view);
+                    return Ok(Some(Verdict::Accepted { task_id, task, keyed }));
                 }
                 Ok(Checked::Replayed(task_id)) => {
                     tracing::Span::current().record("task_id", display(task_id));

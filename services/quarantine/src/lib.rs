@@ -20,7 +20,7 @@ mod copy;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hookline_log::{EventLog, LogError, NewRecord, Record, TopicPartition};
+use hookline_log::{Appended, EventLog, LogError, NewRecord, Record, TopicPartition};
 use hookline_metrics::{Counter, Family, Registry};
 use tokio_util::sync::CancellationToken;
 
@@ -167,28 +167,40 @@ impl SetAside {
 
     /// Appends `outputs` in one call, durably, waiting while the log is unavailable.
     /// An output larger than the log takes, or one the log refuses for good, is not
-    /// appended: the record it came from is set aside instead. `Ok(false)`: shutdown
-    /// came first, and nothing is known durable.
-    pub async fn append(&self, outputs: Vec<Output<'_>>, shutdown: &CancellationToken) -> Result<bool, LogError> {
+    /// appended: the record it came from is set aside instead. Returns where each
+    /// output landed, in order (`None` for one set aside); `Ok(None)`: shutdown came
+    /// first, and nothing is known durable.
+    pub async fn append(
+        &self,
+        outputs: Vec<Output<'_>>,
+        shutdown: &CancellationToken,
+    ) -> Result<Option<Vec<Option<Appended>>>, LogError> {
+        let mut landed = vec![None; outputs.len()];
         let mut fitting = Vec::with_capacity(outputs.len());
-        for output in outputs {
+        for (index, output) in outputs.into_iter().enumerate() {
             let size = self.log.record_bytes(&output.record);
             let limit = self.log.max_record_bytes();
             if size <= limit {
-                fitting.push(output);
+                fitting.push((index, output));
                 continue;
             }
             let message = format!("{} record of {size} bytes exceeds the log's limit of {limit}", output.record.topic);
             if !self.quarantine(output.origin, Reason::TooLarge, &message, shutdown).await? {
-                return Ok(false);
+                return Ok(None);
             }
         }
         if fitting.is_empty() {
-            return Ok(true);
+            return Ok(Some(landed));
         }
-        let records: Vec<NewRecord> = fitting.iter().map(|output| output.record.clone()).collect();
+        let records: Vec<NewRecord> = fitting.iter().map(|(_, output)| output.record.clone()).collect();
         match self.append_all(records, shutdown).await {
-            Ok(appended) => return Ok(appended),
+            Ok(None) => return Ok(None),
+            Ok(Some(appended)) => {
+                for ((index, _), at) in fitting.iter().zip(appended) {
+                    landed[*index] = Some(at);
+                }
+                return Ok(Some(landed));
+            }
             Err(error) if Reason::of_refusal(&error).is_some() => {
                 tracing::warn!(%error, records = fitting.len(), "the log refused a batch, appending its records one by one");
             }
@@ -196,21 +208,21 @@ impl SetAside {
         }
         // One of them is refused for good: find it by appending each alone. Those of the
         // batch that landed before the refusal may land twice (at least once).
-        for output in fitting {
-            match self.append_one(output.record, shutdown).await {
-                Ok(Some(_)) => {}
-                Ok(None) => return Ok(false),
+        for (index, output) in fitting {
+            match self.append_all(vec![output.record], shutdown).await {
+                Ok(Some(appended)) => landed[index] = appended.into_iter().next(),
+                Ok(None) => return Ok(None),
                 Err(error) => match Reason::of_refusal(&error) {
                     Some(reason) => {
                         if !self.quarantine(output.origin, reason, &error.to_string(), shutdown).await? {
-                            return Ok(false);
+                            return Ok(None);
                         }
                     }
                     None => return Err(error),
                 },
             }
         }
-        Ok(true)
+        Ok(Some(landed))
     }
 
     /// Puts the truncated copy of `record` in `hookline.quarantine`.
@@ -251,18 +263,23 @@ impl SetAside {
     /// Appends one record; `Ok(None)` on shutdown, else the topic it went to.
     async fn append_one(&self, record: NewRecord, shutdown: &CancellationToken) -> Result<Option<String>, LogError> {
         let topic = record.topic.clone();
-        Ok(self.append_all(vec![record], shutdown).await?.then_some(topic))
+        Ok(self.append_all(vec![record], shutdown).await?.map(|_| topic))
     }
 
-    async fn append_all(&self, records: Vec<NewRecord>, shutdown: &CancellationToken) -> Result<bool, LogError> {
+    /// Appends the records in one call; `Ok(None)` on shutdown, else where each landed.
+    async fn append_all(
+        &self,
+        records: Vec<NewRecord>,
+        shutdown: &CancellationToken,
+    ) -> Result<Option<Vec<Appended>>, LogError> {
         let mut backoff = Backoff::new();
         loop {
             match self.log.append(records.clone()).await {
-                Ok(_) => return Ok(true),
+                Ok(appended) => return Ok(Some(appended)),
                 Err(error) if error.is_retryable() => {
                     tracing::warn!(%error, records = records.len(), "append failed, retrying");
                     if !backoff.wait(shutdown).await {
-                        return Ok(false);
+                        return Ok(None);
                     }
                 }
                 Err(error) => return Err(error),

@@ -44,7 +44,8 @@ async fn an_output_too_large_for_the_log_sets_its_origin_aside_and_the_rest_land
         Output { record: out(b"a".to_vec()), origin: &small },
         Output { record: out(vec![b'x'; LIMIT]), origin: &big },
     ];
-    assert!(aside.append(outputs, &CancellationToken::new()).await.unwrap());
+    let landed = aside.append(outputs, &CancellationToken::new()).await.unwrap().expect("no shutdown");
+    assert!(landed[0].is_some() && landed[1].is_none(), "{landed:?}");
 
     assert_eq!(all(&log, "out").await.len(), 1, "the fitting output landed");
     let kept = all(&log, topics::QUARANTINE).await;

@@ -12,6 +12,7 @@ mod delivery;
 mod disabling;
 mod distributed;
 mod durability;
+mod idempotency;
 mod isolation;
 mod memory;
 mod operations;
