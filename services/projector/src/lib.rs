@@ -10,9 +10,8 @@
 //! at once when the log is quiet, and on the way out, rather than after every batch: a
 //! crash then folds in again what the views already hold, which changes nothing.
 //!
-//! A record it cannot fold in (undecodable, or a change the views refuse for good
-//! while they answer otherwise) is set aside in `hookline.quarantine` and passed, so
-//! no record stops the projector. Waiting for the views to come back gives way to
+//! A record it cannot decode is set aside in `hookline.quarantine` and passed, so no
+//! record stops the projector. Waiting for the views to come back gives way to
 //! shutdown, and then what they do not hold is not committed.
 
 mod decode;
@@ -22,7 +21,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hookline_domain::topics;
-use hookline_domain::SubscriptionId;
 use hookline_log::{Consumer, ConsumerSpec, EventLog, LogError, Record, StartFrom, TopicPartition};
 use hookline_metrics::Registry;
 use hookline_quarantine::{Reason, SetAside};
@@ -255,9 +253,8 @@ async fn poll_batch(
     Ok(records)
 }
 
-/// Folds the records of a batch into the views. A record that does not decode, or
-/// whose change the views refuse for good while they answer otherwise, is set aside
-/// (by the running projector; a rebuild skips it). Returns false when shutdown came
+/// Folds the records of a batch into the views. A record that does not decode is set
+/// aside (by the running projector; a rebuild skips it). Returns false when shutdown came
 /// while waiting for the log or the views: then the views may not hold the batch.
 async fn fold_in(
     deps: &ProjectorDeps,
@@ -268,7 +265,7 @@ async fn fold_in(
     let mut changes = Vec::with_capacity(records.len());
     for record in records {
         match decode(record) {
-            Ok(Some(change)) => changes.push((record, change)),
+            Ok(Some(change)) => changes.push(change),
             Ok(None) => {}
             Err(e) => match set_aside {
                 Some(aside) => {
@@ -283,30 +280,9 @@ async fn fold_in(
             },
         }
     }
-    let all: Vec<ViewChange> = changes.iter().map(|(_, change)| change.clone()).collect();
-    match apply_with_retry(deps.views.as_ref(), all, shutdown).await {
-        Ok(applied) => return Ok(applied),
-        Err(error) if set_aside.is_none() => return Err(error.into()),
-        Err(error) => tracing::warn!(%error, "projector: the views refused a batch, applying its changes one by one"),
-    }
-    let Some(aside) = set_aside else { return Ok(true) };
-    for (record, change) in changes {
-        let error = match apply_with_retry(deps.views.as_ref(), vec![change], shutdown).await {
-            Ok(true) => continue,
-            Ok(false) => return Ok(false),
-            Err(error) => error,
-        };
-        // The views answer reads: it is this change they refuse, not the views that fail.
-        if let Err(broken) = deps.views.subscription(SubscriptionId::new()).await {
-            tracing::error!(%error, %broken, "projector: the views fail");
-            return Err(error.into());
-        }
-        let message = format!("the views refused this record's change: {error}");
-        if aside.set_aside(record, Reason::Refused, &message, None, shutdown).await?.is_none() {
-            return Ok(false);
-        }
-    }
-    Ok(true)
+    // A change the views refuse for good stops the projector: that is the views failing
+    // (a full disk, a missing table), not a record to pass.
+    Ok(apply_with_retry(deps.views.as_ref(), changes, shutdown).await?)
 }
 
 /// Applies the changes, waiting while the views are unavailable; `Ok(false)` when
