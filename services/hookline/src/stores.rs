@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use hookline_domain::{limits, topics};
 use hookline_log::embedded::{EmbeddedLog, EmbeddedOptions};
 use hookline_log::namespace::Namespaced;
-use hookline_log::{EventLog, TopicSpec};
+use hookline_log::{EventLog, LogError, TopicSpec};
 use hookline_log_kafka::{KafkaLog, KafkaSettings};
 use hookline_secrets::SecretSealer;
 use hookline_views::embedded::EmbeddedViews;
@@ -140,8 +140,17 @@ async fn open_log(
 fn open_embedded_log(settings: &Settings, options: EmbeddedOptions) -> anyhow::Result<Arc<dyn EventLog>> {
     let dir = settings.data_dir.join("log");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let log = EmbeddedLog::open(&dir, options).with_context(|| format!("opening the log in {}", dir.display()))?;
-    Ok(log)
+    match EmbeddedLog::open(&dir, options) {
+        Ok(log) => Ok(log),
+        Err(LogError::Corrupt(damage)) => bail!(
+            "the log in {} is damaged: {damage}; hookline does not cut acknowledged records by itself. \
+             Run `hookline repair-log --data-dir {}` to move the damaged part aside (it is kept, not deleted; \
+             it says how many records are lost), then start again",
+            dir.display(),
+            settings.data_dir.display(),
+        ),
+        Err(e) => Err(e).with_context(|| format!("opening the log in {}", dir.display())),
+    }
 }
 
 async fn open_views(settings: &Settings, checked: &Checked) -> anyhow::Result<Arc<dyn ViewStore>> {

@@ -14,6 +14,7 @@ mod distributed;
 mod durability;
 mod idempotency;
 mod isolation;
+mod log_damage;
 mod memory;
 mod operations;
 mod poison;
