@@ -7,6 +7,7 @@ mod repair;
 mod serve;
 mod shutdown;
 mod stores;
+mod supervise;
 mod telemetry;
 
 use clap::{Parser, Subcommand};

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{anyhow, Context};
+use anyhow::Context;
 use hookline_api::{ApiConfig, ApiDeps, Probes, Readiness};
 use hookline_delivery::{DeliveryConfig, DeliveryDeps, SystemResolver};
 use hookline_ingest::{IngestConsumerConfig, IngestConsumerDeps, IngestCounters, Ingestor};
@@ -11,13 +11,11 @@ use hookline_log::EventLog;
 use hookline_lookup::SubscriptionDirectory;
 use hookline_metrics::{ConsumerBook, ConsumerLag, ObservedLog, ProcessCollector, Registry};
 use hookline_projector::{ProjectorConfig, ProjectorDeps};
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Role, Settings};
 use crate::stores;
-
-type Roles = JoinSet<(&'static str, anyhow::Result<()>)>;
+use crate::supervise::{supervise, Roles};
 
 /// How often consumer lag is sampled for `/metrics`.
 const LAG_SAMPLE_EVERY: Duration = Duration::from_secs(5);
@@ -144,7 +142,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     println!("hookline listening on http://{addr}");
     tracing::info!(%addr, roles = ?settings.roles, "hookline serving");
 
-    supervise(roles, shutdown).await
+    supervise(roles, shutdown, checked.shutdown_grace).await
 }
 
 /// The metrics registry, and the book every grouped consumer reports to (through the
@@ -171,28 +169,6 @@ impl Observability {
         let readiness = Readiness::new(self.log.clone(), views, self.consumers.clone());
         Probes { registry: self.registry.clone(), readiness: Arc::new(readiness) }
     }
-}
-
-/// Waits for every role; the first to fail or stop on its own stops the others.
-async fn supervise(mut roles: Roles, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let mut failure = None;
-    while let Some(joined) = roles.join_next().await {
-        let (role, result) = joined.map_err(|e| anyhow!("a role panicked: {e}"))?;
-        match result {
-            Ok(()) if shutdown.is_cancelled() => tracing::info!(role, "stopped"),
-            Ok(()) => {
-                tracing::error!(role, "role stopped unexpectedly; shutting down");
-                failure.get_or_insert_with(|| anyhow!("{role} stopped unexpectedly"));
-                shutdown.cancel();
-            }
-            Err(e) => {
-                tracing::error!(role, error = %format!("{e:#}"), "role failed; shutting down");
-                failure.get_or_insert(e.context(format!("{role} failed")));
-                shutdown.cancel();
-            }
-        }
-    }
-    failure.map_or(Ok(()), Err)
 }
 
 pub async fn migrate(settings: Settings) -> anyhow::Result<()> {
