@@ -14,6 +14,7 @@ mod distributed;
 mod durability;
 mod idempotency;
 mod isolation;
+mod kafka_settings;
 mod log_damage;
 mod memory;
 mod operations;
