@@ -25,7 +25,7 @@ enum Verdict {
         task_id: TaskId,
         task: NewRecord,
         /// The task as the views show it, when an idempotency key names it.
-        keyed: Option<TaskView>,
+        keyed: Option<Box<TaskView>>,
     },
     /// Its idempotency key named a task accepted before.
     Replayed,
@@ -85,7 +85,7 @@ pub(crate) async fn process(
             let at = landed[index]?;
             let payload_at =
                 LogPosition { topic: topics::DELIVERIES.to_string(), partition: at.partition, offset: at.offset };
-            Some(ViewChange::Task { task: view, payload_at })
+            Some(ViewChange::Task { task: *view, payload_at })
         })
         .collect();
     if !ingestor.record_keyed(changes, shutdown).await {

@@ -76,7 +76,7 @@ pub fn position_name(topic: &str, partition: u32, offset: u64) -> Vec<u8> {
 pub(crate) enum Checked {
     /// Its TaskAccepted record, ready to append to `hookline.deliveries`, and the task
     /// as the views show it.
-    Accepted { task_id: TaskId, record: NewRecord, view: TaskView },
+    Accepted { task_id: TaskId, record: NewRecord, view: Box<TaskView> },
     /// Its idempotency key names a task accepted before.
     Replayed(TaskId),
     /// Skipped by the subscription's filter.
@@ -254,7 +254,7 @@ impl Ingestor {
         Ok(Checked::Accepted {
             task_id,
             record: task_accepted_record(&accepted),
-            view: TaskView::from_accepted(&accepted),
+            view: Box::new(TaskView::from_accepted(&accepted)),
         })
     }
 }
