@@ -25,3 +25,4 @@ mod safe_delivery;
 mod schemathesis;
 mod secrets;
 mod shutdown;
+mod supervision;
