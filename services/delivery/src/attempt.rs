@@ -15,6 +15,7 @@ use hookline_domain::{
 };
 use hookline_log::{EventLog, LogError, NewRecord};
 use hookline_lookup::SubscriptionDirectory;
+use hookline_quarantine::SetAside;
 use hookline_records::subscription_record;
 use hookline_views::ViewError;
 use tokio::time::Instant;
@@ -60,6 +61,9 @@ pub struct Attempter {
     /// When a task waits in the shortest tier instead of in its subscription's line
     /// (`None`: there is no tier).
     pub deferral: Option<Deferral>,
+    /// Where records that cannot be worked on, or whose outcome the log refuses for
+    /// good, are set aside.
+    pub set_aside: SetAside,
 }
 
 /// What a task's turn came to.

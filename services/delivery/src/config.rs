@@ -151,10 +151,10 @@ impl DeliveryConfig {
     }
 }
 
-/// Every topic the delivery role reads or writes: deliveries, attempts, the DLQ and
-/// each retry tier, so that the binary can create them.
+/// Every topic the delivery role reads or writes: deliveries, attempts, the DLQ, the
+/// quarantine and each retry tier, so that the binary can create them.
 pub fn topics(config: &DeliveryConfig) -> Vec<String> {
-    let mut out = vec![topics::DELIVERIES.to_string(), topics::ATTEMPTS.to_string(), topics::DLQ.to_string()];
+    let mut out = [topics::DELIVERIES, topics::ATTEMPTS, topics::DLQ, topics::QUARANTINE].map(String::from).to_vec();
     out.extend(config.retry.tier_topics());
     out
 }
@@ -192,6 +192,7 @@ mod tests {
                 "hookline.deliveries",
                 "hookline.attempts",
                 "hookline.dlq",
+                "hookline.quarantine",
                 "hookline.retry.10s",
                 "hookline.retry.30s",
                 "hookline.retry.90s",

@@ -85,6 +85,7 @@ use decode::SourceKind;
 use disable::Streaks;
 use drain::Deferral;
 use gates::Gates;
+use hookline_quarantine::SetAside;
 use http::Sender;
 use metrics::DeliveryMetrics;
 use source::{SourceLoop, SourceSettings};
@@ -123,6 +124,7 @@ pub async fn run(config: DeliveryConfig, deps: DeliveryDeps, shutdown: Cancellat
             .tier_delays()
             .first()
             .map(|&tier_delay| Deferral { backlog: config.backlog_per_subscription(), tier_delay }),
+        set_aside: SetAside::new(deps.log.clone(), &deps.metrics, "delivery"),
     });
 
     let settings = |kind, longest_wait| SourceSettings {

@@ -16,6 +16,7 @@ use std::time::Duration;
 use chrono::Utc;
 use hookline_log::{Consumer, EventLog, LogError, Record, TopicPartition};
 use hookline_metrics::Gauge;
+use hookline_quarantine::{Kept, Reason};
 use tokio::task::{JoinError, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -171,8 +172,7 @@ impl SourceLoop {
             let work = match decode(self.settings.kind, &record) {
                 Ok(work) => work,
                 Err(reason) => {
-                    tracing::warn!(partition = %tp, offset = record.offset, reason, "undecodable record, dead-lettered");
-                    self.dead_letter(&record, &reason);
+                    self.dead_letter(record, reason);
                     continue;
                 }
             };
@@ -226,16 +226,30 @@ impl SourceLoop {
         });
     }
 
-    fn dead_letter(&mut self, record: &Record, reason: &str) {
-        let copy = undecodable_copy(record, reason);
-        let (log, attempter) = (self.log.clone(), self.attempter.clone());
+    /// Sets an undecodable record aside: a copy in the dead-letter topic, or, when the
+    /// log cannot take that copy, a truncated one in the quarantine.
+    fn dead_letter(&mut self, record: Record, reason: String) {
+        let copy = undecodable_copy(&record, &reason);
+        let (attempter, stop) = (self.attempter.clone(), self.stop.clone());
         let (tp, offset) = (record.topic_partition(), record.offset);
         self.tasks.spawn(async move {
-            let result = append_durably(log.as_ref(), vec![copy]).await.map(|()| Settled::Done);
-            if result.is_ok() {
+            let kept = attempter.set_aside.set_aside(&record, Reason::Undecodable, &reason, Some(copy), &stop).await;
+            if let Ok(Some(Kept::Copy)) = kept {
                 attempter.metrics.dead_lettered(DeadLetterCause::Undecodable);
             }
-            Finished { tp, offset, result }
+            Finished { tp, offset, result: kept.map(settled) }
+        });
+    }
+
+    /// Sets aside a record whose outcome the log refused for good (larger than the log
+    /// takes, once the outcome carries it), so that it does not stop the source.
+    fn set_aside_refused(&mut self, tp: TopicPartition, offset: u64, reason: Reason, error: LogError) {
+        self.held += 1;
+        let (attempter, stop) = (self.attempter.clone(), self.stop.clone());
+        self.tasks.spawn(async move {
+            let message = format!("the outcome of this record was refused by the log: {error}");
+            let kept = attempter.set_aside.set_aside_at(&tp, offset, reason, &message, &stop).await;
+            Finished { tp, offset, result: kept.map(settled) }
         });
     }
 
@@ -252,7 +266,10 @@ impl SourceLoop {
         match finished.result {
             Ok(Settled::Done) => self.offsets.finish(&finished.tp, finished.offset),
             Ok(Settled::Abandoned) => {}
-            Err(e) => return Err(e.into()),
+            Err(e) => match Reason::of_refusal(&e) {
+                Some(reason) => self.set_aside_refused(finished.tp, finished.offset, reason, e),
+                None => return Err(e.into()),
+            },
         }
         Ok(())
     }
@@ -321,6 +338,15 @@ impl SourceLoop {
             }
         }
         first_error
+    }
+}
+
+/// A record set aside is done; on shutdown first, it is left for the next run.
+fn settled(kept: Option<Kept>) -> Settled {
+    if kept.is_some() {
+        Settled::Done
+    } else {
+        Settled::Abandoned
     }
 }
 

@@ -10,6 +10,10 @@ pub const MAX_SECRET_LEN: usize = 1024;
 pub const RESPONSE_BODY_CAP: usize = 4096;
 /// Default cap on an ingested body.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Bytes of a log record kept for what surrounds a payload: the JSON fields of the
+/// event carrying it (ids, event type, times, attempt number, a dead letter's last
+/// error), its key and headers. An ingested body may take the rest of a record.
+pub const ENVELOPE_ROOM_BYTES: usize = 64 * 1024;
 /// Longest accepted idempotency key, in bytes.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 

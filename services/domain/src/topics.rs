@@ -12,6 +12,10 @@ pub const DLQ: &str = "hookline.dlq";
 pub const INGEST: &str = "hookline.ingest";
 /// Raw webhooks from [`INGEST`] that failed a check, with the reason in a header.
 pub const INGEST_REJECTED: &str = "hookline.ingest.rejected";
+/// Records a role could not process and could not keep in its own topic for refused
+/// records (too large, or refused by the log): a truncated copy with its position and
+/// the reason in headers.
+pub const QUARANTINE: &str = "hookline.quarantine";
 /// Prefix of the retry tier topics: `hookline.retry.<seconds>s`.
 pub const RETRY_PREFIX: &str = "hookline.retry.";
 

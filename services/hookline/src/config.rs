@@ -355,6 +355,7 @@ impl Settings {
                 problems.push(format!("KAFKA_CONFIG entries must be key=value, got {entry:?}"));
             }
         }
+        problems.extend(hookline_log_kafka::refused_overrides(&self.kafka_overrides()));
         let sealer = match &self.encryption_key {
             None => SecretSealer::without_key(),
             Some(key) => SecretSealer::from_base64_key(key.expose()).unwrap_or_else(|e| {

@@ -3,9 +3,11 @@
 mod access;
 mod config;
 mod memory;
+mod repair;
 mod serve;
 mod shutdown;
 mod stores;
+mod supervise;
 mod telemetry;
 
 use clap::{Parser, Subcommand};
@@ -33,11 +35,17 @@ enum Command {
     Migrate(config::Settings),
     /// Rebuilds the views by replaying the log from the start (stop the service first).
     RebuildViews(config::Settings),
+    /// Moves the damaged parts of the embedded log aside, never deleting them, so that
+    /// the service starts again; says how many records were lost (stop the service first).
+    RepairLog(config::Settings),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let (Command::Serve(settings) | Command::Migrate(settings) | Command::RebuildViews(settings)) = &cli.command;
+    let (Command::Serve(settings)
+    | Command::Migrate(settings)
+    | Command::RebuildViews(settings)
+    | Command::RepairLog(settings)) = &cli.command;
     telemetry::init(settings.log_format);
     let runtime =
         match tokio::runtime::Builder::new_multi_thread().max_blocking_threads(BLOCKING_THREADS).enable_all().build() {
@@ -52,6 +60,7 @@ fn main() -> std::process::ExitCode {
             Command::Serve(settings) => serve::serve(settings).await,
             Command::Migrate(settings) => serve::migrate(settings).await,
             Command::RebuildViews(settings) => serve::rebuild_views(settings).await,
+            Command::RepairLog(settings) => repair::repair_log(settings).await,
         }
     });
     match result {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{anyhow, Context};
+use anyhow::Context;
 use hookline_api::{ApiConfig, ApiDeps, Probes, Readiness};
 use hookline_delivery::{DeliveryConfig, DeliveryDeps, SystemResolver};
 use hookline_ingest::{IngestConsumerConfig, IngestConsumerDeps, IngestCounters, Ingestor};
@@ -11,13 +11,11 @@ use hookline_log::EventLog;
 use hookline_lookup::SubscriptionDirectory;
 use hookline_metrics::{ConsumerBook, ConsumerLag, ObservedLog, ProcessCollector, Registry};
 use hookline_projector::{ProjectorConfig, ProjectorDeps};
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Role, Settings};
 use crate::stores;
-
-type Roles = JoinSet<(&'static str, anyhow::Result<()>)>;
+use crate::supervise::{supervise, Roles};
 
 /// How often consumer lag is sampled for `/metrics`.
 const LAG_SAMPLE_EVERY: Duration = Duration::from_secs(5);
@@ -51,7 +49,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         roles.spawn(async move { ("subscription follower", directory.follow(log, token).await.map_err(Into::into)) });
     }
     if settings.runs(Role::Projector) {
-        let deps = ProjectorDeps { log: log.clone(), views: stores.views.clone() };
+        let deps = ProjectorDeps { log: log.clone(), views: stores.views.clone(), metrics: observed.registry.clone() };
         let config = ProjectorConfig { purge_interval: checked.purge_interval, ..ProjectorConfig::default() };
         observed.consumers.expect(&config.group);
         let token = shutdown.clone();
@@ -90,7 +88,12 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         observed.consumers.expect(&config.group);
         let counters = Arc::new(IngestCounters::new());
         observed.registry.register(counters.clone());
-        let deps = IngestConsumerDeps { log: log.clone(), ingestor: ingestor.clone(), counters };
+        let deps = IngestConsumerDeps {
+            log: log.clone(),
+            ingestor: ingestor.clone(),
+            counters,
+            metrics: observed.registry.clone(),
+        };
         let token = shutdown.clone();
         roles.spawn(async move {
             let result = hookline_ingest::run_consumer(config, deps, token).await;
@@ -139,7 +142,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     println!("hookline listening on http://{addr}");
     tracing::info!(%addr, roles = ?settings.roles, "hookline serving");
 
-    supervise(roles, shutdown).await
+    supervise(roles, shutdown, checked.shutdown_grace).await
 }
 
 /// The metrics registry, and the book every grouped consumer reports to (through the
@@ -168,28 +171,6 @@ impl Observability {
     }
 }
 
-/// Waits for every role; the first to fail or stop on its own stops the others.
-async fn supervise(mut roles: Roles, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let mut failure = None;
-    while let Some(joined) = roles.join_next().await {
-        let (role, result) = joined.map_err(|e| anyhow!("a role panicked: {e}"))?;
-        match result {
-            Ok(()) if shutdown.is_cancelled() => tracing::info!(role, "stopped"),
-            Ok(()) => {
-                tracing::error!(role, "role stopped unexpectedly; shutting down");
-                failure.get_or_insert_with(|| anyhow!("{role} stopped unexpectedly"));
-                shutdown.cancel();
-            }
-            Err(e) => {
-                tracing::error!(role, error = %format!("{e:#}"), "role failed; shutting down");
-                failure.get_or_insert(e.context(format!("{role} failed")));
-                shutdown.cancel();
-            }
-        }
-    }
-    failure.map_or(Ok(()), Err)
-}
-
 pub async fn migrate(settings: Settings) -> anyhow::Result<()> {
     let checked = settings.check()?;
     stores::migrate(&settings, &checked).await
@@ -199,7 +180,7 @@ pub async fn rebuild_views(settings: Settings) -> anyhow::Result<()> {
     let checked = settings.check()?;
     stores::clear_views(&settings).await?;
     let stores = stores::open(&settings, &checked).await?;
-    let deps = ProjectorDeps { log: stores.log, views: stores.views };
+    let deps = ProjectorDeps { log: stores.log, views: stores.views, metrics: Registry::new() };
     let projected = hookline_projector::rebuild(&ProjectorConfig::default(), &deps).await?;
     println!("rebuilt the views from {projected} log records");
     Ok(())

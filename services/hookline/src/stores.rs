@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use hookline_domain::topics;
+use hookline_domain::{limits, topics};
 use hookline_log::embedded::{EmbeddedLog, EmbeddedOptions};
 use hookline_log::namespace::Namespaced;
-use hookline_log::{EventLog, TopicSpec};
+use hookline_log::{EventLog, LogError, TopicSpec};
 use hookline_log_kafka::{KafkaLog, KafkaSettings};
 use hookline_secrets::SecretSealer;
 use hookline_views::embedded::EmbeddedViews;
@@ -29,6 +29,7 @@ pub struct Stores {
 pub async fn open(settings: &Settings, checked: &Checked) -> anyhow::Result<Stores> {
     let specs = topic_specs(settings, checked);
     let (log, shared) = open_log(settings, checked).await?;
+    check_body_fits_a_record(settings.max_body_bytes, log.as_ref())?;
     if shared {
         let missing = log.missing_topics(&specs.iter().map(|s| s.name.clone()).collect::<Vec<_>>()).await?;
         if !missing.is_empty() {
@@ -40,6 +41,22 @@ pub async fn open(settings: &Settings, checked: &Checked) -> anyhow::Result<Stor
     check_payloads_outlive_views(log.as_ref(), checked).await?;
     let views = open_views(settings, checked).await?;
     Ok(Stores { log, views })
+}
+
+/// Refuses a body limit the log cannot hold: a TaskAccepted carries the body, and a
+/// retry or a dead letter carries it again with a little more, so an accepted webhook
+/// whose records the log refuses could never be delivered.
+fn check_body_fits_a_record(max_body_bytes: usize, log: &dyn EventLog) -> anyhow::Result<()> {
+    let limit = log.max_record_bytes();
+    let most = limit.saturating_sub(limits::ENVELOPE_ROOM_BYTES);
+    if max_body_bytes > most {
+        bail!(
+            "HOOKLINE_MAX_BODY_BYTES is {max_body_bytes}, but the log takes records of at most {limit} bytes, \
+             {} of which are kept for the event around the body: set HOOKLINE_MAX_BODY_BYTES to {most} or less",
+            limits::ENVELOPE_ROOM_BYTES,
+        );
+    }
+    Ok(())
 }
 
 /// Refuses a log that deletes the records holding payloads (accepted tasks, dead
@@ -115,8 +132,17 @@ async fn open_log(settings: &Settings, checked: &Checked) -> anyhow::Result<(Arc
 fn open_embedded_log(settings: &Settings, options: EmbeddedOptions) -> anyhow::Result<Arc<dyn EventLog>> {
     let dir = settings.data_dir.join("log");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let log = EmbeddedLog::open(&dir, options).with_context(|| format!("opening the log in {}", dir.display()))?;
-    Ok(log)
+    match EmbeddedLog::open(&dir, options) {
+        Ok(log) => Ok(log),
+        Err(LogError::Corrupt(damage)) => bail!(
+            "the log in {} is damaged: {damage}; hookline does not cut acknowledged records by itself. \
+             Run `hookline repair-log --data-dir {}` to move the damaged part aside (it is kept, not deleted; \
+             it says how many records are lost), then start again",
+            dir.display(),
+            settings.data_dir.display(),
+        ),
+        Err(e) => Err(e).with_context(|| format!("opening the log in {}", dir.display())),
+    }
 }
 
 async fn open_views(settings: &Settings, checked: &Checked) -> anyhow::Result<Arc<dyn ViewStore>> {
@@ -171,6 +197,7 @@ pub fn topic_specs(settings: &Settings, checked: &Checked) -> Vec<TopicSpec> {
         spec(topics::DLQ, kept),
         spec(topics::INGEST, kept),
         spec(topics::INGEST_REJECTED, kept),
+        spec(topics::QUARANTINE, kept),
     ];
     for delay in checked.retry.tier_delays() {
         specs.push(spec(&topics::retry_tier(delay.as_secs()), Some(checked.topic_retention.max(delay * 2))));

@@ -1,11 +1,14 @@
 //! One polled batch of `hookline.ingest`: every record judged by the shared checks,
 //! then every resulting record (TaskAccepted to `hookline.deliveries`, rejected copies
-//! to `hookline.ingest.rejected`) appended in one call.
+//! to `hookline.ingest.rejected`) appended in one call; a record whose outcome the log
+//! cannot take is set aside in `hookline.quarantine` instead.
 
 use std::collections::{BTreeMap, HashSet};
 
-use hookline_domain::TaskId;
-use hookline_log::{EventLog, LogError, NewRecord, Record, TopicPartition};
+use hookline_domain::{topics, LogPosition, TaskId, TaskView};
+use hookline_log::{NewRecord, Record, TopicPartition};
+use hookline_quarantine::{Output, SetAside};
+use hookline_views::ViewChange;
 use tokio_util::sync::CancellationToken;
 use tracing::field::{display, Empty};
 use tracing::Instrument;
@@ -21,7 +24,8 @@ enum Verdict {
     Accepted {
         task_id: TaskId,
         task: NewRecord,
-        keyed: bool,
+        /// The task as the views show it, when an idempotency key names it.
+        keyed: Option<Box<TaskView>>,
     },
     /// Its idempotency key named a task accepted before.
     Replayed,
@@ -34,11 +38,13 @@ enum Verdict {
 
 /// Judges the records in order and appends what they come to, durably. Returns the
 /// offsets to commit: one past the last record whose outcome is durable, per partition.
-/// On shutdown during a retry, what was judged before is still appended and returned;
-/// the rest is left for the next run.
+/// A record whose outcome the log cannot take (a rejected copy larger than the log's
+/// limit) is set aside instead, so no record stops the consumer. On shutdown during a
+/// retry, what was judged before is still appended and returned; the rest is left for
+/// the next run.
 pub(crate) async fn process(
     ingestor: &Ingestor,
-    log: &dyn EventLog,
+    set_aside: &SetAside,
     counters: &IngestCounters,
     records: &[Record],
     shutdown: &CancellationToken,
@@ -48,24 +54,41 @@ pub(crate) async fn process(
     let mut judged = 0;
     // Keyed tasks of this batch: a key repeated within one batch is a replay too.
     let mut keyed = HashSet::new();
+    // Keyed tasks to write to the views once appended: (index in `output`, task).
+    let mut keyed_views = Vec::new();
     for record in records {
         let Some(verdict) = judge(ingestor, record, shutdown).await? else { break };
         match verdict {
-            Verdict::Accepted { task_id, keyed: true, .. } if !keyed.insert(task_id) => tally.replayed += 1,
-            Verdict::Accepted { task, .. } => {
+            Verdict::Accepted { task_id, keyed: Some(_), .. } if !keyed.insert(task_id) => tally.replayed += 1,
+            Verdict::Accepted { task, keyed: view, .. } => {
                 tally.accepted += 1;
-                output.push(task);
+                if let Some(view) = view {
+                    keyed_views.push((output.len(), view));
+                }
+                output.push(Output { record: task, origin: record });
             }
             Verdict::Replayed => tally.replayed += 1,
             Verdict::Filtered => tally.filtered += 1,
             Verdict::Rejected { copy, reason } => {
                 tally.rejected(reason);
-                output.push(copy);
+                output.push(Output { record: copy, origin: record });
             }
         }
         judged += 1;
     }
-    if !append_durably(log, output, shutdown).await? {
+    let Some(landed) = set_aside.append(output, shutdown).await? else {
+        return Ok(Vec::new());
+    };
+    let changes = keyed_views
+        .into_iter()
+        .filter_map(|(index, view)| {
+            let at = landed[index]?;
+            let payload_at =
+                LogPosition { topic: topics::DELIVERIES.to_string(), partition: at.partition, offset: at.offset };
+            Some(ViewChange::Task { task: *view, payload_at })
+        })
+        .collect();
+    if !ingestor.record_keyed(changes, shutdown).await {
         return Ok(Vec::new());
     }
     ingestor.remember_keyed(keyed);
@@ -97,10 +120,11 @@ async fn judge(
         loop {
             let request = envelope.request();
             match ingestor.check(&request).await {
-                Ok(Checked::Accepted { task_id, record: task }) => {
+                Ok(Checked::Accepted { task_id, record: task, view }) => {
                     tracing::Span::current().record("task_id", display(task_id));
                     tracing::debug!("task accepted");
-                    return Ok(Some(Verdict::Accepted { task_id, task, keyed: request.task_key().is_some() }));
+                    let keyed = request.task_key().is_some().then_some(view);
+                    return Ok(Some(Verdict::Accepted { task_id, task, keyed }));
                 }
                 Ok(Checked::Replayed(task_id)) => {
                     tracing::Span::current().record("task_id", display(task_id));
@@ -130,31 +154,6 @@ fn reject(record: &Record, rejection: Rejection) -> Verdict {
     let reason = rejection.reason();
     tracing::warn!(reason, message = %rejection.message(), "record rejected");
     Verdict::Rejected { copy: rejected_copy(record, &rejection), reason }
-}
-
-/// Appends the records in one call, trying again while the log is unavailable. Returns
-/// false when shutdown came first: nothing of them is known durable.
-async fn append_durably(
-    log: &dyn EventLog,
-    records: Vec<NewRecord>,
-    shutdown: &CancellationToken,
-) -> Result<bool, LogError> {
-    if records.is_empty() {
-        return Ok(true);
-    }
-    let mut backoff = Backoff::new();
-    loop {
-        match log.append(records.clone()).await {
-            Ok(_) => return Ok(true),
-            Err(error) if error.is_retryable() => {
-                tracing::warn!(%error, records = records.len(), "append failed, retrying");
-                if !backoff.wait(shutdown).await {
-                    return Ok(false);
-                }
-            }
-            Err(error) => return Err(error),
-        }
-    }
 }
 
 /// One past the highest offset of each partition among `records`.

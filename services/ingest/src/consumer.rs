@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use hookline_domain::topics;
 use hookline_log::{Consumer, ConsumerSpec, EventLog, LogError, StartFrom, TopicPartition};
+use hookline_metrics::Registry;
+use hookline_quarantine::SetAside;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
@@ -40,6 +42,8 @@ pub struct IngestConsumerDeps {
     pub ingestor: Arc<Ingestor>,
     /// Where the consumer counts what it did; keep a clone to read them.
     pub counters: Arc<IngestCounters>,
+    /// Where records set aside are counted.
+    pub metrics: Arc<Registry>,
 }
 
 /// Consumes `hookline.ingest` until `shutdown` is cancelled, then commits what is done
@@ -51,7 +55,7 @@ pub async fn run_consumer(
     shutdown: CancellationToken,
 ) -> Result<(), IngestConsumerError> {
     check_config(&config)?;
-    let outputs = [topics::DELIVERIES.to_string(), topics::INGEST_REJECTED.to_string()];
+    let outputs = [topics::DELIVERIES, topics::INGEST_REJECTED, topics::QUARANTINE].map(String::from);
     let missing = deps.log.missing_topics(&outputs).await?;
     if !missing.is_empty() {
         return Err(LogError::UnknownTopic(missing.join(", ")).into());
@@ -66,6 +70,7 @@ pub async fn run_consumer(
         .await?;
     tracing::info!(group = %config.group, batch = config.batch, "ingest consumer running");
 
+    let set_aside = SetAside::new(deps.log.clone(), &deps.metrics, "ingest");
     let mut commits = Commits::new(consumer.clone());
     let mut backoff = Backoff::new();
     let outcome = loop {
@@ -89,7 +94,7 @@ pub async fn run_consumer(
             Err(error) => break Err(error.into()),
         };
         if !records.is_empty() {
-            match batch::process(&deps.ingestor, deps.log.as_ref(), &deps.counters, &records, &shutdown).await {
+            match batch::process(&deps.ingestor, &set_aside, &deps.counters, &records, &shutdown).await {
                 Ok(done) => commits.note(done),
                 Err(error) => break Err(error),
             }

@@ -9,11 +9,14 @@ use hookline_domain::events::TaskAccepted;
 use hookline_domain::limits::{json_nests_deeper_than, validate_idempotency_key, MAX_JSON_DEPTH};
 use hookline_domain::signature::{self, SignedMessage};
 use hookline_domain::subscription::validate_event_type;
-use hookline_domain::{filter, SubscriptionId, SubscriptionState, TaskId};
+use hookline_domain::{filter, SubscriptionId, SubscriptionState, TaskId, TaskView};
 use hookline_log::{EventLog, NewRecord};
 use hookline_lookup::SubscriptionDirectory;
 use hookline_records::task_accepted_record;
-use hookline_views::ViewStore;
+use hookline_views::{ViewChange, ViewStore};
+use tokio_util::sync::CancellationToken;
+
+use crate::backoff::Backoff;
 use quick_cache::sync::Cache;
 use serde_json::value::RawValue;
 
@@ -71,8 +74,9 @@ pub fn position_name(topic: &str, partition: u32, offset: u64) -> Vec<u8> {
 
 /// A webhook that passed every check.
 pub(crate) enum Checked {
-    /// Its TaskAccepted record, ready to append to `hookline.deliveries`.
-    Accepted { task_id: TaskId, record: NewRecord },
+    /// Its TaskAccepted record, ready to append to `hookline.deliveries`, and the task
+    /// as the views show it.
+    Accepted { task_id: TaskId, record: NewRecord, view: Box<TaskView> },
     /// Its idempotency key names a task accepted before.
     Replayed(TaskId),
     /// Skipped by the subscription's filter.
@@ -132,7 +136,7 @@ impl Ingestor {
         match self.check(&request).await? {
             Checked::Filtered(event_type) => Ok(IngestOutcome::Filtered(event_type)),
             Checked::Replayed(task_id) => Ok(IngestOutcome::Replayed(task_id)),
-            Checked::Accepted { task_id, record } if request.task_key().is_some() => {
+            Checked::Accepted { task_id, record, .. } if request.task_key().is_some() => {
                 // A concurrent request with the same key waits here until this one is
                 // durable (then it is a replay) or has failed (then it tries itself).
                 match self.keyed_tasks.get_value_or_guard_async(&task_id).await {
@@ -145,7 +149,7 @@ impl Ingestor {
                     }
                 }
             }
-            Checked::Accepted { task_id, record } => {
+            Checked::Accepted { task_id, record, .. } => {
                 self.log.append(vec![record]).await?;
                 tracing::debug!(%task_id, subscription_id = %request.subscription_id, "task accepted");
                 Ok(IngestOutcome::Queued(task_id))
@@ -157,6 +161,34 @@ impl Ingestor {
     pub(crate) fn remember_keyed(&self, task_ids: impl IntoIterator<Item = TaskId>) {
         for task_id in task_ids {
             self.keyed_tasks.insert(task_id, ());
+        }
+    }
+
+    /// Writes keyed tasks appended by the log consumer into the views, before their
+    /// records are committed: another process that takes over the partition finds them
+    /// there, without waiting for the projector, and a repeat of their key is a replay.
+    /// Waits while the views are unavailable; `false` when shutdown came first. The
+    /// projector writes the same rows again later, which changes nothing.
+    pub(crate) async fn record_keyed(&self, changes: Vec<ViewChange>, shutdown: &CancellationToken) -> bool {
+        if changes.is_empty() {
+            return true;
+        }
+        let mut backoff = Backoff::new();
+        loop {
+            match self.views.apply(changes.clone()).await {
+                Ok(()) => return true,
+                Err(error) if error.is_retryable() => {
+                    tracing::warn!(%error, "writing keyed tasks to the views failed, retrying");
+                    if !backoff.wait(shutdown).await {
+                        return false;
+                    }
+                }
+                // The projector writes them too: only a repeat during its lag may slip through.
+                Err(error) => {
+                    tracing::error!(%error, tasks = changes.len(), "writing keyed tasks to the views failed");
+                    return true;
+                }
+            }
         }
     }
 
@@ -219,7 +251,11 @@ impl Ingestor {
         };
         let accepted =
             TaskAccepted { task_id, subscription_id: subscription.id, event_type, accepted_at: Utc::now(), payload };
-        Ok(Checked::Accepted { task_id, record: task_accepted_record(&accepted) })
+        Ok(Checked::Accepted {
+            task_id,
+            record: task_accepted_record(&accepted),
+            view: Box::new(TaskView::from_accepted(&accepted)),
+        })
     }
 }
 

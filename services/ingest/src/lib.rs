@@ -33,6 +33,8 @@
 //!     (`TaskId::derived(subscription, "key:" + key)`), the same over REST
 //!     (`Idempotency-Key`); a later record or request with the same key for the same
 //!     subscription, while the task is retained, is a replay: nothing is appended.
+//!     The consumer writes keyed tasks to the views before committing their records,
+//!     so a repeat read by another process after a rebalance is a replay too.
 //!     Without it the task id comes from the record's position
 //!     (`"log:" + topic/partition/offset`), so only a re-read of that same record
 //!     yields that task.

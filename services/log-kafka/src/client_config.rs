@@ -10,6 +10,36 @@ use crate::KafkaSettings;
 /// and the broker's default, 1 MB, is not). Topics are created with the same limit.
 pub(crate) const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
+/// librdkafka settings hookline's guarantees depend on, and why: `KAFKA_CONFIG` may not
+/// set them (overrides are applied last, so one would silently win).
+const PROTECTED: &[(&str, &str)] = &[
+    ("enable.auto.commit", "offsets are committed only once a record's outcome is durable"),
+    ("enable.auto.offset.store", "offsets are stored only once a record's outcome is durable"),
+    ("auto.commit.enable", "offsets are committed only once a record's outcome is durable"),
+    ("enable.idempotence", "the producer must not duplicate or reorder records on retries"),
+    ("acks", "a 202 means every in-sync replica has the record (acks=all)"),
+    ("request.required.acks", "a 202 means every in-sync replica has the record (acks=all)"),
+    ("group.id", "each role names its own consumer group"),
+    ("allow.auto.create.topics", "topics are created by `hookline migrate` only"),
+];
+
+/// Why `key` may not be overridden, when hookline's guarantees depend on it (names are
+/// compared as librdkafka does, case and `_`/`.` aside).
+pub fn protected_setting(key: &str) -> Option<&'static str> {
+    let key = key.trim().to_ascii_lowercase().replace('_', ".");
+    PROTECTED.iter().find(|(name, _)| *name == key).map(|(_, why)| *why)
+}
+
+/// One problem per override that sets a protected setting.
+pub fn refused_overrides(overrides: &[(String, String)]) -> Vec<String> {
+    overrides
+        .iter()
+        .filter_map(|(key, _)| {
+            protected_setting(key).map(|why| format!("KAFKA_CONFIG may not set {key}: hookline sets it itself ({why})"))
+        })
+        .collect()
+}
+
 /// The admin client: creates topics.
 pub(crate) fn admin(settings: &KafkaSettings) -> ClientConfig {
     let mut config = common(settings);
@@ -113,5 +143,30 @@ pub(crate) fn max_message_bytes(settings: &KafkaSettings) -> usize {
 fn apply_overrides(config: &mut ClientConfig, settings: &KafkaSettings) {
     for (key, value) in &settings.overrides {
         config.set(key, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn overrides(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn settings_the_guarantees_depend_on_cannot_be_overridden() {
+        let refused = refused_overrides(&overrides(&[
+            ("linger.ms", "20"),
+            ("enable.auto.commit", "true"),
+            ("ACKS", "1"),
+            ("request_required_acks", "0"),
+            ("enable.idempotence", "false"),
+            ("compression.type", "lz4"),
+        ]));
+        assert_eq!(refused.len(), 4, "{refused:?}");
+        assert!(refused[0].starts_with("KAFKA_CONFIG may not set enable.auto.commit: hookline sets it itself"));
+        assert!(refused[1].contains("ACKS") && refused[1].contains("acks=all"));
+        assert!(refused_overrides(&overrides(&[("linger.ms", "20"), ("fetch.max.bytes", "1")])).is_empty());
     }
 }

@@ -23,6 +23,8 @@ mod produce;
 mod read;
 mod topics;
 
+pub use client_config::{protected_setting, refused_overrides};
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -45,9 +47,9 @@ pub struct KafkaSettings {
     /// `host:port[,host:port…]`.
     pub brokers: String,
     pub client_id: String,
-    /// librdkafka settings passed through as they are, applied after ours (tuning only:
-    /// overriding `enable.idempotence`, `acks` or the auto-commit settings breaks the
-    /// guarantees above).
+    /// librdkafka settings passed through as they are, applied after ours, for tuning:
+    /// those the guarantees depend on (`enable.idempotence`, `acks`, the auto-commit
+    /// settings, see [`refused_overrides`]) are refused.
     pub overrides: Vec<(String, String)>,
     /// Prefix of `group.instance.id` (static membership): a consumer restarted with the
     /// same prefix gets its partitions back without waiting for a rebalance.
@@ -92,6 +94,9 @@ impl KafkaLog {
     /// Connects to the cluster; fails with `Unavailable` when no broker answers within
     /// about ten seconds.
     pub async fn connect(settings: KafkaSettings) -> Result<Arc<KafkaLog>, LogError> {
+        if let Some(problem) = client_config::refused_overrides(&settings.overrides).into_iter().next() {
+            return Err(LogError::Invalid(problem));
+        }
         let producer: FutureProducer<LogContext> =
             client_config::producer(&settings)
                 .create_with_context(LogContext)
@@ -165,5 +170,13 @@ impl EventLog for KafkaLog {
         tokio::task::spawn_blocking(move || reader.read(&tp, offset))
             .await
             .map_err(|e| LogError::Unavailable(format!("kafka read task failed: {e}")))?
+    }
+
+    fn max_record_bytes(&self) -> usize {
+        self.max_message_bytes
+    }
+
+    fn record_bytes(&self, record: &NewRecord) -> usize {
+        produce::wire_size(record)
     }
 }

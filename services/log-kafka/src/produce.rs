@@ -76,3 +76,15 @@ async fn enqueue(
 fn size_of(record: &NewRecord) -> usize {
     record.key.len() + record.value.len() + record.headers.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
 }
+
+/// Room librdkafka counts around a record's bytes when it checks `message.max.bytes`:
+/// the v2 record batch header (61 bytes) and a record's own varints and attributes.
+const RECORD_OVERHEAD: usize = 61 + 40;
+/// The varints of one header (lengths of its name and value).
+const HEADER_OVERHEAD: usize = 10;
+
+/// The most a record can weigh on the wire, as librdkafka counts it against
+/// `message.max.bytes` (an upper bound: varints are taken at their longest).
+pub(crate) fn wire_size(record: &NewRecord) -> usize {
+    size_of(record) + RECORD_OVERHEAD + HEADER_OVERHEAD * record.headers.len()
+}

@@ -161,6 +161,19 @@ pub trait EventLog: Send + Sync + 'static {
     /// retention, or not written yet). This is how a view that keeps a record's position
     /// instead of a copy gets the record back.
     async fn read(&self, tp: &TopicPartition, offset: u64) -> Result<Option<Record>, LogError>;
+
+    /// The largest record the log takes, as [`EventLog::record_bytes`] counts it; an
+    /// append of a larger one fails with [`LogError::TooLarge`].
+    fn max_record_bytes(&self) -> usize;
+
+    /// The size `record` counts for against [`EventLog::max_record_bytes`]: its key,
+    /// value and headers plus the log's own framing.
+    fn record_bytes(&self, record: &NewRecord) -> usize;
+}
+
+/// Whether the log takes `record` as far as its size goes.
+pub fn fits(log: &dyn EventLog, record: &NewRecord) -> bool {
+    log.record_bytes(record) <= log.max_record_bytes()
 }
 
 /// A consumer. Methods take `&self` so that one task can poll while others commit.

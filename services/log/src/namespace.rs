@@ -79,6 +79,14 @@ impl EventLog for Namespaced {
         self.inner.retention(&outer(&self.prefix, topic)).await.map_err(|e| plain_error(&self.prefix, e))
     }
 
+    fn max_record_bytes(&self) -> usize {
+        self.inner.max_record_bytes()
+    }
+
+    fn record_bytes(&self, record: &NewRecord) -> usize {
+        self.inner.record_bytes(record)
+    }
+
     async fn read(&self, tp: &TopicPartition, offset: u64) -> Result<Option<Record>, LogError> {
         let record =
             self.inner.read(&outer_tp(&self.prefix, tp), offset).await.map_err(|e| plain_error(&self.prefix, e))?;

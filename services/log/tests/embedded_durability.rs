@@ -178,28 +178,76 @@ async fn last_record_with_a_flipped_bit_is_dropped() {
     assert_recovered(&log, 9).await;
 }
 
+/// Opening fails with `Corrupt`; returns its message.
+fn refused(dir: &Path, options: EmbeddedOptions) -> String {
+    match EmbeddedLog::open(dir, options) {
+        Err(LogError::Corrupt(message)) => message,
+        Err(other) => panic!("expected Corrupt, got {other}"),
+        Ok(_) => panic!("a damaged log opened"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_torn_segment_before_a_roll_drops_the_segments_after_it() {
+async fn a_flipped_byte_before_acknowledged_records_is_refused_until_repaired() {
+    let dir = TempDir::new().unwrap();
+    let log = open(dir.path(), EmbeddedOptions::default());
+    create_topic(&log, 1, None).await;
+    append_range(&log, 0, 10, 200).await;
+    drop(log);
+    // A byte in the value of the sixth record (offset 5) of ten, all acknowledged.
+    let segment = &segment_files(dir.path(), 0)[0];
+    let mut bytes = std::fs::read(segment).unwrap();
+    let frame = bytes.len() / 10;
+    bytes[5 * frame + frame / 2] ^= 0x20;
+    std::fs::write(segment, &bytes).unwrap();
+
+    let message = refused(dir.path(), EmbeddedOptions::default());
+    let name = segment.display().to_string();
+    assert!(message.contains(&format!("{name} is damaged at byte {}", 5 * frame)), "{message}");
+    assert!(message.contains("offset 5 of durable/0"), "{message}");
+    assert_eq!(std::fs::read(segment).unwrap(), bytes, "nothing was cut");
+
+    let repaired = hookline_log::embedded::repair(dir.path()).unwrap();
+    assert_eq!(repaired.len(), 1);
+    let report = &repaired[0];
+    assert_eq!((report.topic.as_str(), report.partition, report.position), (TOPIC, 0, 5 * frame as u64));
+    assert_eq!((report.first_lost_offset, report.records_lost), (5, 5), "the damaged record and the four after it");
+    assert_eq!(std::fs::read(&report.moved_to).unwrap(), bytes[5 * frame..], "the damaged part is kept aside");
+    assert!(hookline_log::embedded::repair(dir.path()).unwrap().is_empty(), "a repaired log is sound");
+
+    let log = open(dir.path(), EmbeddedOptions::default());
+    assert_recovered(&log, 5).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_torn_older_segment_is_refused_and_repair_keeps_the_segments_after_it() {
     let dir = TempDir::new().unwrap();
     let options = EmbeddedOptions { segment_bytes: 1024, ..EmbeddedOptions::default() };
     let log = open(dir.path(), options.clone());
     create_topic(&log, 1, None).await;
     append_range(&log, 0, 20, 200).await;
     drop(log);
-    // As if the crash hit while a batch was rolling: the older segment's last record is torn.
+    // The second newest segment's last record is damaged; the newest holds acknowledged records.
     let segments = segment_files(dir.path(), 0);
     let torn = &segments[segments.len() - 2];
     let file = OpenOptions::new().write(true).open(torn).unwrap();
     file.set_len(file.metadata().unwrap().len() - 50).unwrap();
-    // The torn segment ended where the last one begins.
     let last_base: u64 = segments.last().unwrap().file_stem().unwrap().to_str().unwrap().parse().unwrap();
 
+    let message = refused(dir.path(), options.clone());
+    assert!(message.contains(&torn.display().to_string()), "{message}");
+    assert!(message.contains(&format!("offset {} of durable/0", last_base - 1)), "{message}");
+    assert_eq!(segment_files(dir.path(), 0), segments, "no segment removed");
+
+    let repaired = hookline_log::embedded::repair(dir.path()).unwrap();
+    assert_eq!(repaired.len(), 1);
+    assert_eq!((repaired[0].first_lost_offset, repaired[0].records_lost), (last_base - 1, 1));
+
     let log = open(dir.path(), options);
-    assert_eq!(segment_files(dir.path(), 0).len(), segments.len() - 1, "the segment after the torn one is removed");
-    let kept = last_base - 1;
-    assert_eq!(log.end_offsets(TOPIC).await.unwrap(), [(0, kept)]);
-    let got = read_exactly(reader(&log, None).await.as_ref(), kept as usize).await;
-    assert_eq!(numbers(&got), (0..kept as usize).collect::<Vec<_>>());
+    assert_eq!(log.end_offsets(TOPIC).await.unwrap(), [(0, 20)], "the newest segment is kept");
+    let got = read_exactly(reader(&log, None).await.as_ref(), 19).await;
+    let expected: Vec<usize> = (0..20).filter(|&n| n as u64 != last_base - 1).collect();
+    assert_eq!(numbers(&got), expected, "only the damaged record is lost");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -221,6 +221,14 @@ impl EventLog for ObservedLog {
     async fn read(&self, tp: &TopicPartition, offset: u64) -> Result<Option<Record>, LogError> {
         self.inner.read(tp, offset).await
     }
+
+    fn max_record_bytes(&self) -> usize {
+        self.inner.max_record_bytes()
+    }
+
+    fn record_bytes(&self, record: &NewRecord) -> usize {
+        self.inner.record_bytes(record)
+    }
 }
 
 struct ObservedConsumer {

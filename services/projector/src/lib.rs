@@ -9,6 +9,10 @@
 //! same views. Offsets are committed every [`ProjectorConfig::commit_every`] under load,
 //! at once when the log is quiet, and on the way out, rather than after every batch: a
 //! crash then folds in again what the views already hold, which changes nothing.
+//!
+//! A record it cannot decode is set aside in `hookline.quarantine` and passed, so no
+//! record stops the projector. Waiting for the views to come back gives way to
+//! shutdown, and then what they do not hold is not committed.
 
 mod decode;
 
@@ -18,7 +22,9 @@ use std::time::Duration;
 
 use hookline_domain::topics;
 use hookline_log::{Consumer, ConsumerSpec, EventLog, LogError, Record, StartFrom, TopicPartition};
-use hookline_views::{ViewError, ViewStore};
+use hookline_metrics::Registry;
+use hookline_quarantine::{Reason, SetAside};
+use hookline_views::{ViewChange, ViewError, ViewStore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -57,6 +63,8 @@ impl Default for ProjectorConfig {
 pub struct ProjectorDeps {
     pub log: Arc<dyn EventLog>,
     pub views: Arc<dyn ViewStore>,
+    /// Where records set aside are counted.
+    pub metrics: Arc<Registry>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -169,6 +177,12 @@ async fn fold(
 ) -> Result<u64, ProjectorError> {
     let mut projected = 0u64;
     let mut committed_at = Instant::now();
+    // A rebuild replays records set aside before: it skips them again, but only the
+    // running projector sets them aside (once).
+    let (set_aside, token) = match until {
+        Until::Shutdown(token) => (Some(SetAside::new(deps.log.clone(), &deps.metrics, "projector")), token.clone()),
+        Until::CaughtUp => (None, CancellationToken::new()),
+    };
     loop {
         let polled = match until {
             Until::Shutdown(token) => tokio::select! {
@@ -195,17 +209,11 @@ async fn fold(
             committed_at = Instant::now();
             continue;
         }
-        let mut changes = Vec::with_capacity(records.len());
-        for record in &records {
-            match decode(record) {
-                Ok(Some(change)) => changes.push(change),
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(topic = %record.topic, partition = record.partition, offset = record.offset, error = %e, "projector: skipping undecodable record")
-                }
-            }
+        let done = fold_in(deps, &set_aside, &records, &token).await?;
+        if !done {
+            // Shutdown while waiting: the batch is not held by the views, nothing of it is committed.
+            return Ok(projected);
         }
-        apply_with_retry(deps.views.as_ref(), changes).await?;
         projected += records.len() as u64;
         applied.add(&records);
         if committed_at.elapsed() >= config.commit_every {
@@ -245,14 +253,55 @@ async fn poll_batch(
     Ok(records)
 }
 
-async fn apply_with_retry(views: &dyn ViewStore, changes: Vec<hookline_views::ViewChange>) -> Result<(), ViewError> {
+/// Folds the records of a batch into the views. A record that does not decode is set
+/// aside (by the running projector; a rebuild skips it). Returns false when shutdown came
+/// while waiting for the log or the views: then the views may not hold the batch.
+async fn fold_in(
+    deps: &ProjectorDeps,
+    set_aside: &Option<SetAside>,
+    records: &[Record],
+    shutdown: &CancellationToken,
+) -> Result<bool, ProjectorError> {
+    let mut changes = Vec::with_capacity(records.len());
+    for record in records {
+        match decode(record) {
+            Ok(Some(change)) => changes.push(change),
+            Ok(None) => {}
+            Err(e) => match set_aside {
+                Some(aside) => {
+                    let message = e.to_string();
+                    if aside.set_aside(record, Reason::Undecodable, &message, None, shutdown).await?.is_none() {
+                        return Ok(false);
+                    }
+                }
+                None => {
+                    tracing::warn!(topic = %record.topic, partition = record.partition, offset = record.offset, error = %e, "projector: skipping undecodable record")
+                }
+            },
+        }
+    }
+    // A change the views refuse for good stops the projector: that is the views failing
+    // (a full disk, a missing table), not a record to pass.
+    Ok(apply_with_retry(deps.views.as_ref(), changes, shutdown).await?)
+}
+
+/// Applies the changes, waiting while the views are unavailable; `Ok(false)` when
+/// shutdown came first.
+async fn apply_with_retry(
+    views: &dyn ViewStore,
+    changes: Vec<ViewChange>,
+    shutdown: &CancellationToken,
+) -> Result<bool, ViewError> {
     let mut backoff = Duration::from_millis(100);
     loop {
         match views.apply(changes.clone()).await {
-            Ok(()) => return Ok(()),
+            Ok(()) => return Ok(true),
             Err(e) if e.is_retryable() => {
                 tracing::warn!(error = %e, "projector: views unavailable, retrying");
-                tokio::time::sleep(backoff).await;
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Ok(false),
+                    _ = tokio::time::sleep(backoff) => {}
+                }
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
             Err(e) => return Err(e),

@@ -10,7 +10,7 @@ use hookline_domain::events::TaskAccepted;
 use hookline_domain::{topics, SubscriptionId, TaskId};
 use hookline_log::embedded::{EmbeddedLog, EmbeddedOptions};
 use hookline_log::{ConsumerSpec, EventLog, NewRecord, StartFrom, TopicSpec};
-use hookline_metrics::{ConsumerBook, ObservedLog};
+use hookline_metrics::{ConsumerBook, ObservedLog, Registry};
 use hookline_projector::{ProjectorConfig, ProjectorDeps};
 use hookline_views::embedded::EmbeddedViews;
 use hookline_views::{Retention, ViewStore};
@@ -69,7 +69,7 @@ async fn a_quiet_log_gets_its_offsets_committed_at_once() {
     let book = ConsumerBook::new();
     let (log, views) = stores(dir.path(), book.clone()).await;
     let shutdown = CancellationToken::new();
-    let deps = ProjectorDeps { log: log.clone(), views: views.clone() };
+    let deps = ProjectorDeps { log: log.clone(), views: views.clone(), metrics: Registry::new() };
     let projector = tokio::spawn(hookline_projector::run(config(), deps, shutdown.clone()));
 
     let records: Vec<(TaskId, NewRecord)> = (0..30).map(|_| task_accepted(SubscriptionId::new())).collect();
@@ -105,7 +105,7 @@ async fn what_the_views_hold_is_committed_by_the_time_it_stops() {
     let config = config();
     let group = config.group.clone();
     let shutdown = CancellationToken::new();
-    let deps = ProjectorDeps { log: log.clone(), views: views.clone() };
+    let deps = ProjectorDeps { log: log.clone(), views: views.clone(), metrics: Registry::new() };
     let projector = tokio::spawn(hookline_projector::run(config, deps, shutdown.clone()));
 
     let mut last = None;

@@ -125,7 +125,7 @@ async fn ready_only_while_the_projector_consumes() {
     let shutdown = CancellationToken::new();
     let projector = tokio::spawn(hookline_projector::run(
         ProjectorConfig::default(),
-        ProjectorDeps { log, views },
+        ProjectorDeps { log, views, metrics: Registry::new() },
         shutdown.clone(),
     ));
     let body = eventually("ready once the projector consumes", || async {

@@ -70,9 +70,9 @@ impl Stack {
         let config = ProjectorConfig::default();
         consumers.expect(&config.group);
         let readiness = Arc::new(Readiness::new(log.clone(), views.clone(), consumers));
+        let projector_deps = ProjectorDeps { log: log.clone(), views: views.clone(), metrics: registry.clone() };
         let probes = Probes { registry, readiness };
         let ingestor = Arc::new(Ingestor::new(log.clone(), directory.clone(), views.clone(), max_body_bytes));
-        let projector_deps = ProjectorDeps { log: log.clone(), views: views.clone() };
         tokio::spawn(hookline_projector::run(config, projector_deps, shutdown.clone()));
         let follower = (directory.clone(), log.clone(), shutdown.clone());
         tokio::spawn(async move { follower.0.follow(follower.1, follower.2).await });

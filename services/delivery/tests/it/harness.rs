@@ -101,6 +101,11 @@ impl Node {
         self.running = Some((shutdown, handle));
     }
 
+    /// Whether `run` is still running (it has not returned on its own).
+    pub fn is_running(&self) -> bool {
+        self.running.as_ref().is_some_and(|(_, handle)| !handle.is_finished())
+    }
+
     /// Cancels the role and waits for `run` to return.
     pub async fn shut_down(&mut self) -> Result<(), DeliveryError> {
         let (shutdown, handle) = self.running.take().expect("the role is running");

@@ -8,6 +8,7 @@ mod disabling;
 mod etiquette;
 mod isolation;
 mod metrics;
+mod poison;
 mod restart;
 mod retries;
 mod safe_targets;

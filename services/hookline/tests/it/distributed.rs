@@ -16,7 +16,7 @@ use crate::common::{engines, Deployment, Engines};
 const T: Duration = Duration::from_secs(60);
 
 /// A client of the deployment's namespace on the broker, as an external producer would be.
-async fn kafka(engines: &Engines, deployment: &Deployment) -> Arc<dyn EventLog> {
+pub async fn kafka(engines: &Engines, deployment: &Deployment) -> Arc<dyn EventLog> {
     let log = KafkaLog::connect(KafkaSettings {
         client_id: "hookline-it-producer".into(),
         ..KafkaSettings::new(engines.kafka_brokers.clone())

@@ -4,6 +4,7 @@
 
 mod api_access;
 mod api_errors;
+mod body_limit;
 mod common;
 mod dashboard;
 mod dashboard_api;
@@ -11,12 +12,17 @@ mod delivery;
 mod disabling;
 mod distributed;
 mod durability;
+mod idempotency;
 mod isolation;
+mod kafka_settings;
+mod log_damage;
 mod memory;
 mod operations;
+mod poison;
 mod rebuild;
 mod retention;
 mod safe_delivery;
 mod schemathesis;
 mod secrets;
 mod shutdown;
+mod supervision;

@@ -3,6 +3,7 @@
 
 mod accepted;
 mod envelope_schema;
+mod poison;
 mod rejected;
 mod restart;
 mod signatures;

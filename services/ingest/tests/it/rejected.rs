@@ -114,12 +114,16 @@ async fn a_missing_output_topic_stops_the_consumer_at_start() {
     let log: Arc<dyn EventLog> = EmbeddedLog::open(&dir.path().join("log"), EmbeddedOptions::default()).unwrap();
     let spec = TopicSpec { name: topics::INGEST.into(), partitions: 1, retention: None };
     log.ensure_topics(&[spec]).await.unwrap();
-    let deps =
-        IngestConsumerDeps { log, ingestor: harness.ingestor.clone(), counters: Arc::new(IngestCounters::new()) };
+    let deps = IngestConsumerDeps {
+        log,
+        ingestor: harness.ingestor.clone(),
+        counters: Arc::new(IngestCounters::new()),
+        metrics: hookline_metrics::Registry::new(),
+    };
     let ended = run_consumer(IngestConsumerConfig::default(), deps, CancellationToken::new()).await;
     match ended {
         Err(IngestConsumerError::Log(LogError::UnknownTopic(missing))) => {
-            assert_eq!(missing, format!("{}, {}", topics::DELIVERIES, topics::INGEST_REJECTED))
+            assert_eq!(missing, format!("{}, {}, {}", topics::DELIVERIES, topics::INGEST_REJECTED, topics::QUARANTINE))
         }
         other => panic!("expected the missing topics to be named, got {other:?}"),
     }

@@ -18,6 +18,7 @@ use hookline_ingest::{
 use hookline_log::embedded::{EmbeddedLog, EmbeddedOptions};
 use hookline_log::{Appended, ConsumerSpec, EventLog, NewRecord, Record, StartFrom, TopicPartition, TopicSpec};
 use hookline_lookup::SubscriptionDirectory;
+use hookline_metrics::Registry;
 use hookline_views::embedded::EmbeddedViews;
 use hookline_views::{Retention, ViewChange, ViewStore};
 use tempfile::TempDir;
@@ -42,8 +43,13 @@ pub struct Harness {
 impl Harness {
     /// Opens the log and views in a fresh directory and creates the topics.
     pub async fn new() -> Harness {
+        Harness::with_log_options(EmbeddedOptions::default()).await
+    }
+
+    /// Like [`Harness::new`], with a log opened with `options` (e.g. a small record limit).
+    pub async fn with_log_options(options: EmbeddedOptions) -> Harness {
         let dir = TempDir::new().unwrap();
-        let log: Arc<dyn EventLog> = EmbeddedLog::open(&dir.path().join("log"), EmbeddedOptions::default()).unwrap();
+        let log: Arc<dyn EventLog> = EmbeddedLog::open(&dir.path().join("log"), options).unwrap();
         let views: Arc<dyn ViewStore> =
             EmbeddedViews::open(&dir.path().join("views.redb"), Retention { ttl: Duration::from_secs(3600) }).unwrap();
         let spec = |name: &str, partitions| TopicSpec { name: name.to_string(), partitions, retention: None };
@@ -51,6 +57,7 @@ impl Harness {
             spec(topics::INGEST, PARTITIONS),
             spec(topics::DELIVERIES, PARTITIONS),
             spec(topics::INGEST_REJECTED, 1),
+            spec(topics::QUARANTINE, 1),
         ])
         .await
         .unwrap();
@@ -92,8 +99,12 @@ impl Harness {
     /// Starts the consumer of `group`.
     pub fn start(&self, group: &str) -> Running {
         let counters = Arc::new(IngestCounters::new());
-        let deps =
-            IngestConsumerDeps { log: self.log.clone(), ingestor: self.ingestor.clone(), counters: counters.clone() };
+        let deps = IngestConsumerDeps {
+            log: self.log.clone(),
+            ingestor: self.ingestor.clone(),
+            counters: counters.clone(),
+            metrics: Registry::new(),
+        };
         let config = IngestConsumerConfig { group: group.to_string(), ..IngestConsumerConfig::default() };
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(run_consumer(config, deps, shutdown.clone()));

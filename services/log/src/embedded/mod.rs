@@ -5,12 +5,15 @@
 //! in this or another process). Produces: Kafka-like topics, partitions, offsets and
 //! consumer groups. Guarantees: `append` answers only after its records are written
 //! and fsynced (concurrent appends share fsyncs through one writer thread); a crash
-//! loses no acknowledged record, and a torn tail is cut on the next open; a key maps
+//! loses no acknowledged record, and a torn tail (the end of the newest segment, with
+//! no intact record after the damage) is cut on the next open; any other damage makes
+//! `open` fail with [`LogError::Corrupt`], naming the file and byte, until [`repair`]
+//! moves the damaged part aside (to `<dir>/damaged/`, never deleted); a key maps
 //! to the same partition as with Kafka's default partitioner ([`partition_for_key`]);
 //! one live consumer per group, assigned every partition of its topics.
 //!
 //! Layout: `<dir>/topics/<topic>/meta.json`, `<dir>/topics/<topic>/<partition>/<base-offset:020>.log`,
-//! `<dir>/groups/<group>.json`, `<dir>/lock`.
+//! `<dir>/groups/<group>.json`, `<dir>/lock`, `<dir>/damaged/<topic>/<partition>/` (what a repair moved aside).
 
 mod consumer;
 mod dir_lock;
@@ -20,6 +23,7 @@ mod groups;
 mod murmur2;
 mod partition;
 mod read;
+mod repair;
 mod retention;
 mod segment;
 mod syncer;
@@ -40,6 +44,7 @@ use self::dir_lock::DirLock;
 use self::groups::GroupStore;
 pub use self::murmur2::{murmur2, partition_for_key};
 use self::partition::Limits;
+pub use self::repair::{repair, Repaired, DAMAGED_DIR};
 use self::topic::Topic;
 use self::writer::{AppendRequest, PendingRecord, Writer};
 use crate::{Appended, Consumer, ConsumerSpec, EventLog, LogError, NewRecord, Record, TopicPartition, TopicSpec};
@@ -298,5 +303,13 @@ impl EventLog for EmbeddedLog {
             .map_err(|e| LogError::Unavailable(format!("read task failed: {e}")))?
             // Past a deleted segment the read moves on to the next record retained.
             .map(|records| records.into_iter().next().filter(|record| record.offset == offset))
+    }
+
+    fn max_record_bytes(&self) -> usize {
+        self.shared.options.max_record_bytes
+    }
+
+    fn record_bytes(&self, record: &NewRecord) -> usize {
+        frame::frame_len(record)
     }
 }

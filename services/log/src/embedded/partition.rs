@@ -2,6 +2,7 @@
 //! watermark. Opening a partition recovers it after a crash.
 
 use std::collections::VecDeque;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -9,11 +10,12 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::fsutil::sync_dir;
-use super::segment::{list_segment_files, ScanEnd, Segment};
+use super::segment::{intact_frames, list_segment_files, ScanEnd, Segment};
 use crate::{LogError, Record, TopicPartition};
 
-/// Segments whose bodies are CRC-checked on open: a crash can tear the active one,
-/// and the one before it when it happened during a roll.
+/// Segments whose bodies are CRC-checked on open: the active one, which a crash can
+/// tear, and the one before it. Older ones are checked for lengths and offsets only
+/// (their records are CRC-checked when read).
 const VERIFIED_TAIL_SEGMENTS: usize = 2;
 
 /// What a partition keeps, on disk and in memory.
@@ -110,30 +112,41 @@ impl Partition {
         Ok(Self::with_segments(topic, id, dir, limits, vec![segment]))
     }
 
-    /// Opens an existing partition, cutting a torn or corrupt tail.
+    /// Opens an existing partition. A torn tail (a last write a crash cut short: damage
+    /// at the end of the newest segment holding records, with no intact record after
+    /// it) is cut, as it was never acknowledged. Any other damage is refused with
+    /// [`LogError::Corrupt`] naming the file and the byte, and left as it is for
+    /// [`super::repair`]: cutting it would drop acknowledged records.
     pub fn open(topic: &str, id: u32, dir: PathBuf, limits: Limits) -> Result<Partition, LogError> {
         let files = list_segment_files(&dir)?;
         if files.is_empty() {
             tracing::warn!(topic, partition = id, "partition has no segment, starting it empty");
             return Self::create(topic, id, dir, limits);
         }
-        let verified_from = files.len().saturating_sub(VERIFIED_TAIL_SEGMENTS);
+        let mut sizes = Vec::with_capacity(files.len());
+        for (_, path) in &files {
+            sizes.push(std::fs::metadata(path)?.len());
+        }
+        // The newest segment holding records: a crash can only tear the end of that one.
+        let newest_with_records = sizes.iter().rposition(|&size| size > 0).unwrap_or(0);
+        let verified_from = files.len().saturating_sub(VERIFIED_TAIL_SEGMENTS).min(newest_with_records);
         let mut segments: Vec<Segment> = Vec::with_capacity(files.len());
-        let mut files = files.into_iter().enumerate();
-        while let Some((index, (base, path))) = files.next() {
-            let verify = index >= verified_from;
-            let (segment, end) = Segment::scan(path, base, verify)?;
+        for (index, (base, path)) in files.iter().enumerate() {
+            let (segment, end) = Segment::scan(path.clone(), *base, index >= verified_from)?;
             if let ScanEnd::Bad { position, reason } = end {
-                if verify {
-                    let dropped: Vec<PathBuf> = files.by_ref().map(|(_, (_, path))| path).collect();
-                    cut_tail(&dir, &segment, position, &reason, &dropped)?;
-                } else {
-                    // A closed segment: keep what precedes the damage, readers skip the rest.
-                    tracing::warn!(
-                        topic, partition = id, segment = %segment.path.display(), position, reason,
-                        "damaged closed segment, records after the damage are unreadable"
-                    );
+                let torn_tail = index == newest_with_records && !intact_after(&segment, position)?;
+                if !torn_tail {
+                    return Err(LogError::Corrupt(format!(
+                        "{} is damaged at byte {position}, where the record at offset {} of {topic}/{id} should \
+                         start ({reason}), and records follow the damage",
+                        path.display(),
+                        segment.next_offset,
+                    )));
                 }
+                let empty_after: Vec<PathBuf> = files[index + 1..].iter().map(|(_, path)| path.clone()).collect();
+                cut_torn_tail(&dir, &segment, position, &reason, &empty_after)?;
+                segments.push(segment);
+                break;
             }
             segments.push(segment);
         }
@@ -190,24 +203,39 @@ impl Partition {
     }
 }
 
-/// Truncates a segment at a torn or corrupt frame and removes the segments after it
-/// (they can only hold records of the same unacknowledged write).
-fn cut_tail(dir: &Path, segment: &Segment, position: u64, reason: &str, later: &[PathBuf]) -> Result<(), LogError> {
+/// Whether an intact record follows the damage at `position` of `segment`.
+fn intact_after(segment: &Segment, position: u64) -> Result<bool, LogError> {
+    let len = segment.file.metadata()?.len();
+    let mut rest = vec![0; usize::try_from(len - position).unwrap_or(usize::MAX)];
+    segment.file.read_exact_at(&mut rest, position)?;
+    // The damaged frame itself may still parse: look past its first byte.
+    Ok(!intact_frames(rest.get(1..).unwrap_or_default(), segment.next_offset).is_empty())
+}
+
+/// Truncates the newest segment at a torn frame, and removes the empty segments after
+/// it (created by the roll of that same unacknowledged write), so offsets go on from
+/// the last intact record.
+fn cut_torn_tail(
+    dir: &Path,
+    segment: &Segment,
+    position: u64,
+    reason: &str,
+    empty: &[PathBuf],
+) -> Result<(), LogError> {
     let file_len = segment.file.metadata()?.len();
-    tracing::warn!(
+    tracing::info!(
         segment = %segment.path.display(),
         position,
         cut_bytes = file_len - position,
-        removed_segments = later.len(),
         reason,
-        "truncating torn or corrupt log tail"
+        "cutting a torn tail left by a crash (never acknowledged)"
     );
     segment.file.set_len(position)?;
     segment.file.sync_all()?;
-    for path in later {
+    for path in empty {
         std::fs::remove_file(path)?;
     }
-    if !later.is_empty() {
+    if !empty.is_empty() {
         sync_dir(dir)?;
     }
     Ok(())

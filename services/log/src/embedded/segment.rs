@@ -160,6 +160,26 @@ impl Segment {
     }
 }
 
+/// The offsets of the intact frames (whole, CRC matching, offset at least
+/// `expected_offset`) found in `bytes`, the part of a segment from a damaged frame on:
+/// what follows the damage and is still readable.
+pub(crate) fn intact_frames(bytes: &[u8], expected_offset: u64) -> Vec<u64> {
+    let mut found = Vec::new();
+    let mut at = 0;
+    while bytes.len() - at >= HEAD_LEN {
+        if let Ok(head) = frame::read_head(&bytes[at..]) {
+            let fits = head.len <= bytes.len() - at;
+            if fits && head.offset >= expected_offset && frame::crc_matches(&bytes[at..at + head.len]) {
+                found.push(head.offset);
+                at += head.len;
+                continue;
+            }
+        }
+        at += 1;
+    }
+    found
+}
+
 /// The segment files of a partition directory, by ascending base offset. Other files
 /// (temporaries, stray names) are ignored.
 pub(crate) fn list_segment_files(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
