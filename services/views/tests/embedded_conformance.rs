@@ -180,8 +180,8 @@ async fn purge_counts_exactly_and_expiry_survives_reopen() {
 #[tokio::test]
 async fn a_purge_larger_than_one_transaction_deletes_every_due_row() {
     let dir = TempDir::new().expect("temp dir");
-    let store = EmbeddedViews::open(&dir.path().join("views.redb"), Retention { ttl: Duration::from_secs(60) })
-        .expect("open");
+    let store =
+        EmbeddedViews::open(&dir.path().join("views.redb"), Retention { ttl: Duration::from_secs(60) }).expect("open");
     let sub = SubscriptionId::new();
     let mut last = None;
     for _ in 0..6 {
