@@ -65,6 +65,18 @@ pub enum ApiError {
     /// The request does not fit the current state of what it names.
     #[error("{0}")]
     Conflict(String),
+    /// `If-Match` names a version that is not the current one, or another change
+    /// landed first.
+    #[error(
+        "Precondition failed: the subscription is no longer at the version in If-Match (read it again for its ETag)"
+    )]
+    PreconditionFailed { current: u64 },
+    /// A change is durable, but the views did not say in time whether it applied.
+    #[error("The change was recorded but not yet confirmed; read the subscription to see whether it applied")]
+    Unsettled,
+    /// A change without `If-Match` was overtaken by others every time it was made.
+    #[error("The subscription kept changing while this change was made; try again")]
+    Contended,
     #[error("Not found")]
     RouteNotFound,
     #[error("Method not allowed")]
@@ -145,6 +157,12 @@ impl ApiError {
                 body: json!({ "error": "conflict", "message": self.to_string() }),
                 headers: Vec::new(),
             },
+            ApiError::PreconditionFailed { .. } => message(StatusCode::PRECONDITION_FAILED, self.to_string()),
+            ApiError::Unsettled | ApiError::Contended => {
+                let mut reply = message(StatusCode::SERVICE_UNAVAILABLE, self.to_string());
+                reply.headers.push(("retry-after", "1".into()));
+                reply
+            }
             ApiError::MethodNotAllowed { allow } => {
                 let mut reply = message(StatusCode::METHOD_NOT_ALLOWED, self.to_string());
                 reply.headers.push(("allow", (*allow).to_string()));

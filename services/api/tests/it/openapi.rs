@@ -147,7 +147,7 @@ impl Contract {
     fn check_response(&self, pointer: &str, headers: &HeaderMap, body: &[u8], what: &str) -> Value {
         let pointer = self.response_pointer(pointer.to_string());
         let response = self.doc.pointer(&pointer).expect("a response");
-        for name in ["link", "x-next-cursor", "allow", "retry-after"] {
+        for name in ["link", "x-next-cursor", "allow", "retry-after", "etag"] {
             if headers.contains_key(name) {
                 let documented = response["headers"]
                     .as_object()
@@ -314,6 +314,11 @@ async fn the_routes_answer_as_the_openapi_document_says() {
         contract.send(&api, request("PUT", one(&unknown())).json(&json!({})), 404).await;
         contract.send(&api, plain("PUT", one(&open_id)), 415).await;
         contract.send(&api, request("PUT", one(&open_id)).json(&huge), 413).await;
+        // A version that is not the current one.
+        let stale = |method, path: String| request(method, path).header("if-match", "\"1\"");
+        contract.send(&api, stale("PUT", one(&open_id)).json(&json!({"event_type_filter": "x"})), 412).await;
+        contract.send(&api, stale("POST", rotate(&open_id)), 412).await;
+        contract.send(&api, stale("DELETE", one(&open_id)), 412).await;
 
         let ingest =
             |id: &str| request("POST", format!("{prefix}/ingest/{id}")).header("content-type", "application/json");

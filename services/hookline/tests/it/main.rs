@@ -20,3 +20,4 @@ mod safe_delivery;
 mod schemathesis;
 mod secrets;
 mod shutdown;
+mod versions;
