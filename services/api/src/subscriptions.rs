@@ -14,7 +14,7 @@ use serde_json::json;
 use warp::http::{HeaderMap, StatusCode};
 use warp::path::FullPath;
 
-use crate::body::{read_limited, require_json, BodyStream};
+use crate::body::{read_json, read_limited, require_json, BodyStream};
 use crate::error::ApiError;
 use crate::query;
 use crate::reply::ApiReply;
@@ -37,8 +37,7 @@ fn now() -> DateTime<Utc> {
 }
 
 async fn json_body(headers: &HeaderMap, body: BodyStream) -> Result<bytes::Bytes, ApiError> {
-    require_json(headers)?;
-    read_limited(headers, body, SUBSCRIPTION_BODY_LIMIT).await
+    read_json(headers, body, SUBSCRIPTION_BODY_LIMIT).await
 }
 
 /// Strictly later than `previous`, even within one microsecond.
