@@ -58,6 +58,8 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("Request body too large: {size} (limit {limit} bytes)")]
     PayloadTooLarge { size: BodySize, limit: usize },
+    #[error("Request body not received within {0} s")]
+    BodyTimeout(u64),
     #[error("Subscription not found")]
     SubscriptionNotFound,
     #[error("Delivery task not found")]
@@ -145,6 +147,11 @@ impl ApiError {
             },
             ApiError::UnsupportedMediaType => message(StatusCode::UNSUPPORTED_MEDIA_TYPE, self.to_string()),
             ApiError::PayloadTooLarge { .. } => message(StatusCode::PAYLOAD_TOO_LARGE, self.to_string()),
+            ApiError::BodyTimeout(_) => {
+                let mut reply = message(StatusCode::REQUEST_TIMEOUT, self.to_string());
+                reply.headers.push(("connection", "close".into()));
+                reply
+            }
             // The seed answered `{"error": ...}` here; both keys keep old and new clients happy.
             ApiError::SubscriptionNotFound => ErrorReply {
                 status: StatusCode::NOT_FOUND,

@@ -11,7 +11,7 @@ use hookline_ingest::{signed_message, IngestOutcome, IngestRequest};
 use serde::Serialize;
 use warp::http::{HeaderMap, StatusCode};
 
-use crate::body::{read_json, BodyStream};
+use crate::body::{read_json, BodyLimits, BodyStream};
 use crate::error::ApiError;
 use crate::rate_limit::retry_after_seconds;
 use crate::reply::ApiReply;
@@ -62,7 +62,8 @@ async fn accept(
     body: BodyStream,
 ) -> Result<IngestOutcome, ApiError> {
     let subscription_id = subscription_id(sub_id)?;
-    let body = read_json(headers, body, state.config.max_body_bytes).await?;
+    let limits = BodyLimits { bytes: state.config.max_body_bytes, time: state.config.body_read_timeout };
+    let body = read_json(headers, body, limits).await?;
     let event_type = headers.get(state.config.event_type_header.as_str()).map(|v| v.as_bytes());
     let signature = headers.get(state.config.secret_header.as_str()).map(|v| v.as_bytes());
     let idempotency_key = headers.get(IDEMPOTENCY_KEY).map(|v| v.as_bytes());

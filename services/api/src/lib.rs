@@ -45,7 +45,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 pub use auth::{ApiTokens, TokenConfigError, MIN_TOKEN_LEN};
-pub use config::{ApiConfig, ApiDeps};
+pub use config::{ApiConfig, ApiDeps, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 pub use edge::HeaderLimits;
 pub use error::{ApiError, BodySize, IdKind};
 pub use probes::Probes;

@@ -14,7 +14,7 @@ use serde_json::json;
 use warp::http::{HeaderMap, StatusCode};
 use warp::path::FullPath;
 
-use crate::body::{read_json, read_limited, require_json, BodyStream};
+use crate::body::{read_json, read_limited, require_json, BodyLimits, BodyStream};
 use crate::error::ApiError;
 use crate::query;
 use crate::reply::ApiReply;
@@ -36,8 +36,12 @@ fn now() -> DateTime<Utc> {
     now.duration_trunc(ChronoDuration::microseconds(1)).unwrap_or(now)
 }
 
-async fn json_body(headers: &HeaderMap, body: BodyStream) -> Result<bytes::Bytes, ApiError> {
-    read_json(headers, body, SUBSCRIPTION_BODY_LIMIT).await
+fn body_limits(state: &ApiState) -> BodyLimits {
+    BodyLimits { bytes: SUBSCRIPTION_BODY_LIMIT, time: state.config.body_read_timeout }
+}
+
+async fn json_body(state: &ApiState, headers: &HeaderMap, body: BodyStream) -> Result<bytes::Bytes, ApiError> {
+    read_json(headers, body, body_limits(state)).await
 }
 
 /// Strictly later than `previous`, even within one microsecond.
@@ -70,7 +74,7 @@ fn applied(event: SubscriptionEvent) -> Result<Subscription, ApiError> {
 }
 
 pub(crate) async fn create(state: Arc<ApiState>, headers: HeaderMap, body: BodyStream) -> Result<ApiReply, ApiError> {
-    let new = parse_new(&json_body(&headers, body).await?, &state.config.target_policy)?;
+    let new = parse_new(&json_body(&state, &headers, body).await?, &state.config.target_policy)?;
     let at = now();
     let subscription = Subscription {
         secret: new.secret.map(Secret::new),
@@ -128,7 +132,7 @@ pub(crate) async fn update(
 ) -> Result<ApiReply, ApiError> {
     let id = subscription_id(&id)?;
     let precondition = Precondition::of(&headers)?;
-    let patch = parse_patch(&json_body(&headers, body).await?, &state.config.target_policy)?;
+    let patch = parse_patch(&json_body(&state, &headers, body).await?, &state.config.target_policy)?;
     let grace = default_grace(&state);
     let event = change(&state, id, precondition, |current| {
         let updated_at = now_after(current.updated_at);
@@ -167,7 +171,7 @@ pub(crate) async fn rotate_secret(
 ) -> Result<ApiReply, ApiError> {
     let id = subscription_id(&id)?;
     let precondition = Precondition::of(&headers)?;
-    let body = read_limited(&headers, body, SUBSCRIPTION_BODY_LIMIT).await?;
+    let body = read_limited(&headers, body, body_limits(&state)).await?;
     // The body is optional; one that is sent must be JSON.
     if !body.iter().all(u8::is_ascii_whitespace) {
         require_json(&headers)?;

@@ -20,4 +20,5 @@ mod safe_delivery;
 mod schemathesis;
 mod secrets;
 mod shutdown;
+mod slow_clients;
 mod versions;
