@@ -3,6 +3,7 @@
 mod access;
 mod config;
 mod memory;
+mod probe;
 mod serve;
 mod shutdown;
 mod stores;
@@ -33,11 +34,25 @@ enum Command {
     Migrate(config::Settings),
     /// Rebuilds the views by replaying the log from the start (stop the service first).
     RebuildViews(config::Settings),
+    /// Asks a URL (e.g. `http://127.0.0.1:8000/ready`) and exits 0 on a 2xx answer, 1
+    /// otherwise: the health check of containers.
+    Probe(probe::ProbeArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let (Command::Serve(settings) | Command::Migrate(settings) | Command::RebuildViews(settings)) = &cli.command;
+    let settings = match &cli.command {
+        Command::Serve(settings) | Command::Migrate(settings) | Command::RebuildViews(settings) => settings,
+        Command::Probe(args) => {
+            return match probe::probe(args) {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("hookline probe: {e}");
+                    std::process::ExitCode::FAILURE
+                }
+            };
+        }
+    };
     telemetry::init(settings.log_format);
     let runtime =
         match tokio::runtime::Builder::new_multi_thread().max_blocking_threads(BLOCKING_THREADS).enable_all().build() {
@@ -52,6 +67,7 @@ fn main() -> std::process::ExitCode {
             Command::Serve(settings) => serve::serve(settings).await,
             Command::Migrate(settings) => serve::migrate(settings).await,
             Command::RebuildViews(settings) => serve::rebuild_views(settings).await,
+            Command::Probe(_) => Ok(()),
         }
     });
     match result {
