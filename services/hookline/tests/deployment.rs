@@ -130,7 +130,7 @@ fn the_compose_file_asks_for_tokens_and_a_key_and_keeps_kafka_data_on_its_volume
 #[test]
 fn the_image_runs_as_no_root_and_builds_from_a_clean_context() {
     let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).expect("Dockerfile");
-    let user = dockerfile.lines().filter_map(|l| l.strip_prefix("USER ")).last().expect("a USER line");
+    let user = dockerfile.lines().rev().find_map(|l| l.strip_prefix("USER ")).expect("a USER line");
     assert!(!["root", "0", "0:0"].contains(&user.trim()), "runs as {user}");
     let ignored = std::fs::read_to_string(repo().join(".dockerignore")).expect(".dockerignore");
     let ignored: Vec<&str> = ignored.lines().map(str::trim).collect();

@@ -37,7 +37,7 @@ async fn read(service: &Service, sub: &str) -> (u16, Option<u64>, Value) {
 /// What writer `i` changes: a filter or a target of its own, so that its change can
 /// be told apart from every other one.
 fn patch(i: usize, receiver: &Receiver) -> Value {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         json!({ "event_type_filter": format!("type.{i}") })
     } else {
         json!({ "target_url": receiver.url(&format!("/w{i}")) })
@@ -82,7 +82,7 @@ fn to_the_millisecond(value: &Value) -> Value {
 fn touched(writer: usize) -> &'static [&'static str] {
     if writer == WRITERS {
         &["secret", "previous_secret_expires_at", "updated_at"]
-    } else if writer % 2 == 0 {
+    } else if writer.is_multiple_of(2) {
         &["event_type_filter", "updated_at"]
     } else {
         &["target_url", "updated_at"]
