@@ -41,33 +41,43 @@ pub(crate) enum Precondition {
 }
 
 impl Precondition {
+    /// Parses `If-Match`: `*`, or one to four entity tags (`"7"` or weak `W/"7"`, at
+    /// most 19 digits, quotes optional) separated by a comma with at most one space on either side;
+    /// several header lines count as one list. Anything else is a 400.
     pub(crate) fn of(headers: &HeaderMap) -> Result<Precondition, ApiError> {
-        let mut values = headers.get_all("if-match").iter().peekable();
-        if values.peek().is_none() {
+        let mut lines = Vec::new();
+        for value in headers.get_all("if-match") {
+            lines.push(value.to_str().map_err(|_| invalid_if_match())?);
+        }
+        if lines.is_empty() {
             return Ok(Precondition::None);
         }
+        let text = lines.join(",");
+        if text == "*" {
+            return Ok(Precondition::Exists);
+        }
+        let tags: Vec<&str> = text.split(',').collect();
+        if tags.len() > 4 {
+            return Err(invalid_if_match());
+        }
         let mut versions = [None; 4];
-        let mut count = 0;
-        for value in values {
-            let text = value.to_str().map_err(|_| invalid_if_match())?;
-            for tag in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-                if tag == "*" {
-                    return Ok(Precondition::Exists);
-                }
-                // A weak tag never matches in If-Match (RFC 9110, strong comparison).
-                if tag.starts_with("W/") {
-                    continue;
-                }
-                let version = tag
-                    .strip_prefix('"')
-                    .and_then(|t| t.strip_suffix('"'))
-                    .and_then(|t| t.parse::<u64>().ok())
-                    .ok_or_else(invalid_if_match)?;
-                if count == versions.len() {
-                    return Err(ApiError::BadRequest("If-Match names too many versions (4 at most)".into()));
-                }
-                versions[count] = Some(version);
-                count += 1;
+        let last = tags.len() - 1;
+        for (i, tag) in tags.into_iter().enumerate() {
+            let tag = if i > 0 { tag.strip_prefix(' ').unwrap_or(tag) } else { tag };
+            let tag = if i < last { tag.strip_suffix(' ').unwrap_or(tag) } else { tag };
+            // A weak tag never matches in If-Match (RFC 9110, strong comparison).
+            let (weak, tag) = match tag.strip_prefix("W/") {
+                Some(rest) => (true, rest),
+                None => (false, tag),
+            };
+            // The quotes are taken as optional: some clients send the bare version.
+            let tag = tag.strip_prefix('"').unwrap_or(tag);
+            let digits = tag.strip_suffix('"').unwrap_or(tag);
+            if digits.is_empty() || digits.len() > 19 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(invalid_if_match());
+            }
+            if !weak {
+                versions[i] = Some(digits.parse::<u64>().map_err(|_| invalid_if_match())?);
             }
         }
         Ok(Precondition::Versions(versions))
@@ -176,13 +186,25 @@ mod tests {
         assert_eq!(precondition(&["*"]).unwrap(), Precondition::Exists);
         assert_eq!(precondition(&["\"7\""]).unwrap(), Precondition::Versions([Some(7), None, None, None]));
         let listed = precondition(&["\"3\", W/\"4\"", "\"5\""]).unwrap();
-        assert_eq!(listed, Precondition::Versions([Some(3), Some(5), None, None]));
+        assert_eq!(listed, Precondition::Versions([Some(3), None, Some(5), None]));
         assert_eq!(listed.highest(), 5);
         // Only weak tags: nothing can match.
         assert_eq!(precondition(&["W/\"4\""]).unwrap(), Precondition::Versions([None; 4]));
-        for bad in ["7", "\"seven\"", "\"1\",\"2\",\"3\",\"4\",\"5\""] {
+        // Exactly the documented pattern; anything else is a 400.
+        for bad in [
+            "\"seven\"",
+            "\"1\",\"2\",\"3\",\"4\",\"5\"",
+            " \"1\"",
+            "\"1\" ",
+            "\"1\"  ,\"2\"",
+            "\"\"",
+            "\"12345678901234567890\"",
+            "*, \"1\"",
+            "w/\"1\"",
+        ] {
             assert!(matches!(precondition(&[bad]), Err(ApiError::BadRequest(_))), "{bad}");
         }
+        assert_eq!(precondition(&["7"]).unwrap(), Precondition::Versions([Some(7), None, None, None]));
         assert_eq!(etag(12), "\"12\"");
     }
 }
