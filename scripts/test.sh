@@ -16,7 +16,9 @@ stop_engines() {
 trap stop_engines EXIT
 
 # Start the engines in the background while cargo builds; each prints its address last.
+# What an earlier run left is removed first, so that its exit codes are never read as this run's.
 mkdir -p target
+rm -f target/kafka-start.{rc,out,err} target/cassandra-start.{rc,out,err} target/schemathesis-install.{rc,out,err}
 for engine in kafka cassandra; do
   if ! "scripts/$engine.sh" status >/dev/null 2>&1; then
     started+=("$engine")
@@ -39,15 +41,26 @@ cargo test --workspace --locked --no-run
 
 wait
 for engine in kafka cassandra; do
-  if [ "$(cat "target/$engine-start.rc")" != 0 ]; then
-    echo "starting $engine failed:" >&2
-    cat "target/$engine-start.err" >&2
+  if [ "$(cat "target/$engine-start.rc" 2>/dev/null || echo none)" != 0 ]; then
+    echo "starting $engine failed (exit code: $(cat "target/$engine-start.rc" 2>/dev/null || echo none)):" >&2
+    cat "target/$engine-start.err" >&2 || true
     exit 1
   fi
 done
-export "$(tail -n 1 target/kafka-start.out)"
-export "$(tail -n 1 target/cassandra-start.out)"
-if [ "$(cat target/schemathesis-install.rc)" != 0 ]; then
+# Each start script prints NAME=host:port last. An empty address would read as "no
+# engine" to hookline (the embedded default) while the tests take it as present.
+engine_address() {
+  local name=$1 file=$2 line
+  line=$(tail -n 1 "$file" 2>/dev/null || true)
+  if [[ "$line" != "$name="?* ]]; then
+    echo "$file does not end with a $name=<address> line (got: '$line'); see ${file%.out}.err" >&2
+    exit 1
+  fi
+  export "$line"
+}
+engine_address KAFKA_BROKERS target/kafka-start.out
+engine_address SCYLLA_NODES target/cassandra-start.out
+if [ "$(cat target/schemathesis-install.rc 2>/dev/null || echo none)" != 0 ]; then
   echo "installing schemathesis failed:" >&2
   cat target/schemathesis-install.err >&2
   exit 1

@@ -40,7 +40,17 @@ pub struct ApiConfig {
     pub header_limits: HeaderLimits,
     /// The retry schedule, whose shortest tier takes a retry by hand.
     pub retry: RetryPolicy,
+    /// Connections served at once (`HOOKLINE_MAX_CONNECTIONS`); further ones wait in the
+    /// listen backlog until one closes.
+    pub max_connections: usize,
+    /// How long a request body may take to arrive, whole (`HOOKLINE_BODY_READ_TIMEOUT_SECONDS`); 408 after.
+    pub body_read_timeout: Duration,
 }
+
+/// The default of [`ApiConfig::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// The default of [`ApiConfig::body_read_timeout`].
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Default for ApiConfig {
     fn default() -> Self {
@@ -56,6 +66,8 @@ impl Default for ApiConfig {
             rate_limits: RateLimits::default(),
             header_limits: HeaderLimits::default(),
             retry: RetryPolicy::default(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
         }
     }
 }

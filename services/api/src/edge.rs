@@ -1,5 +1,5 @@
 //! What every request passes before any route looks at it: header limits, then for
-//! `/api` the API-wide rate limit and the token check. Refusals travel as a
+//! `/api` the token check and then the API-wide rate limit. Refusals travel as a
 //! [`Refused`] rejection, which `recover` answers before any other.
 
 use std::sync::Arc;
@@ -91,14 +91,13 @@ pub(crate) fn api_guard(state: Arc<ApiState>) -> impl Filter<Extract = (), Error
         .untuple_one()
 }
 
+/// Authenticates first, then spends the API-wide allowance: a request without a valid
+/// token spends nothing. Ingest spends it later, once its signature is checked (see
+/// `ingest.rs`), since that is what authenticates a webhook.
 fn admit(state: &ApiState, access: Access, headers: &HeaderMap) -> Result<(), ApiError> {
     if access == Access::Open {
         return Ok(());
     }
-    state
-        .rate_limiter
-        .admit_request(Instant::now())
-        .map_err(|wait| ApiError::RateLimited { scope: "", retry_after_seconds: retry_after_seconds(wait) })?;
     let tokens = &state.config.tokens;
     let needs_token = match access {
         Access::Management => !tokens.is_empty(),
@@ -108,7 +107,13 @@ fn admit(state: &ApiState, access: Access, headers: &HeaderMap) -> Result<(), Ap
     if needs_token && !tokens.admits(headers) {
         return Err(ApiError::Unauthorized);
     }
-    Ok(())
+    if access == Access::Ingest {
+        return Ok(());
+    }
+    state
+        .rate_limiter
+        .admit_request(Instant::now())
+        .map_err(|wait| ApiError::RateLimited { scope: "", retry_after_seconds: retry_after_seconds(wait) })
 }
 
 #[cfg(test)]

@@ -58,6 +58,8 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("Request body too large: {size} (limit {limit} bytes)")]
     PayloadTooLarge { size: BodySize, limit: usize },
+    #[error("Request body not received within {0} s")]
+    BodyTimeout(u64),
     #[error("Subscription not found")]
     SubscriptionNotFound,
     #[error("Delivery task not found")]
@@ -65,6 +67,18 @@ pub enum ApiError {
     /// The request does not fit the current state of what it names.
     #[error("{0}")]
     Conflict(String),
+    /// `If-Match` names a version that is not the current one, or another change
+    /// landed first.
+    #[error(
+        "Precondition failed: the subscription is no longer at the version in If-Match (read it again for its ETag)"
+    )]
+    PreconditionFailed { current: u64 },
+    /// A change is durable, but the views did not say in time whether it applied.
+    #[error("The change was recorded but not yet confirmed; read the subscription to see whether it applied")]
+    Unsettled,
+    /// A change without `If-Match` was overtaken by others every time it was made.
+    #[error("The subscription kept changing while this change was made; try again")]
+    Contended,
     #[error("Not found")]
     RouteNotFound,
     #[error("Method not allowed")]
@@ -133,6 +147,11 @@ impl ApiError {
             },
             ApiError::UnsupportedMediaType => message(StatusCode::UNSUPPORTED_MEDIA_TYPE, self.to_string()),
             ApiError::PayloadTooLarge { .. } => message(StatusCode::PAYLOAD_TOO_LARGE, self.to_string()),
+            ApiError::BodyTimeout(_) => {
+                let mut reply = message(StatusCode::REQUEST_TIMEOUT, self.to_string());
+                reply.headers.push(("connection", "close".into()));
+                reply
+            }
             // The seed answered `{"error": ...}` here; both keys keep old and new clients happy.
             ApiError::SubscriptionNotFound => ErrorReply {
                 status: StatusCode::NOT_FOUND,
@@ -145,6 +164,12 @@ impl ApiError {
                 body: json!({ "error": "conflict", "message": self.to_string() }),
                 headers: Vec::new(),
             },
+            ApiError::PreconditionFailed { .. } => message(StatusCode::PRECONDITION_FAILED, self.to_string()),
+            ApiError::Unsettled | ApiError::Contended => {
+                let mut reply = message(StatusCode::SERVICE_UNAVAILABLE, self.to_string());
+                reply.headers.push(("retry-after", "1".into()));
+                reply
+            }
             ApiError::MethodNotAllowed { allow } => {
                 let mut reply = message(StatusCode::METHOD_NOT_ALLOWED, self.to_string());
                 reply.headers.push(("allow", (*allow).to_string()));

@@ -11,7 +11,7 @@ use hookline_ingest::{signed_message, IngestOutcome, IngestRequest};
 use serde::Serialize;
 use warp::http::{HeaderMap, StatusCode};
 
-use crate::body::{read_limited, require_json, BodyStream};
+use crate::body::{read_json, BodyLimits, BodyStream};
 use crate::error::ApiError;
 use crate::rate_limit::retry_after_seconds;
 use crate::reply::ApiReply;
@@ -62,12 +62,8 @@ async fn accept(
     body: BodyStream,
 ) -> Result<IngestOutcome, ApiError> {
     let subscription_id = subscription_id(sub_id)?;
-    state.rate_limiter.admit_webhook(subscription_id, Instant::now()).map_err(|wait| ApiError::RateLimited {
-        scope: " for this subscription",
-        retry_after_seconds: retry_after_seconds(wait),
-    })?;
-    require_json(headers)?;
-    let body = read_limited(headers, body, state.config.max_body_bytes).await?;
+    let limits = BodyLimits { bytes: state.config.max_body_bytes, time: state.config.body_read_timeout };
+    let body = read_json(headers, body, limits).await?;
     let event_type = headers.get(state.config.event_type_header.as_str()).map(|v| v.as_bytes());
     let signature = headers.get(state.config.secret_header.as_str()).map(|v| v.as_bytes());
     let idempotency_key = headers.get(IDEMPOTENCY_KEY).map(|v| v.as_bytes());
@@ -81,7 +77,16 @@ async fn accept(
         idempotency_key,
         dedup_name: None,
     };
-    let outcome = state.deps.ingestor.ingest(request).await?;
+    // Limits are spent once the webhook is known good (subscription, signature, body):
+    // nobody can spend a subscription's allowance, or the API's, without its secret.
+    let admit = || {
+        let now = Instant::now();
+        let limiter = &state.rate_limiter;
+        let limited = |scope, wait| ApiError::RateLimited { scope, retry_after_seconds: retry_after_seconds(wait) };
+        limiter.admit_webhook(subscription_id, now).map_err(|wait| limited(" for this subscription", wait))?;
+        limiter.admit_request(now).map_err(|wait| limited("", wait))
+    };
+    let outcome = state.deps.ingestor.ingest_admitted(request, admit).await?;
     if let IngestOutcome::Queued(task_id) = &outcome {
         // The ingestor accepted this header, so it is UTF-8; it keeps it trimmed, blank as none.
         let event_type = event_type

@@ -4,8 +4,10 @@
 //! Consumes: HTTP requests; the subscription directory and the views (reads).
 //! Produces: subscription events in `hookline.subscriptions` and, through the
 //! [`hookline_ingest::Ingestor`], TaskAccepted records in `hookline.deliveries`.
-//! Guarantees: a 201/200 on a subscription write means the event is durable, and the
-//! views show it (unless they lag past `read_your_writes_timeout`, which is logged); a
+//! Guarantees: a 201/200 on a subscription write means the change is durable and the
+//! log accepted it on the version it read (the views recorded it within
+//! `read_your_writes_timeout`, else the answer is 503); a stale `If-Match` or a change
+//! overtaken under one is a 412 that changed nothing; a
 //! 202 with a `task_id` means the task is durable, and its status is found on this
 //! instance at once. Every answer is JSON, errors are `{"message": ...}` with the
 //! status picked in one place ([`ApiError`]); bad input never gets a 5xx and 5xx
@@ -43,7 +45,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 pub use auth::{ApiTokens, TokenConfigError, MIN_TOKEN_LEN};
-pub use config::{ApiConfig, ApiDeps};
+pub use config::{ApiConfig, ApiDeps, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 pub use edge::HeaderLimits;
 pub use error::{ApiError, BodySize, IdKind};
 pub use probes::Probes;

@@ -1,12 +1,12 @@
 //! Token buckets: one for the whole API and one per subscription for ingest. A
 //! refused request learns how long to wait (`Retry-After`).
 
-use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hookline_domain::SubscriptionId;
+use quick_cache::sync::Cache;
 
 /// A sustained rate with a burst allowance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,28 +52,29 @@ impl TokenBucket {
             Err(Duration::from_secs_f64((1.0 - self.tokens) / f64::from(rate.per_second.get())))
         }
     }
-
-    fn is_full(&mut self, rate: Rate, now: Instant) -> bool {
-        self.refill(rate, now);
-        self.tokens >= f64::from(rate.burst.get())
-    }
 }
 
-/// Past this many subscriptions with a bucket, full buckets (the same as none) are
-/// dropped; if that frees nothing, a subscription without a bucket is let through
-/// untracked until some do, so the buckets never take more than about 4 MB.
+/// Subscriptions with a bucket, at most: about 10 MB. Past it the coldest bucket is
+/// dropped (a dropped bucket starts full again), and a lookup costs the same however
+/// many there are: a hash lookup in one shard of the cache, under that shard's lock.
+/// Buckets are made only for webhooks whose signature was checked, so nobody can
+/// fill the cache with ids of their own invention.
 const TRACKED_SUBSCRIPTIONS: usize = 100_000;
 
 /// The buckets of one process.
 pub(crate) struct RateLimiter {
     limits: RateLimits,
     api: Mutex<Option<TokenBucket>>,
-    subscriptions: Mutex<HashMap<SubscriptionId, TokenBucket>>,
+    subscriptions: Cache<SubscriptionId, Arc<Mutex<TokenBucket>>>,
 }
 
 impl RateLimiter {
     pub fn new(limits: RateLimits) -> Self {
-        Self { limits, api: Mutex::new(None), subscriptions: Mutex::new(HashMap::new()) }
+        Self::with_capacity(limits, TRACKED_SUBSCRIPTIONS)
+    }
+
+    fn with_capacity(limits: RateLimits, capacity: usize) -> Self {
+        Self { limits, api: Mutex::new(None), subscriptions: Cache::new(capacity) }
     }
 
     /// One request to the API; `Err` carries how long to wait.
@@ -86,24 +87,12 @@ impl RateLimiter {
     /// One webhook for `subscription`; `Err` carries how long to wait.
     pub fn admit_webhook(&self, subscription: SubscriptionId, now: Instant) -> Result<(), Duration> {
         let Some(rate) = self.limits.ingest_per_subscription else { return Ok(()) };
-        let mut buckets = self.subscriptions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        Self::admit_tracked(&mut buckets, TRACKED_SUBSCRIPTIONS, subscription, rate, now)
-    }
-
-    fn admit_tracked(
-        buckets: &mut HashMap<SubscriptionId, TokenBucket>,
-        capacity: usize,
-        subscription: SubscriptionId,
-        rate: Rate,
-        now: Instant,
-    ) -> Result<(), Duration> {
-        if buckets.len() >= capacity && !buckets.contains_key(&subscription) {
-            buckets.retain(|_, bucket| !bucket.is_full(rate, now));
-            if buckets.len() >= capacity {
-                return Ok(());
-            }
-        }
-        buckets.entry(subscription).or_insert_with(|| TokenBucket::full(rate, now)).take(rate, now)
+        let bucket = self
+            .subscriptions
+            .get_or_insert_with(&subscription, || Ok::<_, ()>(Arc::new(Mutex::new(TokenBucket::full(rate, now)))))
+            .unwrap_or_else(|()| Arc::new(Mutex::new(TokenBucket::full(rate, now))));
+        let mut bucket = bucket.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        bucket.take(rate, now)
     }
 }
 
@@ -155,19 +144,16 @@ mod tests {
     }
 
     #[test]
-    fn buckets_are_capped() {
-        let mut buckets = HashMap::new();
-        let (limit, now) = (rate(1, 1), Instant::now());
-        for _ in 0..10 {
-            assert!(RateLimiter::admit_tracked(&mut buckets, 4, SubscriptionId::new(), limit, now).is_ok());
+    fn buckets_are_capped_and_a_busy_one_is_kept() {
+        let limits = RateLimits { api: None, ingest_per_subscription: Some(rate(1, 1)) };
+        let limiter = RateLimiter::with_capacity(limits, 64);
+        let (busy, now) = (SubscriptionId::new(), Instant::now());
+        assert!(limiter.admit_webhook(busy, now).is_ok());
+        for _ in 0..10_000 {
+            assert!(limiter.admit_webhook(SubscriptionId::new(), now).is_ok(), "a new bucket starts full");
+            assert!(limiter.admit_webhook(busy, now).is_err(), "the busy subscription stays limited");
         }
-        assert_eq!(buckets.len(), 4, "only the first four are tracked while none is full again");
-        // A second later every bucket is full again: they make room for new ones.
-        let later = now + Duration::from_secs(1);
-        let newcomer = SubscriptionId::new();
-        assert!(RateLimiter::admit_tracked(&mut buckets, 4, newcomer, limit, later).is_ok());
-        assert_eq!(buckets.len(), 1);
-        assert!(RateLimiter::admit_tracked(&mut buckets, 4, newcomer, limit, later).is_err());
+        assert!(limiter.subscriptions.len() <= 64, "{} buckets kept", limiter.subscriptions.len());
     }
 
     #[test]

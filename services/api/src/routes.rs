@@ -99,7 +99,12 @@ fn subscription_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
         .and(body_stream())
         .then(subscriptions::update)
         .map(into_response);
-    let delete = one().and(warp::delete()).and(with_state(state)).then(subscriptions::delete).map(into_response);
+    let delete = one()
+        .and(warp::delete())
+        .and(with_state(state))
+        .and(warp::header::headers_cloned())
+        .then(subscriptions::delete)
+        .map(into_response);
     let rotate_path = || warp::path!("subscriptions" / String / "secret" / "rotate");
     let rotate = rotate_path()
         .and(warp::post())

@@ -1,131 +1,210 @@
-//! Making a subscription change durable, then waiting until the views show it, so a
-//! list right after a 201/200 on this instance already reflects the write.
+//! Making a subscription change durable and learning whether the log accepted it.
+//!
+//! Every change states the version it builds on (one more than the version it
+//! read); the log's order decides between changes that state the same version (see
+//! `hookline_domain::versions`) and the views record which write made each version.
+//! A change is appended, then this instance waits for the views' word: applied (the
+//! views then show it, so a read right after the 200 reflects it), or refused. A
+//! request with `If-Match` is answered 412 when the version it names is not the
+//! current one, or when another change lands first; without it, a refused change is
+//! built again on the new current state, a bounded number of times.
 
-use std::time::Duration;
+use std::sync::Arc;
 
-use hookline_domain::{SubscriptionEvent, SubscriptionId, SubscriptionState};
+use hookline_domain::{Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState};
+use hookline_lookup::Verdict;
 use hookline_records::subscription_record;
-use hookline_views::ViewError;
-use tokio::time::Instant;
+use warp::http::HeaderMap;
 
 use crate::error::ApiError;
 use crate::state::ApiState;
 
-/// How often the views are asked whether they caught up.
-const POLL_INTERVAL: Duration = Duration::from_millis(5);
+/// How many times a change without `If-Match` is built again after another change
+/// landed first. Each round some writer wins, so this many writers racing on one
+/// subscription all get through.
+const WRITE_ATTEMPTS: usize = 64;
 
-/// Appends `event` to the subscriptions topic, tells the directory, then waits (up to
-/// the configured timeout) for the views. Once the append returned the write is
-/// durable: a slow projector only earns a warning, never an error.
-pub(crate) async fn record(state: &ApiState, event: SubscriptionEvent) -> Result<(), ApiError> {
-    // Stored with its secrets sealed (when a key is set); this instance remembers them in plaintext.
-    let record = subscription_record(&state.deps.directory.sealer().seal_event(&event));
-    state.deps.log.append(vec![record]).await?;
-    state.deps.directory.remember(&event);
-    tracing::debug!(subscription_id = %event.subscription_id(), kind = event.kind(), "subscription change recorded");
-    await_views(state, &event).await;
-    Ok(())
+/// The `ETag` of a subscription version: a strong tag, the version in quotes.
+pub(crate) fn etag(version: u64) -> String {
+    format!("\"{version}\"")
 }
 
-async fn await_views(state: &ApiState, event: &SubscriptionEvent) {
+/// What `If-Match` asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Precondition {
+    /// No `If-Match`: the change is built on whatever is current.
+    None,
+    /// `If-Match: *`: the subscription exists.
+    Exists,
+    /// `If-Match: "<version>"` (a list allowed): one of these is current.
+    Versions([Option<u64>; 4]),
+}
+
+impl Precondition {
+    /// Parses `If-Match`: `*`, or one to four entity tags (`"7"` or weak `W/"7"`, at
+    /// most 19 digits, quotes optional) separated by a comma with at most one space on either side;
+    /// several header lines count as one list. Anything else is a 400.
+    pub(crate) fn of(headers: &HeaderMap) -> Result<Precondition, ApiError> {
+        let mut lines = Vec::new();
+        for value in headers.get_all("if-match") {
+            lines.push(value.to_str().map_err(|_| invalid_if_match())?);
+        }
+        if lines.is_empty() {
+            return Ok(Precondition::None);
+        }
+        let text = lines.join(",");
+        if text == "*" {
+            return Ok(Precondition::Exists);
+        }
+        let tags: Vec<&str> = text.split(',').collect();
+        if tags.len() > 4 {
+            return Err(invalid_if_match());
+        }
+        let mut versions = [None; 4];
+        let last = tags.len() - 1;
+        for (i, tag) in tags.into_iter().enumerate() {
+            let tag = if i > 0 { tag.strip_prefix(' ').unwrap_or(tag) } else { tag };
+            let tag = if i < last { tag.strip_suffix(' ').unwrap_or(tag) } else { tag };
+            // A weak tag never matches in If-Match (RFC 9110, strong comparison).
+            let (weak, tag) = match tag.strip_prefix("W/") {
+                Some(rest) => (true, rest),
+                None => (false, tag),
+            };
+            // The quotes are taken as optional: some clients send the bare version.
+            let tag = tag.strip_prefix('"').unwrap_or(tag);
+            let digits = tag.strip_suffix('"').unwrap_or(tag);
+            if digits.is_empty() || digits.len() > 19 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(invalid_if_match());
+            }
+            if !weak {
+                versions[i] = Some(digits.parse::<u64>().map_err(|_| invalid_if_match())?);
+            }
+        }
+        Ok(Precondition::Versions(versions))
+    }
+
+    fn highest(&self) -> u64 {
+        match self {
+            Precondition::Versions(versions) => versions.iter().flatten().copied().max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    fn holds_for(&self, current: &Subscription) -> bool {
+        match self {
+            Precondition::None | Precondition::Exists => true,
+            Precondition::Versions(versions) => versions.contains(&Some(current.version)),
+        }
+    }
+
+    /// Whether a change refused because another landed first may be built again.
+    fn may_retry(&self) -> bool {
+        !matches!(self, Precondition::Versions(_))
+    }
+}
+
+fn invalid_if_match() -> ApiError {
+    ApiError::BadRequest("If-Match must be * or ETags as given by GET (\"<version>\"), comma-separated".into())
+}
+
+/// Builds a change on the current state of `id` with `build` and records it, as
+/// often as another change lands first and the precondition allows. Returns the
+/// change applied.
+pub(crate) async fn change<F>(
+    state: &Arc<ApiState>,
+    id: SubscriptionId,
+    precondition: Precondition,
+    build: F,
+) -> Result<SubscriptionEvent, ApiError>
+where
+    F: Fn(&Subscription) -> Result<SubscriptionEvent, ApiError>,
+{
+    let patience = state.config.read_your_writes_timeout;
+    for _ in 0..WRITE_ATTEMPTS {
+        let current = state.deps.directory.current_at_least(id, precondition.highest(), patience).await?;
+        let current = match current {
+            Some(SubscriptionState::Live(current)) => current,
+            Some(SubscriptionState::Deleted { .. }) | None => return Err(ApiError::SubscriptionNotFound),
+        };
+        if !precondition.holds_for(&current) {
+            return Err(ApiError::PreconditionFailed { current: current.version });
+        }
+        let event = build(&current)?;
+        match record(state, &event).await? {
+            Verdict::Applied => return Ok(event),
+            Verdict::Refused if precondition.may_retry() => {
+                tracing::debug!(subscription_id = %id, "another change landed first; building this one again");
+            }
+            Verdict::Refused => return Err(ApiError::PreconditionFailed { current: current.version + 1 }),
+            Verdict::Unknown => return Err(ApiError::Unsettled),
+        }
+    }
+    Err(ApiError::Contended)
+}
+
+/// Appends `event` to the subscriptions topic and waits (up to the configured
+/// timeout) for the log's verdict; an applied change is remembered by this instance.
+pub(crate) async fn record(state: &ApiState, event: &SubscriptionEvent) -> Result<Verdict, ApiError> {
     let id = event.subscription_id();
-    let deadline = Instant::now() + state.config.read_your_writes_timeout;
-    loop {
-        match shown(state, id).await {
-            Ok(seen) => match progress(event, seen.as_ref()) {
-                Progress::Shown => return,
-                Progress::Superseded => {
-                    tracing::debug!(subscription_id = %id, "subscription changed again before the views showed this write");
-                    return;
-                }
-                Progress::Pending => {}
-            },
-            Err(e) => {
-                tracing::debug!(subscription_id = %id, error = %e, "views not readable while waiting for a write")
-            }
-        }
-        if Instant::now() >= deadline {
-            tracing::warn!(
-                subscription_id = %id,
-                kind = event.kind(),
-                timeout_ms = state.config.read_your_writes_timeout.as_millis() as u64,
-                "views did not show a subscription write in time; answering anyway (the write is durable)"
-            );
-            return;
-        }
-        tokio::time::sleep(POLL_INTERVAL).await;
+    let write_id =
+        event.write_id().ok_or_else(|| ApiError::UnexpectedRejection("a change without a write id".into()))?;
+    // Stored with its secrets sealed (when a key is set); this instance remembers them in plaintext.
+    let record = subscription_record(&state.deps.directory.sealer().seal_event(event));
+    state.deps.log.append(vec![record]).await?;
+    let patience = state.config.read_your_writes_timeout;
+    let verdict = state.deps.directory.verdict(id, event.version(), write_id, patience).await?;
+    match verdict {
+        Verdict::Applied => state.deps.directory.remember(event),
+        Verdict::Refused => {}
+        Verdict::Unknown => tracing::warn!(
+            subscription_id = %id,
+            kind = event.kind(),
+            timeout_ms = patience.as_millis() as u64,
+            "views did not fold a subscription change in time; its outcome is not known yet (it is durable)"
+        ),
     }
-}
-
-/// What the views show of `id`, with its secrets opened to compare them.
-async fn shown(state: &ApiState, id: SubscriptionId) -> Result<Option<SubscriptionState>, ViewError> {
-    match state.deps.views.subscription(id).await? {
-        Some(SubscriptionState::Live(stored)) => {
-            let opened = state.deps.directory.sealer().open_subscription(stored);
-            Ok(Some(SubscriptionState::Live(opened.map_err(|e| ViewError::Corrupt(e.to_string()))?)))
-        }
-        other => Ok(other),
-    }
-}
-
-#[derive(Debug, PartialEq, Eq)]
-enum Progress {
-    Shown,
-    /// The views moved past this write (the subscription was deleted meanwhile).
-    Superseded,
-    Pending,
-}
-
-fn progress(event: &SubscriptionEvent, seen: Option<&SubscriptionState>) -> Progress {
-    match (event, seen) {
-        (SubscriptionEvent::SubscriptionDeleted { .. }, Some(SubscriptionState::Deleted { .. })) => Progress::Shown,
-        (
-            SubscriptionEvent::SubscriptionCreated { subscription }
-            | SubscriptionEvent::SubscriptionUpdated { subscription },
-            Some(SubscriptionState::Live(shown)),
-        ) => {
-            // Compared to the millisecond: a view store may keep timestamps no finer.
-            let same_content = shown.target_url == subscription.target_url
-                && shown.secret == subscription.secret
-                && shown.event_type_filter == subscription.event_type_filter
-                && shown.enabled == subscription.enabled
-                && shown.disabled_reason == subscription.disabled_reason;
-            if same_content && shown.updated_at.timestamp_millis() >= subscription.updated_at.timestamp_millis() {
-                Progress::Shown
-            } else {
-                Progress::Pending
-            }
-        }
-        (_, Some(SubscriptionState::Deleted { .. })) => Progress::Superseded,
-        _ => Progress::Pending,
-    }
+    tracing::debug!(subscription_id = %id, kind = event.kind(), version = event.version(), ?verdict, "subscription change recorded");
+    Ok(verdict)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{Duration as ChronoDuration, Utc};
-    use hookline_domain::Subscription;
+    use warp::http::HeaderValue;
 
-    fn subscription(url: &str) -> Subscription {
-        let now = Utc::now();
-        Subscription::new(SubscriptionId::new(), url, now)
+    fn precondition(values: &[&str]) -> Result<Precondition, ApiError> {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append("if-match", HeaderValue::from_str(value).unwrap());
+        }
+        Precondition::of(&headers)
     }
 
     #[test]
-    fn an_update_is_shown_once_its_content_is() {
-        let old = subscription("http://a.example/");
-        let mut new = old.clone();
-        new.target_url = "http://b.example/".into();
-        new.updated_at = old.updated_at + ChronoDuration::microseconds(10);
-        let event = SubscriptionEvent::SubscriptionUpdated { subscription: new.clone() };
-        assert_eq!(progress(&event, None), Progress::Pending);
-        assert_eq!(progress(&event, Some(&SubscriptionState::Live(old))), Progress::Pending);
-        let mut truncated = new.clone();
-        truncated.updated_at =
-            new.updated_at - ChronoDuration::microseconds(i64::from(new.updated_at.timestamp_subsec_micros() % 1000));
-        assert_eq!(progress(&event, Some(&SubscriptionState::Live(truncated))), Progress::Shown);
-        let deleted = SubscriptionState::Deleted { id: new.id, deleted_at: Utc::now() };
-        assert_eq!(progress(&event, Some(&deleted)), Progress::Superseded);
+    fn if_match_names_versions_or_any() {
+        assert_eq!(precondition(&[]).unwrap(), Precondition::None);
+        assert_eq!(precondition(&["*"]).unwrap(), Precondition::Exists);
+        assert_eq!(precondition(&["\"7\""]).unwrap(), Precondition::Versions([Some(7), None, None, None]));
+        let listed = precondition(&["\"3\", W/\"4\"", "\"5\""]).unwrap();
+        assert_eq!(listed, Precondition::Versions([Some(3), None, Some(5), None]));
+        assert_eq!(listed.highest(), 5);
+        // Only weak tags: nothing can match.
+        assert_eq!(precondition(&["W/\"4\""]).unwrap(), Precondition::Versions([None; 4]));
+        // Exactly the documented pattern; anything else is a 400.
+        for bad in [
+            "\"seven\"",
+            "\"1\",\"2\",\"3\",\"4\",\"5\"",
+            " \"1\"",
+            "\"1\" ",
+            "\"1\"  ,\"2\"",
+            "\"\"",
+            "\"12345678901234567890\"",
+            "*, \"1\"",
+            "w/\"1\"",
+        ] {
+            assert!(matches!(precondition(&[bad]), Err(ApiError::BadRequest(_))), "{bad}");
+        }
+        assert_eq!(precondition(&["7"]).unwrap(), Precondition::Versions([Some(7), None, None, None]));
+        assert_eq!(etag(12), "\"12\"");
     }
 }

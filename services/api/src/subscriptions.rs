@@ -1,6 +1,7 @@
-//! Subscription CRUD and secret rotation. Writes go to the log (and the directory of
-//! this instance) and wait for the views; single reads go through the directory,
-//! lists through the views (their secrets opened with the directory's sealer).
+//! Subscription CRUD and secret rotation. Writes are changes that state the version
+//! they build on (see `subscription_writes`); single reads go through the directory
+//! and carry the version as their `ETag`, lists go through the views (their secrets
+//! opened with the directory's sealer).
 
 use std::sync::Arc;
 
@@ -13,14 +14,16 @@ use serde_json::json;
 use warp::http::{HeaderMap, StatusCode};
 use warp::path::FullPath;
 
-use crate::body::{read_limited, require_json, BodyStream};
+use crate::body::{read_json, read_limited, require_json, BodyLimits, BodyStream};
 use crate::error::ApiError;
 use crate::query;
 use crate::reply::ApiReply;
 use crate::shapes::SubscriptionBody;
 use crate::state::{subscription_id, ApiState};
 use crate::subscription_input::{parse_new, parse_patch, parse_rotation};
-use crate::subscription_writes::record;
+use crate::subscription_writes::{change, etag, record, Precondition};
+use hookline_lookup::Verdict;
+use uuid::Uuid;
 
 /// A subscription request is a few fields; anything much bigger is not one.
 const SUBSCRIPTION_BODY_LIMIT: usize = 64 * 1024;
@@ -33,9 +36,12 @@ fn now() -> DateTime<Utc> {
     now.duration_trunc(ChronoDuration::microseconds(1)).unwrap_or(now)
 }
 
-async fn json_body(headers: &HeaderMap, body: BodyStream) -> Result<bytes::Bytes, ApiError> {
-    require_json(headers)?;
-    read_limited(headers, body, SUBSCRIPTION_BODY_LIMIT).await
+fn body_limits(state: &ApiState) -> BodyLimits {
+    BodyLimits { bytes: SUBSCRIPTION_BODY_LIMIT, time: state.config.body_read_timeout }
+}
+
+async fn json_body(state: &ApiState, headers: &HeaderMap, body: BodyStream) -> Result<bytes::Bytes, ApiError> {
+    read_json(headers, body, body_limits(state)).await
 }
 
 /// Strictly later than `previous`, even within one microsecond.
@@ -51,19 +57,40 @@ async fn live(state: &ApiState, id: SubscriptionId) -> Result<Subscription, ApiE
     }
 }
 
+/// The answer for a subscription: its body, and its version as the `ETag`.
+fn answer(status: StatusCode, subscription: &Subscription) -> Result<ApiReply, ApiError> {
+    Ok(ApiReply::json(status, &SubscriptionBody::from(subscription))?.with_header("etag", etag(subscription.version)))
+}
+
+/// The subscription a change applied leaves.
+fn applied(event: SubscriptionEvent) -> Result<Subscription, ApiError> {
+    match event {
+        SubscriptionEvent::SubscriptionCreated { subscription }
+        | SubscriptionEvent::SubscriptionUpdated { subscription } => Ok(subscription),
+        SubscriptionEvent::SubscriptionDeleted { .. } => {
+            Err(ApiError::UnexpectedRejection("a deletion where a change was expected".into()))
+        }
+    }
+}
+
 pub(crate) async fn create(state: Arc<ApiState>, headers: HeaderMap, body: BodyStream) -> Result<ApiReply, ApiError> {
-    let new = parse_new(&json_body(&headers, body).await?, &state.config.target_policy)?;
+    let new = parse_new(&json_body(&state, &headers, body).await?, &state.config.target_policy)?;
     let at = now();
     let subscription = Subscription {
         secret: new.secret.map(Secret::new),
         event_type_filter: new.event_type_filter,
         enabled: new.enabled,
         disabled_reason: (!new.enabled).then(|| DISABLED_BY_USER.to_string()),
+        write_id: Some(Uuid::new_v4()),
         ..Subscription::new(SubscriptionId::new(), new.target_url, at)
     };
-    let answer = ApiReply::json(StatusCode::CREATED, &SubscriptionBody::from(&subscription))?;
-    record(&state, SubscriptionEvent::SubscriptionCreated { subscription }).await?;
-    Ok(answer)
+    let reply = answer(StatusCode::CREATED, &subscription)?;
+    match record(&state, &SubscriptionEvent::SubscriptionCreated { subscription }).await? {
+        Verdict::Applied => Ok(reply),
+        // A fresh id is refused only if the log already held it: not this request's doing.
+        Verdict::Refused => Err(ApiError::UnexpectedRejection("a new subscription id was already taken".into())),
+        Verdict::Unknown => Err(ApiError::Unsettled),
+    }
 }
 
 pub(crate) async fn list(state: Arc<ApiState>, path: FullPath, raw_query: String) -> Result<ApiReply, ApiError> {
@@ -94,7 +121,7 @@ pub(crate) async fn list(state: Arc<ApiState>, path: FullPath, raw_query: String
 
 pub(crate) async fn get(id: String, state: Arc<ApiState>) -> Result<ApiReply, ApiError> {
     let subscription = live(&state, subscription_id(&id)?).await?;
-    ApiReply::json(StatusCode::OK, &SubscriptionBody::from(&subscription))
+    answer(StatusCode::OK, &subscription)
 }
 
 pub(crate) async fn update(
@@ -104,30 +131,34 @@ pub(crate) async fn update(
     body: BodyStream,
 ) -> Result<ApiReply, ApiError> {
     let id = subscription_id(&id)?;
-    let patch = parse_patch(&json_body(&headers, body).await?, &state.config.target_policy)?;
-    let current = live(&state, id).await?;
-    let updated_at = now_after(current.updated_at);
-    // Enabling clears the reason; disabling an enabled subscription records the user
-    // as the reason; a subscription already disabled keeps the reason it has.
-    let (enabled, disabled_reason) = match patch.enabled {
-        None => (current.enabled, current.disabled_reason.clone()),
-        Some(true) => (true, None),
-        Some(false) if current.enabled => (false, Some(DISABLED_BY_USER.to_string())),
-        Some(false) => (false, current.disabled_reason.clone().or_else(|| Some(DISABLED_BY_USER.to_string()))),
-    };
-    // A changed secret is a rotation with the configured grace.
-    let secret = patch.secret.apply(current.secret.as_ref().map(|s| s.expose().to_string())).map(Secret::new);
-    let rotated = current.with_rotated_secret(secret, default_grace(&state), updated_at);
-    let subscription = Subscription {
-        target_url: patch.target_url.unwrap_or(rotated.target_url),
-        event_type_filter: patch.event_type_filter.apply(rotated.event_type_filter),
-        enabled,
-        disabled_reason,
-        ..rotated
-    };
-    let answer = ApiReply::json(StatusCode::OK, &SubscriptionBody::from(&subscription))?;
-    record(&state, SubscriptionEvent::SubscriptionUpdated { subscription }).await?;
-    Ok(answer)
+    let precondition = Precondition::of(&headers)?;
+    let patch = parse_patch(&json_body(&state, &headers, body).await?, &state.config.target_policy)?;
+    let grace = default_grace(&state);
+    let event = change(&state, id, precondition, |current| {
+        let updated_at = now_after(current.updated_at);
+        // Enabling clears the reason; disabling an enabled subscription records the user
+        // as the reason; a subscription already disabled keeps the reason it has.
+        let (enabled, disabled_reason) = match patch.enabled {
+            None => (current.enabled, current.disabled_reason.clone()),
+            Some(true) => (true, None),
+            Some(false) if current.enabled => (false, Some(DISABLED_BY_USER.to_string())),
+            Some(false) => (false, current.disabled_reason.clone().or_else(|| Some(DISABLED_BY_USER.to_string()))),
+        };
+        // A changed secret is a rotation with the configured grace.
+        let secret =
+            patch.secret.clone().apply(current.secret.as_ref().map(|s| s.expose().to_string())).map(Secret::new);
+        let rotated = current.with_rotated_secret(secret, grace, updated_at);
+        let subscription = Subscription {
+            target_url: patch.target_url.clone().unwrap_or(rotated.target_url.clone()),
+            event_type_filter: patch.event_type_filter.clone().apply(rotated.event_type_filter.clone()),
+            enabled,
+            disabled_reason,
+            ..rotated
+        };
+        Ok(SubscriptionEvent::SubscriptionUpdated { subscription: subscription.next_version(Uuid::new_v4()) })
+    })
+    .await?;
+    answer(StatusCode::OK, &applied(event)?)
 }
 
 /// Replaces the secret (with the one given, or a generated one); the replaced secret
@@ -139,31 +170,43 @@ pub(crate) async fn rotate_secret(
     body: BodyStream,
 ) -> Result<ApiReply, ApiError> {
     let id = subscription_id(&id)?;
-    let body = read_limited(&headers, body, SUBSCRIPTION_BODY_LIMIT).await?;
+    let precondition = Precondition::of(&headers)?;
+    let body = read_limited(&headers, body, body_limits(&state)).await?;
     // The body is optional; one that is sent must be JSON.
     if !body.iter().all(u8::is_ascii_whitespace) {
         require_json(&headers)?;
     }
     let rotation = parse_rotation(&body)?;
-    let current = live(&state, id).await?;
+    // Chosen once: a rotation built again after another change keeps its secret.
     let secret = Secret::new(rotation.secret.unwrap_or_else(generate_secret));
     let grace = match rotation.grace {
         Some(grace) => TimeDelta::from_std(grace).unwrap_or(TimeDelta::MAX),
         None => default_grace(&state),
     };
-    let subscription = current.with_rotated_secret(Some(secret), grace, now_after(current.updated_at));
-    let answer = ApiReply::json(StatusCode::OK, &SubscriptionBody::from(&subscription))?;
-    record(&state, SubscriptionEvent::SubscriptionUpdated { subscription }).await?;
-    Ok(answer)
+    let event = change(&state, id, precondition, |current| {
+        let subscription = current.with_rotated_secret(Some(secret.clone()), grace, now_after(current.updated_at));
+        Ok(SubscriptionEvent::SubscriptionUpdated { subscription: subscription.next_version(Uuid::new_v4()) })
+    })
+    .await?;
+    answer(StatusCode::OK, &applied(event)?)
 }
 
 fn default_grace(state: &ApiState) -> TimeDelta {
     TimeDelta::from_std(state.config.secret_rotation_grace).unwrap_or(TimeDelta::MAX)
 }
 
-pub(crate) async fn delete(id: String, state: Arc<ApiState>) -> Result<ApiReply, ApiError> {
+/// Deletes for good: no later change brings the subscription back.
+pub(crate) async fn delete(id: String, state: Arc<ApiState>, headers: HeaderMap) -> Result<ApiReply, ApiError> {
     let id = subscription_id(&id)?;
-    live(&state, id).await?;
-    record(&state, SubscriptionEvent::SubscriptionDeleted { id, deleted_at: now() }).await?;
+    let precondition = Precondition::of(&headers)?;
+    change(&state, id, precondition, |current| {
+        Ok(SubscriptionEvent::SubscriptionDeleted {
+            id,
+            deleted_at: now_after(current.updated_at),
+            version: current.version + 1,
+            write_id: Some(Uuid::new_v4()),
+        })
+    })
+    .await?;
     ApiReply::json(StatusCode::OK, &json!({ "message": "Subscription deleted" }))
 }

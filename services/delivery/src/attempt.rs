@@ -14,13 +14,14 @@ use hookline_domain::{
     TaskAccepted,
 };
 use hookline_log::{EventLog, LogError, NewRecord};
-use hookline_lookup::SubscriptionDirectory;
+use hookline_lookup::{SubscriptionDirectory, Verdict as LogVerdict};
 use hookline_quarantine::SetAside;
 use hookline_records::subscription_record;
 use hookline_views::ViewError;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
+use uuid::Uuid;
 
 use crate::decode::Work;
 use crate::disable::{Streaks, Verdict};
@@ -194,26 +195,52 @@ impl Attempter {
 
     /// Notes what an attempt told about its receiver and, when the subscription must be
     /// disabled, appends the change to the subscriptions topic and tells the directory.
+    ///
+    /// The change states the version it builds on, like any other: when another change
+    /// (a user's edit, a deletion) lands first, it is built again on the new current
+    /// state — not at all if that one is deleted or already disabled.
     async fn judge(&self, attempted: &Subscription, verdict: Verdict) -> Result<(), LogError> {
         let now = Utc::now();
         let Some(reason) = self.streaks.observe(attempted.id, verdict, now) else {
             return Ok(());
         };
-        // Disable the latest version known; not again if another attempt (or a user) got there first.
-        let current = match self.directory.get(attempted.id).await {
-            Ok(Some(state)) => match state.live() {
-                Some(live) if live.enabled => live.clone(),
-                _ => return Ok(()),
-            },
-            Ok(None) | Err(_) => attempted.clone(),
-        };
-        let updated_at = later_than(current.updated_at, now);
-        let event =
-            SubscriptionEvent::SubscriptionUpdated { subscription: current.disabled(reason.as_str(), updated_at) };
-        let change = subscription_record(&self.directory.sealer().seal_event(&event));
-        append_durably(self.log.as_ref(), vec![change]).await?;
-        self.directory.remember(&event);
-        tracing::warn!(reason, "subscription disabled");
+        for _ in 0..DISABLE_ATTEMPTS {
+            let current = match self.directory.current(attempted.id).await {
+                Ok(Some(state)) => match state.live() {
+                    Some(live) if live.enabled => live.clone(),
+                    _ => return Ok(()),
+                },
+                Ok(None) => return Ok(()),
+                Err(e) => {
+                    tracing::warn!(error = %e, reason, "subscription not disabled: views unreadable (a later failure tries again)");
+                    return Ok(());
+                }
+            };
+            let write_id = Uuid::new_v4();
+            let disabled = current.disabled(reason.as_str(), later_than(current.updated_at, now));
+            let event = SubscriptionEvent::SubscriptionUpdated { subscription: disabled.next_version(write_id) };
+            let change = subscription_record(&self.directory.sealer().seal_event(&event));
+            append_durably(self.log.as_ref(), vec![change]).await?;
+            match self.directory.verdict(current.id, event.version(), write_id, VERDICT_PATIENCE).await {
+                Ok(LogVerdict::Applied) => {
+                    self.directory.remember(&event);
+                    tracing::warn!(reason, "subscription disabled");
+                    return Ok(());
+                }
+                Ok(LogVerdict::Refused) => {
+                    tracing::debug!(reason, "another change landed before the disabling; building it again")
+                }
+                Ok(LogVerdict::Unknown) => {
+                    tracing::warn!(reason, "subscription disabling recorded, not yet confirmed by the views");
+                    return Ok(());
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, reason, "subscription disabling recorded, views unreadable to confirm it");
+                    return Ok(());
+                }
+            }
+        }
+        tracing::warn!(reason, "subscription not disabled: it kept changing meanwhile (a later failure tries again)");
         Ok(())
     }
 
@@ -234,6 +261,11 @@ impl Attempter {
         }
     }
 }
+
+/// How many times a disabling is built again after other changes landed first.
+const DISABLE_ATTEMPTS: usize = 16;
+/// How long a disabling waits for the views to say whether it was applied.
+const VERDICT_PATIENCE: Duration = Duration::from_secs(10);
 
 /// `now` to the microsecond (the precision the API shows), and strictly after `previous`.
 fn later_than(previous: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {

@@ -19,9 +19,22 @@ use crate::subscription::Subscription;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum SubscriptionEvent {
-    SubscriptionCreated { subscription: Subscription },
-    SubscriptionUpdated { subscription: Subscription },
-    SubscriptionDeleted { id: SubscriptionId, deleted_at: DateTime<Utc> },
+    SubscriptionCreated {
+        subscription: Subscription,
+    },
+    SubscriptionUpdated {
+        subscription: Subscription,
+    },
+    SubscriptionDeleted {
+        id: SubscriptionId,
+        deleted_at: DateTime<Utc>,
+        /// The version this deletion would be: one more than the version it read. 0 in
+        /// events written before versions existed.
+        #[serde(default)]
+        version: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        write_id: Option<uuid::Uuid>,
+    },
 }
 
 impl SubscriptionEvent {
@@ -30,6 +43,24 @@ impl SubscriptionEvent {
             SubscriptionEvent::SubscriptionCreated { subscription }
             | SubscriptionEvent::SubscriptionUpdated { subscription } => subscription.id,
             SubscriptionEvent::SubscriptionDeleted { id, .. } => *id,
+        }
+    }
+
+    /// The version the change would give the subscription (0: written before versions).
+    pub fn version(&self) -> u64 {
+        match self {
+            SubscriptionEvent::SubscriptionCreated { subscription }
+            | SubscriptionEvent::SubscriptionUpdated { subscription } => subscription.version,
+            SubscriptionEvent::SubscriptionDeleted { version, .. } => *version,
+        }
+    }
+
+    /// The write the change comes from, when its writer named one.
+    pub fn write_id(&self) -> Option<uuid::Uuid> {
+        match self {
+            SubscriptionEvent::SubscriptionCreated { subscription }
+            | SubscriptionEvent::SubscriptionUpdated { subscription } => subscription.write_id,
+            SubscriptionEvent::SubscriptionDeleted { write_id, .. } => *write_id,
         }
     }
 

@@ -17,6 +17,7 @@ pub mod subscription;
 pub mod target;
 pub mod task;
 pub mod topics;
+pub mod versions;
 
 pub use events::{AttemptRecorded, Outcome, RetryScheduled, SubscriptionEvent, TaskAccepted, TaskDeadLettered};
 pub use ids::{SubscriptionId, TaskId};

@@ -4,6 +4,7 @@ use std::fmt;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::ids::SubscriptionId;
 use crate::limits::{MAX_EVENT_TYPE_LEN, MAX_SECRET_LEN, MAX_URL_LEN};
@@ -58,6 +59,15 @@ pub struct Subscription {
     pub previous_secret: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
+    /// How many changes made this subscription what it is: 1 when created, one more
+    /// with each change the log accepted (see [`crate::versions`]). 0 in events written
+    /// before versions existed.
+    #[serde(default)]
+    pub version: u64,
+    /// The write that made this version, so that its writer can learn whether the log
+    /// accepted it. Absent in events written before versions existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_id: Option<Uuid>,
 }
 
 fn enabled_by_default() -> bool {
@@ -78,7 +88,15 @@ impl Subscription {
             disabled_reason: None,
             previous_secret: None,
             previous_secret_expires_at: None,
+            version: 1,
+            write_id: None,
         }
+    }
+
+    /// This subscription as the next version, made by the write `write_id`. The
+    /// writer states the version it read by building on it.
+    pub fn next_version(&self, write_id: Uuid) -> Subscription {
+        Subscription { version: self.version + 1, write_id: Some(write_id), ..self.clone() }
     }
 
     /// This subscription disabled at `at` for `reason`.

@@ -48,6 +48,8 @@ fn subscription(secret: Option<&str>) -> Subscription {
         // A secret in its first rotation grace, with the one it replaced.
         previous_secret: secret.map(|_| Secret::new("hlenc:v1:AAAA")),
         previous_secret_expires_at: secret.map(|_| Utc::now()),
+        version: 3,
+        write_id: secret.map(|_| uuid::Uuid::new_v4()),
     }
 }
 
@@ -99,7 +101,21 @@ fn subscription_events_match_their_schema() {
     assert_valid("SubscriptionEvent.json", &old);
     assert_valid(
         "SubscriptionEvent.json",
-        &SubscriptionEvent::SubscriptionDeleted { id: SubscriptionId::new(), deleted_at: Utc::now() },
+        &SubscriptionEvent::SubscriptionDeleted {
+            id: SubscriptionId::new(),
+            deleted_at: Utc::now(),
+            version: 0,
+            write_id: None,
+        },
+    );
+    assert_valid(
+        "SubscriptionEvent.json",
+        &SubscriptionEvent::SubscriptionDeleted {
+            id: SubscriptionId::new(),
+            deleted_at: Utc::now(),
+            version: 4,
+            write_id: Some(uuid::Uuid::new_v4()),
+        },
     );
 }
 

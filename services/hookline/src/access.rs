@@ -6,7 +6,7 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use clap::{ArgAction, Args};
-use hookline_api::{ApiTokens, HeaderLimits, Rate, RateLimits};
+use hookline_api::{ApiTokens, HeaderLimits, Rate, RateLimits, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 use hookline_ingest::DEFAULT_TIMESTAMP_TOLERANCE;
 
 #[derive(Args, Clone)]
@@ -49,6 +49,14 @@ pub struct AccessSettings {
     /// Most bytes a request's headers may take, names and values together.
     #[arg(long, env = "HOOKLINE_MAX_REQUEST_HEADER_BYTES", default_value_t = HeaderLimits::default().max_bytes)]
     pub max_request_header_bytes: usize,
+
+    /// Connections the API serves at once; later ones wait until one closes.
+    #[arg(long, env = "HOOKLINE_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+
+    /// Seconds a request body may take to arrive, whole (408 after).
+    #[arg(long, env = "HOOKLINE_BODY_READ_TIMEOUT_SECONDS", default_value_t = DEFAULT_BODY_READ_TIMEOUT.as_secs())]
+    pub body_read_timeout_seconds: u64,
 }
 
 impl fmt::Debug for AccessSettings {
@@ -70,6 +78,8 @@ pub struct Access {
     pub timestamp_tolerance: Duration,
     pub rate_limits: RateLimits,
     pub header_limits: HeaderLimits,
+    pub max_connections: usize,
+    pub body_read_timeout: Duration,
 }
 
 impl AccessSettings {
@@ -89,7 +99,15 @@ impl AccessSettings {
             problems
                 .push("HOOKLINE_MAX_REQUEST_HEADERS and HOOKLINE_MAX_REQUEST_HEADER_BYTES must be at least 1".into());
         }
+        if self.max_connections == 0 {
+            problems.push("HOOKLINE_MAX_CONNECTIONS must be at least 1".into());
+        }
+        if self.body_read_timeout_seconds == 0 {
+            problems.push("HOOKLINE_BODY_READ_TIMEOUT_SECONDS must be at least 1".into());
+        }
         Access {
+            max_connections: self.max_connections,
+            body_read_timeout: Duration::from_secs(self.body_read_timeout_seconds),
             tokens,
             ingest_requires_token: self.ingest_requires_token,
             timestamp_tolerance: Duration::from_secs(self.ingest_timestamp_tolerance_seconds),

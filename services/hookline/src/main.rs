@@ -3,6 +3,7 @@
 mod access;
 mod config;
 mod memory;
+mod probe;
 mod repair;
 mod serve;
 mod shutdown;
@@ -38,14 +39,28 @@ enum Command {
     /// Moves the damaged parts of the embedded log aside, never deleting them, so that
     /// the service starts again; says how many records were lost (stop the service first).
     RepairLog(config::Settings),
+    /// Asks a URL (e.g. `http://127.0.0.1:8000/ready`) and exits 0 on a 2xx answer, 1
+    /// otherwise: the health check of containers.
+    Probe(probe::ProbeArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let (Command::Serve(settings)
-    | Command::Migrate(settings)
-    | Command::RebuildViews(settings)
-    | Command::RepairLog(settings)) = &cli.command;
+    let settings = match &cli.command {
+        Command::Serve(settings)
+        | Command::Migrate(settings)
+        | Command::RebuildViews(settings)
+        | Command::RepairLog(settings) => settings,
+        Command::Probe(args) => {
+            return match probe::probe(args) {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("hookline probe: {e}");
+                    std::process::ExitCode::FAILURE
+                }
+            };
+        }
+    };
     telemetry::init(settings.log_format);
     let runtime =
         match tokio::runtime::Builder::new_multi_thread().max_blocking_threads(BLOCKING_THREADS).enable_all().build() {
@@ -61,6 +76,7 @@ fn main() -> std::process::ExitCode {
             Command::Migrate(settings) => serve::migrate(settings).await,
             Command::RebuildViews(settings) => serve::rebuild_views(settings).await,
             Command::RepairLog(settings) => repair::repair_log(settings).await,
+            Command::Probe(_) => Ok(()),
         }
     });
     match result {

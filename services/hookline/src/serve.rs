@@ -126,6 +126,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             ingest_requires_token: checked.access.ingest_requires_token,
             rate_limits: checked.access.rate_limits,
             header_limits: checked.access.header_limits,
+            max_connections: checked.access.max_connections,
+            body_read_timeout: checked.access.body_read_timeout,
             ..ApiConfig::default()
         };
         crate::access::warn_if_exposed(&checked.access, addr);

@@ -133,16 +133,28 @@ impl Ingestor {
 
     /// Checks the webhook, then appends its TaskAccepted and waits until it is durable.
     pub async fn ingest(&self, request: IngestRequest<'_>) -> Result<IngestOutcome, IngestError> {
+        self.ingest_admitted(request, || Ok::<(), IngestError>(())).await
+    }
+
+    /// As [`Ingestor::ingest`], asking `admit` once every check has passed (the
+    /// subscription exists, the signature is good) and before anything is appended:
+    /// how a rate limit is spent only on webhooks that would be accepted.
+    pub async fn ingest_admitted<E: From<IngestError>>(
+        &self,
+        request: IngestRequest<'_>,
+        admit: impl FnOnce() -> Result<(), E>,
+    ) -> Result<IngestOutcome, E> {
         match self.check(&request).await? {
             Checked::Filtered(event_type) => Ok(IngestOutcome::Filtered(event_type)),
             Checked::Replayed(task_id) => Ok(IngestOutcome::Replayed(task_id)),
             Checked::Accepted { task_id, record, .. } if request.task_key().is_some() => {
+                admit()?;
                 // A concurrent request with the same key waits here until this one is
                 // durable (then it is a replay) or has failed (then it tries itself).
                 match self.keyed_tasks.get_value_or_guard_async(&task_id).await {
                     Ok(()) => Ok(IngestOutcome::Replayed(task_id)),
                     Err(guard) => {
-                        self.log.append(vec![record]).await?;
+                        self.log.append(vec![record]).await.map_err(IngestError::from)?;
                         let _ = guard.insert(());
                         tracing::debug!(%task_id, subscription_id = %request.subscription_id, "keyed task accepted");
                         Ok(IngestOutcome::Queued(task_id))
@@ -150,7 +162,8 @@ impl Ingestor {
                 }
             }
             Checked::Accepted { task_id, record, .. } => {
-                self.log.append(vec![record]).await?;
+                admit()?;
+                self.log.append(vec![record]).await.map_err(IngestError::from)?;
                 tracing::debug!(%task_id, subscription_id = %request.subscription_id, "task accepted");
                 Ok(IngestOutcome::Queued(task_id))
             }

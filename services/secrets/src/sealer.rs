@@ -239,7 +239,12 @@ mod tests {
         let encoded = serde_json::to_string(&sealed).unwrap();
         assert!(!encoded.contains("s3cret") && !encoded.contains("old-secret"));
         assert_eq!(sealer.open_event(serde_json::from_str(&encoded).unwrap()).unwrap(), event);
-        let deleted = SubscriptionEvent::SubscriptionDeleted { id: SubscriptionId::new(), deleted_at: Utc::now() };
+        let deleted = SubscriptionEvent::SubscriptionDeleted {
+            id: SubscriptionId::new(),
+            deleted_at: Utc::now(),
+            version: 0,
+            write_id: None,
+        };
         assert_eq!(sealer.seal_event(&deleted), deleted);
     }
 

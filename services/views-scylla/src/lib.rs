@@ -34,6 +34,7 @@ use hookline_domain::{
 };
 use hookline_views::{Page, Retention, TaskFilter, ViewChange, ViewError, ViewStore};
 use scylla::client::session::Session;
+use uuid::Uuid;
 
 pub use self::schema::{migrate, truncate};
 pub use self::settings::ScyllaSettings;
@@ -76,6 +77,10 @@ impl ViewStore for ScyllaViews {
 
     async fn subscription(&self, id: SubscriptionId) -> Result<Option<SubscriptionState>, ViewError> {
         read::subscription(&self.session, &self.statements, id).await
+    }
+
+    async fn subscription_write(&self, id: SubscriptionId, version: u64) -> Result<Option<Uuid>, ViewError> {
+        read::subscription_write(&self.session, &self.statements, id, version).await
     }
 
     async fn subscriptions(&self, limit: usize, cursor: Option<&str>) -> Result<Page<Subscription>, ViewError> {

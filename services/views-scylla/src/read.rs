@@ -60,7 +60,21 @@ type SubscriptionRow = (
     Option<String>,
     Option<String>,
     Option<DateTime<Utc>>,
+    Option<i64>,
+    Option<Uuid>,
 );
+
+/// The write that made `version` of subscription `id`, while remembered.
+pub(crate) async fn subscription_write(
+    session: &Session,
+    statements: &Statements,
+    id: SubscriptionId,
+    version: u64,
+) -> Result<Option<Uuid>, ViewError> {
+    let version = i64::try_from(version).unwrap_or(i64::MAX);
+    let found: Vec<(Option<Uuid>,)> = rows(session, &statements.subscription_write, (id.0, version)).await?;
+    Ok(found.into_iter().next().and_then(|(write_id,)| write_id))
+}
 
 pub(crate) async fn subscription(
     session: &Session,
@@ -79,6 +93,8 @@ pub(crate) async fn subscription(
         disabled_reason,
         previous_secret,
         previous_secret_expires_at,
+        version,
+        write_id,
     )) = found.into_iter().next()
     else {
         return Ok(None);
@@ -102,6 +118,9 @@ pub(crate) async fn subscription(
         disabled_reason,
         previous_secret: previous_secret.map(Secret::new),
         previous_secret_expires_at,
+        // Rows written before versions existed: version 0.
+        version: version.map_or(0, |v| u64::try_from(v).unwrap_or(0)),
+        write_id,
     })))
 }
 
@@ -116,6 +135,8 @@ type ListingRow = (
     Option<String>,
     Option<String>,
     Option<DateTime<Utc>>,
+    Option<i64>,
+    Option<Uuid>,
 );
 
 /// A page of the listing; its cursor is the last id of the page.
@@ -151,6 +172,8 @@ pub(crate) async fn subscriptions(
                 disabled_reason,
                 previous_secret,
                 previous_secret_expires_at,
+                version,
+                write_id,
             ) = row;
             let id: [u8; 16] = id.try_into().map_err(|id: Vec<u8>| {
                 ViewError::Corrupt(format!("subscriptions_listing: id of {} bytes", id.len()))
@@ -166,6 +189,8 @@ pub(crate) async fn subscriptions(
                 disabled_reason,
                 previous_secret: previous_secret.map(Secret::new),
                 previous_secret_expires_at,
+                version: version.map_or(0, |v| u64::try_from(v).unwrap_or(0)),
+                write_id,
             })
         })
         .collect::<Result<Vec<_>, ViewError>>()?;

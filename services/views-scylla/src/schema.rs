@@ -14,8 +14,9 @@ const KEYSPACE_CQL: &str = include_str!("../../../schemas/scylla/keyspace.cql");
 const VIEWS_CQL: &str = include_str!("../../../schemas/scylla/views.cql");
 
 /// What `views.cql` creates; `connect` refuses a keyspace that lacks any of it.
-const TABLES: [&str; 9] = [
+const TABLES: [&str; 10] = [
     "subscriptions",
+    "subscription_writes",
     "subscriptions_listing",
     "delivery_tasks",
     "attempts_by_task",
@@ -28,7 +29,7 @@ const TABLES: [&str; 9] = [
 const TYPES: [&str; 2] = ["attempt_record", "last_attempt"];
 /// Columns added after their table first shipped: `CREATE TABLE IF NOT EXISTS` leaves
 /// an older table as it was, so `migrate` adds those it lacks (table, column, type).
-const ADDED_COLUMNS: [(&str, &str, &str); 8] = [
+const ADDED_COLUMNS: [(&str, &str, &str); 12] = [
     ("subscriptions", "enabled", "boolean"),
     ("subscriptions", "disabled_reason", "text"),
     ("subscriptions_listing", "enabled", "boolean"),
@@ -37,6 +38,10 @@ const ADDED_COLUMNS: [(&str, &str, &str); 8] = [
     ("subscriptions", "previous_secret_expires_at", "timestamp"),
     ("subscriptions_listing", "previous_secret", "text"),
     ("subscriptions_listing", "previous_secret_expires_at", "timestamp"),
+    ("subscriptions", "version", "bigint"),
+    ("subscriptions", "write_id", "uuid"),
+    ("subscriptions_listing", "version", "bigint"),
+    ("subscriptions_listing", "write_id", "uuid"),
 ];
 
 /// How long a contact point may take to answer before it counts as down.

@@ -13,8 +13,9 @@
 //!   earlier acceptance time wins, and among writes of the same acceptance time
 //!   (all of them, in practice) the one that expires last, so those cells live as
 //!   long as the task's latest attempt;
-//! * subscriptions: the event's own time in microseconds, a deletion one
-//!   microsecond after an update of the same millisecond;
+//! * subscriptions: the event's own time in microseconds (a deletion one
+//!   microsecond later), so that changes the log accepted one after the other
+//!   within a millisecond keep their order;
 //! * a task's payload, its listing entries and the listing buckets: the time
 //!   (milliseconds) their TTL counts from, so the write that expires last wins.
 //!
@@ -71,11 +72,11 @@ pub(crate) fn lived_from(stamp: i64) -> DateTime<Utc> {
 
 /// The write timestamp of a subscription created or updated at `updated_at`.
 pub(crate) fn subscription_upsert(updated_at: DateTime<Utc>) -> i64 {
-    updated_at.timestamp_millis().saturating_mul(1000)
+    updated_at.timestamp_micros()
 }
 
 /// The write timestamp of a subscription deleted at `deleted_at`: a deletion wins
-/// over an update of the same millisecond, whichever is applied last.
+/// over an update of the same microsecond, whichever is applied last.
 pub(crate) fn subscription_delete(deleted_at: DateTime<Utc>) -> i64 {
     subscription_upsert(deleted_at).saturating_add(1)
 }

@@ -22,6 +22,8 @@ pub(crate) struct Statements {
     pub(crate) put_attempt: PreparedStatement,
     pub(crate) index_attempt: PreparedStatement,
     pub(crate) subscription: PreparedStatement,
+    pub(crate) put_subscription_write: PreparedStatement,
+    pub(crate) subscription_write: PreparedStatement,
     pub(crate) listing_first: PreparedStatement,
     pub(crate) listing_after: PreparedStatement,
     pub(crate) task: PreparedStatement,
@@ -42,12 +44,13 @@ pub(crate) struct Statements {
 /// at an earlier time.
 const UPSERT_SUBSCRIPTION: &str = "UPDATE subscriptions USING TIMESTAMP ? \
      SET target_url = ?, secret = ?, event_type_filter = ?, created_at = ?, updated_at = ?, enabled = ?, \
-     disabled_reason = ?, previous_secret = ?, previous_secret_expires_at = ?, deleted_at = null \
-     WHERE id = ?";
+     disabled_reason = ?, previous_secret = ?, previous_secret_expires_at = ?, version = ?, write_id = ?, \
+     deleted_at = null WHERE id = ?";
 const DELETE_SUBSCRIPTION: &str = "UPDATE subscriptions USING TIMESTAMP ? SET deleted_at = ? WHERE id = ?";
 const UPSERT_LISTING: &str = "UPDATE subscriptions_listing USING TIMESTAMP ? \
      SET target_url = ?, secret = ?, event_type_filter = ?, created_at = ?, updated_at = ?, enabled = ?, \
-     disabled_reason = ?, previous_secret = ?, previous_secret_expires_at = ? WHERE shard = 0 AND id = ?";
+     disabled_reason = ?, previous_secret = ?, previous_secret_expires_at = ?, version = ?, write_id = ? \
+     WHERE shard = 0 AND id = ?";
 const DELETE_LISTING: &str = "DELETE FROM subscriptions_listing USING TIMESTAMP ? WHERE shard = 0 AND id = ?";
 /// `event_type` is bound as unset when the event has none, so that it never
 /// erases one another event knew.
@@ -69,13 +72,15 @@ const NOTE_LISTING_BUCKET: &str =
     "INSERT INTO task_listing_buckets (listing, bucket) VALUES (?, ?) USING TTL ? AND TIMESTAMP ?";
 
 const SUBSCRIPTION: &str = "SELECT target_url, secret, event_type_filter, created_at, updated_at, deleted_at, \
-     enabled, disabled_reason, previous_secret, previous_secret_expires_at \
+     enabled, disabled_reason, previous_secret, previous_secret_expires_at, version, write_id \
      FROM subscriptions WHERE id = ?";
+const PUT_SUBSCRIPTION_WRITE: &str = "INSERT INTO subscription_writes (id, version, write_id) VALUES (?, ?, ?)";
+const SUBSCRIPTION_WRITE: &str = "SELECT write_id FROM subscription_writes WHERE id = ? AND version = ?";
 const LISTING_FIRST: &str = "SELECT id, target_url, secret, event_type_filter, created_at, updated_at, enabled, \
-     disabled_reason, previous_secret, previous_secret_expires_at \
+     disabled_reason, previous_secret, previous_secret_expires_at, version, write_id \
      FROM subscriptions_listing WHERE shard = 0 LIMIT ?";
 const LISTING_AFTER: &str = "SELECT id, target_url, secret, event_type_filter, created_at, updated_at, enabled, \
-     disabled_reason, previous_secret, previous_secret_expires_at \
+     disabled_reason, previous_secret, previous_secret_expires_at, version, write_id \
      FROM subscriptions_listing WHERE shard = 0 AND id > ? LIMIT ?";
 const TASK: &str = "SELECT subscription_id, event_type, created_at, last_attempt FROM delivery_tasks WHERE task_id = ?";
 const ATTEMPTS_OF_TASK: &str = "SELECT record FROM attempts_by_task WHERE task_id = ?";
@@ -117,6 +122,8 @@ impl Statements {
             put_attempt: prepare(PUT_ATTEMPT).await?,
             index_attempt: prepare(INDEX_ATTEMPT).await?,
             subscription: prepare(SUBSCRIPTION).await?,
+            put_subscription_write: prepare(PUT_SUBSCRIPTION_WRITE).await?,
+            subscription_write: prepare(SUBSCRIPTION_WRITE).await?,
             listing_first: prepare(LISTING_FIRST).await?,
             listing_after: prepare(LISTING_AFTER).await?,
             task: prepare(TASK).await?,

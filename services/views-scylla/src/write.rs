@@ -2,6 +2,12 @@
 //! `stamps.rs`) grouped into one unlogged batch per partition and sent
 //! concurrently. Nothing is read, so two projectors applying overlapping changes
 //! in any order still converge.
+//!
+//! Subscription changes are the exception: the log accepts or refuses each by the
+//! version it states ([`versions`]), so they are folded one after the other, in log
+//! order, each after reading the row it applies to. One projector owns a partition
+//! at a time; one that lags behind a rebalance finds the row past its change and
+//! writes nothing, and its timestamps (the change's time) could not win anyway.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -9,7 +15,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use hookline_domain::{
-    AttemptRecorded, LogPosition, Subscription, SubscriptionEvent, SubscriptionId, TaskId, TaskView,
+    versions, AttemptRecorded, LogPosition, Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState, TaskId,
+    TaskView,
 };
 use hookline_views::{ViewChange, ViewError};
 use scylla::client::session::Session;
@@ -21,6 +28,7 @@ use scylla::value::MaybeUnset;
 use uuid::Uuid;
 
 use crate::error;
+use crate::read;
 use crate::rows::{cql_number, AttemptUdt, LastAttemptUdt};
 use crate::stamps;
 use crate::statements::Statements;
@@ -41,8 +49,6 @@ type Values = Box<dyn SerializeRow + Send + Sync>;
 /// A task's row and its attempts share a key, so they land on the same replicas.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Partition {
-    Subscription(SubscriptionId),
-    Listing,
     Task(TaskId),
     SubscriptionDay(SubscriptionId, i32),
     TaskHour(i32),
@@ -126,9 +132,10 @@ pub(crate) async fn apply(
     // Changes to one task are merged first, so its row gets one write per batch.
     let mut tasks: HashMap<TaskId, TaskView> = HashMap::new();
     let mut payloads: HashMap<TaskId, (DateTime<Utc>, LogPosition)> = HashMap::new();
+    let mut subscription_changes = Vec::new();
     for change in changes {
         match change {
-            ViewChange::Subscription(event) => plan_subscription(&mut plan, statements, &event),
+            ViewChange::Subscription(event) => subscription_changes.push(event),
             ViewChange::Task { task, payload_at } => {
                 keep(&mut payloads, task.task_id, task.created_at, payload_at);
                 if stamps::ttl_secs(stamps::expiry(task.last_activity(), retention), now).is_some() {
@@ -159,6 +166,10 @@ pub(crate) async fn apply(
             let values = Box::new((ttl, stamps::lives_from(at), position.topic, partition, offset, task_id.0));
             plan.push(Partition::Task(task_id), &statements.put_payload_position, values, bytes);
         }
+    }
+
+    for event in &subscription_changes {
+        apply_subscription(session, statements, event).await?;
     }
 
     // Built before they enter the stream: a closure over the boxed values inside
@@ -209,6 +220,8 @@ type UpsertValues<K> = (
     Option<String>,
     Option<String>,
     Option<DateTime<Utc>>,
+    i64,
+    Option<Uuid>,
     K,
 );
 
@@ -225,31 +238,48 @@ fn upsert_values<K>(subscription: &Subscription, key: K) -> UpsertValues<K> {
         // Secrets are stored as the event carries them: sealed text when a key is set.
         subscription.previous_secret.as_ref().map(|s| s.expose().to_string()),
         subscription.previous_secret_expires_at,
+        i64::try_from(subscription.version).unwrap_or(i64::MAX),
+        subscription.write_id,
         key,
     )
 }
 
-fn plan_subscription(plan: &mut Plan, statements: &Statements, event: &SubscriptionEvent) {
-    match event {
-        SubscriptionEvent::SubscriptionCreated { subscription }
-        | SubscriptionEvent::SubscriptionUpdated { subscription } => {
-            let id = subscription.id;
-            let by_id = upsert_values(subscription, id.0);
-            plan.push(Partition::Subscription(id), &statements.upsert_subscription, Box::new(by_id), 0);
-            let listed = upsert_values(subscription, listing_key(id));
-            plan.push(Partition::Listing, &statements.upsert_listing, Box::new(listed), 0);
+async fn execute(session: &Session, statement: &PreparedStatement, values: Values) -> Result<(), ViewError> {
+    session.execute_unpaged(statement, values).await.map_err(|e| error::execution("apply a subscription change", e))?;
+    Ok(())
+}
+
+/// Reads what the views hold of the change's subscription and writes what the log
+/// makes of the change: nothing when it is refused.
+async fn apply_subscription(
+    session: &Session,
+    statements: &Statements,
+    event: &SubscriptionEvent,
+) -> Result<(), ViewError> {
+    let id = event.subscription_id();
+    let current = read::subscription(session, statements, id).await?;
+    let Some(next) = versions::apply(current.as_ref(), event) else {
+        return Ok(());
+    };
+    // Which write made the version goes first: a writer that sees the deletion (after
+    // which nothing is written) must find its write here if it was the deletion.
+    if let Some(write_id) = event.write_id() {
+        let version = i64::try_from(event.version()).unwrap_or(i64::MAX);
+        execute(session, &statements.put_subscription_write, Box::new((id.0, version, write_id))).await?;
+    }
+    match next {
+        SubscriptionState::Live(subscription) => {
+            execute(session, &statements.upsert_subscription, Box::new(upsert_values(&subscription, id.0))).await?;
+            execute(session, &statements.upsert_listing, Box::new(upsert_values(&subscription, listing_key(id))))
+                .await?;
         }
-        SubscriptionEvent::SubscriptionDeleted { id, deleted_at } => {
-            let stamp = stamps::subscription_delete(*deleted_at);
-            plan.push(
-                Partition::Subscription(*id),
-                &statements.delete_subscription,
-                Box::new((stamp, *deleted_at, id.0)),
-                0,
-            );
-            plan.push(Partition::Listing, &statements.delete_listing, Box::new((stamp, listing_key(*id))), 0);
+        SubscriptionState::Deleted { deleted_at, .. } => {
+            let stamp = stamps::subscription_delete(deleted_at);
+            execute(session, &statements.delete_subscription, Box::new((stamp, deleted_at, id.0))).await?;
+            execute(session, &statements.delete_listing, Box::new((stamp, listing_key(id)))).await?;
         }
     }
+    Ok(())
 }
 
 /// The attempt's row by task, and its entry in the subscription's index of the day.

@@ -99,6 +99,7 @@ macro_rules! conformance_cases {
 
 conformance_cases!(
     subscription_lifecycle,
+    subscription_changes_follow_versions,
     subscription_listing_pages_in_id_order,
     subscription_listing_rejects_invalid_cursor,
     task_fold_ignores_order_and_repeats,

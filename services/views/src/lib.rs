@@ -19,6 +19,7 @@ use hookline_domain::{
     AttemptRecorded, LogPosition, Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState, TaskAccepted,
     TaskId, TaskView,
 };
+use uuid::Uuid;
 
 pub mod conformance;
 pub mod embedded;
@@ -89,12 +90,20 @@ pub struct Retention {
 
 #[async_trait]
 pub trait ViewStore: Send + Sync + 'static {
-    /// Folds a batch of changes into the views; idempotent and order-insensitive.
+    /// Folds a batch of changes into the views; idempotent and, across topics,
+    /// order-insensitive. Subscription changes are folded in log order by the rule of
+    /// [`hookline_domain::versions`]: refused ones change nothing.
     /// Task and attempt rows older than the retention are not written.
     async fn apply(&self, changes: Vec<ViewChange>) -> Result<(), ViewError>;
 
     /// What the views know of a subscription: live, deleted (a tombstone), or nothing.
     async fn subscription(&self, id: SubscriptionId) -> Result<Option<SubscriptionState>, ViewError>;
+
+    /// The write (its `write_id`) that made `version` of a subscription, once the
+    /// views have folded it and while they remember it (the latest few dozen
+    /// versions at least, for a day at least): how a writer learns whether the log
+    /// accepted its change. `None`: no write made that version yet (or it is forgotten).
+    async fn subscription_write(&self, id: SubscriptionId, version: u64) -> Result<Option<Uuid>, ViewError>;
 
     /// Live subscriptions in id order, `limit` at most, after the cursor of a previous page.
     async fn subscriptions(&self, limit: usize, cursor: Option<&str>) -> Result<Page<Subscription>, ViewError>;

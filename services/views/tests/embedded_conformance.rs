@@ -35,6 +35,7 @@ macro_rules! conformance_cases {
 
 conformance_cases!(
     subscription_lifecycle,
+    subscription_changes_follow_versions,
     subscription_listing_pages_in_id_order,
     subscription_listing_rejects_invalid_cursor,
     task_fold_ignores_order_and_repeats,
@@ -109,6 +110,8 @@ async fn views_survive_drop_and_reopen() {
                 ViewChange::Subscription(SubscriptionEvent::SubscriptionDeleted {
                     id: deleted,
                     deleted_at: view.created_at,
+                    version: 0,
+                    write_id: None,
                 }),
                 ViewChange::accepted(&task, accepted_at()),
                 ViewChange::Attempt(attempt.clone()),

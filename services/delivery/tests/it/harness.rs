@@ -34,6 +34,7 @@ impl Drop for Node {
         if let Some((shutdown, _)) = &self.running {
             shutdown.cancel();
         }
+        self.folding.cancel();
     }
 }
 
@@ -60,7 +61,30 @@ pub struct Node {
     pub metrics: Arc<Registry>,
     pub resolver: Arc<dyn HostResolver>,
     running: Option<(CancellationToken, JoinHandle<Result<(), DeliveryError>>)>,
+    /// Stops the task that folds the subscriptions topic into the views.
+    folding: CancellationToken,
     _dir: TempDir,
+}
+
+/// Folds the subscription changes the role appends (its disablings) into the views,
+/// as the projector does, so that the role learns whether they were applied.
+async fn fold_subscriptions(log: Arc<EmbeddedLog>, views: Arc<EmbeddedViews>, stop: CancellationToken) {
+    let spec =
+        ConsumerSpec { group: None, topics: vec![topic_names::SUBSCRIPTIONS.into()], start: StartFrom::Earliest };
+    let consumer = log.consumer(spec).await.expect("subscriptions consumer");
+    loop {
+        let records = tokio::select! {
+            _ = stop.cancelled() => return,
+            polled = consumer.poll(100, Duration::from_millis(200)) => polled.expect("poll subscriptions"),
+        };
+        let changes = records
+            .iter()
+            .map(|r| ViewChange::Subscription(serde_json::from_slice(&r.value).expect("a subscription event")))
+            .collect::<Vec<_>>();
+        if !changes.is_empty() {
+            views.apply(changes).await.expect("fold subscription changes");
+        }
+    }
 }
 
 impl Node {
@@ -81,8 +105,19 @@ impl Node {
             names.into_iter().map(|name| TopicSpec { name, partitions: PARTITIONS, retention: None }).collect();
         log.ensure_topics(&specs).await.expect("create topics");
         let directory = Arc::new(SubscriptionDirectory::new(views.clone(), 1000, Duration::from_secs(60)));
-        let mut node =
-            Node { log, views, directory, config, metrics: Registry::new(), resolver, running: None, _dir: dir };
+        let folding = CancellationToken::new();
+        tokio::spawn(fold_subscriptions(log.clone(), views.clone(), folding.clone()));
+        let mut node = Node {
+            log,
+            views,
+            directory,
+            config,
+            metrics: Registry::new(),
+            resolver,
+            running: None,
+            folding,
+            _dir: dir,
+        };
         node.resume();
         node
     }
@@ -135,6 +170,7 @@ impl Node {
         };
         subscription.target_url = target_url.to_string();
         subscription.updated_at = Utc::now();
+        let subscription = subscription.next_version(uuid::Uuid::new_v4());
         self.change(SubscriptionEvent::SubscriptionUpdated { subscription }).await;
     }
 
@@ -152,6 +188,7 @@ impl Node {
         subscription.enabled = enabled;
         subscription.disabled_reason = (!enabled).then(|| "disabled by user".to_string());
         subscription.updated_at = Utc::now().max(subscription.updated_at + chrono::TimeDelta::microseconds(1));
+        let subscription = subscription.next_version(uuid::Uuid::new_v4());
         self.change(SubscriptionEvent::SubscriptionUpdated { subscription }).await;
     }
 
@@ -165,7 +202,8 @@ impl Node {
     }
 
     pub async fn delete(&self, id: SubscriptionId) {
-        self.change(SubscriptionEvent::SubscriptionDeleted { id, deleted_at: Utc::now() }).await;
+        self.change(SubscriptionEvent::SubscriptionDeleted { id, deleted_at: Utc::now(), version: 0, write_id: None })
+            .await;
     }
 
     async fn change(&self, event: SubscriptionEvent) {

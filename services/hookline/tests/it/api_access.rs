@@ -289,3 +289,51 @@ async fn an_open_api_listening_beyond_loopback_is_warned_about_and_a_guarded_one
         assert_eq!(log.contains(warning), warned, "tokens {tokens:?}, log:\n{log}");
     }
 }
+
+#[tokio::test]
+async fn limits_are_spent_only_by_authenticated_requests() {
+    let service = Service::start(&[
+        ("HOOKLINE_API_TOKENS", TOKEN),
+        // Three authenticated calls at once: a creation, a list and one webhook.
+        ("HOOKLINE_RATE_LIMIT", "1"),
+        ("HOOKLINE_RATE_LIMIT_BURST", "3"),
+        ("HOOKLINE_INGEST_RATE_LIMIT", "1"),
+        ("HOOKLINE_INGEST_RATE_LIMIT_BURST", "1"),
+    ])
+    .await;
+    let list = || service.client.get(service.url("/api/subscriptions"));
+    // Anonymous callers are refused without spending the API-wide allowance.
+    for _ in 0..20 {
+        assert_eq!(answer(list().send().await.unwrap(), "x").await.0, 401);
+    }
+    let create = json!({"target_url": "http://127.0.0.1:9/signed", "secret": "the-secret"});
+    let resp = service.client.post(service.url("/api/subscriptions")).bearer_auth(TOKEN).json(&create).send().await;
+    let (status, _, created) = answer(resp.unwrap(), "x").await;
+    assert_eq!(status, 201, "{created}");
+    let sub = created["id"].as_str().unwrap().to_string();
+    assert_eq!(answer(list().bearer_auth(TOKEN).send().await.unwrap(), "x").await.0, 200);
+
+    // Unsigned webhooks, and webhooks to ids that do not exist, spend nothing either.
+    let ingest = |sub: &str, signature: Option<&str>| {
+        let mut request = service
+            .client
+            .post(service.url(&format!("/api/ingest/{sub}")))
+            .header("content-type", "application/json")
+            .body("{}");
+        if let Some(signature) = signature {
+            request = request.header("x-hub-signature-256", signature);
+        }
+        request.send()
+    };
+    for _ in 0..20 {
+        assert_eq!(answer(ingest(&sub, Some("sha256=00")).await.unwrap(), "x").await.0, 401);
+        let unknown = "0192f5e4-7c3a-7b1e-9f00-000000000001";
+        assert_eq!(answer(ingest(unknown, None).await.unwrap(), "x").await.0, 404);
+    }
+    let signature = hookline_domain::signature::ingest_signature("the-secret", b"{}");
+    let (status, _, body) = answer(ingest(&sub, Some(&signature)).await.unwrap(), "x").await;
+    assert_eq!(status, 202, "the subscription's allowance is still there: {body}");
+    let (status, _, body) = answer(ingest(&sub, Some(&signature)).await.unwrap(), "retry-after").await;
+    assert_eq!(status, 429, "and it is spent by signed webhooks: {body}");
+    assert!(body["message"].as_str().unwrap().contains("for this subscription"), "{body}");
+}

@@ -126,3 +126,33 @@ async fn every_bad_input_gets_a_json_4xx() {
     assert_eq!(status, 200, "{task}");
     service.wait_task(&accepted_before, "succeeded", Duration::from_secs(20)).await;
 }
+
+/// A client that writes its whole body before reading the answer (Python's `urllib`)
+/// gets the 413 and its JSON message, not a broken pipe.
+#[tokio::test]
+async fn a_client_that_writes_a_whole_oversized_body_first_still_reads_the_413() {
+    let service = Service::start(&[]).await;
+    let sub = service.subscribe("http://127.0.0.1:9/big", None, None).await;
+    let script = r#"
+import json, sys, urllib.request, urllib.error
+url, size = sys.argv[1], int(sys.argv[2])
+request = urllib.request.Request(url, data=b"[" + b"1," * (size // 2) + b"1]", method="POST",
+                                 headers={"Content-Type": "application/json"})
+try:
+    urllib.request.urlopen(request, timeout=30)
+    print("accepted")
+except urllib.error.HTTPError as e:
+    print(e.code, json.loads(e.read())["message"])
+"#;
+    for (path, size) in [(format!("/api/ingest/{sub}"), 3 << 20), ("/api/subscriptions".to_string(), 1 << 20)] {
+        let output = tokio::process::Command::new("python3")
+            .args(["-c", script, &service.url(&path), &size.to_string()])
+            .output()
+            .await
+            .expect("python3 runs");
+        let printed = String::from_utf8_lossy(&output.stdout);
+        let errors = String::from_utf8_lossy(&output.stderr);
+        assert!(printed.starts_with("413 Request body too large"), "{path}: {printed}{errors}");
+    }
+    assert_eq!(service.get("/health").await.0, 200);
+}

@@ -130,16 +130,18 @@ pub struct Engines {
     pub scylla_nodes: String,
 }
 
-/// The engines from `KAFKA_BROKERS` and `SCYLLA_NODES`. Without them the calling test
-/// is skipped, saying so, unless `HOOKLINE_REQUIRE_ENGINES=1` (as in CI), where it fails.
+/// The engines from `KAFKA_BROKERS` and `SCYLLA_NODES`. Without them (an empty value
+/// counts as none, as it does for hookline) the calling test is skipped, saying so,
+/// unless `HOOKLINE_REQUIRE_ENGINES=1` (as in CI), where it fails.
 pub fn engines(test: &str) -> Option<Engines> {
-    match (std::env::var("KAFKA_BROKERS"), std::env::var("SCYLLA_NODES")) {
-        (Ok(kafka_brokers), Ok(scylla_nodes)) => Some(Engines { kafka_brokers, scylla_nodes }),
+    let set = |name| std::env::var(name).ok().filter(|value| !value.trim().is_empty());
+    match (set("KAFKA_BROKERS"), set("SCYLLA_NODES")) {
+        (Some(kafka_brokers), Some(scylla_nodes)) => Some(Engines { kafka_brokers, scylla_nodes }),
         _ if std::env::var("HOOKLINE_REQUIRE_ENGINES").as_deref() == Ok("1") => {
-            panic!("{test}: KAFKA_BROKERS and SCYLLA_NODES must be set (scripts/test.sh starts both engines)")
+            panic!("{test}: KAFKA_BROKERS and SCYLLA_NODES must be set and not empty (scripts/test.sh starts both engines)")
         }
         _ => {
-            println!("SKIPPED: {test}: KAFKA_BROKERS or SCYLLA_NODES not set (run scripts/kafka.sh start and scripts/cassandra.sh start)");
+            println!("SKIPPED: {test}: KAFKA_BROKERS or SCYLLA_NODES not set or empty (run scripts/kafka.sh start and scripts/cassandra.sh start)");
             None
         }
     }

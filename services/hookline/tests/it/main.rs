@@ -25,4 +25,6 @@ mod safe_delivery;
 mod schemathesis;
 mod secrets;
 mod shutdown;
+mod slow_clients;
 mod supervision;
+mod versions;

@@ -19,11 +19,20 @@ const OPERATIONS: &str = "^/(api/v1/|health$|ready$|metrics$)";
 
 /// Where the API's own validation goes past what a schema can say, a 400 for
 /// schema-valid data is right: a target URL must name a public host (or an allowlisted
-/// one), and a cursor must be one a page gave out.
+/// one), and a cursor must be one a page gave out. A well-formed `If-Match` naming a
+/// version that is not the current one is rightly a 412.
 const CONFIG: &str = r#"
 [[operations]]
-include-name = ["POST /api/v1/subscriptions", "PUT /api/v1/subscriptions/{id}"]
+include-name = ["POST /api/v1/subscriptions"]
 checks.positive_data_acceptance.expected-statuses = ["2xx", 400, 404]
+
+[[operations]]
+include-name = ["PUT /api/v1/subscriptions/{id}"]
+checks.positive_data_acceptance.expected-statuses = ["2xx", 400, 404, 412]
+
+[[operations]]
+include-name = ["DELETE /api/v1/subscriptions/{id}", "POST /api/v1/subscriptions/{id}/secret/rotate"]
+checks.positive_data_acceptance.expected-statuses = ["2xx", 404, 412]
 
 [[operations]]
 include-name = ["GET /api/v1/subscriptions", "GET /api/v1/tasks"]

@@ -80,7 +80,7 @@ impl Harness {
     }
 
     pub async fn delete(&self, id: SubscriptionId) {
-        let deleted = SubscriptionEvent::SubscriptionDeleted { id, deleted_at: Utc::now() };
+        let deleted = SubscriptionEvent::SubscriptionDeleted { id, deleted_at: Utc::now(), version: 0, write_id: None };
         self.views.apply(vec![ViewChange::Subscription(deleted)]).await.unwrap();
     }
 

@@ -7,11 +7,12 @@ use hookline_log_kafka::{KafkaLog, KafkaSettings};
 /// `KAFKA_BROKERS`, or `None` after printing why the test is skipped. With
 /// `HOOKLINE_REQUIRE_ENGINES=1` a missing broker fails the test instead.
 pub fn brokers() -> Option<String> {
-    if let Ok(brokers) = std::env::var("KAFKA_BROKERS") {
+    // Empty counts as unset, as it does for hookline itself.
+    if let Some(brokers) = std::env::var("KAFKA_BROKERS").ok().filter(|b| !b.trim().is_empty()) {
         return Some(brokers);
     }
     if std::env::var("HOOKLINE_REQUIRE_ENGINES").as_deref() == Ok("1") {
-        panic!("KAFKA_BROKERS is not set but HOOKLINE_REQUIRE_ENGINES=1: start a broker with scripts/kafka.sh start");
+        panic!("KAFKA_BROKERS is not set (or empty) but HOOKLINE_REQUIRE_ENGINES=1: start a broker with scripts/kafka.sh start");
     }
     println!("SKIPPED: KAFKA_BROKERS not set (run scripts/kafka.sh start)");
     None

@@ -25,7 +25,8 @@ use std::time::Duration;
 pub use self::attempts::{attempts_for_subscription_newest_first, attempts_for_task_oldest_first};
 pub use self::retention::{old_events_are_not_written, rows_expire_and_are_purged};
 pub use self::subscriptions::{
-    subscription_lifecycle, subscription_listing_pages_in_id_order, subscription_listing_rejects_invalid_cursor,
+    subscription_changes_follow_versions, subscription_lifecycle, subscription_listing_pages_in_id_order,
+    subscription_listing_rejects_invalid_cursor,
 };
 pub use self::task_listing::{
     task_listing_filters_newest_first, task_listing_hides_expired_tasks, task_listing_pages_with_a_cursor,
@@ -56,6 +57,7 @@ pub const LONG_RETENTION: Retention = Retention { ttl: Duration::from_secs(24 * 
 /// Runs every case, one after the other.
 pub async fn run_all(factory: &impl ViewStoreFactory) {
     subscription_lifecycle(factory).await;
+    subscription_changes_follow_versions(factory).await;
     subscription_listing_pages_in_id_order(factory).await;
     subscription_listing_rejects_invalid_cursor(factory).await;
     task_fold_ignores_order_and_repeats(factory).await;

@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use hookline_domain::{Secret, Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState};
 
+use uuid::Uuid;
+
 use super::fixtures::{apply, now, secs, subscription};
 use super::{ViewStoreFactory, LONG_RETENTION};
 use crate::{ViewChange, ViewError, ViewStore};
@@ -62,42 +64,116 @@ pub async fn subscription_lifecycle(factory: &impl ViewStoreFactory) {
         secret: Some(Secret::new("s3cret")),
         event_type_filter: Some("order.*".to_string()),
         updated_at: t0 + secs(1),
-        ..created
+        ..created.next_version(Uuid::new_v4())
     };
     apply(&store, vec![change(SubscriptionEvent::SubscriptionUpdated { subscription: updated.clone() })]).await;
     assert_eq!(state(&store, id).await, Some(SubscriptionState::Live(updated.clone())), "after updated");
     assert!(list_all(&store, 100).await.contains(&updated), "the listing must show the updated subscription");
 
-    let disabled = updated.disabled("receiver answered 410 Gone", t0 + secs(1) + secs(1) / 2);
+    let disabled =
+        updated.disabled("receiver answered 410 Gone", t0 + secs(1) + secs(1) / 2).next_version(Uuid::new_v4());
     apply(&store, vec![change(SubscriptionEvent::SubscriptionUpdated { subscription: disabled.clone() })]).await;
     assert_eq!(state(&store, id).await, Some(SubscriptionState::Live(disabled.clone())), "after disabled");
     assert!(list_all(&store, 100).await.contains(&disabled), "the listing must show the disabled state and reason");
 
     let deleted_at = t0 + secs(2);
-    apply(&store, vec![change(SubscriptionEvent::SubscriptionDeleted { id, deleted_at })]).await;
+    apply(&store, vec![change(SubscriptionEvent::SubscriptionDeleted { id, deleted_at, version: 0, write_id: None })])
+        .await;
     assert_eq!(state(&store, id).await, Some(SubscriptionState::Deleted { id, deleted_at }), "after deleted");
     assert!(list_all(&store, 100).await.iter().all(|s| s.id != id), "a deleted subscription must not be listed");
 
     // Within one batch the events apply in the order given.
     let other = SubscriptionId::new();
     let first = subscription(other, "https://example.com/c", t0);
-    let second =
-        Subscription { target_url: "https://example.com/d".to_string(), updated_at: t0 + secs(1), ..first.clone() };
+    let second = Subscription {
+        target_url: "https://example.com/d".to_string(),
+        updated_at: t0 + secs(1),
+        ..first.next_version(Uuid::new_v4())
+    };
+    let third = Subscription { updated_at: t0 + secs(2), ..second.next_version(Uuid::new_v4()) };
     apply(
         &store,
         vec![
             change(SubscriptionEvent::SubscriptionCreated { subscription: first.clone() }),
-            change(SubscriptionEvent::SubscriptionDeleted { id: other, deleted_at: t0 }),
-            change(SubscriptionEvent::SubscriptionCreated { subscription: first }),
             change(SubscriptionEvent::SubscriptionUpdated { subscription: second.clone() }),
+            change(SubscriptionEvent::SubscriptionUpdated { subscription: third.clone() }),
         ],
     )
     .await;
     assert_eq!(
         state(&store, other).await,
-        Some(SubscriptionState::Live(second)),
+        Some(SubscriptionState::Live(third)),
         "a batch must apply its subscription events in order"
     );
+}
+
+/// Two changes that state the same version: the first in log order makes it, the
+/// other changes nothing, and the views say which write made each version.
+pub async fn subscription_changes_follow_versions(factory: &impl ViewStoreFactory) {
+    let store = factory.open(LONG_RETENTION).await;
+    let t0 = now();
+    let id = SubscriptionId::new();
+    let created = Subscription { write_id: Some(Uuid::new_v4()), ..subscription(id, "https://example.com/v", t0) };
+    apply(&store, vec![change(SubscriptionEvent::SubscriptionCreated { subscription: created.clone() })]).await;
+    let write = |version| {
+        let store = store.clone();
+        async move { store.subscription_write(id, version).await.unwrap_or_else(|e| panic!("subscription_write: {e}")) }
+    };
+    assert_eq!(write(1).await, created.write_id, "the creation made version 1");
+    assert_eq!(write(2).await, None, "no write made version 2 yet");
+
+    let edit = Subscription {
+        target_url: "https://example.com/edit".into(),
+        updated_at: t0 + secs(1),
+        ..created.next_version(Uuid::new_v4())
+    };
+    let rotation = Subscription {
+        secret: Some(Secret::new("rotated")),
+        updated_at: t0 + secs(2),
+        ..created.next_version(Uuid::new_v4())
+    };
+    apply(
+        &store,
+        vec![
+            change(SubscriptionEvent::SubscriptionUpdated { subscription: edit.clone() }),
+            change(SubscriptionEvent::SubscriptionUpdated { subscription: rotation.clone() }),
+        ],
+    )
+    .await;
+    // Applied again (a replay): still refused.
+    apply(&store, vec![change(SubscriptionEvent::SubscriptionUpdated { subscription: rotation.clone() })]).await;
+    assert_eq!(state(&store, id).await, Some(SubscriptionState::Live(edit.clone())), "the first of version 2 wins");
+    assert!(list_all(&store, 1000).await.contains(&edit), "the listing shows the winner");
+    assert_eq!(write(2).await, edit.write_id, "version 2 was made by the edit, not the rotation");
+
+    // A deletion racing a disabling that read the same version: whichever comes
+    // first, the subscription ends deleted and stays so.
+    let disabled = edit.disabled("every attempt failed", t0 + secs(3)).next_version(Uuid::new_v4());
+    let deletion = |version: u64| SubscriptionEvent::SubscriptionDeleted {
+        id,
+        deleted_at: t0 + secs(3),
+        version,
+        write_id: Some(Uuid::new_v4()),
+    };
+    let first_deletion = deletion(3);
+    apply(&store, vec![change(first_deletion.clone())]).await;
+    let later = Subscription { updated_at: t0 + secs(9), ..disabled.next_version(Uuid::new_v4()) };
+    apply(
+        &store,
+        vec![
+            change(SubscriptionEvent::SubscriptionUpdated { subscription: disabled.clone() }),
+            change(SubscriptionEvent::SubscriptionUpdated { subscription: later }),
+            change(SubscriptionEvent::SubscriptionCreated { subscription: created.clone() }),
+        ],
+    )
+    .await;
+    assert_eq!(
+        state(&store, id).await,
+        Some(SubscriptionState::Deleted { id, deleted_at: t0 + secs(3) }),
+        "nothing brings a deleted subscription back"
+    );
+    assert!(list_all(&store, 1000).await.iter().all(|s| s.id != id), "nor back into the listing");
+    assert_eq!(write(3).await, first_deletion.write_id(), "version 3 was made by the deletion");
 }
 
 /// The listing is in id order, honours the limit and pages with its cursor, and
@@ -113,7 +189,16 @@ pub async fn subscription_listing_pages_in_id_order(factory: &impl ViewStoreFact
         mine.iter().map(|s| change(SubscriptionEvent::SubscriptionCreated { subscription: s.clone() })).collect();
     apply(&store, creations).await;
     let removed = mine.remove(2);
-    apply(&store, vec![change(SubscriptionEvent::SubscriptionDeleted { id: removed.id, deleted_at: t0 })]).await;
+    apply(
+        &store,
+        vec![change(SubscriptionEvent::SubscriptionDeleted {
+            id: removed.id,
+            deleted_at: t0,
+            version: 0,
+            write_id: None,
+        })],
+    )
+    .await;
     mine.reverse();
 
     for limit in [1, 2, 1000] {

@@ -23,6 +23,7 @@ use hookline_domain::{
     AttemptRecorded, LogPosition, Subscription, SubscriptionId, SubscriptionState, TaskId, TaskView,
 };
 use redb::Database;
+use uuid::Uuid;
 
 use self::error::EmbeddedError;
 use self::schema::clock_ms;
@@ -90,6 +91,10 @@ impl ViewStore for EmbeddedViews {
 
     async fn subscription(&self, id: SubscriptionId) -> Result<Option<SubscriptionState>, ViewError> {
         self.blocking(move |db, _| read::subscription(db, id)).await
+    }
+
+    async fn subscription_write(&self, id: SubscriptionId, version: u64) -> Result<Option<Uuid>, ViewError> {
+        self.blocking(move |db, _| read::subscription_write(db, id, version)).await
     }
 
     async fn subscriptions(&self, limit: usize, cursor: Option<&str>) -> Result<Page<Subscription>, ViewError> {

@@ -13,8 +13,8 @@ use super::codec::{decode_attempt, decode_task};
 use super::error::EmbeddedError;
 use super::schema::{
     attempt_key, attempt_key_of_by_sub, decode, position_of_listing_key, prefix_end, split_row, subscription_key,
-    task_by_sub_key, task_time_key, Bytes, ATTEMPTS, ATTEMPTS_BY_SUB, SUBSCRIPTIONS, TASKS, TASKS_BY_SUB,
-    TASKS_BY_TIME, TOMBSTONES,
+    subscription_write_key, task_by_sub_key, task_time_key, Bytes, ATTEMPTS, ATTEMPTS_BY_SUB, SUBSCRIPTIONS,
+    SUBSCRIPTION_WRITES, TASKS, TASKS_BY_SUB, TASKS_BY_TIME, TOMBSTONES,
 };
 use crate::{Page, TaskFilter, TaskPageBuilder, TaskPosition};
 
@@ -31,6 +31,18 @@ pub(super) fn subscription(db: &Database, id: SubscriptionId) -> Result<Option<S
         }
         None => Ok(None),
     }
+}
+
+/// The write that made `version` of subscription `id`, while remembered.
+pub(super) fn subscription_write(
+    db: &Database,
+    id: SubscriptionId,
+    version: u64,
+) -> Result<Option<uuid::Uuid>, EmbeddedError> {
+    let txn = db.begin_read()?;
+    let table = txn.open_table(SUBSCRIPTION_WRITES)?;
+    let found = table.get(&subscription_write_key(id, version)[..])?;
+    Ok(found.and_then(|row| uuid::Uuid::from_slice(row.value()).ok()))
 }
 
 /// Live subscriptions after `after`, in id order; the cursor of a page is its last id.

@@ -4,6 +4,7 @@
 //! |------------------|--------------------------------------------------------------|---------------------------|
 //! | `subscriptions`  | subscription id (16 bytes)                                   | JSON `Subscription`       |
 //! | `tombstones`     | subscription id (16 bytes)                                   | JSON `deleted_at`         |
+//! | `subscription_writes` | subscription id ++ version (u64 BE)                     | write id (16 bytes)       |
 //! | `tasks`          | task id (16 bytes)                                           | expiry ++ task ++ payload position |
 //! | `attempts`       | task id ++ attempt number (u32 BE)                           | expiry ++ attempt         |
 //! | `attempts_by_sub`| subscription id ++ !attempted_at (u64 BE) ++ task id ++ number | `()`                    |
@@ -43,6 +44,10 @@ pub(super) type Bytes = &'static [u8];
 
 pub(super) const SUBSCRIPTIONS: TableDefinition<Bytes, Bytes> = TableDefinition::new("subscriptions");
 pub(super) const TOMBSTONES: TableDefinition<Bytes, Bytes> = TableDefinition::new("tombstones");
+pub(super) const SUBSCRIPTION_WRITES: TableDefinition<Bytes, Bytes> = TableDefinition::new("subscription_writes");
+/// Versions of a subscription whose write is remembered: a writer asks within
+/// seconds, so the last few dozen are plenty.
+pub(super) const WRITES_KEPT: u64 = 64;
 pub(super) const TASKS: TableDefinition<Bytes, Bytes> = TableDefinition::new("tasks");
 pub(super) const ATTEMPTS: TableDefinition<Bytes, Bytes> = TableDefinition::new("attempts");
 pub(super) const ATTEMPTS_BY_SUB: TableDefinition<Bytes, ()> = TableDefinition::new("attempts_by_sub");
@@ -56,7 +61,7 @@ const PAYLOAD_COPIES: TableDefinition<Bytes, Bytes> = TableDefinition::new("payl
 pub(super) fn create_tables(db: &Database) -> Result<(), EmbeddedError> {
     let txn = db.begin_write()?;
     txn.delete_table(PAYLOAD_COPIES)?;
-    for table in [SUBSCRIPTIONS, TOMBSTONES, TASKS, ATTEMPTS] {
+    for table in [SUBSCRIPTIONS, TOMBSTONES, SUBSCRIPTION_WRITES, TASKS, ATTEMPTS] {
         txn.open_table(table)?;
     }
     for table in [ATTEMPTS_BY_SUB, EXPIRY, TASKS_BY_TIME, TASKS_BY_SUB] {
@@ -169,6 +174,14 @@ pub(super) fn position_of_listing_key(key: &[u8]) -> Result<TaskPosition, Embedd
 
 pub(super) fn subscription_key(id: SubscriptionId) -> [u8; ID_LEN] {
     *id.as_bytes()
+}
+
+/// The key of the write that made `version` of subscription `id`.
+pub(super) fn subscription_write_key(id: SubscriptionId, version: u64) -> [u8; ID_LEN + 8] {
+    let mut key = [0; ID_LEN + 8];
+    key[..ID_LEN].copy_from_slice(id.as_bytes());
+    key[ID_LEN..].copy_from_slice(&version.to_be_bytes());
+    key
 }
 
 pub(super) fn expiry_key(expires_ms: u64, kind: RowKind, row_key: &[u8]) -> Vec<u8> {

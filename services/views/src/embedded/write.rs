@@ -3,15 +3,15 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use hookline_domain::{AttemptRecorded, Outcome, SubscriptionEvent, TaskId, TaskView};
+use hookline_domain::{versions, AttemptRecorded, Outcome, SubscriptionEvent, SubscriptionState, TaskId, TaskView};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
 
 use super::codec::{decode_attempt, decode_task};
 use super::error::EmbeddedError;
 use super::schema::{
-    attempt_key, attempt_row, by_sub_key, encode, expiry_key, expiry_ms, split_row, subscription_key, task_by_sub_key,
-    task_row, task_time_key, Bytes, RowKind, ATTEMPTS, ATTEMPTS_BY_SUB, EXPIRY, SUBSCRIPTIONS, TASKS, TASKS_BY_SUB,
-    TASKS_BY_TIME, TOMBSTONES,
+    attempt_key, attempt_row, by_sub_key, decode, encode, expiry_key, expiry_ms, split_row, subscription_key,
+    subscription_write_key, task_by_sub_key, task_row, task_time_key, Bytes, RowKind, ATTEMPTS, ATTEMPTS_BY_SUB,
+    EXPIRY, SUBSCRIPTIONS, SUBSCRIPTION_WRITES, TASKS, TASKS_BY_SUB, TASKS_BY_TIME, TOMBSTONES, WRITES_KEPT,
 };
 use super::stored::{PayloadAt, StoredTask};
 use crate::{TaskPosition, ViewChange};
@@ -87,6 +87,7 @@ fn fold(tasks: &mut HashMap<TaskId, StoredTask>, task: StoredTask) {
 struct Tables<'txn> {
     subscriptions: Table<'txn, Bytes, Bytes>,
     tombstones: Table<'txn, Bytes, Bytes>,
+    subscription_writes: Table<'txn, Bytes, Bytes>,
     tasks: Table<'txn, Bytes, Bytes>,
     attempts: Table<'txn, Bytes, Bytes>,
     attempts_by_sub: Table<'txn, Bytes, ()>,
@@ -100,6 +101,7 @@ impl<'txn> Tables<'txn> {
         Ok(Self {
             subscriptions: txn.open_table(SUBSCRIPTIONS)?,
             tombstones: txn.open_table(TOMBSTONES)?,
+            subscription_writes: txn.open_table(SUBSCRIPTION_WRITES)?,
             tasks: txn.open_table(TASKS)?,
             attempts: txn.open_table(ATTEMPTS)?,
             attempts_by_sub: txn.open_table(ATTEMPTS_BY_SUB)?,
@@ -109,18 +111,36 @@ impl<'txn> Tables<'txn> {
         })
     }
 
-    /// Created and Updated carry the whole subscription, so they are plain upserts.
+    /// Folds a change into what is stored by the rule of [`versions`]: a refused change
+    /// (stale, or after a deletion) writes nothing. An accepted one is stored whole,
+    /// with the write that made its version.
     fn apply_subscription(&mut self, event: &SubscriptionEvent) -> Result<(), EmbeddedError> {
-        let key = subscription_key(event.subscription_id());
-        match event {
-            SubscriptionEvent::SubscriptionCreated { subscription }
-            | SubscriptionEvent::SubscriptionUpdated { subscription } => {
-                self.subscriptions.insert(&key[..], &encode(subscription)?[..])?;
-                self.tombstones.remove(&key[..])?;
+        let id = event.subscription_id();
+        let key = subscription_key(id);
+        let current = match self.subscriptions.get(&key[..])? {
+            Some(row) => Some(SubscriptionState::Live(decode(row.value())?)),
+            None => match self.tombstones.get(&key[..])? {
+                Some(row) => Some(SubscriptionState::Deleted { id, deleted_at: decode(row.value())? }),
+                None => None,
+            },
+        };
+        let Some(next) = versions::apply(current.as_ref(), event) else {
+            return Ok(());
+        };
+        match next {
+            SubscriptionState::Live(subscription) => {
+                self.subscriptions.insert(&key[..], &encode(&subscription)?[..])?;
             }
-            SubscriptionEvent::SubscriptionDeleted { deleted_at, .. } => {
+            SubscriptionState::Deleted { deleted_at, .. } => {
                 self.subscriptions.remove(&key[..])?;
-                self.tombstones.insert(&key[..], &encode(deleted_at)?[..])?;
+                self.tombstones.insert(&key[..], &encode(&deleted_at)?[..])?;
+            }
+        }
+        if let Some(write_id) = event.write_id() {
+            let version = event.version();
+            self.subscription_writes.insert(&subscription_write_key(id, version)[..], &write_id.as_bytes()[..])?;
+            if let Some(forgotten) = version.checked_sub(WRITES_KEPT) {
+                self.subscription_writes.remove(&subscription_write_key(id, forgotten)[..])?;
             }
         }
         Ok(())
