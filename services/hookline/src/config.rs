@@ -78,8 +78,9 @@ pub struct Settings {
     #[arg(long, env = "LOG_RETENTION_HOURS", default_value_t = 72.0)]
     pub log_retention_hours: f64,
 
-    /// How often expired view rows are purged, in seconds.
-    #[arg(long, env = "HOOKLINE_PURGE_INTERVAL_SECONDS", default_value_t = 60.0)]
+    /// How often expired view rows are purged, in seconds (often, so that each purge is
+    /// small: a busy instance expires thousands of rows a second).
+    #[arg(long, env = "HOOKLINE_PURGE_INTERVAL_SECONDS", default_value_t = 10.0)]
     pub purge_interval_seconds: f64,
 
     /// How long the log keeps records, in hours: at least LOG_RETENTION_HOURS, since the

@@ -55,7 +55,7 @@ impl Default for ProjectorConfig {
             batch: 2000,
             linger: Duration::from_millis(20),
             commit_every: Duration::from_secs(1),
-            purge_interval: Duration::from_secs(60),
+            purge_interval: Duration::from_secs(10),
         }
     }
 }

@@ -15,7 +15,7 @@ const CHUNK: usize = 1024;
 /// Index entries one transaction takes at most. A minute of expired rows at 10,000
 /// webhooks/s is over a million entries: in one transaction it overflowed the page
 /// cache and held the write lock for seconds while the projector waited.
-const ENTRIES_PER_TRANSACTION: usize = 8 * CHUNK;
+const ENTRIES_PER_TRANSACTION: usize = 4 * CHUNK;
 
 /// What one purge transaction did.
 pub(super) struct Purged {
