@@ -183,11 +183,15 @@ async fn delete_while_disabling(service: &Service, receiver: &Receiver) {
         Some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let (_, listed) = service.get("/api/subscriptions?limit=1000").await;
-    for sub in &subs {
-        assert_eq!(read(service, sub).await.0, 404, "{sub} came back");
-        assert!(listed.as_array().unwrap().iter().all(|s| s["id"] != sub.as_str()), "{sub} listed again");
+    // A disabling still in flight must not bring one back: watch them for a while.
+    let watch_until = tokio::time::Instant::now() + Duration::from_secs(2);
+    while tokio::time::Instant::now() < watch_until {
+        let (_, listed) = service.get("/api/subscriptions?limit=1000").await;
+        for sub in &subs {
+            assert_eq!(read(service, sub).await.0, 404, "{sub} came back");
+            assert!(listed.as_array().unwrap().iter().all(|s| s["id"] != sub.as_str()), "{sub} listed again");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

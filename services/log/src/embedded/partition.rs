@@ -241,26 +241,28 @@ fn cut_torn_tail(
     Ok(())
 }
 
+/// A record of `value_bytes` at `offset`, for the tests of tails.
+#[cfg(test)]
+pub(crate) fn test_record(offset: u64, value_bytes: usize) -> Record {
+    Record {
+        topic: "t".into(),
+        partition: 0,
+        offset,
+        timestamp_ms: 0,
+        key: b"k".to_vec(),
+        headers: Vec::new(),
+        value: vec![b'x'; value_bytes],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn record(offset: u64) -> Record {
-        Record {
-            topic: "t".into(),
-            partition: 0,
-            offset,
-            timestamp_ms: 0,
-            key: b"k".to_vec(),
-            headers: Vec::new(),
-            value: vec![b'x'; 100],
-        }
-    }
-
     #[test]
     fn a_tail_reads_what_it_still_holds_and_gives_back_its_slots() {
         let mut tail = Tail::starting_at(0);
-        (0..10_000).for_each(|offset| tail.push(record(offset)));
+        (0..10_000).for_each(|offset| tail.push(test_record(offset, 100)));
         tail.drop_before(9_990);
         assert!(tail.records.capacity() <= 2 * MIN_TAIL_SLOTS, "{} slots kept", tail.records.capacity());
         assert_eq!(tail.read(9_989, 10), None, "dropped records are read from disk");

@@ -70,7 +70,7 @@ impl TailBudget {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::embedded::partition::{approximate_size, Limits};
+    use crate::embedded::partition::{approximate_size, test_record, Limits};
     use crate::Record;
 
     fn partition(dir: &std::path::Path, id: u32) -> Arc<Partition> {
@@ -79,15 +79,7 @@ mod tests {
     }
 
     fn record(offset: u64) -> Record {
-        Record {
-            topic: "t".into(),
-            partition: 0,
-            offset,
-            timestamp_ms: 0,
-            key: b"k".to_vec(),
-            headers: Vec::new(),
-            value: vec![b'x'; 1000],
-        }
+        test_record(offset, 1000)
     }
 
     /// Adds `count` records from `from` to `partition`'s tail, as the writer does.
