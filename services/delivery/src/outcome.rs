@@ -182,6 +182,7 @@ mod tests {
             event_type: Some("order.created".into()),
             accepted_at: Utc::now(),
             payload: RawValue::from_string(r#"{"n":123456789012345678901234567890}"#.into()).unwrap(),
+            event_id: None,
         }
     }
 

@@ -11,8 +11,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::ids::{SubscriptionId, TaskId};
+use crate::ids::{EventId, SubscriptionId, TaskId};
 use crate::subscription::Subscription;
+use crate::tenant::TenantId;
 
 /// A change to a subscription (topic `hookline.subscriptions`, key = subscription id).
 /// Created and Updated carry the whole subscription as it is after the change.
@@ -83,10 +84,58 @@ pub struct TaskAccepted {
     pub event_type: Option<String>,
     pub accepted_at: DateTime<Utc>,
     pub payload: Box<RawValue>,
+    /// The event this task delivers, when it came from one sent to a tenant (absent
+    /// for a webhook sent to one subscription).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<EventId>,
 }
 
 impl TaskAccepted {
     pub const KIND: &'static str = "TaskAccepted";
+
+    /// The `webhook-id` its deliveries carry: the event's id, the same for every
+    /// subscription the event went to; otherwise the task's own id.
+    pub fn webhook_id(&self) -> uuid::Uuid {
+        self.event_id.map_or(self.task_id.0, |event| event.0)
+    }
+}
+
+/// An event sent to a tenant (topic `hookline.fanout`, key = tenant id): one append,
+/// however many subscriptions want it. The subscriptions were chosen when it was
+/// accepted; expanding it into their tasks happens behind the 202, and gives every
+/// task the id [`TaskId::for_event`], so that expanding it twice adds nothing.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EventAccepted {
+    pub event_id: EventId,
+    pub tenant_id: TenantId,
+    pub event_type: String,
+    pub accepted_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// Every enabled subscription of the tenant whose patterns matched, in id order.
+    pub subscriptions: Vec<SubscriptionId>,
+    pub payload: Box<RawValue>,
+}
+
+impl EventAccepted {
+    pub const KIND: &'static str = "EventAccepted";
+
+    /// Its tasks' ids, in the order of its subscriptions.
+    pub fn task_ids(&self) -> Vec<TaskId> {
+        self.subscriptions.iter().map(|sub| TaskId::for_event(self.event_id, *sub)).collect()
+    }
+
+    /// The task that delivers it to `subscription`.
+    pub fn task_for(&self, subscription: SubscriptionId) -> TaskAccepted {
+        TaskAccepted {
+            task_id: TaskId::for_event(self.event_id, subscription),
+            subscription_id: subscription,
+            event_type: Some(self.event_type.clone()),
+            accepted_at: self.accepted_at,
+            payload: self.payload.clone(),
+            event_id: Some(self.event_id),
+        }
+    }
 }
 
 /// A task waiting in a retry tier for its next attempt (topic `hookline.retry.<delay>`).
@@ -172,9 +221,30 @@ mod tests {
             event_type: Some("order.created".into()),
             accepted_at: Utc::now(),
             payload: RawValue::from_string(raw.to_string()).unwrap(),
+            event_id: None,
         };
         let encoded = serde_json::to_vec(&RetryScheduled { task, attempt: 2, due_at: Utc::now() }).unwrap();
         let decoded: RetryScheduled = serde_json::from_slice(&encoded).unwrap();
         assert_eq!(decoded.task.payload.get(), raw);
+    }
+
+    #[test]
+    fn an_event_expands_into_the_same_tasks_every_time() {
+        let event = EventAccepted {
+            event_id: EventId::new(),
+            tenant_id: TenantId::default(),
+            event_type: "order.created".into(),
+            accepted_at: Utc::now(),
+            idempotency_key: None,
+            subscriptions: vec![SubscriptionId::new(), SubscriptionId::new()],
+            payload: RawValue::from_string("{}".into()).unwrap(),
+        };
+        let tasks: Vec<TaskId> = event.subscriptions.iter().map(|s| event.task_for(*s).task_id).collect();
+        assert_eq!(tasks, event.task_ids());
+        let first = event.task_for(event.subscriptions[0]);
+        let second = event.task_for(event.subscriptions[1]);
+        assert_eq!(first.webhook_id(), event.event_id.0);
+        assert_eq!(first.webhook_id(), second.webhook_id());
+        assert_ne!(first.task_id, second.task_id);
     }
 }

@@ -6,9 +6,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::event_types::{self, EventTypePattern};
 use crate::ids::SubscriptionId;
 use crate::limits::{MAX_EVENT_TYPE_LEN, MAX_SECRET_LEN, MAX_URL_LEN};
 use crate::target::TargetPolicy;
+use crate::tenant::TenantId;
 
 /// Secrets starting with this are sealed text (see the `hookline-secrets` crate), so
 /// users may not register one that does.
@@ -39,9 +41,19 @@ impl fmt::Debug for Secret {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subscription {
     pub id: SubscriptionId,
+    /// The tenant that owns it, for good. Absent in events written before tenants
+    /// existed: the default tenant.
+    #[serde(default)]
+    pub tenant_id: TenantId,
     pub target_url: String,
     pub secret: Option<Secret>,
+    /// The seed's filter: the event types wanted, comma-separated. Kept in step with
+    /// `event_types` by every writer; read only where `event_types` is absent (events
+    /// written before patterns existed).
     pub event_type_filter: Option<String>,
+    /// The event-type patterns wanted (see [`crate::event_types`]); absent: every event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_types: Option<Vec<EventTypePattern>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Whether tasks are attempted. A disabled subscription's tasks are kept, not
@@ -79,9 +91,11 @@ impl Subscription {
     pub fn new(id: SubscriptionId, target_url: impl Into<String>, at: DateTime<Utc>) -> Subscription {
         Subscription {
             id,
+            tenant_id: TenantId::default(),
             target_url: target_url.into(),
             secret: None,
             event_type_filter: None,
+            event_types: None,
             created_at: at,
             updated_at: at,
             enabled: true,
@@ -91,6 +105,35 @@ impl Subscription {
             version: 1,
             write_id: None,
         }
+    }
+
+    /// The event-type patterns this subscription wants; `None`: every event.
+    pub fn patterns(&self) -> Option<Vec<EventTypePattern>> {
+        match (&self.event_types, &self.event_type_filter) {
+            (Some(patterns), _) => Some(patterns.clone()),
+            // Written before patterns existed: the filter's types, exactly as it had them.
+            (None, Some(filter)) => Some(
+                filter
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|part| !part.is_empty())
+                    .map(EventTypePattern::verbatim)
+                    .collect(),
+            ),
+            (None, None) => None,
+        }
+    }
+
+    /// Whether this subscription wants an event of `event_type`.
+    pub fn wants(&self, event_type: Option<&str>) -> bool {
+        event_types::wanted(self.patterns().as_deref(), event_type)
+    }
+
+    /// This subscription wanting `patterns` (`None`: every event), with the seed's
+    /// filter written to match.
+    pub fn with_patterns(self, patterns: Option<Vec<EventTypePattern>>) -> Subscription {
+        let event_type_filter = patterns.as_deref().map(event_types::filter_of_patterns);
+        Subscription { event_types: patterns, event_type_filter, ..self }
     }
 
     /// This subscription as the next version, made by the write `write_id`. The
@@ -166,7 +209,7 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    fn new(field: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
         Self { field, message: message.into() }
     }
 }

@@ -150,6 +150,7 @@ mod tests {
             event_type: Some("e".into()),
             accepted_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
             payload: RawValue::from_string("{}".into()).unwrap(),
+            event_id: None,
         }
     }
 

@@ -16,6 +16,14 @@ pub const INGEST_REJECTED: &str = "hookline.ingest.rejected";
 /// records (too large, or refused by the log): a truncated copy with its position and
 /// the reason in headers.
 pub const QUARANTINE: &str = "hookline.quarantine";
+/// Tenants and their tokens, keyed by tenant id.
+pub const TENANTS: &str = "hookline.tenants";
+/// Raw events produced straight into the log for a tenant (key = tenant id, event type
+/// and idempotency key in headers), routed like `POST /api/v1/events`.
+pub const EVENTS: &str = "hookline.events";
+/// Accepted events, each to be expanded into one task per subscription it matched;
+/// keyed by tenant id.
+pub const FANOUT: &str = "hookline.fanout";
 /// Prefix of the retry tier topics: `hookline.retry.<seconds>s`.
 pub const RETRY_PREFIX: &str = "hookline.retry.";
 

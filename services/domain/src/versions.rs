@@ -18,35 +18,59 @@
 use crate::events::SubscriptionEvent;
 use crate::subscription::SubscriptionState;
 
+/// What a reader knows of a subscription id before a change: all the rule needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Known {
+    Unknown,
+    Live { version: u64 },
+    Deleted,
+}
+
+impl Known {
+    pub fn of(state: Option<&SubscriptionState>) -> Known {
+        match state {
+            None => Known::Unknown,
+            Some(SubscriptionState::Live(live)) => Known::Live { version: live.version },
+            Some(SubscriptionState::Deleted { .. }) => Known::Deleted,
+        }
+    }
+}
+
+/// Whether the log accepts `event` after what a reader knows of its id.
+pub fn accepts(known: Known, event: &SubscriptionEvent) -> bool {
+    let known = match known {
+        Known::Deleted => return false,
+        Known::Live { version } => Some(version),
+        Known::Unknown => None,
+    };
+    match event {
+        SubscriptionEvent::SubscriptionCreated { .. } => known.is_none(),
+        SubscriptionEvent::SubscriptionUpdated { subscription } => match known {
+            // Nothing before it in the log: the update stands on its own.
+            None => true,
+            Some(0) => subscription.version <= 1,
+            Some(v) => subscription.version == v + 1,
+        },
+        SubscriptionEvent::SubscriptionDeleted { version, .. } => match known {
+            None => true,
+            Some(v) => *version == 0 || *version == v + 1,
+        },
+    }
+}
+
 /// The state after `event`, given `current` (what the log held for the id before
 /// it), or `None` when the log refuses the change.
 pub fn apply(current: Option<&SubscriptionState>, event: &SubscriptionEvent) -> Option<SubscriptionState> {
-    let known = match current {
-        Some(SubscriptionState::Deleted { .. }) => return None,
-        Some(SubscriptionState::Live(live)) => Some(live.version),
-        None => None,
-    };
-    match event {
-        SubscriptionEvent::SubscriptionCreated { subscription } => {
-            known.is_none().then(|| SubscriptionState::Live(subscription.clone()))
-        }
-        SubscriptionEvent::SubscriptionUpdated { subscription } => {
-            let follows = match known {
-                // Nothing before it in the log: the update stands on its own.
-                None => true,
-                Some(0) => subscription.version <= 1,
-                Some(v) => subscription.version == v + 1,
-            };
-            follows.then(|| SubscriptionState::Live(subscription.clone()))
-        }
-        SubscriptionEvent::SubscriptionDeleted { id, deleted_at, version, .. } => {
-            let follows = match known {
-                None => true,
-                Some(v) => *version == 0 || *version == v + 1,
-            };
-            follows.then_some(SubscriptionState::Deleted { id: *id, deleted_at: *deleted_at })
-        }
+    if !accepts(Known::of(current), event) {
+        return None;
     }
+    Some(match event {
+        SubscriptionEvent::SubscriptionCreated { subscription }
+        | SubscriptionEvent::SubscriptionUpdated { subscription } => SubscriptionState::Live(subscription.clone()),
+        SubscriptionEvent::SubscriptionDeleted { id, deleted_at, .. } => {
+            SubscriptionState::Deleted { id: *id, deleted_at: *deleted_at }
+        }
+    })
 }
 
 #[cfg(test)]

@@ -3,10 +3,12 @@
 use std::path::PathBuf;
 
 use chrono::Utc;
+use hookline_domain::event_types::parse_patterns;
 use hookline_domain::events::{
-    AttemptRecorded, Outcome, RetryScheduled, SubscriptionEvent, TaskAccepted, TaskDeadLettered,
+    AttemptRecorded, EventAccepted, Outcome, RetryScheduled, SubscriptionEvent, TaskAccepted, TaskDeadLettered,
 };
-use hookline_domain::{Secret, Subscription, SubscriptionId, TaskId};
+use hookline_domain::tenant::{Tenant, TenantEvent, TenantId, TenantLimits, TenantToken, TokenId};
+use hookline_domain::{EventId, Secret, Subscription, SubscriptionId, TaskId};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
@@ -35,8 +37,11 @@ fn assert_valid(schema_name: &str, event: &impl serde::Serialize) {
 }
 
 fn subscription(secret: Option<&str>) -> Subscription {
+    let patterns = secret.map(|_| parse_patterns("event_types", &["order.created", "invoice.*"]).unwrap());
     Subscription {
         id: SubscriptionId::new(),
+        tenant_id: TenantId::parse("acme").unwrap(),
+        event_types: None,
         target_url: "https://example.com/hook".into(),
         secret: secret.map(Secret::new),
         event_type_filter: secret.map(|_| "order.created".to_string()),
@@ -51,6 +56,7 @@ fn subscription(secret: Option<&str>) -> Subscription {
         version: 3,
         write_id: secret.map(|_| uuid::Uuid::new_v4()),
     }
+    .with_patterns(patterns)
 }
 
 fn task(event_type: Option<&str>) -> TaskAccepted {
@@ -60,6 +66,7 @@ fn task(event_type: Option<&str>) -> TaskAccepted {
         event_type: event_type.map(str::to_string),
         accepted_at: Utc::now(),
         payload: RawValue::from_string(r#"{"n": 123456789012345678901234567890, "a": [1, "x"]}"#.into()).unwrap(),
+        event_id: None,
     }
 }
 
@@ -133,6 +140,41 @@ fn task_events_match_their_schemas() {
                 failed_at: Utc::now(),
             },
         );
+    }
+}
+
+#[test]
+fn events_sent_to_tenants_and_their_tasks_match_their_schemas() {
+    let event = EventAccepted {
+        event_id: EventId::new(),
+        tenant_id: TenantId::parse("acme").unwrap(),
+        event_type: "order.created".into(),
+        accepted_at: Utc::now(),
+        idempotency_key: Some("order-1".into()),
+        subscriptions: vec![SubscriptionId::new(), SubscriptionId::new()],
+        payload: RawValue::from_string(r#"{"id": 1}"#.into()).unwrap(),
+    };
+    assert_valid("EventAccepted.json", &event);
+    assert_valid("TaskAccepted.json", &event.task_for(event.subscriptions[0]));
+    assert_valid("EventAccepted.json", &EventAccepted { subscriptions: Vec::new(), idempotency_key: None, ..event });
+}
+
+#[test]
+fn tenant_events_match_their_schema() {
+    let at = Utc::now();
+    let acme = TenantId::parse("acme").unwrap();
+    let limits = TenantLimits { events_per_second: Some(50), max_subscriptions: Some(10) };
+    let tenant = Tenant { id: acme.clone(), name: "Acme".into(), limits, created_at: at, updated_at: at };
+    let token = TenantToken::of(TokenId::new(), acme.clone(), Some("ci".into()), "hlt_abcdefghijklmnop", at);
+    for event in [
+        TenantEvent::TenantCreated { tenant: tenant.clone() },
+        TenantEvent::TenantUpdated { tenant: Tenant { limits: TenantLimits::default(), ..tenant } },
+        TenantEvent::TenantDeleted { id: acme.clone(), deleted_at: at },
+        TenantEvent::TokenCreated { token: token.clone() },
+        TenantEvent::TokenCreated { token: TenantToken { name: None, ..token.clone() } },
+        TenantEvent::TokenRevoked { tenant_id: acme, token_id: token.id, revoked_at: at },
+    ] {
+        assert_valid("TenantEvent.json", &event);
     }
 }
 

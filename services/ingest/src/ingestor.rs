@@ -9,7 +9,7 @@ use hookline_domain::events::TaskAccepted;
 use hookline_domain::limits::{json_nests_deeper_than, validate_idempotency_key, MAX_JSON_DEPTH};
 use hookline_domain::signature::{self, SignedMessage};
 use hookline_domain::subscription::validate_event_type;
-use hookline_domain::{filter, SubscriptionId, SubscriptionState, TaskId, TaskView};
+use hookline_domain::{SubscriptionId, SubscriptionState, TaskId, TaskView};
 use hookline_log::{EventLog, NewRecord};
 use hookline_lookup::SubscriptionDirectory;
 use hookline_records::task_accepted_record;
@@ -248,7 +248,7 @@ impl Ingestor {
             return Err(IngestError::TooDeep);
         }
         let payload = RawValue::from_string(body.to_string()).map_err(|_| IngestError::NotJson)?;
-        if !filter::passes(subscription.event_type_filter.as_deref(), event_type.as_deref()) {
+        if !subscription.wants(event_type.as_deref()) {
             return Ok(Checked::Filtered(event_type));
         }
         let task_id = match (request.task_key(), request.dedup_name) {
@@ -262,8 +262,14 @@ impl Ingestor {
             (None, Some(name)) => TaskId::derived(subscription.id, name),
             (None, None) => TaskId::new(),
         };
-        let accepted =
-            TaskAccepted { task_id, subscription_id: subscription.id, event_type, accepted_at: Utc::now(), payload };
+        let accepted = TaskAccepted {
+            task_id,
+            subscription_id: subscription.id,
+            event_type,
+            accepted_at: Utc::now(),
+            payload,
+            event_id: None,
+        };
         Ok(Checked::Accepted {
             task_id,
             record: task_accepted_record(&accepted),

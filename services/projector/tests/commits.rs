@@ -25,6 +25,7 @@ fn task_accepted(subscription_id: SubscriptionId) -> (TaskId, NewRecord) {
         event_type: None,
         accepted_at: Utc::now(),
         payload: RawValue::from_string(r#"{"n":1}"#.into()).unwrap(),
+        event_id: None,
     };
     let record = NewRecord {
         topic: topics::DELIVERIES.into(),

@@ -10,16 +10,22 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use hookline_domain::{
-    topics, RetryPolicy, RetryScheduled, SubscriptionEvent, SubscriptionId, TaskAccepted, TaskDeadLettered,
+    topics, EventAccepted, RetryPolicy, RetryScheduled, SubscriptionEvent, SubscriptionId, TaskAccepted,
+    TaskDeadLettered, TenantEvent,
 };
 use hookline_log::{NewRecord, Record};
 use serde::Serialize;
 
 /// `value` as a record of `topic` for `subscription`, its kind named in the header.
 pub fn event_record(topic: &str, subscription: SubscriptionId, kind: &str, value: &impl Serialize) -> NewRecord {
+    keyed_record(topic, subscription.to_string().into_bytes(), kind, value)
+}
+
+/// `value` as a record of `topic` under `key`, its kind named in the header.
+fn keyed_record(topic: &str, key: Vec<u8>, kind: &str, value: &impl Serialize) -> NewRecord {
     NewRecord {
         topic: topic.to_string(),
-        key: subscription.to_string().into_bytes(),
+        key,
         headers: vec![(topics::EVENT_HEADER.to_string(), kind.as_bytes().to_vec())],
         // The events are plain structs with string keys and raw JSON payloads: serializing cannot fail.
         value: serde_json::to_vec(value).expect("domain events always serialize"),
@@ -30,6 +36,16 @@ pub fn event_record(topic: &str, subscription: SubscriptionId, kind: &str, value
 /// sealed when they are stored sealed).
 pub fn subscription_record(event: &SubscriptionEvent) -> NewRecord {
     event_record(topics::SUBSCRIPTIONS, event.subscription_id(), event.kind(), event)
+}
+
+/// A tenant or token change for `hookline.tenants`, keyed by tenant id.
+pub fn tenant_record(event: &TenantEvent) -> NewRecord {
+    keyed_record(topics::TENANTS, event.tenant_id().as_str().as_bytes().to_vec(), event.kind(), event)
+}
+
+/// An event sent to a tenant, for `hookline.fanout`, keyed by tenant id.
+pub fn event_accepted_record(event: &EventAccepted) -> NewRecord {
+    keyed_record(topics::FANOUT, event.tenant_id.as_str().as_bytes().to_vec(), EventAccepted::KIND, event)
 }
 
 /// An accepted webhook for `hookline.deliveries`.
@@ -102,6 +118,7 @@ mod tests {
             event_type: Some("order.paid".into()),
             accepted_at: Utc::now(),
             payload: RawValue::from_string(r#"{"n": 1}"#.into()).unwrap(),
+            event_id: None,
         }
     }
 

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
-use hookline_domain::{AttemptRecorded, Secret, Subscription, SubscriptionId, SubscriptionState, TaskId, TaskView};
+use hookline_domain::{
+    AttemptRecorded, Secret, Subscription, SubscriptionId, SubscriptionState, TaskId, TaskView, TenantId,
+};
 use hookline_views::{Page, ViewError};
 use scylla::client::session::Session;
 use scylla::deserialize::row::DeserializeRow;
@@ -108,6 +110,8 @@ pub(crate) async fn subscription(
     };
     Ok(Some(SubscriptionState::Live(Subscription {
         id,
+        tenant_id: TenantId::default(),
+        event_types: None,
         target_url,
         secret: secret.map(Secret::new),
         event_type_filter,
@@ -180,6 +184,8 @@ pub(crate) async fn subscriptions(
             })?;
             Ok(Subscription {
                 id: SubscriptionId::from_bytes(id),
+                tenant_id: TenantId::default(),
+                event_types: None,
                 target_url,
                 secret: secret.map(Secret::new),
                 event_type_filter,

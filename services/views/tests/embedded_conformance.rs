@@ -75,6 +75,7 @@ fn sample(sub: SubscriptionId) -> (Subscription, TaskAccepted, hookline_domain::
         event_type: None,
         accepted_at: at,
         payload: serde_json::value::RawValue::from_string(r#"{"n": 1}"#.into()).expect("JSON"),
+        event_id: None,
     };
     let view = TaskView::from_accepted(&task);
     let attempt = hookline_domain::AttemptRecorded {

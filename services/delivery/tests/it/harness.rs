@@ -224,6 +224,7 @@ impl Node {
             event_type: event_type.map(str::to_string),
             accepted_at: Utc::now(),
             payload: RawValue::from_string(payload.to_string()).expect("payload is JSON"),
+            event_id: None,
         };
         let record = NewRecord {
             topic: topic_names::DELIVERIES.to_string(),

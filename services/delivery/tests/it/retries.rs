@@ -115,6 +115,7 @@ async fn a_retry_due_absurdly_late_waits_no_longer_than_its_tier() {
         event_type: None,
         accepted_at: Utc::now(),
         payload: RawValue::from_string("{}".into()).expect("json"),
+        event_id: None,
     };
     // As if written by an instance whose clock ran a century ahead.
     let retry = RetryScheduled { task: task.clone(), attempt: 2, due_at: Utc::now() + TimeDelta::days(36_500) };
