@@ -3,9 +3,10 @@
 //! to `hookline.ingest.rejected`) appended in one call; a record whose outcome the log
 //! cannot take is set aside in `hookline.quarantine` instead.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use hookline_domain::{topics, LogPosition, TaskId, TaskView};
+use hookline_log::consume::{next_offsets, Backoff};
 use hookline_log::{NewRecord, Record, TopicPartition};
 use hookline_quarantine::{Output, SetAside};
 use hookline_views::ViewChange;
@@ -13,7 +14,6 @@ use tokio_util::sync::CancellationToken;
 use tracing::field::{display, Empty};
 use tracing::Instrument;
 
-use crate::backoff::Backoff;
 use crate::envelope::{rejected_copy, Envelope, Rejection};
 use crate::error::IngestConsumerError;
 use crate::ingestor::{Checked, Ingestor};
@@ -154,14 +154,4 @@ fn reject(record: &Record, rejection: Rejection) -> Verdict {
     let reason = rejection.reason();
     tracing::warn!(reason, message = %rejection.message(), "record rejected");
     Verdict::Rejected { copy: rejected_copy(record, &rejection), reason }
-}
-
-/// One past the highest offset of each partition among `records`.
-fn next_offsets(records: &[Record]) -> Vec<(TopicPartition, u64)> {
-    let mut next = BTreeMap::new();
-    for record in records {
-        let offset = next.entry(record.topic_partition()).or_insert(0);
-        *offset = (*offset).max(record.offset.saturating_add(1));
-    }
-    next.into_iter().collect()
 }

@@ -44,7 +44,6 @@
 //! [`REJECT_MESSAGE_HEADER`] (the reason in words). A record whose key is not a UUID is
 //! refused as `invalid_key`; every other reason is [`IngestError::reason`].
 
-mod backoff;
 mod batch;
 mod consumer;
 mod envelope;
