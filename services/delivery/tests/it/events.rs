@@ -1,11 +1,12 @@
-//! Tasks that deliver an event sent to a tenant: one `webhook-id` for all of them.
+//! Tasks that deliver an event sent to a tenant: one `webhook-id` for all of them, and
+//! one attempt for a task appended twice.
 
 use std::time::Duration;
 
 use chrono::Utc;
 use hookline_domain::signature::verify_standard_webhooks;
 use hookline_domain::{EventAccepted, EventId, TenantId};
-use hookline_testkit::Receiver;
+use hookline_testkit::{wait_until, Receiver};
 use serde_json::value::RawValue;
 
 use crate::harness::{fast_config, Node};
@@ -48,4 +49,27 @@ async fn every_delivery_of_one_event_carries_the_event_id_signed() {
     for task in [event.task_for(a), event.task_for(b)] {
         assert_eq!(node.wait_attempts(task.task_id, 1, WAIT).await.len(), 1);
     }
+}
+
+#[tokio::test]
+async fn a_task_appended_twice_is_attempted_once() {
+    let receiver = Receiver::start().await;
+    // One attempt at a time per subscription, in order: once the later task is recorded,
+    // a second attempt of the copy would have been made before it.
+    let node =
+        Node::start(hookline_delivery::DeliveryConfig { max_in_flight_per_subscription: 1, ..fast_config() }).await;
+    let subscription = node.subscribe(&receiver.url("/hook"), None).await;
+    let event = event(vec![subscription]);
+    let task = event.task_for(subscription);
+    node.append_task(&task).await;
+    node.append_task(&task).await;
+    let later = node.accept(subscription, "{}", None).await;
+
+    node.wait_attempts(later.task_id, 1, WAIT).await;
+    wait_until(WAIT, "the copy counted as skipped", || async {
+        node.metrics.render().contains("hookline_delivery_duplicates_skipped_total 1\n").then_some(())
+    })
+    .await;
+    assert_eq!(node.attempts(task.task_id).await.len(), 1);
+    assert_eq!(receiver.requests("/hook").len(), 2, "the task once, the later task once");
 }
