@@ -81,4 +81,7 @@ pub struct ApiDeps {
     pub ingestor: Arc<Ingestor>,
     /// The process's metrics and readiness checks, for `/metrics` and `/ready`.
     pub probes: Probes,
+    /// Tenants, their tokens and which subscriptions want an event: the process's one
+    /// directory, followed from the log by the binary.
+    pub routing: Arc<hookline_routing::Directory>,
 }

@@ -177,7 +177,8 @@ pub struct Settings {
     pub secret_rotation_grace_seconds: u64,
 
     /// Roles this process runs: `all`, or a comma-separated list of `api`, `delivery`,
-    /// `projector`, `ingest` (the consumer of directly produced webhooks).
+    /// `projector`, `ingest` (the consumer of directly produced webhooks and events),
+    /// `fanout` (expands each event sent to a tenant into its subscriptions' tasks).
     #[arg(long = "roles", env = "HOOKLINE_ROLES", value_enum, value_delimiter = ',', default_value = "all")]
     pub roles: Vec<Role>,
 
@@ -205,6 +206,7 @@ pub enum Role {
     Delivery,
     Projector,
     Ingest,
+    Fanout,
 }
 
 impl Settings {

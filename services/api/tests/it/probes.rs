@@ -97,7 +97,17 @@ fn api_over(dir: &TempDir, log: Arc<dyn EventLog>, consumers: Arc<ConsumerBook>)
     let ingestor = Arc::new(Ingestor::new(log.clone(), directory.clone(), views.clone(), 1024));
     let readiness = Arc::new(Readiness::new(log.clone(), views.clone(), consumers));
     let probes = Probes { registry: Registry::new(), readiness };
-    (ApiDeps { log, views: views.clone(), directory, ingestor, probes }, views)
+    (
+        ApiDeps {
+            log,
+            views: views.clone(),
+            directory,
+            ingestor,
+            probes,
+            routing: Arc::new(hookline_routing::Directory::new()),
+        },
+        views,
+    )
 }
 
 async fn ready(deps: &ApiDeps) -> (StatusCode, Value) {

@@ -76,7 +76,14 @@ impl Stack {
         tokio::spawn(hookline_projector::run(config, projector_deps, shutdown.clone()));
         let follower = (directory.clone(), log.clone(), shutdown.clone());
         tokio::spawn(async move { follower.0.follow(follower.1, follower.2).await });
-        let deps = ApiDeps { log: log.clone(), views: views.clone(), directory, ingestor, probes };
+        let deps = ApiDeps {
+            log: log.clone(),
+            views: views.clone(),
+            directory,
+            ingestor,
+            probes,
+            routing: Arc::new(hookline_routing::Directory::new()),
+        };
         Stack { _dir: dir, log, deps, lag, max_body_bytes, shutdown }
     }
 
