@@ -198,11 +198,12 @@ impl ApiError {
 
 fn ingest_reply(error: &IngestError) -> ErrorReply {
     let status = match error {
-        IngestError::UnknownSubscription => StatusCode::NOT_FOUND,
+        IngestError::UnknownSubscription | IngestError::UnknownTenant => StatusCode::NOT_FOUND,
         IngestError::Signature(_) => StatusCode::UNAUTHORIZED,
         IngestError::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        IngestError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        IngestError::TooLarge { .. } | IngestError::FanOutTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         IngestError::InvalidEventType(_)
+        | IngestError::MissingEventType
         | IngestError::InvalidIdempotencyKey(_)
         | IngestError::NotUtf8
         | IngestError::TooDeep => StatusCode::BAD_REQUEST,

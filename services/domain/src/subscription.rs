@@ -185,6 +185,9 @@ impl Subscription {
 pub const DISABLED_BY_USER: &str = "disabled by user";
 
 /// What the views know of a subscription id.
+// Nearly every state is live, and caches hold states behind an `Arc` already: boxing
+// the live one would add an allocation to every read for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SubscriptionState {
     Live(Subscription),

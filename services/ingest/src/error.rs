@@ -9,6 +9,12 @@ use hookline_views::ViewError;
 pub enum IngestError {
     #[error("Subscription not found")]
     UnknownSubscription,
+    #[error("Tenant not found")]
+    UnknownTenant,
+    #[error("An event type is required")]
+    MissingEventType,
+    #[error("Event too large to send to {subscriptions} subscriptions: {size} bytes with their list (limit {limit})")]
+    FanOutTooLarge { subscriptions: usize, size: usize, limit: usize },
     #[error(transparent)]
     Signature(#[from] SignatureError),
     #[error("Request body must be JSON")]
@@ -48,6 +54,9 @@ impl IngestError {
     pub fn reason(&self) -> &'static str {
         match self {
             IngestError::UnknownSubscription => "unknown_subscription",
+            IngestError::UnknownTenant => "unknown_tenant",
+            IngestError::MissingEventType => "missing_event_type",
+            IngestError::FanOutTooLarge { .. } => "fan_out_too_large",
             IngestError::Signature(SignatureError::Missing) => "signature_missing",
             IngestError::Signature(SignatureError::Invalid) => "signature_invalid",
             IngestError::Signature(SignatureError::Timestamp) => "signature_timestamp",

@@ -178,31 +178,9 @@ impl Ingestor {
     }
 
     /// Writes keyed tasks appended by the log consumer into the views, before their
-    /// records are committed: another process that takes over the partition finds them
-    /// there, without waiting for the projector, and a repeat of their key is a replay.
-    /// Waits while the views are unavailable; `false` when shutdown came first. The
-    /// projector writes the same rows again later, which changes nothing.
+    /// records are committed (see [`write_ahead`]).
     pub(crate) async fn record_keyed(&self, changes: Vec<ViewChange>, shutdown: &CancellationToken) -> bool {
-        if changes.is_empty() {
-            return true;
-        }
-        let mut backoff = Backoff::new();
-        loop {
-            match self.views.apply(changes.clone()).await {
-                Ok(()) => return true,
-                Err(error) if error.is_retryable() => {
-                    tracing::warn!(%error, "writing keyed tasks to the views failed, retrying");
-                    if !backoff.wait(shutdown).await {
-                        return false;
-                    }
-                }
-                // The projector writes them too: only a repeat during its lag may slip through.
-                Err(error) => {
-                    tracing::error!(%error, tasks = changes.len(), "writing keyed tasks to the views failed");
-                    return true;
-                }
-            }
-        }
+        write_ahead(self.views.as_ref(), changes, shutdown).await
     }
 
     /// Whether a task of this id was accepted before: lately by this process, or by
@@ -243,11 +221,7 @@ impl Ingestor {
         if let Some(key) = request.task_key() {
             validate_idempotency_key(key).map_err(IngestError::InvalidIdempotencyKey)?;
         }
-        let body = std::str::from_utf8(request.body).map_err(|_| IngestError::NotUtf8)?;
-        if json_nests_deeper_than(request.body, MAX_JSON_DEPTH) {
-            return Err(IngestError::TooDeep);
-        }
-        let payload = RawValue::from_string(body.to_string()).map_err(|_| IngestError::NotJson)?;
+        let payload = json_payload(request.body)?;
         if !subscription.wants(event_type.as_deref()) {
             return Ok(Checked::Filtered(event_type));
         }
@@ -278,8 +252,46 @@ impl Ingestor {
     }
 }
 
+/// Writes keyed tasks or events, just appended, into the views before their records
+/// are committed (or before the answer, over REST): another process that gets the same
+/// key finds them there, without waiting for the projector, and answers a replay.
+/// Waits while the views are unavailable; `false` when shutdown came first. The
+/// projector writes the same rows again later, which changes nothing.
+pub(crate) async fn write_ahead(views: &dyn ViewStore, changes: Vec<ViewChange>, shutdown: &CancellationToken) -> bool {
+    if changes.is_empty() {
+        return true;
+    }
+    let mut backoff = Backoff::new();
+    loop {
+        match views.apply(changes.clone()).await {
+            Ok(()) => return true,
+            Err(error) if error.is_retryable() => {
+                tracing::warn!(%error, "writing keyed rows to the views failed, retrying");
+                if !backoff.wait(shutdown).await {
+                    return false;
+                }
+            }
+            // The projector writes them too: only a repeat during its lag may slip through.
+            Err(error) => {
+                tracing::error!(%error, rows = changes.len(), "writing keyed rows to the views failed");
+                return true;
+            }
+        }
+    }
+}
+
+/// The body as the payload of a record: UTF-8 JSON, nested no deeper than the limit,
+/// kept byte for byte.
+pub(crate) fn json_payload(body: &[u8]) -> Result<Box<RawValue>, IngestError> {
+    let text = std::str::from_utf8(body).map_err(|_| IngestError::NotUtf8)?;
+    if json_nests_deeper_than(body, MAX_JSON_DEPTH) {
+        return Err(IngestError::TooDeep);
+    }
+    RawValue::from_string(text.to_string()).map_err(|_| IngestError::NotJson)
+}
+
 /// The event type header, trimmed; blank counts as none.
-fn event_type(raw: Option<&[u8]>) -> Result<Option<String>, IngestError> {
+pub(crate) fn event_type(raw: Option<&[u8]>) -> Result<Option<String>, IngestError> {
     let Some(raw) = raw else { return Ok(None) };
     let text = std::str::from_utf8(raw).map_err(|_| IngestError::InvalidEventType("must be UTF-8".into()))?.trim();
     if text.is_empty() {

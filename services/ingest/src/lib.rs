@@ -1,5 +1,10 @@
 //! Accepting webhooks, over REST and straight from the log.
 //!
+//! Two kinds of input: a webhook for one subscription ([`Ingestor`], below), and an
+//! event sent to a tenant ([`EventIntake`]), which becomes one `EventAccepted` in
+//! `hookline.fanout` listing the subscriptions whose patterns it matched (the fan-out
+//! role expands it into their tasks). Both share the body and event-type checks.
+//!
 //! Consumes: a raw body with its subscription id, event type, signature and optional
 //! idempotency key — from the REST API through [`Ingestor::ingest`], or as records of
 //! `hookline.ingest` through [`run_consumer`]. Produces: one durable `TaskAccepted` in
@@ -48,6 +53,7 @@ mod batch;
 mod consumer;
 mod envelope;
 mod error;
+mod events;
 mod ingestor;
 mod metrics;
 
@@ -57,6 +63,7 @@ pub use envelope::{
     REJECT_MESSAGE_HEADER, REJECT_REASON_HEADER, SIGNATURE_HEADER, SIGNED_MESSAGE_HEADERS,
 };
 pub use error::{IngestConsumerError, IngestError};
+pub use events::{EventIntake, EventOutcome, EventRequest};
 pub use ingestor::{
     idempotency_name, position_name, IngestOutcome, IngestRequest, Ingestor, DEFAULT_TIMESTAMP_TOLERANCE,
 };

@@ -15,11 +15,14 @@ pub const REQUESTS_METRIC: &str = "hookline_ingest_requests_total";
 pub const REQUESTS_HELP: &str =
     "Webhooks received, by way in (rest, log) and outcome (queued, filtered, replayed, a refusal reason, error).";
 
-/// Every reason a record of `hookline.ingest` can be rejected for: `invalid_key`, then
-/// the [`crate::IngestError::reason`] of every refusal.
-pub const REJECT_REASONS: [&str; 11] = [
+/// Every reason a record of `hookline.ingest` or `hookline.events` can be rejected for:
+/// `invalid_key`, then the [`crate::IngestError::reason`] of every refusal.
+pub const REJECT_REASONS: [&str; 14] = [
     "invalid_key",
     "unknown_subscription",
+    "unknown_tenant",
+    "missing_event_type",
+    "fan_out_too_large",
     "signature_missing",
     "signature_invalid",
     "signature_timestamp",

@@ -20,9 +20,7 @@ use std::time::Duration;
 
 use hookline_domain::routing::RoutingIndex;
 use hookline_domain::tenant::TenantRegistry;
-use hookline_domain::{
-    topics, SubscriptionEvent, SubscriptionId, Tenant, TenantEvent, TenantId, TenantToken,
-};
+use hookline_domain::{topics, SubscriptionEvent, SubscriptionId, Tenant, TenantEvent, TenantId, TenantToken};
 use hookline_log::{Appended, ConsumerSpec, EventLog, LogError, Record, StartFrom};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;

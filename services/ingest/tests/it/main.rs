@@ -3,6 +3,7 @@
 
 mod accepted;
 mod envelope_schema;
+mod events;
 mod poison;
 mod rejected;
 mod restart;

@@ -33,6 +33,21 @@ pub const MAX_BODY_BYTES: usize = 1024;
 const PARTITIONS: u32 = 3;
 pub const GROUP: &str = "hookline-ingest";
 
+/// Every record of `topic` in `log`, read up to its end as it is now.
+pub async fn read_all(log: &Arc<dyn EventLog>, topic: &str) -> Vec<Record> {
+    let ends = log.end_offsets(topic).await.unwrap();
+    let total: u64 = ends.iter().map(|(_, end)| end).sum();
+    let spec = ConsumerSpec { group: None, topics: vec![topic.to_string()], start: StartFrom::Earliest };
+    let consumer = log.consumer(spec).await.unwrap();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut records = Vec::new();
+    while (records.len() as u64) < total {
+        assert!(tokio::time::Instant::now() < deadline, "timed out reading {total} records of {topic}");
+        records.extend(consumer.poll(1000, Duration::from_millis(100)).await.unwrap());
+    }
+    records
+}
+
 pub struct Harness {
     pub log: Arc<dyn EventLog>,
     pub views: Arc<dyn ViewStore>,
@@ -113,17 +128,7 @@ impl Harness {
 
     /// Every record of `topic`, read up to its end as it is now.
     pub async fn read_topic(&self, topic: &str) -> Vec<Record> {
-        let ends = self.log.end_offsets(topic).await.unwrap();
-        let total: u64 = ends.iter().map(|(_, end)| end).sum();
-        let spec = ConsumerSpec { group: None, topics: vec![topic.to_string()], start: StartFrom::Earliest };
-        let consumer = self.log.consumer(spec).await.unwrap();
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        let mut records = Vec::new();
-        while (records.len() as u64) < total {
-            assert!(tokio::time::Instant::now() < deadline, "timed out reading {total} records of {topic}");
-            records.extend(consumer.poll(1000, Duration::from_millis(100)).await.unwrap());
-        }
-        records
+        read_all(&self.log, topic).await
     }
 
     /// The TaskAccepted events in `hookline.deliveries`.
