@@ -7,7 +7,7 @@ use anyhow::Context;
 use hookline_api::{ApiConfig, ApiDeps, Probes, Readiness};
 use hookline_delivery::{DeliveryConfig, DeliveryDeps, SystemResolver};
 use hookline_fanout::{FanoutConfig, FanoutDeps};
-use hookline_ingest::{IngestConsumerConfig, IngestConsumerDeps, IngestCounters, Ingestor};
+use hookline_ingest::{EventIntake, IngestConsumerConfig, IngestConsumerDeps, IngestCounters, Ingestor};
 use hookline_log::EventLog;
 use hookline_lookup::SubscriptionDirectory;
 use hookline_metrics::{ConsumerBook, ConsumerLag, ObservedLog, ProcessCollector, Registry};
@@ -100,9 +100,12 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         observed.consumers.expect(&config.group);
         let counters = Arc::new(IngestCounters::new());
         observed.registry.register(counters.clone());
+        let intake =
+            Arc::new(EventIntake::new(log.clone(), routing.clone(), stores.views.clone(), settings.max_body_bytes));
         let deps = IngestConsumerDeps {
             log: log.clone(),
             ingestor: ingestor.clone(),
+            intake,
             counters,
             metrics: observed.registry.clone(),
         };

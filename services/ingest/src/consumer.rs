@@ -1,5 +1,6 @@
-//! The ingest consumer: reads `hookline.ingest` in batches, turns each batch into
-//! tasks and rejected copies with one append, then commits past it.
+//! The ingest consumer: reads `hookline.ingest` and `hookline.events` in batches, turns
+//! each batch into tasks, accepted events and rejected copies with one append, then
+//! commits past it.
 
 use std::sync::Arc;
 
@@ -10,8 +11,9 @@ use hookline_metrics::Registry;
 use hookline_quarantine::SetAside;
 use tokio_util::sync::CancellationToken;
 
-use crate::batch;
+use crate::batch::{self, Judges};
 use crate::error::IngestConsumerError;
+use crate::events::EventIntake;
 use crate::ingestor::Ingestor;
 use crate::metrics::IngestCounters;
 
@@ -35,13 +37,15 @@ pub struct IngestConsumerDeps {
     pub log: Arc<dyn EventLog>,
     /// The same ingestor the REST API uses, so both ways in apply the same checks.
     pub ingestor: Arc<Ingestor>,
+    /// The same event intake the REST API uses, for records of `hookline.events`.
+    pub intake: Arc<EventIntake>,
     /// Where the consumer counts what it did; keep a clone to read them.
     pub counters: Arc<IngestCounters>,
     /// Where records set aside are counted.
     pub metrics: Arc<Registry>,
 }
 
-/// Consumes `hookline.ingest` until `shutdown` is cancelled, then commits what is done
+/// Consumes `hookline.ingest` and `hookline.events` until `shutdown` is cancelled, then commits what is done
 /// and returns. Returns an error when the settings are invalid, a topic is missing, or
 /// the log or views fail for good; passing failures are retried and never committed past.
 pub async fn run_consumer(
@@ -50,26 +54,34 @@ pub async fn run_consumer(
     shutdown: CancellationToken,
 ) -> Result<(), IngestConsumerError> {
     check_config(&config)?;
-    let outputs = [topics::DELIVERIES, topics::INGEST_REJECTED, topics::QUARANTINE].map(String::from);
+    let outputs = [topics::DELIVERIES, topics::FANOUT, topics::INGEST_REJECTED, topics::QUARANTINE].map(String::from);
     let missing = deps.log.missing_topics(&outputs).await?;
     if !missing.is_empty() {
         return Err(LogError::UnknownTopic(missing.join(", ")).into());
+    }
+    // Events are routed by the directory: judged before it has read the log so far, a
+    // record could be refused for a tenant that exists.
+    tokio::select! {
+        biased;
+        _ = shutdown.cancelled() => return Ok(()),
+        _ = deps.intake.routing().caught_up() => {}
     }
     let consumer = deps
         .log
         .consumer(ConsumerSpec {
             group: Some(config.group.clone()),
-            topics: vec![topics::INGEST.to_string()],
+            topics: vec![topics::INGEST.to_string(), topics::EVENTS.to_string()],
             start: StartFrom::Earliest,
         })
         .await?;
     tracing::info!(group = %config.group, batch = config.batch, "ingest consumer running");
 
     let set_aside = SetAside::new(deps.log.clone(), &deps.metrics, "ingest");
-    let (ingestor, counters) = (&deps.ingestor, &deps.counters);
+    let judges = Judges { ingestor: &deps.ingestor, intake: &deps.intake, log: deps.log.as_ref() };
+    let counters = &deps.counters;
     let outcome = consume_batches(consumer, config.batch, &shutdown, |records| {
-        let (set_aside, shutdown) = (&set_aside, &shutdown);
-        async move { batch::process(ingestor, set_aside, counters, &records, shutdown).await }
+        let (judges, set_aside, shutdown) = (&judges, &set_aside, &shutdown);
+        async move { batch::process(judges, set_aside, counters, &records, shutdown).await }
     })
     .await;
     tracing::info!(group = %config.group, "ingest consumer stopped");
