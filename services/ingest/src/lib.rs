@@ -49,7 +49,7 @@
 //! The same consumer reads them, in the same group and batches, and accepts each with
 //! the same [`EventIntake`] as `POST /api/v1/events`: one `EventAccepted` in
 //! `hookline.fanout` (key = tenant id) per accepted event, appended with the rest of
-//! its batch before the commit.
+//! its batch before the commit. Described as JSON in `schemas/events/EventEnvelope.json`.
 //! - key: the tenant id (UTF-8), e.g. `acme`.
 //! - value: the event's JSON body, raw bytes; receivers get these bytes.
 //! - headers: `event_type` (required), `idempotency_key` (optional): names the event
