@@ -43,6 +43,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     );
 
     let routing = Arc::new(Directory::new());
+    // One per process, like the ingestor: the ways in for events share its recent keys.
+    let intake =
+        Arc::new(EventIntake::new(log.clone(), routing.clone(), stores.views.clone(), settings.max_body_bytes));
 
     let shutdown = CancellationToken::new();
     crate::shutdown::on_signals(shutdown.clone()).context("installing signal handlers")?;
@@ -100,12 +103,10 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         observed.consumers.expect(&config.group);
         let counters = Arc::new(IngestCounters::new());
         observed.registry.register(counters.clone());
-        let intake =
-            Arc::new(EventIntake::new(log.clone(), routing.clone(), stores.views.clone(), settings.max_body_bytes));
         let deps = IngestConsumerDeps {
             log: log.clone(),
             ingestor: ingestor.clone(),
-            intake,
+            intake: intake.clone(),
             counters,
             metrics: observed.registry.clone(),
         };
