@@ -15,6 +15,7 @@
 //! [`migrate`]; [`ScyllaViews::connect`] refuses a keyspace that lacks them.
 
 mod error;
+mod listing;
 mod read;
 mod rows;
 mod schema;

@@ -29,7 +29,7 @@ use uuid::Uuid;
 
 use crate::error;
 use crate::read;
-use crate::rows::{cql_number, AttemptUdt, LastAttemptUdt};
+use crate::rows::{cql_number, cql_position, AttemptUdt, LastAttemptUdt};
 use crate::stamps;
 use crate::statements::Statements;
 use crate::task_listing::ALL_TASKS;
@@ -160,10 +160,8 @@ pub(crate) async fn apply(
     for (task_id, (at, position)) in payloads {
         if let Some(ttl) = stamps::ttl_secs(stamps::expiry(at, retention), now) {
             let bytes = position.topic.len() + 12;
-            // CQL has signed integers only; a partition or offset past their range cannot occur in a log.
-            let partition = i32::try_from(position.partition).unwrap_or(i32::MAX);
-            let offset = i64::try_from(position.offset).unwrap_or(i64::MAX);
-            let values = Box::new((ttl, stamps::lives_from(at), position.topic, partition, offset, task_id.0));
+            let (topic, partition, offset) = cql_position(&position);
+            let values = Box::new((ttl, stamps::lives_from(at), topic, partition, offset, task_id.0));
             plan.push(Partition::Task(task_id), &statements.put_payload_position, values, bytes);
         }
     }

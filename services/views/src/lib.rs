@@ -23,9 +23,11 @@ use uuid::Uuid;
 
 pub mod conformance;
 pub mod embedded;
-mod task_listing;
+mod listing;
 
-pub use task_listing::{TaskFilter, TaskPageBuilder, TaskPosition, TASK_SCAN_BUDGET};
+pub use listing::{
+    Listed, ListingFilter, ListingId, ListingPosition, PageBuilder, TaskFilter, TaskPosition, LISTING_SCAN_BUDGET,
+};
 
 /// One event to fold into the views.
 #[derive(Clone, Debug)]
@@ -114,7 +116,7 @@ pub trait ViewStore: Send + Sync + 'static {
     /// Tasks newest first (acceptance time to the millisecond, then task id, both
     /// descending), those `filter` keeps, `limit` at most, after the position of a
     /// previous page's cursor. The status is that of the moment of the read. A page
-    /// examines at most [`TASK_SCAN_BUDGET`] tasks beyond those it returns: a page
+    /// examines at most [`LISTING_SCAN_BUDGET`] tasks beyond those it returns: a page
     /// may hold fewer than `limit` tasks (none even) while `next` is set, and `next`
     /// is `None` only once the listing is exhausted. A cursor no page gave out is
     /// [`ViewError::InvalidCursor`].

@@ -5,7 +5,7 @@ use redb::{Database, ReadableTable};
 use super::codec::{decode_attempt, decode_task};
 use super::error::EmbeddedError;
 use super::schema::{
-    by_sub_key, split_expiry_key, split_row, task_by_sub_key, task_time_key, RowKind, ATTEMPTS, ATTEMPTS_BY_SUB,
+    by_sub_key, listing_key, split_expiry_key, split_row, task_by_sub_key, Bytes, RowKind, ATTEMPTS, ATTEMPTS_BY_SUB,
     EXPIRY, TASKS, TASKS_BY_SUB, TASKS_BY_TIME,
 };
 use crate::TaskPosition;
@@ -52,23 +52,12 @@ pub(super) fn purge_expired(db: &Database, now_ms: u64) -> Result<Purged, Embedd
             for index_key in &due {
                 expiry.remove(&index_key[..])?;
                 let (expires, kind, row_key) = split_expiry_key(index_key)?;
-                // A row rewritten with a later expiry keeps its row but not this entry.
                 match kind {
                     RowKind::Task => {
-                        let due_task = match tasks.get(row_key)? {
-                            Some(row) => {
-                                let (row_expires, encoded) = split_row(row.value())?;
-                                if row_expires == expires {
-                                    Some(decode_task(encoded)?.view)
-                                } else {
-                                    None
-                                }
-                            }
-                            None => None,
-                        };
+                        let due_task = still_due(&tasks, row_key, expires, decode_task)?.map(|task| task.view);
                         if let Some(task) = due_task {
                             let position = TaskPosition::of(&task);
-                            tasks_by_time.remove(&task_time_key(position)[..])?;
+                            tasks_by_time.remove(&listing_key(position)[..])?;
                             tasks_by_sub.remove(&task_by_sub_key(task.subscription_id, position)[..])?;
                             tasks.remove(row_key)?;
                             deleted += 1;
@@ -77,17 +66,7 @@ pub(super) fn purge_expired(db: &Database, now_ms: u64) -> Result<Purged, Embedd
                     // Its table was dropped on open; the entry above was all that was left.
                     RowKind::PayloadCopy => {}
                     RowKind::Attempt => {
-                        let due_attempt = match attempts.get(row_key)? {
-                            Some(row) => {
-                                let (row_expires, encoded) = split_row(row.value())?;
-                                if row_expires == expires {
-                                    Some(decode_attempt(encoded)?)
-                                } else {
-                                    None
-                                }
-                            }
-                            None => None,
-                        };
+                        let due_attempt = still_due(&attempts, row_key, expires, decode_attempt)?;
                         if let Some(attempt) = due_attempt {
                             attempts_by_sub.remove(&by_sub_key(&attempt)[..])?;
                             attempts.remove(row_key)?;
@@ -100,4 +79,23 @@ pub(super) fn purge_expired(db: &Database, now_ms: u64) -> Result<Purged, Embedd
     }
     txn.commit()?;
     Ok(Purged { rows: deleted, more: taken >= ENTRIES_PER_TRANSACTION })
+}
+
+/// The row at `key`, decoded, if its expiry is still `expires`: a row rewritten with a
+/// later expiry keeps its row but not the index entry of its earlier one.
+fn still_due<T>(
+    table: &impl ReadableTable<Bytes, Bytes>,
+    key: &[u8],
+    expires: u64,
+    decode: impl FnOnce(&[u8]) -> Result<T, EmbeddedError>,
+) -> Result<Option<T>, EmbeddedError> {
+    let Some(row) = table.get(key)? else {
+        return Ok(None);
+    };
+    let (row_expires, encoded) = split_row(row.value())?;
+    if row_expires == expires {
+        Ok(Some(decode(encoded)?))
+    } else {
+        Ok(None)
+    }
 }

@@ -34,7 +34,7 @@ use redb::{Database, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::TaskPosition;
+use crate::{ListingId, ListingPosition, TaskPosition};
 
 use super::codec;
 use super::error::EmbeddedError;
@@ -91,7 +91,7 @@ impl RowKind {
     }
 }
 
-const ID_LEN: usize = 16;
+pub(super) const ID_LEN: usize = 16;
 const EXPIRY_LEN: usize = 8;
 pub(super) const ATTEMPT_KEY_LEN: usize = ID_LEN + 4;
 const BY_SUB_KEY_LEN: usize = ID_LEN + 8 + ATTEMPT_KEY_LEN;
@@ -146,30 +146,36 @@ pub(super) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
-/// A task's key in `tasks_by_time`: its listing position.
-pub(super) fn task_time_key(position: TaskPosition) -> [u8; POSITION_LEN] {
+/// An item's key in a listing without prefix (`tasks_by_time`), and the end of its
+/// key in the others: its listing position, as bytes that sort in its order.
+pub(super) fn listing_key<Id: ListingId>(position: ListingPosition<Id>) -> [u8; POSITION_LEN] {
     let mut key = [0; POSITION_LEN];
     // Flipping the sign bit maps i64 onto u64 in the same order.
-    key[..8].copy_from_slice(&((position.accepted_ms as u64) ^ (1 << 63)).to_be_bytes());
-    key[8..].copy_from_slice(position.task_id.as_bytes());
+    key[..8].copy_from_slice(&((position.at_ms as u64) ^ (1 << 63)).to_be_bytes());
+    key[8..].copy_from_slice(&position.id.id_bytes());
+    key
+}
+
+/// A key in a listing of `prefix` (a subscription's tasks).
+pub(super) fn prefixed_listing_key<Id: ListingId>(prefix: &[u8], position: ListingPosition<Id>) -> Vec<u8> {
+    let mut key = Vec::with_capacity(prefix.len() + POSITION_LEN);
+    key.extend_from_slice(prefix);
+    key.extend_from_slice(&listing_key(position));
     key
 }
 
 /// A task's key in `tasks_by_sub`: its subscription, then its listing position.
-pub(super) fn task_by_sub_key(sub: SubscriptionId, position: TaskPosition) -> [u8; ID_LEN + POSITION_LEN] {
-    let mut key = [0; ID_LEN + POSITION_LEN];
-    key[..ID_LEN].copy_from_slice(sub.as_bytes());
-    key[ID_LEN..].copy_from_slice(&task_time_key(position));
-    key
+pub(super) fn task_by_sub_key(sub: SubscriptionId, position: TaskPosition) -> Vec<u8> {
+    prefixed_listing_key(sub.as_bytes(), position)
 }
 
-/// The listing position a key of either task listing ends with.
-pub(super) fn position_of_listing_key(key: &[u8]) -> Result<TaskPosition, EmbeddedError> {
-    let corrupt = || EmbeddedError::Corrupt(format!("task listing key of {} bytes", key.len()));
+/// The listing position a key of any listing ends with.
+pub(super) fn position_of_listing_key<Id: ListingId>(key: &[u8]) -> Result<ListingPosition<Id>, EmbeddedError> {
+    let corrupt = || EmbeddedError::Corrupt(format!("listing key of {} bytes", key.len()));
     let tail = key.len().checked_sub(POSITION_LEN).map(|start| &key[start..]).ok_or_else(corrupt)?;
     let (ms, id) = tail.split_first_chunk::<8>().ok_or_else(corrupt)?;
     let id: [u8; ID_LEN] = id.try_into().map_err(|_| corrupt())?;
-    Ok(TaskPosition { accepted_ms: (u64::from_be_bytes(*ms) ^ (1 << 63)) as i64, task_id: TaskId::from_bytes(id) })
+    Ok(ListingPosition { at_ms: (u64::from_be_bytes(*ms) ^ (1 << 63)) as i64, id: Id::from_id_bytes(id) })
 }
 
 pub(super) fn subscription_key(id: SubscriptionId) -> [u8; ID_LEN] {
@@ -261,16 +267,16 @@ mod tests {
 
     #[test]
     fn task_listing_keys_sort_by_time_then_id_across_the_epoch() {
-        let position = |ms: i64, id: u8| TaskPosition { accepted_ms: ms, task_id: TaskId::from_bytes([id; 16]) };
+        let position = |ms: i64, id: u8| TaskPosition { at_ms: ms, id: TaskId::from_bytes([id; 16]) };
         let positions = [position(-5, 9), position(-5, 10), position(0, 1), position(1_700_000_000_000, 0)];
-        let keys: Vec<_> = positions.iter().map(|p| task_time_key(*p)).collect();
+        let keys: Vec<_> = positions.iter().map(|p| listing_key(*p)).collect();
         assert!(keys.windows(2).all(|w| w[0] < w[1]));
         let sub = SubscriptionId::from_bytes([3; 16]);
         for p in positions {
-            assert_eq!(position_of_listing_key(&task_time_key(p)).unwrap(), p);
+            assert_eq!(position_of_listing_key::<TaskId>(&listing_key(p)).unwrap(), p);
             assert_eq!(position_of_listing_key(&task_by_sub_key(sub, p)).unwrap(), p);
         }
-        assert!(position_of_listing_key(&[0; 7]).is_err());
+        assert!(position_of_listing_key::<TaskId>(&[0; 7]).is_err());
     }
 
     #[test]

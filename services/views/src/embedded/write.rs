@@ -9,8 +9,8 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Tab
 use super::codec::{decode_attempt, decode_task};
 use super::error::EmbeddedError;
 use super::schema::{
-    attempt_key, attempt_row, by_sub_key, decode, encode, expiry_key, expiry_ms, split_row, subscription_key,
-    subscription_write_key, task_by_sub_key, task_row, task_time_key, Bytes, RowKind, ATTEMPTS, ATTEMPTS_BY_SUB,
+    attempt_key, attempt_row, by_sub_key, decode, encode, expiry_key, expiry_ms, listing_key, split_row,
+    subscription_key, subscription_write_key, task_by_sub_key, task_row, Bytes, RowKind, ATTEMPTS, ATTEMPTS_BY_SUB,
     EXPIRY, SUBSCRIPTIONS, SUBSCRIPTION_WRITES, TASKS, TASKS_BY_SUB, TASKS_BY_TIME, TOMBSTONES, WRITES_KEPT,
 };
 use super::stored::{PayloadAt, StoredTask};
@@ -68,7 +68,7 @@ pub(super) fn list_unlisted_tasks(db: &Database) -> Result<(), EmbeddedError> {
         }
         for task in &stored {
             let position = TaskPosition::of(task);
-            tables.tasks_by_time.insert(&task_time_key(position)[..], ())?;
+            tables.tasks_by_time.insert(&listing_key(position)[..], ())?;
             tables.tasks_by_sub.insert(&task_by_sub_key(task.subscription_id, position)[..], ())?;
         }
     }
@@ -185,7 +185,7 @@ impl<'txn> Tables<'txn> {
         self.expiry.insert(&expiry_key(expires, RowKind::Task, &key)[..], ())?;
         if !listed {
             let position = TaskPosition::of(&merged.view);
-            self.tasks_by_time.insert(&task_time_key(position)[..], ())?;
+            self.tasks_by_time.insert(&listing_key(position)[..], ())?;
             self.tasks_by_sub.insert(&task_by_sub_key(merged.view.subscription_id, position)[..], ())?;
         }
         Ok(())
@@ -194,7 +194,7 @@ impl<'txn> Tables<'txn> {
     /// Removes a task's entries from both listings.
     fn unlist_task(&mut self, task: &TaskView) -> Result<(), EmbeddedError> {
         let position = TaskPosition::of(task);
-        self.tasks_by_time.remove(&task_time_key(position)[..])?;
+        self.tasks_by_time.remove(&listing_key(position)[..])?;
         self.tasks_by_sub.remove(&task_by_sub_key(task.subscription_id, position)[..])?;
         Ok(())
     }

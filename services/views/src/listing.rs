@@ -1,15 +1,17 @@
-//! What every adapter shares about the task listing: the filter, the position a
-//! cursor stands for, and how a walk over the tasks, newest first, becomes a page.
+//! What every adapter shares about the newest-first listings: the filter, the
+//! position a cursor stands for, and how a walk over the items, newest first,
+//! becomes a page.
 
+use std::fmt::Display;
 use std::str::FromStr;
 
 use hookline_domain::{SubscriptionId, TaskId, TaskStatus, TaskView};
 
 use crate::{Page, ViewError};
 
-/// How many tasks a page may examine beyond those it returns, so that a filter
+/// How many items a page may examine beyond those it returns, so that a filter
 /// that matches little costs a bounded walk per request.
-pub const TASK_SCAN_BUDGET: usize = 1000;
+pub const LISTING_SCAN_BUDGET: usize = 1000;
 
 /// Which tasks a listing keeps.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -20,85 +22,130 @@ pub struct TaskFilter {
     pub status: Option<TaskStatus>,
 }
 
-impl TaskFilter {
-    pub fn keeps(&self, task: &TaskView) -> bool {
+/// Where an item sits in its listing: its time in milliseconds (what every store
+/// keeps exactly), then its id. Listings run from the greatest down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ListingPosition<Id> {
+    pub at_ms: i64,
+    pub id: Id,
+}
+
+/// A task's place in the task listings: its acceptance time, then its id.
+pub type TaskPosition = ListingPosition<TaskId>;
+
+/// The id of a listed item: 16 bytes, whose order breaks ties between items of one
+/// millisecond, and which stores keep as they are.
+pub trait ListingId: Copy + Eq + Display + FromStr {
+    fn id_bytes(&self) -> [u8; 16];
+    fn from_id_bytes(bytes: [u8; 16]) -> Self;
+}
+
+macro_rules! listing_id {
+    ($($id:ty),*) => {$(
+        impl ListingId for $id {
+            fn id_bytes(&self) -> [u8; 16] {
+                *self.as_bytes()
+            }
+            fn from_id_bytes(bytes: [u8; 16]) -> Self {
+                <$id>::from_bytes(bytes)
+            }
+        }
+    )*};
+}
+
+listing_id!(TaskId);
+
+/// What a listing holds: something with a place in it.
+pub trait Listed {
+    type Id: ListingId;
+    fn position(&self) -> ListingPosition<Self::Id>;
+}
+
+impl Listed for TaskView {
+    type Id = TaskId;
+    fn position(&self) -> TaskPosition {
+        ListingPosition { at_ms: self.created_at.timestamp_millis(), id: self.task_id }
+    }
+}
+
+/// Which items of a listing a page keeps.
+pub trait ListingFilter<T: Listed> {
+    fn keeps(&self, item: &T) -> bool;
+}
+
+impl ListingFilter<TaskView> for TaskFilter {
+    fn keeps(&self, task: &TaskView) -> bool {
         self.subscription.is_none_or(|sub| sub == task.subscription_id)
             && self.status.is_none_or(|status| status == task.status())
     }
 }
 
-/// Where a task sits in the listing: its acceptance time in milliseconds (what
-/// every store keeps exactly), then its id. Listings run from the greatest down.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TaskPosition {
-    pub accepted_ms: i64,
-    pub task_id: TaskId,
+impl<Id> ListingPosition<Id> {
+    pub fn of<T: Listed<Id = Id>>(item: &T) -> Self {
+        item.position()
+    }
 }
 
-impl TaskPosition {
-    pub fn of(task: &TaskView) -> Self {
-        Self { accepted_ms: task.created_at.timestamp_millis(), task_id: task.task_id }
-    }
-
+impl<Id: ListingId> ListingPosition<Id> {
     /// The cursor that resumes a listing after this position.
     pub fn cursor(&self) -> String {
-        format!("{}_{}", self.accepted_ms, self.task_id)
+        format!("{}_{}", self.at_ms, self.id)
     }
 
     /// The position a cursor stands for.
     pub fn from_cursor(cursor: &str) -> Result<Self, ViewError> {
         let (ms, id) = cursor.split_once('_').ok_or(ViewError::InvalidCursor)?;
-        let accepted_ms = ms.parse::<i64>().map_err(|_| ViewError::InvalidCursor)?;
-        let task_id = TaskId::from_str(id).map_err(|_| ViewError::InvalidCursor)?;
-        Ok(Self { accepted_ms, task_id })
+        let at_ms = ms.parse::<i64>().map_err(|_| ViewError::InvalidCursor)?;
+        let id = Id::from_str(id).map_err(|_| ViewError::InvalidCursor)?;
+        Ok(Self { at_ms, id })
     }
 }
 
-/// Builds a page from the tasks a walk examines in listing order.
+/// Builds a page from the items a walk examines in listing order.
 #[derive(Debug)]
-pub struct TaskPageBuilder {
-    filter: TaskFilter,
+pub struct PageBuilder<T: Listed, F> {
+    filter: F,
     limit: usize,
-    items: Vec<TaskView>,
+    items: Vec<T>,
     examined: usize,
     /// Set once the page is complete: where the next page resumes.
-    next: Option<TaskPosition>,
+    next: Option<ListingPosition<T::Id>>,
 }
 
-impl TaskPageBuilder {
-    pub fn new(filter: TaskFilter, limit: usize) -> Self {
+impl<T: Listed, F: ListingFilter<T>> PageBuilder<T, F> {
+    pub fn new(filter: F, limit: usize) -> Self {
         Self { filter, limit, items: Vec::with_capacity(limit.min(1024)), examined: 0, next: None }
     }
 
-    /// Whether the page needs no more tasks.
+    /// Whether the page needs no more items.
     pub fn is_complete(&self) -> bool {
         self.next.is_some() || self.limit == 0
     }
 
-    /// Takes the task at `position`; `None` stands for an entry whose task has expired
+    /// Takes the item at `position`; `None` stands for an entry whose item has expired
     /// or moved. Returns whether the walk should go on.
-    pub fn offer(&mut self, position: TaskPosition, task: Option<TaskView>) -> bool {
+    pub fn offer(&mut self, position: ListingPosition<T::Id>, item: Option<T>) -> bool {
         if self.is_complete() {
             return false;
         }
         self.examined += 1;
-        if let Some(task) = task.filter(|task| self.filter.keeps(task)) {
+        if let Some(item) = item.filter(|item| self.filter.keeps(item)) {
             if self.items.len() == self.limit {
                 // A match beyond the page: another page follows the last item.
-                self.next = self.items.last().map(TaskPosition::of);
+                self.next = self.items.last().map(Listed::position);
                 return false;
             }
-            self.items.push(task);
+            self.items.push(item);
         }
-        if self.examined - self.items.len() >= TASK_SCAN_BUDGET {
+        if self.examined - self.items.len() >= LISTING_SCAN_BUDGET {
             self.next = Some(position);
             return false;
         }
         true
     }
 
-    /// The page, once complete or once the walk has run out of tasks.
-    pub fn finish(self) -> Page<TaskView> {
+    /// The page, once complete or once the walk has run out of items.
+    pub fn finish(self) -> Page<T> {
         Page { items: self.items, next: self.next.map(|position| position.cursor()) }
     }
 }
@@ -141,7 +188,7 @@ mod tests {
     #[test]
     fn a_full_page_points_after_its_last_item_only_when_another_match_follows() {
         let tasks: Vec<TaskView> = (0..3).map(|i| task(1000 - i, Some(Outcome::Success))).collect();
-        let mut page = TaskPageBuilder::new(TaskFilter::default(), 2);
+        let mut page = PageBuilder::new(TaskFilter::default(), 2);
         assert!(page.offer(TaskPosition::of(&tasks[0]), Some(tasks[0].clone())));
         assert!(page.offer(TaskPosition::of(&tasks[1]), Some(tasks[1].clone())));
         assert!(!page.offer(TaskPosition::of(&tasks[2]), Some(tasks[2].clone())));
@@ -149,7 +196,7 @@ mod tests {
         assert_eq!(page.items, tasks[..2]);
         assert_eq!(page.next, Some(TaskPosition::of(&tasks[1]).cursor()));
 
-        let mut exact = TaskPageBuilder::new(TaskFilter::default(), 3);
+        let mut exact = PageBuilder::new(TaskFilter::default(), 3);
         for t in &tasks {
             exact.offer(TaskPosition::of(t), Some(t.clone()));
         }
@@ -159,9 +206,9 @@ mod tests {
     #[test]
     fn a_filter_that_matches_little_stops_at_the_budget_and_resumes_there() {
         let failed = TaskFilter { status: Some(TaskStatus::Failed), ..TaskFilter::default() };
-        let mut page = TaskPageBuilder::new(failed, 10);
+        let mut page = PageBuilder::new(failed, 10);
         let mut last = None;
-        for i in 0..TASK_SCAN_BUDGET as i64 {
+        for i in 0..LISTING_SCAN_BUDGET as i64 {
             let t = task(1_000_000 - i, Some(Outcome::Success));
             last = Some(TaskPosition::of(&t));
             if !page.offer(TaskPosition::of(&t), Some(t)) {
