@@ -16,8 +16,11 @@
 //! * subscriptions: the event's own time in microseconds (a deletion one
 //!   microsecond later), so that changes the log accepted one after the other
 //!   within a millisecond keep their order;
-//! * a task's payload, its listing entries and the listing buckets: the time
-//!   (milliseconds) their TTL counts from, so the write that expires last wins.
+//! * a task's payload and its listing entries: the time (milliseconds) their TTL
+//!   counts from, so the write that expires last wins;
+//! * the listing buckets, which entries of many tasks share: their expiry
+//!   (milliseconds), so the write that expires last wins even when the writers'
+//!   retentions differ (a retention shortened while older entries still live).
 //!
 //! These timestamps are not wall-clock times: never write these tables without
 //! them, and never give them a time-window compaction strategy.
@@ -63,6 +66,12 @@ pub(crate) fn task_identity(created_at: DateTime<Utc>) -> i64 {
 /// longest wins, and reading it back gives `at` to the millisecond.
 pub(crate) fn lives_from(at: DateTime<Utc>) -> i64 {
     millis(at)
+}
+
+/// The write timestamp of a row that expires at `expires`, whatever its retention:
+/// the row that lives longest wins.
+pub(crate) fn lives_until(expires: DateTime<Utc>) -> i64 {
+    millis(expires)
 }
 
 /// The time a row stamped by [`lives_from`] counts its TTL from.

@@ -66,8 +66,8 @@ struct Write {
 #[derive(Default)]
 struct Plan {
     partitions: HashMap<Partition, Vec<Write>>,
-    /// The listing buckets the batch's tasks fall in, each with the latest
-    /// activity of its tasks (as a write timestamp) and the TTL that goes with it.
+    /// The listing buckets the batch's tasks fall in, each with the latest expiry
+    /// of its entries (as a write timestamp) and the TTL that goes with it.
     buckets: HashMap<(Uuid, i32), (i64, i32)>,
 }
 
@@ -303,7 +303,8 @@ fn plan_attempt(plan: &mut Plan, statements: &Statements, attempt: &AttemptRecor
 /// The task's identity cells, if it has one its latest attempt, and its entries in
 /// the task listings, all living until the task's last activity plus the retention.
 fn plan_task(plan: &mut Plan, statements: &Statements, view: &TaskView, retention: Duration, now: DateTime<Utc>) {
-    let Some(ttl) = stamps::ttl_secs(stamps::expiry(view.last_activity(), retention), now) else {
+    let expires = stamps::expiry(view.last_activity(), retention);
+    let Some(ttl) = stamps::ttl_secs(expires, now) else {
         return;
     };
     let event_type = match &view.event_type {
@@ -324,7 +325,7 @@ fn plan_task(plan: &mut Plan, statements: &Statements, view: &TaskView, retentio
         )),
         0,
     );
-    plan_listing(plan, statements, view, ttl);
+    plan_listing(plan, statements, view, expires, ttl);
     if let Some(last) = &view.last_attempt {
         let stamp = stamps::attempt_rank(last.number, last.outcome, last.at);
         plan.push(
@@ -336,8 +337,8 @@ fn plan_task(plan: &mut Plan, statements: &Statements, view: &TaskView, retentio
     }
 }
 
-/// The task's entries in both listings, and the buckets they fall in.
-fn plan_listing(plan: &mut Plan, statements: &Statements, view: &TaskView, ttl: i32) {
+/// The task's entries in both listings, and the buckets they fall in; all expire at `expires`.
+fn plan_listing(plan: &mut Plan, statements: &Statements, view: &TaskView, expires: DateTime<Utc>, ttl: i32) {
     let stamp = stamps::lives_from(view.last_activity());
     let id = view.task_id.as_bytes().to_vec();
     let (hour, day) = (stamps::hour(view.created_at), stamps::day(view.created_at));
@@ -353,6 +354,6 @@ fn plan_listing(plan: &mut Plan, statements: &Statements, view: &TaskView, ttl: 
         Box::new((view.subscription_id.0, day, view.created_at, id, ttl, stamp)),
         0,
     );
-    plan.note_bucket(ALL_TASKS, hour, stamp, ttl);
-    plan.note_bucket(view.subscription_id.0, day, stamp, ttl);
+    plan.note_bucket(ALL_TASKS, hour, stamps::lives_until(expires), ttl);
+    plan.note_bucket(view.subscription_id.0, day, stamps::lives_until(expires), ttl);
 }

@@ -206,6 +206,35 @@ async fn a_newer_losing_record_does_not_shadow_the_winner_in_a_short_listing() {
     assert_eq!(listed, vec![winner]);
 }
 
+/// A bucket shared by entries of different retentions stays named as long as its
+/// longest-lived entry: a later write with a shorter retention (a store with
+/// another retention, or one shortened since) must not hide an entry still alive.
+#[tokio::test]
+async fn a_shorter_retention_does_not_hide_a_longer_lived_task_of_its_bucket() {
+    let Some(nodes) = nodes() else { return };
+    let keyspace = run_keyspace(&nodes).await;
+    let long = stores(nodes.clone(), keyspace).open(LONG_RETENTION).await;
+    let short = stores(nodes, keyspace).open(Retention { ttl: Duration::from_secs(2) }).await;
+    let sub = SubscriptionId::new();
+    // A second ahead, so that it is still live when written; the other a millisecond
+    // before it, in the same day's bucket of the subscription (and the same hour's).
+    let later = accepted(sub, now_ms() + TimeDelta::seconds(1));
+    let lasting = accepted(sub, later.created_at - TimeDelta::milliseconds(1));
+    long.apply(vec![accept(&lasting)]).await.expect("apply the lasting task");
+    short.apply(vec![accept(&later)]).await.expect("apply the short-lived task");
+    let of_sub = hookline_views::TaskFilter { subscription: Some(sub), status: None };
+    assert_eq!(long.tasks(of_sub, 10, None).await.expect("list").items, vec![later.clone(), lasting.clone()]);
+    // Every write of the short-lived task had a TTL ending by its time plus the 2 s
+    // retention, rounded up to the second: past that, none of them can be alive.
+    let gone_by = later.created_at + TimeDelta::seconds(3);
+    let wait = (gone_by - Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(wait).await;
+    assert_eq!(short.task(later.task_id).await.expect("task"), None, "the short-lived task expired");
+    assert_eq!(long.tasks(of_sub, 10, None).await.expect("list").items, vec![lasting.clone()]);
+    let everyone = long.tasks(hookline_views::TaskFilter::default(), 1000, None).await.expect("list all");
+    assert!(everyone.items.contains(&lasting), "nor hidden from the listing of all");
+}
+
 /// The database itself deletes expired rows (their TTL), not just the reads that
 /// hide them: the raw tables end up without them.
 #[tokio::test]
