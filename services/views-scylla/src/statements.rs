@@ -8,8 +8,8 @@ use hookline_views::ViewError;
 
 use crate::error;
 
-/// Page size of the subscription-attempt index walk: index rows are a few dozen
-/// bytes, so a page is cheap even when the caller wants one row.
+/// Page size of the index walks (a subscription's attempts, the task listings): index rows are a few dozen bytes, so a page is cheap even when the
+/// caller wants one row.
 pub(crate) const INDEX_PAGE: i32 = 200;
 
 pub(crate) struct Statements {
@@ -45,12 +45,12 @@ pub(crate) struct Statements {
 const UPSERT_SUBSCRIPTION: &str = "UPDATE subscriptions USING TIMESTAMP ? \
      SET target_url = ?, secret = ?, event_type_filter = ?, created_at = ?, updated_at = ?, enabled = ?, \
      disabled_reason = ?, previous_secret = ?, previous_secret_expires_at = ?, version = ?, write_id = ?, \
-     deleted_at = null WHERE id = ?";
+     tenant_id = ?, event_types = ?, deleted_at = null WHERE id = ?";
 const DELETE_SUBSCRIPTION: &str = "UPDATE subscriptions USING TIMESTAMP ? SET deleted_at = ? WHERE id = ?";
 const UPSERT_LISTING: &str = "UPDATE subscriptions_listing USING TIMESTAMP ? \
      SET target_url = ?, secret = ?, event_type_filter = ?, created_at = ?, updated_at = ?, enabled = ?, \
-     disabled_reason = ?, previous_secret = ?, previous_secret_expires_at = ?, version = ?, write_id = ? \
-     WHERE shard = 0 AND id = ?";
+     disabled_reason = ?, previous_secret = ?, previous_secret_expires_at = ?, version = ?, write_id = ?, \
+     tenant_id = ?, event_types = ? WHERE shard = 0 AND id = ?";
 const DELETE_LISTING: &str = "DELETE FROM subscriptions_listing USING TIMESTAMP ? WHERE shard = 0 AND id = ?";
 /// `event_type` is bound as unset when the event has none, so that it never
 /// erases one another event knew.
@@ -72,15 +72,15 @@ const NOTE_LISTING_BUCKET: &str =
     "INSERT INTO task_listing_buckets (listing, bucket) VALUES (?, ?) USING TTL ? AND TIMESTAMP ?";
 
 const SUBSCRIPTION: &str = "SELECT target_url, secret, event_type_filter, created_at, updated_at, deleted_at, \
-     enabled, disabled_reason, previous_secret, previous_secret_expires_at, version, write_id \
+     enabled, disabled_reason, previous_secret, previous_secret_expires_at, version, write_id, tenant_id, event_types \
      FROM subscriptions WHERE id = ?";
 const PUT_SUBSCRIPTION_WRITE: &str = "INSERT INTO subscription_writes (id, version, write_id) VALUES (?, ?, ?)";
 const SUBSCRIPTION_WRITE: &str = "SELECT write_id FROM subscription_writes WHERE id = ? AND version = ?";
 const LISTING_FIRST: &str = "SELECT id, target_url, secret, event_type_filter, created_at, updated_at, enabled, \
-     disabled_reason, previous_secret, previous_secret_expires_at, version, write_id \
+     disabled_reason, previous_secret, previous_secret_expires_at, version, write_id, tenant_id, event_types \
      FROM subscriptions_listing WHERE shard = 0 LIMIT ?";
 const LISTING_AFTER: &str = "SELECT id, target_url, secret, event_type_filter, created_at, updated_at, enabled, \
-     disabled_reason, previous_secret, previous_secret_expires_at, version, write_id \
+     disabled_reason, previous_secret, previous_secret_expires_at, version, write_id, tenant_id, event_types \
      FROM subscriptions_listing WHERE shard = 0 AND id > ? LIMIT ?";
 const TASK: &str = "SELECT subscription_id, event_type, created_at, last_attempt FROM delivery_tasks WHERE task_id = ?";
 const ATTEMPTS_OF_TASK: &str = "SELECT record FROM attempts_by_task WHERE task_id = ?";
@@ -96,7 +96,6 @@ const TASKS_OF_HOUR: &str = "SELECT created_at, task_id FROM tasks_by_hour \
      WHERE hour = ? AND (created_at, task_id) < (?, ?)";
 const TASKS_OF_SUBSCRIPTION_DAY: &str = "SELECT created_at, task_id FROM tasks_by_subscription \
      WHERE subscription_id = ? AND day = ? AND (created_at, task_id) < (?, ?)";
-
 impl Statements {
     pub(crate) async fn prepare(session: &Session, consistency: Consistency) -> Result<Self, ViewError> {
         let prepare = |text: &'static str| async move {

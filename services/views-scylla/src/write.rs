@@ -220,6 +220,8 @@ type UpsertValues<K> = (
     Option<DateTime<Utc>>,
     i64,
     Option<Uuid>,
+    String,
+    Option<Vec<String>>,
     K,
 );
 
@@ -238,6 +240,8 @@ fn upsert_values<K>(subscription: &Subscription, key: K) -> UpsertValues<K> {
         subscription.previous_secret_expires_at,
         i64::try_from(subscription.version).unwrap_or(i64::MAX),
         subscription.write_id,
+        subscription.tenant_id.as_str().to_string(),
+        subscription.event_types.as_ref().map(|patterns| patterns.iter().map(|p| p.as_str().to_string()).collect()),
         key,
     )
 }

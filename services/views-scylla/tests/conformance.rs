@@ -113,6 +113,7 @@ conformance_cases!(
     task_listing_rejects_invalid_cursor,
     task_listing_hides_expired_tasks,
     task_payload_positions_are_kept_for_retries,
+    subscriptions_keep_their_tenant_and_event_types,
 );
 
 #[tokio::test]
@@ -158,6 +159,40 @@ async fn migrate_twice_is_harmless() {
     let settings = settings(nodes, keyspace);
     migrate(&settings).await.expect("a second migrate of the same keyspace");
     ScyllaViews::connect(&settings, LONG_RETENTION).await.expect("connect after the second migrate");
+}
+
+/// A keyspace migrated before tenants existed (without the tenant columns) gains
+/// them with the next `migrate`, and then keeps a subscription's tenant and patterns.
+#[tokio::test]
+async fn migrate_brings_a_keyspace_from_before_tenants_up_to_date() {
+    let Some(nodes) = nodes() else { return };
+    let session = raw_session(&nodes).await;
+    let keyspace = format!("{TEST_KEYSPACE_PREFIX}{}_old_{}", Utc::now().timestamp(), rand::random::<u16>());
+    let settings = settings(nodes, &keyspace);
+    migrate(&settings).await.expect("migrate");
+    let older = [
+        "ALTER TABLE {ks}.subscriptions DROP (tenant_id, event_types)",
+        "ALTER TABLE {ks}.subscriptions_listing DROP (tenant_id, event_types)",
+    ];
+    for statement in older {
+        let statement = statement.replace("{ks}", &keyspace);
+        session.query_unpaged(statement.as_str(), &[]).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+    session.await_schema_agreement().await.expect("schema agreement");
+    migrate(&settings).await.expect("migrate the older keyspace");
+    let store = ScyllaViews::connect(&settings, LONG_RETENTION).await.expect("connect after migrate");
+    let patterns = hookline_domain::event_types::parse_patterns("event_types", &["order.*"]).expect("patterns");
+    let subscription = hookline_domain::Subscription {
+        tenant_id: hookline_domain::TenantId::generate(),
+        ..hookline_domain::Subscription::new(SubscriptionId::new(), "https://example.com/h", now_ms())
+            .with_patterns(Some(patterns))
+    };
+    let created = hookline_domain::SubscriptionEvent::SubscriptionCreated { subscription: subscription.clone() };
+    store.apply(vec![ViewChange::Subscription(created)]).await.expect("apply");
+    let state = store.subscription(subscription.id).await.expect("read");
+    assert_eq!(state, Some(hookline_domain::SubscriptionState::Live(subscription.clone())));
+    assert_eq!(store.subscriptions(10, None).await.expect("list").items, vec![subscription]);
+    session.query_unpaged(format!("DROP KEYSPACE IF EXISTS {keyspace}"), &[]).await.expect("drop the keyspace");
 }
 
 fn now_ms() -> DateTime<Utc> {

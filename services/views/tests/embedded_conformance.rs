@@ -49,6 +49,7 @@ conformance_cases!(
     task_listing_rejects_invalid_cursor,
     task_listing_hides_expired_tasks,
     task_payload_positions_are_kept_for_retries,
+    subscriptions_keep_their_tenant_and_event_types,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

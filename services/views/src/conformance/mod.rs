@@ -26,7 +26,7 @@ pub use self::attempts::{attempts_for_subscription_newest_first, attempts_for_ta
 pub use self::retention::{old_events_are_not_written, rows_expire_and_are_purged};
 pub use self::subscriptions::{
     subscription_changes_follow_versions, subscription_lifecycle, subscription_listing_pages_in_id_order,
-    subscription_listing_rejects_invalid_cursor,
+    subscription_listing_rejects_invalid_cursor, subscriptions_keep_their_tenant_and_event_types,
 };
 pub use self::task_listing::{
     task_listing_filters_newest_first, task_listing_hides_expired_tasks, task_listing_pages_with_a_cursor,
@@ -71,4 +71,5 @@ pub async fn run_all(factory: &impl ViewStoreFactory) {
     task_payload_positions_are_kept_for_retries(factory).await;
     rows_expire_and_are_purged(factory).await;
     old_events_are_not_written(factory).await;
+    subscriptions_keep_their_tenant_and_event_types(factory).await;
 }
