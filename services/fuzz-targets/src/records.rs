@@ -87,6 +87,9 @@ pub fn projector_record(data: &[u8]) {
             assert_eq!(value(change_record(&decoded_again)), value(again));
             return;
         }
+        ViewChange::Event(_) | ViewChange::TokenUsed { .. } => {
+            unreachable!("none of PROJECTOR_TOPICS carries events or token uses: {change:?}")
+        }
     };
     assert_eq!(
         (payload_at.topic.as_str(), payload_at.partition, payload_at.offset),
@@ -107,7 +110,10 @@ fn change_record(change: &ViewChange) -> Record {
     let (topic, kind, value) = match change {
         ViewChange::Subscription(event) => (topics::SUBSCRIPTIONS, event.kind(), serialize(event)),
         ViewChange::Attempt(attempt) => (topics::ATTEMPTS, AttemptRecorded::KIND, serialize(attempt)),
-        ViewChange::Task { .. } | ViewChange::DeadLettered { .. } => unreachable!("task changes are not re-encoded"),
+        ViewChange::Task { .. }
+        | ViewChange::DeadLettered { .. }
+        | ViewChange::Event(_)
+        | ViewChange::TokenUsed { .. } => unreachable!("only subscription and attempt changes are re-encoded"),
     };
     let mut record = record(topic, value);
     record.headers.push((topics::EVENT_HEADER.to_string(), kind.as_bytes().to_vec()));

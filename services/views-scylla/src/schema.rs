@@ -14,7 +14,7 @@ const KEYSPACE_CQL: &str = include_str!("../../../schemas/scylla/keyspace.cql");
 const VIEWS_CQL: &str = include_str!("../../../schemas/scylla/views.cql");
 
 /// What `views.cql` creates; `connect` refuses a keyspace that lacks any of it.
-const TABLES: [&str; 10] = [
+const TABLES: [&str; 14] = [
     "subscriptions",
     "subscription_writes",
     "subscriptions_listing",
@@ -25,6 +25,10 @@ const TABLES: [&str; 10] = [
     "tasks_by_hour",
     "tasks_by_subscription",
     "task_listing_buckets",
+    "events",
+    "events_by_tenant",
+    "event_listing_buckets",
+    "tokens_last_used",
 ];
 const TYPES: [&str; 2] = ["attempt_record", "last_attempt"];
 /// Columns added after their table first shipped: `CREATE TABLE IF NOT EXISTS` leaves

@@ -114,6 +114,11 @@ conformance_cases!(
     task_listing_hides_expired_tasks,
     task_payload_positions_are_kept_for_retries,
     subscriptions_keep_their_tenant_and_event_types,
+    events_fold_ignores_order_and_repeats,
+    event_listing_pages_newest_first_with_filters,
+    event_listing_rejects_invalid_cursor,
+    events_expire_with_the_retention,
+    tokens_last_used_keeps_the_latest,
 );
 
 #[tokio::test]
@@ -161,8 +166,9 @@ async fn migrate_twice_is_harmless() {
     ScyllaViews::connect(&settings, LONG_RETENTION).await.expect("connect after the second migrate");
 }
 
-/// A keyspace migrated before tenants existed (without the tenant columns) gains
-/// them with the next `migrate`, and then keeps a subscription's tenant and patterns.
+/// A keyspace migrated before tenants existed (without the tenant columns and the
+/// event tables) gains them with the next `migrate`, and then keeps a subscription's
+/// tenant and patterns.
 #[tokio::test]
 async fn migrate_brings_a_keyspace_from_before_tenants_up_to_date() {
     let Some(nodes) = nodes() else { return };
@@ -173,12 +179,22 @@ async fn migrate_brings_a_keyspace_from_before_tenants_up_to_date() {
     let older = [
         "ALTER TABLE {ks}.subscriptions DROP (tenant_id, event_types)",
         "ALTER TABLE {ks}.subscriptions_listing DROP (tenant_id, event_types)",
+        "DROP TABLE {ks}.events",
+        "DROP TABLE {ks}.events_by_tenant",
+        "DROP TABLE {ks}.event_listing_buckets",
+        "DROP TABLE {ks}.tokens_last_used",
     ];
     for statement in older {
         let statement = statement.replace("{ks}", &keyspace);
         session.query_unpaged(statement.as_str(), &[]).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
     }
     session.await_schema_agreement().await.expect("schema agreement");
+    match ScyllaViews::connect(&settings, LONG_RETENTION).await {
+        Err(ViewError::Storage(message)) => assert!(message.contains("events"), "{message}"),
+        Err(other) => panic!("expected a Storage error naming the missing tables, got {other}"),
+        Ok(_) => panic!("connect to a keyspace without the event tables succeeded"),
+    }
+
     migrate(&settings).await.expect("migrate the older keyspace");
     let store = ScyllaViews::connect(&settings, LONG_RETENTION).await.expect("connect after migrate");
     let patterns = hookline_domain::event_types::parse_patterns("event_types", &["order.*"]).expect("patterns");

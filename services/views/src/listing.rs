@@ -1,13 +1,13 @@
-//! What every adapter shares about the newest-first listings: the filter, the
-//! position a cursor stands for, and how a walk over the items, newest first,
-//! becomes a page.
+//! What every adapter shares about the newest-first listings (tasks, and a tenant's
+//! events): the filters, the position a cursor stands for, and how a walk over the
+//! items, newest first, becomes a page.
 
 use std::fmt::Display;
 use std::str::FromStr;
 
-use hookline_domain::{SubscriptionId, TaskId, TaskStatus, TaskView};
+use hookline_domain::{EventId, SubscriptionId, TaskId, TaskStatus, TaskView};
 
-use crate::{Page, ViewError};
+use crate::{EventFilter, EventView, Page, ViewError};
 
 /// How many items a page may examine beyond those it returns, so that a filter
 /// that matches little costs a bounded walk per request.
@@ -32,6 +32,8 @@ pub struct ListingPosition<Id> {
 
 /// A task's place in the task listings: its acceptance time, then its id.
 pub type TaskPosition = ListingPosition<TaskId>;
+/// An event's place in its tenant's listing: its acceptance time, then its id.
+pub type EventPosition = ListingPosition<EventId>;
 
 /// The id of a listed item: 16 bytes, whose order breaks ties between items of one
 /// millisecond, and which stores keep as they are.
@@ -53,7 +55,7 @@ macro_rules! listing_id {
     )*};
 }
 
-listing_id!(TaskId);
+listing_id!(TaskId, EventId);
 
 /// What a listing holds: something with a place in it.
 pub trait Listed {
@@ -71,12 +73,35 @@ impl Listed for TaskView {
 /// Which items of a listing a page keeps.
 pub trait ListingFilter<T: Listed> {
     fn keeps(&self, item: &T) -> bool;
+
+    /// Whether no item at `position` or after it (older) can be kept: the walk ends there.
+    fn ends_before(&self, _position: &ListingPosition<T::Id>) -> bool {
+        false
+    }
+}
+
+impl Listed for EventView {
+    type Id = EventId;
+    fn position(&self) -> EventPosition {
+        ListingPosition { at_ms: self.accepted_at.timestamp_millis(), id: self.event_id }
+    }
 }
 
 impl ListingFilter<TaskView> for TaskFilter {
     fn keeps(&self, task: &TaskView) -> bool {
         self.subscription.is_none_or(|sub| sub == task.subscription_id)
             && self.status.is_none_or(|status| status == task.status())
+    }
+}
+
+impl ListingFilter<EventView> for EventFilter {
+    fn keeps(&self, event: &EventView) -> bool {
+        self.event_type.as_ref().is_none_or(|wanted| *wanted == event.event_type)
+            && self.since.is_none_or(|since| event.accepted_at >= since)
+    }
+
+    fn ends_before(&self, position: &EventPosition) -> bool {
+        self.since.is_some_and(|since| position.at_ms < since.timestamp_millis())
     }
 }
 
@@ -110,22 +135,28 @@ pub struct PageBuilder<T: Listed, F> {
     examined: usize,
     /// Set once the page is complete: where the next page resumes.
     next: Option<ListingPosition<T::Id>>,
+    /// Set once the walk has passed every item the filter could keep.
+    exhausted: bool,
 }
 
 impl<T: Listed, F: ListingFilter<T>> PageBuilder<T, F> {
     pub fn new(filter: F, limit: usize) -> Self {
-        Self { filter, limit, items: Vec::with_capacity(limit.min(1024)), examined: 0, next: None }
+        Self { filter, limit, items: Vec::with_capacity(limit.min(1024)), examined: 0, next: None, exhausted: false }
     }
 
     /// Whether the page needs no more items.
     pub fn is_complete(&self) -> bool {
-        self.next.is_some() || self.limit == 0
+        self.next.is_some() || self.exhausted || self.limit == 0
     }
 
     /// Takes the item at `position`; `None` stands for an entry whose item has expired
     /// or moved. Returns whether the walk should go on.
     pub fn offer(&mut self, position: ListingPosition<T::Id>, item: Option<T>) -> bool {
         if self.is_complete() {
+            return false;
+        }
+        if self.filter.ends_before(&position) {
+            self.exhausted = true;
             return false;
         }
         self.examined += 1;
@@ -218,5 +249,30 @@ mod tests {
         let page = page.finish();
         assert!(page.items.is_empty());
         assert_eq!(page.next, last.map(|p| p.cursor()));
+    }
+
+    #[test]
+    fn an_event_older_than_since_ends_the_walk_without_a_next_page() {
+        let event = |ms: i64, event_type: &str| EventView {
+            event_id: EventId::new(),
+            tenant_id: hookline_domain::TenantId::default(),
+            event_type: event_type.into(),
+            accepted_at: DateTime::<Utc>::from_timestamp_millis(ms).unwrap(),
+            idempotency_key: None,
+            subscriptions: Vec::new(),
+            payload_at: hookline_domain::LogPosition { topic: "hookline.fanout".into(), partition: 0, offset: 0 },
+        };
+        let since = DateTime::<Utc>::from_timestamp_millis(5_000).unwrap();
+        let filter = EventFilter { event_type: Some("a".into()), since: Some(since) };
+        let events = [event(6_000, "a"), event(5_500, "b"), event(5_000, "a"), event(4_999, "a")];
+        let mut page = PageBuilder::new(filter, 10);
+        for e in &events[..3] {
+            assert!(page.offer(e.position(), Some(e.clone())), "the walk goes on down to since");
+        }
+        assert!(!page.offer(events[3].position(), Some(events[3].clone())), "an older event ends it");
+        assert!(page.is_complete());
+        let page = page.finish();
+        assert_eq!(page.items, vec![events[0].clone(), events[2].clone()], "type and since both kept");
+        assert_eq!(page.next, None, "nothing older can match: no next page");
     }
 }

@@ -2,11 +2,11 @@
 
 use redb::{Database, ReadableTable};
 
-use super::codec::{decode_attempt, decode_task};
+use super::codec::{decode_attempt, decode_event, decode_task};
 use super::error::EmbeddedError;
 use super::schema::{
-    by_sub_key, listing_key, split_expiry_key, split_row, task_by_sub_key, Bytes, RowKind, ATTEMPTS, ATTEMPTS_BY_SUB,
-    EXPIRY, TASKS, TASKS_BY_SUB, TASKS_BY_TIME,
+    by_sub_key, event_listing_key, listing_key, split_expiry_key, split_row, task_by_sub_key, Bytes, RowKind, ATTEMPTS,
+    ATTEMPTS_BY_SUB, EVENTS, EVENTS_BY_TENANT, EXPIRY, TASKS, TASKS_BY_SUB, TASKS_BY_TIME,
 };
 use crate::TaskPosition;
 
@@ -19,7 +19,7 @@ const ENTRIES_PER_TRANSACTION: usize = 4 * CHUNK;
 
 /// What one purge transaction did.
 pub(super) struct Purged {
-    /// Task and attempt rows deleted.
+    /// Task, attempt and event rows deleted.
     pub rows: u64,
     /// The transaction stopped at its limit: more rows may be due.
     pub more: bool,
@@ -38,6 +38,8 @@ pub(super) fn purge_expired(db: &Database, now_ms: u64) -> Result<Purged, Embedd
         let mut attempts_by_sub = txn.open_table(ATTEMPTS_BY_SUB)?;
         let mut tasks_by_time = txn.open_table(TASKS_BY_TIME)?;
         let mut tasks_by_sub = txn.open_table(TASKS_BY_SUB)?;
+        let mut events = txn.open_table(EVENTS)?;
+        let mut events_by_tenant = txn.open_table(EVENTS_BY_TENANT)?;
         // Every key of a row expired at or before now_ms sorts before this one.
         let end = now_ms.saturating_add(1).to_be_bytes();
         while taken < ENTRIES_PER_TRANSACTION {
@@ -60,6 +62,14 @@ pub(super) fn purge_expired(db: &Database, now_ms: u64) -> Result<Purged, Embedd
                             tasks_by_time.remove(&listing_key(position)[..])?;
                             tasks_by_sub.remove(&task_by_sub_key(task.subscription_id, position)[..])?;
                             tasks.remove(row_key)?;
+                            deleted += 1;
+                        }
+                    }
+                    RowKind::Event => {
+                        let due_event = still_due(&events, row_key, expires, decode_event)?;
+                        if let Some(event) = due_event {
+                            events_by_tenant.remove(&event_listing_key(&event)[..])?;
+                            events.remove(row_key)?;
                             deleted += 1;
                         }
                     }

@@ -1,22 +1,28 @@
 //! Reads, each in one read transaction; rows expired at `now_ms` are never returned.
 
+use std::collections::HashMap;
 use std::ops::Bound;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hookline_domain::{
-    AttemptRecorded, LogPosition, Subscription, SubscriptionId, SubscriptionState, TaskId, TaskView,
+    AttemptRecorded, EventId, LogPosition, Subscription, SubscriptionId, SubscriptionState, TaskId, TaskView, TenantId,
+    TokenId,
 };
 use redb::{Database, ReadableDatabase, ReadableTable};
 
-use super::codec::{decode_attempt, decode_task};
+use super::codec::{decode_attempt, decode_event, decode_task, decode_time};
 use super::error::EmbeddedError;
 use super::schema::{
     attempt_key, attempt_key_of_by_sub, decode, listing_key, position_of_listing_key, prefix_end, prefixed_listing_key,
-    split_row, subscription_key, subscription_write_key, Bytes, ATTEMPTS, ATTEMPTS_BY_SUB, SUBSCRIPTIONS,
-    SUBSCRIPTION_WRITES, TASKS, TASKS_BY_SUB, TASKS_BY_TIME, TOMBSTONES,
+    split_row, subscription_key, subscription_write_key, tenant_prefix, Bytes, ATTEMPTS, ATTEMPTS_BY_SUB, EVENTS,
+    EVENTS_BY_TENANT, SUBSCRIPTIONS, SUBSCRIPTION_WRITES, TASKS, TASKS_BY_SUB, TASKS_BY_TIME, TOKENS_LAST_USED,
+    TOMBSTONES,
 };
-use crate::{Listed, ListingFilter, ListingPosition, Page, PageBuilder, TaskFilter, TaskPosition};
+use crate::{
+    EventFilter, EventPosition, EventView, Listed, ListingFilter, ListingPosition, Page, PageBuilder, TaskFilter,
+    TaskPosition,
+};
 
 pub(super) fn subscription(db: &Database, id: SubscriptionId) -> Result<Option<SubscriptionState>, EmbeddedError> {
     let txn = db.begin_read()?;
@@ -115,6 +121,26 @@ pub(super) fn tasks(
         None => (txn.open_table(TASKS_BY_TIME)?, Vec::new()),
     };
     walk_newest_first(&index, &prefix, after, &mut page, |id| live_task(&rows, id, now_ms))?;
+    Ok(page.finish())
+}
+
+/// Walks a tenant's listing backwards (newest first) from just before `after`.
+pub(super) fn events(
+    db: &Database,
+    tenant: &TenantId,
+    filter: EventFilter,
+    limit: usize,
+    after: Option<EventPosition>,
+    now_ms: u64,
+) -> Result<Page<EventView>, EmbeddedError> {
+    let mut page = PageBuilder::new(filter, limit);
+    if page.is_complete() {
+        return Ok(page.finish());
+    }
+    let txn = db.begin_read()?;
+    let rows = txn.open_table(EVENTS)?;
+    let index = txn.open_table(EVENTS_BY_TENANT)?;
+    walk_newest_first(&index, &tenant_prefix(tenant), after, &mut page, |id| live_event(&rows, id, now_ms))?;
     Ok(page.finish())
 }
 
@@ -224,4 +250,39 @@ pub(super) fn attempts_for_subscription(
         }
     }
     Ok(attempts)
+}
+
+pub(super) fn event(db: &Database, id: EventId, now_ms: u64) -> Result<Option<EventView>, EmbeddedError> {
+    let txn = db.begin_read()?;
+    live_event(&txn.open_table(EVENTS)?, id, now_ms)
+}
+
+fn live_event(
+    events: &impl ReadableTable<Bytes, Bytes>,
+    id: EventId,
+    now_ms: u64,
+) -> Result<Option<EventView>, EmbeddedError> {
+    let Some(row) = events.get(&id.as_bytes()[..])? else {
+        return Ok(None);
+    };
+    let (expires, encoded) = split_row(row.value())?;
+    if expires <= now_ms {
+        return Ok(None);
+    }
+    Ok(Some(decode_event(encoded)?))
+}
+
+pub(super) fn tokens_last_used(
+    db: &Database,
+    ids: &[TokenId],
+) -> Result<HashMap<TokenId, DateTime<Utc>>, EmbeddedError> {
+    let txn = db.begin_read()?;
+    let table = txn.open_table(TOKENS_LAST_USED)?;
+    let mut used = HashMap::with_capacity(ids.len());
+    for id in ids {
+        if let Some(row) = table.get(&id.0.as_bytes()[..])? {
+            used.insert(*id, decode_time(row.value())?);
+        }
+    }
+    Ok(used)
 }

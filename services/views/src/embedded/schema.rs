@@ -10,10 +10,15 @@
 //! | `attempts_by_sub`| subscription id ++ !attempted_at (u64 BE) ++ task id ++ number | `()`                    |
 //! | `tasks_by_time`  | accepted ms (u64 BE) ++ task id                              | `()`                      |
 //! | `tasks_by_sub`   | subscription id ++ accepted ms (u64 BE) ++ task id           | `()`                      |
+//! | `events`         | event id (16 bytes)                                          | expiry ++ event           |
+//! | `events_by_tenant` | tenant id length (u8) ++ tenant id ++ accepted ms (u64 BE) ++ event id | `()`          |
+//! | `tokens_last_used` | token id (16 bytes)                                        | time of the latest use    |
 //! | `expiry`         | expiry (u64 BE) ++ row kind tag ++ row key                   | `()`                      |
 //!
-//! Tasks and attempts use the compact encoding of `codec.rs`; subscriptions JSON.
-//! The task listings are walked backwards (newest first); their accepted time is in
+//! Tasks, attempts, events and token times use the compact encoding of `codec.rs`;
+//! subscriptions JSON. A tenant's prefix in `events_by_tenant` starts with its
+//! length, so that no tenant's prefix is the start of another's.
+//! The task and event listings are walked backwards (newest first); their accepted time is in
 //! milliseconds with the sign bit flipped, so that it sorts as a signed time. A
 //! task row also holds where the task's payload is in the log (the record of its
 //! TaskAccepted or latest dead letter) and the time that position's retention counts
@@ -29,12 +34,12 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use hookline_domain::{AttemptRecorded, SubscriptionId, TaskId};
+use hookline_domain::{AttemptRecorded, SubscriptionId, TaskId, TenantId};
 use redb::{Database, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::{ListingId, ListingPosition, TaskPosition};
+use crate::{EventView, Listed, ListingId, ListingPosition, TaskPosition};
 
 use super::codec;
 use super::error::EmbeddedError;
@@ -54,6 +59,9 @@ pub(super) const ATTEMPTS_BY_SUB: TableDefinition<Bytes, ()> = TableDefinition::
 pub(super) const EXPIRY: TableDefinition<Bytes, ()> = TableDefinition::new("expiry");
 pub(super) const TASKS_BY_TIME: TableDefinition<Bytes, ()> = TableDefinition::new("tasks_by_time");
 pub(super) const TASKS_BY_SUB: TableDefinition<Bytes, ()> = TableDefinition::new("tasks_by_sub");
+pub(super) const EVENTS: TableDefinition<Bytes, Bytes> = TableDefinition::new("events");
+pub(super) const EVENTS_BY_TENANT: TableDefinition<Bytes, ()> = TableDefinition::new("events_by_tenant");
+pub(super) const TOKENS_LAST_USED: TableDefinition<Bytes, Bytes> = TableDefinition::new("tokens_last_used");
 /// Copies of payloads, kept by earlier versions: dropped on open (the log holds them).
 const PAYLOAD_COPIES: TableDefinition<Bytes, Bytes> = TableDefinition::new("payloads");
 
@@ -61,10 +69,10 @@ const PAYLOAD_COPIES: TableDefinition<Bytes, Bytes> = TableDefinition::new("payl
 pub(super) fn create_tables(db: &Database) -> Result<(), EmbeddedError> {
     let txn = db.begin_write()?;
     txn.delete_table(PAYLOAD_COPIES)?;
-    for table in [SUBSCRIPTIONS, TOMBSTONES, SUBSCRIPTION_WRITES, TASKS, ATTEMPTS] {
+    for table in [SUBSCRIPTIONS, TOMBSTONES, SUBSCRIPTION_WRITES, TASKS, ATTEMPTS, EVENTS, TOKENS_LAST_USED] {
         txn.open_table(table)?;
     }
-    for table in [ATTEMPTS_BY_SUB, EXPIRY, TASKS_BY_TIME, TASKS_BY_SUB] {
+    for table in [ATTEMPTS_BY_SUB, EXPIRY, TASKS_BY_TIME, TASKS_BY_SUB, EVENTS_BY_TENANT] {
         txn.open_table(table)?;
     }
     txn.commit()?;
@@ -78,6 +86,7 @@ pub(super) enum RowKind {
     Attempt = 2,
     /// A payload copy of an earlier version's `payloads` table: its entry is dropped.
     PayloadCopy = 3,
+    Event = 4,
 }
 
 impl RowKind {
@@ -86,6 +95,7 @@ impl RowKind {
             1 => Some(RowKind::Task),
             2 => Some(RowKind::Attempt),
             3 => Some(RowKind::PayloadCopy),
+            4 => Some(RowKind::Event),
             _ => None,
         }
     }
@@ -156,7 +166,7 @@ pub(super) fn listing_key<Id: ListingId>(position: ListingPosition<Id>) -> [u8; 
     key
 }
 
-/// A key in a listing of `prefix` (a subscription's tasks).
+/// A key in a listing of `prefix` (a subscription's tasks, a tenant's events).
 pub(super) fn prefixed_listing_key<Id: ListingId>(prefix: &[u8], position: ListingPosition<Id>) -> Vec<u8> {
     let mut key = Vec::with_capacity(prefix.len() + POSITION_LEN);
     key.extend_from_slice(prefix);
@@ -167,6 +177,16 @@ pub(super) fn prefixed_listing_key<Id: ListingId>(prefix: &[u8], position: Listi
 /// A task's key in `tasks_by_sub`: its subscription, then its listing position.
 pub(super) fn task_by_sub_key(sub: SubscriptionId, position: TaskPosition) -> Vec<u8> {
     prefixed_listing_key(sub.as_bytes(), position)
+}
+
+/// A tenant's prefix in `events_by_tenant`: its length, then its id.
+pub(super) fn tenant_prefix(tenant: &TenantId) -> Vec<u8> {
+    let id = tenant.as_str().as_bytes();
+    // Tenant ids are at most 64 bytes (MAX_TENANT_ID_LEN).
+    let mut prefix = Vec::with_capacity(1 + id.len());
+    prefix.push(u8::try_from(id.len()).unwrap_or(u8::MAX));
+    prefix.extend_from_slice(id);
+    prefix
 }
 
 /// The listing position a key of any listing ends with.
@@ -214,6 +234,18 @@ pub(super) fn task_row(expires_ms: u64, task: &StoredTask) -> Vec<u8> {
     row
 }
 
+/// An event row: its expiry, then the event in the compact encoding.
+pub(super) fn event_row(expires_ms: u64, event: &EventView) -> Vec<u8> {
+    let mut row = expires_ms.to_be_bytes().to_vec();
+    codec::encode_event(event, &mut row);
+    row
+}
+
+/// An event's key in `events_by_tenant`: its tenant, then its listing position.
+pub(super) fn event_listing_key(event: &EventView) -> Vec<u8> {
+    prefixed_listing_key(&tenant_prefix(&event.tenant_id), event.position())
+}
+
 /// An attempt row: its expiry, then the attempt in the compact encoding.
 pub(super) fn attempt_row(expires_ms: u64, attempt: &AttemptRecorded) -> Vec<u8> {
     let mut row = expires_ms.to_be_bytes().to_vec();
@@ -221,7 +253,7 @@ pub(super) fn attempt_row(expires_ms: u64, attempt: &AttemptRecorded) -> Vec<u8>
     row
 }
 
-/// The expiry of a task or attempt row and its encoded value.
+/// The expiry of a task, attempt or event row and its encoded value.
 pub(super) fn split_row(row: &[u8]) -> Result<(u64, &[u8]), EmbeddedError> {
     let (expiry, encoded) =
         row.split_first_chunk::<EXPIRY_LEN>().ok_or_else(|| EmbeddedError::Corrupt("row too short".into()))?;
@@ -277,6 +309,17 @@ mod tests {
             assert_eq!(position_of_listing_key(&task_by_sub_key(sub, p)).unwrap(), p);
         }
         assert!(position_of_listing_key::<TaskId>(&[0; 7]).is_err());
+    }
+
+    #[test]
+    fn no_tenant_prefix_starts_another() {
+        use hookline_domain::EventId;
+        let tenant = |id: &str| tenant_prefix(&TenantId::parse(id).unwrap());
+        let position = ListingPosition { at_ms: 7, id: EventId::from_bytes([0xff; 16]) };
+        let acme_key = prefixed_listing_key(&tenant("acme"), position);
+        assert!(!acme_key.starts_with(&tenant("acme-2")));
+        assert!(!prefixed_listing_key(&tenant("acme-2"), position).starts_with(&tenant("acme")));
+        assert_eq!(position_of_listing_key::<EventId>(&acme_key).unwrap(), position);
     }
 
     #[test]
