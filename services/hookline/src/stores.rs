@@ -198,6 +198,7 @@ pub fn topic_specs(settings: &Settings, checked: &Checked) -> Vec<TopicSpec> {
         spec(topics::INGEST, kept),
         spec(topics::INGEST_REJECTED, kept),
         spec(topics::QUARANTINE, kept),
+        spec(topics::FANOUT, kept),
     ];
     for delay in checked.retry.tier_delays() {
         specs.push(spec(&topics::retry_tier(delay.as_secs()), Some(checked.topic_retention.max(delay * 2))));
