@@ -141,7 +141,8 @@ async fn another_process_answers_a_repeated_key_from_the_views_before_any_projec
     let tenants = Tenants::new().await;
     let acme = tenants.tenant("acme").await;
     let sub = tenants.subscription(&acme, Some(&["order.*"]), true).await;
-    let EventOutcome::Accepted { event_id, task_ids } = tenants.send(&acme, "order.created", Some("k-1")).await.unwrap()
+    let EventOutcome::Accepted { event_id, task_ids } =
+        tenants.send(&acme, "order.created", Some("k-1")).await.unwrap()
     else {
         panic!("accepted");
     };
