@@ -70,6 +70,15 @@ pub struct Args {
     /// Fan-in: give every subscription a secret and sign every record with it.
     #[arg(long)]
     pub signed: bool,
+    /// Send events to the default tenant (`POST /api/v1/events`) that this many
+    /// subscriptions want, instead of webhooks to one subscription: each accepted event
+    /// makes this many deliveries.
+    #[arg(long, value_parser = positive, conflicts_with = "fan_in_kafka")]
+    pub fan_out: Option<usize>,
+    /// With `--fan-out`: subscriptions of the same tenant that want other event types
+    /// (what matching must not scan).
+    #[arg(long, default_value_t = 0, requires = "fan_out")]
+    pub bystanders: usize,
     /// Where the report goes (`<name>.md`, `<name>.json`, and `<name>.svg` for a long run).
     #[arg(long, default_value = "docs/bench")]
     pub report_dir: PathBuf,

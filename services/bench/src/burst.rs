@@ -11,6 +11,7 @@ use crate::fan_in::{Plan, Producers, Target};
 use crate::figures::{Figures, Percentiles};
 use crate::load::{self, Load};
 use crate::proc_stats::{self, CpuSplit};
+use crate::route::Route;
 use crate::scenario::Mode;
 use crate::stack::{Engines, Stack};
 use crate::{deliveries, pace};
@@ -29,26 +30,32 @@ pub async fn run(args: &Args, requests: usize, stack: &Stack, engines: &Engines)
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle = proc_stats::sample(hookline)?;
 
-    let fan_in = mode == Mode::KafkaFanIn;
-    let targets = create_targets(stack, if fan_in { args.subscriptions } else { 1 }, fan_in && args.signed).await?;
     let producers = match (&engines.kafka, &stack.namespace) {
-        (Some(brokers), Some(namespace)) if fan_in => Some(Producers::connect(brokers, namespace).await?),
+        (Some(brokers), Some(namespace)) if mode == Mode::KafkaFanIn => {
+            let targets = create_targets(stack, args.subscriptions, args.signed).await?;
+            Some((Producers::connect(brokers, namespace).await?, targets))
+        }
         _ => None,
     };
+    let route = match producers {
+        Some(_) => None,
+        None => Some(Route::prepare(args, stack).await?),
+    };
+    let expected = requests as u64 * route.as_ref().map_or(1, |route| route.fan_out);
     stack.reset_receiver().await?;
 
     let cpu_at_start = CpuSplit::now(hookline, receiver)?;
     let started = Instant::now();
     let started_at_us = pace::now_us();
-    let sent = send(args, requests, stack, targets, producers.as_ref()).await?;
+    let sent = send(args, requests, stack, route, producers.as_ref()).await?;
     let send_secs = started.elapsed().as_secs_f64();
     let cpu_after_send = CpuSplit::now(hookline, receiver)?;
 
-    let stats = deliveries::wait_for(stack, requests as u64).await?;
+    let stats = deliveries::wait_for(stack, expected).await?;
     let cpu_at_end = CpuSplit::now(hookline, receiver)?;
     let peak = proc_stats::sample(hookline)?;
     let rejected = match &producers {
-        Some(producers) => Some(producers.rejected().await?),
+        Some((producers, _)) => Some(producers.rejected().await?),
         None => None,
     };
     // From the first webhook sent to the last delivery received, on the receiver's clock
@@ -67,7 +74,7 @@ pub async fn run(args: &Args, requests: usize, stack: &Stack, engines: &Engines)
         produce_batch_ack_ms: produce_calls,
         rejected,
         delivered: stats.distinct_ids,
-        missing: (requests as u64).saturating_sub(stats.distinct_ids),
+        missing: expected.saturating_sub(stats.distinct_ids),
         duplicates: stats.duplicates,
         deliveries_per_s: stats.distinct_ids as f64 / delivery_secs,
         end_to_end_ms: Percentiles::from_us(&stats.latency_us),
@@ -80,17 +87,17 @@ pub async fn run(args: &Args, requests: usize, stack: &Stack, engines: &Engines)
     })
 }
 
-/// Sends every webhook: produced by `producers` when given, else POSTed to the first target.
+/// Sends every webhook: produced by `producers` to their targets when given, else POSTed along `route`.
 async fn send(
     args: &Args,
     requests: usize,
     stack: &Stack,
-    targets: Vec<Target>,
-    producers: Option<&Producers>,
+    route: Option<Route>,
+    producers: Option<&(Producers, Vec<Target>)>,
 ) -> anyhow::Result<Sent> {
-    if let Some(producers) = producers {
+    if let Some((producers, targets)) = producers {
         let plan = Plan {
-            targets,
+            targets: targets.clone(),
             webhooks: requests,
             producers: args.producers,
             batch: args.batch,
@@ -101,7 +108,7 @@ async fn send(
     }
     let load = Load {
         addr: stack.hookline.addr(),
-        path: format!("/api/ingest/{}", targets[0].id),
+        route: route.context("an HTTP run has a route")?,
         requests,
         concurrency: args.concurrency,
         payload_bytes: args.payload_bytes,
@@ -119,7 +126,7 @@ pub async fn create_targets(stack: &Stack, count: usize, signed: bool) -> anyhow
     let mut targets = Vec::with_capacity(count);
     for n in 0..count {
         let secret = signed.then(|| format!("bench-secret-{n}"));
-        targets.push(Target { id: stack.create_subscription(secret.as_deref()).await?, secret });
+        targets.push(Target { id: stack.create_subscription("/bench", secret.as_deref(), None).await?, secret });
     }
     Ok(targets)
 }

@@ -13,14 +13,15 @@ use anyhow::{bail, Context};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::route::Route;
 use crate::{pace, payload};
 
-/// What to send: `requests` webhooks to `path` on `addr`, over `concurrency`
+/// What to send: `requests` webhooks along `route` to `addr`, over `concurrency`
 /// connections, each body an order event of `payload_bytes` stamped when it is sent.
 #[derive(Clone)]
 pub struct Load {
     pub addr: SocketAddr,
-    pub path: String,
+    pub route: Route,
     pub requests: usize,
     pub concurrency: usize,
     pub payload_bytes: usize,
@@ -70,7 +71,7 @@ async fn sender(load: &Load, connection: usize, next: &AtomicUsize) -> anyhow::R
             ticker.tick().await;
         }
         payload::order_event(&mut body, pace::now_us(), sequence as u64, load.payload_bytes);
-        write_request(&mut request, load.addr, &load.path, &body);
+        write_request(&mut request, load.addr, &load.route, &body);
         let sent = Instant::now();
         match exchange(&mut stream, &request, &mut answer).await {
             Ok(202) => latencies.push(sent.elapsed().as_secs_f64() * 1000.0),
@@ -91,12 +92,14 @@ pub async fn connect(addr: SocketAddr) -> anyhow::Result<TcpStream> {
     Ok(stream)
 }
 
-/// Fills `out` with a JSON POST of `body` to `path` on `addr`.
-pub fn write_request(out: &mut Vec<u8>, addr: SocketAddr, path: &str, body: &str) {
+/// Fills `out` with a JSON POST of `body` along `route` to `addr`.
+pub fn write_request(out: &mut Vec<u8>, addr: SocketAddr, route: &Route, body: &str) {
     out.clear();
+    let path = &route.path;
+    let event_type = route.event_type.map(|event_type| format!("x-event-type: {event_type}\r\n")).unwrap_or_default();
     out.extend_from_slice(
         format!(
-            "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n{event_type}content-length: {}\r\n\r\n",
             body.len()
         )
         .as_bytes(),

@@ -14,11 +14,12 @@ use crate::args::{Args, LongKind};
 use crate::figures::{Figures, Percentiles};
 use crate::open_loop::{Counts, OpenLoop, Plan};
 use crate::proc_stats::{self, CpuSplit};
+use crate::route::Route;
 use crate::rows::{Row, WINDOW};
 use crate::schedule::Schedule;
 use crate::stack::Stack;
 use crate::step::{self, Verdict};
-use crate::{burst, deliveries, sampler};
+use crate::{deliveries, sampler};
 
 /// How long after the schedule's end requests still unsent (hookline too slow to take them)
 /// may go out; the rest are abandoned and reported as unsent.
@@ -73,13 +74,14 @@ pub async fn run(args: &Args, kind: LongKind, stack: &Stack) -> anyhow::Result<(
         schedule.requests() > 0,
         "no step fits: --start-rate is above --max-rate, or --duration is shorter than --step-seconds"
     );
-    let target = burst::create_targets(stack, 1, false).await?.remove(0);
+    let route = Route::prepare(args, stack).await?;
+    let fan_out = route.fan_out;
     stack.reset_receiver().await?;
     let idle = proc_stats::sample(hookline)?;
     let cpu_at_start = CpuSplit::now(hookline, stack.receiver.pid())?;
     let load = OpenLoop::new(Plan {
         addr: stack.hookline.addr(),
-        path: format!("/api/ingest/{}", target.id),
+        route,
         connections: args.concurrency,
         payload_bytes: args.payload_bytes,
         schedule,
@@ -98,7 +100,7 @@ pub async fn run(args: &Args, kind: LongKind, stack: &Stack) -> anyhow::Result<(
         }
         let (load_seconds, counts) = (load.elapsed().as_secs_f64(), load.counts());
         let cpu_after_send = CpuSplit::now(hookline, stack.receiver.pid())?;
-        let stats = deliveries::wait_for(stack, counts.accepted).await?;
+        let stats = deliveries::wait_for(stack, counts.accepted * fan_out).await?;
         Ok::<_, anyhow::Error>((load_seconds, counts, cpu_after_send, stats))
     };
     let sampling = sampler::sample(stack, &load, stop_sampling.clone(), after_row);
@@ -118,7 +120,7 @@ pub async fn run(args: &Args, kind: LongKind, stack: &Stack) -> anyhow::Result<(
         produce_batch_ack_ms: None,
         rejected: None,
         delivered: stats.distinct_ids,
-        missing: accepted.saturating_sub(stats.distinct_ids),
+        missing: (accepted * fan_out).saturating_sub(stats.distinct_ids),
         duplicates: stats.duplicates,
         deliveries_per_s: stats.distinct_ids as f64 / delivery_secs,
         end_to_end_ms: Percentiles::from_us(&stats.latency_us),

@@ -32,6 +32,7 @@ mod pace;
 mod payload;
 mod proc_stats;
 mod report;
+mod route;
 mod rows;
 mod sampler;
 mod scenario;
@@ -103,15 +104,20 @@ fn scenario(args: &Args, kind: RunKind, mode: Mode, engines: &Engines) -> Scenar
         run,
         duration_s,
         engines: engines.describe(),
-        ingest: if fan_in {
-            "records produced straight into hookline.ingest"
-        } else {
-            "HTTP POST /api/ingest/{id}, keep-alive"
+        ingest: match (fan_in, args.fan_out) {
+            (true, _) => "records produced straight into hookline.ingest",
+            (false, Some(_)) => "HTTP POST /api/v1/events to the default tenant, keep-alive",
+            (false, None) => "HTTP POST /api/ingest/{id}, keep-alive",
         },
         webhooks,
         senders: if fan_in { args.producers } else { args.concurrency },
         batch: fan_in.then_some(args.batch),
-        subscriptions: if fan_in { args.subscriptions } else { 1 },
+        subscriptions: match (fan_in, args.fan_out) {
+            (true, _) => args.subscriptions,
+            (false, Some(fan_out)) => fan_out + args.bystanders,
+            (false, None) => 1,
+        },
+        fan_out: args.fan_out,
         rate: match kind {
             RunKind::Long(LongKind::Step { .. }) => None,
             _ => args.rate,

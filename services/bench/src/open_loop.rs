@@ -15,13 +15,14 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::load::{self, Answer};
+use crate::route::Route;
 use crate::schedule::Schedule;
 use crate::{pace, payload};
 
 /// What to send and where.
 pub struct Plan {
     pub addr: SocketAddr,
-    pub path: String,
+    pub route: Route,
     pub connections: usize,
     pub payload_bytes: usize,
     pub schedule: Schedule,
@@ -151,7 +152,7 @@ impl OpenLoop {
             }
             let due_at_us = self.started_at_us + due.as_micros() as u64;
             payload::order_event(&mut body, due_at_us, index, self.plan.payload_bytes);
-            load::write_request(&mut request, self.plan.addr, &self.plan.path, &body);
+            load::write_request(&mut request, self.plan.addr, &self.plan.route, &body);
             self.sent.fetch_add(1, Ordering::Relaxed);
             match load::exchange(&mut stream, &request, &mut answer).await {
                 Ok(202) => {
@@ -220,7 +221,8 @@ mod tests {
     }
 
     fn plan(addr: SocketAddr, connections: usize, schedule: Schedule) -> Plan {
-        Plan { addr, path: "/api/ingest/x".into(), connections, payload_bytes: 700, schedule }
+        let route = Route { path: "/api/ingest/x".into(), event_type: None, fan_out: 1 };
+        Plan { addr, route, connections, payload_bytes: 700, schedule }
     }
 
     #[tokio::test]

@@ -86,6 +86,9 @@ impl Report {
             row(&mut out, "records per produce call", &batch.to_string());
         }
         row(&mut out, "subscriptions", &scenario.subscriptions.to_string());
+        if let Some(fan_out) = scenario.fan_out {
+            row(&mut out, "deliveries per event", &format!("{fan_out} (the subscriptions that want it)"));
+        }
         let rate = match (scenario.rate, scenario.duration_s) {
             (Some(rate), _) => count(rate) + "/s",
             (None, Some(_)) => "rising in steps".into(),

@@ -48,6 +48,9 @@ pub struct Scenario {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batch: Option<usize>,
     pub subscriptions: usize,
+    /// Events: how many subscriptions want each one (the deliveries each makes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fan_out: Option<usize>,
     /// Webhooks started per second; `None`: as fast as answers come (saturation), or steps.
     pub rate: Option<f64>,
     pub payload_bytes: usize,

@@ -77,12 +77,20 @@ impl Stack {
         Ok(Stack { hookline, receiver, namespace, client: reqwest::Client::new(), data })
     }
 
-    /// Creates a subscription delivering to the receiver, signed with `secret` if given;
-    /// returns its id.
-    pub async fn create_subscription(&self, secret: Option<&str>) -> anyhow::Result<String> {
-        let mut body = json!({"target_url": self.receiver.url("/bench")});
+    /// Creates a subscription delivering to `path` on the receiver, signed with `secret`
+    /// and wanting the event types of `pattern` if given; returns its id.
+    pub async fn create_subscription(
+        &self,
+        path: &str,
+        secret: Option<&str>,
+        pattern: Option<&str>,
+    ) -> anyhow::Result<String> {
+        let mut body = json!({"target_url": self.receiver.url(path)});
         if let Some(secret) = secret {
             body["secret"] = json!(secret);
+        }
+        if let Some(pattern) = pattern {
+            body["event_types"] = json!([pattern]);
         }
         let response = self.client.post(self.hookline.url("/api/subscriptions")).json(&body).send().await?;
         let status = response.status();

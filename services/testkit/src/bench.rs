@@ -111,6 +111,7 @@ impl BenchReceiver {
         let status = if fails { 500 } else { self.config.status };
         let at_us = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_micros() as u64;
         let delivery = Delivery {
+            path: request.head.path(),
             id: request.head.header("webhook-id"),
             sent_at_us: sent_at_us(&request.body),
             at_us,

@@ -30,6 +30,7 @@ fn fan_in_report() -> Report {
             senders: 8,
             batch: Some(100),
             subscriptions: 8,
+            fan_out: None,
             rate: None,
             payload_bytes: 256,
             signed: false,

@@ -11,6 +11,9 @@ use super::histogram::Histogram;
 /// One delivery as the benchmark receiver saw it.
 #[derive(Debug, Clone, Copy)]
 pub struct Delivery<'a> {
+    /// The path it was posted to: each subscription of a run has its own, and one event
+    /// sent to several of them carries one `webhook-id`.
+    pub path: &'a str,
     /// The `webhook-id` header, when present.
     pub id: Option<&'a str>,
     /// The `sent_at_us` stamp of the body, when present (µs since the Unix epoch).
@@ -36,7 +39,7 @@ pub struct Stats {
     last_at_us: Option<u64>,
 }
 
-/// The `webhook-id`s seen, kept as 128-bit keyed hashes rather than strings: a run of hours
+/// The (path, `webhook-id`) pairs seen, kept as 128-bit keyed hashes rather than strings: a run of hours
 /// sees millions of ids, and 16 bytes each keeps the receiver's memory (and allocator work)
 /// small. Two ids collide with odds of about n² / 2¹²⁹, nil for any run.
 #[derive(Debug, Default)]
@@ -46,10 +49,11 @@ struct SeenIds {
 }
 
 impl SeenIds {
-    /// Whether `id` is new, remembering it.
-    fn insert(&mut self, id: &str) -> bool {
+    /// Whether `id` is new at `path`, remembering it.
+    fn insert(&mut self, path: &str, id: &str) -> bool {
         let [high, low] = &self.keys;
-        self.hashes.insert(u128::from(high.hash_one(id)) << 64 | u128::from(low.hash_one(id)))
+        let pair = (path, id);
+        self.hashes.insert(u128::from(high.hash_one(pair)) << 64 | u128::from(low.hash_one(pair)))
     }
 
     fn len(&self) -> u64 {
@@ -65,9 +69,9 @@ pub struct StatsReport {
     pub ok: u64,
     /// Answered anything else.
     pub failed: u64,
-    /// Distinct `webhook-id` values seen.
+    /// Distinct `webhook-id` values seen, counted per path (per subscription of a run).
     pub distinct_ids: u64,
-    /// Requests whose `webhook-id` had been seen before (redeliveries).
+    /// Requests whose `webhook-id` had been seen before at the same path (redeliveries).
     pub duplicates: u64,
     /// End-to-end latency (arrival − `sent_at_us`) over the requests that carried the stamp.
     pub latency_us: LatencyReport,
@@ -102,7 +106,7 @@ impl Stats {
             self.failed += 1;
         }
         if let Some(id) = delivery.id {
-            if !self.ids.insert(id) {
+            if !self.ids.insert(delivery.path, id) {
                 self.duplicates += 1;
             }
         }
@@ -166,7 +170,17 @@ mod tests {
     use super::*;
 
     fn delivery(id: Option<&str>, sent_at_us: Option<u64>, at_us: u64, ok: bool) -> Delivery<'_> {
-        Delivery { id, sent_at_us, at_us, ok }
+        Delivery { path: "/hook", id, sent_at_us, at_us, ok }
+    }
+
+    #[test]
+    fn one_id_at_several_paths_counts_once_per_path() {
+        let mut stats = Stats::default();
+        for path in ["/bench/0", "/bench/1", "/bench/0"] {
+            stats.record(Delivery { path, ..delivery(Some("event-1"), None, 1_000, true) });
+        }
+        let report = stats.report();
+        assert_eq!((report.distinct_ids, report.duplicates), (2, 1));
     }
 
     #[test]
