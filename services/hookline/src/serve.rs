@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use hookline_api::{ApiConfig, ApiDeps, Probes, Readiness};
+use hookline_api::{ApiConfig, ApiDeps, Probes, Readiness, TenantDefaults};
 use hookline_delivery::{DeliveryConfig, DeliveryDeps, SystemResolver};
 use hookline_fanout::{FanoutConfig, FanoutDeps};
 use hookline_ingest::{EventIntake, IngestConsumerConfig, IngestConsumerDeps, IngestCounters, Ingestor};
@@ -152,10 +152,22 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             header_limits: checked.access.header_limits,
             max_connections: checked.access.max_connections,
             body_read_timeout: checked.access.body_read_timeout,
+            tenant_defaults: TenantDefaults {
+                events_per_second: settings.tenant_events_per_second,
+                max_subscriptions: settings.tenant_max_subscriptions,
+            },
             ..ApiConfig::default()
         };
         crate::access::warn_if_exposed(&checked.access, addr);
-        let deps = ApiDeps { log: log.clone(), views: stores.views.clone(), directory, ingestor, probes, routing };
+        let deps = ApiDeps {
+            log: log.clone(),
+            views: stores.views.clone(),
+            directory,
+            routing,
+            ingestor,
+            events: intake,
+            probes,
+        };
         roles.spawn(
             async move { ("api", hookline_api::serve(listener, config, deps, token).await.map_err(Into::into)) },
         );

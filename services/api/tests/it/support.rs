@@ -10,7 +10,7 @@ use chrono::{TimeDelta, Utc};
 use hookline_api::{routes, ApiConfig, ApiDeps, Probes, Readiness};
 use hookline_domain::target::TargetPolicy;
 use hookline_domain::{topics, AttemptRecorded, Outcome, SubscriptionId, TaskId};
-use hookline_ingest::Ingestor;
+use hookline_ingest::{EventIntake, Ingestor};
 use hookline_log::embedded::{EmbeddedLog, EmbeddedOptions};
 use hookline_log::{EventLog, NewRecord, TopicSpec};
 use hookline_lookup::SubscriptionDirectory;
@@ -18,7 +18,7 @@ use hookline_metrics::{ConsumerBook, ConsumerLag, ObservedLog, ProcessCollector,
 use hookline_projector::{ProjectorConfig, ProjectorDeps};
 use hookline_views::embedded::EmbeddedViews;
 use hookline_views::{Retention, ViewStore};
-use serde_json::Value;
+use serde_json::{json, Value};
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 use warp::http::{HeaderMap, HeaderValue, StatusCode};
@@ -58,6 +58,8 @@ impl Stack {
         // The tiers a retry by hand is appended to.
         let tiers = ApiConfig::default().retry.tier_topics();
         specs.extend(tiers.into_iter().map(|name| TopicSpec { name, partitions: 1, retention: None }));
+        // What the routing directory follows besides the subscriptions.
+        specs.push(TopicSpec { name: topics::TENANTS.into(), partitions: 4, retention: None });
         log.ensure_topics(&specs).await.unwrap();
 
         let shutdown = CancellationToken::new();
@@ -76,14 +78,11 @@ impl Stack {
         tokio::spawn(hookline_projector::run(config, projector_deps, shutdown.clone()));
         let follower = (directory.clone(), log.clone(), shutdown.clone());
         tokio::spawn(async move { follower.0.follow(follower.1, follower.2).await });
-        let deps = ApiDeps {
-            log: log.clone(),
-            views: views.clone(),
-            directory,
-            ingestor,
-            probes,
-            routing: Arc::new(hookline_routing::Directory::new()),
-        };
+        let routing = Arc::new(hookline_routing::Directory::new());
+        let follower = (routing.clone(), log.clone(), shutdown.clone());
+        tokio::spawn(async move { follower.0.follow(follower.1, follower.2).await });
+        let events = Arc::new(EventIntake::new(log.clone(), routing.clone(), views.clone(), max_body_bytes));
+        let deps = ApiDeps { log: log.clone(), views: views.clone(), directory, routing, ingestor, events, probes };
         Stack { _dir: dir, log, deps, lag, max_body_bytes, shutdown }
     }
 
@@ -91,6 +90,14 @@ impl Stack {
         // The tests' targets are on loopback.
         let target_policy = TargetPolicy::parse_allowlist("127.0.0.0/8").expect("a CIDR");
         ApiConfig { max_body_bytes: self.max_body_bytes, target_policy, ..ApiConfig::default() }
+    }
+
+    /// Starts the fan-out role, which turns accepted events into their tasks.
+    pub async fn run_fanout(&self) {
+        let quarantine = TopicSpec { name: topics::QUARANTINE.into(), partitions: 1, retention: None };
+        self.log.ensure_topics(&[quarantine]).await.unwrap();
+        let deps = hookline_fanout::FanoutDeps { log: self.log.clone(), metrics: Registry::new() };
+        tokio::spawn(hookline_fanout::run(hookline_fanout::FanoutConfig::default(), deps, self.shutdown.clone()));
     }
 
     /// Appends an attempt as the delivery role would.
@@ -147,6 +154,15 @@ pub async fn api_with_limit(
     Api { stack, filter }
 }
 
+/// An API whose configuration `configure` changes from the tests' usual one.
+pub async fn api_with(
+    configure: impl FnOnce(ApiConfig) -> ApiConfig,
+) -> Api<impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone + Send + Sync + 'static> {
+    let stack = Stack::start(hookline_domain::limits::DEFAULT_MAX_BODY_BYTES).await;
+    let filter = routes(configure(stack.config()), stack.deps.clone());
+    Api { stack, filter }
+}
+
 /// One request to build.
 pub struct Call {
     method: &'static str,
@@ -169,6 +185,11 @@ impl Call {
     /// A JSON body with a JSON content type.
     pub fn json(self, body: &Value) -> Self {
         self.header("content-type", "application/json").body(body.to_string())
+    }
+
+    /// Made with `token` (an operator's or a tenant's).
+    pub fn bearer(self, token: &str) -> Self {
+        self.header("authorization", format!("Bearer {token}"))
     }
 }
 
@@ -213,6 +234,34 @@ where
         let answer = self.send(call("POST", format!("{prefix}/subscriptions")).json(&body)).await;
         assert_eq!(answer.status, StatusCode::CREATED, "{answer:?}");
         answer.json
+    }
+
+    /// Creates tenant `id` as the operator, with `limits`; returns its JSON.
+    pub async fn create_tenant(&self, id: &str, limits: Value) -> Value {
+        self.create_tenant_as(None, id, limits).await
+    }
+
+    /// Creates tenant `id` with `limits`, as the operator holding `operator_token`.
+    pub async fn create_tenant_as(&self, operator_token: Option<&str>, id: &str, limits: Value) -> Value {
+        let mut request = call("POST", "/api/v1/tenants").json(&json!({"id": id, "name": id, "limits": limits}));
+        if let Some(token) = operator_token {
+            request = request.bearer(token);
+        }
+        let answer = self.send(request).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{answer:?}");
+        answer.json
+    }
+
+    /// Makes a token for `tenant` as the operator and returns (token, token id).
+    pub async fn make_token(&self, operator_token: Option<&str>, tenant: &str) -> (String, String) {
+        let mut request = call("POST", format!("/api/v1/tenants/{tenant}/tokens"));
+        if let Some(token) = operator_token {
+            request = request.bearer(token);
+        }
+        let answer = self.send(request).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{answer:?}");
+        let text = |field: &str| answer.json[field].as_str().expect("a string").to_string();
+        (text("token"), text("id"))
     }
 }
 
