@@ -54,6 +54,7 @@ static FILES: &[(&str, Asset)] = &[
     ("js/stats.js", asset!("js/stats.js", JAVASCRIPT)),
     ("js/send.js", asset!("js/send.js", JAVASCRIPT)),
     ("js/signature.js", asset!("js/signature.js", JAVASCRIPT)),
+    ("js/live_list.js", asset!("js/live_list.js", JAVASCRIPT)),
     ("js/feed.js", asset!("js/feed.js", JAVASCRIPT)),
     ("js/task.js", asset!("js/task.js", JAVASCRIPT)),
     ("js/poller.js", asset!("js/poller.js", JAVASCRIPT)),
