@@ -1,14 +1,16 @@
 //! What the API is configured with and what it is wired to.
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hookline_domain::limits::DEFAULT_MAX_BODY_BYTES;
 use hookline_domain::target::TargetPolicy;
 use hookline_domain::RetryPolicy;
-use hookline_ingest::Ingestor;
+use hookline_ingest::{EventIntake, Ingestor};
 use hookline_log::EventLog;
 use hookline_lookup::SubscriptionDirectory;
+use hookline_routing::Directory;
 use hookline_views::ViewStore;
 
 use crate::auth::ApiTokens;
@@ -45,6 +47,26 @@ pub struct ApiConfig {
     pub max_connections: usize,
     /// How long a request body may take to arrive, whole (`HOOKLINE_BODY_READ_TIMEOUT_SECONDS`); 408 after.
     pub body_read_timeout: Duration,
+    /// The limits of a tenant that sets none of its own.
+    pub tenant_defaults: TenantDefaults,
+}
+
+/// The limits a tenant has where its own `limits` say nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TenantDefaults {
+    /// Events and webhooks per second over REST (`HOOKLINE_TENANT_EVENTS_PER_SECOND`); `None`: no limit.
+    pub events_per_second: Option<NonZeroU32>,
+    /// Live subscriptions at most (`HOOKLINE_TENANT_MAX_SUBSCRIPTIONS`).
+    pub max_subscriptions: u32,
+}
+
+/// The default of [`TenantDefaults::max_subscriptions`].
+pub const DEFAULT_TENANT_MAX_SUBSCRIPTIONS: u32 = 100_000;
+
+impl Default for TenantDefaults {
+    fn default() -> Self {
+        Self { events_per_second: None, max_subscriptions: DEFAULT_TENANT_MAX_SUBSCRIPTIONS }
+    }
 }
 
 /// The default of [`ApiConfig::max_connections`].
@@ -68,6 +90,7 @@ impl Default for ApiConfig {
             retry: RetryPolicy::default(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            tenant_defaults: TenantDefaults::default(),
         }
     }
 }
@@ -78,7 +101,11 @@ pub struct ApiDeps {
     pub log: Arc<dyn EventLog>,
     pub views: Arc<dyn ViewStore>,
     pub directory: Arc<SubscriptionDirectory>,
+    /// Tenants, their tokens and who owns each subscription, folded from the log.
+    pub routing: Arc<Directory>,
     pub ingestor: Arc<Ingestor>,
+    /// Accepts events sent to a tenant (`POST /events`).
+    pub events: Arc<EventIntake>,
     /// The process's metrics and readiness checks, for `/metrics` and `/ready`.
     pub probes: Probes,
 }

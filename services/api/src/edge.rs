@@ -1,5 +1,5 @@
 //! What every request passes before any route looks at it: header limits, then for
-//! `/api` the token check and then the API-wide rate limit. Refusals travel as a
+//! `/api` the token check (operator or tenant) and then the API-wide rate limit. Refusals travel as a
 //! [`Refused`] rejection, which `recover` answers before any other.
 
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use warp::filters::path::FullPath;
 use warp::http::HeaderMap;
 use warp::{Filter, Rejection};
 
+use crate::caller::identify;
 use crate::error::ApiError;
 use crate::rate_limit::retry_after_seconds;
 use crate::state::ApiState;
@@ -91,25 +92,20 @@ pub(crate) fn api_guard(state: Arc<ApiState>) -> impl Filter<Extract = (), Error
         .untuple_one()
 }
 
-/// Authenticates first, then spends the API-wide allowance: a request without a valid
-/// token spends nothing. Ingest spends it later, once its signature is checked (see
-/// `ingest.rs`), since that is what authenticates a webhook.
+/// Authenticates first (see [`crate::caller::identify`]), then spends the API-wide
+/// allowance: a request without a valid token spends nothing. Ingest spends it later,
+/// once its signature is checked (see `ingest.rs`), since that is what authenticates
+/// a webhook; it asks for a token only when configured so.
 fn admit(state: &ApiState, access: Access, headers: &HeaderMap) -> Result<(), ApiError> {
-    if access == Access::Open {
-        return Ok(());
-    }
-    let tokens = &state.config.tokens;
-    let needs_token = match access {
-        Access::Management => !tokens.is_empty(),
-        Access::Ingest => !tokens.is_empty() && state.config.ingest_requires_token,
-        Access::Open => false,
+    match access {
+        Access::Open => return Ok(()),
+        Access::Ingest if !state.config.ingest_requires_token => return Ok(()),
+        Access::Ingest => {
+            identify(state, headers)?;
+            return Ok(());
+        }
+        Access::Management => identify(state, headers)?,
     };
-    if needs_token && !tokens.admits(headers) {
-        return Err(ApiError::Unauthorized);
-    }
-    if access == Access::Ingest {
-        return Ok(());
-    }
     state
         .rate_limiter
         .admit_request(Instant::now())

@@ -15,6 +15,8 @@ use warp::http::StatusCode;
 pub enum IdKind {
     Subscription,
     Task,
+    Token,
+    Event,
 }
 
 impl fmt::Display for IdKind {
@@ -22,6 +24,8 @@ impl fmt::Display for IdKind {
         f.write_str(match self {
             IdKind::Subscription => "subscription",
             IdKind::Task => "task",
+            IdKind::Token => "token",
+            IdKind::Event => "event",
         })
     }
 }
@@ -64,6 +68,14 @@ pub enum ApiError {
     SubscriptionNotFound,
     #[error("Delivery task not found")]
     TaskNotFound,
+    /// Unknown, deleted, or another tenant's: the same answer for all three.
+    #[error("Tenant not found")]
+    TenantNotFound,
+    #[error("Token not found")]
+    TokenNotFound,
+    /// The caller is known but may not do this (a tenant managing tenants).
+    #[error("{0}")]
+    Forbidden(&'static str),
     /// The request does not fit the current state of what it names.
     #[error("{0}")]
     Conflict(String),
@@ -74,7 +86,7 @@ pub enum ApiError {
     )]
     PreconditionFailed { current: u64 },
     /// A change is durable, but the views did not say in time whether it applied.
-    #[error("The change was recorded but not yet confirmed; read the subscription to see whether it applied")]
+    #[error("The change was recorded but not yet confirmed; read it again to see whether it applied")]
     Unsettled,
     /// A change without `If-Match` was overtaken by others every time it was made.
     #[error("The subscription kept changing while this change was made; try again")]
@@ -158,7 +170,10 @@ impl ApiError {
                 body: json!({ "message": self.to_string(), "error": self.to_string() }),
                 headers: Vec::new(),
             },
-            ApiError::TaskNotFound | ApiError::RouteNotFound => message(StatusCode::NOT_FOUND, self.to_string()),
+            ApiError::TaskNotFound | ApiError::TenantNotFound | ApiError::TokenNotFound | ApiError::RouteNotFound => {
+                message(StatusCode::NOT_FOUND, self.to_string())
+            }
+            ApiError::Forbidden(_) => message(StatusCode::FORBIDDEN, self.to_string()),
             ApiError::Conflict(_) => ErrorReply {
                 status: StatusCode::CONFLICT,
                 body: json!({ "error": "conflict", "message": self.to_string() }),

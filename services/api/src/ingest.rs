@@ -44,7 +44,7 @@ pub(crate) async fn ingest(
 }
 
 /// The header naming a webhook for good: repeats within the retention get the same task.
-const IDEMPOTENCY_KEY: &str = "idempotency-key";
+pub(crate) const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// The body of a 202.
 #[derive(Serialize)]
@@ -84,6 +84,8 @@ async fn accept(
         let limiter = &state.rate_limiter;
         let limited = |scope, wait| ApiError::RateLimited { scope, retry_after_seconds: retry_after_seconds(wait) };
         limiter.admit_webhook(subscription_id, now).map_err(|wait| limited(" for this subscription", wait))?;
+        let tenant = state.deps.routing.owner(subscription_id).unwrap_or_default();
+        state.admit_tenant(&tenant, now)?;
         limiter.admit_request(now).map_err(|wait| limited("", wait))
     };
     let outcome = state.deps.ingestor.ingest_admitted(request, admit).await?;

@@ -19,9 +19,11 @@
 
 mod auth;
 mod body;
+mod caller;
 mod config;
 mod edge;
 mod error;
+mod events;
 mod ingest;
 mod metrics;
 mod probes;
@@ -40,12 +42,18 @@ mod subscription_input;
 mod subscription_writes;
 mod subscriptions;
 mod tasks;
+mod tenant_input;
+mod tenants;
+mod tokens;
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
 pub use auth::{ApiTokens, TokenConfigError, MIN_TOKEN_LEN};
-pub use config::{ApiConfig, ApiDeps, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
+pub use config::{
+    ApiConfig, ApiDeps, TenantDefaults, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_TENANT_MAX_SUBSCRIPTIONS,
+};
 pub use edge::HeaderLimits;
 pub use error::{ApiError, BodySize, IdKind};
 pub use probes::Probes;

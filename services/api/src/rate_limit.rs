@@ -1,11 +1,13 @@
-//! Token buckets: one for the whole API and one per subscription for ingest. A
-//! refused request learns how long to wait (`Retry-After`).
+//! Token buckets: one for the whole API, one per subscription for ingest and one per
+//! tenant for its events and webhooks. A refused request learns how long to wait
+//! (`Retry-After`).
 
+use std::hash::Hash;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hookline_domain::SubscriptionId;
+use hookline_domain::{SubscriptionId, TenantId};
 use quick_cache::sync::Cache;
 
 /// A sustained rate with a burst allowance.
@@ -14,6 +16,13 @@ pub struct Rate {
     pub per_second: NonZeroU32,
     /// How many requests may come at once after a quiet spell (at least 1).
     pub burst: NonZeroU32,
+}
+
+impl Rate {
+    /// `per_second`, with one second's worth as the burst.
+    pub fn per_second(per_second: NonZeroU32) -> Rate {
+        Rate { per_second, burst: per_second }
+    }
 }
 
 /// The rate limits of the API; `None` leaves that limit off.
@@ -54,27 +63,53 @@ impl TokenBucket {
     }
 }
 
-/// Subscriptions with a bucket, at most: about 10 MB. Past it the coldest bucket is
-/// dropped (a dropped bucket starts full again), and a lookup costs the same however
-/// many there are: a hash lookup in one shard of the cache, under that shard's lock.
-/// Buckets are made only for webhooks whose signature was checked, so nobody can
-/// fill the cache with ids of their own invention.
-const TRACKED_SUBSCRIPTIONS: usize = 100_000;
+/// Subscriptions (or tenants) with a bucket, at most: about 10 MB. Past it the
+/// coldest bucket is dropped (a dropped bucket starts full again), and a lookup costs
+/// the same however many there are: a hash lookup in one shard of the cache, under
+/// that shard's lock. Buckets are made only for webhooks whose signature was checked
+/// and for tenants that exist, so nobody can fill the cache with ids of their own
+/// invention.
+const TRACKED_KEYS: usize = 100_000;
+
+/// One bucket per key, bounded (see [`TRACKED_KEYS`]). The rate is given with each
+/// request, so that a key's rate can change (a tenant's limit) without a new bucket.
+struct KeyedBuckets<K> {
+    buckets: Cache<K, Arc<Mutex<TokenBucket>>>,
+}
+
+impl<K: Eq + Hash + Clone> KeyedBuckets<K> {
+    fn new(capacity: usize) -> Self {
+        Self { buckets: Cache::new(capacity) }
+    }
+
+    fn take(&self, key: &K, rate: Rate, now: Instant) -> Result<(), Duration> {
+        let full = || Arc::new(Mutex::new(TokenBucket::full(rate, now)));
+        let bucket = self.buckets.get_or_insert_with(key, || Ok::<_, ()>(full())).unwrap_or_else(|()| full());
+        let mut bucket = bucket.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        bucket.take(rate, now)
+    }
+}
 
 /// The buckets of one process.
 pub(crate) struct RateLimiter {
     limits: RateLimits,
     api: Mutex<Option<TokenBucket>>,
-    subscriptions: Cache<SubscriptionId, Arc<Mutex<TokenBucket>>>,
+    subscriptions: KeyedBuckets<SubscriptionId>,
+    tenants: KeyedBuckets<TenantId>,
 }
 
 impl RateLimiter {
     pub fn new(limits: RateLimits) -> Self {
-        Self::with_capacity(limits, TRACKED_SUBSCRIPTIONS)
+        Self::with_capacity(limits, TRACKED_KEYS)
     }
 
     fn with_capacity(limits: RateLimits, capacity: usize) -> Self {
-        Self { limits, api: Mutex::new(None), subscriptions: Cache::new(capacity) }
+        Self {
+            limits,
+            api: Mutex::new(None),
+            subscriptions: KeyedBuckets::new(capacity),
+            tenants: KeyedBuckets::new(capacity),
+        }
     }
 
     /// One request to the API; `Err` carries how long to wait.
@@ -87,12 +122,13 @@ impl RateLimiter {
     /// One webhook for `subscription`; `Err` carries how long to wait.
     pub fn admit_webhook(&self, subscription: SubscriptionId, now: Instant) -> Result<(), Duration> {
         let Some(rate) = self.limits.ingest_per_subscription else { return Ok(()) };
-        let bucket = self
-            .subscriptions
-            .get_or_insert_with(&subscription, || Ok::<_, ()>(Arc::new(Mutex::new(TokenBucket::full(rate, now)))))
-            .unwrap_or_else(|()| Arc::new(Mutex::new(TokenBucket::full(rate, now))));
-        let mut bucket = bucket.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        bucket.take(rate, now)
+        self.subscriptions.take(&subscription, rate, now)
+    }
+
+    /// One event or webhook of `tenant`, whose limit is `rate` (`None`: no limit).
+    pub fn admit_tenant(&self, tenant: &TenantId, rate: Option<Rate>, now: Instant) -> Result<(), Duration> {
+        let Some(rate) = rate else { return Ok(()) };
+        self.tenants.take(tenant, rate, now)
     }
 }
 
@@ -153,7 +189,21 @@ mod tests {
             assert!(limiter.admit_webhook(SubscriptionId::new(), now).is_ok(), "a new bucket starts full");
             assert!(limiter.admit_webhook(busy, now).is_err(), "the busy subscription stays limited");
         }
-        assert!(limiter.subscriptions.len() <= 64, "{} buckets kept", limiter.subscriptions.len());
+        let kept = limiter.subscriptions.buckets.len();
+        assert!(kept <= 64, "{kept} buckets kept");
+    }
+
+    #[test]
+    fn each_tenant_has_its_own_bucket_at_its_own_rate() {
+        let limiter = RateLimiter::new(RateLimits::default());
+        let (acme, globex) = (TenantId::parse("acme").unwrap(), TenantId::parse("globex").unwrap());
+        let now = Instant::now();
+        let two = Some(Rate::per_second(NonZeroU32::new(2).unwrap()));
+        assert!(limiter.admit_tenant(&acme, two, now).is_ok());
+        assert!(limiter.admit_tenant(&acme, two, now).is_ok());
+        assert_eq!(limiter.admit_tenant(&acme, two, now), Err(Duration::from_millis(500)));
+        assert!(limiter.admit_tenant(&globex, two, now).is_ok());
+        assert!(limiter.admit_tenant(&acme, None, now).is_ok(), "no limit, no refusal");
     }
 
     #[test]

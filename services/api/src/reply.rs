@@ -11,13 +11,19 @@ use crate::error::ApiError;
 /// handler's type) and extra headers.
 pub(crate) struct ApiReply {
     status: StatusCode,
-    body: Vec<u8>,
+    /// `None`: no body at all (204).
+    body: Option<Vec<u8>>,
     headers: Vec<(&'static str, String)>,
 }
 
 impl ApiReply {
     pub(crate) fn json<T: Serialize>(status: StatusCode, body: &T) -> Result<Self, ApiError> {
-        Ok(Self { status, body: serde_json::to_vec(body)?, headers: Vec::new() })
+        Ok(Self { status, body: Some(serde_json::to_vec(body)?), headers: Vec::new() })
+    }
+
+    /// 204, without a body or a content type.
+    pub(crate) fn no_content() -> Self {
+        Self { status: StatusCode::NO_CONTENT, body: None, headers: Vec::new() }
     }
 
     pub(crate) fn with_header(mut self, name: &'static str, value: String) -> Self {
@@ -30,8 +36,14 @@ impl ApiReply {
 pub(crate) fn into_response(result: Result<ApiReply, ApiError>) -> Response {
     match result {
         Ok(reply) => {
-            let mut response = Response::new(reply.body.into());
-            response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            let mut response = match reply.body {
+                Some(body) => {
+                    let mut response = Response::new(body.into());
+                    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                    response
+                }
+                None => Response::default(),
+            };
             *response.status_mut() = reply.status;
             with_headers(response, reply.headers)
         }

@@ -15,13 +15,14 @@ use warp::reply::Response;
 use warp::{Filter, Rejection};
 
 use crate::body::body_stream;
+use crate::caller::caller;
 use crate::edge::{self, Refused};
 use crate::error::ApiError;
 use crate::probes::{self, Probes};
 use crate::query::raw_query;
 use crate::reply::{error_response, into_response, ApiReply};
 use crate::state::ApiState;
-use crate::{ingest, stats, status, subscriptions, tasks};
+use crate::{events, ingest, stats, status, subscriptions, tasks, tenants, tokens};
 
 /// A known path asked with a method it does not serve.
 #[derive(Debug)]
@@ -78,6 +79,7 @@ fn subscription_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
     let list = collection()
         .and(warp::get())
         .and(with_state(state))
+        .and(caller(state))
         .and(warp::path::full())
         .and(raw_query())
         .then(subscriptions::list)
@@ -85,16 +87,19 @@ fn subscription_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
     let create = collection()
         .and(warp::post())
         .and(with_state(state))
+        .and(caller(state))
         .and(warp::header::headers_cloned())
         .and(body_stream())
         .then(subscriptions::create)
         .map(into_response);
 
     let one = || warp::path!("subscriptions" / String);
-    let get = one().and(warp::get()).and(with_state(state)).then(subscriptions::get).map(into_response);
+    let get =
+        one().and(warp::get()).and(with_state(state)).and(caller(state)).then(subscriptions::get).map(into_response);
     let update = one()
         .and(warp::put())
         .and(with_state(state))
+        .and(caller(state))
         .and(warp::header::headers_cloned())
         .and(body_stream())
         .then(subscriptions::update)
@@ -102,6 +107,7 @@ fn subscription_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
     let delete = one()
         .and(warp::delete())
         .and(with_state(state))
+        .and(caller(state))
         .and(warp::header::headers_cloned())
         .then(subscriptions::delete)
         .map(into_response);
@@ -109,6 +115,7 @@ fn subscription_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
     let rotate = rotate_path()
         .and(warp::post())
         .and(with_state(state))
+        .and(caller(state))
         .and(warp::header::headers_cloned())
         .and(body_stream())
         .then(subscriptions::rotate_secret)
@@ -147,11 +154,17 @@ fn ingest_route(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
 
 fn status_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
     let task_path = || warp::path!("status" / "delivery_tasks" / String);
-    let task = task_path().and(warp::get()).and(with_state(state)).then(status::delivery_task).map(into_response);
+    let task = task_path()
+        .and(warp::get())
+        .and(with_state(state))
+        .and(caller(state))
+        .then(status::delivery_task)
+        .map(into_response);
     let attempts_path = || warp::path!("status" / "subscriptions" / String / "attempts");
     let attempts = attempts_path()
         .and(warp::get())
         .and(with_state(state))
+        .and(caller(state))
         .and(raw_query())
         .then(status::subscription_attempts)
         .map(into_response);
@@ -167,12 +180,23 @@ fn status_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
 /// The dashboard's endpoints: the task listing, retries by hand, subscription statistics.
 fn task_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
     let list_path = || warp::path!("tasks");
-    let list =
-        list_path().and(warp::get()).and(with_state(state)).and(raw_query()).then(tasks::list).map(into_response);
+    let list = list_path()
+        .and(warp::get())
+        .and(with_state(state))
+        .and(caller(state))
+        .and(raw_query())
+        .then(tasks::list)
+        .map(into_response);
     let retry_path = || warp::path!("tasks" / String / "retry");
-    let retry = retry_path().and(warp::post()).and(with_state(state)).then(tasks::retry).map(into_response);
+    let retry =
+        retry_path().and(warp::post()).and(with_state(state)).and(caller(state)).then(tasks::retry).map(into_response);
     let stats_path = || warp::path!("subscriptions" / String / "stats");
-    let stats = stats_path().and(warp::get()).and(with_state(state)).then(stats::subscription_stats).map(into_response);
+    let stats = stats_path()
+        .and(warp::get())
+        .and(with_state(state))
+        .and(caller(state))
+        .then(stats::subscription_stats)
+        .map(into_response);
     list.or(list_path().and(wrong_method("GET")))
         .unify()
         .or(retry)
@@ -186,9 +210,91 @@ fn task_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
+fn tenant_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
+    let collection = || warp::path!("tenants");
+    let list =
+        collection().and(warp::get()).and(with_state(state)).and(caller(state)).and(raw_query()).then(tenants::list);
+    let create = collection()
+        .and(warp::post())
+        .and(with_state(state))
+        .and(caller(state))
+        .and(warp::header::headers_cloned())
+        .and(body_stream())
+        .then(tenants::create);
+    let one = || warp::path!("tenants" / String);
+    let get = one().and(warp::get()).and(with_state(state)).and(caller(state)).then(tenants::get);
+    let update = one()
+        .and(warp::put())
+        .and(with_state(state))
+        .and(caller(state))
+        .and(warp::header::headers_cloned())
+        .and(body_stream())
+        .then(tenants::update);
+    let delete = one().and(warp::delete()).and(with_state(state)).and(caller(state)).then(tenants::delete);
+    list.or(create)
+        .unify()
+        .or(get)
+        .unify()
+        .or(update)
+        .unify()
+        .or(delete)
+        .unify()
+        .map(into_response)
+        .or(collection().and(wrong_method("GET, POST")))
+        .unify()
+        .or(wrong_method_on(one(), "GET, PUT, DELETE"))
+        .unify()
+        .boxed()
+}
+
+fn token_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
+    let collection = || warp::path!("tenants" / String / "tokens");
+    let list = collection().and(warp::get()).and(with_state(state)).and(caller(state)).then(tokens::list);
+    let create = collection()
+        .and(warp::post())
+        .and(with_state(state))
+        .and(caller(state))
+        .and(warp::header::headers_cloned())
+        .and(body_stream())
+        .then(tokens::create);
+    let one = || warp::path!("tenants" / String / "tokens" / String);
+    let revoke = one().and(warp::delete()).and(with_state(state)).and(caller(state)).then(tokens::revoke);
+    let one_path = one().map(|_: String, _: String| ()).untuple_one();
+    list.or(create)
+        .unify()
+        .or(revoke)
+        .unify()
+        .map(into_response)
+        .or(wrong_method_on(collection(), "GET, POST"))
+        .unify()
+        .or(one_path.and(wrong_method("DELETE")))
+        .unify()
+        .boxed()
+}
+
+fn event_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
+    let collection = || warp::path!("events");
+    let send = collection()
+        .and(warp::post())
+        .and(with_state(state))
+        .and(caller(state))
+        .and(raw_query())
+        .and(warp::header::headers_cloned())
+        .and(body_stream())
+        .then(events::send)
+        .map(into_response);
+    send.or(collection().and(wrong_method("POST"))).unify().boxed()
+}
+
 /// Every endpoint of one API version.
 fn endpoints(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
     subscription_routes(state)
+        .or(tenant_routes(state))
+        .unify()
+        .or(token_routes(state))
+        .unify()
+        .or(event_routes(state))
+        .unify()
         .or(ingest_route(state))
         .unify()
         .or(status_routes(state))

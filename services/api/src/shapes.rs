@@ -1,6 +1,7 @@
 //! The JSON the API answers with, field for field as the seed service answered.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use hookline_domain::event_types::filter_of_patterns;
 use hookline_domain::{AttemptRecorded, Subscription, TaskView};
 use serde::Serialize;
 
@@ -12,8 +13,12 @@ pub(crate) fn timestamp(at: DateTime<Utc>) -> String {
 #[derive(Serialize)]
 pub(crate) struct SubscriptionBody {
     id: String,
+    tenant_id: String,
     target_url: String,
     secret: Option<String>,
+    /// The patterns wanted; null: every event.
+    event_types: Option<Vec<String>>,
+    /// The same, comma-joined, for the seed's clients.
     event_type_filter: Option<String>,
     created_at: String,
     updated_at: String,
@@ -26,11 +31,14 @@ pub(crate) struct SubscriptionBody {
 
 impl From<&Subscription> for SubscriptionBody {
     fn from(s: &Subscription) -> Self {
+        let patterns = s.patterns();
         Self {
             id: s.id.to_string(),
+            tenant_id: s.tenant_id.to_string(),
             target_url: s.target_url.clone(),
             secret: s.secret.as_ref().map(|secret| secret.expose().to_string()),
-            event_type_filter: s.event_type_filter.clone(),
+            event_type_filter: patterns.as_deref().map(filter_of_patterns),
+            event_types: patterns.map(|patterns| patterns.into_iter().map(String::from).collect()),
             created_at: timestamp(s.created_at),
             updated_at: timestamp(s.updated_at),
             enabled: s.enabled,

@@ -6,6 +6,7 @@ use hookline_domain::{AttemptRecorded, Outcome};
 use serde::Serialize;
 use warp::http::StatusCode;
 
+use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::reply::ApiReply;
 use crate::shapes::timestamp;
@@ -97,10 +98,14 @@ struct StatsBody {
     recent: Vec<RecentAttempt>,
 }
 
-pub(crate) async fn subscription_stats(sub_id: String, state: Arc<ApiState>) -> Result<ApiReply, ApiError> {
+pub(crate) async fn subscription_stats(
+    sub_id: String,
+    state: Arc<ApiState>,
+    caller: Caller,
+) -> Result<ApiReply, ApiError> {
     let id = subscription_id(&sub_id)?;
     // A deleted subscription still has its history; one never seen has none.
-    if state.deps.directory.get(id).await?.is_none() {
+    if !state.shows_subscription(&caller, id) || state.deps.directory.get(id).await?.is_none() {
         return Err(ApiError::SubscriptionNotFound);
     }
     let attempts = state.deps.views.attempts_for_subscription(id, WINDOW).await?;

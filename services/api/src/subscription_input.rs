@@ -4,8 +4,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use hookline_domain::subscription::{validate_event_type, validate_secret, validate_target_url, FieldError};
+use hookline_domain::event_types::{parse_patterns, patterns_of_filter, EventTypePattern};
+use hookline_domain::subscription::{validate_secret, validate_target_url, FieldError};
 use hookline_domain::target::TargetPolicy;
+use hookline_domain::TenantId;
 use hookline_secrets::generate_secret;
 use serde_json::{Map, Value};
 
@@ -13,16 +15,16 @@ use crate::error::ApiError;
 
 /// What a request does to an optional field.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Change {
+pub(crate) enum Change<T = String> {
     /// The field was absent: keep the current value.
     Keep,
     /// The field was `null`: clear it.
     Clear,
-    Set(String),
+    Set(T),
 }
 
-impl Change {
-    pub(crate) fn apply(self, current: Option<String>) -> Option<String> {
+impl<T> Change<T> {
+    pub(crate) fn apply(self, current: Option<T>) -> Option<T> {
         match self {
             Change::Keep => current,
             Change::Clear => None,
@@ -34,9 +36,12 @@ impl Change {
 /// A valid creation request.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct NewSubscription {
+    /// The tenant named; `None`: the caller's own, or the default one.
+    pub tenant_id: Option<TenantId>,
     pub target_url: String,
     pub secret: Option<String>,
-    pub event_type_filter: Option<String>,
+    /// The event-type patterns wanted; `None`: every event.
+    pub patterns: Option<Vec<EventTypePattern>>,
     /// `false` creates it disabled (by the user).
     pub enabled: bool,
 }
@@ -46,7 +51,7 @@ pub(crate) struct NewSubscription {
 pub(crate) struct SubscriptionPatch {
     pub target_url: Option<String>,
     pub secret: Change,
-    pub event_type_filter: Change,
+    pub patterns: Change<Vec<EventTypePattern>>,
     /// `Some(true)` re-enables, `Some(false)` disables by hand, `None` keeps.
     pub enabled: Option<bool>,
 }
@@ -65,9 +70,13 @@ pub(crate) struct Rotation {
 
 /// The fields of a request body, read but not yet judged complete.
 struct Fields {
+    tenant_id: Option<TenantId>,
     target_url: Option<String>,
     secret: Change,
-    event_type_filter: Change,
+    /// `event_types` as sent.
+    event_types: Change<Vec<EventTypePattern>>,
+    /// The seed's `event_type_filter` as sent, read as patterns.
+    event_type_filter: Change<Vec<EventTypePattern>>,
     enabled: Option<bool>,
     generate_secret: bool,
     errors: BTreeMap<String, String>,
@@ -77,8 +86,10 @@ impl Fields {
     fn read(body: &[u8], policy: &TargetPolicy) -> Result<Self, ApiError> {
         let object = parse_object(body)?;
         let mut fields = Fields {
+            tenant_id: None,
             target_url: None,
             secret: Change::Keep,
+            event_types: Change::Keep,
             event_type_filter: Change::Keep,
             enabled: None,
             generate_secret: false,
@@ -94,10 +105,20 @@ impl Fields {
                     Value::Null => fields.problem("target_url", "must not be null"),
                     _ => fields.problem("target_url", "must be a string"),
                 },
-                "secret" => fields.secret = fields.optional("secret", value, validate_secret),
+                "tenant_id" => match value {
+                    Value::String(id) => match TenantId::parse(&id) {
+                        Ok(id) => fields.tenant_id = Some(id),
+                        Err(e) => fields.reject(e),
+                    },
+                    _ => fields.problem("tenant_id", "must be a string"),
+                },
+                "secret" => {
+                    fields.secret = fields.optional("secret", value, |secret| validate_secret(&secret).map(|()| secret))
+                }
+                "event_types" => fields.event_types = fields.event_types(value),
                 "event_type_filter" => {
                     fields.event_type_filter =
-                        fields.optional("event_type_filter", value, |v| validate_event_type("event_type_filter", v))
+                        fields.optional("event_type_filter", value, |filter| patterns_of_filter(&filter))
                 }
                 "enabled" => match value {
                     Value::Bool(enabled) => fields.enabled = Some(enabled),
@@ -113,11 +134,17 @@ impl Fields {
         Ok(fields)
     }
 
-    fn optional(&mut self, field: &str, value: Value, validate: impl Fn(&str) -> Result<(), FieldError>) -> Change {
+    /// An optional string field, read by `read` into what it stands for.
+    fn optional<T>(
+        &mut self,
+        field: &str,
+        value: Value,
+        read: impl FnOnce(String) -> Result<T, FieldError>,
+    ) -> Change<T> {
         match value {
             Value::Null => Change::Clear,
-            Value::String(text) => match validate(&text) {
-                Ok(()) => Change::Set(text),
+            Value::String(text) => match read(text) {
+                Ok(read) => Change::Set(read),
                 Err(e) => {
                     self.reject(e);
                     Change::Keep
@@ -125,6 +152,49 @@ impl Fields {
             },
             _ => {
                 self.problem(field, "must be a string or null");
+                Change::Keep
+            }
+        }
+    }
+
+    fn event_types(&mut self, value: Value) -> Change<Vec<EventTypePattern>> {
+        const SHAPE: &str = "must be a list of event-type patterns, or null for every event";
+        let items = match value {
+            Value::Null => return Change::Clear,
+            Value::Array(items) => items,
+            _ => {
+                self.problem("event_types", SHAPE);
+                return Change::Keep;
+            }
+        };
+        let Some(raw) = items.iter().map(Value::as_str).collect::<Option<Vec<&str>>>() else {
+            self.problem("event_types", SHAPE);
+            return Change::Keep;
+        };
+        match parse_patterns("event_types", &raw) {
+            Ok(patterns) => Change::Set(patterns),
+            Err(e) => {
+                self.reject(e);
+                Change::Keep
+            }
+        }
+    }
+
+    /// The patterns asked for, by `event_types` or the seed's `event_type_filter`;
+    /// both may be sent only when they mean the same.
+    fn patterns(&mut self) -> Change<Vec<EventTypePattern>> {
+        let sorted = |patterns: &[EventTypePattern]| {
+            let mut sorted = patterns.to_vec();
+            sorted.sort();
+            sorted
+        };
+        match (self.event_types.clone(), self.event_type_filter.clone()) {
+            (Change::Keep, filter) => filter,
+            (types, Change::Keep) => types,
+            (Change::Clear, Change::Clear) => Change::Clear,
+            (Change::Set(types), Change::Set(filter)) if sorted(&types) == sorted(&filter) => Change::Set(types),
+            _ => {
+                self.problem("event_types", "conflicts with event_type_filter: send one, or both meaning the same");
                 Change::Keep
             }
         }
@@ -147,7 +217,7 @@ impl Fields {
     }
 }
 
-fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+pub(crate) fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::BadRequest("Request body must be a JSON object".into()));
     }
@@ -169,12 +239,14 @@ pub(crate) fn parse_new(body: &[u8], policy: &TargetPolicy) -> Result<NewSubscri
     if fields.generate_secret && matches!(fields.secret, Change::Set(_)) {
         fields.problem("generate_secret", "conflicts with secret: give a secret or ask for one, not both");
     }
+    let patterns = fields.patterns();
     let fields = fields.into_result()?;
     let secret = if fields.generate_secret { Some(generate_secret()) } else { fields.secret.apply(None) };
     Ok(NewSubscription {
+        tenant_id: fields.tenant_id,
         target_url: fields.target_url.unwrap_or_default(),
         secret,
-        event_type_filter: fields.event_type_filter.apply(None),
+        patterns: patterns.apply(None),
         enabled: fields.enabled.unwrap_or(true),
     })
 }
@@ -185,18 +257,17 @@ pub(crate) fn parse_patch(body: &[u8], policy: &TargetPolicy) -> Result<Subscrip
     if fields.generate_secret {
         fields.problem("generate_secret", "only when creating; POST /subscriptions/{id}/secret/rotate makes a new one");
     }
+    if fields.tenant_id.is_some() || fields.errors.contains_key("tenant_id") {
+        fields.problem("tenant_id", "only when creating: a subscription belongs to its tenant for good");
+    }
+    let patterns = fields.patterns();
     let fields = fields.into_result()?;
-    Ok(SubscriptionPatch {
-        target_url: fields.target_url,
-        secret: fields.secret,
-        event_type_filter: fields.event_type_filter,
-        enabled: fields.enabled,
-    })
+    Ok(SubscriptionPatch { target_url: fields.target_url, secret: fields.secret, patterns, enabled: fields.enabled })
 }
 
 /// A JSON number that is a whole non-negative integer, however it is spelled (JSON
 /// Schema counts `60.0` as an integer, so clients may send it that way).
-fn whole_number(value: &Value) -> Option<u64> {
+pub(crate) fn whole_number(value: &Value) -> Option<u64> {
     value.as_u64().or_else(|| {
         let float = value.as_f64()?;
         (float.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(&float)).then_some(float as u64)
@@ -281,9 +352,48 @@ mod tests {
         let patch = parse_patch(r#"{"secret":null,"event_type_filter":"order.créé"}"#.as_bytes(), &open()).unwrap();
         assert_eq!(patch.target_url, None);
         assert_eq!(patch.secret, Change::Clear);
-        assert_eq!(patch.event_type_filter, Change::Set("order.créé".into()));
+        assert_eq!(patch.patterns, Change::Set(patterns(&["order.créé"])));
         assert_eq!(parse_patch(b"{}", &open()).unwrap().secret, Change::Keep);
         assert!(errors(parse_patch(br#"{"target_url":null}"#, &open())).contains_key("target_url"));
+    }
+
+    fn patterns(raw: &[&str]) -> Vec<EventTypePattern> {
+        parse_patterns("event_types", raw).unwrap()
+    }
+
+    #[test]
+    fn event_types_and_the_seed_filter_name_the_same_patterns() {
+        let url = r#""target_url":"https://e.com/h""#;
+        let new = |rest: &str| parse_new(format!("{{{url},{rest}}}").as_bytes(), &open());
+        let by_filter = new(r#""event_type_filter":"order.created, order.paid""#).unwrap();
+        assert_eq!(by_filter.patterns, Some(patterns(&["order.created", "order.paid"])));
+        let by_types = new(r#""event_types":["order.*","invoice.paid"]"#).unwrap();
+        assert_eq!(by_types.patterns, Some(patterns(&["order.*", "invoice.paid"])));
+        let both = new(r#""event_types":["b","a"],"event_type_filter":"a,b""#).unwrap();
+        assert_eq!(both.patterns, Some(patterns(&["b", "a"])));
+        assert_eq!(new(r#""event_types":null,"event_type_filter":null"#).unwrap().patterns, None);
+        for conflicting in
+            [r#""event_types":["a"],"event_type_filter":"b""#, r#""event_types":null,"event_type_filter":"b""#]
+        {
+            assert!(errors(new(conflicting)).contains_key("event_types"), "{conflicting}");
+        }
+        for bad in
+            [r#""event_types":[]"#, r#""event_types":"a""#, r#""event_types":[1]"#, r#""event_types":["or*der"]"#]
+        {
+            assert!(errors(new(bad)).contains_key("event_types"), "{bad}");
+        }
+        let patch = parse_patch(br#"{"event_types":null}"#, &open()).unwrap();
+        assert_eq!(patch.patterns, Change::Clear);
+        assert_eq!(parse_patch(b"{}", &open()).unwrap().patterns, Change::Keep);
+    }
+
+    #[test]
+    fn a_tenant_is_named_only_when_creating() {
+        let new = parse_new(br#"{"target_url":"https://e.com/h","tenant_id":"acme"}"#, &open()).unwrap();
+        assert_eq!(new.tenant_id, Some(TenantId::parse("acme").unwrap()));
+        assert!(errors(parse_new(br#"{"target_url":"https://e.com/h","tenant_id":"Acme!"}"#, &open()))
+            .contains_key("tenant_id"));
+        assert!(errors(parse_patch(br#"{"tenant_id":"acme"}"#, &open())).contains_key("tenant_id"));
     }
 
     #[test]

@@ -11,11 +11,12 @@
 
 use std::sync::Arc;
 
-use hookline_domain::{Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState};
+use hookline_domain::{topics, Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState};
 use hookline_lookup::Verdict;
 use hookline_records::subscription_record;
 use warp::http::HeaderMap;
 
+use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::state::ApiState;
 
@@ -112,6 +113,7 @@ fn invalid_if_match() -> ApiError {
 /// change applied.
 pub(crate) async fn change<F>(
     state: &Arc<ApiState>,
+    caller: &Caller,
     id: SubscriptionId,
     precondition: Precondition,
     build: F,
@@ -123,8 +125,8 @@ where
     for _ in 0..WRITE_ATTEMPTS {
         let current = state.deps.directory.current_at_least(id, precondition.highest(), patience).await?;
         let current = match current {
-            Some(SubscriptionState::Live(current)) => current,
-            Some(SubscriptionState::Deleted { .. }) | None => return Err(ApiError::SubscriptionNotFound),
+            Some(SubscriptionState::Live(current)) if caller.sees(&current.tenant_id) => current,
+            Some(_) | None => return Err(ApiError::SubscriptionNotFound),
         };
         if !precondition.holds_for(&current) {
             return Err(ApiError::PreconditionFailed { current: current.version });
@@ -143,14 +145,16 @@ where
 }
 
 /// Appends `event` to the subscriptions topic and waits (up to the configured
-/// timeout) for the log's verdict; an applied change is remembered by this instance.
+/// timeout) for the log's verdict; an applied change is remembered by this instance,
+/// and folded into its routing directory before the answer, so that an event sent
+/// right after it is routed by it.
 pub(crate) async fn record(state: &ApiState, event: &SubscriptionEvent) -> Result<Verdict, ApiError> {
     let id = event.subscription_id();
     let write_id =
         event.write_id().ok_or_else(|| ApiError::UnexpectedRejection("a change without a write id".into()))?;
     // Stored with its secrets sealed (when a key is set); this instance remembers them in plaintext.
     let record = subscription_record(&state.deps.directory.sealer().seal_event(event));
-    state.deps.log.append(vec![record]).await?;
+    let appended = state.deps.log.append(vec![record]).await?;
     let patience = state.config.read_your_writes_timeout;
     let verdict = state.deps.directory.verdict(id, event.version(), write_id, patience).await?;
     match verdict {
@@ -164,6 +168,12 @@ pub(crate) async fn record(state: &ApiState, event: &SubscriptionEvent) -> Resul
         ),
     }
     tracing::debug!(subscription_id = %id, kind = event.kind(), version = event.version(), ?verdict, "subscription change recorded");
+    if let (Verdict::Applied, Some(appended)) = (verdict, appended.first()) {
+        if let Err(error) = state.deps.routing.wait_for(topics::SUBSCRIPTIONS, appended, patience).await {
+            tracing::warn!(subscription_id = %id, %error, "the routing directory did not fold a subscription change in time");
+            return Ok(Verdict::Unknown);
+        }
+    }
     Ok(verdict)
 }
 

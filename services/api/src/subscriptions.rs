@@ -1,13 +1,15 @@
 //! Subscription CRUD and secret rotation. Writes are changes that state the version
 //! they build on (see `subscription_writes`); single reads go through the directory
 //! and carry the version as their `ETag`, lists go through the views (their secrets
-//! opened with the directory's sealer).
+//! opened with the directory's sealer). Every subscription belongs to a tenant for
+//! good; a tenant caller sees only its own (another's answers as unknown), and a
+//! tenant has at most its `max_subscriptions` live ones.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration as ChronoDuration, DurationRound, TimeDelta, Utc};
 use hookline_domain::subscription::DISABLED_BY_USER;
-use hookline_domain::{Secret, Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState};
+use hookline_domain::{Secret, Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState, TenantId};
 use hookline_secrets::generate_secret;
 use hookline_views::ViewError;
 use serde_json::json;
@@ -15,6 +17,7 @@ use warp::http::{HeaderMap, StatusCode};
 use warp::path::FullPath;
 
 use crate::body::{read_json, read_limited, require_json, BodyLimits, BodyStream};
+use crate::caller::{tenant_param, Caller};
 use crate::error::ApiError;
 use crate::query;
 use crate::reply::ApiReply;
@@ -49,12 +52,24 @@ fn now_after(previous: DateTime<Utc>) -> DateTime<Utc> {
     now().max(previous + ChronoDuration::microseconds(1))
 }
 
-/// The live subscription `id`, as this instance knows it.
-async fn live(state: &ApiState, id: SubscriptionId) -> Result<Subscription, ApiError> {
+/// The live subscription `id`, as this instance knows it, if `caller` may see it.
+async fn live(state: &ApiState, caller: &Caller, id: SubscriptionId) -> Result<Subscription, ApiError> {
     match state.deps.directory.get(id).await?.as_deref() {
-        Some(SubscriptionState::Live(subscription)) => Ok(subscription.clone()),
-        Some(SubscriptionState::Deleted { .. }) | None => Err(ApiError::SubscriptionNotFound),
+        Some(SubscriptionState::Live(subscription)) if caller.sees(&subscription.tenant_id) => Ok(subscription.clone()),
+        Some(_) | None => Err(ApiError::SubscriptionNotFound),
     }
+}
+
+/// Refuses a new subscription for `tenant` unless the tenant exists and is below its cap.
+fn check_room(state: &ApiState, tenant: &TenantId) -> Result<(), ApiError> {
+    let known = state.deps.routing.tenant(tenant).ok_or(ApiError::TenantNotFound)?;
+    let cap = known.limits.max_subscriptions.unwrap_or(state.config.tenant_defaults.max_subscriptions);
+    if state.deps.routing.live_subscriptions(tenant) >= cap as usize {
+        return Err(ApiError::Conflict(format!(
+            "Tenant '{tenant}' has reached its limit of {cap} live subscriptions: delete one first"
+        )));
+    }
+    Ok(())
 }
 
 /// The answer for a subscription: its body, and its version as the `ETag`.
@@ -73,17 +88,25 @@ fn applied(event: SubscriptionEvent) -> Result<Subscription, ApiError> {
     }
 }
 
-pub(crate) async fn create(state: Arc<ApiState>, headers: HeaderMap, body: BodyStream) -> Result<ApiReply, ApiError> {
+pub(crate) async fn create(
+    state: Arc<ApiState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: BodyStream,
+) -> Result<ApiReply, ApiError> {
     let new = parse_new(&json_body(&state, &headers, body).await?, &state.config.target_policy)?;
+    let tenant_id = caller.tenant_named(new.tenant_id)?;
+    check_room(&state, &tenant_id)?;
     let at = now();
     let subscription = Subscription {
+        tenant_id,
         secret: new.secret.map(Secret::new),
-        event_type_filter: new.event_type_filter,
         enabled: new.enabled,
         disabled_reason: (!new.enabled).then(|| DISABLED_BY_USER.to_string()),
         write_id: Some(Uuid::new_v4()),
         ..Subscription::new(SubscriptionId::new(), new.target_url, at)
-    };
+    }
+    .with_patterns(new.patterns);
     let reply = answer(StatusCode::CREATED, &subscription)?;
     match record(&state, &SubscriptionEvent::SubscriptionCreated { subscription }).await? {
         Verdict::Applied => Ok(reply),
@@ -93,14 +116,27 @@ pub(crate) async fn create(state: Arc<ApiState>, headers: HeaderMap, body: BodyS
     }
 }
 
-pub(crate) async fn list(state: Arc<ApiState>, path: FullPath, raw_query: String) -> Result<ApiReply, ApiError> {
-    let params = query::parse(&raw_query, &["limit", "cursor"])?;
+/// Live subscriptions in id order. Narrowed to one tenant (a tenant caller's own, or
+/// the operator's `tenant_id`), a page is the views' page of every tenant with the
+/// others' left out: it may hold fewer than `limit`, and the cursor goes on.
+pub(crate) async fn list(
+    state: Arc<ApiState>,
+    caller: Caller,
+    path: FullPath,
+    raw_query: String,
+) -> Result<ApiReply, ApiError> {
+    let params = query::parse(&raw_query, &["limit", "cursor", "tenant_id"])?;
     let limit = query::limit(&params, DEFAULT_PAGE, MAX_PAGE)?;
+    let scope = caller.list_scope(tenant_param(&params)?)?;
+    if let Some(tenant) = &scope {
+        state.deps.routing.tenant(tenant).ok_or(ApiError::TenantNotFound)?;
+    }
     let page = state.deps.views.subscriptions(limit, params.get("cursor").map(String::as_str)).await?;
     let sealer = state.deps.directory.sealer();
     let items = page
         .items
         .into_iter()
+        .filter(|stored| scope.as_ref().is_none_or(|tenant| *tenant == stored.tenant_id))
         .map(|stored| {
             let subscription = sealer.open_subscription(stored).map_err(|e| ViewError::Corrupt(e.to_string()))?;
             Ok(SubscriptionBody::from(&subscription))
@@ -108,10 +144,11 @@ pub(crate) async fn list(state: Arc<ApiState>, path: FullPath, raw_query: String
         .collect::<Result<Vec<_>, ApiError>>()?;
     let mut answer = ApiReply::json(StatusCode::OK, &items)?;
     if let Some(next) = page.next {
-        let next_query = form_urlencoded::Serializer::new(String::new())
-            .append_pair("limit", &limit.to_string())
-            .append_pair("cursor", &next)
-            .finish();
+        let mut next_query = form_urlencoded::Serializer::new(String::new());
+        if let Some(tenant) = params.get("tenant_id") {
+            next_query.append_pair("tenant_id", tenant);
+        }
+        let next_query = next_query.append_pair("limit", &limit.to_string()).append_pair("cursor", &next).finish();
         answer = answer
             .with_header("link", format!("<{}?{next_query}>; rel=\"next\"", path.as_str()))
             .with_header("x-next-cursor", next);
@@ -119,14 +156,15 @@ pub(crate) async fn list(state: Arc<ApiState>, path: FullPath, raw_query: String
     Ok(answer)
 }
 
-pub(crate) async fn get(id: String, state: Arc<ApiState>) -> Result<ApiReply, ApiError> {
-    let subscription = live(&state, subscription_id(&id)?).await?;
+pub(crate) async fn get(id: String, state: Arc<ApiState>, caller: Caller) -> Result<ApiReply, ApiError> {
+    let subscription = live(&state, &caller, subscription_id(&id)?).await?;
     answer(StatusCode::OK, &subscription)
 }
 
 pub(crate) async fn update(
     id: String,
     state: Arc<ApiState>,
+    caller: Caller,
     headers: HeaderMap,
     body: BodyStream,
 ) -> Result<ApiReply, ApiError> {
@@ -134,7 +172,7 @@ pub(crate) async fn update(
     let precondition = Precondition::of(&headers)?;
     let patch = parse_patch(&json_body(&state, &headers, body).await?, &state.config.target_policy)?;
     let grace = default_grace(&state);
-    let event = change(&state, id, precondition, |current| {
+    let event = change(&state, &caller, id, precondition, |current| {
         let updated_at = now_after(current.updated_at);
         // Enabling clears the reason; disabling an enabled subscription records the user
         // as the reason; a subscription already disabled keeps the reason it has.
@@ -148,13 +186,14 @@ pub(crate) async fn update(
         let secret =
             patch.secret.clone().apply(current.secret.as_ref().map(|s| s.expose().to_string())).map(Secret::new);
         let rotated = current.with_rotated_secret(secret, grace, updated_at);
+        let patterns = patch.patterns.clone().apply(rotated.patterns());
         let subscription = Subscription {
             target_url: patch.target_url.clone().unwrap_or(rotated.target_url.clone()),
-            event_type_filter: patch.event_type_filter.clone().apply(rotated.event_type_filter.clone()),
             enabled,
             disabled_reason,
             ..rotated
-        };
+        }
+        .with_patterns(patterns);
         Ok(SubscriptionEvent::SubscriptionUpdated { subscription: subscription.next_version(Uuid::new_v4()) })
     })
     .await?;
@@ -166,6 +205,7 @@ pub(crate) async fn update(
 pub(crate) async fn rotate_secret(
     id: String,
     state: Arc<ApiState>,
+    caller: Caller,
     headers: HeaderMap,
     body: BodyStream,
 ) -> Result<ApiReply, ApiError> {
@@ -183,7 +223,7 @@ pub(crate) async fn rotate_secret(
         Some(grace) => TimeDelta::from_std(grace).unwrap_or(TimeDelta::MAX),
         None => default_grace(&state),
     };
-    let event = change(&state, id, precondition, |current| {
+    let event = change(&state, &caller, id, precondition, |current| {
         let subscription = current.with_rotated_secret(Some(secret.clone()), grace, now_after(current.updated_at));
         Ok(SubscriptionEvent::SubscriptionUpdated { subscription: subscription.next_version(Uuid::new_v4()) })
     })
@@ -196,10 +236,15 @@ fn default_grace(state: &ApiState) -> TimeDelta {
 }
 
 /// Deletes for good: no later change brings the subscription back.
-pub(crate) async fn delete(id: String, state: Arc<ApiState>, headers: HeaderMap) -> Result<ApiReply, ApiError> {
+pub(crate) async fn delete(
+    id: String,
+    state: Arc<ApiState>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Result<ApiReply, ApiError> {
     let id = subscription_id(&id)?;
     let precondition = Precondition::of(&headers)?;
-    change(&state, id, precondition, |current| {
+    change(&state, &caller, id, precondition, |current| {
         Ok(SubscriptionEvent::SubscriptionDeleted {
             id,
             deleted_at: now_after(current.updated_at),

@@ -6,13 +6,14 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use chrono::Utc;
-use hookline_domain::{SubscriptionId, SubscriptionState, TaskAccepted, TaskId, TaskStatus};
+use hookline_domain::{SubscriptionId, SubscriptionState, TaskAccepted, TaskId, TaskStatus, TaskView};
 use hookline_log::{LogError, TopicPartition};
 use hookline_views::TaskFilter;
 use quick_cache::sync::Cache;
 use serde::Serialize;
 use warp::http::StatusCode;
 
+use crate::caller::{tenant_param, Caller};
 use crate::error::ApiError;
 use crate::query;
 use crate::reply::ApiReply;
@@ -53,12 +54,23 @@ struct RetryQueued {
     attempt_number: u32,
 }
 
-pub(crate) async fn list(state: Arc<ApiState>, raw_query: String) -> Result<ApiReply, ApiError> {
-    let params = query::parse(&raw_query, &["subscription_id", "status", "limit", "cursor"])?;
+/// Tasks newest first. Narrowed to one tenant (a tenant caller's own, or the
+/// operator's `tenant_id`), a page is the views' page with other tenants' tasks left
+/// out: it may hold fewer than `limit`, and the cursor goes on.
+pub(crate) async fn list(state: Arc<ApiState>, caller: Caller, raw_query: String) -> Result<ApiReply, ApiError> {
+    let params = query::parse(&raw_query, &["subscription_id", "status", "limit", "cursor", "tenant_id"])?;
     let limit = query::limit(&params, DEFAULT_TASKS, MAX_TASKS)?;
     let filter = filter(&params)?;
+    let scope = caller.list_scope(tenant_param(&params)?)?;
+    if let Some(tenant) = &scope {
+        state.deps.routing.tenant(tenant).ok_or(ApiError::TenantNotFound)?;
+    }
     let page = state.deps.views.tasks(filter, limit, params.get("cursor").map(String::as_str)).await?;
-    let body = TaskList { tasks: page.items.iter().map(TaskSummaryBody::from).collect(), next_cursor: page.next };
+    let owned = |task: &&TaskView| {
+        scope.as_ref().is_none_or(|tenant| state.deps.routing.owner(task.subscription_id).as_ref() == Some(tenant))
+    };
+    let tasks = page.items.iter().filter(owned).map(TaskSummaryBody::from).collect();
+    let body = TaskList { tasks, next_cursor: page.next };
     ApiReply::json(StatusCode::OK, &body)
 }
 
@@ -84,15 +96,18 @@ fn filter(params: &HashMap<String, String>) -> Result<TaskFilter, ApiError> {
 
 /// Queues one more attempt of a failed task, numbered after its last, due at once;
 /// answers once the record is durable in the log.
-pub(crate) async fn retry(id: String, state: Arc<ApiState>) -> Result<ApiReply, ApiError> {
+pub(crate) async fn retry(id: String, state: Arc<ApiState>, caller: Caller) -> Result<ApiReply, ApiError> {
     let id = task_id(&id)?;
     let Some(task) = state.deps.views.task(id).await? else {
         // Accepted here a moment ago and not yet in the views: pending.
         return Err(match state.recent_tasks.get(id) {
-            Some(_) => not_failed(TaskStatus::Pending),
-            None => ApiError::TaskNotFound,
+            Some(task) if state.shows_subscription(&caller, task.subscription_id) => not_failed(TaskStatus::Pending),
+            Some(_) | None => ApiError::TaskNotFound,
         });
     };
+    if !state.shows_subscription(&caller, task.subscription_id) {
+        return Err(ApiError::TaskNotFound);
+    }
     if task.status() != TaskStatus::Failed {
         return Err(not_failed(task.status()));
     }

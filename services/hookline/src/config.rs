@@ -2,11 +2,13 @@
 //! their meaning), then flags. Every problem is listed at start-up.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::bail;
 use clap::Args;
+use hookline_api::DEFAULT_TENANT_MAX_SUBSCRIPTIONS;
 use hookline_delivery::{DisablePolicy, OutboundProxy, DEFAULT_DISABLE_AFTER_ATTEMPTS};
 use hookline_domain::retry::{Jitter, DEFAULT_JITTER};
 use hookline_domain::target::TargetPolicy;
@@ -175,6 +177,15 @@ pub struct Settings {
     /// seconds (0 to 30 days).
     #[arg(long, env = "HOOKLINE_SECRET_ROTATION_GRACE_SECONDS", default_value_t = 86_400)]
     pub secret_rotation_grace_seconds: u64,
+
+    /// Events (and webhooks) per second one tenant may send over REST, for tenants whose
+    /// own limits name none. Unset: no limit.
+    #[arg(long, env = "HOOKLINE_TENANT_EVENTS_PER_SECOND")]
+    pub tenant_events_per_second: Option<NonZeroU32>,
+
+    /// Live subscriptions one tenant may have, for tenants whose own limits name none.
+    #[arg(long, env = "HOOKLINE_TENANT_MAX_SUBSCRIPTIONS", default_value_t = DEFAULT_TENANT_MAX_SUBSCRIPTIONS)]
+    pub tenant_max_subscriptions: u32,
 
     /// Roles this process runs: `all`, or a comma-separated list of `api`, `delivery`,
     /// `projector`, `ingest` (the consumer of directly produced webhooks).

@@ -4,9 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use hookline_api::{ApiConfig, ApiDeps, Probes, Readiness};
+use hookline_api::{ApiConfig, ApiDeps, Probes, Readiness, TenantDefaults};
 use hookline_delivery::{DeliveryConfig, DeliveryDeps, SystemResolver};
-use hookline_ingest::{IngestConsumerConfig, IngestConsumerDeps, IngestCounters, Ingestor};
+use hookline_ingest::{EventIntake, IngestConsumerConfig, IngestConsumerDeps, IngestCounters, Ingestor};
 use hookline_log::EventLog;
 use hookline_lookup::SubscriptionDirectory;
 use hookline_metrics::{ConsumerBook, ConsumerLag, ObservedLog, ProcessCollector, Registry};
@@ -128,10 +128,22 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             header_limits: checked.access.header_limits,
             max_connections: checked.access.max_connections,
             body_read_timeout: checked.access.body_read_timeout,
+            tenant_defaults: TenantDefaults {
+                events_per_second: settings.tenant_events_per_second,
+                max_subscriptions: settings.tenant_max_subscriptions,
+            },
             ..ApiConfig::default()
         };
         crate::access::warn_if_exposed(&checked.access, addr);
-        let deps = ApiDeps { log: log.clone(), views: stores.views.clone(), directory, ingestor, probes };
+        // Tenants, tokens and routes, folded from the log for this process's API.
+        let routing = Arc::new(hookline_routing::Directory::new());
+        let (follower, followed_log, stop) = (routing.clone(), log.clone(), shutdown.clone());
+        roles
+            .spawn(async move { ("routing directory", follower.follow(followed_log, stop).await.map_err(Into::into)) });
+        let events =
+            Arc::new(EventIntake::new(log.clone(), routing.clone(), stores.views.clone(), settings.max_body_bytes));
+        let deps =
+            ApiDeps { log: log.clone(), views: stores.views.clone(), directory, routing, ingestor, events, probes };
         roles.spawn(
             async move { ("api", hookline_api::serve(listener, config, deps, token).await.map_err(Into::into)) },
         );

@@ -192,6 +192,8 @@ pub fn topic_specs(settings: &Settings, checked: &Checked) -> Vec<TopicSpec> {
     let kept = Some(checked.topic_retention);
     let mut specs = vec![
         spec(topics::SUBSCRIPTIONS, None),
+        spec(topics::TENANTS, None),
+        spec(topics::FANOUT, kept),
         spec(topics::DELIVERIES, kept),
         spec(topics::ATTEMPTS, kept),
         spec(topics::DLQ, kept),

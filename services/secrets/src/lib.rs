@@ -1,5 +1,5 @@
-//! Subscription secrets beyond the pure rules of the domain: generating strong ones,
-//! and sealing them at rest.
+//! Subscription secrets beyond the pure rules of the domain: generating strong ones
+//! (and tenant tokens), and sealing them at rest.
 //!
 //! Consumes: an optional 32-byte key (`HOOKLINE_ENCRYPTION_KEY`). Produces: sealed
 //! copies of subscriptions and subscription events for storage, and plaintext copies
@@ -18,5 +18,5 @@
 mod generate;
 mod sealer;
 
-pub use generate::generate_secret;
+pub use generate::{generate_secret, generate_tenant_token};
 pub use sealer::{KeyError, SealError, SecretSealer, SEALED_PREFIX};

@@ -97,7 +97,10 @@ fn api_over(dir: &TempDir, log: Arc<dyn EventLog>, consumers: Arc<ConsumerBook>)
     let ingestor = Arc::new(Ingestor::new(log.clone(), directory.clone(), views.clone(), 1024));
     let readiness = Arc::new(Readiness::new(log.clone(), views.clone(), consumers));
     let probes = Probes { registry: Registry::new(), readiness };
-    (ApiDeps { log, views: views.clone(), directory, ingestor, probes }, views)
+    // Readiness is all these tests look at: the routing directory is never followed.
+    let routing = Arc::new(hookline_routing::Directory::new());
+    let events = Arc::new(hookline_ingest::EventIntake::new(log.clone(), routing.clone(), views.clone(), 1024));
+    (ApiDeps { log, views: views.clone(), directory, routing, ingestor, events, probes }, views)
 }
 
 async fn ready(deps: &ApiDeps) -> (StatusCode, Value) {

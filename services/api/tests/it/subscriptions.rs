@@ -25,8 +25,9 @@ async fn create_answers_201_with_the_seed_shape_under_both_prefixes() {
             )
             .await;
         let keys: Vec<&str> = created.as_object().unwrap().keys().map(String::as_str).collect();
-        // The seed's six fields, plus the subscription's state and its rotation grace.
-        assert_eq!(keys.len(), 9, "{created}");
+        // The seed's six fields, plus the subscription's state, its rotation grace, its
+        // tenant and its event-type patterns.
+        assert_eq!(keys.len(), 11, "{created}");
         for key in ["id", "target_url", "secret", "event_type_filter", "created_at", "updated_at", "enabled"] {
             assert!(keys.contains(&key), "{key} missing from {created}");
         }
@@ -34,6 +35,7 @@ async fn create_answers_201_with_the_seed_shape_under_both_prefixes() {
         assert_eq!(created["target_url"], "https://example.com/hook");
         assert_eq!(created["secret"], "my-secret");
         assert_eq!(created["event_type_filter"], "order.created");
+        assert_eq!((&created["tenant_id"], &created["event_types"]), (&json!("default"), &json!(["order.created"])));
         assert!(is_seed_timestamp(&created["created_at"]), "{created}");
         assert_eq!(created["created_at"], created["updated_at"]);
         assert_eq!((created["enabled"].clone(), created["disabled_reason"].clone()), (json!(true), Value::Null));

@@ -10,7 +10,7 @@ use chrono::{TimeDelta, Utc};
 use hookline_api::{routes, ApiConfig, ApiDeps, Probes, Readiness};
 use hookline_domain::target::TargetPolicy;
 use hookline_domain::{topics, AttemptRecorded, Outcome, SubscriptionId, TaskId};
-use hookline_ingest::Ingestor;
+use hookline_ingest::{EventIntake, Ingestor};
 use hookline_log::embedded::{EmbeddedLog, EmbeddedOptions};
 use hookline_log::{EventLog, NewRecord, TopicSpec};
 use hookline_lookup::SubscriptionDirectory;
@@ -58,6 +58,10 @@ impl Stack {
         // The tiers a retry by hand is appended to.
         let tiers = ApiConfig::default().retry.tier_topics();
         specs.extend(tiers.into_iter().map(|name| TopicSpec { name, partitions: 1, retention: None }));
+        // What the routing directory follows, and where accepted events go.
+        for name in [topics::TENANTS, topics::FANOUT] {
+            specs.push(TopicSpec { name: name.into(), partitions: 4, retention: None });
+        }
         log.ensure_topics(&specs).await.unwrap();
 
         let shutdown = CancellationToken::new();
@@ -76,7 +80,11 @@ impl Stack {
         tokio::spawn(hookline_projector::run(config, projector_deps, shutdown.clone()));
         let follower = (directory.clone(), log.clone(), shutdown.clone());
         tokio::spawn(async move { follower.0.follow(follower.1, follower.2).await });
-        let deps = ApiDeps { log: log.clone(), views: views.clone(), directory, ingestor, probes };
+        let routing = Arc::new(hookline_routing::Directory::new());
+        let follower = (routing.clone(), log.clone(), shutdown.clone());
+        tokio::spawn(async move { follower.0.follow(follower.1, follower.2).await });
+        let events = Arc::new(EventIntake::new(log.clone(), routing.clone(), views.clone(), max_body_bytes));
+        let deps = ApiDeps { log: log.clone(), views: views.clone(), directory, routing, ingestor, events, probes };
         Stack { _dir: dir, log, deps, lag, max_body_bytes, shutdown }
     }
 

@@ -19,12 +19,32 @@ const OPERATIONS: &str = "^/(api/v1/|health$|ready$|metrics$)";
 
 /// Where the API's own validation goes past what a schema can say, a 400 for
 /// schema-valid data is right: a target URL must name a public host (or an allowlisted
-/// one), and a cursor must be one a page gave out. A well-formed `If-Match` naming a
-/// version that is not the current one is rightly a 412.
+/// one), a cursor must be one a page gave out, a name or event type must hold more than
+/// spaces and no control characters, a `*` may only end an event-type pattern. A
+/// well-formed `If-Match` naming a version that is not the current one is rightly a
+/// 412; a tenant id that is taken (or was, or is `default`), a tenant that still owns
+/// subscriptions, or a tenant at its subscription cap, a 409; a tenant id that names no
+/// tenant, a 404.
 const CONFIG: &str = r#"
 [[operations]]
 include-name = ["POST /api/v1/subscriptions"]
+checks.positive_data_acceptance.expected-statuses = ["2xx", 400, 404, 409]
+
+[[operations]]
+include-name = ["POST /api/v1/tenants", "PUT /api/v1/tenants/{id}"]
+checks.positive_data_acceptance.expected-statuses = ["2xx", 400, 404, 409]
+
+[[operations]]
+include-name = ["DELETE /api/v1/tenants/{id}"]
+checks.positive_data_acceptance.expected-statuses = ["2xx", 404, 409]
+
+[[operations]]
+include-name = ["POST /api/v1/tenants/{id}/tokens", "POST /api/v1/events"]
 checks.positive_data_acceptance.expected-statuses = ["2xx", 400, 404]
+
+[[operations]]
+include-name = ["GET /api/v1/tenants"]
+checks.positive_data_acceptance.expected-statuses = ["2xx", 400]
 
 [[operations]]
 include-name = ["PUT /api/v1/subscriptions/{id}"]
@@ -36,7 +56,7 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", 404, 412]
 
 [[operations]]
 include-name = ["GET /api/v1/subscriptions", "GET /api/v1/tasks"]
-checks.positive_data_acceptance.expected-statuses = ["2xx", 400]
+checks.positive_data_acceptance.expected-statuses = ["2xx", 400, 404]
 "#;
 
 /// The st command, unless the test is to be skipped.
