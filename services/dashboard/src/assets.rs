@@ -56,6 +56,7 @@ static FILES: &[(&str, Asset)] = &[
     ("js/signature.js", asset!("js/signature.js", JAVASCRIPT)),
     ("js/live_list.js", asset!("js/live_list.js", JAVASCRIPT)),
     ("js/feed.js", asset!("js/feed.js", JAVASCRIPT)),
+    ("js/tenants.js", asset!("js/tenants.js", JAVASCRIPT)),
     ("js/task.js", asset!("js/task.js", JAVASCRIPT)),
     ("js/poller.js", asset!("js/poller.js", JAVASCRIPT)),
 ];

@@ -1,10 +1,11 @@
-// The live feed of deliveries: the newest tasks, filtered by subscription and status,
-// refreshed by the page's poller (see live_list.js for how rows are kept).
+// The live feed of deliveries: the newest tasks of the tenant chosen, filtered by
+// subscription and status, refreshed by the page's poller (see live_list.js for how rows are kept).
 
 import { get, query } from './api.js';
 import { badge, el, fill, shortId, time } from './dom.js';
 import { liveList } from './live_list.js';
 import { subscriptionLabel, subscriptions } from './subscriptions.js';
+import { listedTenant } from './tenants.js';
 
 const PAGE_SIZE = 25;
 
@@ -71,8 +72,14 @@ export function filterBySubscription(id) {
   filterForm.scrollIntoView({ block: 'start' });
 }
 
+/** Lists the deliveries of the tenant now chosen, of any of its subscriptions. */
+export function restartFeed() {
+  subscriptionFilter.value = '';
+  feed.restart();
+}
+
 function filters() {
-  return { subscription_id: subscriptionFilter.value, status: statusFilter.value };
+  return { tenant_id: listedTenant(), subscription_id: subscriptionFilter.value, status: statusFilter.value };
 }
 
 function rowContent(task) {

@@ -1,13 +1,15 @@
 // The dashboard's entry point: wires the panels together and runs the one poller that
-// keeps the deliveries feed and the open task fresh (every 2 s while the tab is visible).
+// keeps the deliveries feed and the open task fresh (every 2 s while the tab is
+// visible). The tenants are known first, since they scope everything else.
 
-import { filterBySubscription, refreshFeed, refreshFeedChoices, setUpFeed, useRefresh } from './feed.js';
+import { filterBySubscription, refreshFeed, refreshFeedChoices, restartFeed, setUpFeed, useRefresh } from './feed.js';
 import { startPolling } from './poller.js';
 import { chooseSubscription, refreshSendChoices, setUpSend } from './send.js';
 import { setUpSettings } from './settings.js';
 import { refreshStats } from './stats.js';
 import { onSubscriptionsChanged, reloadSubscriptions, setUpSubscriptions } from './subscriptions.js';
 import { refreshTask, setUpTask, showTask } from './task.js';
+import { loadTenants, onTenantChanged, setUpTenants } from './tenants.js';
 
 const POLL_EVERY_MS = 2000;
 
@@ -20,11 +22,15 @@ onSubscriptionsChanged(() => {
   refreshFeedChoices();
 });
 
-setUpSettings(() => {
+let poller = null;
+setUpTenants();
+onTenantChanged(() => {
   reloadSubscriptions();
-  poller.now();
+  if (poller) restartFeed();
 });
 
-const poller = startPolling(() => Promise.all([refreshFeed(), refreshTask()]), POLL_EVERY_MS);
+setUpSettings(loadTenants);
+
+await loadTenants();
+poller = startPolling(() => Promise.all([refreshFeed(), refreshTask()]), POLL_EVERY_MS);
 useRefresh(poller.now);
-reloadSubscriptions();

@@ -3,11 +3,12 @@
 //! left under target/screenshots/.
 
 mod browser;
+mod tenants;
 
 use std::time::Duration;
 
 use hookline_testkit::receiver::{Receiver, Reply, Script};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use hookline_domain::signature::ingest_signature;
 
@@ -231,20 +232,20 @@ async fn the_page_asks_for_a_token_then_manages_subscriptions_with_it() {
             let id = page.attr("#subscription-list li", "data-subscription-id").await.expect("a card");
             assert!(with_token(&service, token, &id).await.1["secret"].as_str().unwrap().starts_with("whsec_"));
 
-            // Edit: a new filter, then disable it by hand.
+            // Edit: event-type patterns, then disable it by hand.
             let card = format!("#subscription-list li[data-subscription-id='{id}']");
             page.click(&format!("{card} .actions button[aria-expanded]")).await;
-            page.fill(&format!("#edit-event_type_filter-{id}"), "order.created, order.paid").await;
+            page.fill(&format!("#edit-event_types-{id}"), "order.created, invoice.*").await;
             page.click(&format!("{card} form.edit button[type=submit]")).await;
-            page.wait_text(&format!("{card} .facts"), T, |text| text.contains("order.created,order.paid")).await;
+            page.wait_text(&format!("{card} .facts"), T, |text| text.contains("order.created, invoice.*")).await;
             page.click(&format!("{card} .actions button[aria-expanded]")).await;
             page.click(&format!("#edit-enabled-{id}")).await;
             page.click(&format!("{card} form.edit button[type=submit]")).await;
             page.wait_text(&format!("{card} .state-line"), T, |text| text == "disabled disabled by user").await;
             let (_, after) = with_token(&service, token, &id).await;
             assert_eq!(
-                (after["enabled"].as_bool(), after["event_type_filter"].as_str()),
-                (Some(false), Some("order.created,order.paid"))
+                (after["enabled"].as_bool(), &after["event_types"]),
+                (Some(false), &json!(["order.created", "invoice.*"]))
             );
 
             // The token is remembered: a reload needs no asking.
