@@ -4,7 +4,7 @@
 
 import { filterBySubscription, refreshFeed, refreshFeedChoices, restartFeed, setUpFeed, useRefresh } from './feed.js';
 import { startPolling } from './poller.js';
-import { chooseSubscription, refreshSendChoices, setUpSend } from './send.js';
+import { chooseSubscription, refreshSendChoices, refreshSendTenant, setUpSend } from './send.js';
 import { setUpSettings } from './settings.js';
 import { refreshStats } from './stats.js';
 import { onSubscriptionsChanged, reloadSubscriptions, setUpSubscriptions } from './subscriptions.js';
@@ -25,6 +25,7 @@ onSubscriptionsChanged(() => {
 let poller = null;
 setUpTenants();
 onTenantChanged(() => {
+  refreshSendTenant();
   reloadSubscriptions();
   if (poller) restartFeed();
 });

@@ -1,5 +1,5 @@
-//! Tenants in the dashboard: an operator chooses a tenant (or all of them) and sees
-//! only its things; a tenant's own token sees only its tenant.
+//! Tenants in the dashboard: an operator chooses a tenant (or all of them), sees only
+//! its things and sends it events; a tenant's own token sees only its tenant.
 
 use hookline_testkit::receiver::Receiver;
 use hookline_testkit::wait_until;
@@ -88,6 +88,27 @@ async fn ingest(api: &Api<'_>, sub: &str, event_type: &str) -> String {
     answer["task_id"].as_str().expect("task_id").to_string()
 }
 
+/// Sends an event from the page to the tenant chosen; returns its id and the ids of the tasks shown.
+async fn send_event_from_page(page: &Page, event_type: &str, body: &str) -> (String, Vec<String>) {
+    page.click("#send-to-tenant").await;
+    page.fill("#send-event-type", event_type).await;
+    page.fill("#send-body", body).await;
+    page.click("#send-form button[type=submit]").await;
+    page.wait_text("#send-result .http-status", T, |text| text == "202").await;
+    let event = page.text("#send-result .event-id").await.expect("the event id shown");
+    let answer: Value = serde_json::from_str(&page.text("#send-result pre").await.unwrap()).unwrap();
+    assert_eq!(answer["event_id"], event.as_str());
+    let tasks: Vec<String> =
+        answer["task_ids"].as_array().expect("task_ids").iter().map(|id| id.as_str().unwrap().to_string()).collect();
+    let made = page.text("#send-result .event-made").await.unwrap();
+    let plural = if tasks.len() == 1 { "" } else { "s" };
+    assert!(made.starts_with(&format!("Event {event} made {} task{plural}", tasks.len())), "{made}");
+    for task in &tasks {
+        assert_eq!(page.count(&format!("#send-result li[data-task-id='{task}'] button")).await, 1, "{task} shown");
+    }
+    (event, tasks)
+}
+
 #[tokio::test]
 async fn an_operator_chooses_a_tenant_and_sees_only_its_things() {
     let Some(browser) = Browser::open("dashboard_tenant_choice", Window::Desktop).await else { return };
@@ -135,6 +156,15 @@ async fn an_operator_chooses_a_tenant_and_sees_only_its_things() {
                 (&json!("acme"), &json!(["order.created", "shipment.*"]))
             );
             assert!(page.text(&card(&created)).await.unwrap().contains("order.created, shipment.*"));
+
+            // An event sent to Acme makes a task for each of its subscriptions that want it.
+            page.click("#send-to-tenant").await;
+            page.wait_text("#send-tenant", T, |text| text == "For tenant Acme Corp (acme).").await;
+            assert_eq!(page.text("#send-event-type-label").await.unwrap(), "Event type (required)");
+            let (_, tasks) = send_event_from_page(&page, "order.created", r#"{"order": 7}"#).await;
+            assert_eq!(tasks.len(), 3, "order.*, every event and order.created; not globex's");
+            let (_, tasks) = send_event_from_page(&page, "shipment.sent", "{}").await;
+            assert_eq!(tasks.len(), 2, "every event and shipment.*");
             page.screenshot("desktop-tenant-acme").await;
 
             // Globex: only its own, none of Acme's.
@@ -143,6 +173,9 @@ async fn an_operator_chooses_a_tenant_and_sees_only_its_things() {
             assert_eq!(page.count(&card(&globex)).await, 1);
             page.wait_text("#feed-state", T, |text| text == "No deliveries yet.").await;
             assert_eq!(page.count("#feed li").await, 0);
+            page.wait_text("#send-tenant", T, |text| text == "For tenant Globex (globex).").await;
+            let (_, tasks) = send_event_from_page(&page, "order.shipped", "{}").await;
+            assert_eq!(tasks.len(), 1);
 
             // All tenants again: everything, the new subscription too.
             page.select("#tenant", "").await;
@@ -189,6 +222,12 @@ async fn a_tenant_token_shows_only_its_own_tenant() {
             let created = page.attr("#subscription-list li", "data-subscription-id").await.expect("a card");
             let (_, stored) = operator.call(Method::GET, &format!("/api/v1/subscriptions/{created}"), None, &[]).await;
             assert_eq!(stored["tenant_id"], "acme");
+
+            // What it sends goes to its own tenant.
+            page.click("#send-to-tenant").await;
+            page.wait_text("#send-tenant", T, |text| text == "For tenant Acme Corp (acme).").await;
+            let (_, tasks) = send_event_from_page(&page, "order.paid", r#"{"n": 2}"#).await;
+            assert_eq!(tasks.len(), 2, "its two subscriptions, not globex's");
             page.screenshot("desktop-tenant-token").await;
         })
         .await;
