@@ -1,12 +1,19 @@
 //! The REST API of hookline (warp), compatible with the seed service: subscription
-//! CRUD, webhook ingestion and delivery status, under both `/api` and `/api/v1`.
+//! CRUD, webhook ingestion and delivery status, and tenants, their tokens and events
+//! sent to a tenant, under both `/api` and `/api/v1`.
 //!
-//! Consumes: HTTP requests; the subscription directory and the views (reads).
-//! Produces: subscription events in `hookline.subscriptions` and, through the
-//! [`hookline_ingest::Ingestor`], TaskAccepted records in `hookline.deliveries`.
+//! Consumes: HTTP requests; the subscription directory, the routing directory
+//! (tenants, tokens, owners) and the views (reads).
+//! Produces: subscription events in `hookline.subscriptions`, tenant events in
+//! `hookline.tenants`, through the [`hookline_ingest::Ingestor`] TaskAccepted records
+//! in `hookline.deliveries`, and through the [`hookline_ingest::EventIntake`]
+//! EventAccepted records in `hookline.fanout`. A tenant's token sees only its own
+//! tenant; another tenant's ids answer exactly as unknown ones.
 //! Guarantees: a 201/200 on a subscription write means the change is durable and the
-//! log accepted it on the version it read (the views recorded it within
-//! `read_your_writes_timeout`, else the answer is 503); a stale `If-Match` or a change
+//! log accepted it on the version it read (the views and this instance's routing
+//! directory recorded it within `read_your_writes_timeout`, else the answer is 503),
+//! so an event sent after it is routed by it; a tenant or token write is answered once
+//! this instance's routing directory holds it (a revoked token is refused from then on); a stale `If-Match` or a change
 //! overtaken under one is a 412 that changed nothing; a
 //! 202 with a `task_id` means the task is durable, and its status is found on this
 //! instance at once. Every answer is JSON, errors are `{"message": ...}` with the

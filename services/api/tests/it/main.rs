@@ -2,10 +2,13 @@
 //! projector running.
 
 mod errors;
+mod events;
 mod ingest;
 mod openapi;
 mod probes;
+mod scope;
 mod serve;
 mod status;
 mod subscriptions;
 mod support;
+mod tenants;

@@ -18,7 +18,7 @@ use hookline_metrics::{ConsumerBook, ConsumerLag, ObservedLog, ProcessCollector,
 use hookline_projector::{ProjectorConfig, ProjectorDeps};
 use hookline_views::embedded::EmbeddedViews;
 use hookline_views::{Retention, ViewStore};
-use serde_json::Value;
+use serde_json::{json, Value};
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 use warp::http::{HeaderMap, HeaderValue, StatusCode};
@@ -148,6 +148,15 @@ pub async fn api_with_limit(
     Api { stack, filter }
 }
 
+/// An API whose configuration `configure` changes from the tests' usual one.
+pub async fn api_with(
+    configure: impl FnOnce(ApiConfig) -> ApiConfig,
+) -> Api<impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone + Send + Sync + 'static> {
+    let stack = Stack::start(hookline_domain::limits::DEFAULT_MAX_BODY_BYTES).await;
+    let filter = routes(configure(stack.config()), stack.deps.clone());
+    Api { stack, filter }
+}
+
 /// One request to build.
 pub struct Call {
     method: &'static str,
@@ -170,6 +179,11 @@ impl Call {
     /// A JSON body with a JSON content type.
     pub fn json(self, body: &Value) -> Self {
         self.header("content-type", "application/json").body(body.to_string())
+    }
+
+    /// Made with `token` (an operator's or a tenant's).
+    pub fn bearer(self, token: &str) -> Self {
+        self.header("authorization", format!("Bearer {token}"))
     }
 }
 
@@ -214,6 +228,34 @@ where
         let answer = self.send(call("POST", format!("{prefix}/subscriptions")).json(&body)).await;
         assert_eq!(answer.status, StatusCode::CREATED, "{answer:?}");
         answer.json
+    }
+
+    /// Creates tenant `id` as the operator, with `limits`; returns its JSON.
+    pub async fn create_tenant(&self, id: &str, limits: Value) -> Value {
+        self.create_tenant_as(None, id, limits).await
+    }
+
+    /// Creates tenant `id` with `limits`, as the operator holding `operator_token`.
+    pub async fn create_tenant_as(&self, operator_token: Option<&str>, id: &str, limits: Value) -> Value {
+        let mut request = call("POST", "/api/v1/tenants").json(&json!({"id": id, "name": id, "limits": limits}));
+        if let Some(token) = operator_token {
+            request = request.bearer(token);
+        }
+        let answer = self.send(request).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{answer:?}");
+        answer.json
+    }
+
+    /// Makes a token for `tenant` as the operator and returns (token, token id).
+    pub async fn make_token(&self, operator_token: Option<&str>, tenant: &str) -> (String, String) {
+        let mut request = call("POST", format!("/api/v1/tenants/{tenant}/tokens"));
+        if let Some(token) = operator_token {
+            request = request.bearer(token);
+        }
+        let answer = self.send(request).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{answer:?}");
+        let text = |field: &str| answer.json[field].as_str().expect("a string").to_string();
+        (text("token"), text("id"))
     }
 }
 
