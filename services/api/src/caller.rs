@@ -19,7 +19,7 @@ use crate::edge::Refused;
 use crate::error::ApiError;
 use crate::state::ApiState;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Caller {
     Operator,
     Tenant(TenantToken),
@@ -37,15 +37,6 @@ impl Caller {
     /// Whether this caller may see what `owner` owns.
     pub(crate) fn sees(&self, owner: &TenantId) -> bool {
         self.tenant().is_none_or(|own| own == owner)
-    }
-
-    /// Whether this caller may see what `owner` owns, `owner` being `None` when
-    /// nobody is known to own it (only the operator sees that).
-    pub(crate) fn sees_owner(&self, owner: Option<&TenantId>) -> bool {
-        match owner {
-            Some(owner) => self.sees(owner),
-            None => self.tenant().is_none(),
-        }
     }
 
     /// Whether this caller manages tenants (only the operator does).
@@ -116,4 +107,42 @@ pub(crate) fn caller(state: &Arc<ApiState>) -> impl Filter<Extract = (Caller,), 
         let state = state.clone();
         async move { identify(&state, &headers).map_err(|e| warp::reject::custom(Refused(e))) }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use hookline_domain::TokenId;
+
+    use super::*;
+
+    fn id(raw: &str) -> TenantId {
+        TenantId::parse(raw).unwrap()
+    }
+
+    fn tenant(raw: &str) -> Caller {
+        Caller::Tenant(TenantToken::of(TokenId::new(), id(raw), None, "hlt_x", Utc::now()))
+    }
+
+    #[test]
+    fn the_operator_names_any_tenant_and_defaults_to_the_default_one() {
+        let operator = Caller::Operator;
+        assert_eq!(operator.tenant_named(None).unwrap(), TenantId::default());
+        assert_eq!(operator.tenant_named(Some(id("acme"))).unwrap(), id("acme"));
+        assert_eq!(operator.list_scope(None).unwrap(), None);
+        assert_eq!(operator.list_scope(Some(id("acme"))).unwrap(), Some(id("acme")));
+        assert!(operator.sees(&id("acme")) && operator.require_operator().is_ok());
+    }
+
+    #[test]
+    fn a_tenant_is_held_to_its_own() {
+        let acme = tenant("acme");
+        assert_eq!(acme.tenant_named(None).unwrap(), id("acme"));
+        assert_eq!(acme.tenant_named(Some(id("acme"))).unwrap(), id("acme"));
+        assert!(matches!(acme.tenant_named(Some(id("globex"))), Err(ApiError::TenantNotFound)));
+        assert_eq!(acme.list_scope(None).unwrap(), Some(id("acme")));
+        assert!(matches!(acme.list_scope(Some(id("globex"))), Err(ApiError::TenantNotFound)));
+        assert!(acme.sees(&id("acme")) && !acme.sees(&id("globex")));
+        assert!(matches!(acme.require_operator(), Err(ApiError::Forbidden(_))));
+    }
 }

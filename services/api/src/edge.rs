@@ -129,6 +129,8 @@ mod tests {
             ("/api/status/delivery_tasks/x", Access::Management),
             ("/api/v1/tasks", Access::Management),
             ("/api/v1/ingestion", Access::Management),
+            ("/api/v1/tenants/acme/tokens", Access::Management),
+            ("/api/events", Access::Management),
             ("/api", Access::Management),
         ] {
             assert_eq!(access_of(path), access, "{path}");

@@ -7,11 +7,12 @@ use std::time::Instant;
 
 use chrono::Utc;
 use hookline_domain::TaskId;
-use hookline_ingest::{signed_message, IngestOutcome, IngestRequest};
+use hookline_ingest::{signed_message, IngestError, IngestOutcome, IngestRequest};
 use serde::Serialize;
 use warp::http::{HeaderMap, StatusCode};
 
 use crate::body::{read_json, BodyLimits, BodyStream};
+use crate::caller::{identify, Caller};
 use crate::error::ApiError;
 use crate::rate_limit::retry_after_seconds;
 use crate::reply::ApiReply;
@@ -64,6 +65,11 @@ async fn accept(
     let subscription_id = subscription_id(sub_id)?;
     let limits = BodyLimits { bytes: state.config.max_body_bytes, time: state.config.body_read_timeout };
     let body = read_json(headers, body, limits).await?;
+    // A tenant's token sends only to its own subscriptions, answered where an unknown one is.
+    let caller = identify(state, headers).unwrap_or(Caller::Operator);
+    if !state.shows_subscription(&caller, subscription_id) {
+        return Err(ApiError::Ingest(IngestError::UnknownSubscription));
+    }
     let event_type = headers.get(state.config.event_type_header.as_str()).map(|v| v.as_bytes());
     let signature = headers.get(state.config.secret_header.as_str()).map(|v| v.as_bytes());
     let idempotency_key = headers.get(IDEMPOTENCY_KEY).map(|v| v.as_bytes());

@@ -3,7 +3,9 @@
 //!
 //! Every path ends in a fallback that refuses other methods with 405 and `Allow`, and
 //! no filter after a method match rejects (query strings, ids and bodies are judged by
-//! the handlers), so the only rejections left are "no such path" and "wrong method".
+//! the handlers), so the only rejections left are "no such path" and "wrong method" —
+//! and the caller's token, revoked between the edge and the route, which `recover`
+//! answers as the edge would (401) before any other.
 
 use std::convert::Infallible;
 use std::sync::Arc;

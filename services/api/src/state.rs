@@ -42,7 +42,7 @@ impl ApiState {
     /// Whether `caller` may see what subscription `id` holds (its tasks, attempts,
     /// statistics): the operator sees all; a tenant only its own subscriptions.
     pub(crate) fn shows_subscription(&self, caller: &Caller, id: SubscriptionId) -> bool {
-        caller.tenant().is_none() || caller.sees_owner(self.deps.routing.owner(id).as_ref())
+        caller.tenant().is_none_or(|own| self.deps.routing.owner(id).as_ref() == Some(own))
     }
 
     /// Spends one of `tenant`'s events per second: its own limit, else the configured default.

@@ -5,7 +5,9 @@ use hookline_domain::Outcome;
 use serde_json::{json, Value};
 use warp::http::StatusCode;
 
-use crate::support::{api, attempt, call, eventually, Answer, Call};
+use hookline_api::{ApiConfig, ApiTokens};
+
+use crate::support::{api, api_with, attempt, call, eventually, Answer, Call};
 
 #[tokio::test]
 async fn a_tenant_sees_only_what_it_owns() {
@@ -114,4 +116,36 @@ async fn a_tenant_sees_only_what_it_owns() {
     assert_eq!(ids(&narrowed.json["tasks"], "task_id"), [their_task.as_str()]);
     let unknown = api.send(call("GET", "/api/v1/subscriptions?tenant_id=initech")).await;
     assert_eq!((unknown.status, &unknown.json), (StatusCode::NOT_FOUND, &not_found));
+}
+
+#[tokio::test]
+async fn a_tenant_token_ingests_only_into_its_own_subscriptions() {
+    const OPERATOR: &str = "operator-token-0123456789";
+    let api = api_with(|config| ApiConfig {
+        tokens: ApiTokens::parse(&[OPERATOR]).unwrap(),
+        ingest_requires_token: true,
+        ..config
+    })
+    .await;
+    api.create_tenant_as(Some(OPERATOR), "acme", json!({})).await;
+    api.create_tenant_as(Some(OPERATOR), "globex", json!({})).await;
+    let (acme, _) = api.make_token(Some(OPERATOR), "acme").await;
+    let subscribe = |tenant: &str| {
+        call("POST", "/api/v1/subscriptions")
+            .bearer(OPERATOR)
+            .json(&json!({"tenant_id": tenant, "target_url": "http://127.0.0.1:9/h"}))
+    };
+    let ours = api.send(subscribe("acme")).await.json["id"].as_str().unwrap().to_string();
+    let theirs = api.send(subscribe("globex")).await.json["id"].as_str().unwrap().to_string();
+    let ingest = |sub: &str| {
+        call("POST", format!("/api/v1/ingest/{sub}"))
+            .bearer(&acme)
+            .header("content-type", "application/json")
+            .body("{}")
+    };
+    assert_eq!(api.send(ingest(&ours)).await.status, StatusCode::ACCEPTED);
+    let hidden = api.send(ingest(&theirs)).await;
+    let absent = api.send(ingest(&uuid::Uuid::now_v7().to_string())).await;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+    assert_eq!((hidden.status, hidden.json), (absent.status, absent.json));
 }

@@ -83,7 +83,8 @@ fn touched(writer: usize) -> &'static [&'static str] {
     if writer == WRITERS {
         &["secret", "previous_secret_expires_at", "updated_at"]
     } else if writer.is_multiple_of(2) {
-        &["event_type_filter", "updated_at"]
+        // The seed's filter and the patterns are one list, in two spellings.
+        &["event_type_filter", "event_types", "updated_at"]
     } else {
         &["target_url", "updated_at"]
     }
