@@ -107,3 +107,34 @@ async fn serves_http_and_shuts_down_gracefully() {
     assert!(answer.contains("Webhook received and queued"), "{answer}");
     tokio::time::timeout(PATIENCE, server).await.expect("serve returns after shutdown").unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn over_http_a_tenant_token_sends_events_until_it_is_revoked() {
+    let stack = Stack::start(LIMIT).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/api/v1", listener.local_addr().unwrap());
+    let shutdown = CancellationToken::new();
+    tokio::spawn(hookline_api::serve(listener, stack.config(), stack.deps.clone(), shutdown.clone()));
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        client.post(format!("{base}{path}")).header("content-type", "application/json").body(body.to_string())
+    };
+
+    assert_eq!(send_json(post("/tenants", json!({"id": "acme", "name": "Acme"}))).await.0, 201);
+    let (status, made) = send_json(post("/tenants/acme/tokens", json!({"name": "producer"}))).await;
+    assert_eq!(status, 201);
+    let token = made["token"].as_str().unwrap().to_string();
+    let subscription = json!({"target_url": "http://127.0.0.1:9/hook", "event_types": ["order.*"]});
+    let (status, created) = send_json(post("/subscriptions", subscription).bearer_auth(&token)).await;
+    assert_eq!((status, &created["tenant_id"]), (201, &json!("acme")));
+
+    let event = || post("/events", json!({"order": 1})).header("x-event-type", "order.paid").bearer_auth(&token);
+    let (status, accepted) = send_json(event()).await;
+    assert_eq!((status, accepted["task_ids"].as_array().map(Vec::len)), (202, Some(1)), "{accepted}");
+
+    let revoke = client.delete(format!("{base}/tenants/acme/tokens/{}", made["id"].as_str().unwrap()));
+    assert_eq!(revoke.send().await.unwrap().status().as_u16(), 204);
+    let (status, refused) = send_json(event()).await;
+    assert_eq!((status, refused["message"].is_string()), (401, true));
+    shutdown.cancel();
+}
