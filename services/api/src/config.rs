@@ -101,7 +101,8 @@ pub struct ApiDeps {
     pub log: Arc<dyn EventLog>,
     pub views: Arc<dyn ViewStore>,
     pub directory: Arc<SubscriptionDirectory>,
-    /// Tenants, their tokens and who owns each subscription, folded from the log.
+    /// Tenants, their tokens and which subscriptions want an event (and who owns each):
+    /// the process's one directory, followed from the log by the binary.
     pub routing: Arc<Directory>,
     pub ingestor: Arc<Ingestor>,
     /// Accepts events sent to a tenant (`POST /events`).

@@ -148,7 +148,7 @@ impl Attempter {
             Ok(Some(SubscriptionState::Live(subscription))) => {
                 let outgoing = Outgoing {
                     url: &subscription.target_url,
-                    webhook_id: task.task_id.to_string(),
+                    webhook_id: task.webhook_id().to_string(),
                     timestamp: attempted_at.timestamp(),
                     body: Bytes::copy_from_slice(task.payload.get().as_bytes()),
                     event_type: task.event_type.as_deref(),

@@ -36,7 +36,8 @@ const USER_AGENT_VALUE: &str = concat!("hookline/", env!("CARGO_PKG_VERSION"));
 #[derive(Clone, Debug)]
 pub struct Outgoing<'a> {
     pub url: &'a str,
-    /// Sent as `webhook-id`; the same for every attempt of a task.
+    /// Sent as `webhook-id` and signed: the same for every attempt of a task, and for
+    /// every task of one event.
     pub webhook_id: String,
     /// Unix seconds of this attempt, sent as `webhook-timestamp` and signed.
     pub timestamp: i64,

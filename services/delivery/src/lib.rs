@@ -38,7 +38,10 @@
 //!
 //! Guarantees: at least once — a record's offset is committed only once its outcome
 //! and those of every record before it are durable, so a crash repeats attempts and
-//! never loses one; receivers de-duplicate on `webhook-id` (the task id). Retries are
+//! never loses one; receivers de-duplicate on `webhook-id`: the event id for a task
+//! that delivers an event sent to a tenant (the same for every subscription it went
+//! to), else the task id. A first attempt this process started lately is not made
+//! again for another copy of the same task (an event expanded twice), see `started`. Retries are
 //! made within ~100 ms of their due time without holding back other partitions.
 //! Attempts are bounded per process and per subscription, so a slow or dead receiver
 //! only ever holds its own slots. A subscription whose line of attempts is long
@@ -72,6 +75,7 @@ mod outcome;
 mod retry_after;
 mod schedule;
 mod source;
+mod started;
 
 pub use attempt::DISABLED_PAST_RETENTION;
 pub use config::{groups, topics, DeliveryConfig, InvalidProxy, OutboundProxy};
@@ -79,6 +83,7 @@ pub use disable::{DisablePolicy, DEFAULT_DISABLE_AFTER_ATTEMPTS, DEFAULT_DISABLE
 pub use error::DeliveryError;
 pub use guard::{HostResolver, Lookup, SystemResolver};
 pub use outcome::ERROR_HEADER;
+pub use started::STARTED_REMEMBERED;
 
 use attempt::Attempter;
 use decode::SourceKind;

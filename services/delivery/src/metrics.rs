@@ -43,6 +43,7 @@ pub(crate) struct DeliveryMetrics {
     in_flight: Arc<Gauge>,
     dead_letters: Arc<Family<Counter>>,
     held: Arc<Family<Gauge>>,
+    duplicates: Arc<Counter>,
 }
 
 impl DeliveryMetrics {
@@ -72,6 +73,10 @@ impl DeliveryMetrics {
                 "Records a source has polled and not finished: waiting until due, waiting for a slot, or in flight.",
                 &["source"],
             ),
+            duplicates: registry.counter(
+                "hookline_delivery_duplicates_skipped_total",
+                "TaskAccepted records not attempted because this process started the same task lately (a task appended twice).",
+            ),
         }
     }
 
@@ -84,6 +89,10 @@ impl DeliveryMetrics {
 
     pub fn dead_lettered(&self, cause: DeadLetterCause) {
         self.dead_letters.with(&[cause.as_str()]).inc();
+    }
+
+    pub fn duplicate_skipped(&self) {
+        self.duplicates.inc();
     }
 
     pub fn request_took(&self, latency: Duration) {

@@ -28,6 +28,7 @@ use crate::metrics::DeadLetterCause;
 use crate::offsets::OffsetTracker;
 use crate::outcome::{rescheduled, undecodable_copy};
 use crate::schedule::{Admission, DueSchedule};
+use crate::started::StartedTasks;
 
 /// How often moved commit points are committed.
 const COMMIT_EVERY: Duration = Duration::from_millis(200);
@@ -84,6 +85,9 @@ pub struct SourceLoop {
     held: usize,
     /// Shows `held` on `/metrics`.
     held_gauge: Arc<Gauge>,
+    /// First attempts started lately (the deliveries source only): another copy of one
+    /// of those tasks is skipped.
+    started: Option<StartedTasks>,
     /// Partitions whose resume failed and must be tried again.
     to_resume: BTreeSet<TopicPartition>,
     poll_after: Instant,
@@ -101,6 +105,7 @@ impl SourceLoop {
         topic: &str,
     ) -> Self {
         let held_gauge = attempter.metrics.held(topic);
+        let started = (settings.kind == SourceKind::FirstAttempts).then(StartedTasks::new);
         Self {
             settings,
             consumer,
@@ -111,6 +116,7 @@ impl SourceLoop {
             tasks: JoinSet::new(),
             held: 0,
             held_gauge,
+            started,
             to_resume: BTreeSet::new(),
             poll_after: Instant::now(),
             stop,
@@ -148,8 +154,8 @@ impl SourceLoop {
         outcome.and(drained).and(committed)
     }
 
-    /// Takes polled records: skips those seen before, dead-letters undecodable ones,
-    /// dispatches due ones and holds the rest.
+    /// Takes polled records: skips those seen before and copies of first attempts
+    /// started lately, dead-letters undecodable ones, dispatches due ones and holds the rest.
     fn take(&mut self, polled: Result<Vec<Record>, LogError>) -> Result<(), DeliveryError> {
         let records = match polled {
             Ok(records) => records,
@@ -176,6 +182,15 @@ impl SourceLoop {
                     continue;
                 }
             };
+            if let Some(started) = &mut self.started {
+                if !started.start(work.task.task_id) {
+                    tracing::debug!(task_id = %work.task.task_id, partition = %tp, offset = record.offset, "task started lately, copy skipped");
+                    self.attempter.metrics.duplicate_skipped();
+                    self.held -= 1;
+                    self.offsets.finish(&tp, record.offset);
+                    continue;
+                }
+            }
             // Wall-clock due times become monotonic instants once, here.
             let full_wait = work.due_at.and_then(|due| (due - wall_now).to_std().ok()).unwrap_or_default();
             let wait = full_wait.min(self.settings.longest_wait);

@@ -1,7 +1,7 @@
 //! Log records as the consumers decode them: the delivery role's work and the
 //! projector's view changes. What decodes, written back as the record it stands for,
-//! decodes to the same thing; a task's change points at the record it came from and
-//! agrees with the task that record holds.
+//! decodes to the same thing; a task's or an event's change points at the record it
+//! came from, and a task's agrees with the task that record holds.
 
 use hookline_delivery::decode::{decode as decode_work, SourceKind, Work};
 use hookline_domain::{topics, AttemptRecorded, RetryScheduled, TaskAccepted, TaskDeadLettered};
@@ -51,8 +51,8 @@ fn work_record_value(kind: SourceKind, work: &Work) -> Vec<u8> {
 }
 
 /// The projector's topics, and one it does not read.
-const PROJECTOR_TOPICS: [&str; 5] =
-    [topics::SUBSCRIPTIONS, topics::DELIVERIES, topics::ATTEMPTS, topics::DLQ, topics::INGEST];
+const PROJECTOR_TOPICS: [&str; 6] =
+    [topics::SUBSCRIPTIONS, topics::DELIVERIES, topics::ATTEMPTS, topics::DLQ, topics::FANOUT, topics::INGEST];
 
 /// Input: one byte choosing the topic and whether the record names its kind in
 /// [`topics::EVENT_HEADER`] (as every record hookline writes does), then the value.
@@ -87,6 +87,16 @@ pub fn projector_record(data: &[u8]) {
             assert_eq!(value(change_record(&decoded_again)), value(again));
             return;
         }
+        ViewChange::Event(event) => {
+            let at = &event.payload_at;
+            assert_eq!(
+                (at.topic.as_str(), at.partition, at.offset),
+                (topic, original.partition, original.offset),
+                "an event change must point at its own record"
+            );
+            return;
+        }
+        ViewChange::TokenUsed { .. } => unreachable!("the api writes token uses, no topic: {change:?}"),
     };
     assert_eq!(
         (payload_at.topic.as_str(), payload_at.partition, payload_at.offset),
@@ -107,7 +117,10 @@ fn change_record(change: &ViewChange) -> Record {
     let (topic, kind, value) = match change {
         ViewChange::Subscription(event) => (topics::SUBSCRIPTIONS, event.kind(), serialize(event)),
         ViewChange::Attempt(attempt) => (topics::ATTEMPTS, AttemptRecorded::KIND, serialize(attempt)),
-        ViewChange::Task { .. } | ViewChange::DeadLettered { .. } => unreachable!("task changes are not re-encoded"),
+        ViewChange::Task { .. }
+        | ViewChange::DeadLettered { .. }
+        | ViewChange::Event(_)
+        | ViewChange::TokenUsed { .. } => unreachable!("only subscription and attempt changes are re-encoded"),
     };
     let mut record = record(topic, value);
     record.headers.push((topics::EVENT_HEADER.to_string(), kind.as_bytes().to_vec()));

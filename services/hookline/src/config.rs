@@ -188,7 +188,8 @@ pub struct Settings {
     pub tenant_max_subscriptions: u32,
 
     /// Roles this process runs: `all`, or a comma-separated list of `api`, `delivery`,
-    /// `projector`, `ingest` (the consumer of directly produced webhooks).
+    /// `projector`, `ingest` (the consumer of directly produced webhooks and events),
+    /// `fanout` (expands each event sent to a tenant into its subscriptions' tasks).
     #[arg(long = "roles", env = "HOOKLINE_ROLES", value_enum, value_delimiter = ',', default_value = "all")]
     pub roles: Vec<Role>,
 
@@ -216,6 +217,7 @@ pub enum Role {
     Delivery,
     Projector,
     Ingest,
+    Fanout,
 }
 
 impl Settings {

@@ -6,11 +6,13 @@ use std::time::Duration;
 use anyhow::Context;
 use hookline_api::{ApiConfig, ApiDeps, Probes, Readiness, TenantDefaults};
 use hookline_delivery::{DeliveryConfig, DeliveryDeps, SystemResolver};
+use hookline_fanout::{FanoutConfig, FanoutDeps};
 use hookline_ingest::{EventIntake, IngestConsumerConfig, IngestConsumerDeps, IngestCounters, Ingestor};
 use hookline_log::EventLog;
 use hookline_lookup::SubscriptionDirectory;
 use hookline_metrics::{ConsumerBook, ConsumerLag, ObservedLog, ProcessCollector, Registry};
 use hookline_projector::{ProjectorConfig, ProjectorDeps};
+use hookline_routing::Directory;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Role, Settings};
@@ -40,6 +42,11 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             .with_timestamp_tolerance(checked.access.timestamp_tolerance),
     );
 
+    let routing = Arc::new(Directory::new());
+    // One per process, like the ingestor: the ways in for events share its recent keys.
+    let intake =
+        Arc::new(EventIntake::new(log.clone(), routing.clone(), stores.views.clone(), settings.max_body_bytes));
+
     let shutdown = CancellationToken::new();
     crate::shutdown::on_signals(shutdown.clone()).context("installing signal handlers")?;
     let mut roles = Roles::new();
@@ -47,6 +54,14 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     if settings.runs(Role::Api) || settings.runs(Role::Delivery) || settings.runs(Role::Ingest) {
         let (directory, log, token) = (directory.clone(), log.clone(), shutdown.clone());
         roles.spawn(async move { ("subscription follower", directory.follow(log, token).await.map_err(Into::into)) });
+    }
+    // Tenants, tokens and routes: the api role authenticates and routes events with them,
+    // the ingest role routes events; both answer only once it has read the log so far.
+    if settings.runs(Role::Api) || settings.runs(Role::Ingest) {
+        let caught_up = routing.clone();
+        observed.consumers.expect_follower("routing directory", move || caught_up.is_caught_up());
+        let (routing, log, token) = (routing.clone(), log.clone(), shutdown.clone());
+        roles.spawn(async move { ("routing directory", routing.follow(log, token).await.map_err(Into::into)) });
     }
     if settings.runs(Role::Projector) {
         let deps = ProjectorDeps { log: log.clone(), views: stores.views.clone(), metrics: observed.registry.clone() };
@@ -91,6 +106,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         let deps = IngestConsumerDeps {
             log: log.clone(),
             ingestor: ingestor.clone(),
+            intake: intake.clone(),
             counters,
             metrics: observed.registry.clone(),
         };
@@ -99,6 +115,14 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             let result = hookline_ingest::run_consumer(config, deps, token).await;
             ("ingest consumer", result.map_err(Into::into))
         });
+    }
+
+    if settings.runs(Role::Fanout) {
+        let config = FanoutConfig::default();
+        observed.consumers.expect(&config.group);
+        let deps = FanoutDeps { log: log.clone(), metrics: observed.registry.clone() };
+        let token = shutdown.clone();
+        roles.spawn(async move { ("fanout", hookline_fanout::run(config, deps, token).await.map_err(Into::into)) });
     }
 
     let (lag, sampled_log, token) = (observed.lag.clone(), log.clone(), shutdown.clone());
@@ -135,15 +159,15 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             ..ApiConfig::default()
         };
         crate::access::warn_if_exposed(&checked.access, addr);
-        // Tenants, tokens and routes, folded from the log for this process's API.
-        let routing = Arc::new(hookline_routing::Directory::new());
-        let (follower, followed_log, stop) = (routing.clone(), log.clone(), shutdown.clone());
-        roles
-            .spawn(async move { ("routing directory", follower.follow(followed_log, stop).await.map_err(Into::into)) });
-        let events =
-            Arc::new(EventIntake::new(log.clone(), routing.clone(), stores.views.clone(), settings.max_body_bytes));
-        let deps =
-            ApiDeps { log: log.clone(), views: stores.views.clone(), directory, routing, ingestor, events, probes };
+        let deps = ApiDeps {
+            log: log.clone(),
+            views: stores.views.clone(),
+            directory,
+            routing,
+            ingestor,
+            events: intake,
+            probes,
+        };
         roles.spawn(
             async move { ("api", hookline_api::serve(listener, config, deps, token).await.map_err(Into::into)) },
         );

@@ -182,7 +182,9 @@ pub async fn check_encryption_key(views: &dyn ViewStore, sealer: &SecretSealer) 
     }
 }
 
-/// Every topic hookline uses. Retry tiers keep records at least twice their delay.
+/// Every topic hookline uses. Subscriptions and tenants are kept for ever (every
+/// process folds them from the first record); retry tiers keep records at least twice
+/// their delay.
 pub fn topic_specs(settings: &Settings, checked: &Checked) -> Vec<TopicSpec> {
     let spec = |name: &str, retention: Option<Duration>| TopicSpec {
         name: name.to_string(),
@@ -193,13 +195,14 @@ pub fn topic_specs(settings: &Settings, checked: &Checked) -> Vec<TopicSpec> {
     let mut specs = vec![
         spec(topics::SUBSCRIPTIONS, None),
         spec(topics::TENANTS, None),
-        spec(topics::FANOUT, kept),
         spec(topics::DELIVERIES, kept),
         spec(topics::ATTEMPTS, kept),
         spec(topics::DLQ, kept),
         spec(topics::INGEST, kept),
         spec(topics::INGEST_REJECTED, kept),
         spec(topics::QUARANTINE, kept),
+        spec(topics::EVENTS, kept),
+        spec(topics::FANOUT, kept),
     ];
     for delay in checked.retry.tier_delays() {
         specs.push(spec(&topics::retry_tier(delay.as_secs()), Some(checked.topic_retention.max(delay * 2))));

@@ -1,23 +1,40 @@
-//! One polled batch of `hookline.ingest`: every record judged by the shared checks,
-//! then every resulting record (TaskAccepted to `hookline.deliveries`, rejected copies
-//! to `hookline.ingest.rejected`) appended in one call; a record whose outcome the log
-//! cannot take is set aside in `hookline.quarantine` instead.
+//! One polled batch of `hookline.ingest` and `hookline.events`: every record judged by
+//! the shared checks (webhooks by the [`Ingestor`], events by the [`EventIntake`]),
+//! then every resulting record (TaskAccepted to `hookline.deliveries`, EventAccepted
+//! to `hookline.fanout`, rejected copies to `hookline.ingest.rejected`) appended in one
+//! call; a record whose outcome the log cannot take is set aside in
+//! `hookline.quarantine` instead.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
+use std::time::Duration;
 
-use hookline_domain::{topics, LogPosition, TaskId, TaskView};
-use hookline_log::{NewRecord, Record, TopicPartition};
+use hookline_domain::{topics, EventId, LogPosition, TaskId, TaskView};
+use hookline_log::consume::{next_offsets, Backoff};
+use hookline_log::{Appended, EventLog, LogError, NewRecord, Record, TopicPartition};
 use hookline_quarantine::{Output, SetAside};
+use hookline_routing::Directory;
 use hookline_views::ViewChange;
 use tokio_util::sync::CancellationToken;
 use tracing::field::{display, Empty};
 use tracing::Instrument;
 
-use crate::backoff::Backoff;
-use crate::envelope::{rejected_copy, Envelope, Rejection};
-use crate::error::IngestConsumerError;
+use crate::envelope::{rejected_copy, Envelope, EventEnvelope, Rejection};
+use crate::error::{IngestConsumerError, IngestError};
+use crate::events::{CheckedEvent, EventIntake};
 use crate::ingestor::{Checked, Ingestor};
 use crate::metrics::{IngestCounters, Tally};
+
+/// How long an event whose tenant is unknown waits for the routing directory to read
+/// the tenant changes appended before it, before it is refused.
+const TENANTS_PATIENCE: Duration = Duration::from_secs(10);
+
+/// What the consumer judges records with.
+pub(crate) struct Judges<'a> {
+    pub ingestor: &'a Ingestor,
+    pub intake: &'a EventIntake,
+    /// Read for how far `hookline.tenants` reaches, before an unknown tenant is refused.
+    pub log: &'a dyn EventLog,
+}
 
 /// What one record comes to.
 enum Verdict {
@@ -27,7 +44,15 @@ enum Verdict {
         /// The task as the views show it, when an idempotency key names it.
         keyed: Option<Box<TaskView>>,
     },
-    /// Its idempotency key named a task accepted before.
+    /// An event sent to a tenant, accepted: its EventAccepted for `hookline.fanout`.
+    EventAccepted {
+        event_id: EventId,
+        record: NewRecord,
+        task_ids: Vec<TaskId>,
+        /// Whether an idempotency key names it.
+        keyed: bool,
+    },
+    /// Its idempotency key named a task (or an event) accepted before.
     Replayed,
     Filtered,
     Rejected {
@@ -43,7 +68,7 @@ enum Verdict {
 /// retry, what was judged before is still appended and returned; the rest is left for
 /// the next run.
 pub(crate) async fn process(
-    ingestor: &Ingestor,
+    judges: &Judges<'_>,
     set_aside: &SetAside,
     counters: &IngestCounters,
     records: &[Record],
@@ -56,10 +81,29 @@ pub(crate) async fn process(
     let mut keyed = HashSet::new();
     // Keyed tasks to write to the views once appended: (index in `output`, task).
     let mut keyed_views = Vec::new();
+    // Keyed events of this batch, likewise, and those to remember once appended:
+    // (index in `output`, event, its tasks).
+    let mut keyed_event_ids = HashSet::new();
+    let mut keyed_events = Vec::new();
     for record in records {
-        let Some(verdict) = judge(ingestor, record, shutdown).await? else { break };
+        let verdict = if record.topic == topics::EVENTS {
+            judge_event(judges, record, shutdown).await?
+        } else {
+            judge(judges.ingestor, record, shutdown).await?
+        };
+        let Some(verdict) = verdict else { break };
         match verdict {
             Verdict::Accepted { task_id, keyed: Some(_), .. } if !keyed.insert(task_id) => tally.replayed += 1,
+            Verdict::EventAccepted { event_id, keyed: true, .. } if !keyed_event_ids.insert(event_id) => {
+                tally.replayed += 1
+            }
+            Verdict::EventAccepted { event_id, record: accepted, task_ids, keyed } => {
+                tally.accepted += 1;
+                if keyed {
+                    keyed_events.push((output.len(), event_id, task_ids));
+                }
+                output.push(Output { record: accepted, origin: record });
+            }
             Verdict::Accepted { task, keyed: view, .. } => {
                 tally.accepted += 1;
                 if let Some(view) = view {
@@ -88,10 +132,13 @@ pub(crate) async fn process(
             Some(ViewChange::Task { task: *view, payload_at })
         })
         .collect();
-    if !ingestor.record_keyed(changes, shutdown).await {
+    if !judges.ingestor.record_keyed(changes, shutdown).await {
         return Ok(Vec::new());
     }
-    ingestor.remember_keyed(keyed);
+    judges.ingestor.remember_keyed(keyed);
+    let appended_events =
+        keyed_events.into_iter().filter(|(index, ..)| landed[*index].is_some()).map(|(_, id, tasks)| (id, tasks));
+    judges.intake.remember_keyed(appended_events.collect());
     counters.add(&tally);
     Ok(next_offsets(&records[..judged]))
 }
@@ -150,18 +197,90 @@ async fn judge(
     .await
 }
 
+/// Runs the event checks on one record of `hookline.events`, trying again while the
+/// log or views are unavailable. An unknown tenant is refused only once the routing
+/// directory has read every tenant change appended so far. `None`: shutdown came
+/// while waiting to try again.
+async fn judge_event(
+    judges: &Judges<'_>,
+    record: &Record,
+    shutdown: &CancellationToken,
+) -> Result<Option<Verdict>, IngestConsumerError> {
+    let span = tracing::info_span!(
+        "ingest_event",
+        partition = record.partition,
+        offset = record.offset,
+        tenant_id = Empty,
+        event_id = Empty
+    );
+    async {
+        let envelope = match EventEnvelope::read(record) {
+            Ok(envelope) => envelope,
+            Err(rejection) => return Ok(Some(reject(record, rejection))),
+        };
+        tracing::Span::current().record("tenant_id", display(&envelope.tenant));
+        let mut backoff = Backoff::new();
+        let mut tenants_read = false;
+        loop {
+            let checked = match judges.intake.check(&envelope.request()).await {
+                Err(IngestError::UnknownTenant) if !tenants_read => {
+                    match read_tenants_to_end(judges.log, judges.intake.routing()).await {
+                        Ok(()) => {
+                            tenants_read = true;
+                            continue;
+                        }
+                        Err(error) => Err(IngestError::Log(error)),
+                    }
+                }
+                checked => checked,
+            };
+            match checked {
+                Ok(CheckedEvent::Accepted { event, record: accepted }) => {
+                    tracing::Span::current().record("event_id", display(event.event_id));
+                    tracing::debug!(tasks = event.subscriptions.len(), "event accepted");
+                    let keyed = event.idempotency_key.is_some();
+                    let (event_id, task_ids) = (event.event_id, event.task_ids());
+                    return Ok(Some(Verdict::EventAccepted { event_id, record: accepted, task_ids, keyed }));
+                }
+                Ok(CheckedEvent::Replayed { event_id, .. }) => {
+                    tracing::Span::current().record("event_id", display(event_id));
+                    tracing::debug!("idempotency key seen before, no new event");
+                    return Ok(Some(Verdict::Replayed));
+                }
+                Err(error) if error.is_refusal() => return Ok(Some(reject(record, Rejection::Refused(error)))),
+                Err(error) if error.is_retryable() => {
+                    tracing::warn!(%error, "checking failed, retrying");
+                    if !backoff.wait(shutdown).await {
+                        return Ok(None);
+                    }
+                }
+                Err(error) => return Err(IngestConsumerError::Check(error)),
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// Waits, [`TENANTS_PATIENCE`] at most, until the routing directory has folded every
+/// record `hookline.tenants` holds now: an event produced just after its tenant was
+/// created is then judged with that tenant known. A directory that stays behind is
+/// logged, and the event judged as the directory stands.
+async fn read_tenants_to_end(log: &dyn EventLog, routing: &Directory) -> Result<(), LogError> {
+    for (partition, end) in log.end_offsets(topics::TENANTS).await? {
+        let Some(last) = end.checked_sub(1) else { continue };
+        if let Err(error) =
+            routing.wait_for(topics::TENANTS, &Appended { partition, offset: last }, TENANTS_PATIENCE).await
+        {
+            tracing::warn!(%error, partition, "routing directory behind hookline.tenants");
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
 fn reject(record: &Record, rejection: Rejection) -> Verdict {
     let reason = rejection.reason();
     tracing::warn!(reason, message = %rejection.message(), "record rejected");
     Verdict::Rejected { copy: rejected_copy(record, &rejection), reason }
-}
-
-/// One past the highest offset of each partition among `records`.
-fn next_offsets(records: &[Record]) -> Vec<(TopicPartition, u64)> {
-    let mut next = BTreeMap::new();
-    for record in records {
-        let offset = next.entry(record.topic_partition()).or_insert(0);
-        *offset = (*offset).max(record.offset.saturating_add(1));
-    }
-    next.into_iter().collect()
 }

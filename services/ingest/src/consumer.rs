@@ -1,24 +1,21 @@
-//! The ingest consumer: reads `hookline.ingest` in batches, turns each batch into
-//! tasks and rejected copies with one append, then commits past it.
+//! The ingest consumer: reads `hookline.ingest` and `hookline.events` in batches, turns
+//! each batch into tasks, accepted events and rejected copies with one append, then
+//! commits past it.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use hookline_domain::topics;
-use hookline_log::{Consumer, ConsumerSpec, EventLog, LogError, StartFrom, TopicPartition};
+use hookline_log::consume::consume_batches;
+use hookline_log::{ConsumerSpec, EventLog, LogError, StartFrom};
 use hookline_metrics::Registry;
 use hookline_quarantine::SetAside;
 use tokio_util::sync::CancellationToken;
 
-use crate::backoff::Backoff;
-use crate::batch;
+use crate::batch::{self, Judges};
 use crate::error::IngestConsumerError;
+use crate::events::EventIntake;
 use crate::ingestor::Ingestor;
 use crate::metrics::IngestCounters;
-
-/// Longest one poll waits for records (shutdown is served meanwhile).
-const POLL_WAIT: Duration = Duration::from_secs(1);
 
 /// Settings of the ingest consumer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,13 +37,15 @@ pub struct IngestConsumerDeps {
     pub log: Arc<dyn EventLog>,
     /// The same ingestor the REST API uses, so both ways in apply the same checks.
     pub ingestor: Arc<Ingestor>,
+    /// The same event intake the REST API uses, for records of `hookline.events`.
+    pub intake: Arc<EventIntake>,
     /// Where the consumer counts what it did; keep a clone to read them.
     pub counters: Arc<IngestCounters>,
     /// Where records set aside are counted.
     pub metrics: Arc<Registry>,
 }
 
-/// Consumes `hookline.ingest` until `shutdown` is cancelled, then commits what is done
+/// Consumes `hookline.ingest` and `hookline.events` until `shutdown` is cancelled, then commits what is done
 /// and returns. Returns an error when the settings are invalid, a topic is missing, or
 /// the log or views fail for good; passing failures are retried and never committed past.
 pub async fn run_consumer(
@@ -55,58 +54,38 @@ pub async fn run_consumer(
     shutdown: CancellationToken,
 ) -> Result<(), IngestConsumerError> {
     check_config(&config)?;
-    let outputs = [topics::DELIVERIES, topics::INGEST_REJECTED, topics::QUARANTINE].map(String::from);
+    let outputs = [topics::DELIVERIES, topics::FANOUT, topics::INGEST_REJECTED, topics::QUARANTINE].map(String::from);
     let missing = deps.log.missing_topics(&outputs).await?;
     if !missing.is_empty() {
         return Err(LogError::UnknownTopic(missing.join(", ")).into());
+    }
+    // Events are routed by the directory: judged before it has read the log so far, a
+    // record could be refused for a tenant that exists.
+    tokio::select! {
+        biased;
+        _ = shutdown.cancelled() => return Ok(()),
+        _ = deps.intake.routing().caught_up() => {}
     }
     let consumer = deps
         .log
         .consumer(ConsumerSpec {
             group: Some(config.group.clone()),
-            topics: vec![topics::INGEST.to_string()],
+            topics: vec![topics::INGEST.to_string(), topics::EVENTS.to_string()],
             start: StartFrom::Earliest,
         })
         .await?;
     tracing::info!(group = %config.group, batch = config.batch, "ingest consumer running");
 
     let set_aside = SetAside::new(deps.log.clone(), &deps.metrics, "ingest");
-    let mut commits = Commits::new(consumer.clone());
-    let mut backoff = Backoff::new();
-    let outcome = loop {
-        let polled = tokio::select! {
-            biased;
-            _ = shutdown.cancelled() => break Ok(()),
-            polled = consumer.poll(config.batch, POLL_WAIT) => polled,
-        };
-        let records = match polled {
-            Ok(records) => {
-                backoff.reset();
-                records
-            }
-            Err(error) if error.is_retryable() => {
-                tracing::warn!(%error, "poll failed, retrying");
-                if backoff.wait(&shutdown).await {
-                    continue;
-                }
-                break Ok(());
-            }
-            Err(error) => break Err(error.into()),
-        };
-        if !records.is_empty() {
-            match batch::process(&deps.ingestor, &set_aside, &deps.counters, &records, &shutdown).await {
-                Ok(done) => commits.note(done),
-                Err(error) => break Err(error),
-            }
-        }
-        if let Err(error) = commits.commit().await {
-            break Err(error.into());
-        }
-    };
-    // What is durable is committed even when stopping on an error, so a restart does less again.
-    let committed = commits.commit().await.map_err(IngestConsumerError::from);
+    let judges = Judges { ingestor: &deps.ingestor, intake: &deps.intake, log: deps.log.as_ref() };
+    let counters = &deps.counters;
+    let outcome = consume_batches(consumer, config.batch, &shutdown, |records| {
+        let (judges, set_aside, shutdown) = (&judges, &set_aside, &shutdown);
+        async move { batch::process(judges, set_aside, counters, &records, shutdown).await }
+    })
+    .await;
     tracing::info!(group = %config.group, "ingest consumer stopped");
-    outcome.and(committed)
+    outcome
 }
 
 fn check_config(config: &IngestConsumerConfig) -> Result<(), IngestConsumerError> {
@@ -121,45 +100,6 @@ fn check_config(config: &IngestConsumerConfig) -> Result<(), IngestConsumerError
         Ok(())
     } else {
         Err(IngestConsumerError::Config(problems.join("; ")))
-    }
-}
-
-/// Commit points not yet committed.
-struct Commits {
-    consumer: Arc<dyn Consumer>,
-    pending: BTreeMap<TopicPartition, u64>,
-}
-
-impl Commits {
-    fn new(consumer: Arc<dyn Consumer>) -> Self {
-        Self { consumer, pending: BTreeMap::new() }
-    }
-
-    fn note(&mut self, done: Vec<(TopicPartition, u64)>) {
-        for (tp, next) in done {
-            let point = self.pending.entry(tp).or_insert(next);
-            *point = (*point).max(next);
-        }
-    }
-
-    /// Commits the pending points. A passing failure keeps them for the next call
-    /// (after the next poll): the records are durable already, only re-reading is at stake.
-    async fn commit(&mut self) -> Result<(), LogError> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let offsets: Vec<_> = self.pending.iter().map(|(tp, next)| (tp.clone(), *next)).collect();
-        match self.consumer.commit(&offsets).await {
-            Ok(()) => {
-                self.pending.clear();
-                Ok(())
-            }
-            Err(error) if error.is_retryable() => {
-                tracing::warn!(%error, "commit failed, retrying after the next poll");
-                Ok(())
-            }
-            Err(error) => Err(error),
-        }
     }
 }
 

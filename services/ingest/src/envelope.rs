@@ -1,14 +1,15 @@
-//! Records of `hookline.ingest` read as webhooks, and the copies of refused ones
-//! for `hookline.ingest.rejected`. The format is described in the crate doc and in
+//! Records of `hookline.ingest` read as webhooks, records of `hookline.events` read as
+//! events sent to a tenant, and the copies of refused ones for `hookline.ingest.rejected`. The format is described in the crate doc and in
 //! `schemas/events/IngestEnvelope.json`.
 
 use std::str::FromStr;
 
 use hookline_domain::signature::SignedMessage;
-use hookline_domain::{topics, SubscriptionId};
+use hookline_domain::{topics, SubscriptionId, TenantId};
 use hookline_log::{NewRecord, Record};
 
 use crate::error::IngestError;
+use crate::events::EventRequest;
 use crate::ingestor::{position_name, IngestRequest};
 
 /// Header of an ingest record carrying the event type (optional).
@@ -65,11 +66,44 @@ pub fn signed_message<'a>(header: impl Fn(&str) -> Option<&'a [u8]>) -> Option<S
     Some(SignedMessage { id: header(id), timestamp: header(timestamp), signature: header(signature)? })
 }
 
-/// Why a record of `hookline.ingest` was refused.
+/// A record of `hookline.events` whose key names a tenant.
+pub struct EventEnvelope<'a> {
+    record: &'a Record,
+    pub tenant: TenantId,
+    /// Where the record sits, the name of its event when it carries no idempotency key.
+    position: Vec<u8>,
+}
+
+impl<'a> EventEnvelope<'a> {
+    pub fn read(record: &'a Record) -> Result<EventEnvelope<'a>, Rejection> {
+        let tenant = std::str::from_utf8(&record.key)
+            .ok()
+            .and_then(|key| TenantId::parse(key).ok())
+            .ok_or(Rejection::InvalidTenantKey)?;
+        // A re-read record must yield the same event: unless a key names it, its place in the log does.
+        let position = position_name(&record.topic, record.partition, record.offset);
+        Ok(EventEnvelope { record, tenant, position })
+    }
+
+    /// The event, as `POST /api/v1/events` would hand it to the checks.
+    pub fn request(&self) -> EventRequest<'_> {
+        EventRequest {
+            tenant: &self.tenant,
+            event_type: self.record.header(EVENT_TYPE_HEADER),
+            body: &self.record.value,
+            idempotency_key: self.record.header(IDEMPOTENCY_KEY_HEADER).filter(|key| !key.is_empty()),
+            dedup_name: Some(&self.position),
+        }
+    }
+}
+
+/// Why a record of `hookline.ingest` or `hookline.events` was refused.
 #[derive(Debug)]
 pub enum Rejection {
-    /// The key is not a subscription id.
+    /// The key of a `hookline.ingest` record is not a subscription id.
     InvalidKey,
+    /// The key of a `hookline.events` record is not a tenant id.
+    InvalidTenantKey,
     /// The webhook failed one of the shared checks.
     Refused(IngestError),
 }
@@ -77,7 +111,7 @@ pub enum Rejection {
 impl Rejection {
     pub fn reason(&self) -> &'static str {
         match self {
-            Rejection::InvalidKey => "invalid_key",
+            Rejection::InvalidKey | Rejection::InvalidTenantKey => "invalid_key",
             Rejection::Refused(error) => error.reason(),
         }
     }
@@ -85,6 +119,7 @@ impl Rejection {
     pub fn message(&self) -> String {
         match self {
             Rejection::InvalidKey => "Record key must be a subscription id (a UUID string)".to_string(),
+            Rejection::InvalidTenantKey => "Record key must be a tenant id".to_string(),
             Rejection::Refused(error) => error.to_string(),
         }
     }

@@ -115,6 +115,19 @@ impl EventIntake {
         }
     }
 
+    /// The routing directory the checks read: the log consumer waits for it to catch up.
+    pub(crate) fn routing(&self) -> &Directory {
+        &self.routing
+    }
+
+    /// Remembers keyed events the log consumer appended, so that a repeat of their key
+    /// (in a later batch, or over REST) is a replay.
+    pub(crate) fn remember_keyed(&self, events: Vec<(EventId, Vec<TaskId>)>) {
+        for (event_id, task_ids) in events {
+            self.keyed_events.insert(event_id, Arc::new(task_ids));
+        }
+    }
+
     /// The tasks of a keyed event accepted before: lately by this process, or by
     /// anyone within the retention (the views keep events that long).
     async fn accepted_before(&self, event_id: EventId) -> Result<Option<Vec<TaskId>>, IngestError> {

@@ -10,13 +10,13 @@ use hookline_domain::limits::{json_nests_deeper_than, validate_idempotency_key, 
 use hookline_domain::signature::{self, SignedMessage};
 use hookline_domain::subscription::validate_event_type;
 use hookline_domain::{SubscriptionId, SubscriptionState, TaskId, TaskView};
+use hookline_log::consume::Backoff;
 use hookline_log::{EventLog, NewRecord};
 use hookline_lookup::SubscriptionDirectory;
 use hookline_records::task_accepted_record;
 use hookline_views::{ViewChange, ViewStore};
 use tokio_util::sync::CancellationToken;
 
-use crate::backoff::Backoff;
 use quick_cache::sync::Cache;
 use serde_json::value::RawValue;
 

@@ -44,12 +44,30 @@
 //!     (`"log:" + topic/partition/offset`), so only a re-read of that same record
 //!     yields that task.
 //!
+//! # Records of `hookline.events`
+//!
+//! The same consumer reads them, in the same group and batches, and accepts each with
+//! the same [`EventIntake`] as `POST /api/v1/events`: one `EventAccepted` in
+//! `hookline.fanout` (key = tenant id) per accepted event, appended with the rest of
+//! its batch before the commit. Described as JSON in `schemas/events/EventEnvelope.json`.
+//! - key: the tenant id (UTF-8), e.g. `acme`.
+//! - value: the event's JSON body, raw bytes; receivers get these bytes.
+//! - headers: `event_type` (required), `idempotency_key` (optional): names the event
+//!   (`EventId::derived(tenant, "key:" + key)`); a repeat, in the same batch or later,
+//!   is a replay. Without it the event id comes from the record's position, so a
+//!   re-read of the record yields the same event and the same task ids.
+//!
+//! The consumer starts reading only once the routing directory has caught up with the
+//! log, and refuses an unknown tenant only once the directory has read every tenant
+//! change appended before (10 s at most), so that an event produced right after its
+//! tenant was created is not refused.
+//!
 //! A refused record goes to `hookline.ingest.rejected` with its original key, value and
 //! headers, plus [`REJECT_REASON_HEADER`] (one of [`REJECT_REASONS`]) and
-//! [`REJECT_MESSAGE_HEADER`] (the reason in words). A record whose key is not a UUID is
-//! refused as `invalid_key`; every other reason is [`IngestError::reason`].
+//! [`REJECT_MESSAGE_HEADER`] (the reason in words). A record whose key is not a UUID (a
+//! tenant id, for `hookline.events`) is refused as `invalid_key`; every other reason is
+//! [`IngestError::reason`].
 
-mod backoff;
 mod batch;
 mod consumer;
 mod envelope;

@@ -16,6 +16,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub mod conformance;
+pub mod consume;
 pub mod embedded;
 pub mod namespace;
 

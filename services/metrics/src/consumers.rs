@@ -20,10 +20,18 @@ use hookline_log::{
     Appended, Consumer, ConsumerSpec, EventLog, LogError, NewRecord, Record, TopicPartition, TopicSpec,
 };
 
-/// The consumer groups of this process.
+/// The consumer groups of this process, and its followers that read topics without a
+/// group (such as the routing directory).
 #[derive(Default)]
 pub struct ConsumerBook {
     groups: Mutex<BTreeMap<String, GroupEntry>>,
+    followers: Mutex<Vec<Follower>>,
+}
+
+/// A follower readiness waits for: its name, and whether it has caught up.
+struct Follower {
+    name: String,
+    caught_up: Box<dyn Fn() -> bool + Send + Sync>,
 }
 
 #[derive(Default)]
@@ -77,10 +85,26 @@ impl ConsumerBook {
         self.lock().entry(group.to_string()).or_default().expected = true;
     }
 
-    /// Why the expected groups are not all consuming; empty when they are.
+    /// Declares a follower (a reader of topics without a group, whose answers are only
+    /// complete once it has read as far as its topics reached when it started), so that
+    /// readiness waits until `caught_up` says it has.
+    pub fn expect_follower(&self, name: &str, caught_up: impl Fn() -> bool + Send + Sync + 'static) {
+        let follower = Follower { name: name.to_string(), caught_up: Box::new(caught_up) };
+        self.followers.lock().unwrap_or_else(PoisonError::into_inner).push(follower);
+    }
+
+    /// Why the expected groups are not all consuming, or the expected followers have not
+    /// all caught up; empty when they are and have.
     pub fn problems(&self) -> Vec<String> {
+        let mut problems: Vec<String> = self
+            .followers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|follower| !(follower.caught_up)())
+            .map(|follower| format!("{} has not caught up with the log yet", follower.name))
+            .collect();
         let groups = self.lock();
-        let mut problems = Vec::new();
         for (group, entry) in groups.iter().filter(|(_, entry)| entry.expected) {
             let consumer = entry.tracked.as_ref().and_then(|tracked| tracked.consumer.upgrade());
             match consumer {

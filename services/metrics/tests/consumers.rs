@@ -46,6 +46,17 @@ async fn readiness_waits_for_expected_groups_and_forgets_dropped_consumers() {
     assert_eq!(book.problems(), vec!["consumer group g is not running"]);
 }
 
+#[test]
+fn readiness_waits_for_expected_followers_to_catch_up() {
+    let book = ConsumerBook::new();
+    let caught_up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = caught_up.clone();
+    book.expect_follower("routing directory", move || flag.load(std::sync::atomic::Ordering::SeqCst));
+    assert_eq!(book.problems(), vec!["routing directory has not caught up with the log yet"]);
+    caught_up.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(book.problems().is_empty(), "{:?}", book.problems());
+}
+
 #[tokio::test]
 async fn lag_follows_polls_and_commits_and_idle_partitions_read_zero() {
     let dir = tempfile::tempdir().unwrap();

@@ -2,10 +2,11 @@
 
 use chrono::{DateTime, Utc};
 use hookline_domain::{
-    topics, AttemptRecorded, LogPosition, SubscriptionEvent, SubscriptionId, TaskDeadLettered, TaskId, TaskView,
+    topics, AttemptRecorded, EventAccepted, LogPosition, SubscriptionEvent, SubscriptionId, TaskDeadLettered, TaskId,
+    TaskView,
 };
 use hookline_log::Record;
-use hookline_views::ViewChange;
+use hookline_views::{EventView, ViewChange};
 use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -48,8 +49,8 @@ struct DeadLetterHead {
 
 /// The view change a record of one of the projector's topics stands for; `None`
 /// for a record the views have no use for (a dead-letter topic copy of a record
-/// that could not be worked on, which is no `TaskDeadLettered`). A task's change
-/// points at the record, which holds its payload.
+/// that could not be worked on, which is no `TaskDeadLettered`). A task's or an
+/// event's change points at the record, which holds its payload.
 pub fn decode(record: &Record) -> Result<Option<ViewChange>, DecodeError> {
     let change = match record.topic.as_str() {
         topics::SUBSCRIPTIONS => ViewChange::Subscription(serde_json::from_slice::<SubscriptionEvent>(&record.value)?),
@@ -67,6 +68,10 @@ pub fn decode(record: &Record) -> Result<Option<ViewChange>, DecodeError> {
             }
         }
         topics::DLQ => return Ok(None),
+        topics::FANOUT => {
+            let event: EventAccepted = serde_json::from_slice(&record.value)?;
+            ViewChange::Event(Box::new(EventView::of(&event, position(record))))
+        }
         other => return Err(DecodeError::UnexpectedTopic(other.to_string())),
     };
     Ok(Some(change))
@@ -130,5 +135,21 @@ mod tests {
         assert!(decode(&record(topics::DLQ, "TaskAccepted", "not json")).unwrap().is_none());
         assert!(decode(&record(topics::DLQ, TaskDeadLettered::KIND, "not json")).is_err());
         assert!(decode(&record("hookline.elsewhere", "TaskAccepted", TASK)).is_err());
+    }
+
+    #[test]
+    fn events_point_at_their_record_without_their_payload() {
+        let event = r#"{"event_id":"0190a5b4-7f43-7cc2-9a3e-2b1f6c8d9e03","tenant_id":"acme","event_type":"order.created","accepted_at":"2024-01-01T00:00:00Z","idempotency_key":"k-1","subscriptions":["0190a5b4-7f43-7cc2-9a3e-2b1f6c8d9e02"],"payload":{"b":1}}"#;
+        let Some(ViewChange::Event(view)) = decode(&record(topics::FANOUT, EventAccepted::KIND, event)).unwrap() else {
+            panic!("an EventAccepted is an Event change");
+        };
+        assert_eq!(view.event_id.to_string(), "0190a5b4-7f43-7cc2-9a3e-2b1f6c8d9e03");
+        assert_eq!((view.tenant_id.as_str(), view.event_type.as_str()), ("acme", "order.created"));
+        assert_eq!(view.idempotency_key.as_deref(), Some("k-1"));
+        assert_eq!(view.subscriptions.len(), 1);
+        assert_eq!(view.payload_at, LogPosition { topic: topics::FANOUT.into(), partition: 4, offset: 77 });
+        assert!(decode(&record(topics::FANOUT, EventAccepted::KIND, "not json")).is_err());
+        let bad_tenant = event.replace(r#""acme""#, r#""Not A Tenant""#);
+        assert!(decode(&record(topics::FANOUT, EventAccepted::KIND, &bad_tenant)).is_err());
     }
 }

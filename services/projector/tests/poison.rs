@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use hookline_domain::events::TaskAccepted;
+use hookline_domain::events::{EventAccepted, TaskAccepted};
 use hookline_domain::{topics, SubscriptionId, TaskDeadLettered, TaskId};
 use hookline_log::embedded::{EmbeddedLog, EmbeddedOptions};
 use hookline_log::{ConsumerSpec, EventLog, NewRecord, StartFrom, TopicSpec};
@@ -47,6 +47,7 @@ async fn poison_on_every_topic_is_quarantined_and_the_next_record_reaches_the_vi
         (topics::DELIVERIES, TaskAccepted::KIND),
         (topics::ATTEMPTS, "AttemptRecorded"),
         (topics::DLQ, TaskDeadLettered::KIND),
+        (topics::FANOUT, EventAccepted::KIND),
     ];
     let wrong_schema = br#"{"task_id":"0190a5b4-7f43-7cc2-9a3e-2b1f6c8d9e01","unexpected":[1,2,3]}"#.to_vec();
     let mut poison = Vec::new();
@@ -87,8 +88,9 @@ async fn poison_on_every_topic_is_quarantined_and_the_next_record_reaches_the_vi
     let spec = ConsumerSpec { group: None, topics: vec![topics::QUARANTINE.into()], start: StartFrom::Earliest };
     let consumer = log.consumer(spec).await.unwrap();
     let mut kept = Vec::new();
-    while kept.len() < 12 {
-        assert!(tokio::time::Instant::now() < deadline, "{} of 12 records quarantined", kept.len());
+    let poisoned = 3 * read.len();
+    while kept.len() < poisoned {
+        assert!(tokio::time::Instant::now() < deadline, "{} of {poisoned} records quarantined", kept.len());
         kept.extend(consumer.poll(100, Duration::from_millis(100)).await.unwrap());
     }
     for (topic, _) in read {

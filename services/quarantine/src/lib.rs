@@ -18,8 +18,8 @@
 mod copy;
 
 use std::sync::Arc;
-use std::time::Duration;
 
+use hookline_log::consume::Backoff;
 use hookline_log::{Appended, EventLog, LogError, NewRecord, Record, TopicPartition};
 use hookline_metrics::{Counter, Family, Registry};
 use tokio_util::sync::CancellationToken;
@@ -284,25 +284,6 @@ impl SetAside {
                 }
                 Err(error) => return Err(error),
             }
-        }
-    }
-}
-
-/// 100 ms, doubling, at most 5 s; cut short by shutdown.
-struct Backoff(Duration);
-
-impl Backoff {
-    fn new() -> Self {
-        Self(Duration::from_millis(100))
-    }
-
-    async fn wait(&mut self, shutdown: &CancellationToken) -> bool {
-        let delay = self.0;
-        self.0 = (self.0 * 2).min(Duration::from_secs(5));
-        tokio::select! {
-            biased;
-            _ = shutdown.cancelled() => false,
-            _ = tokio::time::sleep(delay) => true,
         }
     }
 }

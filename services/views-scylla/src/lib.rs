@@ -1,12 +1,13 @@
 //! The ScyllaDB adapter of the `ViewStore` port: hookline's views (subscriptions,
-//! delivery tasks and where their payloads are in the log, task listings, attempts by task, recent
-//! attempts by subscription) in a CQL keyspace, on ScyllaDB or Apache Cassandra.
+//! delivery tasks and where their payloads are in the log, task listings, attempts by
+//! task, recent attempts by subscription, events sent to tenants and their listings,
+//! when tenant tokens were last used) in a CQL keyspace, on ScyllaDB or Apache Cassandra.
 //!
 //! Consumes: batches of [`ViewChange`]s from the projector, in any order and any
 //! number of times. Produces: the reads of the [`ViewStore`] port. Guarantees:
 //! replaying the same changes in any order, from any number of projectors at once,
 //! yields the same rows, because nothing is read before a write: every write
-//! carries a timestamp that ranks it (`stamps.rs`). Task and attempt rows are
+//! carries a timestamp that ranks it (`stamps.rs`). Task, attempt and event rows are
 //! written with a TTL that ends at their event time plus the retention, so the
 //! database itself deletes them; reads hide them from that instant (the TTL is in
 //! whole seconds). Subscriptions and their tombstones never expire.
@@ -15,6 +16,8 @@
 //! [`migrate`]; [`ScyllaViews::connect`] refuses a keyspace that lacks them.
 
 mod error;
+mod events;
+mod listing;
 mod read;
 mod rows;
 mod schema;
@@ -24,15 +27,17 @@ mod statements;
 mod task_listing;
 mod write;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hookline_domain::{
-    AttemptRecorded, LogPosition, Subscription, SubscriptionId, SubscriptionState, TaskId, TaskView,
+    AttemptRecorded, EventId, LogPosition, Subscription, SubscriptionId, SubscriptionState, TaskId, TaskView, TenantId,
+    TokenId,
 };
-use hookline_views::{Page, Retention, TaskFilter, ViewChange, ViewError, ViewStore};
+use hookline_views::{EventFilter, EventView, Page, Retention, TaskFilter, ViewChange, ViewError, ViewStore};
 use scylla::client::session::Session;
 use uuid::Uuid;
 
@@ -111,7 +116,27 @@ impl ViewStore for ScyllaViews {
         read::attempts_for_subscription(&self.session, &self.statements, id, limit, self.retention, Utc::now()).await
     }
 
-    /// Deletes nothing and returns 0: every task and attempt row was written with a
+    async fn event(&self, id: EventId) -> Result<Option<EventView>, ViewError> {
+        events::event(&self.session, &self.statements, id, self.retention, Utc::now()).await
+    }
+
+    async fn events(
+        &self,
+        tenant: &TenantId,
+        filter: &EventFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<EventView>, ViewError> {
+        let (session, statements, retention, now) = (&self.session, &self.statements, self.retention, Utc::now());
+        let events = events::EventListing { session, statements, tenant, retention, now };
+        listing::page(&events, filter.clone(), limit, cursor).await
+    }
+
+    async fn tokens_last_used(&self, ids: &[TokenId]) -> Result<HashMap<TokenId, DateTime<Utc>>, ViewError> {
+        events::tokens_last_used(&self.session, &self.statements, ids).await
+    }
+
+    /// Deletes nothing and returns 0: every task, attempt and event row was written with a
     /// TTL, so the database has already removed each row whose retention has
     /// passed (and reads hid it from its expiry on). There is nothing left for a
     /// purge to find, and no row it could honestly count.

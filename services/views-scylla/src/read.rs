@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
+use hookline_domain::event_types::EventTypePattern;
+use hookline_domain::subscription::FieldError;
 use hookline_domain::{
     AttemptRecorded, Secret, Subscription, SubscriptionId, SubscriptionState, TaskId, TaskView, TenantId,
 };
@@ -64,7 +66,25 @@ type SubscriptionRow = (
     Option<DateTime<Utc>>,
     Option<i64>,
     Option<Uuid>,
+    Option<String>,
+    Option<Vec<String>>,
 );
+
+/// The tenant and event-type patterns of a stored subscription: a row written before
+/// tenants existed belongs to the default tenant and wants every event.
+fn tenant_and_patterns(
+    tenant_id: Option<String>,
+    event_types: Option<Vec<String>>,
+    what: &str,
+) -> Result<(TenantId, Option<Vec<EventTypePattern>>), ViewError> {
+    let corrupt = |e: FieldError| ViewError::Corrupt(format!("{what}: {e}"));
+    let tenant_id = tenant_id.map(|id| TenantId::parse(&id)).transpose().map_err(corrupt)?.unwrap_or_default();
+    let event_types = event_types
+        .map(|patterns| patterns.iter().map(|p| EventTypePattern::parse("event_types", p)).collect())
+        .transpose()
+        .map_err(corrupt)?;
+    Ok((tenant_id, event_types))
+}
 
 /// The write that made `version` of subscription `id`, while remembered.
 pub(crate) async fn subscription_write(
@@ -97,6 +117,8 @@ pub(crate) async fn subscription(
         previous_secret_expires_at,
         version,
         write_id,
+        tenant_id,
+        event_types,
     )) = found.into_iter().next()
     else {
         return Ok(None);
@@ -108,10 +130,11 @@ pub(crate) async fn subscription(
     let (Some(target_url), Some(created_at), Some(updated_at)) = (target_url, created_at, updated_at) else {
         return Ok(None);
     };
+    let (tenant_id, event_types) = tenant_and_patterns(tenant_id, event_types, "subscriptions")?;
     Ok(Some(SubscriptionState::Live(Subscription {
         id,
-        tenant_id: TenantId::default(),
-        event_types: None,
+        tenant_id,
+        event_types,
         target_url,
         secret: secret.map(Secret::new),
         event_type_filter,
@@ -141,6 +164,8 @@ type ListingRow = (
     Option<DateTime<Utc>>,
     Option<i64>,
     Option<Uuid>,
+    Option<String>,
+    Option<Vec<String>>,
 );
 
 /// A page of the listing; its cursor is the last id of the page.
@@ -178,14 +203,17 @@ pub(crate) async fn subscriptions(
                 previous_secret_expires_at,
                 version,
                 write_id,
+                tenant_id,
+                event_types,
             ) = row;
             let id: [u8; 16] = id.try_into().map_err(|id: Vec<u8>| {
                 ViewError::Corrupt(format!("subscriptions_listing: id of {} bytes", id.len()))
             })?;
+            let (tenant_id, event_types) = tenant_and_patterns(tenant_id, event_types, "subscriptions_listing")?;
             Ok(Subscription {
                 id: SubscriptionId::from_bytes(id),
-                tenant_id: TenantId::default(),
-                event_types: None,
+                tenant_id,
+                event_types,
                 target_url,
                 secret: secret.map(Secret::new),
                 event_type_filter,

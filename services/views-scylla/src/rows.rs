@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use hookline_domain::task::LastAttempt;
-use hookline_domain::{AttemptRecorded, Outcome, SubscriptionId, TaskId};
+use hookline_domain::{AttemptRecorded, LogPosition, Outcome, SubscriptionId, TaskId};
 use hookline_views::ViewError;
 use scylla::{DeserializeValue, SerializeValue};
 use uuid::Uuid;
@@ -38,6 +38,29 @@ pub(crate) struct LastAttemptUdt {
 /// retries are counted in tens).
 pub(crate) fn cql_number(number: u32) -> i32 {
     i32::try_from(number).unwrap_or(i32::MAX)
+}
+
+/// A position in the log as CQL stores it: CQL has signed integers only, and a
+/// partition or offset past their range cannot occur in a log.
+pub(crate) fn cql_position(position: &LogPosition) -> (String, i32, i64) {
+    let partition = i32::try_from(position.partition).unwrap_or(i32::MAX);
+    let offset = i64::try_from(position.offset).unwrap_or(i64::MAX);
+    (position.topic.clone(), partition, offset)
+}
+
+/// A stored position in the log; `what` names the table for the error.
+pub(crate) fn domain_position(
+    topic: String,
+    partition: i32,
+    offset: i64,
+    what: &str,
+) -> Result<LogPosition, ViewError> {
+    let corrupt = || ViewError::Corrupt(format!("{what}: {topic}/{partition}@{offset}"));
+    Ok(LogPosition {
+        partition: u32::try_from(partition).map_err(|_| corrupt())?,
+        offset: u64::try_from(offset).map_err(|_| corrupt())?,
+        topic,
+    })
 }
 
 fn domain_number(number: i32, what: &str) -> Result<u32, ViewError> {

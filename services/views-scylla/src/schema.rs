@@ -14,7 +14,7 @@ const KEYSPACE_CQL: &str = include_str!("../../../schemas/scylla/keyspace.cql");
 const VIEWS_CQL: &str = include_str!("../../../schemas/scylla/views.cql");
 
 /// What `views.cql` creates; `connect` refuses a keyspace that lacks any of it.
-const TABLES: [&str; 10] = [
+const TABLES: [&str; 14] = [
     "subscriptions",
     "subscription_writes",
     "subscriptions_listing",
@@ -25,11 +25,15 @@ const TABLES: [&str; 10] = [
     "tasks_by_hour",
     "tasks_by_subscription",
     "task_listing_buckets",
+    "events",
+    "events_by_tenant",
+    "event_listing_buckets",
+    "tokens_last_used",
 ];
 const TYPES: [&str; 2] = ["attempt_record", "last_attempt"];
 /// Columns added after their table first shipped: `CREATE TABLE IF NOT EXISTS` leaves
 /// an older table as it was, so `migrate` adds those it lacks (table, column, type).
-const ADDED_COLUMNS: [(&str, &str, &str); 12] = [
+const ADDED_COLUMNS: [(&str, &str, &str); 16] = [
     ("subscriptions", "enabled", "boolean"),
     ("subscriptions", "disabled_reason", "text"),
     ("subscriptions_listing", "enabled", "boolean"),
@@ -42,6 +46,10 @@ const ADDED_COLUMNS: [(&str, &str, &str); 12] = [
     ("subscriptions", "write_id", "uuid"),
     ("subscriptions_listing", "version", "bigint"),
     ("subscriptions_listing", "write_id", "uuid"),
+    ("subscriptions", "tenant_id", "text"),
+    ("subscriptions", "event_types", "frozen<list<text>>"),
+    ("subscriptions_listing", "tenant_id", "text"),
+    ("subscriptions_listing", "event_types", "frozen<list<text>>"),
 ];
 
 /// How long a contact point may take to answer before it counts as down.

@@ -16,8 +16,17 @@
 //! * subscriptions: the event's own time in microseconds (a deletion one
 //!   microsecond later), so that changes the log accepted one after the other
 //!   within a millisecond keep their order;
-//! * a task's payload, its listing entries and the listing buckets: the time
-//!   (milliseconds) their TTL counts from, so the write that expires last wins.
+//! * a task's payload and its listing entries: the time (milliseconds) their TTL
+//!   counts from, so the write that expires last wins;
+//! * the listing buckets (of tasks and of events), which entries of many tasks or
+//!   events share: their expiry (milliseconds), so the write that expires last
+//!   wins even when the writers' retentions differ (a retention shortened while
+//!   older entries still live);
+//! * an event's row: its record's place in the log, falling as the offset (then
+//!   the partition) grows, so the first record of an event appended twice wins;
+//!   its listing entry: the time its TTL counts from, as for a task's;
+//! * when a token was last used: the time of the use in microseconds, so the
+//!   latest use wins.
 //!
 //! These timestamps are not wall-clock times: never write these tables without
 //! them, and never give them a time-window compaction strategy.
@@ -65,6 +74,12 @@ pub(crate) fn lives_from(at: DateTime<Utc>) -> i64 {
     millis(at)
 }
 
+/// The write timestamp of a row that expires at `expires`, whatever its retention:
+/// the row that lives longest wins.
+pub(crate) fn lives_until(expires: DateTime<Utc>) -> i64 {
+    millis(expires)
+}
+
 /// The time a row stamped by [`lives_from`] counts its TTL from.
 pub(crate) fn lived_from(stamp: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(stamp).unwrap_or(DateTime::UNIX_EPOCH)
@@ -79,6 +94,24 @@ pub(crate) fn subscription_upsert(updated_at: DateTime<Utc>) -> i64 {
 /// over an update of the same microsecond, whichever is applied last.
 pub(crate) fn subscription_delete(deleted_at: DateTime<Utc>) -> i64 {
     subscription_upsert(deleted_at).saturating_add(1)
+}
+
+/// Offsets fit in 47 bits and partitions in 15 (a log of 2^47 records per partition,
+/// or 32,768 partitions, is beyond any hookline runs on); larger ones are clamped.
+const OFFSET_BITS: u32 = 47;
+const PARTITION_BITS: u32 = 15;
+
+/// The write timestamp of an event's row, written by its record at `partition` and
+/// `offset`: higher for the record earlier in the log.
+pub(crate) fn event_record(partition: u32, offset: u64) -> i64 {
+    let offset = offset.min((1 << OFFSET_BITS) - 1) as i64;
+    let partition = i64::from(partition.min((1 << PARTITION_BITS) - 1));
+    ((1 << (OFFSET_BITS + PARTITION_BITS)) - 1) - ((offset << PARTITION_BITS) | partition)
+}
+
+/// The write timestamp of a token's use at `at`: the latest use wins.
+pub(crate) fn token_use(at: DateTime<Utc>) -> i64 {
+    at.timestamp_micros()
 }
 
 /// When a row about something that happened at `at` stops being visible.
@@ -107,6 +140,11 @@ pub(crate) fn day(at: DateTime<Utc>) -> i32 {
 /// Hours since the epoch (UTC) of `at`: the bucket of `tasks_by_hour`.
 pub(crate) fn hour(at: DateTime<Utc>) -> i32 {
     bucket(at.timestamp(), 3_600)
+}
+
+/// Minutes since the epoch (UTC) of `at`: the bucket of `events_by_tenant`.
+pub(crate) fn minute(at: DateTime<Utc>) -> i32 {
+    bucket(at.timestamp(), 60)
 }
 
 fn bucket(secs: i64, width: i64) -> i32 {
@@ -138,6 +176,17 @@ mod tests {
             let key = |(n, o, t): (u32, u8, i64)| (n, outcome_rank(outcome(o)), t);
             let stamp = |(n, o, t): (u32, u8, i64)| attempt_rank(n, outcome(o), at(t));
             prop_assert_eq!(stamp(a).cmp(&stamp(b)), key(a).cmp(&key(b)));
+            prop_assert!(stamp(a) >= 0);
+        }
+
+        /// The record earlier in the log (offset, then partition) has the higher stamp.
+        #[test]
+        fn event_record_stamps_fall_through_the_log(
+            a in (0u32..1 << 15, 0u64..1 << 47),
+            b in (0u32..1 << 15, 0u64..1 << 47),
+        ) {
+            let stamp = |(p, o): (u32, u64)| event_record(p, o);
+            prop_assert_eq!(stamp(a).cmp(&stamp(b)), (b.1, b.0).cmp(&(a.1, a.0)));
             prop_assert!(stamp(a) >= 0);
         }
 
@@ -181,6 +230,9 @@ mod tests {
         assert_eq!(hour(at(3_599_999)), 0);
         assert_eq!(hour(at(3_600_000)), 1);
         assert_eq!(hour(at(-1)), -1);
+        assert_eq!(minute(at(59_999)), 0);
+        assert_eq!(minute(at(60_000)), 1);
+        assert_eq!(minute(at(-1)), -1);
     }
 
     #[test]

@@ -8,8 +8,9 @@ use hookline_views::ViewError;
 
 use crate::error;
 
-/// Page size of the subscription-attempt index walk: index rows are a few dozen
-/// bytes, so a page is cheap even when the caller wants one row.
+/// Page size of the index walks (a subscription's attempts, the task and event
+/// listings): index rows are a few dozen bytes, so a page is cheap even when the
+/// caller wants one row.
 pub(crate) const INDEX_PAGE: i32 = 200;
 
 pub(crate) struct Statements {
@@ -38,6 +39,14 @@ pub(crate) struct Statements {
     pub(crate) listing_buckets: PreparedStatement,
     pub(crate) tasks_of_hour: PreparedStatement,
     pub(crate) tasks_of_subscription_day: PreparedStatement,
+    pub(crate) put_event: PreparedStatement,
+    pub(crate) list_event: PreparedStatement,
+    pub(crate) note_event_bucket: PreparedStatement,
+    pub(crate) event: PreparedStatement,
+    pub(crate) event_buckets: PreparedStatement,
+    pub(crate) events_of_minute: PreparedStatement,
+    pub(crate) token_used: PreparedStatement,
+    pub(crate) tokens_last_used: PreparedStatement,
 }
 
 /// Created and Updated carry the whole subscription and clear a tombstone written
@@ -45,12 +54,12 @@ pub(crate) struct Statements {
 const UPSERT_SUBSCRIPTION: &str = "UPDATE subscriptions USING TIMESTAMP ? \
      SET target_url = ?, secret = ?, event_type_filter = ?, created_at = ?, updated_at = ?, enabled = ?, \
      disabled_reason = ?, previous_secret = ?, previous_secret_expires_at = ?, version = ?, write_id = ?, \
-     deleted_at = null WHERE id = ?";
+     tenant_id = ?, event_types = ?, deleted_at = null WHERE id = ?";
 const DELETE_SUBSCRIPTION: &str = "UPDATE subscriptions USING TIMESTAMP ? SET deleted_at = ? WHERE id = ?";
 const UPSERT_LISTING: &str = "UPDATE subscriptions_listing USING TIMESTAMP ? \
      SET target_url = ?, secret = ?, event_type_filter = ?, created_at = ?, updated_at = ?, enabled = ?, \
-     disabled_reason = ?, previous_secret = ?, previous_secret_expires_at = ?, version = ?, write_id = ? \
-     WHERE shard = 0 AND id = ?";
+     disabled_reason = ?, previous_secret = ?, previous_secret_expires_at = ?, version = ?, write_id = ?, \
+     tenant_id = ?, event_types = ? WHERE shard = 0 AND id = ?";
 const DELETE_LISTING: &str = "DELETE FROM subscriptions_listing USING TIMESTAMP ? WHERE shard = 0 AND id = ?";
 /// `event_type` is bound as unset when the event has none, so that it never
 /// erases one another event knew.
@@ -72,15 +81,15 @@ const NOTE_LISTING_BUCKET: &str =
     "INSERT INTO task_listing_buckets (listing, bucket) VALUES (?, ?) USING TTL ? AND TIMESTAMP ?";
 
 const SUBSCRIPTION: &str = "SELECT target_url, secret, event_type_filter, created_at, updated_at, deleted_at, \
-     enabled, disabled_reason, previous_secret, previous_secret_expires_at, version, write_id \
+     enabled, disabled_reason, previous_secret, previous_secret_expires_at, version, write_id, tenant_id, event_types \
      FROM subscriptions WHERE id = ?";
 const PUT_SUBSCRIPTION_WRITE: &str = "INSERT INTO subscription_writes (id, version, write_id) VALUES (?, ?, ?)";
 const SUBSCRIPTION_WRITE: &str = "SELECT write_id FROM subscription_writes WHERE id = ? AND version = ?";
 const LISTING_FIRST: &str = "SELECT id, target_url, secret, event_type_filter, created_at, updated_at, enabled, \
-     disabled_reason, previous_secret, previous_secret_expires_at, version, write_id \
+     disabled_reason, previous_secret, previous_secret_expires_at, version, write_id, tenant_id, event_types \
      FROM subscriptions_listing WHERE shard = 0 LIMIT ?";
 const LISTING_AFTER: &str = "SELECT id, target_url, secret, event_type_filter, created_at, updated_at, enabled, \
-     disabled_reason, previous_secret, previous_secret_expires_at, version, write_id \
+     disabled_reason, previous_secret, previous_secret_expires_at, version, write_id, tenant_id, event_types \
      FROM subscriptions_listing WHERE shard = 0 AND id > ? LIMIT ?";
 const TASK: &str = "SELECT subscription_id, event_type, created_at, last_attempt FROM delivery_tasks WHERE task_id = ?";
 const ATTEMPTS_OF_TASK: &str = "SELECT record FROM attempts_by_task WHERE task_id = ?";
@@ -96,6 +105,22 @@ const TASKS_OF_HOUR: &str = "SELECT created_at, task_id FROM tasks_by_hour \
      WHERE hour = ? AND (created_at, task_id) < (?, ?)";
 const TASKS_OF_SUBSCRIPTION_DAY: &str = "SELECT created_at, task_id FROM tasks_by_subscription \
      WHERE subscription_id = ? AND day = ? AND (created_at, task_id) < (?, ?)";
+/// `idempotency_key` is bound as unset when the event has none: no tombstone.
+const PUT_EVENT: &str = "UPDATE events USING TTL ? AND TIMESTAMP ? SET tenant_id = ?, event_type = ?, \
+     accepted_at = ?, idempotency_key = ?, subscriptions = ?, topic = ?, log_partition = ?, log_offset = ? \
+     WHERE event_id = ?";
+const LIST_EVENT: &str = "INSERT INTO events_by_tenant (tenant_id, minute, accepted_at, event_id) \
+     VALUES (?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?";
+const NOTE_EVENT_BUCKET: &str =
+    "INSERT INTO event_listing_buckets (tenant_id, minute) VALUES (?, ?) USING TTL ? AND TIMESTAMP ?";
+const EVENT: &str = "SELECT tenant_id, event_type, accepted_at, idempotency_key, subscriptions, topic, \
+     log_partition, log_offset FROM events WHERE event_id = ?";
+const EVENT_BUCKETS: &str = "SELECT minute FROM event_listing_buckets WHERE tenant_id = ? AND minute <= ?";
+/// Entries strictly after a position, in listing order, as for tasks.
+const EVENTS_OF_MINUTE: &str = "SELECT accepted_at, event_id FROM events_by_tenant \
+     WHERE tenant_id = ? AND minute = ? AND (accepted_at, event_id) < (?, ?)";
+const TOKEN_USED: &str = "UPDATE tokens_last_used USING TIMESTAMP ? SET used_at = ? WHERE token_id = ?";
+const TOKENS_LAST_USED: &str = "SELECT token_id, used_at FROM tokens_last_used WHERE token_id IN ?";
 
 impl Statements {
     pub(crate) async fn prepare(session: &Session, consistency: Consistency) -> Result<Self, ViewError> {
@@ -112,6 +137,8 @@ impl Statements {
         tasks_of_hour.set_page_size(INDEX_PAGE);
         let mut tasks_of_subscription_day = prepare(TASKS_OF_SUBSCRIPTION_DAY).await?;
         tasks_of_subscription_day.set_page_size(INDEX_PAGE);
+        let mut events_of_minute = prepare(EVENTS_OF_MINUTE).await?;
+        events_of_minute.set_page_size(INDEX_PAGE);
         Ok(Self {
             upsert_subscription: prepare(UPSERT_SUBSCRIPTION).await?,
             delete_subscription: prepare(DELETE_SUBSCRIPTION).await?,
@@ -138,6 +165,14 @@ impl Statements {
             listing_buckets: prepare(LISTING_BUCKETS).await?,
             tasks_of_hour,
             tasks_of_subscription_day,
+            put_event: prepare(PUT_EVENT).await?,
+            list_event: prepare(LIST_EVENT).await?,
+            note_event_bucket: prepare(NOTE_EVENT_BUCKET).await?,
+            event: prepare(EVENT).await?,
+            event_buckets: prepare(EVENT_BUCKETS).await?,
+            events_of_minute,
+            token_used: prepare(TOKEN_USED).await?,
+            tokens_last_used: prepare(TOKENS_LAST_USED).await?,
         })
     }
 }

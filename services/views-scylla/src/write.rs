@@ -15,10 +15,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use hookline_domain::{
-    versions, AttemptRecorded, LogPosition, Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState, TaskId,
-    TaskView,
+    versions, AttemptRecorded, EventId, LogPosition, Subscription, SubscriptionEvent, SubscriptionId,
+    SubscriptionState, TaskId, TaskView, TenantId, TokenId,
 };
-use hookline_views::{ViewChange, ViewError};
+use hookline_views::{EventView, ViewChange, ViewError};
 use scylla::client::session::Session;
 use scylla::serialize::row::SerializeRow;
 use scylla::statement::batch::{Batch, BatchType};
@@ -29,7 +29,7 @@ use uuid::Uuid;
 
 use crate::error;
 use crate::read;
-use crate::rows::{cql_number, AttemptUdt, LastAttemptUdt};
+use crate::rows::{cql_number, cql_position, AttemptUdt, LastAttemptUdt};
 use crate::stamps;
 use crate::statements::Statements;
 use crate::task_listing::ALL_TASKS;
@@ -47,13 +47,25 @@ type Values = Box<dyn SerializeRow + Send + Sync>;
 
 /// The partition a statement writes: statements of one partition share a batch.
 /// A task's row and its attempts share a key, so they land on the same replicas.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 enum Partition {
     Task(TaskId),
     SubscriptionDay(SubscriptionId, i32),
     TaskHour(i32),
     TaskSubscriptionDay(SubscriptionId, i32),
     ListingBuckets(Uuid),
+    Event(EventId),
+    TenantMinute(TenantId, i32),
+    EventBuckets(TenantId),
+    Token(TokenId),
+}
+
+/// A bucket of a listing that holds entries: of a task listing (`task_listing_buckets`)
+/// or of a tenant's events (`event_listing_buckets`).
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Bucket {
+    Tasks(Uuid, i32),
+    Events(TenantId, i32),
 }
 
 struct Write {
@@ -66,14 +78,15 @@ struct Write {
 #[derive(Default)]
 struct Plan {
     partitions: HashMap<Partition, Vec<Write>>,
-    /// The listing buckets the batch's tasks fall in, each with the latest
-    /// activity of its tasks (as a write timestamp) and the TTL that goes with it.
-    buckets: HashMap<(Uuid, i32), (i64, i32)>,
+    /// The listing buckets the batch's tasks and events fall in, each with the
+    /// latest expiry of its entries (as a write timestamp) and the TTL that goes
+    /// with it.
+    buckets: HashMap<Bucket, (i64, i32)>,
 }
 
 impl Plan {
-    fn note_bucket(&mut self, listing: Uuid, bucket: i32, stamp: i64, ttl: i32) {
-        let noted = self.buckets.entry((listing, bucket)).or_insert((stamp, ttl));
+    fn note_bucket(&mut self, bucket: Bucket, stamp: i64, ttl: i32) {
+        let noted = self.buckets.entry(bucket).or_insert((stamp, ttl));
         if stamp > noted.0 {
             *noted = (stamp, ttl);
         }
@@ -86,9 +99,17 @@ impl Plan {
 
     /// Unlogged batches, each within one partition and under [`BATCH_BYTES`].
     fn into_batches(mut self, statements: &Statements, consistency: Consistency) -> Vec<(Batch, Vec<Values>)> {
-        for ((listing, bucket), (stamp, ttl)) in std::mem::take(&mut self.buckets) {
-            let values = Box::new((listing, bucket, ttl, stamp));
-            self.push(Partition::ListingBuckets(listing), &statements.note_listing_bucket, values, 0);
+        for (bucket, (stamp, ttl)) in std::mem::take(&mut self.buckets) {
+            match bucket {
+                Bucket::Tasks(listing, bucket) => {
+                    let values = Box::new((listing, bucket, ttl, stamp));
+                    self.push(Partition::ListingBuckets(listing), &statements.note_listing_bucket, values, 0);
+                }
+                Bucket::Events(tenant, minute) => {
+                    let values = Box::new((tenant.as_str().to_string(), minute, ttl, stamp));
+                    self.push(Partition::EventBuckets(tenant), &statements.note_event_bucket, values, 0);
+                }
+            }
         }
         let mut batches = Vec::new();
         for writes in self.partitions.into_values() {
@@ -119,7 +140,7 @@ impl Plan {
     }
 }
 
-/// Applies `changes`; task and attempt rows already expired at `now` are skipped.
+/// Applies `changes`; task, attempt and event rows already expired at `now` are skipped.
 pub(crate) async fn apply(
     session: &Session,
     statements: &Statements,
@@ -152,6 +173,11 @@ pub(crate) async fn apply(
                 fold(&mut tasks, TaskView::from_attempt(&attempt));
                 plan_attempt(&mut plan, statements, &attempt, ttl);
             }
+            ViewChange::Event(event) => plan_event(&mut plan, statements, &event, retention, now),
+            ViewChange::TokenUsed { token_id, at } => {
+                let values = Box::new((stamps::token_use(at), at, token_id.0));
+                plan.push(Partition::Token(token_id), &statements.token_used, values, 0);
+            }
         }
     }
     for view in tasks.into_values() {
@@ -160,10 +186,8 @@ pub(crate) async fn apply(
     for (task_id, (at, position)) in payloads {
         if let Some(ttl) = stamps::ttl_secs(stamps::expiry(at, retention), now) {
             let bytes = position.topic.len() + 12;
-            // CQL has signed integers only; a partition or offset past their range cannot occur in a log.
-            let partition = i32::try_from(position.partition).unwrap_or(i32::MAX);
-            let offset = i64::try_from(position.offset).unwrap_or(i64::MAX);
-            let values = Box::new((ttl, stamps::lives_from(at), position.topic, partition, offset, task_id.0));
+            let (topic, partition, offset) = cql_position(&position);
+            let values = Box::new((ttl, stamps::lives_from(at), topic, partition, offset, task_id.0));
             plan.push(Partition::Task(task_id), &statements.put_payload_position, values, bytes);
         }
     }
@@ -222,6 +246,8 @@ type UpsertValues<K> = (
     Option<DateTime<Utc>>,
     i64,
     Option<Uuid>,
+    String,
+    Option<Vec<String>>,
     K,
 );
 
@@ -240,6 +266,8 @@ fn upsert_values<K>(subscription: &Subscription, key: K) -> UpsertValues<K> {
         subscription.previous_secret_expires_at,
         i64::try_from(subscription.version).unwrap_or(i64::MAX),
         subscription.write_id,
+        subscription.tenant_id.as_str().to_string(),
+        subscription.event_types.as_ref().map(|patterns| patterns.iter().map(|p| p.as_str().to_string()).collect()),
         key,
     )
 }
@@ -305,7 +333,8 @@ fn plan_attempt(plan: &mut Plan, statements: &Statements, attempt: &AttemptRecor
 /// The task's identity cells, if it has one its latest attempt, and its entries in
 /// the task listings, all living until the task's last activity plus the retention.
 fn plan_task(plan: &mut Plan, statements: &Statements, view: &TaskView, retention: Duration, now: DateTime<Utc>) {
-    let Some(ttl) = stamps::ttl_secs(stamps::expiry(view.last_activity(), retention), now) else {
+    let expires = stamps::expiry(view.last_activity(), retention);
+    let Some(ttl) = stamps::ttl_secs(expires, now) else {
         return;
     };
     let event_type = match &view.event_type {
@@ -326,7 +355,7 @@ fn plan_task(plan: &mut Plan, statements: &Statements, view: &TaskView, retentio
         )),
         0,
     );
-    plan_listing(plan, statements, view, ttl);
+    plan_listing(plan, statements, view, expires, ttl);
     if let Some(last) = &view.last_attempt {
         let stamp = stamps::attempt_rank(last.number, last.outcome, last.at);
         plan.push(
@@ -338,8 +367,8 @@ fn plan_task(plan: &mut Plan, statements: &Statements, view: &TaskView, retentio
     }
 }
 
-/// The task's entries in both listings, and the buckets they fall in.
-fn plan_listing(plan: &mut Plan, statements: &Statements, view: &TaskView, ttl: i32) {
+/// The task's entries in both listings, and the buckets they fall in; all expire at `expires`.
+fn plan_listing(plan: &mut Plan, statements: &Statements, view: &TaskView, expires: DateTime<Utc>, ttl: i32) {
     let stamp = stamps::lives_from(view.last_activity());
     let id = view.task_id.as_bytes().to_vec();
     let (hour, day) = (stamps::hour(view.created_at), stamps::day(view.created_at));
@@ -355,6 +384,48 @@ fn plan_listing(plan: &mut Plan, statements: &Statements, view: &TaskView, ttl: 
         Box::new((view.subscription_id.0, day, view.created_at, id, ttl, stamp)),
         0,
     );
-    plan.note_bucket(ALL_TASKS, hour, stamp, ttl);
-    plan.note_bucket(view.subscription_id.0, day, stamp, ttl);
+    plan.note_bucket(Bucket::Tasks(ALL_TASKS, hour), stamps::lives_until(expires), ttl);
+    plan.note_bucket(Bucket::Tasks(view.subscription_id.0, day), stamps::lives_until(expires), ttl);
+}
+
+/// The event's row, its entry in its tenant's listing and the minute that entry is
+/// in, all living until its acceptance plus the retention.
+fn plan_event(plan: &mut Plan, statements: &Statements, event: &EventView, retention: Duration, now: DateTime<Utc>) {
+    let expires = stamps::expiry(event.accepted_at, retention);
+    let Some(ttl) = stamps::ttl_secs(expires, now) else {
+        return;
+    };
+    let tenant = event.tenant_id.as_str().to_string();
+    let idempotency_key = match &event.idempotency_key {
+        Some(key) => MaybeUnset::Set(key.clone()),
+        None => MaybeUnset::Unset,
+    };
+    let subscriptions: Vec<Uuid> = event.subscriptions.iter().map(|sub| sub.0).collect();
+    let (topic, partition, offset) = cql_position(&event.payload_at);
+    let bytes = tenant.len() + event.event_type.len() + topic.len() + 16 * subscriptions.len();
+    let row = (
+        ttl,
+        stamps::event_record(event.payload_at.partition, event.payload_at.offset),
+        tenant.clone(),
+        event.event_type.clone(),
+        event.accepted_at,
+        idempotency_key,
+        subscriptions,
+        topic,
+        partition,
+        offset,
+        event.event_id.0,
+    );
+    plan.push(Partition::Event(event.event_id), &statements.put_event, Box::new(row), bytes);
+    let minute = stamps::minute(event.accepted_at);
+    let entry = (
+        tenant,
+        minute,
+        event.accepted_at,
+        event.event_id.as_bytes().to_vec(),
+        ttl,
+        stamps::lives_from(event.accepted_at),
+    );
+    plan.push(Partition::TenantMinute(event.tenant_id.clone(), minute), &statements.list_event, Box::new(entry), 0);
+    plan.note_bucket(Bucket::Events(event.tenant_id.clone(), minute), stamps::lives_until(expires), ttl);
 }

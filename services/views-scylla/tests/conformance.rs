@@ -113,6 +113,12 @@ conformance_cases!(
     task_listing_rejects_invalid_cursor,
     task_listing_hides_expired_tasks,
     task_payload_positions_are_kept_for_retries,
+    subscriptions_keep_their_tenant_and_event_types,
+    events_fold_ignores_order_and_repeats,
+    event_listing_pages_newest_first_with_filters,
+    event_listing_rejects_invalid_cursor,
+    events_expire_with_the_retention,
+    tokens_last_used_keeps_the_latest,
 );
 
 #[tokio::test]
@@ -160,6 +166,51 @@ async fn migrate_twice_is_harmless() {
     ScyllaViews::connect(&settings, LONG_RETENTION).await.expect("connect after the second migrate");
 }
 
+/// A keyspace migrated before tenants existed (without the tenant columns and the
+/// event tables) gains them with the next `migrate`, and then keeps a subscription's
+/// tenant and patterns.
+#[tokio::test]
+async fn migrate_brings_a_keyspace_from_before_tenants_up_to_date() {
+    let Some(nodes) = nodes() else { return };
+    let session = raw_session(&nodes).await;
+    let keyspace = format!("{TEST_KEYSPACE_PREFIX}{}_old_{}", Utc::now().timestamp(), rand::random::<u16>());
+    let settings = settings(nodes, &keyspace);
+    migrate(&settings).await.expect("migrate");
+    let older = [
+        "ALTER TABLE {ks}.subscriptions DROP (tenant_id, event_types)",
+        "ALTER TABLE {ks}.subscriptions_listing DROP (tenant_id, event_types)",
+        "DROP TABLE {ks}.events",
+        "DROP TABLE {ks}.events_by_tenant",
+        "DROP TABLE {ks}.event_listing_buckets",
+        "DROP TABLE {ks}.tokens_last_used",
+    ];
+    for statement in older {
+        let statement = statement.replace("{ks}", &keyspace);
+        session.query_unpaged(statement.as_str(), &[]).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+    session.await_schema_agreement().await.expect("schema agreement");
+    match ScyllaViews::connect(&settings, LONG_RETENTION).await {
+        Err(ViewError::Storage(message)) => assert!(message.contains("events"), "{message}"),
+        Err(other) => panic!("expected a Storage error naming the missing tables, got {other}"),
+        Ok(_) => panic!("connect to a keyspace without the event tables succeeded"),
+    }
+
+    migrate(&settings).await.expect("migrate the older keyspace");
+    let store = ScyllaViews::connect(&settings, LONG_RETENTION).await.expect("connect after migrate");
+    let patterns = hookline_domain::event_types::parse_patterns("event_types", &["order.*"]).expect("patterns");
+    let subscription = hookline_domain::Subscription {
+        tenant_id: hookline_domain::TenantId::generate(),
+        ..hookline_domain::Subscription::new(SubscriptionId::new(), "https://example.com/h", now_ms())
+            .with_patterns(Some(patterns))
+    };
+    let created = hookline_domain::SubscriptionEvent::SubscriptionCreated { subscription: subscription.clone() };
+    store.apply(vec![ViewChange::Subscription(created)]).await.expect("apply");
+    let state = store.subscription(subscription.id).await.expect("read");
+    assert_eq!(state, Some(hookline_domain::SubscriptionState::Live(subscription.clone())));
+    assert_eq!(store.subscriptions(10, None).await.expect("list").items, vec![subscription]);
+    session.query_unpaged(format!("DROP KEYSPACE IF EXISTS {keyspace}"), &[]).await.expect("drop the keyspace");
+}
+
 fn now_ms() -> DateTime<Utc> {
     DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).expect("clock in range")
 }
@@ -204,6 +255,35 @@ async fn a_newer_losing_record_does_not_shadow_the_winner_in_a_short_listing() {
     store.apply(vec![ViewChange::Attempt(loser), ViewChange::Attempt(winner.clone())]).await.expect("apply");
     let listed = store.attempts_for_subscription(view.subscription_id, 1).await.expect("list");
     assert_eq!(listed, vec![winner]);
+}
+
+/// A bucket shared by entries of different retentions stays named as long as its
+/// longest-lived entry: a later write with a shorter retention (a store with
+/// another retention, or one shortened since) must not hide an entry still alive.
+#[tokio::test]
+async fn a_shorter_retention_does_not_hide_a_longer_lived_task_of_its_bucket() {
+    let Some(nodes) = nodes() else { return };
+    let keyspace = run_keyspace(&nodes).await;
+    let long = stores(nodes.clone(), keyspace).open(LONG_RETENTION).await;
+    let short = stores(nodes, keyspace).open(Retention { ttl: Duration::from_secs(2) }).await;
+    let sub = SubscriptionId::new();
+    // A second ahead, so that it is still live when written; the other a millisecond
+    // before it, in the same day's bucket of the subscription (and the same hour's).
+    let later = accepted(sub, now_ms() + TimeDelta::seconds(1));
+    let lasting = accepted(sub, later.created_at - TimeDelta::milliseconds(1));
+    long.apply(vec![accept(&lasting)]).await.expect("apply the lasting task");
+    short.apply(vec![accept(&later)]).await.expect("apply the short-lived task");
+    let of_sub = hookline_views::TaskFilter { subscription: Some(sub), status: None };
+    assert_eq!(long.tasks(of_sub, 10, None).await.expect("list").items, vec![later.clone(), lasting.clone()]);
+    // Every write of the short-lived task had a TTL ending by its time plus the 2 s
+    // retention, rounded up to the second: past that, none of them can be alive.
+    let gone_by = later.created_at + TimeDelta::seconds(3);
+    let wait = (gone_by - Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(wait).await;
+    assert_eq!(short.task(later.task_id).await.expect("task"), None, "the short-lived task expired");
+    assert_eq!(long.tasks(of_sub, 10, None).await.expect("list").items, vec![lasting.clone()]);
+    let everyone = long.tasks(hookline_views::TaskFilter::default(), 1000, None).await.expect("list all");
+    assert!(everyone.items.contains(&lasting), "nor hidden from the listing of all");
 }
 
 /// The database itself deletes expired rows (their TTL), not just the reads that

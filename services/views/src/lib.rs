@@ -1,31 +1,36 @@
 //! The `ViewStore` port: the read models the projector builds from the log
 //! (subscriptions, delivery tasks with where their payloads are in the log, task
-//! listings newest first, attempts by task, recent attempts by subscription), with
-//! retention by TTL, and its embedded adapter. The views keep no copy of a payload:
-//! the log holds it, and a view points at the record.
+//! listings newest first, attempts by task, recent attempts by subscription, events
+//! sent to tenants and their listings newest first, when tenant tokens were last
+//! used), with retention by TTL, and its embedded adapter. The views keep no copy
+//! of a payload: the log holds it, and a view points at the record.
 //!
 //! Consumes: domain events, in any order and any number of times. Produces: the
 //! views the REST API reads. Guarantees: applying the same events in any order
-//! yields the same views; task and attempt rows vanish from reads once
+//! yields the same views; task, attempt and event rows vanish from reads once
 //! `retention` has passed since their event time, and are purged later.
 //!
 //! Every adapter must pass [`conformance`].
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hookline_domain::{
-    AttemptRecorded, LogPosition, Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState, TaskAccepted,
-    TaskId, TaskView,
+    AttemptRecorded, EventAccepted, EventId, LogPosition, Subscription, SubscriptionEvent, SubscriptionId,
+    SubscriptionState, TaskAccepted, TaskId, TaskView, TenantId, TokenId,
 };
 use uuid::Uuid;
 
 pub mod conformance;
 pub mod embedded;
-mod task_listing;
+mod listing;
 
-pub use task_listing::{TaskFilter, TaskPageBuilder, TaskPosition, TASK_SCAN_BUDGET};
+pub use listing::{
+    EventPosition, Listed, ListingFilter, ListingId, ListingPosition, PageBuilder, TaskFilter, TaskPosition,
+    LISTING_SCAN_BUDGET,
+};
 
 /// One event to fold into the views.
 #[derive(Clone, Debug)]
@@ -47,6 +52,14 @@ pub enum ViewChange {
         failed_at: DateTime<Utc>,
         payload_at: LogPosition,
     },
+    /// An EventAccepted. Records of one event (an append repeated) fold into the one
+    /// earliest in its partition.
+    Event(Box<EventView>),
+    /// A tenant token was used at `at` (written by the api itself, at most once a minute per token and process).
+    TokenUsed {
+        token_id: TokenId,
+        at: DateTime<Utc>,
+    },
 }
 
 impl ViewChange {
@@ -54,6 +67,49 @@ impl ViewChange {
     pub fn accepted(task: &TaskAccepted, payload_at: LogPosition) -> ViewChange {
         ViewChange::Task { task: TaskView::from_accepted(task), payload_at }
     }
+}
+
+/// An event sent to a tenant, as the views keep it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventView {
+    pub event_id: EventId,
+    pub tenant_id: TenantId,
+    pub event_type: String,
+    pub accepted_at: DateTime<Utc>,
+    pub idempotency_key: Option<String>,
+    /// The subscriptions it was sent to, in id order; the task for each is `TaskId::for_event`.
+    pub subscriptions: Vec<SubscriptionId>,
+    /// Where its EventAccepted record (which holds the payload) is in the log.
+    pub payload_at: LogPosition,
+}
+
+impl EventView {
+    /// The view of an EventAccepted whose record is at `payload_at`: all of it but the payload.
+    pub fn of(event: &EventAccepted, payload_at: LogPosition) -> Self {
+        Self {
+            event_id: event.event_id,
+            tenant_id: event.tenant_id.clone(),
+            event_type: event.event_type.clone(),
+            accepted_at: event.accepted_at,
+            idempotency_key: event.idempotency_key.clone(),
+            subscriptions: event.subscriptions.clone(),
+            payload_at,
+        }
+    }
+
+    /// Its tasks' ids, in the order of its subscriptions.
+    pub fn task_ids(&self) -> Vec<TaskId> {
+        self.subscriptions.iter().map(|sub| TaskId::for_event(self.event_id, *sub)).collect()
+    }
+}
+
+/// Which of a tenant's events a listing keeps.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// Only events of exactly this type.
+    pub event_type: Option<String>,
+    /// Only events accepted at or after this time.
+    pub since: Option<DateTime<Utc>>,
 }
 
 /// A page of results and the cursor for the next one.
@@ -84,7 +140,7 @@ impl ViewError {
 /// Settings every adapter honours.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Retention {
-    /// How long task and attempt rows live after their event time (`LOG_RETENTION_HOURS`).
+    /// How long task, attempt and event rows live after their event time (`LOG_RETENTION_HOURS`).
     pub ttl: Duration,
 }
 
@@ -93,7 +149,7 @@ pub trait ViewStore: Send + Sync + 'static {
     /// Folds a batch of changes into the views; idempotent and, across topics,
     /// order-insensitive. Subscription changes are folded in log order by the rule of
     /// [`hookline_domain::versions`]: refused ones change nothing.
-    /// Task and attempt rows older than the retention are not written.
+    /// Task, attempt and event rows older than the retention are not written.
     async fn apply(&self, changes: Vec<ViewChange>) -> Result<(), ViewError>;
 
     /// What the views know of a subscription: live, deleted (a tombstone), or nothing.
@@ -114,7 +170,7 @@ pub trait ViewStore: Send + Sync + 'static {
     /// Tasks newest first (acceptance time to the millisecond, then task id, both
     /// descending), those `filter` keeps, `limit` at most, after the position of a
     /// previous page's cursor. The status is that of the moment of the read. A page
-    /// examines at most [`TASK_SCAN_BUDGET`] tasks beyond those it returns: a page
+    /// examines at most [`LISTING_SCAN_BUDGET`] tasks beyond those it returns: a page
     /// may hold fewer than `limit` tasks (none even) while `next` is set, and `next`
     /// is `None` only once the listing is exhausted. A cursor no page gave out is
     /// [`ViewError::InvalidCursor`].
@@ -135,6 +191,26 @@ pub trait ViewStore: Send + Sync + 'static {
         id: SubscriptionId,
         limit: usize,
     ) -> Result<Vec<AttemptRecorded>, ViewError>;
+
+    /// An event, unless unknown or past the retention (counted from accepted_at, like tasks).
+    async fn event(&self, id: EventId) -> Result<Option<EventView>, ViewError>;
+
+    /// A tenant's events, newest first (accepted_at to the millisecond, then event id,
+    /// both descending), those the filter keeps (event_type: exact; since:
+    /// `accepted_at >= since`), limit at most, after a previous page's cursor; same
+    /// paging rules as `tasks` (scan budget allowed, `next` None only when exhausted,
+    /// a cursor no page gave out is InvalidCursor).
+    async fn events(
+        &self,
+        tenant: &TenantId,
+        filter: &EventFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<EventView>, ViewError>;
+
+    /// When each of these tokens was last used (the latest TokenUsed folded,
+    /// order-insensitive); tokens never used are absent.
+    async fn tokens_last_used(&self, ids: &[TokenId]) -> Result<HashMap<TokenId, DateTime<Utc>>, ViewError>;
 
     /// Deletes rows whose retention has passed as of `now`; returns how many (0 for a
     /// store whose database expires rows by itself, through TTL).

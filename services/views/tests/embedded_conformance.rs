@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hookline_domain::{
-    Outcome, Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState, TaskAccepted, TaskId, TaskView,
+    EventAccepted, EventId, Outcome, Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState, TaskAccepted,
+    TaskId, TaskView, TenantId, TokenId,
 };
 use hookline_views::conformance::{self, ViewStoreFactory, LONG_RETENTION};
 use hookline_views::embedded::EmbeddedViews;
-use hookline_views::{Retention, TaskFilter, ViewChange, ViewError, ViewStore};
+use hookline_views::{EventFilter, EventView, Retention, TaskFilter, ViewChange, ViewError, ViewStore};
 use tempfile::TempDir;
 
 /// Each store gets a file of its own in `dir`.
@@ -49,6 +50,12 @@ conformance_cases!(
     task_listing_rejects_invalid_cursor,
     task_listing_hides_expired_tasks,
     task_payload_positions_are_kept_for_retries,
+    subscriptions_keep_their_tenant_and_event_types,
+    events_fold_ignores_order_and_repeats,
+    event_listing_pages_newest_first_with_filters,
+    event_listing_rejects_invalid_cursor,
+    events_expire_with_the_retention,
+    tokens_last_used_keeps_the_latest,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -64,6 +71,20 @@ fn now_ms() -> chrono::DateTime<chrono::Utc> {
 /// Where the sample's TaskAccepted is in the log.
 fn accepted_at() -> hookline_domain::LogPosition {
     hookline_domain::LogPosition { topic: "hookline.deliveries".into(), partition: 2, offset: 17 }
+}
+
+/// An event of the default tenant accepted at `at`, and where its record is.
+fn sample_event(at: chrono::DateTime<chrono::Utc>) -> EventView {
+    let event = EventAccepted {
+        event_id: EventId::new(),
+        tenant_id: TenantId::default(),
+        event_type: "order.created".into(),
+        accepted_at: at,
+        idempotency_key: Some("k".into()),
+        subscriptions: vec![SubscriptionId::new()],
+        payload: serde_json::value::RawValue::from_string(r#"{"n": 1}"#.into()).expect("JSON"),
+    };
+    EventView::of(&event, hookline_domain::LogPosition { topic: "hookline.fanout".into(), partition: 1, offset: 9 })
 }
 
 fn sample(sub: SubscriptionId) -> (Subscription, TaskAccepted, hookline_domain::AttemptRecorded) {
@@ -103,10 +124,14 @@ async fn views_survive_drop_and_reopen() {
     let (subscription, task, attempt) = sample(sub);
     let view = TaskView::from_accepted(&task);
     let deleted = SubscriptionId::new();
+    let event = sample_event(view.created_at);
+    let token = TokenId::new();
     {
         let store = EmbeddedViews::open(&path, LONG_RETENTION).expect("open");
         store
             .apply(vec![
+                ViewChange::Event(Box::new(event.clone())),
+                ViewChange::TokenUsed { token_id: token, at: view.created_at },
                 ViewChange::Subscription(SubscriptionEvent::SubscriptionCreated { subscription: subscription.clone() }),
                 ViewChange::Subscription(SubscriptionEvent::SubscriptionDeleted {
                     id: deleted,
@@ -129,6 +154,10 @@ async fn views_survive_drop_and_reopen() {
     assert_eq!(store.task(view.task_id).await.unwrap(), Some(view.merge(TaskView::from_attempt(&attempt))));
     assert_eq!(store.attempts_for_task(attempt.task_id).await.unwrap(), vec![attempt.clone()]);
     assert_eq!(store.attempts_for_subscription(sub, 10).await.unwrap(), vec![attempt]);
+    assert_eq!(store.event(event.event_id).await.unwrap(), Some(event.clone()));
+    let listed = store.events(&event.tenant_id, &EventFilter::default(), 10, None).await.unwrap();
+    assert_eq!(listed.items, vec![event.clone()]);
+    assert_eq!(store.tokens_last_used(&[token]).await.unwrap(), [(token, event.accepted_at)].into_iter().collect());
 }
 
 #[tokio::test]
@@ -154,10 +183,17 @@ async fn purge_counts_exactly_and_expiry_survives_reopen() {
     let retention = Retention { ttl: Duration::from_secs(60) };
     let (_, task, attempt) = sample(SubscriptionId::new());
     let view = TaskView::from_accepted(&task);
+    let event = sample_event(view.created_at);
+    let token = TokenId::new();
     {
         let store = EmbeddedViews::open(&path, retention).expect("open");
         store
-            .apply(vec![ViewChange::accepted(&task, accepted_at()), ViewChange::Attempt(attempt.clone())])
+            .apply(vec![
+                ViewChange::accepted(&task, accepted_at()),
+                ViewChange::Attempt(attempt.clone()),
+                ViewChange::Event(Box::new(event.clone())),
+                ViewChange::TokenUsed { token_id: token, at: view.created_at },
+            ])
             .await
             .expect("apply");
         assert_eq!(store.purge_expired(chrono::Utc::now()).await.unwrap(), 0, "nothing has expired yet");
@@ -166,8 +202,8 @@ async fn purge_counts_exactly_and_expiry_survives_reopen() {
     let after_expiry = attempt.attempted_at + chrono::TimeDelta::seconds(61);
     assert_eq!(
         store.purge_expired(after_expiry).await.unwrap(),
-        2,
-        "one task (with its payload position) and one attempt"
+        3,
+        "one task (with its payload position), one attempt and one event"
     );
     assert_eq!(store.purge_expired(after_expiry).await.unwrap(), 0, "a second purge finds nothing");
     assert_eq!(store.task(view.task_id).await.unwrap(), None);
@@ -175,6 +211,10 @@ async fn purge_counts_exactly_and_expiry_survives_reopen() {
     assert_eq!(store.tasks(TaskFilter::default(), 10, None).await.unwrap().items, vec![]);
     assert_eq!(store.attempts_for_task(view.task_id).await.unwrap(), vec![]);
     assert_eq!(store.attempts_for_subscription(attempt.subscription_id, 10).await.unwrap(), vec![]);
+    assert_eq!(store.event(event.event_id).await.unwrap(), None);
+    assert_eq!(store.events(&event.tenant_id, &EventFilter::default(), 10, None).await.unwrap().items, vec![]);
+    let kept = store.tokens_last_used(&[token]).await.unwrap();
+    assert_eq!(kept, [(token, view.created_at)].into_iter().collect(), "token uses are not purged: tokens are few");
 }
 
 /// A file written before the task listings existed has tasks and no listing: opening

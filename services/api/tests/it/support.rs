@@ -58,10 +58,8 @@ impl Stack {
         // The tiers a retry by hand is appended to.
         let tiers = ApiConfig::default().retry.tier_topics();
         specs.extend(tiers.into_iter().map(|name| TopicSpec { name, partitions: 1, retention: None }));
-        // What the routing directory follows, and where accepted events go.
-        for name in [topics::TENANTS, topics::FANOUT] {
-            specs.push(TopicSpec { name: name.into(), partitions: 4, retention: None });
-        }
+        // What the routing directory follows besides the subscriptions.
+        specs.push(TopicSpec { name: topics::TENANTS.into(), partitions: 4, retention: None });
         log.ensure_topics(&specs).await.unwrap();
 
         let shutdown = CancellationToken::new();

@@ -226,14 +226,19 @@ impl Node {
             payload: RawValue::from_string(payload.to_string()).expect("payload is JSON"),
             event_id: None,
         };
+        self.append_task(&task).await;
+        task
+    }
+
+    /// Appends a TaskAccepted record of `task` to `hookline.deliveries`, as its writers do.
+    pub async fn append_task(&self, task: &TaskAccepted) {
         let record = NewRecord {
             topic: topic_names::DELIVERIES.to_string(),
-            key: subscription_id.to_string().into_bytes(),
+            key: task.subscription_id.to_string().into_bytes(),
             headers: vec![(topic_names::EVENT_HEADER.to_string(), TaskAccepted::KIND.as_bytes().to_vec())],
-            value: serde_json::to_vec(&task).expect("serialize task"),
+            value: serde_json::to_vec(task).expect("serialize task"),
         };
         self.log.append(vec![record]).await.expect("append task");
-        task
     }
 
     /// Every record in `topic` right now.

@@ -6,6 +6,7 @@ mod harness;
 mod attempts;
 mod disabling;
 mod etiquette;
+mod events;
 mod isolation;
 mod metrics;
 mod poison;

@@ -27,7 +27,7 @@ pub async fn kafka(engines: &Engines, deployment: &Deployment) -> Arc<dyn EventL
 }
 
 /// Every record of `topic` now in the log.
-async fn read_all(log: &Arc<dyn EventLog>, topic: &str, expect: usize) -> Vec<hookline_log::Record> {
+pub async fn read_all(log: &Arc<dyn EventLog>, topic: &str, expect: usize) -> Vec<hookline_log::Record> {
     let spec = ConsumerSpec { group: None, topics: vec![topic.into()], start: StartFrom::Earliest };
     let consumer = log.consumer(spec).await.unwrap();
     let mut records = Vec::new();

@@ -12,6 +12,7 @@ mod delivery;
 mod disabling;
 mod distributed;
 mod durability;
+mod fan_out;
 mod idempotency;
 mod isolation;
 mod kafka_settings;

@@ -44,6 +44,7 @@ async fn every_process_is_ready_and_counts_ingest_and_delivery() {
         "hookline-delivery",
         "hookline-delivery.hookline.retry.1s",
         "hookline-delivery.hookline.retry.4s",
+        "hookline-fanout",
         "hookline-ingest",
         "hookline-projector",
     ] {
@@ -58,6 +59,9 @@ async fn every_process_is_ready_and_counts_ingest_and_delivery() {
         "hookline_delivery_in_flight",
         "hookline_delivery_dead_letters_total",
         "hookline_delivery_held_records",
+        "hookline_delivery_duplicates_skipped_total",
+        "hookline_fanout_events_total",
+        "hookline_fanout_tasks_total",
         "hookline_consumer_lag_records",
         "hookline_subscription_cache_lookups_total",
         "process_resident_memory_bytes",

@@ -1,6 +1,6 @@
-//! `schemas/events/IngestEnvelope.json` describes the records the consumer takes: a
-//! record described as JSON validates exactly when its format is right, and the valid
-//! samples are accepted by the consumer.
+//! `schemas/events/IngestEnvelope.json` and `EventEnvelope.json` describe the records
+//! the consumer takes: a record described as JSON validates exactly when its format is
+//! right, and the valid samples are accepted by the consumer.
 
 use std::path::PathBuf;
 
@@ -9,7 +9,7 @@ use hookline_ingest::SIGNATURE_HEADER;
 use hookline_log::NewRecord;
 use serde_json::{json, Map, Value};
 
-use crate::support::{webhook, webhook_with_key, Harness, GROUP};
+use crate::support::{create_routed_subscription, create_tenant, event_for, webhook, webhook_with_key, Harness, GROUP};
 
 const BASE: &str = "https://hookline.example/schemas/events/";
 const SECRET: &str = "envelope-secret";
@@ -21,11 +21,15 @@ fn load(name: &str) -> Value {
 }
 
 fn validator() -> jsonschema::Validator {
+    validator_of("IngestEnvelope.json")
+}
+
+fn validator_of(schema: &str) -> jsonschema::Validator {
     let common = jsonschema::Resource::from_contents(load("common.json")).expect("common schema");
     jsonschema::options()
         .with_resource(format!("{BASE}common.json"), common)
-        .build(&load("IngestEnvelope.json"))
-        .unwrap_or_else(|e| panic!("IngestEnvelope.json is not a valid schema: {e}"))
+        .build(&load(schema))
+        .unwrap_or_else(|e| panic!("{schema} is not a valid schema: {e}"))
 }
 
 /// A record as the schema sees it: key and headers as text, the value parsed as JSON
@@ -84,6 +88,48 @@ fn records_of_another_format_do_not_validate() {
         ),
         ("empty event type", webhook(subscription, body).event_type("").build()),
         ("empty idempotency key", webhook(subscription, body).idempotency_key("").build()),
+        ("value not JSON", not_json),
+    ];
+    for (what, record) in wrong {
+        assert!(!validator.is_valid(&describe(&record)), "{what} validates");
+    }
+}
+
+#[tokio::test]
+async fn event_records_of_the_documented_format_validate_and_are_accepted() {
+    let harness = Harness::new().await;
+    let acme = create_tenant(&harness.log, &harness.routing, "acme").await;
+    create_routed_subscription(&harness.log, &harness.routing, &acme, Some(&["order.*"]), true).await;
+    let samples = vec![
+        event_for("acme", r#"{"order_id":12345}"#).event_type("order.created").idempotency_key("order-12345").build(),
+        event_for("acme", "[1, 2, 3]").event_type("order.paid").header("traceparent", "00-abc-def-01").build(),
+    ];
+    let validator = validator_of("EventEnvelope.json");
+    for sample in &samples {
+        let described = describe(sample);
+        let errors: Vec<String> =
+            validator.iter_errors(&described).map(|e| format!("{e} at {}", e.instance_path)).collect();
+        assert!(errors.is_empty(), "the schema rejects {described}: {errors:?}");
+    }
+
+    harness.produce(samples).await;
+    let running = harness.start(GROUP);
+    let counts = running.settled(2).await;
+    running.stop().await.unwrap();
+    assert_eq!((counts.accepted, counts.rejected_total()), (2, 0));
+}
+
+#[test]
+fn event_records_of_another_format_do_not_validate() {
+    let validator = validator_of("EventEnvelope.json");
+    let body = r#"{"a":1}"#;
+    let mut not_json = event_for("acme", body).event_type("order.created").build();
+    not_json.value = b"{not json".to_vec();
+    let wrong = [
+        ("key not a tenant id", event_for("Not A Tenant!", body).event_type("order.created").build()),
+        ("no event type", event_for("acme", body).build()),
+        ("empty event type", event_for("acme", body).event_type("").build()),
+        ("empty idempotency key", event_for("acme", body).event_type("order.created").idempotency_key("").build()),
         ("value not JSON", not_json),
     ];
     for (what, record) in wrong {

@@ -4,24 +4,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
-use hookline_domain::event_types::parse_patterns;
-use hookline_domain::tenant::TenantLimits;
-use hookline_domain::{
-    topics, EventAccepted, EventId, Subscription, SubscriptionEvent, SubscriptionId, TaskId, Tenant, TenantEvent,
-    TenantId,
-};
+use hookline_domain::{topics, EventAccepted, EventId, SubscriptionId, TaskId, TenantId};
 use hookline_ingest::{EventIntake, EventOutcome, EventRequest, IngestError};
 use hookline_log::embedded::{EmbeddedLog, EmbeddedOptions};
 use hookline_log::{EventLog, TopicSpec};
-use hookline_records::{subscription_record, tenant_record};
 use hookline_routing::Directory;
 use hookline_views::embedded::EmbeddedViews;
 use hookline_views::{Retention, ViewStore};
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{read_all, PATIENCE};
+use crate::support::{create_routed_subscription, create_tenant, read_all};
 
 struct Tenants {
     log: Arc<dyn EventLog>,
@@ -60,29 +53,11 @@ impl Tenants {
     }
 
     async fn tenant(&self, id: &str) -> TenantId {
-        let at = Utc::now();
-        let tenant_id = TenantId::parse(id).unwrap();
-        let tenant = Tenant {
-            id: tenant_id.clone(),
-            name: id.into(),
-            limits: TenantLimits::default(),
-            created_at: at,
-            updated_at: at,
-        };
-        let appended = self.log.append(vec![tenant_record(&TenantEvent::TenantCreated { tenant })]).await.unwrap();
-        self.routing.wait_for(topics::TENANTS, &appended[0], PATIENCE).await.unwrap();
-        tenant_id
+        create_tenant(&self.log, &self.routing, id).await
     }
 
     async fn subscription(&self, tenant: &TenantId, patterns: Option<&[&str]>, enabled: bool) -> SubscriptionId {
-        let base = Subscription::new(SubscriptionId::new(), "https://example.com/hook", Utc::now());
-        let subscription = Subscription { tenant_id: tenant.clone(), enabled, ..base }
-            .with_patterns(patterns.map(|p| parse_patterns("event_types", p).unwrap()));
-        let id = subscription.id;
-        let record = subscription_record(&SubscriptionEvent::SubscriptionCreated { subscription });
-        let appended = self.log.append(vec![record]).await.unwrap();
-        self.routing.wait_for(topics::SUBSCRIPTIONS, &appended[0], PATIENCE).await.unwrap();
-        id
+        create_routed_subscription(&self.log, &self.routing, tenant, patterns, enabled).await
     }
 
     async fn send(&self, tenant: &TenantId, event_type: &str, key: Option<&str>) -> Result<EventOutcome, IngestError> {

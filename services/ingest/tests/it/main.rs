@@ -4,6 +4,7 @@
 mod accepted;
 mod envelope_schema;
 mod events;
+mod log_events;
 mod poison;
 mod rejected;
 mod restart;

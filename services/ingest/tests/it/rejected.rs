@@ -117,13 +117,15 @@ async fn a_missing_output_topic_stops_the_consumer_at_start() {
     let deps = IngestConsumerDeps {
         log,
         ingestor: harness.ingestor.clone(),
+        intake: harness.intake.clone(),
         counters: Arc::new(IngestCounters::new()),
         metrics: hookline_metrics::Registry::new(),
     };
     let ended = run_consumer(IngestConsumerConfig::default(), deps, CancellationToken::new()).await;
     match ended {
         Err(IngestConsumerError::Log(LogError::UnknownTopic(missing))) => {
-            assert_eq!(missing, format!("{}, {}, {}", topics::DELIVERIES, topics::INGEST_REJECTED, topics::QUARANTINE))
+            let expected = [topics::DELIVERIES, topics::FANOUT, topics::INGEST_REJECTED, topics::QUARANTINE];
+            assert_eq!(missing, expected.join(", "))
         }
         other => panic!("expected the missing topics to be named, got {other:?}"),
     }

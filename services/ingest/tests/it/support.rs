@@ -7,18 +7,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use hookline_domain::event_types::parse_patterns;
 use hookline_domain::signature::ingest_signature;
+use hookline_domain::tenant::TenantLimits;
 use hookline_domain::{
     topics, LogPosition, Secret, Subscription, SubscriptionEvent, SubscriptionId, TaskAccepted, TaskId, TaskView,
+    Tenant, TenantEvent, TenantId,
 };
 use hookline_ingest::{
-    run_consumer, IngestConsumerConfig, IngestConsumerDeps, IngestConsumerError, IngestCounters, IngestCounts,
-    Ingestor, EVENT_TYPE_HEADER, IDEMPOTENCY_KEY_HEADER, SIGNATURE_HEADER,
+    run_consumer, EventIntake, IngestConsumerConfig, IngestConsumerDeps, IngestConsumerError, IngestCounters,
+    IngestCounts, Ingestor, EVENT_TYPE_HEADER, IDEMPOTENCY_KEY_HEADER, SIGNATURE_HEADER,
 };
 use hookline_log::embedded::{EmbeddedLog, EmbeddedOptions};
 use hookline_log::{Appended, ConsumerSpec, EventLog, NewRecord, Record, StartFrom, TopicPartition, TopicSpec};
 use hookline_lookup::SubscriptionDirectory;
 use hookline_metrics::Registry;
+use hookline_records::{subscription_record, tenant_record};
+use hookline_routing::Directory;
 use hookline_views::embedded::EmbeddedViews;
 use hookline_views::{Retention, ViewChange, ViewStore};
 use tempfile::TempDir;
@@ -52,7 +57,17 @@ pub struct Harness {
     pub log: Arc<dyn EventLog>,
     pub views: Arc<dyn ViewStore>,
     pub ingestor: Arc<Ingestor>,
+    pub intake: Arc<EventIntake>,
+    /// The routing directory the intake reads, following the log until the harness drops.
+    pub routing: Arc<Directory>,
+    following: CancellationToken,
     _dir: TempDir,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.following.cancel();
+    }
 }
 
 impl Harness {
@@ -73,12 +88,23 @@ impl Harness {
             spec(topics::DELIVERIES, PARTITIONS),
             spec(topics::INGEST_REJECTED, 1),
             spec(topics::QUARANTINE, 1),
+            spec(topics::EVENTS, PARTITIONS),
+            spec(topics::FANOUT, PARTITIONS),
+            spec(topics::TENANTS, 1),
+            spec(topics::SUBSCRIPTIONS, PARTITIONS),
         ])
         .await
         .unwrap();
         let directory = Arc::new(SubscriptionDirectory::new(views.clone(), 1000, Duration::from_secs(3600)));
         let ingestor = Arc::new(Ingestor::new(log.clone(), directory, views.clone(), MAX_BODY_BYTES));
-        Harness { log, views, ingestor, _dir: dir }
+        let routing = Arc::new(Directory::new());
+        let following = CancellationToken::new();
+        tokio::spawn({
+            let (routing, log, following) = (routing.clone(), log.clone(), following.clone());
+            async move { routing.follow(log, following).await }
+        });
+        let intake = Arc::new(EventIntake::new(log.clone(), routing.clone(), views.clone(), MAX_BODY_BYTES));
+        Harness { log, views, ingestor, intake, routing, following, _dir: dir }
     }
 
     /// Registers a live subscription, as the projector would from its SubscriptionCreated.
@@ -117,6 +143,7 @@ impl Harness {
         let deps = IngestConsumerDeps {
             log: self.log.clone(),
             ingestor: self.ingestor.clone(),
+            intake: self.intake.clone(),
             counters: counters.clone(),
             metrics: Registry::new(),
         };
@@ -186,6 +213,41 @@ impl Running {
     }
 }
 
+/// Creates tenant `id` in the log and waits until `routing` has read it.
+pub async fn create_tenant(log: &Arc<dyn EventLog>, routing: &Directory, id: &str) -> TenantId {
+    let at = Utc::now();
+    let tenant_id = TenantId::parse(id).unwrap();
+    let tenant = Tenant {
+        id: tenant_id.clone(),
+        name: id.into(),
+        limits: TenantLimits::default(),
+        created_at: at,
+        updated_at: at,
+    };
+    let appended = log.append(vec![tenant_record(&TenantEvent::TenantCreated { tenant })]).await.unwrap();
+    routing.wait_for(topics::TENANTS, &appended[0], PATIENCE).await.unwrap();
+    tenant_id
+}
+
+/// Creates a subscription of `tenant` wanting `patterns` (`None`: every event) in the
+/// log, and waits until `routing` has read it.
+pub async fn create_routed_subscription(
+    log: &Arc<dyn EventLog>,
+    routing: &Directory,
+    tenant: &TenantId,
+    patterns: Option<&[&str]>,
+    enabled: bool,
+) -> SubscriptionId {
+    let base = Subscription::new(SubscriptionId::new(), "https://example.com/hook", Utc::now());
+    let subscription = Subscription { tenant_id: tenant.clone(), enabled, ..base }
+        .with_patterns(patterns.map(|p| parse_patterns("event_types", p).unwrap()));
+    let id = subscription.id;
+    let record = subscription_record(&SubscriptionEvent::SubscriptionCreated { subscription });
+    let appended = log.append(vec![record]).await.unwrap();
+    routing.wait_for(topics::SUBSCRIPTIONS, &appended[0], PATIENCE).await.unwrap();
+    id
+}
+
 /// A record for `hookline.ingest`, built as a producer would.
 pub struct Webhook {
     record: NewRecord,
@@ -200,6 +262,18 @@ pub fn webhook_with_key(key: &[u8], body: &str) -> Webhook {
         record: NewRecord {
             topic: topics::INGEST.to_string(),
             key: key.to_vec(),
+            headers: Vec::new(),
+            value: body.as_bytes().to_vec(),
+        },
+    }
+}
+
+/// A record for `hookline.events` sent to tenant `key`, built as a producer would.
+pub fn event_for(key: &str, body: &str) -> Webhook {
+    Webhook {
+        record: NewRecord {
+            topic: topics::EVENTS.to_string(),
+            key: key.as_bytes().to_vec(),
             headers: Vec::new(),
             value: body.as_bytes().to_vec(),
         },

@@ -5,13 +5,14 @@
 //! needs, and panics with a message saying what went wrong.
 //!
 //! Cases use fresh random ids and never assume the store is empty, so they may all
-//! run against one shared database (a Cassandra keyspace, say), concurrently. The
-//! one exception: [`rows_expire_and_are_purged`] calls `purge_expired`, which may
-//! delete other cases' expired rows, and checks a lower bound on the count only;
-//! run it where no other purge races it. Timestamps are whole milliseconds, as CQL
+//! run against one shared database (a Cassandra keyspace, say), concurrently.
+//! [`rows_expire_and_are_purged`] and [`events_expire_with_the_retention`] call
+//! `purge_expired`, which may delete other cases' expired rows: they check what a
+//! purge leaves, never how many rows it counts. Timestamps are whole milliseconds, as CQL
 //! stores them.
 
 mod attempts;
+mod events;
 mod fixtures;
 mod retention;
 mod subscriptions;
@@ -23,10 +24,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use self::attempts::{attempts_for_subscription_newest_first, attempts_for_task_oldest_first};
+pub use self::events::{
+    event_listing_pages_newest_first_with_filters, event_listing_rejects_invalid_cursor,
+    events_expire_with_the_retention, events_fold_ignores_order_and_repeats, tokens_last_used_keeps_the_latest,
+};
 pub use self::retention::{old_events_are_not_written, rows_expire_and_are_purged};
 pub use self::subscriptions::{
     subscription_changes_follow_versions, subscription_lifecycle, subscription_listing_pages_in_id_order,
-    subscription_listing_rejects_invalid_cursor,
+    subscription_listing_rejects_invalid_cursor, subscriptions_keep_their_tenant_and_event_types,
 };
 pub use self::task_listing::{
     task_listing_filters_newest_first, task_listing_hides_expired_tasks, task_listing_pages_with_a_cursor,
@@ -71,4 +76,10 @@ pub async fn run_all(factory: &impl ViewStoreFactory) {
     task_payload_positions_are_kept_for_retries(factory).await;
     rows_expire_and_are_purged(factory).await;
     old_events_are_not_written(factory).await;
+    subscriptions_keep_their_tenant_and_event_types(factory).await;
+    events_fold_ignores_order_and_repeats(factory).await;
+    event_listing_pages_newest_first_with_filters(factory).await;
+    event_listing_rejects_invalid_cursor(factory).await;
+    events_expire_with_the_retention(factory).await;
+    tokens_last_used_keeps_the_latest(factory).await;
 }

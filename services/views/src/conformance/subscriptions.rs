@@ -1,8 +1,9 @@
-//! Subscriptions: upserts, tombstones, listing and paging.
+//! Subscriptions: upserts, tombstones, listing and paging, tenants and event-type patterns.
 
 use std::sync::Arc;
 
-use hookline_domain::{Secret, Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState};
+use hookline_domain::event_types::parse_patterns;
+use hookline_domain::{Secret, Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState, TenantId};
 
 use uuid::Uuid;
 
@@ -226,4 +227,48 @@ pub async fn subscription_listing_rejects_invalid_cursor(factory: &impl ViewStor
             other => panic!("cursor {bad:?} must give ViewError::InvalidCursor, got {other:?}"),
         }
     }
+}
+
+/// A subscription's tenant and event-type patterns read back as written, from
+/// `subscription` and from the listing, through an update that changes the patterns
+/// and one that drops them; one written before tenants existed belongs to the default tenant.
+pub async fn subscriptions_keep_their_tenant_and_event_types(factory: &impl ViewStoreFactory) {
+    let store = factory.open(LONG_RETENTION).await;
+    let (id, plain_id) = (SubscriptionId::new(), SubscriptionId::new());
+    let t0 = now();
+    let patterns = |raw: &[&str]| Some(parse_patterns("event_types", raw).expect("valid patterns"));
+    let created = Subscription {
+        tenant_id: TenantId::generate(),
+        ..subscription(id, "https://example.com/tenant", t0).with_patterns(patterns(&["order.*", "user.created", "*"]))
+    };
+    let plain = subscription(plain_id, "https://example.com/plain", t0);
+    apply(
+        &store,
+        vec![
+            change(SubscriptionEvent::SubscriptionCreated { subscription: created.clone() }),
+            change(SubscriptionEvent::SubscriptionCreated { subscription: plain.clone() }),
+        ],
+    )
+    .await;
+    let listed = |store: &Arc<dyn ViewStore>, id: SubscriptionId| {
+        let store = store.clone();
+        async move { list_all(&store, 1000).await.into_iter().find(|s| s.id == id) }
+    };
+    assert_eq!(state(&store, id).await, Some(SubscriptionState::Live(created.clone())), "tenant and patterns kept");
+    assert_eq!(listed(&store, id).await, Some(created.clone()), "and listed with them");
+    assert_eq!(state(&store, plain_id).await, Some(SubscriptionState::Live(plain.clone())), "the default tenant");
+    assert_eq!(listed(&store, plain_id).await, Some(plain), "listed in the default tenant, wanting every event");
+
+    let narrowed = Subscription {
+        updated_at: t0 + secs(1),
+        ..created.next_version(Uuid::new_v4()).with_patterns(patterns(&["invoice.paid"]))
+    };
+    apply(&store, vec![change(SubscriptionEvent::SubscriptionUpdated { subscription: narrowed.clone() })]).await;
+    assert_eq!(state(&store, id).await, Some(SubscriptionState::Live(narrowed.clone())), "other patterns");
+    assert_eq!(listed(&store, id).await, Some(narrowed.clone()));
+    let widened =
+        Subscription { updated_at: t0 + secs(2), ..narrowed.next_version(Uuid::new_v4()).with_patterns(None) };
+    apply(&store, vec![change(SubscriptionEvent::SubscriptionUpdated { subscription: widened.clone() })]).await;
+    assert_eq!(state(&store, id).await, Some(SubscriptionState::Live(widened.clone())), "patterns dropped");
+    assert_eq!(listed(&store, id).await, Some(widened));
 }

@@ -13,6 +13,7 @@ mod schema;
 mod stored;
 mod write;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,14 +21,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hookline_domain::{
-    AttemptRecorded, LogPosition, Subscription, SubscriptionId, SubscriptionState, TaskId, TaskView,
+    AttemptRecorded, EventId, LogPosition, Subscription, SubscriptionId, SubscriptionState, TaskId, TaskView, TenantId,
+    TokenId,
 };
 use redb::Database;
 use uuid::Uuid;
 
 use self::error::EmbeddedError;
 use self::schema::clock_ms;
-use crate::{Page, Retention, TaskFilter, TaskPosition, ViewChange, ViewError, ViewStore};
+use crate::{
+    EventFilter, EventPosition, EventView, Page, Retention, TaskFilter, TaskPosition, ViewChange, ViewError, ViewStore,
+};
 
 /// The default page cache of the views (redb's own default is 1 GiB).
 pub const DEFAULT_CACHE_BYTES: usize = 32 << 20;
@@ -130,6 +134,28 @@ impl ViewStore for EmbeddedViews {
     ) -> Result<Vec<AttemptRecorded>, ViewError> {
         let now = clock_ms(Utc::now());
         self.blocking(move |db, _| read::attempts_for_subscription(db, id, limit, now)).await
+    }
+
+    async fn event(&self, id: EventId) -> Result<Option<EventView>, ViewError> {
+        let now = clock_ms(Utc::now());
+        self.blocking(move |db, _| read::event(db, id, now)).await
+    }
+
+    async fn events(
+        &self,
+        tenant: &TenantId,
+        filter: &EventFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<EventView>, ViewError> {
+        let after = cursor.map(EventPosition::from_cursor).transpose()?;
+        let (tenant, filter, now) = (tenant.clone(), filter.clone(), clock_ms(Utc::now()));
+        self.blocking(move |db, _| read::events(db, &tenant, filter, limit, after, now)).await
+    }
+
+    async fn tokens_last_used(&self, ids: &[TokenId]) -> Result<HashMap<TokenId, DateTime<Utc>>, ViewError> {
+        let ids = ids.to_vec();
+        self.blocking(move |db, _| read::tokens_last_used(db, &ids)).await
     }
 
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, ViewError> {

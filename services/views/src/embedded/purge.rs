@@ -2,11 +2,11 @@
 
 use redb::{Database, ReadableTable};
 
-use super::codec::{decode_attempt, decode_task};
+use super::codec::{decode_attempt, decode_event, decode_task};
 use super::error::EmbeddedError;
 use super::schema::{
-    by_sub_key, split_expiry_key, split_row, task_by_sub_key, task_time_key, RowKind, ATTEMPTS, ATTEMPTS_BY_SUB,
-    EXPIRY, TASKS, TASKS_BY_SUB, TASKS_BY_TIME,
+    by_sub_key, event_listing_key, listing_key, split_expiry_key, split_row, task_by_sub_key, Bytes, RowKind, ATTEMPTS,
+    ATTEMPTS_BY_SUB, EVENTS, EVENTS_BY_TENANT, EXPIRY, TASKS, TASKS_BY_SUB, TASKS_BY_TIME,
 };
 use crate::TaskPosition;
 
@@ -19,7 +19,7 @@ const ENTRIES_PER_TRANSACTION: usize = 4 * CHUNK;
 
 /// What one purge transaction did.
 pub(super) struct Purged {
-    /// Task and attempt rows deleted.
+    /// Task, attempt and event rows deleted.
     pub rows: u64,
     /// The transaction stopped at its limit: more rows may be due.
     pub more: bool,
@@ -38,6 +38,8 @@ pub(super) fn purge_expired(db: &Database, now_ms: u64) -> Result<Purged, Embedd
         let mut attempts_by_sub = txn.open_table(ATTEMPTS_BY_SUB)?;
         let mut tasks_by_time = txn.open_table(TASKS_BY_TIME)?;
         let mut tasks_by_sub = txn.open_table(TASKS_BY_SUB)?;
+        let mut events = txn.open_table(EVENTS)?;
+        let mut events_by_tenant = txn.open_table(EVENTS_BY_TENANT)?;
         // Every key of a row expired at or before now_ms sorts before this one.
         let end = now_ms.saturating_add(1).to_be_bytes();
         while taken < ENTRIES_PER_TRANSACTION {
@@ -52,42 +54,29 @@ pub(super) fn purge_expired(db: &Database, now_ms: u64) -> Result<Purged, Embedd
             for index_key in &due {
                 expiry.remove(&index_key[..])?;
                 let (expires, kind, row_key) = split_expiry_key(index_key)?;
-                // A row rewritten with a later expiry keeps its row but not this entry.
                 match kind {
                     RowKind::Task => {
-                        let due_task = match tasks.get(row_key)? {
-                            Some(row) => {
-                                let (row_expires, encoded) = split_row(row.value())?;
-                                if row_expires == expires {
-                                    Some(decode_task(encoded)?.view)
-                                } else {
-                                    None
-                                }
-                            }
-                            None => None,
-                        };
+                        let due_task = still_due(&tasks, row_key, expires, decode_task)?.map(|task| task.view);
                         if let Some(task) = due_task {
                             let position = TaskPosition::of(&task);
-                            tasks_by_time.remove(&task_time_key(position)[..])?;
+                            tasks_by_time.remove(&listing_key(position)[..])?;
                             tasks_by_sub.remove(&task_by_sub_key(task.subscription_id, position)[..])?;
                             tasks.remove(row_key)?;
+                            deleted += 1;
+                        }
+                    }
+                    RowKind::Event => {
+                        let due_event = still_due(&events, row_key, expires, decode_event)?;
+                        if let Some(event) = due_event {
+                            events_by_tenant.remove(&event_listing_key(&event)[..])?;
+                            events.remove(row_key)?;
                             deleted += 1;
                         }
                     }
                     // Its table was dropped on open; the entry above was all that was left.
                     RowKind::PayloadCopy => {}
                     RowKind::Attempt => {
-                        let due_attempt = match attempts.get(row_key)? {
-                            Some(row) => {
-                                let (row_expires, encoded) = split_row(row.value())?;
-                                if row_expires == expires {
-                                    Some(decode_attempt(encoded)?)
-                                } else {
-                                    None
-                                }
-                            }
-                            None => None,
-                        };
+                        let due_attempt = still_due(&attempts, row_key, expires, decode_attempt)?;
                         if let Some(attempt) = due_attempt {
                             attempts_by_sub.remove(&by_sub_key(&attempt)[..])?;
                             attempts.remove(row_key)?;
@@ -100,4 +89,23 @@ pub(super) fn purge_expired(db: &Database, now_ms: u64) -> Result<Purged, Embedd
     }
     txn.commit()?;
     Ok(Purged { rows: deleted, more: taken >= ENTRIES_PER_TRANSACTION })
+}
+
+/// The row at `key`, decoded, if its expiry is still `expires`: a row rewritten with a
+/// later expiry keeps its row but not the index entry of its earlier one.
+fn still_due<T>(
+    table: &impl ReadableTable<Bytes, Bytes>,
+    key: &[u8],
+    expires: u64,
+    decode: impl FnOnce(&[u8]) -> Result<T, EmbeddedError>,
+) -> Result<Option<T>, EmbeddedError> {
+    let Some(row) = table.get(key)? else {
+        return Ok(None);
+    };
+    let (row_expires, encoded) = split_row(row.value())?;
+    if row_expires == expires {
+        Ok(Some(decode(encoded)?))
+    } else {
+        Ok(None)
+    }
 }

@@ -1,22 +1,28 @@
 //! Reads, each in one read transaction; rows expired at `now_ms` are never returned.
 
+use std::collections::HashMap;
 use std::ops::Bound;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hookline_domain::{
-    AttemptRecorded, LogPosition, Subscription, SubscriptionId, SubscriptionState, TaskId, TaskView,
+    AttemptRecorded, EventId, LogPosition, Subscription, SubscriptionId, SubscriptionState, TaskId, TaskView, TenantId,
+    TokenId,
 };
 use redb::{Database, ReadableDatabase, ReadableTable};
 
-use super::codec::{decode_attempt, decode_task};
+use super::codec::{decode_attempt, decode_event, decode_task, decode_time};
 use super::error::EmbeddedError;
 use super::schema::{
-    attempt_key, attempt_key_of_by_sub, decode, position_of_listing_key, prefix_end, split_row, subscription_key,
-    subscription_write_key, task_by_sub_key, task_time_key, Bytes, ATTEMPTS, ATTEMPTS_BY_SUB, SUBSCRIPTIONS,
-    SUBSCRIPTION_WRITES, TASKS, TASKS_BY_SUB, TASKS_BY_TIME, TOMBSTONES,
+    attempt_key, attempt_key_of_by_sub, decode, listing_key, position_of_listing_key, prefix_end, prefixed_listing_key,
+    split_row, subscription_key, subscription_write_key, tenant_prefix, Bytes, ATTEMPTS, ATTEMPTS_BY_SUB, EVENTS,
+    EVENTS_BY_TENANT, SUBSCRIPTIONS, SUBSCRIPTION_WRITES, TASKS, TASKS_BY_SUB, TASKS_BY_TIME, TOKENS_LAST_USED,
+    TOMBSTONES,
 };
-use crate::{Page, TaskFilter, TaskPageBuilder, TaskPosition};
+use crate::{
+    EventFilter, EventPosition, EventView, Listed, ListingFilter, ListingPosition, Page, PageBuilder, TaskFilter,
+    TaskPosition,
+};
 
 pub(super) fn subscription(db: &Database, id: SubscriptionId) -> Result<Option<SubscriptionState>, EmbeddedError> {
     let txn = db.begin_read()?;
@@ -104,36 +110,74 @@ pub(super) fn tasks(
     after: Option<TaskPosition>,
     now_ms: u64,
 ) -> Result<Page<TaskView>, EmbeddedError> {
-    let mut page = TaskPageBuilder::new(filter, limit);
+    let mut page = PageBuilder::new(filter, limit);
     if page.is_complete() {
         return Ok(page.finish());
     }
     let txn = db.begin_read()?;
     let rows = txn.open_table(TASKS)?;
-    let (table, lower, upper): (_, Vec<u8>, Option<Vec<u8>>) = match filter.subscription {
-        Some(sub) => {
-            let prefix = subscription_key(sub);
-            let upper = match after {
-                Some(position) => Some(task_by_sub_key(sub, position).to_vec()),
-                None => prefix_end(&prefix),
-            };
-            (txn.open_table(TASKS_BY_SUB)?, prefix.to_vec(), upper)
-        }
-        None => (txn.open_table(TASKS_BY_TIME)?, Vec::new(), after.map(|p| task_time_key(p).to_vec())),
+    let (index, prefix) = match filter.subscription {
+        Some(sub) => (txn.open_table(TASKS_BY_SUB)?, subscription_key(sub).to_vec()),
+        None => (txn.open_table(TASKS_BY_TIME)?, Vec::new()),
+    };
+    walk_newest_first(&index, &prefix, after, &mut page, |id| live_task(&rows, id, now_ms))?;
+    Ok(page.finish())
+}
+
+/// Walks a tenant's listing backwards (newest first) from just before `after`.
+pub(super) fn events(
+    db: &Database,
+    tenant: &TenantId,
+    filter: EventFilter,
+    limit: usize,
+    after: Option<EventPosition>,
+    now_ms: u64,
+) -> Result<Page<EventView>, EmbeddedError> {
+    let mut page = PageBuilder::new(filter, limit);
+    if page.is_complete() {
+        return Ok(page.finish());
+    }
+    let txn = db.begin_read()?;
+    let rows = txn.open_table(EVENTS)?;
+    let index = txn.open_table(EVENTS_BY_TENANT)?;
+    walk_newest_first(&index, &tenant_prefix(tenant), after, &mut page, |id| live_event(&rows, id, now_ms))?;
+    Ok(page.finish())
+}
+
+/// Offers `page` the items of the listing `index` under `prefix`, newest first, from
+/// just before `after`, each as `item` reads it (`None`: expired, or since moved to
+/// another position, which its entry there lists), until the page is complete.
+fn walk_newest_first<T, F>(
+    index: &impl ReadableTable<Bytes, ()>,
+    prefix: &[u8],
+    after: Option<ListingPosition<T::Id>>,
+    page: &mut PageBuilder<T, F>,
+    mut item: impl FnMut(T::Id) -> Result<Option<T>, EmbeddedError>,
+) -> Result<(), EmbeddedError>
+where
+    T: Listed,
+    F: ListingFilter<T>,
+{
+    let upper = match after {
+        Some(position) => Some(match prefix.is_empty() {
+            true => listing_key(position).to_vec(),
+            false => prefixed_listing_key(prefix, position),
+        }),
+        None => prefix_end(prefix),
     };
     let upper = match &upper {
         Some(upper) => Bound::Excluded(&upper[..]),
         None => Bound::Unbounded,
     };
-    for entry in table.range::<&[u8]>((Bound::Included(&lower[..]), upper))?.rev() {
+    for entry in index.range::<&[u8]>((Bound::Included(prefix), upper))?.rev() {
         let (key, _) = entry?;
-        let position = position_of_listing_key(key.value())?;
-        let task = live_task(&rows, position.task_id, now_ms)?;
-        if !page.offer(position, task) {
+        let position = position_of_listing_key::<T::Id>(key.value())?;
+        let found = item(position.id)?.filter(|found| found.position() == position);
+        if !page.offer(position, found) {
             break;
         }
     }
-    Ok(page.finish())
+    Ok(())
 }
 
 pub(super) fn payload_position(
@@ -206,4 +250,39 @@ pub(super) fn attempts_for_subscription(
         }
     }
     Ok(attempts)
+}
+
+pub(super) fn event(db: &Database, id: EventId, now_ms: u64) -> Result<Option<EventView>, EmbeddedError> {
+    let txn = db.begin_read()?;
+    live_event(&txn.open_table(EVENTS)?, id, now_ms)
+}
+
+fn live_event(
+    events: &impl ReadableTable<Bytes, Bytes>,
+    id: EventId,
+    now_ms: u64,
+) -> Result<Option<EventView>, EmbeddedError> {
+    let Some(row) = events.get(&id.as_bytes()[..])? else {
+        return Ok(None);
+    };
+    let (expires, encoded) = split_row(row.value())?;
+    if expires <= now_ms {
+        return Ok(None);
+    }
+    Ok(Some(decode_event(encoded)?))
+}
+
+pub(super) fn tokens_last_used(
+    db: &Database,
+    ids: &[TokenId],
+) -> Result<HashMap<TokenId, DateTime<Utc>>, EmbeddedError> {
+    let txn = db.begin_read()?;
+    let table = txn.open_table(TOKENS_LAST_USED)?;
+    let mut used = HashMap::with_capacity(ids.len());
+    for id in ids {
+        if let Some(row) = table.get(&id.0.as_bytes()[..])? {
+            used.insert(*id, decode_time(row.value())?);
+        }
+    }
+    Ok(used)
 }

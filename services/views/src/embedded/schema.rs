@@ -10,10 +10,15 @@
 //! | `attempts_by_sub`| subscription id ++ !attempted_at (u64 BE) ++ task id ++ number | `()`                    |
 //! | `tasks_by_time`  | accepted ms (u64 BE) ++ task id                              | `()`                      |
 //! | `tasks_by_sub`   | subscription id ++ accepted ms (u64 BE) ++ task id           | `()`                      |
+//! | `events`         | event id (16 bytes)                                          | expiry ++ event           |
+//! | `events_by_tenant` | tenant id length (u8) ++ tenant id ++ accepted ms (u64 BE) ++ event id | `()`          |
+//! | `tokens_last_used` | token id (16 bytes)                                        | time of the latest use    |
 //! | `expiry`         | expiry (u64 BE) ++ row kind tag ++ row key                   | `()`                      |
 //!
-//! Tasks and attempts use the compact encoding of `codec.rs`; subscriptions JSON.
-//! The task listings are walked backwards (newest first); their accepted time is in
+//! Tasks, attempts, events and token times use the compact encoding of `codec.rs`;
+//! subscriptions JSON. A tenant's prefix in `events_by_tenant` starts with its
+//! length, so that no tenant's prefix is the start of another's.
+//! The task and event listings are walked backwards (newest first); their accepted time is in
 //! milliseconds with the sign bit flipped, so that it sorts as a signed time. A
 //! task row also holds where the task's payload is in the log (the record of its
 //! TaskAccepted or latest dead letter) and the time that position's retention counts
@@ -29,12 +34,12 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use hookline_domain::{AttemptRecorded, SubscriptionId, TaskId};
+use hookline_domain::{AttemptRecorded, SubscriptionId, TaskId, TenantId};
 use redb::{Database, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::TaskPosition;
+use crate::{EventView, Listed, ListingId, ListingPosition, TaskPosition};
 
 use super::codec;
 use super::error::EmbeddedError;
@@ -54,6 +59,9 @@ pub(super) const ATTEMPTS_BY_SUB: TableDefinition<Bytes, ()> = TableDefinition::
 pub(super) const EXPIRY: TableDefinition<Bytes, ()> = TableDefinition::new("expiry");
 pub(super) const TASKS_BY_TIME: TableDefinition<Bytes, ()> = TableDefinition::new("tasks_by_time");
 pub(super) const TASKS_BY_SUB: TableDefinition<Bytes, ()> = TableDefinition::new("tasks_by_sub");
+pub(super) const EVENTS: TableDefinition<Bytes, Bytes> = TableDefinition::new("events");
+pub(super) const EVENTS_BY_TENANT: TableDefinition<Bytes, ()> = TableDefinition::new("events_by_tenant");
+pub(super) const TOKENS_LAST_USED: TableDefinition<Bytes, Bytes> = TableDefinition::new("tokens_last_used");
 /// Copies of payloads, kept by earlier versions: dropped on open (the log holds them).
 const PAYLOAD_COPIES: TableDefinition<Bytes, Bytes> = TableDefinition::new("payloads");
 
@@ -61,10 +69,10 @@ const PAYLOAD_COPIES: TableDefinition<Bytes, Bytes> = TableDefinition::new("payl
 pub(super) fn create_tables(db: &Database) -> Result<(), EmbeddedError> {
     let txn = db.begin_write()?;
     txn.delete_table(PAYLOAD_COPIES)?;
-    for table in [SUBSCRIPTIONS, TOMBSTONES, SUBSCRIPTION_WRITES, TASKS, ATTEMPTS] {
+    for table in [SUBSCRIPTIONS, TOMBSTONES, SUBSCRIPTION_WRITES, TASKS, ATTEMPTS, EVENTS, TOKENS_LAST_USED] {
         txn.open_table(table)?;
     }
-    for table in [ATTEMPTS_BY_SUB, EXPIRY, TASKS_BY_TIME, TASKS_BY_SUB] {
+    for table in [ATTEMPTS_BY_SUB, EXPIRY, TASKS_BY_TIME, TASKS_BY_SUB, EVENTS_BY_TENANT] {
         txn.open_table(table)?;
     }
     txn.commit()?;
@@ -78,6 +86,7 @@ pub(super) enum RowKind {
     Attempt = 2,
     /// A payload copy of an earlier version's `payloads` table: its entry is dropped.
     PayloadCopy = 3,
+    Event = 4,
 }
 
 impl RowKind {
@@ -86,12 +95,13 @@ impl RowKind {
             1 => Some(RowKind::Task),
             2 => Some(RowKind::Attempt),
             3 => Some(RowKind::PayloadCopy),
+            4 => Some(RowKind::Event),
             _ => None,
         }
     }
 }
 
-const ID_LEN: usize = 16;
+pub(super) const ID_LEN: usize = 16;
 const EXPIRY_LEN: usize = 8;
 pub(super) const ATTEMPT_KEY_LEN: usize = ID_LEN + 4;
 const BY_SUB_KEY_LEN: usize = ID_LEN + 8 + ATTEMPT_KEY_LEN;
@@ -146,30 +156,46 @@ pub(super) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
-/// A task's key in `tasks_by_time`: its listing position.
-pub(super) fn task_time_key(position: TaskPosition) -> [u8; POSITION_LEN] {
+/// An item's key in a listing without prefix (`tasks_by_time`), and the end of its
+/// key in the others: its listing position, as bytes that sort in its order.
+pub(super) fn listing_key<Id: ListingId>(position: ListingPosition<Id>) -> [u8; POSITION_LEN] {
     let mut key = [0; POSITION_LEN];
     // Flipping the sign bit maps i64 onto u64 in the same order.
-    key[..8].copy_from_slice(&((position.accepted_ms as u64) ^ (1 << 63)).to_be_bytes());
-    key[8..].copy_from_slice(position.task_id.as_bytes());
+    key[..8].copy_from_slice(&((position.at_ms as u64) ^ (1 << 63)).to_be_bytes());
+    key[8..].copy_from_slice(&position.id.id_bytes());
+    key
+}
+
+/// A key in a listing of `prefix` (a subscription's tasks, a tenant's events).
+pub(super) fn prefixed_listing_key<Id: ListingId>(prefix: &[u8], position: ListingPosition<Id>) -> Vec<u8> {
+    let mut key = Vec::with_capacity(prefix.len() + POSITION_LEN);
+    key.extend_from_slice(prefix);
+    key.extend_from_slice(&listing_key(position));
     key
 }
 
 /// A task's key in `tasks_by_sub`: its subscription, then its listing position.
-pub(super) fn task_by_sub_key(sub: SubscriptionId, position: TaskPosition) -> [u8; ID_LEN + POSITION_LEN] {
-    let mut key = [0; ID_LEN + POSITION_LEN];
-    key[..ID_LEN].copy_from_slice(sub.as_bytes());
-    key[ID_LEN..].copy_from_slice(&task_time_key(position));
-    key
+pub(super) fn task_by_sub_key(sub: SubscriptionId, position: TaskPosition) -> Vec<u8> {
+    prefixed_listing_key(sub.as_bytes(), position)
 }
 
-/// The listing position a key of either task listing ends with.
-pub(super) fn position_of_listing_key(key: &[u8]) -> Result<TaskPosition, EmbeddedError> {
-    let corrupt = || EmbeddedError::Corrupt(format!("task listing key of {} bytes", key.len()));
+/// A tenant's prefix in `events_by_tenant`: its length, then its id.
+pub(super) fn tenant_prefix(tenant: &TenantId) -> Vec<u8> {
+    let id = tenant.as_str().as_bytes();
+    // Tenant ids are at most 64 bytes (MAX_TENANT_ID_LEN).
+    let mut prefix = Vec::with_capacity(1 + id.len());
+    prefix.push(u8::try_from(id.len()).unwrap_or(u8::MAX));
+    prefix.extend_from_slice(id);
+    prefix
+}
+
+/// The listing position a key of any listing ends with.
+pub(super) fn position_of_listing_key<Id: ListingId>(key: &[u8]) -> Result<ListingPosition<Id>, EmbeddedError> {
+    let corrupt = || EmbeddedError::Corrupt(format!("listing key of {} bytes", key.len()));
     let tail = key.len().checked_sub(POSITION_LEN).map(|start| &key[start..]).ok_or_else(corrupt)?;
     let (ms, id) = tail.split_first_chunk::<8>().ok_or_else(corrupt)?;
     let id: [u8; ID_LEN] = id.try_into().map_err(|_| corrupt())?;
-    Ok(TaskPosition { accepted_ms: (u64::from_be_bytes(*ms) ^ (1 << 63)) as i64, task_id: TaskId::from_bytes(id) })
+    Ok(ListingPosition { at_ms: (u64::from_be_bytes(*ms) ^ (1 << 63)) as i64, id: Id::from_id_bytes(id) })
 }
 
 pub(super) fn subscription_key(id: SubscriptionId) -> [u8; ID_LEN] {
@@ -208,6 +234,18 @@ pub(super) fn task_row(expires_ms: u64, task: &StoredTask) -> Vec<u8> {
     row
 }
 
+/// An event row: its expiry, then the event in the compact encoding.
+pub(super) fn event_row(expires_ms: u64, event: &EventView) -> Vec<u8> {
+    let mut row = expires_ms.to_be_bytes().to_vec();
+    codec::encode_event(event, &mut row);
+    row
+}
+
+/// An event's key in `events_by_tenant`: its tenant, then its listing position.
+pub(super) fn event_listing_key(event: &EventView) -> Vec<u8> {
+    prefixed_listing_key(&tenant_prefix(&event.tenant_id), event.position())
+}
+
 /// An attempt row: its expiry, then the attempt in the compact encoding.
 pub(super) fn attempt_row(expires_ms: u64, attempt: &AttemptRecorded) -> Vec<u8> {
     let mut row = expires_ms.to_be_bytes().to_vec();
@@ -215,7 +253,7 @@ pub(super) fn attempt_row(expires_ms: u64, attempt: &AttemptRecorded) -> Vec<u8>
     row
 }
 
-/// The expiry of a task or attempt row and its encoded value.
+/// The expiry of a task, attempt or event row and its encoded value.
 pub(super) fn split_row(row: &[u8]) -> Result<(u64, &[u8]), EmbeddedError> {
     let (expiry, encoded) =
         row.split_first_chunk::<EXPIRY_LEN>().ok_or_else(|| EmbeddedError::Corrupt("row too short".into()))?;
@@ -261,16 +299,27 @@ mod tests {
 
     #[test]
     fn task_listing_keys_sort_by_time_then_id_across_the_epoch() {
-        let position = |ms: i64, id: u8| TaskPosition { accepted_ms: ms, task_id: TaskId::from_bytes([id; 16]) };
+        let position = |ms: i64, id: u8| TaskPosition { at_ms: ms, id: TaskId::from_bytes([id; 16]) };
         let positions = [position(-5, 9), position(-5, 10), position(0, 1), position(1_700_000_000_000, 0)];
-        let keys: Vec<_> = positions.iter().map(|p| task_time_key(*p)).collect();
+        let keys: Vec<_> = positions.iter().map(|p| listing_key(*p)).collect();
         assert!(keys.windows(2).all(|w| w[0] < w[1]));
         let sub = SubscriptionId::from_bytes([3; 16]);
         for p in positions {
-            assert_eq!(position_of_listing_key(&task_time_key(p)).unwrap(), p);
+            assert_eq!(position_of_listing_key::<TaskId>(&listing_key(p)).unwrap(), p);
             assert_eq!(position_of_listing_key(&task_by_sub_key(sub, p)).unwrap(), p);
         }
-        assert!(position_of_listing_key(&[0; 7]).is_err());
+        assert!(position_of_listing_key::<TaskId>(&[0; 7]).is_err());
+    }
+
+    #[test]
+    fn no_tenant_prefix_starts_another() {
+        use hookline_domain::EventId;
+        let tenant = |id: &str| tenant_prefix(&TenantId::parse(id).unwrap());
+        let position = ListingPosition { at_ms: 7, id: EventId::from_bytes([0xff; 16]) };
+        let acme_key = prefixed_listing_key(&tenant("acme"), position);
+        assert!(!acme_key.starts_with(&tenant("acme-2")));
+        assert!(!prefixed_listing_key(&tenant("acme-2"), position).starts_with(&tenant("acme")));
+        assert_eq!(position_of_listing_key::<EventId>(&acme_key).unwrap(), position);
     }
 
     #[test]

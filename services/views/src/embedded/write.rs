@@ -3,18 +3,22 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use hookline_domain::{versions, AttemptRecorded, Outcome, SubscriptionEvent, SubscriptionState, TaskId, TaskView};
+use chrono::{DateTime, Utc};
+use hookline_domain::{
+    versions, AttemptRecorded, Outcome, SubscriptionEvent, SubscriptionState, TaskId, TaskView, TokenId,
+};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
 
-use super::codec::{decode_attempt, decode_task};
+use super::codec::{decode_attempt, decode_event, decode_task, decode_time, encode_time};
 use super::error::EmbeddedError;
 use super::schema::{
-    attempt_key, attempt_row, by_sub_key, decode, encode, expiry_key, expiry_ms, split_row, subscription_key,
-    subscription_write_key, task_by_sub_key, task_row, task_time_key, Bytes, RowKind, ATTEMPTS, ATTEMPTS_BY_SUB,
-    EXPIRY, SUBSCRIPTIONS, SUBSCRIPTION_WRITES, TASKS, TASKS_BY_SUB, TASKS_BY_TIME, TOMBSTONES, WRITES_KEPT,
+    attempt_key, attempt_row, by_sub_key, decode, encode, event_listing_key, event_row, expiry_key, expiry_ms,
+    listing_key, split_row, subscription_key, subscription_write_key, task_by_sub_key, task_row, Bytes, RowKind,
+    ATTEMPTS, ATTEMPTS_BY_SUB, EVENTS, EVENTS_BY_TENANT, EXPIRY, SUBSCRIPTIONS, SUBSCRIPTION_WRITES, TASKS,
+    TASKS_BY_SUB, TASKS_BY_TIME, TOKENS_LAST_USED, TOMBSTONES, WRITES_KEPT,
 };
 use super::stored::{PayloadAt, StoredTask};
-use crate::{TaskPosition, ViewChange};
+use crate::{EventView, TaskPosition, ViewChange};
 
 /// Applies `changes` and commits durably; rows already expired at `now_ms` are not written.
 pub(super) fn apply(db: &Database, ttl: Duration, now_ms: u64, changes: Vec<ViewChange>) -> Result<(), EmbeddedError> {
@@ -39,6 +43,8 @@ pub(super) fn apply(db: &Database, ttl: Duration, now_ms: u64, changes: Vec<View
                     let payload = PayloadAt { since: failed_at, position: payload_at };
                     fold(&mut tasks, StoredTask { view: task, payload: Some(payload) });
                 }
+                ViewChange::Event(event) => tables.put_event(*event, ttl, now_ms)?,
+                ViewChange::TokenUsed { token_id, at } => tables.note_token_used(token_id, at)?,
             }
         }
         for task in tasks.into_values() {
@@ -68,7 +74,7 @@ pub(super) fn list_unlisted_tasks(db: &Database) -> Result<(), EmbeddedError> {
         }
         for task in &stored {
             let position = TaskPosition::of(task);
-            tables.tasks_by_time.insert(&task_time_key(position)[..], ())?;
+            tables.tasks_by_time.insert(&listing_key(position)[..], ())?;
             tables.tasks_by_sub.insert(&task_by_sub_key(task.subscription_id, position)[..], ())?;
         }
     }
@@ -93,6 +99,9 @@ struct Tables<'txn> {
     attempts_by_sub: Table<'txn, Bytes, ()>,
     tasks_by_time: Table<'txn, Bytes, ()>,
     tasks_by_sub: Table<'txn, Bytes, ()>,
+    events: Table<'txn, Bytes, Bytes>,
+    events_by_tenant: Table<'txn, Bytes, ()>,
+    tokens_last_used: Table<'txn, Bytes, Bytes>,
     expiry: Table<'txn, Bytes, ()>,
 }
 
@@ -107,6 +116,9 @@ impl<'txn> Tables<'txn> {
             attempts_by_sub: txn.open_table(ATTEMPTS_BY_SUB)?,
             tasks_by_time: txn.open_table(TASKS_BY_TIME)?,
             tasks_by_sub: txn.open_table(TASKS_BY_SUB)?,
+            events: txn.open_table(EVENTS)?,
+            events_by_tenant: txn.open_table(EVENTS_BY_TENANT)?,
+            tokens_last_used: txn.open_table(TOKENS_LAST_USED)?,
             expiry: txn.open_table(EXPIRY)?,
         })
     }
@@ -185,7 +197,7 @@ impl<'txn> Tables<'txn> {
         self.expiry.insert(&expiry_key(expires, RowKind::Task, &key)[..], ())?;
         if !listed {
             let position = TaskPosition::of(&merged.view);
-            self.tasks_by_time.insert(&task_time_key(position)[..], ())?;
+            self.tasks_by_time.insert(&listing_key(position)[..], ())?;
             self.tasks_by_sub.insert(&task_by_sub_key(merged.view.subscription_id, position)[..], ())?;
         }
         Ok(())
@@ -194,8 +206,53 @@ impl<'txn> Tables<'txn> {
     /// Removes a task's entries from both listings.
     fn unlist_task(&mut self, task: &TaskView) -> Result<(), EmbeddedError> {
         let position = TaskPosition::of(task);
-        self.tasks_by_time.remove(&task_time_key(position)[..])?;
+        self.tasks_by_time.remove(&listing_key(position)[..])?;
         self.tasks_by_sub.remove(&task_by_sub_key(task.subscription_id, position)[..])?;
+        Ok(())
+    }
+
+    /// Stores an event, or keeps the stored one if its record came first (see
+    /// [`first_in_log`]); an expired stored row counts as absent and is replaced.
+    fn put_event(&mut self, event: EventView, ttl: Duration, now_ms: u64) -> Result<(), EmbeddedError> {
+        let key = *event.event_id.as_bytes();
+        let stored = match self.events.get(&key[..])? {
+            Some(row) => {
+                let (expires, encoded) = split_row(row.value())?;
+                Some((expires, decode_event(encoded)?))
+            }
+            None => None,
+        };
+        let event = match &stored {
+            Some((expires, known)) if *expires > now_ms => first_in_log(known.clone(), event),
+            _ => event,
+        };
+        let expires = expiry_ms(event.accepted_at, ttl);
+        if expires <= now_ms {
+            return Ok(());
+        }
+        if let Some((old_expires, known)) = stored {
+            if old_expires == expires && known == event {
+                return Ok(());
+            }
+            self.expiry.remove(&expiry_key(old_expires, RowKind::Event, &key)[..])?;
+            self.events_by_tenant.remove(&event_listing_key(&known)[..])?;
+        }
+        self.events.insert(&key[..], &event_row(expires, &event)[..])?;
+        self.expiry.insert(&expiry_key(expires, RowKind::Event, &key)[..], ())?;
+        self.events_by_tenant.insert(&event_listing_key(&event)[..], ())?;
+        Ok(())
+    }
+
+    /// Keeps the latest use of a token.
+    fn note_token_used(&mut self, token: TokenId, at: DateTime<Utc>) -> Result<(), EmbeddedError> {
+        let key = *token.0.as_bytes();
+        let known = match self.tokens_last_used.get(&key[..])? {
+            Some(row) => Some(decode_time(row.value())?),
+            None => None,
+        };
+        if known.is_none_or(|known| at > known) {
+            self.tokens_last_used.insert(&key[..], &encode_time(at)[..])?;
+        }
         Ok(())
     }
 
@@ -226,6 +283,18 @@ impl<'txn> Tables<'txn> {
         self.attempts_by_sub.insert(&by_sub_key(attempt)[..], ())?;
         self.expiry.insert(&expiry_key(expires, RowKind::Attempt, &key)[..], ())?;
         Ok(())
+    }
+}
+
+/// Which of two records of one event the views keep: the one earliest in the log
+/// (an event's records share its tenant's partition, so the lower offset is the
+/// first append; the rest break ties the same way whatever the order).
+fn first_in_log(a: EventView, b: EventView) -> EventView {
+    let rank = |e: &EventView| (e.payload_at.offset, e.payload_at.partition, e.payload_at.topic.clone());
+    if rank(&b) < rank(&a) {
+        b
+    } else {
+        a
     }
 }
 
