@@ -60,10 +60,10 @@ fn check_body_fits_a_record(max_body_bytes: usize, log: &dyn EventLog) -> anyhow
 }
 
 /// Refuses a log that deletes the records holding payloads (accepted tasks, dead
-/// letters) before the views that point at them expire: a retry by hand or a replay
-/// would find nothing there.
+/// letters, accepted events) before the views that point at them expire: a retry by hand, a replay
+/// or an event read back would find nothing there.
 async fn check_payloads_outlive_views(log: &dyn EventLog, checked: &Checked) -> anyhow::Result<()> {
-    for topic in [topics::DELIVERIES, topics::DLQ] {
+    for topic in [topics::DELIVERIES, topics::DLQ, topics::FANOUT] {
         let kept = log.retention(topic).await.with_context(|| format!("reading the retention of {topic}"))?;
         if let Some(kept) = kept.filter(|kept| *kept < checked.retention) {
             bail!(

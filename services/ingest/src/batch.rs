@@ -8,12 +8,12 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use hookline_domain::{topics, EventId, LogPosition, TaskId, TaskView};
+use hookline_domain::{topics, EventAccepted, EventId, LogPosition, TaskId, TaskView};
 use hookline_log::consume::{next_offsets, Backoff};
 use hookline_log::{Appended, EventLog, LogError, NewRecord, Record, TopicPartition};
 use hookline_quarantine::{Output, SetAside};
 use hookline_routing::Directory;
-use hookline_views::ViewChange;
+use hookline_views::{EventView, ViewChange};
 use tokio_util::sync::CancellationToken;
 use tracing::field::{display, Empty};
 use tracing::Instrument;
@@ -49,8 +49,9 @@ enum Verdict {
         event_id: EventId,
         record: NewRecord,
         task_ids: Vec<TaskId>,
-        /// Whether an idempotency key names it.
-        keyed: bool,
+        /// The event, when an idempotency key names it: written to the views before the
+        /// commit, like a keyed task.
+        keyed: Option<Box<EventAccepted>>,
     },
     /// Its idempotency key named a task (or an event) accepted before.
     Replayed,
@@ -94,13 +95,13 @@ pub(crate) async fn process(
         let Some(verdict) = verdict else { break };
         match verdict {
             Verdict::Accepted { task_id, keyed: Some(_), .. } if !keyed.insert(task_id) => tally.replayed += 1,
-            Verdict::EventAccepted { event_id, keyed: true, .. } if !keyed_event_ids.insert(event_id) => {
+            Verdict::EventAccepted { event_id, keyed: Some(_), .. } if !keyed_event_ids.insert(event_id) => {
                 tally.replayed += 1
             }
             Verdict::EventAccepted { event_id, record: accepted, task_ids, keyed } => {
                 tally.accepted += 1;
-                if keyed {
-                    keyed_events.push((output.len(), event_id, task_ids));
+                if let Some(event) = keyed {
+                    keyed_events.push((output.len(), event_id, task_ids, event));
                 }
                 output.push(Output { record: accepted, origin: record });
             }
@@ -123,22 +124,25 @@ pub(crate) async fn process(
     let Some(landed) = set_aside.append(output, shutdown).await? else {
         return Ok(Vec::new());
     };
-    let changes = keyed_views
-        .into_iter()
-        .filter_map(|(index, view)| {
-            let at = landed[index]?;
-            let payload_at =
-                LogPosition { topic: topics::DELIVERIES.to_string(), partition: at.partition, offset: at.offset };
-            Some(ViewChange::Task { task: *view, payload_at })
-        })
-        .collect();
-    if !judges.ingestor.record_keyed(changes, shutdown).await {
+    let position = |topic: &str, index: usize| {
+        landed[index].map(|at| LogPosition { topic: topic.to_string(), partition: at.partition, offset: at.offset })
+    };
+    let task_changes = keyed_views.into_iter().filter_map(|(index, view)| {
+        Some(ViewChange::Task { task: *view, payload_at: position(topics::DELIVERIES, index)? })
+    });
+    let mut appended_events = Vec::new();
+    let mut event_changes = Vec::new();
+    for (index, event_id, task_ids, event) in keyed_events {
+        if let Some(at) = position(topics::FANOUT, index) {
+            event_changes.push(ViewChange::Event(Box::new(EventView::of(&event, at))));
+            appended_events.push((event_id, task_ids));
+        }
+    }
+    if !judges.ingestor.record_keyed(task_changes.chain(event_changes).collect(), shutdown).await {
         return Ok(Vec::new());
     }
     judges.ingestor.remember_keyed(keyed);
-    let appended_events =
-        keyed_events.into_iter().filter(|(index, ..)| landed[*index].is_some()).map(|(_, id, tasks)| (id, tasks));
-    judges.intake.remember_keyed(appended_events.collect());
+    judges.intake.remember_keyed(appended_events);
     counters.add(&tally);
     Ok(next_offsets(&records[..judged]))
 }
@@ -238,8 +242,8 @@ async fn judge_event(
                 Ok(CheckedEvent::Accepted { event, record: accepted }) => {
                     tracing::Span::current().record("event_id", display(event.event_id));
                     tracing::debug!(tasks = event.subscriptions.len(), "event accepted");
-                    let keyed = event.idempotency_key.is_some();
                     let (event_id, task_ids) = (event.event_id, event.task_ids());
+                    let keyed = event.idempotency_key.is_some().then_some(event);
                     return Ok(Some(Verdict::EventAccepted { event_id, record: accepted, task_ids, keyed }));
                 }
                 Ok(CheckedEvent::Replayed { event_id, .. }) => {

@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use hookline_domain::limits::{validate_idempotency_key, ENVELOPE_ROOM_BYTES};
-use hookline_domain::{EventAccepted, EventId, TaskId, TenantId};
-use hookline_log::{EventLog, NewRecord};
+use hookline_domain::{topics, EventAccepted, EventId, LogPosition, TaskId, TenantId};
+use hookline_log::{Appended, EventLog, NewRecord};
 use hookline_records::event_accepted_record;
 use hookline_routing::Directory;
-use hookline_views::ViewStore;
+use hookline_views::{EventView, ViewChange, ViewStore};
 use quick_cache::sync::Cache;
 
 use crate::error::IngestError;
@@ -107,11 +107,24 @@ impl EventIntake {
         match self.keyed_events.get_value_or_guard_async(&event_id).await {
             Ok(earlier) => Ok(EventOutcome::Replayed { event_id, task_ids: earlier.as_ref().clone() }),
             Err(guard) => {
-                self.log.append(vec![record]).await.map_err(IngestError::from)?;
+                let appended = self.log.append(vec![record]).await.map_err(IngestError::from)?;
                 let _ = guard.insert(Arc::new(task_ids.clone()));
                 tracing::debug!(%event_id, tenant_id = %event.tenant_id, tasks = task_ids.len(), "keyed event accepted");
+                self.write_ahead(&event, &appended[0]).await;
                 Ok(EventOutcome::Accepted { event_id, task_ids })
             }
+        }
+    }
+
+    /// Writes a keyed event just appended into the views, so that another process that
+    /// gets its key answers a replay without waiting for the projector. Once: if the views
+    /// fail, the projector writes it a moment later, and only a repeat on another process
+    /// meanwhile would slip through.
+    async fn write_ahead(&self, event: &EventAccepted, appended: &Appended) {
+        let at =
+            LogPosition { topic: topics::FANOUT.to_string(), partition: appended.partition, offset: appended.offset };
+        if let Err(error) = self.views.apply(vec![ViewChange::Event(Box::new(EventView::of(event, at)))]).await {
+            tracing::warn!(event_id = %event.event_id, %error, "writing a keyed event to the views failed");
         }
     }
 
@@ -134,8 +147,7 @@ impl EventIntake {
         if let Some(task_ids) = self.keyed_events.get(&event_id) {
             return Ok(Some(task_ids.as_ref().clone()));
         }
-        let _ = &self.views;
-        Ok(None)
+        Ok(self.views.event(event_id).await?.map(|earlier| earlier.task_ids()))
     }
 
     /// Every check of an event and the EventAccepted record it becomes. Appends

@@ -18,6 +18,7 @@ use crate::support::{create_routed_subscription, create_tenant, read_all};
 
 struct Tenants {
     log: Arc<dyn EventLog>,
+    views: Arc<dyn ViewStore>,
     routing: Arc<Directory>,
     intake: EventIntake,
     shutdown: CancellationToken,
@@ -48,8 +49,8 @@ impl Tenants {
             let (routing, log, shutdown) = (routing.clone(), log.clone(), shutdown.clone());
             async move { routing.follow(log, shutdown).await }
         });
-        let intake = EventIntake::new(log.clone(), routing.clone(), views, MAX_BODY_BYTES);
-        Tenants { log, routing, intake, shutdown, _dir: dir }
+        let intake = EventIntake::new(log.clone(), routing.clone(), views.clone(), MAX_BODY_BYTES);
+        Tenants { log, views, routing, intake, shutdown, _dir: dir }
     }
 
     async fn tenant(&self, id: &str) -> TenantId {
@@ -133,6 +134,30 @@ async fn a_repeated_key_answers_the_first_event_and_appends_nothing() {
         panic!("accepted in the other tenant");
     };
     assert_ne!(other, event_id);
+}
+
+#[tokio::test]
+async fn another_process_answers_a_repeated_key_from_the_views_before_any_projector() {
+    let tenants = Tenants::new().await;
+    let acme = tenants.tenant("acme").await;
+    let sub = tenants.subscription(&acme, Some(&["order.*"]), true).await;
+    let EventOutcome::Accepted { event_id, task_ids } = tenants.send(&acme, "order.created", Some("k-1")).await.unwrap()
+    else {
+        panic!("accepted");
+    };
+    assert_eq!(task_ids, tasks_of(event_id, vec![sub]));
+    // A second intake shares the log and the views but none of the first one's memory,
+    // as another api process does; no projector runs.
+    let other = EventIntake::new(tenants.log.clone(), tenants.routing.clone(), tenants.views.clone(), MAX_BODY_BYTES);
+    let request = EventRequest {
+        tenant: &acme,
+        event_type: Some(b"order.created"),
+        body: br#"{"order": 42}"#,
+        idempotency_key: Some(b"k-1"),
+        dedup_name: None,
+    };
+    assert_eq!(other.accept(request).await.unwrap(), EventOutcome::Replayed { event_id, task_ids });
+    assert_eq!(tenants.accepted_events().await.len(), 1);
 }
 
 #[tokio::test]
