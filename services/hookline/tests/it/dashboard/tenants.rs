@@ -161,8 +161,17 @@ async fn an_operator_chooses_a_tenant_and_sees_only_its_things() {
             page.click("#send-to-tenant").await;
             page.wait_text("#send-tenant", T, |text| text == "For tenant Acme Corp (acme).").await;
             assert_eq!(page.text("#send-event-type-label").await.unwrap(), "Event type (required)");
-            let (_, tasks) = send_event_from_page(&page, "order.created", r#"{"order": 7}"#).await;
+            let (event, tasks) = send_event_from_page(&page, "order.created", r#"{"order": 7}"#).await;
             assert_eq!(tasks.len(), 3, "order.*, every event and order.created; not globex's");
+            page.click(&format!("#send-result li[data-task-id='{}'] button", tasks[0])).await;
+            page.wait_text("#task-title .badge", T, |text| text == "succeeded").await;
+            for path in ["/acme/all", "/acme/page"] {
+                let got = receiver.wait_for(path, 1, T).await;
+                assert_eq!(
+                    (got[0].json().unwrap(), got[0].header("webhook-id")),
+                    (json!({"order": 7}), Some(event.as_str()))
+                );
+            }
             let (_, tasks) = send_event_from_page(&page, "shipment.sent", "{}").await;
             assert_eq!(tasks.len(), 2, "every event and shipment.*");
             page.screenshot("desktop-tenant-acme").await;
@@ -177,10 +186,10 @@ async fn an_operator_chooses_a_tenant_and_sees_only_its_things() {
             let (_, tasks) = send_event_from_page(&page, "order.shipped", "{}").await;
             assert_eq!(tasks.len(), 1);
 
-            // All tenants again: everything, the new subscription too.
+            // All tenants again: everything, the new subscription and the events' deliveries too.
             page.select("#tenant", "").await;
             wait_count(&page, "#subscription-list li", 4).await;
-            wait_count(&page, "#feed li", 1).await;
+            wait_count(&page, "#feed li", 1 + 3 + 2 + 1).await;
         })
         .await;
 }
@@ -210,7 +219,8 @@ async fn a_tenant_token_shows_only_its_own_tenant() {
             assert!(!page.text(&card(&acme)).await.unwrap().contains("Tenant"), "one tenant: none on cards");
             page.wait_text(&format!("#feed li[data-task-id='{ours}'] .badge"), T, |t| t == "succeeded").await;
             assert_eq!(page.count(&format!("#feed li[data-task-id='{theirs}']")).await, 0);
-            assert_eq!(page.count("#feed li").await, 1);
+            let feed = page.text("#feed").await.unwrap();
+            assert!(!feed.contains("/globex/"), "{feed}");
 
             // What it creates is its own.
             page.click("#create summary").await;
