@@ -100,12 +100,19 @@ pub(crate) fn identify(state: &ApiState, headers: &HeaderMap) -> Result<Caller, 
 }
 
 /// The caller of a request that passed the edge. It is identified again here (a
-/// digest and a lookup): a token revoked since the edge looked is refused.
+/// digest and a lookup): a token revoked since the edge looked is refused. A tenant
+/// token's use is noted here, once per request that reaches a route.
 pub(crate) fn caller(state: &Arc<ApiState>) -> impl Filter<Extract = (Caller,), Error = Rejection> + Clone {
     let state = state.clone();
     warp::header::headers_cloned().and_then(move |headers: HeaderMap| {
         let state = state.clone();
-        async move { identify(&state, &headers).map_err(|e| warp::reject::custom(Refused(e))) }
+        async move {
+            let caller = identify(&state, &headers).map_err(|e| warp::reject::custom(Refused(e)))?;
+            if let Caller::Tenant(token) = &caller {
+                state.token_uses.used(token.id, &state.deps.views);
+            }
+            Ok::<_, Rejection>(caller)
+        }
     })
 }
 

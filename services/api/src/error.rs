@@ -73,6 +73,9 @@ pub enum ApiError {
     TenantNotFound,
     #[error("Token not found")]
     TokenNotFound,
+    /// Unknown, past the retention, or another tenant's: the same answer for all three.
+    #[error("Event not found")]
+    EventNotFound,
     /// The caller is known but may not do this (a tenant managing tenants).
     #[error("{0}")]
     Forbidden(&'static str),
@@ -170,9 +173,11 @@ impl ApiError {
                 body: json!({ "message": self.to_string(), "error": self.to_string() }),
                 headers: Vec::new(),
             },
-            ApiError::TaskNotFound | ApiError::TenantNotFound | ApiError::TokenNotFound | ApiError::RouteNotFound => {
-                message(StatusCode::NOT_FOUND, self.to_string())
-            }
+            ApiError::TaskNotFound
+            | ApiError::TenantNotFound
+            | ApiError::TokenNotFound
+            | ApiError::EventNotFound
+            | ApiError::RouteNotFound => message(StatusCode::NOT_FOUND, self.to_string()),
             ApiError::Forbidden(_) => message(StatusCode::FORBIDDEN, self.to_string()),
             ApiError::Conflict(_) => ErrorReply {
                 status: StatusCode::CONFLICT,

@@ -51,6 +51,7 @@ mod subscriptions;
 mod tasks;
 mod tenant_input;
 mod tenants;
+mod token_use;
 mod tokens;
 
 use std::convert::Infallible;

@@ -285,7 +285,24 @@ fn event_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
         .and(body_stream())
         .then(events::send)
         .map(into_response);
-    send.or(collection().and(wrong_method("POST"))).unify().boxed()
+    let list = collection()
+        .and(warp::get())
+        .and(with_state(state))
+        .and(caller(state))
+        .and(raw_query())
+        .then(events::list)
+        .map(into_response);
+    let one = || warp::path!("events" / String);
+    let get = one().and(warp::get()).and(with_state(state)).and(caller(state)).then(events::get).map(into_response);
+    send.or(list)
+        .unify()
+        .or(collection().and(wrong_method("GET, POST")))
+        .unify()
+        .or(get)
+        .unify()
+        .or(wrong_method_on(one(), "GET"))
+        .unify()
+        .boxed()
 }
 
 /// Every endpoint of one API version.

@@ -13,6 +13,7 @@ use crate::metrics::ApiMetrics;
 use crate::rate_limit::{retry_after_seconds, Rate, RateLimiter};
 use crate::recent_tasks::RecentTasks;
 use crate::tasks::QueuedRetries;
+use crate::token_use::TokenUses;
 
 pub(crate) struct ApiState {
     pub config: ApiConfig,
@@ -21,6 +22,7 @@ pub(crate) struct ApiState {
     pub metrics: ApiMetrics,
     pub rate_limiter: RateLimiter,
     pub queued_retries: QueuedRetries,
+    pub token_uses: TokenUses,
 }
 
 impl ApiState {
@@ -34,6 +36,7 @@ impl ApiState {
             metrics,
             rate_limiter,
             queued_retries: QueuedRetries::new(),
+            token_uses: TokenUses::new(),
         }
     }
 }

@@ -1,6 +1,6 @@
-//! A tenant's API tokens: made, listed and revoked by the operator or by the tenant
-//! itself. A token is shown once, in the answer that makes it; only its digest and
-//! first characters are kept. A revocation takes effect on each process as soon as
+//! A tenant's API tokens: made, listed (with when each was last used, see
+//! `token_use`) and revoked by the operator or by the tenant itself. A token is shown
+//! once, in the answer that makes it; only its digest and first characters are kept. A revocation takes effect on each process as soon as
 //! its routing directory reads it; this instance has read it before it answers.
 
 use std::str::FromStr;
@@ -37,7 +37,7 @@ struct TokenBody {
     prefix: String,
     name: Option<String>,
     created_at: String,
-    /// When the token was last used, to the minute; null until the views record it.
+    /// When the token was last used (recorded at most once a minute); null if never.
     last_used_at: Option<String>,
 }
 
@@ -84,17 +84,17 @@ pub(crate) async fn create(
 
 pub(crate) async fn list(tenant_id: String, state: Arc<ApiState>, caller: Caller) -> Result<ApiReply, ApiError> {
     let tenant = visible_tenant(&state, &caller, &tenant_id)?;
-    let tokens = state
-        .deps
-        .routing
-        .tokens_of(&tenant.id)
+    let live = state.deps.routing.tokens_of(&tenant.id);
+    let ids: Vec<TokenId> = live.iter().map(|token| token.id).collect();
+    let last_used = state.deps.views.tokens_last_used(&ids).await?;
+    let tokens = live
         .into_iter()
         .map(|token| TokenBody {
             id: token.id.to_string(),
+            last_used_at: last_used.get(&token.id).copied().map(timestamp),
             prefix: token.prefix,
             name: token.name,
             created_at: timestamp(token.created_at),
-            last_used_at: None,
         })
         .collect();
     ApiReply::json(StatusCode::OK, &TokenList { tokens })

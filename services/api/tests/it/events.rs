@@ -1,16 +1,17 @@
-//! `POST /events`: an event goes to exactly the tenant's subscriptions that want it,
-//! each as `TaskId::for_event`; an idempotency key answers the same ids; a tenant's
-//! events per second are limited; `event_types` and the seed's `event_type_filter`
-//! are two spellings of one list.
+//! Events: one goes to exactly the tenant's subscriptions that want it, each as
+//! `TaskId::for_event`; an idempotency key answers the same ids; a tenant's events per
+//! second are limited; `event_types` and the seed's `event_type_filter` are two
+//! spellings of one list; an event reads back with its payload and tasks, a tenant
+//! lists its own.
 
 use std::num::NonZeroU32;
 
 use hookline_api::{ApiConfig, TenantDefaults};
-use hookline_domain::{EventId, SubscriptionId, TaskId};
+use hookline_domain::{EventId, Outcome, SubscriptionId, TaskId};
 use serde_json::{json, Value};
 use warp::http::StatusCode;
 
-use crate::support::{api, api_with, call, Call};
+use crate::support::{api, api_with, attempt, call, eventually, Call};
 
 fn event(query: &str, event_type: &str) -> Call {
     call("POST", format!("/api/v1/events{query}")).header("x-event-type", event_type).json(&json!({"order": 42}))
@@ -182,5 +183,131 @@ async fn event_types_and_the_seed_filter_are_one_list() {
         let answer = api.send(call("PUT", &one).json(&bad)).await;
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{bad}");
         assert!(answer.json["errors"][field].is_string(), "{bad}: {answer:?}");
+    }
+}
+
+/// The event `id` as read back, once the views hold it.
+async fn read_back<F>(api: &crate::support::Api<F>, id: &str, until: impl Fn(&Value) -> bool) -> Value
+where
+    F: warp::Filter<Error = std::convert::Infallible> + Clone + Send + Sync + 'static,
+    F::Extract: warp::Reply + Send,
+{
+    let path = format!("/api/v1/events/{id}");
+    eventually("the event as expected", || async {
+        let answer = api.send(call("GET", &path)).await;
+        (answer.status == StatusCode::OK && until(&answer.json)).then_some(answer.json)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_event_reads_back_with_its_payload_and_where_its_tasks_stand() {
+    let api = api().await;
+    api.create_tenant("acme", json!({})).await;
+    let first = id_of(&api.create("/api/v1", json!({"tenant_id": "acme", "target_url": "http://127.0.0.1:9/a"})).await);
+    let second =
+        id_of(&api.create("/api/v1", json!({"tenant_id": "acme", "target_url": "http://127.0.0.1:9/b"})).await);
+    let body = r#"{"order": {"id": 42, "lines": [1, 2]}}"#;
+    let sent = api
+        .send(
+            call("POST", "/api/v1/events?tenant_id=acme")
+                .header("x-event-type", "order.paid")
+                .header("idempotency-key", "order-42")
+                .header("content-type", "application/json")
+                .body(body),
+        )
+        .await;
+    let event_id = sent.json["event_id"].as_str().unwrap().to_string();
+    let task_ids = sent.json["task_ids"].clone();
+
+    // No fan-out yet: the tasks are not made, and show as pending.
+    let read = read_back(&api, &event_id, |_| true).await;
+    assert_eq!(read["payload"], serde_json::from_str::<Value>(body).unwrap(), "the payload as sent");
+    assert_eq!((&read["tenant_id"], &read["event_type"]), (&json!("acme"), &json!("order.paid")));
+    assert_eq!(read["idempotency_key"], "order-42");
+    let mut subscriptions = [first.to_string(), second.to_string()];
+    subscriptions.sort();
+    assert_eq!(read["subscription_ids"], json!(subscriptions));
+    let tasks = read["tasks"].as_array().unwrap();
+    assert_eq!(tasks.iter().map(|t| t["task_id"].clone()).collect::<Vec<_>>(), *task_ids.as_array().unwrap());
+    assert!(tasks.iter().all(|t| t["status"] == "pending" && t["attempts_count"] == 0), "{read}");
+
+    // Once fanned out, the views tell how each task stands.
+    api.stack.run_fanout().await;
+    let first_task = task_ids[0].as_str().unwrap().to_string();
+    let first_sub = read["tasks"][0]["subscription_id"].as_str().unwrap().to_string();
+    eventually("the first task made", || async {
+        let answer = api.send(call("GET", format!("/api/v1/status/delivery_tasks/{first_task}"))).await;
+        (answer.status == StatusCode::OK).then_some(())
+    })
+    .await;
+    api.stack.record_attempt(&attempt(&first_task, &first_sub, 1, Outcome::FailedAttempt, 503)).await;
+    let retried = read_back(&api, &event_id, |json| json["tasks"][0]["status"] == "retrying").await;
+    assert_eq!(
+        (&retried["tasks"][0]["last_http_status"], &retried["tasks"][1]["status"]),
+        (&json!(503), &json!("pending"))
+    );
+
+    let invalid = api.send(call("GET", "/api/v1/events/not-an-id")).await;
+    assert_eq!((invalid.status, invalid.message()), (StatusCode::BAD_REQUEST, "Invalid event id: must be a UUID"));
+}
+
+#[tokio::test]
+async fn a_tenant_lists_its_own_events_newest_first_and_not_another_s() {
+    let api = api().await;
+    api.create_tenant("acme", json!({})).await;
+    api.create_tenant("globex", json!({})).await;
+    let (acme, _) = api.make_token(None, "acme").await;
+    let mut sent = Vec::new();
+    for event_type in ["order.paid", "order.shipped", "order.paid"] {
+        let answer = api.send(event("", event_type).bearer(&acme)).await;
+        sent.push(answer.json["event_id"].as_str().unwrap().to_string());
+    }
+    let theirs =
+        api.send(event("?tenant_id=globex", "order.paid")).await.json["event_id"].as_str().unwrap().to_string();
+    read_back(&api, &theirs, |_| true).await;
+    for own in &sent {
+        read_back(&api, own, |_| true).await;
+    }
+
+    let listed = |query: &'static str| {
+        let api = &api;
+        let acme = &acme;
+        async move {
+            let answer = api.send(call("GET", format!("/api/v1/events{query}")).bearer(acme)).await;
+            assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
+            let ids: Vec<String> = answer.json["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["event_id"].as_str().unwrap().to_string())
+                .collect();
+            (ids, answer.json["next_cursor"].clone())
+        }
+    };
+    let newest_first: Vec<String> = sent.iter().rev().cloned().collect();
+    assert_eq!(listed("").await.0, newest_first);
+    assert_eq!(listed("?event_type=order.paid").await.0, [sent[2].clone(), sent[0].clone()]);
+    assert_eq!(listed("?since=2999-01-01T00:00:00Z").await.0, Vec::<String>::new());
+    let (first_page, cursor) = listed("?limit=2").await;
+    assert_eq!(first_page, newest_first[..2]);
+    let cursor = form_urlencoded::byte_serialize(cursor.as_str().unwrap().as_bytes()).collect::<String>();
+    let rest = api.send(call("GET", format!("/api/v1/events?limit=2&cursor={cursor}")).bearer(&acme)).await;
+    assert_eq!(rest.json["events"][0]["event_id"], newest_first[2].as_str());
+
+    // Globex's event is, to Acme, an event that does not exist.
+    let hidden = api.send(call("GET", format!("/api/v1/events/{theirs}")).bearer(&acme)).await;
+    let absent = api.send(call("GET", format!("/api/v1/events/{}", uuid::Uuid::now_v7())).bearer(&acme)).await;
+    assert_eq!((hidden.status, &hidden.json), (StatusCode::NOT_FOUND, &json!({"message": "Event not found"})));
+    assert_eq!((hidden.status, hidden.json), (absent.status, absent.json));
+    let named = api.send(call("GET", "/api/v1/events?tenant_id=globex").bearer(&acme)).await;
+    assert_eq!((named.status, named.message()), (StatusCode::NOT_FOUND, "Tenant not found"));
+    // The operator reads any tenant's.
+    let operator = api.send(call("GET", "/api/v1/events?tenant_id=globex")).await;
+    assert_eq!(operator.json["events"][0]["event_id"], theirs.as_str());
+
+    for bad in ["?since=yesterday", "?event_type=", "?limit=101", "?cursor=forged", "?colour=red"] {
+        let answer = api.send(call("GET", format!("/api/v1/events{bad}")).bearer(&acme)).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{bad}: {answer:?}");
     }
 }

@@ -506,7 +506,7 @@ where
     assert_eq!(sent.json["task_ids"].as_array().map(Vec::len), Some(1), "{}", sent.json);
     let again =
         contract.send(api, event().header("x-event-type", "order.paid").header("idempotency-key", "k1"), 202).await;
-    assert_eq!((again.json, again.headers["idempotent-replayed"].to_str().unwrap()), (sent.json, "true"));
+    assert_eq!((&again.json, again.headers["idempotent-replayed"].to_str().unwrap()), (&sent.json, "true"));
     // One event a second: the replay spent nothing, the next event is one too many.
     contract.send(api, event().header("x-event-type", "order.paid"), 429).await;
     contract.send(api, event(), 400).await;
@@ -517,6 +517,23 @@ where
     contract.send(api, event().header("x-event-type", "a").body(too_big), 413).await;
     contract.send(api, plain("POST", events.clone()).header("x-event-type", "a"), 415).await;
     contract.send(api, event().header("x-event-type", "a").body("{not json"), 415).await;
+
+    let read = format!("{prefix}/events/{}", text(&sent, "event_id"));
+    eventually("the event in the views", || async {
+        (warp::test::request().path(&read).reply(api).await.status() == 200).then_some(())
+    })
+    .await;
+    let event_read = contract.send(api, request("GET", &read), 200).await;
+    assert_eq!(
+        (event_read.json["payload"].to_string(), &event_read.json["tasks"][0]["status"]),
+        (BODY.to_string(), &json!("pending"))
+    );
+    contract.send(api, request("GET", format!("{prefix}/events/nope")), 400).await;
+    contract.send(api, request("GET", format!("{prefix}/events/{}", uuid::Uuid::now_v7())), 404).await;
+    let listed = contract.send(api, request("GET", format!("{events}&event_type=order.paid&limit=1")), 200).await;
+    assert_eq!(listed.json["events"][0]["event_id"], sent.json["event_id"]);
+    contract.send(api, request("GET", format!("{events}&since=yesterday")), 400).await;
+    contract.send(api, request("GET", format!("{prefix}/events?tenant_id=never-created")), 404).await;
 
     let token_path = format!("{tokens}/{token_id}");
     contract.send(api, request("DELETE", &token_path), 204).await;

@@ -92,6 +92,14 @@ impl Stack {
         ApiConfig { max_body_bytes: self.max_body_bytes, target_policy, ..ApiConfig::default() }
     }
 
+    /// Starts the fan-out role, which turns accepted events into their tasks.
+    pub async fn run_fanout(&self) {
+        let quarantine = TopicSpec { name: topics::QUARANTINE.into(), partitions: 1, retention: None };
+        self.log.ensure_topics(&[quarantine]).await.unwrap();
+        let deps = hookline_fanout::FanoutDeps { log: self.log.clone(), metrics: Registry::new() };
+        tokio::spawn(hookline_fanout::run(hookline_fanout::FanoutConfig::default(), deps, self.shutdown.clone()));
+    }
+
     /// Appends an attempt as the delivery role would.
     pub async fn record_attempt(&self, attempt: &AttemptRecorded) {
         let record = NewRecord {

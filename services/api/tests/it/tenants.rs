@@ -5,7 +5,7 @@ use hookline_api::{ApiTokens, TenantDefaults};
 use serde_json::{json, Value};
 use warp::http::StatusCode;
 
-use crate::support::{api, api_with, call, PREFIXES};
+use crate::support::{api, api_with, call, eventually, PREFIXES};
 
 const OPERATOR: &str = "operator-token-0123456789";
 
@@ -225,4 +225,26 @@ async fn a_tenant_that_owns_subscriptions_and_the_default_tenant_are_kept() {
     let id = sub["id"].as_str().unwrap();
     assert_eq!(api.send(call("DELETE", format!("/api/v1/subscriptions/{id}"))).await.status, StatusCode::OK);
     assert_eq!(api.send(call("DELETE", "/api/v1/tenants/acme")).await.status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn a_token_s_last_use_is_listed() {
+    let api = api().await;
+    api.create_tenant("acme", json!({})).await;
+    let (used, _) = api.make_token(None, "acme").await;
+    let (unused, _) = api.make_token(None, "acme").await;
+    let before = chrono::Utc::now();
+    assert_eq!(api.send(call("GET", "/api/v1/subscriptions").bearer(&used)).await.status, StatusCode::OK);
+    let listed = eventually("the token's use recorded", || async {
+        let answer = api.send(call("GET", "/api/v1/tenants/acme/tokens")).await;
+        let tokens = answer.json["tokens"].as_array()?.clone();
+        tokens.iter().any(|t| t["last_used_at"].is_string()).then_some(tokens)
+    })
+    .await;
+    let last_used = |token: &str| {
+        listed.iter().find(|t| token.starts_with(t["prefix"].as_str().unwrap())).unwrap()["last_used_at"].clone()
+    };
+    let at = chrono::DateTime::parse_from_rfc3339(last_used(&used).as_str().unwrap()).unwrap();
+    assert!(at >= before - chrono::TimeDelta::milliseconds(1), "{at} is not after the request at {before}");
+    assert_eq!(last_used(&unused), Value::Null);
 }

@@ -55,7 +55,7 @@ include-name = ["DELETE /api/v1/subscriptions/{id}", "POST /api/v1/subscriptions
 checks.positive_data_acceptance.expected-statuses = ["2xx", 404, 412]
 
 [[operations]]
-include-name = ["GET /api/v1/subscriptions", "GET /api/v1/tasks"]
+include-name = ["GET /api/v1/subscriptions", "GET /api/v1/tasks", "GET /api/v1/events"]
 checks.positive_data_acceptance.expected-statuses = ["2xx", 400, 404]
 "#;
 
