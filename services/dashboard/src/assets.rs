@@ -57,6 +57,8 @@ static FILES: &[(&str, Asset)] = &[
     ("js/live_list.js", asset!("js/live_list.js", JAVASCRIPT)),
     ("js/feed.js", asset!("js/feed.js", JAVASCRIPT)),
     ("js/tenants.js", asset!("js/tenants.js", JAVASCRIPT)),
+    ("js/events.js", asset!("js/events.js", JAVASCRIPT)),
+    ("js/event.js", asset!("js/event.js", JAVASCRIPT)),
     ("js/task.js", asset!("js/task.js", JAVASCRIPT)),
     ("js/poller.js", asset!("js/poller.js", JAVASCRIPT)),
 ];

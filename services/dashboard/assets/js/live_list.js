@@ -12,6 +12,7 @@ import { el, fill, state } from './dom.js';
  * - `filters()`: what the list is asked with now (an object);
  * - `fetchPage(filters, cursor)`: resolves to `{ items, next_cursor }`;
  * - `idOf(item)`, `idAttribute`: each row's key and the attribute naming it (`data-task-id`);
+ * - `rowClass`: optional, a class for each row's button besides `feed-row`;
  * - `rowContent(item)`: the children of a row's button; `looks(item)`: anything else
  *   the row shows besides the item itself (a label), so that a change redraws it;
  * - `open(id)`: what clicking a row does;
@@ -102,7 +103,7 @@ export function liveList(options) {
   }
 
   function newRow(id) {
-    const button = el('button', { type: 'button', className: 'feed-row' });
+    const button = el('button', { type: 'button', className: ['feed-row', options.rowClass].filter(Boolean).join(' ') });
     button.addEventListener('click', () => open(id));
     return { item: el('li', { attrs: { [idAttribute]: id } }, button), button, data: null, look: null };
   }

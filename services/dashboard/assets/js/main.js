@@ -1,7 +1,9 @@
 // The dashboard's entry point: wires the panels together and runs the one poller that
-// keeps the deliveries feed and the open task fresh (every 2 s while the tab is
-// visible). The tenants are known first, since they scope everything else.
+// keeps the deliveries feed, the events and whatever is open fresh (every 2 s while the
+// tab is visible). The tenants are known first, since they scope everything else.
 
+import { refreshEvent, setUpEvent, showEvent } from './event.js';
+import { refreshEvents, restartEvents, setUpEvents, useEventsRefresh } from './events.js';
 import { filterBySubscription, refreshFeed, refreshFeedChoices, restartFeed, setUpFeed, useRefresh } from './feed.js';
 import { startPolling } from './poller.js';
 import { chooseSubscription, refreshSendChoices, refreshSendTenant, setUpSend } from './send.js';
@@ -14,8 +16,10 @@ import { loadTenants, onTenantChanged, setUpTenants } from './tenants.js';
 const POLL_EVERY_MS = 2000;
 
 setUpTask();
-setUpSend(showTask);
+setUpEvent(showTask);
+setUpSend({ showTask, showEvent });
 setUpFeed({ showTask, changedSubscriptions: refreshStats });
+setUpEvents(showEvent);
 setUpSubscriptions({ sendTest: chooseSubscription, showDeliveries: filterBySubscription });
 onSubscriptionsChanged(() => {
   refreshSendChoices();
@@ -27,11 +31,15 @@ setUpTenants();
 onTenantChanged(() => {
   refreshSendTenant();
   reloadSubscriptions();
-  if (poller) restartFeed();
+  if (poller) {
+    restartFeed();
+    restartEvents();
+  }
 });
 
 setUpSettings(loadTenants);
 
 await loadTenants();
-poller = startPolling(() => Promise.all([refreshFeed(), refreshTask()]), POLL_EVERY_MS);
+poller = startPolling(() => Promise.all([refreshFeed(), refreshEvents(), refreshTask(), refreshEvent()]), POLL_EVERY_MS);
 useRefresh(poller.now);
+useEventsRefresh(poller.now);

@@ -1,7 +1,7 @@
 // The "send a test event" form: a JSON editor validated as you type, then either a
 // webhook to one subscription (signed here over the exact bytes sent) or an event to
 // the tenant, for every subscription of it that wants its type. The API's answer is
-// shown as it came, with a way to the tasks it made.
+// shown as it came, with a way to the tasks (and event) it made.
 
 import { query, send } from './api.js';
 import { el, fill, shortId } from './dom.js';
@@ -22,11 +22,11 @@ const sign = document.getElementById('send-sign');
 const signNote = document.getElementById('send-sign-note');
 const result = document.getElementById('send-result');
 
-let openTask = () => {};
+let open = { showTask: () => {}, showEvent: () => {} };
 
-/** Wires the form; `showTask(id)` opens a task the API made. */
-export function setUpSend(showTask) {
-  openTask = showTask;
+/** Wires the form; `showTask(id)` and `showEvent(id)` open what the API made. */
+export function setUpSend(opener) {
+  open = opener;
   body.addEventListener('input', validate);
   select.addEventListener('change', describeSigning);
   form.addEventListener('change', (event) => {
@@ -150,7 +150,7 @@ function madeBy({ task_id: taskId, event_id: eventId, task_ids: taskIds }) {
     button.addEventListener('click', action);
     return button;
   };
-  if (taskId) return [opener('Show this task', () => openTask(taskId))];
+  if (taskId) return [opener('Show this task', () => open.showTask(taskId))];
   if (!eventId) return [];
   const tasks = taskIds ?? [];
   return [
@@ -158,7 +158,8 @@ function madeBy({ task_id: taskId, event_id: eventId, task_ids: taskIds }) {
       ` made ${tasks.length} task${tasks.length === 1 ? '' : 's'}${tasks.length ? ':' : '.'}`),
     tasks.length
       ? el('ul', { className: 'made-tasks' }, ...tasks.map((id) =>
-        el('li', { attrs: { 'data-task-id': id } }, opener(`Show task ${shortId(id)}`, () => openTask(id)))))
+        el('li', { attrs: { 'data-task-id': id } }, opener(`Show task ${shortId(id)}`, () => open.showTask(id)))))
       : null,
+    opener('Show this event', () => open.showEvent(eventId)),
   ];
 }

@@ -1,5 +1,6 @@
 //! Tenants in the dashboard: an operator chooses a tenant (or all of them), sees only
-//! its things and sends it events; a tenant's own token sees only its tenant.
+//! its things, sends it events and follows them to their deliveries; a tenant's own
+//! token sees only its tenant.
 
 use hookline_testkit::receiver::Receiver;
 use hookline_testkit::wait_until;
@@ -61,7 +62,7 @@ async fn sign_in(page: &Page, service: &Service, token: &str) {
     page.fill("#token", token).await;
     page.click("#token-form button[type=submit]").await;
     // Each part loads again with the token: wait until it did, without an error.
-    for state in ["#tenant-state", "#subscriptions-state", "#feed-state"] {
+    for state in ["#tenant-state", "#subscriptions-state", "#feed-state", "#events-state"] {
         wait_until(T, &format!("{state} to load with the token"), || async {
             let hidden = page.attr(state, "hidden").await.is_some();
             let kind = page.attr(state, "data-kind").await.unwrap_or_default();
@@ -78,6 +79,14 @@ async fn wait_count(page: &Page, css: &str, n: usize) {
 
 fn card(id: &str) -> String {
     format!("#subscription-list li[data-subscription-id='{id}']")
+}
+
+/// An event sent to `tenant` by its producer; returns its id.
+async fn send_event(api: &Api<'_>, tenant: &str, event_type: &str, payload: Value) -> String {
+    let path = format!("/api/v1/events?tenant_id={tenant}");
+    let (status, answer) = api.call(Method::POST, &path, Some(payload), &[("X-Event-Type", event_type)]).await;
+    assert_eq!(status, 202, "sending an event: {answer}");
+    answer["event_id"].as_str().expect("event_id").to_string()
 }
 
 /// A webhook to subscription `sub`, as its producer sends it; returns the task id.
@@ -195,6 +204,79 @@ async fn an_operator_chooses_a_tenant_and_sees_only_its_things() {
 }
 
 #[tokio::test]
+async fn the_events_panel_follows_an_event_sent_from_the_page_to_its_deliveries() {
+    let Some(browser) = Browser::open("dashboard_tenant_events", Window::Desktop).await else { return };
+    let receiver = Receiver::start().await;
+    let service = &Service::start(&[("HOOKLINE_API_TOKENS", OPERATOR)]).await;
+    let operator = Api { service, token: OPERATOR };
+    operator.create_tenant("acme", "Acme Corp").await;
+    operator.create_tenant("globex", "Globex").await;
+    operator.subscribe("acme", &receiver.url("/acme/orders"), json!(["order.*"])).await;
+    operator.subscribe("acme", &receiver.url("/acme/all"), Value::Null).await;
+    operator.subscribe("acme", &receiver.url("/acme/invoices"), json!(["invoice.paid"])).await;
+    operator.subscribe("globex", &receiver.url("/globex/orders"), json!(["order.*"])).await;
+    let shipped = send_event(&operator, "globex", "order.shipped", json!({"n": 0})).await;
+    browser
+        .run("tenant_events", |page| async move {
+            sign_in(&page, service, OPERATOR).await;
+            page.select("#tenant", "acme").await;
+            page.wait_text("#events-state", T, |text| text == "No events yet.").await;
+
+            // Sent from the page, the event is listed with its tasks, newest first.
+            let (event, tasks) = send_event_from_page(&page, "order.created", r#"{"order": 7}"#).await;
+            assert_eq!(tasks.len(), 2, "order.* and every event, not invoice.paid");
+            let row = format!("#events-list li[data-event-id='{event}']");
+            page.wait_text(&row, T, |text| text.contains("order.created") && text.contains("2 tasks")).await;
+            assert_eq!(page.count("#events-list li").await, 1, "only Acme's events");
+
+            // Opened, it shows its payload and its tasks, which succeed.
+            page.click(&format!("{row} button")).await;
+            page.wait_text("#event-title", T, |text| text == "Event order.created").await;
+            let payload = page.wait_text("#event-payload", T, |text| !text.is_empty()).await;
+            assert_eq!(serde_json::from_str::<Value>(&payload).unwrap(), json!({"order": 7}));
+            for task in &tasks {
+                let badge = format!("#event-tasks li[data-task-id='{task}'] .badge");
+                page.wait_text(&badge, T, |text| text == "succeeded").await;
+            }
+            assert_eq!(page.count("#event-tasks li").await, 2);
+            let listed = page.text("#event-tasks").await.unwrap();
+            assert!(listed.contains(&receiver.url("/acme/orders")) && listed.contains(&receiver.url("/acme/all")));
+            for path in ["/acme/orders", "/acme/all"] {
+                assert_eq!(receiver.wait_for(path, 1, T).await[0].json().unwrap(), json!({"order": 7}));
+            }
+            assert!(receiver.requests("/acme/invoices").is_empty());
+
+            // One of its tasks opens in the task panel.
+            page.click(&format!("#event-tasks li[data-task-id='{}'] button", tasks[0])).await;
+            page.wait_text("#task-title .badge", T, |text| text == "succeeded").await;
+            page.wait_text("#task-timeline li[data-attempt='1']", T, |text| text.contains("HTTP 200")).await;
+            page.screenshot("desktop-tenant-event").await;
+
+            // Globex's events: more than a page, the oldest after "load older"; then by type.
+            page.select("#tenant", "globex").await;
+            page.wait_text(&format!("#events-list li[data-event-id='{shipped}']"), T, |t| t.contains("1 task")).await;
+            for n in 1..=25 {
+                send_event(&operator, "globex", "order.paid", json!({"n": n})).await;
+            }
+            wait_count(&page, "#events-list li", 25).await;
+            assert_eq!(page.count(&format!("#events-list li[data-event-id='{shipped}']")).await, 0);
+            page.click("#events-older").await;
+            wait_count(&page, "#events-list li", 26).await;
+            let last = page.attr("#events-list li:last-child", "data-event-id").await;
+            assert_eq!(last.as_deref(), Some(shipped.as_str()), "newest first");
+            page.fill("#events-type", "order.shipped").await;
+            page.click("#events-filter button[type=submit]").await;
+            wait_count(&page, "#events-list li", 1).await;
+
+            // All tenants: the API lists one tenant's events at a time, so the panel asks for one.
+            page.select("#tenant", "").await;
+            page.wait_text("#events-state", T, |text| text == "Choose a tenant above to see its events.").await;
+            assert_eq!(page.count("#events-list li").await, 0);
+        })
+        .await;
+}
+
+#[tokio::test]
 async fn a_tenant_token_shows_only_its_own_tenant() {
     let Some(browser) = Browser::open("dashboard_tenant_token", Window::Desktop).await else { return };
     let receiver = Receiver::start().await;
@@ -207,6 +289,8 @@ async fn a_tenant_token_shows_only_its_own_tenant() {
     let globex = operator.subscribe("globex", &receiver.url("/globex/orders"), json!(["order.*"])).await;
     let ours = ingest(&operator, &acme, "order.created").await;
     let theirs = ingest(&operator, &globex, "order.created").await;
+    let our_event = send_event(&operator, "acme", "order.paid", json!({"n": 1})).await;
+    let their_event = send_event(&operator, "globex", "order.paid", json!({"n": 1})).await;
     browser
         .run("tenant_token", |page| async move {
             sign_in(&page, service, &token).await;
@@ -221,6 +305,9 @@ async fn a_tenant_token_shows_only_its_own_tenant() {
             assert_eq!(page.count(&format!("#feed li[data-task-id='{theirs}']")).await, 0);
             let feed = page.text("#feed").await.unwrap();
             assert!(!feed.contains("/globex/"), "{feed}");
+            page.wait_text(&format!("#events-list li[data-event-id='{our_event}']"), T, |t| t.contains("1 task")).await;
+            assert_eq!(page.count(&format!("#events-list li[data-event-id='{their_event}']")).await, 0);
+            assert_eq!(page.count("#events-list li").await, 1);
 
             // What it creates is its own.
             page.click("#create summary").await;
