@@ -174,6 +174,13 @@ async fn the_page_fits_a_phone_without_horizontal_scrolling() {
     let signature = ingest_signature("phone-secret", b"{}");
     let task_id =
         service.ingest_ok(&sub, "{}", &[("X-Event-Type", "order.created"), ("X-Hub-Signature-256", &signature)]).await;
+    // A second tenant with a long name, so that the tenant chooser is there too.
+    let tenant = json!({"id": "acme-corporation", "name": "Acme Corporation International Holdings Limited"});
+    let created = service.client.post(service.url("/api/v1/tenants")).json(&tenant).send().await.expect("tenant");
+    assert_eq!(created.status(), 201);
+    let sent = service.client.post(service.url("/api/v1/events")).header("X-Event-Type", "order.paid");
+    let sent: Value = sent.json(&json!({"n": 1})).send().await.expect("event").json().await.expect("accepted");
+    let event_id = sent["event_id"].as_str().expect("event_id").to_string();
     browser
         .run("phone", |page| async move {
             open_dashboard(&page, &service).await;
@@ -181,6 +188,12 @@ async fn the_page_fits_a_phone_without_horizontal_scrolling() {
             page.click("#create summary").await;
             page.click(&format!("#feed li[data-task-id='{task_id}'] button")).await;
             page.wait_text("#task-timeline li[data-attempt='1']", T, |text| text.contains("success")).await;
+            page.select("#tenant", "default").await;
+            let row = format!("#events-list li[data-event-id='{event_id}']");
+            page.wait_text(&row, T, |text| text.contains("order.paid")).await;
+            page.click(&format!("{row} button")).await;
+            page.wait_text("#event-tasks .badge", T, |text| text == "succeeded").await;
+            page.click("#send-to-tenant").await;
             page.click("#settings-toggle").await;
 
             assert_eq!(page.eval("return window.innerWidth").await, 375);
