@@ -7,7 +7,7 @@ import { query, send } from './api.js';
 import { el, fill, shortId } from './dom.js';
 import { ingestSignature } from './signature.js';
 import { subscriptionLabel, subscriptions } from './subscriptions.js';
-import { targetTenant, targetTenantLabel } from './tenants.js';
+import { targetTenant, targetTenantNote } from './tenants.js';
 
 const form = document.getElementById('send-form');
 const toTenant = document.getElementById('send-to-tenant');
@@ -51,8 +51,7 @@ export function refreshSendChoices() {
 
 /** Says which tenant an event goes to (the one chosen may have changed). */
 export function refreshSendTenant() {
-  const tenant = targetTenantLabel();
-  tenantNote.textContent = tenant ? `For tenant ${tenant}.` : 'For the tenant of this token.';
+  tenantNote.textContent = targetTenantNote();
 }
 
 /** Chooses `id` in the form and brings the form into view. */

@@ -4,7 +4,7 @@
 import { call, describe, query, send } from './api.js';
 import { fill, state } from './dom.js';
 import { patternsFromInput, renderCard } from './subscription_card.js';
-import { listedTenant, targetTenant, targetTenantLabel } from './tenants.js';
+import { listedTenant, targetTenant, targetTenantNote } from './tenants.js';
 
 const PAGE_SIZE = 20;
 
@@ -48,8 +48,7 @@ export function setUpSubscriptions(pageActions) {
 
 /** Loads the first page again, replacing what was shown (the tenant chosen may have changed). */
 export async function reloadSubscriptions() {
-  const tenant = targetTenantLabel();
-  createTenant.textContent = tenant ? `For tenant ${tenant}.` : '';
+  createTenant.textContent = targetTenantNote();
   await loadPage(null);
 }
 

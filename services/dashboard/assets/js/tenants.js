@@ -32,12 +32,21 @@ function changed() {
 }
 
 export function setUpTenants() {
-  select.addEventListener('change', changed);
+  select.addEventListener('change', () => {
+    // In the address, so that a reload or a shared link shows the same tenant.
+    history.replaceState(null, '', select.value ? `#tenant=${encodeURIComponent(select.value)}` : location.pathname);
+    changed();
+  });
+}
+
+/** The tenant named in the address, if any. */
+function tenantInAddress() {
+  return new URLSearchParams(location.hash.slice(1)).get('tenant') ?? '';
 }
 
 /** Loads the tenants (every page) and shows the chooser or the one tenant's name. */
 export async function loadTenants() {
-  const chosen = select.value;
+  const chosen = select.value || tenantInAddress();
   state(tenantState, 'Loading tenants…');
   try {
     const listed = [];
@@ -74,10 +83,10 @@ export function targetTenant() {
   return choosing ? select.value || DEFAULT_TENANT : '';
 }
 
-/** The name of the tenant new things go to, when known. */
-export function targetTenantLabel() {
-  if (choosing) return tenantLabel(targetTenant());
-  return tenants.size === 1 ? tenantLabel([...tenants.keys()][0]) : null;
+/** Says which tenant new things go to, when it is known. */
+export function targetTenantNote() {
+  if (!choosing && tenants.size !== 1) return '';
+  return `For tenant ${tenantLabel(choosing ? targetTenant() : [...tenants.keys()][0])}.`;
 }
 
 /** Whether things of several tenants are listed together, so that each must say whose it is. */

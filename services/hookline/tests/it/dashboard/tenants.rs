@@ -166,6 +166,11 @@ async fn an_operator_chooses_a_tenant_and_sees_only_its_things() {
             );
             assert!(page.text(&card(&created)).await.unwrap().contains("order.created, shipment.*"));
 
+            // The choice is in the address: a reload shows the same tenant.
+            page.reload().await;
+            wait_count(&page, "#subscription-list li", 3).await;
+            assert_eq!(page.eval("return document.getElementById('tenant').value").await, "acme");
+
             // An event sent to Acme makes a task for each of its subscriptions that want it.
             page.click("#send-to-tenant").await;
             page.wait_text("#send-tenant", T, |text| text == "For tenant Acme Corp (acme).").await;
