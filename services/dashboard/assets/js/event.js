@@ -22,10 +22,13 @@ let openTask = () => {};
 /** Wires the panel; `showTask(id)` opens one of the event's tasks. */
 export function setUpEvent(showTask) {
   openTask = showTask;
-  close.addEventListener('click', () => {
-    currentId = null;
-    section.hidden = true;
-  });
+  close.addEventListener('click', closeEvent);
+}
+
+/** Closes the event panel (another tenant was chosen, or the reader is done with it). */
+export function closeEvent() {
+  currentId = null;
+  section.hidden = true;
 }
 
 /** Opens event `id` and shows it at once. */

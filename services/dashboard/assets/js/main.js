@@ -2,7 +2,7 @@
 // keeps the deliveries feed, the events and whatever is open fresh (every 2 s while the
 // tab is visible). The tenants are known first, since they scope everything else.
 
-import { refreshEvent, setUpEvent, showEvent } from './event.js';
+import { closeEvent, refreshEvent, setUpEvent, showEvent } from './event.js';
 import { refreshEvents, restartEvents, setUpEvents, useEventsRefresh } from './events.js';
 import { filterBySubscription, refreshFeed, refreshFeedChoices, restartFeed, setUpFeed, useRefresh } from './feed.js';
 import { startPolling } from './poller.js';
@@ -10,7 +10,7 @@ import { chooseSubscription, refreshSendChoices, refreshSendTenant, setUpSend } 
 import { setUpSettings } from './settings.js';
 import { refreshStats } from './stats.js';
 import { onSubscriptionsChanged, reloadSubscriptions, setUpSubscriptions } from './subscriptions.js';
-import { refreshTask, setUpTask, showTask } from './task.js';
+import { closeTask, refreshTask, setUpTask, showTask } from './task.js';
 import { loadTenants, onTenantChanged, setUpTenants } from './tenants.js';
 
 const POLL_EVERY_MS = 2000;
@@ -29,6 +29,9 @@ onSubscriptionsChanged(() => {
 let poller = null;
 setUpTenants();
 onTenantChanged(() => {
+  // What is open may be another tenant's.
+  closeEvent();
+  closeTask();
   refreshSendTenant();
   reloadSubscriptions();
   if (poller) {

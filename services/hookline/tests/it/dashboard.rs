@@ -184,17 +184,18 @@ async fn the_page_fits_a_phone_without_horizontal_scrolling() {
     browser
         .run("phone", |page| async move {
             open_dashboard(&page, &service).await;
+            page.select("#tenant", "default").await;
             page.wait_text(&feed_badge(&task_id), T, |text| text == "succeeded").await;
             page.click("#create summary").await;
             page.click(&format!("#feed li[data-task-id='{task_id}'] button")).await;
             page.wait_text("#task-timeline li[data-attempt='1']", T, |text| text.contains("success")).await;
-            page.select("#tenant", "default").await;
             let row = format!("#events-list li[data-event-id='{event_id}']");
             page.wait_text(&row, T, |text| text.contains("order.paid")).await;
             page.click(&format!("{row} button")).await;
             page.wait_text("#event-tasks .badge", T, |text| text == "succeeded").await;
             page.click("#send-to-tenant").await;
             page.click("#settings-toggle").await;
+            assert!(page.attr("#task", "hidden").await.is_none() && page.attr("#event", "hidden").await.is_none());
 
             assert_eq!(page.eval("return window.innerWidth").await, 375);
             let widths =

@@ -259,6 +259,8 @@ async fn the_events_panel_follows_an_event_sent_from_the_page_to_its_deliveries(
 
             // Globex's events: more than a page, the oldest after "load older"; then by type.
             page.select("#tenant", "globex").await;
+            assert!(page.attr("#event", "hidden").await.is_some(), "Acme's event is closed");
+            assert!(page.attr("#task", "hidden").await.is_some(), "Acme's task is closed");
             page.wait_text(&format!("#events-list li[data-event-id='{shipped}']"), T, |t| t.contains("1 task")).await;
             for n in 1..=25 {
                 send_event(&operator, "globex", "order.paid", json!({"n": n})).await;
