@@ -6,9 +6,10 @@
 //! (tenants, tokens, owners) and the views (reads).
 //! Produces: subscription events in `hookline.subscriptions`, tenant events in
 //! `hookline.tenants`, through the [`hookline_ingest::Ingestor`] TaskAccepted records
-//! in `hookline.deliveries`, and through the [`hookline_ingest::EventIntake`]
-//! EventAccepted records in `hookline.fanout`. A tenant's token sees only its own
-//! tenant; another tenant's ids answer exactly as unknown ones.
+//! in `hookline.deliveries`, through the [`hookline_ingest::EventIntake`]
+//! EventAccepted records in `hookline.fanout`, and (in the background, at most once a
+//! minute per token) when tenant tokens were last used, in the views. A tenant's token
+//! sees only its own tenant; another tenant's ids answer exactly as unknown ones.
 //! Guarantees: a 201/200 on a subscription write means the change is durable and the
 //! log accepted it on the version it read (the views and this instance's routing
 //! directory recorded it within `read_your_writes_timeout`, else the answer is 503),
