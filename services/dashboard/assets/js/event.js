@@ -79,8 +79,11 @@ function render(event) {
   payload.textContent = event.payload === null
     ? '(no longer kept: past the log\'s retention)'
     : JSON.stringify(event.payload, null, 2);
+  // Tasks move on while the event is open: keep the keyboard focus on the task it was on.
+  const focused = tasks.contains(document.activeElement) ? document.activeElement.closest('li')?.dataset.taskId : null;
   fill(tasks, ...made.map(taskItem));
   if (!made.length) tasks.append(el('li', { className: 'muted' }, 'No subscription wanted this event.'));
+  if (focused) tasks.querySelector(`li[data-task-id="${CSS.escape(focused)}"] button`)?.focus();
 }
 
 function taskItem(task) {

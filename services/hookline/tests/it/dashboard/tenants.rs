@@ -2,7 +2,7 @@
 //! its things, sends it events and follows them to their deliveries; a tenant's own
 //! token sees only its tenant.
 
-use hookline_testkit::receiver::Receiver;
+use hookline_testkit::receiver::{Receiver, Reply, Script};
 use hookline_testkit::wait_until;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -221,6 +221,8 @@ async fn the_events_panel_follows_an_event_sent_from_the_page_to_its_deliveries(
     operator.subscribe("acme", &receiver.url("/acme/invoices"), json!(["invoice.paid"])).await;
     operator.subscribe("globex", &receiver.url("/globex/orders"), json!(["order.*"])).await;
     let shipped = send_event(&operator, "globex", "order.shipped", json!({"n": 0})).await;
+    // Down at first, so that one task of the event is seen moving on while its row has the focus.
+    receiver.set("/acme/all", Script::always(Reply::Status(500)));
     browser
         .run("tenant_events", |page| async move {
             sign_in(&page, service, OPERATOR).await;
@@ -239,11 +241,20 @@ async fn the_events_panel_follows_an_event_sent_from_the_page_to_its_deliveries(
             page.wait_text("#event-title", T, |text| text == "Event order.created").await;
             let payload = page.wait_text("#event-payload", T, |text| !text.is_empty()).await;
             assert_eq!(serde_json::from_str::<Value>(&payload).unwrap(), json!({"order": 7}));
+            wait_count(&page, "#event-tasks li", 2).await;
+            let retrying = page
+                .eval("return [...document.querySelectorAll('#event-tasks li')].find((li) => li.textContent.includes('/acme/all')).dataset.taskId")
+                .await;
+            let retrying = retrying.as_str().expect("the task of /acme/all").to_string();
+            let badge = |task: &str| format!("#event-tasks li[data-task-id='{task}'] .badge");
+            page.wait_text(&badge(&retrying), T, |text| text == "retrying").await;
+            page.eval(&format!("document.querySelector(\"#event-tasks li[data-task-id='{retrying}'] button\").focus()")).await;
+            receiver.set("/acme/all", Script::always(Reply::Status(200)));
             for task in &tasks {
-                let badge = format!("#event-tasks li[data-task-id='{task}'] .badge");
-                page.wait_text(&badge, T, |text| text == "succeeded").await;
+                page.wait_text(&badge(task), T, |text| text == "succeeded").await;
             }
-            assert_eq!(page.count("#event-tasks li").await, 2);
+            let focused = page.eval("return document.activeElement.closest('#event-tasks li')?.dataset.taskId").await;
+            assert_eq!(focused.as_str(), Some(retrying.as_str()), "the focus stays on the task as it changes");
             let listed = page.text("#event-tasks").await.unwrap();
             assert!(listed.contains(&receiver.url("/acme/orders")) && listed.contains(&receiver.url("/acme/all")));
             for path in ["/acme/orders", "/acme/all"] {
