@@ -54,7 +54,11 @@ static FILES: &[(&str, Asset)] = &[
     ("js/stats.js", asset!("js/stats.js", JAVASCRIPT)),
     ("js/send.js", asset!("js/send.js", JAVASCRIPT)),
     ("js/signature.js", asset!("js/signature.js", JAVASCRIPT)),
+    ("js/live_list.js", asset!("js/live_list.js", JAVASCRIPT)),
     ("js/feed.js", asset!("js/feed.js", JAVASCRIPT)),
+    ("js/tenants.js", asset!("js/tenants.js", JAVASCRIPT)),
+    ("js/events.js", asset!("js/events.js", JAVASCRIPT)),
+    ("js/event.js", asset!("js/event.js", JAVASCRIPT)),
     ("js/task.js", asset!("js/task.js", JAVASCRIPT)),
     ("js/poller.js", asset!("js/poller.js", JAVASCRIPT)),
 ];

@@ -1,6 +1,7 @@
-//! The hookline dashboard: one web page to manage subscriptions, send signed test
-//! events and watch deliveries, served at `/` (and its files under `/assets/`) by every
-//! process that runs the api role.
+//! The hookline dashboard: one web page to choose a tenant, manage its subscriptions,
+//! send it events (or a signed webhook to one subscription), and follow events and
+//! deliveries, served at `/` (and its files under `/assets/`) by every process that
+//! runs the api role.
 //!
 //! Consumes: `GET`/`HEAD` requests for `/` and `/assets/…`; the page itself then talks
 //! only to the REST API of the same origin, under `/api/v1`.

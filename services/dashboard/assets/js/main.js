@@ -1,30 +1,48 @@
 // The dashboard's entry point: wires the panels together and runs the one poller that
-// keeps the deliveries feed and the open task fresh (every 2 s while the tab is visible).
+// keeps the deliveries feed, the events and whatever is open fresh (every 2 s while the
+// tab is visible). The tenants are known first, since they scope everything else.
 
-import { filterBySubscription, refreshFeed, refreshFeedChoices, setUpFeed, useRefresh } from './feed.js';
+import { closeEvent, refreshEvent, setUpEvent, showEvent } from './event.js';
+import { refreshEvents, restartEvents, setUpEvents, useEventsRefresh } from './events.js';
+import { filterBySubscription, refreshFeed, refreshFeedChoices, restartFeed, setUpFeed, useRefresh } from './feed.js';
 import { startPolling } from './poller.js';
-import { chooseSubscription, refreshSendChoices, setUpSend } from './send.js';
+import { chooseSubscription, refreshSendChoices, refreshSendTenant, setUpSend } from './send.js';
 import { setUpSettings } from './settings.js';
 import { refreshStats } from './stats.js';
 import { onSubscriptionsChanged, reloadSubscriptions, setUpSubscriptions } from './subscriptions.js';
-import { refreshTask, setUpTask, showTask } from './task.js';
+import { closeTask, refreshTask, setUpTask, showTask } from './task.js';
+import { loadTenants, onTenantChanged, setUpTenants } from './tenants.js';
 
 const POLL_EVERY_MS = 2000;
 
 setUpTask();
-setUpSend(showTask);
+setUpEvent(showTask);
+setUpSend({ showTask, showEvent });
 setUpFeed({ showTask, changedSubscriptions: refreshStats });
+setUpEvents(showEvent);
 setUpSubscriptions({ sendTest: chooseSubscription, showDeliveries: filterBySubscription });
 onSubscriptionsChanged(() => {
   refreshSendChoices();
   refreshFeedChoices();
 });
 
-setUpSettings(() => {
+let poller = null;
+setUpTenants();
+onTenantChanged(() => {
+  // What is open may be another tenant's.
+  closeEvent();
+  closeTask();
+  refreshSendTenant();
   reloadSubscriptions();
-  poller.now();
+  if (poller) {
+    restartFeed();
+    restartEvents();
+  }
 });
 
-const poller = startPolling(() => Promise.all([refreshFeed(), refreshTask()]), POLL_EVERY_MS);
+setUpSettings(loadTenants);
+
+await loadTenants();
+poller = startPolling(() => Promise.all([refreshFeed(), refreshEvents(), refreshTask(), refreshEvent()]), POLL_EVERY_MS);
 useRefresh(poller.now);
-reloadSubscriptions();
+useEventsRefresh(poller.now);

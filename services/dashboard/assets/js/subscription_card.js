@@ -1,10 +1,11 @@
-// One subscription's card: what it is (URL, id, filter, secret, enabled or why not),
+// One subscription's card: what it is (URL, id, tenant, event types, secret, enabled or why not),
 // its delivery statistics, and its actions: copy the secret, edit, delete, send a test
 // event, show its deliveries.
 
 import { describe, send } from './api.js';
 import { badge, el, fact } from './dom.js';
 import { statsView } from './stats.js';
+import { showsSeveralTenants, tenantLabel } from './tenants.js';
 
 /**
  * The card of `subscription`. `actions`: `updated(subscription)`, `deleted(id)`,
@@ -46,7 +47,8 @@ export function renderCard(subscription, actions) {
     el('p', { className: 'state-line' }, ...status),
     el('dl', { className: 'facts' },
       ...fact('ID', el('code', {}, id)),
-      ...fact('Event types', subscription.event_type_filter ?? 'all'),
+      ...(showsSeveralTenants() ? fact('Tenant', tenantLabel(subscription.tenant_id)) : []),
+      ...fact('Event types', ...patternsView(subscription.event_types)),
       ...fact('Secret', ...secretView(subscription.secret, say))),
     statsView(id),
     el('div', { className: 'actions' }, sendButton, feedButton, editButton, deleteButton),
@@ -55,10 +57,15 @@ export function renderCard(subscription, actions) {
     note);
 }
 
-/** Comma-separated event types as the API stores them, or null for "all". */
-export function filterFromInput(text) {
-  const types = text.split(',').map((type) => type.trim()).filter(Boolean);
-  return types.length ? types.join(',') : null;
+/** Event-type patterns typed comma-separated, as a list, or null for "every event". */
+export function patternsFromInput(text) {
+  const patterns = text.split(',').map((pattern) => pattern.trim()).filter(Boolean);
+  return patterns.length ? patterns : null;
+}
+
+function patternsView(patterns) {
+  if (!patterns) return ['all'];
+  return patterns.flatMap((pattern, index) => [index ? ', ' : null, el('code', { className: 'pattern' }, pattern)]);
 }
 
 function subscriptionPath(id) {
@@ -92,7 +99,7 @@ function editFormFor(subscription, actions, say) {
     return [el('label', { htmlFor: input.id }, label), input];
   };
   const url = el('input', { type: 'url', value: subscription.target_url, required: true, spellcheck: false });
-  const filter = el('input', { type: 'text', value: subscription.event_type_filter ?? '', spellcheck: false });
+  const patterns = el('input', { type: 'text', value: (subscription.event_types ?? []).join(', '), spellcheck: false });
   const secret = el('input', { type: 'text', autocomplete: 'off', spellcheck: false, placeholder: 'unchanged' });
   const removeSecret = el('input', { type: 'checkbox', id: `edit-remove-secret-${id}` });
   const enabled = el('input', { type: 'checkbox', id: `edit-enabled-${id}`, checked: subscription.enabled });
@@ -102,7 +109,7 @@ function editFormFor(subscription, actions, say) {
 
   const form = el('form', { className: 'stack edit', hidden: true, noValidate: true },
     ...field('target_url', 'Target URL', url),
-    ...field('event_type_filter', 'Event types (comma-separated; empty: all)', filter),
+    ...field('event_types', 'Event types (comma-separated patterns such as order.*; empty: all)', patterns),
     ...field('secret', 'New secret (empty: keep the current one)', secret),
     el('label', { className: 'check' }, removeSecret, ' Remove the secret'),
     el('label', { className: 'check' }, enabled, ' Enabled'),
@@ -113,8 +120,8 @@ function editFormFor(subscription, actions, say) {
     // PUT is partial: only what changed is sent, so nothing else is touched.
     const changes = {};
     if (url.value.trim() !== subscription.target_url) changes.target_url = url.value.trim();
-    const newFilter = filterFromInput(filter.value);
-    if (newFilter !== (subscription.event_type_filter ?? null)) changes.event_type_filter = newFilter;
+    const newPatterns = patternsFromInput(patterns.value);
+    if (JSON.stringify(newPatterns) !== JSON.stringify(subscription.event_types ?? null)) changes.event_types = newPatterns;
     if (removeSecret.checked) changes.secret = null;
     else if (secret.value) changes.secret = secret.value;
     if (enabled.checked !== subscription.enabled) changes.enabled = enabled.checked;

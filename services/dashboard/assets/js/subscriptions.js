@@ -3,7 +3,8 @@
 
 import { call, describe, query, send } from './api.js';
 import { fill, state } from './dom.js';
-import { filterFromInput, renderCard } from './subscription_card.js';
+import { patternsFromInput, renderCard } from './subscription_card.js';
+import { listedTenant, targetTenant, targetTenantNote } from './tenants.js';
 
 const PAGE_SIZE = 20;
 
@@ -14,6 +15,7 @@ const createForm = document.getElementById('create-form');
 const createResult = document.getElementById('create-result');
 const createSecret = document.getElementById('create-secret');
 const createGenerate = document.getElementById('create-generate');
+const createTenant = document.getElementById('create-tenant');
 
 /** Loaded subscriptions by id, in list order. */
 export const subscriptions = new Map();
@@ -44,8 +46,9 @@ export function setUpSubscriptions(pageActions) {
   });
 }
 
-/** Loads the first page again, replacing what was shown. */
+/** Loads the first page again, replacing what was shown (the tenant chosen may have changed). */
 export async function reloadSubscriptions() {
+  createTenant.textContent = targetTenantNote();
   await loadPage(null);
 }
 
@@ -53,7 +56,10 @@ async function loadPage(cursor) {
   more.disabled = true;
   if (!cursor) state(listState, 'Loading subscriptions…');
   try {
-    const answer = await call('GET', `/subscriptions${query({ limit: PAGE_SIZE, cursor })}`);
+    const tenant = listedTenant();
+    const answer = await call('GET', `/subscriptions${query({ tenant_id: tenant, limit: PAGE_SIZE, cursor })}`);
+    // Another tenant was chosen meanwhile: its own load shows its subscriptions.
+    if (tenant !== listedTenant()) return;
     if (!cursor) {
       subscriptions.clear();
       cards.clear();
@@ -111,8 +117,9 @@ async function create() {
   } else if (String(form.get('secret') ?? '')) {
     body.secret = String(form.get('secret'));
   }
-  const filter = filterFromInput(String(form.get('event_type_filter')));
-  if (filter) body.event_type_filter = filter;
+  const patterns = patternsFromInput(String(form.get('event_types')));
+  if (patterns) body.event_types = patterns;
+  if (targetTenant()) body.tenant_id = targetTenant();
 
   createResult.textContent = 'Creating…';
   createResult.dataset.kind = 'info';

@@ -22,11 +22,14 @@ let lastShown = '';
 let retriedAfter = null;
 
 export function setUpTask() {
-  close.addEventListener('click', () => {
-    current = null;
-    section.hidden = true;
-  });
+  close.addEventListener('click', closeTask);
   retry.addEventListener('click', retryNow);
+}
+
+/** Closes the task panel (another tenant was chosen, or the reader is done with it). */
+export function closeTask() {
+  current = null;
+  section.hidden = true;
 }
 
 /** Opens task `id` and shows it at once. */

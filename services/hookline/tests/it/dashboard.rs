@@ -3,11 +3,12 @@
 //! left under target/screenshots/.
 
 mod browser;
+mod tenants;
 
 use std::time::Duration;
 
 use hookline_testkit::receiver::{Receiver, Reply, Script};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use hookline_domain::signature::ingest_signature;
 
@@ -173,14 +174,28 @@ async fn the_page_fits_a_phone_without_horizontal_scrolling() {
     let signature = ingest_signature("phone-secret", b"{}");
     let task_id =
         service.ingest_ok(&sub, "{}", &[("X-Event-Type", "order.created"), ("X-Hub-Signature-256", &signature)]).await;
+    // A second tenant with a long name, so that the tenant chooser is there too.
+    let tenant = json!({"id": "acme-corporation", "name": "Acme Corporation International Holdings Limited"});
+    let created = service.client.post(service.url("/api/v1/tenants")).json(&tenant).send().await.expect("tenant");
+    assert_eq!(created.status(), 201);
+    let sent = service.client.post(service.url("/api/v1/events")).header("X-Event-Type", "order.paid");
+    let sent: Value = sent.json(&json!({"n": 1})).send().await.expect("event").json().await.expect("accepted");
+    let event_id = sent["event_id"].as_str().expect("event_id").to_string();
     browser
         .run("phone", |page| async move {
             open_dashboard(&page, &service).await;
+            page.select("#tenant", "default").await;
             page.wait_text(&feed_badge(&task_id), T, |text| text == "succeeded").await;
             page.click("#create summary").await;
             page.click(&format!("#feed li[data-task-id='{task_id}'] button")).await;
             page.wait_text("#task-timeline li[data-attempt='1']", T, |text| text.contains("success")).await;
+            let row = format!("#events-list li[data-event-id='{event_id}']");
+            page.wait_text(&row, T, |text| text.contains("order.paid")).await;
+            page.click(&format!("{row} button")).await;
+            page.wait_text("#event-tasks .badge", T, |text| text == "succeeded").await;
+            page.click("#send-to-tenant").await;
             page.click("#settings-toggle").await;
+            assert!(page.attr("#task", "hidden").await.is_none() && page.attr("#event", "hidden").await.is_none());
 
             assert_eq!(page.eval("return window.innerWidth").await, 375);
             let widths =
@@ -231,20 +246,20 @@ async fn the_page_asks_for_a_token_then_manages_subscriptions_with_it() {
             let id = page.attr("#subscription-list li", "data-subscription-id").await.expect("a card");
             assert!(with_token(&service, token, &id).await.1["secret"].as_str().unwrap().starts_with("whsec_"));
 
-            // Edit: a new filter, then disable it by hand.
+            // Edit: event-type patterns, then disable it by hand.
             let card = format!("#subscription-list li[data-subscription-id='{id}']");
             page.click(&format!("{card} .actions button[aria-expanded]")).await;
-            page.fill(&format!("#edit-event_type_filter-{id}"), "order.created, order.paid").await;
+            page.fill(&format!("#edit-event_types-{id}"), "order.created, invoice.*").await;
             page.click(&format!("{card} form.edit button[type=submit]")).await;
-            page.wait_text(&format!("{card} .facts"), T, |text| text.contains("order.created,order.paid")).await;
+            page.wait_text(&format!("{card} .facts"), T, |text| text.contains("order.created, invoice.*")).await;
             page.click(&format!("{card} .actions button[aria-expanded]")).await;
             page.click(&format!("#edit-enabled-{id}")).await;
             page.click(&format!("{card} form.edit button[type=submit]")).await;
             page.wait_text(&format!("{card} .state-line"), T, |text| text == "disabled disabled by user").await;
             let (_, after) = with_token(&service, token, &id).await;
             assert_eq!(
-                (after["enabled"].as_bool(), after["event_type_filter"].as_str()),
-                (Some(false), Some("order.created,order.paid"))
+                (after["enabled"].as_bool(), &after["event_types"]),
+                (Some(false), &json!(["order.created", "invoice.*"]))
             );
 
             // The token is remembered: a reload needs no asking.

@@ -177,6 +177,11 @@ impl Page {
         self.client.goto(url).await.unwrap_or_else(|e| panic!("cannot open {url}: {e}"));
     }
 
+    /// Loads the page again, as the browser's reload button does.
+    pub async fn reload(&self) {
+        self.client.refresh().await.unwrap_or_else(|e| panic!("cannot reload: {e}"));
+    }
+
     pub async fn click(&self, css: &str) {
         let element = self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}"));
         element.click().await.unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
