@@ -28,4 +28,5 @@ mod secrets;
 mod shutdown;
 mod slow_clients;
 mod supervision;
+mod tenants;
 mod versions;
