@@ -26,8 +26,7 @@ impl Expander {
         records: &[Record],
         shutdown: &CancellationToken,
     ) -> Result<Vec<(TopicPartition, u64)>, LogError> {
-        let mut tasks = Vec::new();
-        let mut events = 0;
+        let mut events = Vec::with_capacity(records.len());
         for record in records {
             match serde_json::from_slice::<EventAccepted>(&record.value) {
                 Ok(event) => {
@@ -40,11 +39,7 @@ impl Expander {
                     );
                     let _in_span = span.enter();
                     tracing::debug!(tasks = event.subscriptions.len(), "event expanded");
-                    events += 1;
-                    tasks.extend(event.subscriptions.iter().map(|subscription| Output {
-                        record: task_accepted_record(&event.task_for(*subscription)),
-                        origin: record,
-                    }));
+                    events.push((event, record));
                 }
                 Err(error) => {
                     let message = format!("not an EventAccepted: {error}");
@@ -55,16 +50,98 @@ impl Expander {
                 }
             }
         }
-        let mut written = 0;
-        let mut tasks = tasks.into_iter().peekable();
-        while tasks.peek().is_some() {
-            let chunk: Vec<Output> = tasks.by_ref().take(self.max_tasks_per_append).collect();
+        // Tasks are made a chunk at a time, so a batch of large fan-outs holds one
+        // chunk of records in memory, not every task of the batch.
+        let (mut written, mut next) = (0, TaskCursor::default());
+        loop {
+            let chunk = next.take(&events, self.max_tasks_per_append);
+            if chunk.is_empty() {
+                break;
+            }
             match self.set_aside.append(chunk, shutdown).await? {
                 Some(landed) => written += landed.iter().flatten().count(),
                 None => return Ok(Vec::new()),
             }
         }
+        let events = events.len() as u64;
         self.metrics.expanded(events, written as u64);
         Ok(next_offsets(records))
+    }
+}
+
+/// Where the next task of a batch's events is: which event, which of its subscriptions.
+#[derive(Default)]
+struct TaskCursor {
+    event: usize,
+    subscription: usize,
+}
+
+impl TaskCursor {
+    /// The next `max` tasks at most (none once every event is expanded), moving past them.
+    fn take<'a>(&mut self, events: &[(EventAccepted, &'a Record)], max: usize) -> Vec<Output<'a>> {
+        let mut chunk = Vec::with_capacity(max.min(1024));
+        while chunk.len() < max {
+            let Some((event, origin)) = events.get(self.event) else { break };
+            match event.subscriptions.get(self.subscription) {
+                Some(subscription) => {
+                    chunk.push(Output { record: task_accepted_record(&event.task_for(*subscription)), origin });
+                    self.subscription += 1;
+                }
+                None => (self.event, self.subscription) = (self.event + 1, 0),
+            }
+        }
+        chunk
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use hookline_domain::{EventId, SubscriptionId, TaskAccepted, TenantId};
+    use serde_json::value::RawValue;
+
+    use super::*;
+
+    fn event(subscriptions: usize) -> EventAccepted {
+        EventAccepted {
+            event_id: EventId::new(),
+            tenant_id: TenantId::default(),
+            event_type: "order.created".into(),
+            accepted_at: Utc::now(),
+            idempotency_key: None,
+            subscriptions: (0..subscriptions).map(|_| SubscriptionId::new()).collect(),
+            payload: RawValue::from_string("{}".into()).unwrap(),
+        }
+    }
+
+    #[test]
+    fn chunks_hold_every_task_once_in_order_and_never_more_than_asked() {
+        let record = Record {
+            topic: "hookline.fanout".into(),
+            partition: 0,
+            offset: 0,
+            timestamp_ms: 0,
+            key: Vec::new(),
+            headers: Vec::new(),
+            value: Vec::new(),
+        };
+        let events: Vec<(EventAccepted, &Record)> = [3, 0, 5, 1].map(|n| (event(n), &record)).into_iter().collect();
+        let want: Vec<_> = events.iter().flat_map(|(e, _)| e.task_ids()).collect();
+        let mut cursor = TaskCursor::default();
+        let mut chunks = Vec::new();
+        loop {
+            let chunk = cursor.take(&events, 4);
+            if chunk.is_empty() {
+                break;
+            }
+            chunks.push(chunk);
+        }
+        assert_eq!(chunks.iter().map(Vec::len).collect::<Vec<_>>(), vec![4, 4, 1]);
+        let got: Vec<_> = chunks
+            .iter()
+            .flatten()
+            .map(|output| serde_json::from_slice::<TaskAccepted>(&output.record.value).unwrap().task_id)
+            .collect();
+        assert_eq!(got, want);
     }
 }
