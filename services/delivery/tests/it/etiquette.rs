@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime};
 use chrono::{DateTime, TimeDelta, Utc};
 use hookline_delivery::DeliveryConfig;
 use hookline_domain::retry::Jitter;
-use hookline_domain::{topics, Outcome, RetryPolicy, RetryScheduled, TaskDeadLettered};
-use hookline_testkit::{Receiver, Reply, Script};
+use hookline_domain::{topics, AttemptRecorded, Outcome, RetryPolicy, RetryScheduled, TaskDeadLettered};
+use hookline_testkit::{ReceivedRequest, Receiver, Reply, Script};
 
 use crate::harness::{fast_config, Node};
 
@@ -26,6 +26,17 @@ fn assert_between(actual: Duration, low: Duration, high: Duration) {
     assert!(actual >= low && actual <= high, "{actual:?} not within [{low:?}, {high:?}]");
 }
 
+/// The second request came no earlier than the first attempt's due time (`wait` after
+/// the attempt started, which is before its request reached the receiver, so the gap
+/// between the two arrivals may be a little shorter than `wait`), and no later than
+/// `late` past `wait` after the first arrival.
+fn assert_retried_when_due(requests: &[ReceivedRequest], first: &AttemptRecorded, wait: Duration, late: Duration) {
+    let due = first.next_attempt_at.expect("a retry is scheduled");
+    let second = DateTime::<Utc>::from(requests[1].received_at);
+    assert!(second >= due, "retried at {second}, due {due}");
+    assert_between(requests[1].at - requests[0].at, wait.saturating_sub(LATE), wait + late);
+}
+
 #[tokio::test]
 async fn retry_after_seconds_on_429_delays_the_next_attempt() {
     let receiver = Receiver::start().await;
@@ -35,9 +46,9 @@ async fn retry_after_seconds_on_429_delays_the_next_attempt() {
     let task = node.accept(sub, "{}", None).await;
 
     let requests = receiver.wait_for("/busy", 2, WAIT).await;
-    // The schedule says 1 s; the receiver asked for 3.
-    assert_between(requests[1].at - requests[0].at, Duration::from_secs(3), Duration::from_secs(3) + LATE);
     let attempts = node.wait_attempts(task.task_id, 2, WAIT).await;
+    // The schedule says 1 s; the receiver asked for 3.
+    assert_retried_when_due(&requests, &attempts[0], Duration::from_secs(3), LATE);
     assert_eq!(attempts[0].http_status, Some(429));
     let due = attempts[0].next_attempt_at.expect("a retry is scheduled");
     assert_eq!(due - attempts[0].attempted_at, TimeDelta::seconds(3));
@@ -77,10 +88,10 @@ async fn retry_after_is_capped_and_waits_longer_than_any_tier_by_going_round_aga
     let task = node.accept(sub, "{}", None).await;
 
     let requests = receiver.wait_for("/later", 2, WAIT).await;
-    // Never early; late by at most one more durable append and poll than a plain retry.
-    let hop = Duration::from_millis(600);
-    assert_between(requests[1].at - requests[0].at, Duration::from_secs(5), Duration::from_secs(5) + LATE + hop);
     let attempts = node.wait_attempts(task.task_id, 2, WAIT).await;
+    // Late by at most one more durable append and poll than a plain retry.
+    let hop = Duration::from_millis(600);
+    assert_retried_when_due(&requests, &attempts[0], Duration::from_secs(5), LATE + hop);
     assert_eq!(attempts[0].next_attempt_at.unwrap() - attempts[0].attempted_at, TimeDelta::seconds(5));
     assert_eq!(attempts[1].outcome, Outcome::Success);
     // 4 s in the longest tier, then back in the 1 s tier for the last second, as attempt 2 still.
