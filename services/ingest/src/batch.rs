@@ -186,19 +186,35 @@ async fn judge(
                     tracing::debug!(event_type, "filtered, no task");
                     return Ok(Some(Verdict::Filtered));
                 }
-                Err(error) if error.is_refusal() => return Ok(Some(reject(record, Rejection::Refused(error)))),
-                Err(error) if error.is_retryable() => {
-                    tracing::warn!(%error, "checking failed, retrying");
-                    if !backoff.wait(shutdown).await {
-                        return Ok(None);
+                Err(error) => {
+                    if let Some(verdict) = after_failed_check(error, record, &mut backoff, shutdown).await? {
+                        return Ok(verdict);
                     }
                 }
-                Err(error) => return Err(IngestConsumerError::Check(error)),
             }
         }
     }
     .instrument(span)
     .await
+}
+
+/// What a failed check of `record` comes to: a refusal is the record's rejected copy;
+/// a failure that may pass is tried again after a pause (`None`); anything else stops
+/// the consumer. `Some(None)`: shutdown came while waiting to try again.
+async fn after_failed_check(
+    error: IngestError,
+    record: &Record,
+    backoff: &mut Backoff,
+    shutdown: &CancellationToken,
+) -> Result<Option<Option<Verdict>>, IngestConsumerError> {
+    if error.is_refusal() {
+        return Ok(Some(Some(reject(record, Rejection::Refused(error)))));
+    }
+    if !error.is_retryable() {
+        return Err(IngestConsumerError::Check(error));
+    }
+    tracing::warn!(%error, "checking failed, retrying");
+    Ok((!backoff.wait(shutdown).await).then_some(None))
 }
 
 /// Runs the event checks on one record of `hookline.events`, trying again while the
@@ -251,14 +267,11 @@ async fn judge_event(
                     tracing::debug!("idempotency key seen before, no new event");
                     return Ok(Some(Verdict::Replayed));
                 }
-                Err(error) if error.is_refusal() => return Ok(Some(reject(record, Rejection::Refused(error)))),
-                Err(error) if error.is_retryable() => {
-                    tracing::warn!(%error, "checking failed, retrying");
-                    if !backoff.wait(shutdown).await {
-                        return Ok(None);
+                Err(error) => {
+                    if let Some(verdict) = after_failed_check(error, record, &mut backoff, shutdown).await? {
+                        return Ok(verdict);
                     }
                 }
-                Err(error) => return Err(IngestConsumerError::Check(error)),
             }
         }
     }
