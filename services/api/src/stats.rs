@@ -158,6 +158,7 @@ mod tests {
             next_attempt_at: None,
             task_accepted_at: at,
             event_type: None,
+            replay_id: None,
         }
     }
 

@@ -94,7 +94,7 @@ pub fn outcome_records(
                 .ok()
                 .and_then(|delta| attempted_at.checked_add_signed(delta))
                 .unwrap_or(DateTime::<Utc>::MAX_UTC);
-            let retry = RetryScheduled { task: task.clone(), attempt: next_attempt, due_at };
+            let retry = RetryScheduled { task: task.clone(), attempt: next_attempt, due_at, replay: None };
             (
                 Outcome::FailedAttempt,
                 Some(due_at),
@@ -128,6 +128,7 @@ pub fn outcome_records(
         next_attempt_at,
         task_accepted_at: task.accepted_at,
         event_type: task.event_type.clone(),
+        replay_id: None,
     };
     let mut records = vec![event_record(topics::ATTEMPTS, subscription, AttemptRecorded::KIND, &attempt_event)];
     records.extend(follow_up);
@@ -141,7 +142,7 @@ pub fn rescheduled(policy: &RetryPolicy, work: &Work, now: DateTime<Utc>) -> Opt
     let due_at = work.due_at?;
     let left = (due_at - now).to_std().unwrap_or_default();
     let tier = policy.tier_for(left)?;
-    let retry = RetryScheduled { task: work.task.clone(), attempt: work.attempt, due_at };
+    let retry = RetryScheduled { task: work.task.clone(), attempt: work.attempt, due_at, replay: None };
     Some(event_record(&tier, work.task.subscription_id, RetryScheduled::KIND, &retry))
 }
 

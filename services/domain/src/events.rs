@@ -11,7 +11,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::ids::{EventId, SubscriptionId, TaskId};
+use crate::ids::{EventId, ReplayId, SubscriptionId, TaskId};
+use crate::replay::ReplayMark;
 use crate::subscription::Subscription;
 use crate::tenant::TenantId;
 
@@ -145,6 +146,9 @@ pub struct RetryScheduled {
     /// The number of the attempt to make when due (2 for the first retry).
     pub attempt: u32,
     pub due_at: DateTime<Utc>,
+    /// Set on an attempt a replay queued, and kept on its retries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<ReplayMark>,
 }
 
 impl RetryScheduled {
@@ -189,6 +193,9 @@ pub struct AttemptRecorded {
     pub task_accepted_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_type: Option<String>,
+    /// The replay that queued this attempt (or the one it retries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_id: Option<ReplayId>,
 }
 
 impl AttemptRecorded {
@@ -223,7 +230,8 @@ mod tests {
             payload: RawValue::from_string(raw.to_string()).unwrap(),
             event_id: None,
         };
-        let encoded = serde_json::to_vec(&RetryScheduled { task, attempt: 2, due_at: Utc::now() }).unwrap();
+        let encoded =
+            serde_json::to_vec(&RetryScheduled { task, attempt: 2, due_at: Utc::now(), replay: None }).unwrap();
         let decoded: RetryScheduled = serde_json::from_slice(&encoded).unwrap();
         assert_eq!(decoded.task.payload.get(), raw);
     }

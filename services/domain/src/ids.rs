@@ -51,6 +51,7 @@ macro_rules! id_type {
 
 id_type!(SubscriptionId, "Identifies a subscription.");
 id_type!(TaskId, "Identifies a delivery task; stable across retries.");
+id_type!(ReplayId, "Identifies a replay: tasks sent again from the log, as one operation with its progress.");
 id_type!(EventId, "Identifies an event sent to a tenant, which fans out into one task per matching subscription; sent as `webhook-id` with each of them.");
 
 impl TaskId {

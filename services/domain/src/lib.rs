@@ -1,6 +1,6 @@
 //! The pure core of hookline: identifiers, the events that make up the log, the
 //! retry schedule and its jitter, signatures, event-type patterns and the routing index, tenants and their tokens, the task-status
-//! fold, and the address policy that decides where webhooks may go.
+//! fold, replays and operational events, and the address policy that decides where webhooks may go.
 //!
 //! Consumes nothing and produces nothing: no I/O, no async runtime. Every other
 //! crate builds on these types, and the JSON Schemas under `schemas/events/`
@@ -10,7 +10,9 @@ pub mod event_types;
 pub mod events;
 pub mod ids;
 pub mod limits;
+pub mod operational;
 pub mod position;
+pub mod replay;
 pub mod retry;
 pub mod routing;
 pub mod signature;
@@ -24,8 +26,10 @@ pub mod versions;
 pub use events::{
     AttemptRecorded, EventAccepted, Outcome, RetryScheduled, SubscriptionEvent, TaskAccepted, TaskDeadLettered,
 };
-pub use ids::{EventId, SubscriptionId, TaskId};
+pub use ids::{EventId, ReplayId, SubscriptionId, TaskId};
+pub use operational::{OperationalData, OperationalEvent};
 pub use position::LogPosition;
+pub use replay::{ReplayEvent, ReplayMark, ReplayRequested, ReplayState};
 pub use retry::{RetryPolicy, Schedule};
 pub use subscription::{Secret, Subscription, SubscriptionState};
 pub use task::{TaskStatus, TaskView};

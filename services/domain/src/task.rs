@@ -168,6 +168,7 @@ mod tests {
             next_attempt_at: None,
             task_accepted_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
             event_type: Some("e".into()),
+            replay_id: None,
         }
     }
 

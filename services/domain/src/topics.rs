@@ -24,6 +24,13 @@ pub const EVENTS: &str = "hookline.events";
 /// Accepted events, each to be expanded into one task per subscription it matched;
 /// keyed by tenant id.
 pub const FANOUT: &str = "hookline.fanout";
+/// Replays (requests, progress, cancellation, end), keyed by replay id; one
+/// partition, so that one process at a time runs them.
+pub const REPLAYS: &str = "hookline.replays";
+/// What hookline decided (a subscription disabled or enabled, tasks exhausted, a
+/// replay completed), keyed by tenant id: for operators who consume Kafka, and the
+/// source of the operational webhooks.
+pub const OPERATIONAL: &str = "hookline.operational";
 /// Prefix of the retry tier topics: `hookline.retry.<seconds>s`.
 pub const RETRY_PREFIX: &str = "hookline.retry.";
 

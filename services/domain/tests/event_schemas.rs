@@ -84,6 +84,7 @@ fn attempt(outcome: Outcome, with_details: bool) -> AttemptRecorded {
         next_attempt_at: with_details.then(Utc::now),
         task_accepted_at: Utc::now(),
         event_type: with_details.then(|| "order.created".to_string()),
+        replay_id: None,
     }
 }
 
@@ -130,7 +131,10 @@ fn subscription_events_match_their_schema() {
 fn task_events_match_their_schemas() {
     for event_type in [None, Some("order.créé")] {
         assert_valid("TaskAccepted.json", &task(event_type));
-        assert_valid("RetryScheduled.json", &RetryScheduled { task: task(event_type), attempt: 3, due_at: Utc::now() });
+        assert_valid(
+            "RetryScheduled.json",
+            &RetryScheduled { task: task(event_type), attempt: 3, due_at: Utc::now(), replay: None },
+        );
         assert_valid(
             "TaskDeadLettered.json",
             &TaskDeadLettered {

@@ -44,7 +44,7 @@ fn work_record_value(kind: SourceKind, work: &Work) -> Vec<u8> {
     match (kind, work.due_at) {
         (SourceKind::FirstAttempts, _) => serialize(&work.task),
         (SourceKind::RetryTier, Some(due_at)) => {
-            serialize(&RetryScheduled { task: work.task.clone(), attempt: work.attempt, due_at })
+            serialize(&RetryScheduled { task: work.task.clone(), attempt: work.attempt, due_at, replay: None })
         }
         (SourceKind::RetryTier, None) => panic!("a retry decoded without a due time"),
     }

@@ -55,7 +55,7 @@ pub fn task_accepted_record(accepted: &TaskAccepted) -> NewRecord {
 
 /// `task`, its `attempt` not yet made, in the retry tier of `delay`, due at `due_at`.
 pub fn retry_in_tier(delay: Duration, task: &TaskAccepted, attempt: u32, due_at: DateTime<Utc>) -> NewRecord {
-    let retry = RetryScheduled { task: task.clone(), attempt, due_at };
+    let retry = RetryScheduled { task: task.clone(), attempt, due_at, replay: None };
     event_record(&topics::retry_tier(delay.as_secs()), task.subscription_id, RetryScheduled::KIND, &retry)
 }
 

@@ -116,6 +116,7 @@ impl AttemptUdt {
             next_attempt_at: self.next_attempt_at,
             task_accepted_at: self.task_accepted_at,
             event_type: self.event_type,
+            replay_id: None,
         })
     }
 }
@@ -164,6 +165,7 @@ mod tests {
             next_attempt_at: Some(at),
             task_accepted_at: at,
             event_type: Some("order.created".into()),
+            replay_id: None,
         }
     }
 

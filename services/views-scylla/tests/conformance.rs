@@ -229,6 +229,7 @@ fn attempt(view: &TaskView, number: u32, outcome: Outcome, at: DateTime<Utc>) ->
         next_attempt_at: None,
         task_accepted_at: view.created_at,
         event_type: None,
+        replay_id: None,
     }
 }
 

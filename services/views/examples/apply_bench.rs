@@ -43,6 +43,7 @@ fn attempt(view: &TaskView, number: u32) -> AttemptRecorded {
         next_attempt_at: (outcome != Outcome::Success).then(|| at + TimeDelta::seconds(30)),
         task_accepted_at: view.created_at,
         event_type: view.event_type.clone(),
+        replay_id: None,
     }
 }
 

@@ -112,6 +112,7 @@ fn sample(sub: SubscriptionId) -> (Subscription, TaskAccepted, hookline_domain::
         next_attempt_at: None,
         task_accepted_at: at,
         event_type: None,
+        replay_id: None,
     };
     (subscription, task, attempt)
 }

@@ -290,5 +290,6 @@ pub fn attempt(task: &str, sub: &str, number: u32, outcome: Outcome, http_status
         next_attempt_at: (outcome == Outcome::FailedAttempt).then(|| accepted + TimeDelta::seconds(100)),
         task_accepted_at: accepted,
         event_type: None,
+        replay_id: None,
     }
 }

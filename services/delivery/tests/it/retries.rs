@@ -118,7 +118,8 @@ async fn a_retry_due_absurdly_late_waits_no_longer_than_its_tier() {
         event_id: None,
     };
     // As if written by an instance whose clock ran a century ahead.
-    let retry = RetryScheduled { task: task.clone(), attempt: 2, due_at: Utc::now() + TimeDelta::days(36_500) };
+    let retry =
+        RetryScheduled { task: task.clone(), attempt: 2, due_at: Utc::now() + TimeDelta::days(36_500), replay: None };
     let record = NewRecord {
         topic: "hookline.retry.1s".into(),
         key: sub.to_string().into_bytes(),

@@ -69,6 +69,7 @@ pub(super) fn attempt(task: &TaskView, number: u32, outcome: Outcome, at: DateTi
         next_attempt_at,
         task_accepted_at: task.created_at,
         event_type: task.event_type.clone(),
+        replay_id: None,
     }
 }
 

@@ -9,7 +9,9 @@
 
 use chrono::{DateTime, Utc};
 use hookline_domain::task::LastAttempt;
-use hookline_domain::{AttemptRecorded, EventId, LogPosition, Outcome, SubscriptionId, TaskId, TaskView, TenantId};
+use hookline_domain::{
+    AttemptRecorded, EventId, LogPosition, Outcome, ReplayId, SubscriptionId, TaskId, TaskView, TenantId,
+};
 
 use super::error::EmbeddedError;
 use super::stored::{PayloadAt, StoredTask};
@@ -97,6 +99,7 @@ pub(super) fn encode_attempt(attempt: &AttemptRecorded, out: &mut Vec<u8>) {
         next_attempt_at,
         task_accepted_at,
         event_type,
+        replay_id,
     } = attempt;
     out.push(VERSION);
     out.extend_from_slice(task_id.as_bytes());
@@ -111,6 +114,10 @@ pub(super) fn encode_attempt(attempt: &AttemptRecorded, out: &mut Vec<u8>) {
     put_opt_time(out, *next_attempt_at);
     put_time(out, *task_accepted_at);
     put_opt_str(out, event_type.as_deref());
+    // Came later: absent (no bytes left) in attempts stored before replays.
+    if let Some(replay) = replay_id {
+        out.extend_from_slice(replay.as_bytes());
+    }
 }
 
 pub(super) fn decode_attempt(bytes: &[u8]) -> Result<AttemptRecorded, EmbeddedError> {
@@ -128,8 +135,13 @@ pub(super) fn decode_attempt(bytes: &[u8]) -> Result<AttemptRecorded, EmbeddedEr
         next_attempt_at: r.opt_time()?,
         task_accepted_at: r.time()?,
         event_type: r.opt_str()?,
+        replay_id: None,
     };
-    r.finish(attempt)
+    let replay_id = match r.rest.is_empty() {
+        true => None,
+        false => Some(ReplayId::from_bytes(r.array()?)),
+    };
+    r.finish(AttemptRecorded { replay_id, ..attempt })
 }
 
 /// An event, without payload (the log holds it).
@@ -324,6 +336,7 @@ mod tests {
             next_attempt_at: optional.then_some(at + chrono::TimeDelta::seconds(30)),
             task_accepted_at: DateTime::from_timestamp(-5, 1).unwrap(),
             event_type: optional.then(|| "order.created".to_string()),
+            replay_id: None,
         }
     }
 

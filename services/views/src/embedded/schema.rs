@@ -290,6 +290,7 @@ mod tests {
                 next_attempt_at: None,
                 task_accepted_at: Utc.timestamp_opt(secs, 0).unwrap(),
                 event_type: None,
+                replay_id: None,
             };
             by_sub_key(&a)
         };
