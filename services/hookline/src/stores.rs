@@ -203,6 +203,9 @@ pub fn topic_specs(settings: &Settings, checked: &Checked) -> Vec<TopicSpec> {
         spec(topics::QUARANTINE, kept),
         spec(topics::EVENTS, kept),
         spec(topics::FANOUT, kept),
+        spec(topics::OPERATIONAL, kept),
+        // One partition: the replay role's group gives it to one process at a time.
+        TopicSpec { partitions: 1, ..spec(topics::REPLAYS, kept) },
     ];
     for delay in checked.retry.tier_delays() {
         specs.push(spec(&topics::retry_tier(delay.as_secs()), Some(checked.topic_retention.max(delay * 2))));

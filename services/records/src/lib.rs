@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use hookline_domain::{
-    topics, EventAccepted, RetryPolicy, RetryScheduled, SubscriptionEvent, SubscriptionId, TaskAccepted,
-    TaskDeadLettered, TenantEvent,
+    topics, EventAccepted, OperationalEvent, ReplayEvent, RetryPolicy, RetryScheduled, SubscriptionEvent,
+    SubscriptionId, TaskAccepted, TaskDeadLettered, TenantEvent,
 };
 use hookline_log::{NewRecord, Record};
 use serde::Serialize;
@@ -46,6 +46,17 @@ pub fn tenant_record(event: &TenantEvent) -> NewRecord {
 /// An event sent to a tenant, for `hookline.fanout`, keyed by tenant id.
 pub fn event_accepted_record(event: &EventAccepted) -> NewRecord {
     keyed_record(topics::FANOUT, event.tenant_id.as_str().as_bytes().to_vec(), EventAccepted::KIND, event)
+}
+
+/// A replay's request, progress, cancellation or end, for `hookline.replays`, keyed
+/// by replay id.
+pub fn replay_record(event: &ReplayEvent) -> NewRecord {
+    keyed_record(topics::REPLAYS, event.replay_id().to_string().into_bytes(), event.kind(), event)
+}
+
+/// A decision for `hookline.operational`, keyed by tenant id.
+pub fn operational_record(event: &OperationalEvent) -> NewRecord {
+    keyed_record(topics::OPERATIONAL, event.tenant_id.as_str().as_bytes().to_vec(), OperationalEvent::KIND, event)
 }
 
 /// An accepted webhook for `hookline.deliveries`.
