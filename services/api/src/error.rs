@@ -225,6 +225,7 @@ fn ingest_reply(error: &IngestError) -> ErrorReply {
         IngestError::InvalidEventType(_)
         | IngestError::MissingEventType
         | IngestError::InvalidIdempotencyKey(_)
+        | IngestError::InvalidOrderingKey(_)
         | IngestError::NotUtf8
         | IngestError::TooDeep => StatusCode::BAD_REQUEST,
         IngestError::Log(_) | IngestError::Views(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -23,7 +23,7 @@ use warp::http::{HeaderMap, StatusCode};
 use crate::body::{read_json, BodyLimits, BodyStream};
 use crate::caller::{tenant_param, Caller};
 use crate::error::{ApiError, IdKind};
-use crate::ingest::IDEMPOTENCY_KEY;
+use crate::ingest::{IDEMPOTENCY_KEY, ORDERING_KEY};
 use crate::query;
 use crate::reply::ApiReply;
 use crate::shapes::{timestamp, TaskSummaryBody};
@@ -56,6 +56,7 @@ pub(crate) async fn send(
         body: &body,
         idempotency_key: headers.get(IDEMPOTENCY_KEY).map(|v| v.as_bytes()),
         dedup_name: None,
+        ordering_key: headers.get(ORDERING_KEY).map(|v| v.as_bytes()),
     };
     // Limits are spent once the event would be accepted: a refused one costs nothing.
     // The API-wide limit was spent at the edge, once the caller's token was checked.

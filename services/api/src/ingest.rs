@@ -47,6 +47,9 @@ pub(crate) async fn ingest(
 /// The header naming a webhook for good: repeats within the retention get the same task.
 pub(crate) const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
+/// The header carrying a webhook's or an event's ordering key (see `docs/ordering.md`).
+pub(crate) const ORDERING_KEY: &str = "x-ordering-key";
+
 /// The body of a 202.
 #[derive(Serialize)]
 struct Answer {
@@ -82,6 +85,7 @@ async fn accept(
         signed_message,
         idempotency_key,
         dedup_name: None,
+        ordering_key: headers.get(ORDERING_KEY).map(|v| v.as_bytes()),
     };
     // Limits are spent once the webhook is known good (subscription, signature, body):
     // nobody can spend a subscription's allowance, or the API's, without its secret.

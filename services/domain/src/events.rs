@@ -89,6 +89,11 @@ pub struct TaskAccepted {
     /// for a webhook sent to one subscription).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_id: Option<EventId>,
+    /// The ordering key it was sent with (see [`crate::ordering`]): on a subscription
+    /// ordered by key, it is delivered after every earlier task with the same key
+    /// has ended. Absent: unordered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ordering_key: Option<String>,
 }
 
 impl TaskAccepted {
@@ -116,6 +121,9 @@ pub struct EventAccepted {
     /// Every enabled subscription of the tenant whose patterns matched, in id order.
     pub subscriptions: Vec<SubscriptionId>,
     pub payload: Box<RawValue>,
+    /// The ordering key it was sent with, which each of its tasks carries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ordering_key: Option<String>,
 }
 
 impl EventAccepted {
@@ -135,6 +143,7 @@ impl EventAccepted {
             accepted_at: self.accepted_at,
             payload: self.payload.clone(),
             event_id: Some(self.event_id),
+            ordering_key: self.ordering_key.clone(),
         }
     }
 }
@@ -229,6 +238,7 @@ mod tests {
             accepted_at: Utc::now(),
             payload: RawValue::from_string(raw.to_string()).unwrap(),
             event_id: None,
+            ordering_key: None,
         };
         let encoded =
             serde_json::to_vec(&RetryScheduled { task, attempt: 2, due_at: Utc::now(), replay: None }).unwrap();
@@ -246,6 +256,7 @@ mod tests {
             idempotency_key: None,
             subscriptions: vec![SubscriptionId::new(), SubscriptionId::new()],
             payload: RawValue::from_string("{}".into()).unwrap(),
+            ordering_key: Some("customer-42".into()),
         };
         let tasks: Vec<TaskId> = event.subscriptions.iter().map(|s| event.task_for(*s).task_id).collect();
         assert_eq!(tasks, event.task_ids());
@@ -254,5 +265,6 @@ mod tests {
         assert_eq!(first.webhook_id(), event.event_id.0);
         assert_eq!(first.webhook_id(), second.webhook_id());
         assert_ne!(first.task_id, second.task_id);
+        assert_eq!(first.ordering_key.as_deref(), Some("customer-42"));
     }
 }

@@ -1,6 +1,6 @@
 //! The pure core of hookline: identifiers, the events that make up the log, the
 //! retry schedule and its jitter, signatures, event-type patterns and the routing index, tenants and their tokens, the task-status
-//! fold, replays and operational events, and the address policy that decides where webhooks may go.
+//! fold, ordering per key, replays and operational events, and the address policy that decides where webhooks may go.
 //!
 //! Consumes nothing and produces nothing: no I/O, no async runtime. Every other
 //! crate builds on these types, and the JSON Schemas under `schemas/events/`
@@ -11,6 +11,7 @@ pub mod events;
 pub mod ids;
 pub mod limits;
 pub mod operational;
+pub mod ordering;
 pub mod position;
 pub mod replay;
 pub mod retry;
@@ -28,6 +29,7 @@ pub use events::{
 };
 pub use ids::{EventId, ReplayId, SubscriptionId, TaskId};
 pub use operational::{OperationalData, OperationalEvent};
+pub use ordering::{LinePlace, OrderingMode, Turn};
 pub use position::LogPosition;
 pub use replay::{ReplayEvent, ReplayMark, ReplayRequested, ReplayState};
 pub use retry::{RetryPolicy, Schedule};

@@ -20,11 +20,25 @@ pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 /// Checks an idempotency key: 1 to [`MAX_IDEMPOTENCY_KEY_LEN`] printable ASCII
 /// characters (a key travels in HTTP and log headers, and names a task for good).
 pub fn validate_idempotency_key(key: &[u8]) -> Result<(), String> {
+    validate_header_key(key, MAX_IDEMPOTENCY_KEY_LEN)
+}
+
+/// Longest accepted ordering key, in bytes.
+pub const MAX_ORDERING_KEY_LEN: usize = 255;
+
+/// Checks an ordering key: 1 to [`MAX_ORDERING_KEY_LEN`] printable ASCII characters
+/// (a key travels in HTTP and log headers, and names a line of deliveries).
+pub fn validate_ordering_key(key: &[u8]) -> Result<(), String> {
+    validate_header_key(key, MAX_ORDERING_KEY_LEN)
+}
+
+/// A key sent in a header: 1 to `max` printable ASCII characters, spaces included.
+fn validate_header_key(key: &[u8], max: usize) -> Result<(), String> {
     if key.is_empty() {
         return Err("must not be empty".into());
     }
-    if key.len() > MAX_IDEMPOTENCY_KEY_LEN {
-        return Err(format!("must be at most {MAX_IDEMPOTENCY_KEY_LEN} characters"));
+    if key.len() > max {
+        return Err(format!("must be at most {max} characters"));
     }
     if !key.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
         return Err("must be printable ASCII".into());
@@ -87,6 +101,9 @@ mod tests {
         assert!(validate_idempotency_key(b"a b:c/d").is_ok());
         assert!(validate_idempotency_key(&[b'k'; MAX_IDEMPOTENCY_KEY_LEN]).is_ok());
         assert!(validate_idempotency_key(&[b'k'; MAX_IDEMPOTENCY_KEY_LEN + 1]).is_err());
+        assert!(validate_ordering_key(b"customer-42").is_ok());
+        assert!(validate_ordering_key(&[b'k'; MAX_ORDERING_KEY_LEN + 1]).is_err());
+        assert!(validate_ordering_key(b"").is_err());
         for bad in [&b""[..], b"tab\there", b"\xff", "caf\u{e9}".as_bytes(), b"new\nline"] {
             assert!(validate_idempotency_key(bad).is_err(), "{bad:?}");
         }

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::event_types::{self, EventTypePattern};
 use crate::ids::SubscriptionId;
 use crate::limits::{MAX_EVENT_TYPE_LEN, MAX_SECRET_LEN, MAX_URL_LEN};
+use crate::ordering::OrderingMode;
 use crate::target::TargetPolicy;
 use crate::tenant::TenantId;
 
@@ -80,6 +81,11 @@ pub struct Subscription {
     /// accepted it. Absent in events written before versions existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write_id: Option<Uuid>,
+    /// Whether the tasks carrying the same ordering key are delivered one at a time,
+    /// in acceptance order (see [`crate::ordering`]). Absent in events written before
+    /// it existed, and left out while it is the default: unordered.
+    #[serde(default, skip_serializing_if = "OrderingMode::is_none")]
+    pub ordering: OrderingMode,
 }
 
 fn enabled_by_default() -> bool {
@@ -104,6 +110,7 @@ impl Subscription {
             previous_secret_expires_at: None,
             version: 1,
             write_id: None,
+            ordering: OrderingMode::None,
         }
     }
 

@@ -8,7 +8,7 @@ use hookline_domain::events::{
     AttemptRecorded, EventAccepted, Outcome, RetryScheduled, SubscriptionEvent, TaskAccepted, TaskDeadLettered,
 };
 use hookline_domain::tenant::{Tenant, TenantEvent, TenantId, TenantLimits, TenantToken, TokenId};
-use hookline_domain::{EventId, Secret, Subscription, SubscriptionId, TaskId};
+use hookline_domain::{EventId, OrderingMode, Secret, Subscription, SubscriptionId, TaskId};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
@@ -24,16 +24,24 @@ fn load(name: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
 }
 
-fn assert_valid(schema_name: &str, event: &impl serde::Serialize) {
+fn validator(schema_name: &str) -> jsonschema::Validator {
     let common = jsonschema::Resource::from_contents(load("common.json")).expect("common schema");
-    let validator = jsonschema::options()
+    jsonschema::options()
         .with_resource(format!("{BASE}common.json"), common)
         .should_validate_formats(true)
         .build(&load(schema_name))
-        .unwrap_or_else(|e| panic!("{schema_name} is not a valid schema: {e}"));
+        .unwrap_or_else(|e| panic!("{schema_name} is not a valid schema: {e}"))
+}
+
+fn assert_valid(schema_name: &str, event: &impl serde::Serialize) {
     let instance = serde_json::to_value(event).unwrap();
+    let validator = validator(schema_name);
     let errors: Vec<String> = validator.iter_errors(&instance).map(|e| format!("{e} at {}", e.instance_path)).collect();
     assert!(errors.is_empty(), "{schema_name} rejects {instance}: {errors:?}");
+}
+
+fn assert_invalid(schema_name: &str, instance: &Value) {
+    assert!(!validator(schema_name).is_valid(instance), "{schema_name} accepts {instance}");
 }
 
 fn subscription(secret: Option<&str>) -> Subscription {
@@ -55,6 +63,7 @@ fn subscription(secret: Option<&str>) -> Subscription {
         previous_secret_expires_at: secret.map(|_| Utc::now()),
         version: 3,
         write_id: secret.map(|_| uuid::Uuid::new_v4()),
+        ordering: if secret.is_some() { OrderingMode::Key } else { OrderingMode::None },
     }
     .with_patterns(patterns)
 }
@@ -67,6 +76,8 @@ fn task(event_type: Option<&str>) -> TaskAccepted {
         accepted_at: Utc::now(),
         payload: RawValue::from_string(r#"{"n": 123456789012345678901234567890, "a": [1, "x"]}"#.into()).unwrap(),
         event_id: None,
+        // A task with an ordering key, and one without.
+        ordering_key: event_type.map(|_| "customer-42".to_string()),
     }
 }
 
@@ -145,6 +156,12 @@ fn task_events_match_their_schemas() {
             },
         );
     }
+    // The schema holds ordering keys to what ingest accepts.
+    let mut too_long = serde_json::to_value(task(Some("order.created"))).unwrap();
+    too_long["ordering_key"] = "k".repeat(256).into();
+    assert_invalid("TaskAccepted.json", &too_long);
+    too_long["ordering_key"] = "tab\there".into();
+    assert_invalid("TaskAccepted.json", &too_long);
 }
 
 #[test]
@@ -157,10 +174,14 @@ fn events_sent_to_tenants_and_their_tasks_match_their_schemas() {
         idempotency_key: Some("order-1".into()),
         subscriptions: vec![SubscriptionId::new(), SubscriptionId::new()],
         payload: RawValue::from_string(r#"{"id": 1}"#.into()).unwrap(),
+        ordering_key: Some("customer-42".into()),
     };
     assert_valid("EventAccepted.json", &event);
     assert_valid("TaskAccepted.json", &event.task_for(event.subscriptions[0]));
-    assert_valid("EventAccepted.json", &EventAccepted { subscriptions: Vec::new(), idempotency_key: None, ..event });
+    assert_valid(
+        "EventAccepted.json",
+        &EventAccepted { subscriptions: Vec::new(), idempotency_key: None, ordering_key: None, ..event },
+    );
 }
 
 #[test]

@@ -64,16 +64,23 @@ pub fn projector_record(data: &[u8]) {
     if choice / 5 % 2 == 1 {
         original.headers.push((topics::EVENT_HEADER.to_string(), TaskDeadLettered::KIND.as_bytes().to_vec()));
     }
-    let change = match decode_change(&original) {
+    let mut changes = match decode_change(&original) {
         Err(_) => return,
-        Ok(None) => {
-            // Only the dead-letter topic's copies of undecodable records are skipped.
-            assert_eq!(topic, topics::DLQ, "a {topic} record skipped");
-            assert!(original.header(topics::EVENT_HEADER).is_none(), "a dead letter skipped");
-            return;
-        }
-        Ok(Some(change)) => change,
+        Ok(changes) => changes.into_iter(),
     };
+    let Some(change) = changes.next() else {
+        // Only the dead-letter topic's copies of undecodable records are skipped.
+        assert_eq!(topic, topics::DLQ, "a {topic} record skipped");
+        assert!(original.header(topics::EVENT_HEADER).is_none(), "a dead letter skipped");
+        return;
+    };
+    // The only second change: a keyed task's place in its line, at its own record.
+    for extra in changes {
+        let ViewChange::JoinedLine(entry) = &extra else { panic!("a {topic} record decoded as {extra:?} too") };
+        let ViewChange::Task { task, .. } = &change else { panic!("a line entry without its task: {change:?}") };
+        assert_eq!((entry.task_id, topic), (task.task_id, topics::DELIVERIES));
+        assert_eq!((entry.position.partition, entry.position.offset), (original.partition, original.offset));
+    }
 
     let (task_id, payload_at) = match &change {
         ViewChange::Task { task, payload_at } => (task.task_id, payload_at),
@@ -82,7 +89,8 @@ pub fn projector_record(data: &[u8]) {
             let again = change_record(&change);
             assert_eq!(again.topic, topic, "a {topic} record decoded as {change:?}");
             let decoded_again = decode_change(&again).unwrap_or_else(|e| panic!("re-encoded {change:?}: {e}"));
-            let decoded_again = decoded_again.unwrap_or_else(|| panic!("re-encoded {change:?} skipped"));
+            let decoded_again =
+                decoded_again.into_iter().next().unwrap_or_else(|| panic!("re-encoded {change:?} skipped"));
             let value = |record: Record| String::from_utf8_lossy(&record.value).into_owned();
             assert_eq!(value(change_record(&decoded_again)), value(again));
             return;
@@ -96,7 +104,9 @@ pub fn projector_record(data: &[u8]) {
             );
             return;
         }
-        ViewChange::TokenUsed { .. } => unreachable!("the api writes token uses, no topic: {change:?}"),
+        ViewChange::TokenUsed { .. } | ViewChange::JoinedLine(_) => {
+            unreachable!("token uses have no topic, line entries come second: {change:?}")
+        }
     };
     assert_eq!(
         (payload_at.topic.as_str(), payload_at.partition, payload_at.offset),
@@ -120,7 +130,8 @@ fn change_record(change: &ViewChange) -> Record {
         ViewChange::Task { .. }
         | ViewChange::DeadLettered { .. }
         | ViewChange::Event(_)
-        | ViewChange::TokenUsed { .. } => unreachable!("only subscription and attempt changes are re-encoded"),
+        | ViewChange::TokenUsed { .. }
+        | ViewChange::JoinedLine(_) => unreachable!("only subscription and attempt changes are re-encoded"),
     };
     let mut record = record(topic, value);
     record.headers.push((topics::EVENT_HEADER.to_string(), kind.as_bytes().to_vec()));

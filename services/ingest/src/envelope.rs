@@ -21,6 +21,10 @@ pub const SIGNATURE_HEADER: &str = "signature";
 pub const SIGNED_MESSAGE_HEADERS: [&str; 3] = ["webhook-id", "webhook-timestamp", "webhook-signature"];
 /// Header of an ingest record carrying an idempotency key (optional).
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency_key";
+/// Header of an ingest or event record carrying an ordering key (optional). The
+/// record key already names the subscription or the tenant (it routes the record),
+/// so the ordering key travels in a header.
+pub const ORDERING_KEY_HEADER: &str = "ordering_key";
 /// Header added to a rejected copy: the stable reason (see [`crate::REJECT_REASONS`]).
 pub const REJECT_REASON_HEADER: &str = "hookline-reject-reason";
 /// Header added to a rejected copy: the reason in words.
@@ -55,6 +59,7 @@ impl<'a> Envelope<'a> {
             signed_message: signed_message(|name| self.record.header(name)),
             idempotency_key: self.record.header(IDEMPOTENCY_KEY_HEADER).filter(|key| !key.is_empty()),
             dedup_name: Some(&self.position),
+            ordering_key: self.record.header(ORDERING_KEY_HEADER).filter(|key| !key.is_empty()),
         }
     }
 }
@@ -93,6 +98,7 @@ impl<'a> EventEnvelope<'a> {
             body: &self.record.value,
             idempotency_key: self.record.header(IDEMPOTENCY_KEY_HEADER).filter(|key| !key.is_empty()),
             dedup_name: Some(&self.position),
+            ordering_key: self.record.header(ORDERING_KEY_HEADER).filter(|key| !key.is_empty()),
         }
     }
 }

@@ -29,6 +29,8 @@ pub enum IngestError {
     InvalidEventType(String),
     #[error("Invalid idempotency key: {0}")]
     InvalidIdempotencyKey(String),
+    #[error("Invalid ordering key: {0}")]
+    InvalidOrderingKey(String),
     #[error("log: {0}")]
     Log(#[from] LogError),
     #[error("views: {0}")]
@@ -66,6 +68,7 @@ impl IngestError {
             IngestError::TooLarge { .. } => "too_large",
             IngestError::InvalidEventType(_) => "invalid_event_type",
             IngestError::InvalidIdempotencyKey(_) => "invalid_idempotency_key",
+            IngestError::InvalidOrderingKey(_) => "invalid_ordering_key",
             IngestError::Log(_) => "log_error",
             IngestError::Views(_) => "view_error",
         }

@@ -16,7 +16,7 @@ use hookline_views::{EventView, ViewChange, ViewStore};
 use quick_cache::sync::Cache;
 
 use crate::error::IngestError;
-use crate::ingestor::{event_type, idempotency_name, json_payload};
+use crate::ingestor::{event_type, idempotency_name, json_payload, ordering_key};
 
 /// One event as it arrives.
 #[derive(Clone, Copy, Debug)]
@@ -32,6 +32,8 @@ pub struct EventRequest<'a> {
     /// Without a key, a stable name for this event (the position of the record it was
     /// read from): the same name always yields the same event id. `None` draws a fresh one.
     pub dedup_name: Option<&'a [u8]>,
+    /// The raw ordering key, if any: each of its tasks carries it.
+    pub ordering_key: Option<&'a [u8]>,
 }
 
 /// What became of an accepted event.
@@ -168,6 +170,7 @@ impl EventIntake {
             }
             None => None,
         };
+        let ordering_key = ordering_key(request.ordering_key)?;
         let payload = json_payload(request.body)?;
         let event_id = match (request.idempotency_key, request.dedup_name) {
             (Some(key), _) => {
@@ -195,6 +198,7 @@ impl EventIntake {
             idempotency_key,
             subscriptions,
             payload,
+            ordering_key,
         };
         let record = event_accepted_record(&event);
         Ok(CheckedEvent::Accepted { event: Box::new(event), record })

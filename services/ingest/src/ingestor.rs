@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use hookline_domain::events::TaskAccepted;
-use hookline_domain::limits::{json_nests_deeper_than, validate_idempotency_key, MAX_JSON_DEPTH};
+use hookline_domain::limits::{
+    json_nests_deeper_than, validate_idempotency_key, validate_ordering_key, MAX_JSON_DEPTH,
+};
 use hookline_domain::signature::{self, SignedMessage};
 use hookline_domain::subscription::validate_event_type;
 use hookline_domain::{SubscriptionId, SubscriptionState, TaskId, TaskView};
@@ -42,6 +44,8 @@ pub struct IngestRequest<'a> {
     /// Without a key, a stable name for this webhook (see [`position_name`]): the same
     /// name always yields the same task id. `None` draws a fresh task id.
     pub dedup_name: Option<&'a [u8]>,
+    /// The raw ordering key, if any (see `hookline_domain::ordering`).
+    pub ordering_key: Option<&'a [u8]>,
 }
 
 impl<'a> IngestRequest<'a> {
@@ -221,6 +225,7 @@ impl Ingestor {
         if let Some(key) = request.task_key() {
             validate_idempotency_key(key).map_err(IngestError::InvalidIdempotencyKey)?;
         }
+        let ordering_key = ordering_key(request.ordering_key)?;
         let payload = json_payload(request.body)?;
         if !subscription.wants(event_type.as_deref()) {
             return Ok(Checked::Filtered(event_type));
@@ -243,6 +248,7 @@ impl Ingestor {
             accepted_at: Utc::now(),
             payload,
             event_id: None,
+            ordering_key,
         };
         Ok(Checked::Accepted {
             task_id,
@@ -288,6 +294,14 @@ pub(crate) fn json_payload(body: &[u8]) -> Result<Box<RawValue>, IngestError> {
         return Err(IngestError::TooDeep);
     }
     RawValue::from_string(text.to_string()).map_err(|_| IngestError::NotJson)
+}
+
+/// A valid ordering key, or none when absent.
+pub(crate) fn ordering_key(raw: Option<&[u8]>) -> Result<Option<String>, IngestError> {
+    let Some(raw) = raw else { return Ok(None) };
+    validate_ordering_key(raw).map_err(IngestError::InvalidOrderingKey)?;
+    // Validated as printable ASCII just now.
+    Ok(Some(String::from_utf8_lossy(raw).into_owned()))
 }
 
 /// The event type header, trimmed; blank counts as none.

@@ -13,7 +13,7 @@
 //!
 //! Guarantees: both ways in pass the same checks, in the same order, through the same
 //! function (body within the size limit, subscription exists and is live, signature,
-//! event type, idempotency key, body is UTF-8 JSON no deeper than the limit, filter). [`IngestOutcome::Queued`] is returned only once
+//! event type, idempotency key, ordering key, body is UTF-8 JSON no deeper than the limit, filter). [`IngestOutcome::Queued`] is returned only once
 //! the TaskAccepted is durable. The consumer commits a record only once what it came to
 //! is durable, so a crash re-reads and never loses one; a re-read record yields the same
 //! task id, so it never becomes a second task. No record is dropped unseen: it becomes a
@@ -43,6 +43,9 @@
 //!     Without it the task id comes from the record's position
 //!     (`"log:" + topic/partition/offset`), so only a re-read of that same record
 //!     yields that task.
+//!   - `ordering_key` (optional, 1–255 printable ASCII characters): the task's
+//!     ordering key, as REST's `X-Ordering-Key`. The record key cannot carry it: it
+//!     names the subscription, which routes the record.
 //!
 //! # Records of `hookline.events`
 //!
@@ -56,6 +59,8 @@
 //!   (`EventId::derived(tenant, "key:" + key)`); a repeat, in the same batch or later,
 //!   is a replay. Without it the event id comes from the record's position, so a
 //!   re-read of the record yields the same event and the same task ids.
+//!   `ordering_key` (optional): the ordering key every task of the event carries (the
+//!   record key names the tenant).
 //!
 //! The consumer starts reading only once the routing directory has caught up with the
 //! log, and refuses an unknown tenant only once the directory has read every tenant
@@ -78,7 +83,7 @@ mod metrics;
 
 pub use consumer::{run_consumer, IngestConsumerConfig, IngestConsumerDeps};
 pub use envelope::{
-    rejected_copy, signed_message, Envelope, Rejection, EVENT_TYPE_HEADER, IDEMPOTENCY_KEY_HEADER,
+    rejected_copy, signed_message, Envelope, Rejection, EVENT_TYPE_HEADER, IDEMPOTENCY_KEY_HEADER, ORDERING_KEY_HEADER,
     REJECT_MESSAGE_HEADER, REJECT_REASON_HEADER, SIGNATURE_HEADER, SIGNED_MESSAGE_HEADERS,
 };
 pub use error::{IngestConsumerError, IngestError};

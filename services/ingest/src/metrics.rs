@@ -17,7 +17,7 @@ pub const REQUESTS_HELP: &str =
 
 /// Every reason a record of `hookline.ingest` or `hookline.events` can be rejected for:
 /// `invalid_key`, then the [`crate::IngestError::reason`] of every refusal.
-pub const REJECT_REASONS: [&str; 14] = [
+pub const REJECT_REASONS: [&str; 15] = [
     "invalid_key",
     "unknown_subscription",
     "unknown_tenant",
@@ -32,6 +32,7 @@ pub const REJECT_REASONS: [&str; 14] = [
     "too_large",
     "invalid_event_type",
     "invalid_idempotency_key",
+    "invalid_ordering_key",
 ];
 
 /// What the ingest consumer has done with the records it read, since it started.

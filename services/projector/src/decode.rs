@@ -6,7 +6,7 @@ use hookline_domain::{
     TaskView,
 };
 use hookline_log::Record;
-use hookline_views::{EventView, ViewChange};
+use hookline_views::{EventView, LineEntry, ViewChange};
 use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +26,8 @@ struct AcceptedHead {
     #[serde(default)]
     event_type: Option<String>,
     accepted_at: DateTime<Utc>,
+    #[serde(default)]
+    ordering_key: Option<String>,
 }
 
 impl AcceptedHead {
@@ -47,16 +49,27 @@ struct DeadLetterHead {
     failed_at: DateTime<Utc>,
 }
 
-/// The view change a record of one of the projector's topics stands for; `None`
-/// for a record the views have no use for (a dead-letter topic copy of a record
-/// that could not be worked on, which is no `TaskDeadLettered`). A task's or an
-/// event's change points at the record, which holds its payload.
-pub fn decode(record: &Record) -> Result<Option<ViewChange>, DecodeError> {
+/// The view changes a record of one of the projector's topics stands for: none for a
+/// record the views have no use for (a dead-letter topic copy of a record that could
+/// not be worked on, which is no `TaskDeadLettered`), two for a TaskAccepted with an
+/// ordering key (the task, and its place in its line). A task's or an event's change
+/// points at the record, which holds its payload.
+pub fn decode(record: &Record) -> Result<Vec<ViewChange>, DecodeError> {
     let change = match record.topic.as_str() {
         topics::SUBSCRIPTIONS => ViewChange::Subscription(serde_json::from_slice::<SubscriptionEvent>(&record.value)?),
         topics::DELIVERIES => {
-            let head: AcceptedHead = serde_json::from_slice(&record.value)?;
-            ViewChange::Task { task: head.into_view(), payload_at: position(record) }
+            let mut head: AcceptedHead = serde_json::from_slice(&record.value)?;
+            let line = head.ordering_key.take().map(|ordering_key| {
+                ViewChange::JoinedLine(LineEntry {
+                    subscription_id: head.subscription_id,
+                    ordering_key,
+                    task_id: head.task_id,
+                    accepted_at: head.accepted_at,
+                    position: position(record),
+                })
+            });
+            let task = ViewChange::Task { task: head.into_view(), payload_at: position(record) };
+            return Ok(std::iter::once(task).chain(line).collect());
         }
         topics::ATTEMPTS => ViewChange::Attempt(serde_json::from_slice::<AttemptRecorded>(&record.value)?),
         topics::DLQ if is_dead_letter(record) => {
@@ -67,14 +80,14 @@ pub fn decode(record: &Record) -> Result<Option<ViewChange>, DecodeError> {
                 payload_at: position(record),
             }
         }
-        topics::DLQ => return Ok(None),
+        topics::DLQ => return Ok(Vec::new()),
         topics::FANOUT => {
             let event: EventAccepted = serde_json::from_slice(&record.value)?;
             ViewChange::Event(Box::new(EventView::of(&event, position(record))))
         }
         other => return Err(DecodeError::UnexpectedTopic(other.to_string())),
     };
-    Ok(Some(change))
+    Ok(vec![change])
 }
 
 fn position(record: &Record) -> LogPosition {
@@ -108,14 +121,29 @@ mod tests {
 
     #[test]
     fn accepted_tasks_point_at_their_record() {
-        let Some(ViewChange::Task { task, payload_at }) =
-            decode(&record(topics::DELIVERIES, "TaskAccepted", TASK)).unwrap()
+        let [ViewChange::Task { task, payload_at }] =
+            &decode(&record(topics::DELIVERIES, "TaskAccepted", TASK)).unwrap()[..]
         else {
-            panic!("a TaskAccepted is a Task change");
+            panic!("a TaskAccepted without an ordering key is one Task change");
         };
         assert_eq!(task.task_id.to_string(), "0190a5b4-7f43-7cc2-9a3e-2b1f6c8d9e01");
-        assert_eq!((task.created_at.to_rfc3339(), task.last_attempt), ("2024-01-01T00:00:00+00:00".into(), None));
-        assert_eq!(payload_at, LogPosition { topic: topics::DELIVERIES.into(), partition: 4, offset: 77 });
+        assert_eq!(
+            (task.created_at.to_rfc3339(), task.last_attempt.clone()),
+            ("2024-01-01T00:00:00+00:00".into(), None)
+        );
+        assert_eq!(*payload_at, LogPosition { topic: topics::DELIVERIES.into(), partition: 4, offset: 77 });
+    }
+
+    #[test]
+    fn keyed_tasks_take_their_place_in_their_line() {
+        let keyed = TASK.replace(r#""payload""#, r#""ordering_key":"customer-7","payload""#);
+        let changes = decode(&record(topics::DELIVERIES, "TaskAccepted", &keyed)).unwrap();
+        let [ViewChange::Task { task, .. }, ViewChange::JoinedLine(entry)] = &changes[..] else {
+            panic!("a keyed TaskAccepted is a Task change and its line entry: {changes:?}");
+        };
+        assert_eq!((entry.task_id, entry.subscription_id), (task.task_id, task.subscription_id));
+        assert_eq!((entry.ordering_key.as_str(), entry.accepted_at), ("customer-7", task.created_at));
+        assert_eq!(entry.position, LogPosition { topic: topics::DELIVERIES.into(), partition: 4, offset: 77 });
     }
 
     #[test]
@@ -123,7 +151,7 @@ mod tests {
         let dead =
             format!(r#"{{"task":{TASK},"attempts":5,"last_error":"HTTP 500","failed_at":"2024-01-01T00:05:00Z"}}"#);
         let change = decode(&record(topics::DLQ, TaskDeadLettered::KIND, &dead)).unwrap();
-        let Some(ViewChange::DeadLettered { task, failed_at, payload_at }) = change else {
+        let [ViewChange::DeadLettered { task, failed_at, payload_at }] = &change[..] else {
             panic!("a dead letter is a DeadLettered change");
         };
         let task_id = task.task_id;
@@ -131,8 +159,8 @@ mod tests {
             (task_id.to_string(), failed_at.to_rfc3339()),
             ("0190a5b4-7f43-7cc2-9a3e-2b1f6c8d9e01".into(), "2024-01-01T00:05:00+00:00".into())
         );
-        assert_eq!(payload_at, LogPosition { topic: topics::DLQ.into(), partition: 4, offset: 77 });
-        assert!(decode(&record(topics::DLQ, "TaskAccepted", "not json")).unwrap().is_none());
+        assert_eq!(*payload_at, LogPosition { topic: topics::DLQ.into(), partition: 4, offset: 77 });
+        assert!(decode(&record(topics::DLQ, "TaskAccepted", "not json")).unwrap().is_empty());
         assert!(decode(&record(topics::DLQ, TaskDeadLettered::KIND, "not json")).is_err());
         assert!(decode(&record("hookline.elsewhere", "TaskAccepted", TASK)).is_err());
     }
@@ -140,7 +168,8 @@ mod tests {
     #[test]
     fn events_point_at_their_record_without_their_payload() {
         let event = r#"{"event_id":"0190a5b4-7f43-7cc2-9a3e-2b1f6c8d9e03","tenant_id":"acme","event_type":"order.created","accepted_at":"2024-01-01T00:00:00Z","idempotency_key":"k-1","subscriptions":["0190a5b4-7f43-7cc2-9a3e-2b1f6c8d9e02"],"payload":{"b":1}}"#;
-        let Some(ViewChange::Event(view)) = decode(&record(topics::FANOUT, EventAccepted::KIND, event)).unwrap() else {
+        let [ViewChange::Event(view)] = &decode(&record(topics::FANOUT, EventAccepted::KIND, event)).unwrap()[..]
+        else {
             panic!("an EventAccepted is an Event change");
         };
         assert_eq!(view.event_id.to_string(), "0190a5b4-7f43-7cc2-9a3e-2b1f6c8d9e03");

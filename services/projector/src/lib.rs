@@ -268,8 +268,7 @@ async fn fold_in(
     let mut changes = Vec::with_capacity(records.len());
     for record in records {
         match decode(record) {
-            Ok(Some(change)) => changes.push(change),
-            Ok(None) => {}
+            Ok(decoded) => changes.extend(decoded),
             Err(e) => match set_aside {
                 Some(aside) => {
                     let message = e.to_string();

@@ -1,7 +1,7 @@
 //! The ScyllaDB adapter of the `ViewStore` port: hookline's views (subscriptions,
 //! delivery tasks and where their payloads are in the log, task listings, attempts by
 //! task, recent attempts by subscription, events sent to tenants and their listings,
-//! when tenant tokens were last used) in a CQL keyspace, on ScyllaDB or Apache Cassandra.
+//! when tenant tokens were last used, each keyed task's place in its line) in a CQL keyspace, on ScyllaDB or Apache Cassandra.
 //!
 //! Consumes: batches of [`ViewChange`]s from the projector, in any order and any
 //! number of times. Produces: the reads of the [`ViewStore`] port. Guarantees:
@@ -17,6 +17,7 @@
 
 mod error;
 mod events;
+mod lines;
 mod listing;
 mod read;
 mod rows;
@@ -34,8 +35,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hookline_domain::{
-    AttemptRecorded, EventId, LogPosition, Subscription, SubscriptionId, SubscriptionState, TaskId, TaskView, TenantId,
-    TokenId,
+    AttemptRecorded, EventId, LinePlace, LogPosition, Subscription, SubscriptionId, SubscriptionState, TaskId,
+    TaskView, TenantId, TokenId,
 };
 use hookline_views::{EventFilter, EventView, Page, Retention, TaskFilter, ViewChange, ViewError, ViewStore};
 use scylla::client::session::Session;
@@ -130,6 +131,10 @@ impl ViewStore for ScyllaViews {
         let (session, statements, retention, now) = (&self.session, &self.statements, self.retention, Utc::now());
         let events = events::EventListing { session, statements, tenant, retention, now };
         listing::page(&events, filter.clone(), limit, cursor).await
+    }
+
+    async fn line_place(&self, task: TaskId) -> Result<LinePlace, ViewError> {
+        lines::line_place(&self.session, &self.statements, task, self.retention, Utc::now()).await
     }
 
     async fn tokens_last_used(&self, ids: &[TokenId]) -> Result<HashMap<TokenId, DateTime<Utc>>, ViewError> {

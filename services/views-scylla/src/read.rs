@@ -9,7 +9,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use hookline_domain::event_types::EventTypePattern;
 use hookline_domain::subscription::FieldError;
 use hookline_domain::{
-    AttemptRecorded, Secret, Subscription, SubscriptionId, SubscriptionState, TaskId, TaskView, TenantId,
+    AttemptRecorded, OrderingMode, Secret, Subscription, SubscriptionId, SubscriptionState, TaskId, TaskView, TenantId,
 };
 use hookline_views::{Page, ViewError};
 use scylla::client::session::Session;
@@ -68,6 +68,7 @@ type SubscriptionRow = (
     Option<Uuid>,
     Option<String>,
     Option<Vec<String>>,
+    Option<String>,
 );
 
 /// The tenant and event-type patterns of a stored subscription: a row written before
@@ -84,6 +85,15 @@ fn tenant_and_patterns(
         .transpose()
         .map_err(corrupt)?;
     Ok((tenant_id, event_types))
+}
+
+/// A stored ordering mode: null (a row written before it existed, or the default) is none.
+fn ordering_mode(stored: Option<String>, what: &str) -> Result<OrderingMode, ViewError> {
+    match stored {
+        None => Ok(OrderingMode::None),
+        Some(name) => OrderingMode::parse(&name)
+            .ok_or_else(|| ViewError::Corrupt(format!("{what}: ordering {name:?} is no ordering mode"))),
+    }
 }
 
 /// The write that made `version` of subscription `id`, while remembered.
@@ -119,6 +129,7 @@ pub(crate) async fn subscription(
         write_id,
         tenant_id,
         event_types,
+        ordering,
     )) = found.into_iter().next()
     else {
         return Ok(None);
@@ -148,6 +159,7 @@ pub(crate) async fn subscription(
         // Rows written before versions existed: version 0.
         version: version.map_or(0, |v| u64::try_from(v).unwrap_or(0)),
         write_id,
+        ordering: ordering_mode(ordering, "subscriptions")?,
     })))
 }
 
@@ -166,6 +178,7 @@ type ListingRow = (
     Option<Uuid>,
     Option<String>,
     Option<Vec<String>>,
+    Option<String>,
 );
 
 /// A page of the listing; its cursor is the last id of the page.
@@ -205,6 +218,7 @@ pub(crate) async fn subscriptions(
                 write_id,
                 tenant_id,
                 event_types,
+                ordering,
             ) = row;
             let id: [u8; 16] = id.try_into().map_err(|id: Vec<u8>| {
                 ViewError::Corrupt(format!("subscriptions_listing: id of {} bytes", id.len()))
@@ -225,6 +239,7 @@ pub(crate) async fn subscriptions(
                 previous_secret_expires_at,
                 version: version.map_or(0, |v| u64::try_from(v).unwrap_or(0)),
                 write_id,
+                ordering: ordering_mode(ordering, "subscriptions_listing")?,
             })
         })
         .collect::<Result<Vec<_>, ViewError>>()?;

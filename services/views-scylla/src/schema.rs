@@ -14,7 +14,7 @@ const KEYSPACE_CQL: &str = include_str!("../../../schemas/scylla/keyspace.cql");
 const VIEWS_CQL: &str = include_str!("../../../schemas/scylla/views.cql");
 
 /// What `views.cql` creates; `connect` refuses a keyspace that lacks any of it.
-const TABLES: [&str; 14] = [
+const TABLES: [&str; 16] = [
     "subscriptions",
     "subscription_writes",
     "subscriptions_listing",
@@ -29,11 +29,13 @@ const TABLES: [&str; 14] = [
     "events_by_tenant",
     "event_listing_buckets",
     "tokens_last_used",
+    "line_entries",
+    "line_places",
 ];
 const TYPES: [&str; 2] = ["attempt_record", "last_attempt"];
 /// Columns added after their table first shipped: `CREATE TABLE IF NOT EXISTS` leaves
 /// an older table as it was, so `migrate` adds those it lacks (table, column, type).
-const ADDED_COLUMNS: [(&str, &str, &str); 16] = [
+const ADDED_COLUMNS: [(&str, &str, &str); 18] = [
     ("subscriptions", "enabled", "boolean"),
     ("subscriptions", "disabled_reason", "text"),
     ("subscriptions_listing", "enabled", "boolean"),
@@ -50,6 +52,8 @@ const ADDED_COLUMNS: [(&str, &str, &str); 16] = [
     ("subscriptions", "event_types", "frozen<list<text>>"),
     ("subscriptions_listing", "tenant_id", "text"),
     ("subscriptions_listing", "event_types", "frozen<list<text>>"),
+    ("subscriptions", "ordering", "text"),
+    ("subscriptions_listing", "ordering", "text"),
 ];
 
 /// How long a contact point may take to answer before it counts as down.

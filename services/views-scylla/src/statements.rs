@@ -7,6 +7,7 @@ use scylla::statement::Consistency;
 use hookline_views::ViewError;
 
 use crate::error;
+use crate::lines;
 
 /// Page size of the index walks (a subscription's attempts, the task and event
 /// listings): index rows are a few dozen bytes, so a page is cheap even when the
@@ -47,6 +48,11 @@ pub(crate) struct Statements {
     pub(crate) events_of_minute: PreparedStatement,
     pub(crate) token_used: PreparedStatement,
     pub(crate) tokens_last_used: PreparedStatement,
+    pub(crate) put_line_entry: PreparedStatement,
+    pub(crate) put_line_place: PreparedStatement,
+    pub(crate) line_place: PreparedStatement,
+    pub(crate) line_up_to: PreparedStatement,
+    pub(crate) line_before: PreparedStatement,
 }
 
 /// Created and Updated carry the whole subscription and clear a tombstone written
@@ -54,12 +60,12 @@ pub(crate) struct Statements {
 const UPSERT_SUBSCRIPTION: &str = "UPDATE subscriptions USING TIMESTAMP ? \
      SET target_url = ?, secret = ?, event_type_filter = ?, created_at = ?, updated_at = ?, enabled = ?, \
      disabled_reason = ?, previous_secret = ?, previous_secret_expires_at = ?, version = ?, write_id = ?, \
-     tenant_id = ?, event_types = ?, deleted_at = null WHERE id = ?";
+     tenant_id = ?, event_types = ?, ordering = ?, deleted_at = null WHERE id = ?";
 const DELETE_SUBSCRIPTION: &str = "UPDATE subscriptions USING TIMESTAMP ? SET deleted_at = ? WHERE id = ?";
 const UPSERT_LISTING: &str = "UPDATE subscriptions_listing USING TIMESTAMP ? \
      SET target_url = ?, secret = ?, event_type_filter = ?, created_at = ?, updated_at = ?, enabled = ?, \
      disabled_reason = ?, previous_secret = ?, previous_secret_expires_at = ?, version = ?, write_id = ?, \
-     tenant_id = ?, event_types = ? WHERE shard = 0 AND id = ?";
+     tenant_id = ?, event_types = ?, ordering = ? WHERE shard = 0 AND id = ?";
 const DELETE_LISTING: &str = "DELETE FROM subscriptions_listing USING TIMESTAMP ? WHERE shard = 0 AND id = ?";
 /// `event_type` is bound as unset when the event has none, so that it never
 /// erases one another event knew.
@@ -81,16 +87,16 @@ const NOTE_LISTING_BUCKET: &str =
     "INSERT INTO task_listing_buckets (listing, bucket) VALUES (?, ?) USING TTL ? AND TIMESTAMP ?";
 
 const SUBSCRIPTION: &str = "SELECT target_url, secret, event_type_filter, created_at, updated_at, deleted_at, \
-     enabled, disabled_reason, previous_secret, previous_secret_expires_at, version, write_id, tenant_id, event_types \
-     FROM subscriptions WHERE id = ?";
+     enabled, disabled_reason, previous_secret, previous_secret_expires_at, version, write_id, tenant_id, event_types, \
+     ordering FROM subscriptions WHERE id = ?";
 const PUT_SUBSCRIPTION_WRITE: &str = "INSERT INTO subscription_writes (id, version, write_id) VALUES (?, ?, ?)";
 const SUBSCRIPTION_WRITE: &str = "SELECT write_id FROM subscription_writes WHERE id = ? AND version = ?";
 const LISTING_FIRST: &str = "SELECT id, target_url, secret, event_type_filter, created_at, updated_at, enabled, \
-     disabled_reason, previous_secret, previous_secret_expires_at, version, write_id, tenant_id, event_types \
-     FROM subscriptions_listing WHERE shard = 0 LIMIT ?";
+     disabled_reason, previous_secret, previous_secret_expires_at, version, write_id, tenant_id, event_types, \
+     ordering FROM subscriptions_listing WHERE shard = 0 LIMIT ?";
 const LISTING_AFTER: &str = "SELECT id, target_url, secret, event_type_filter, created_at, updated_at, enabled, \
-     disabled_reason, previous_secret, previous_secret_expires_at, version, write_id, tenant_id, event_types \
-     FROM subscriptions_listing WHERE shard = 0 AND id > ? LIMIT ?";
+     disabled_reason, previous_secret, previous_secret_expires_at, version, write_id, tenant_id, event_types, \
+     ordering FROM subscriptions_listing WHERE shard = 0 AND id > ? LIMIT ?";
 const TASK: &str = "SELECT subscription_id, event_type, created_at, last_attempt FROM delivery_tasks WHERE task_id = ?";
 const ATTEMPTS_OF_TASK: &str = "SELECT record FROM attempts_by_task WHERE task_id = ?";
 const ATTEMPT: &str = "SELECT record FROM attempts_by_task WHERE task_id = ? AND attempt_number = ?";
@@ -173,6 +179,11 @@ impl Statements {
             events_of_minute,
             token_used: prepare(TOKEN_USED).await?,
             tokens_last_used: prepare(TOKENS_LAST_USED).await?,
+            put_line_entry: prepare(lines::PUT_LINE_ENTRY).await?,
+            put_line_place: prepare(lines::PUT_LINE_PLACE).await?,
+            line_place: prepare(lines::LINE_PLACE).await?,
+            line_up_to: prepare(lines::LINE_UP_TO).await?,
+            line_before: prepare(lines::LINE_BEFORE).await?,
         })
     }
 }

@@ -28,6 +28,7 @@ use scylla::value::MaybeUnset;
 use uuid::Uuid;
 
 use crate::error;
+use crate::lines;
 use crate::read;
 use crate::rows::{cql_number, cql_position, AttemptUdt, LastAttemptUdt};
 use crate::stamps;
@@ -154,6 +155,7 @@ pub(crate) async fn apply(
     let mut tasks: HashMap<TaskId, TaskView> = HashMap::new();
     let mut payloads: HashMap<TaskId, (DateTime<Utc>, LogPosition)> = HashMap::new();
     let mut subscription_changes = Vec::new();
+    let mut line_entries = Vec::new();
     for change in changes {
         match change {
             ViewChange::Subscription(event) => subscription_changes.push(event),
@@ -178,6 +180,7 @@ pub(crate) async fn apply(
                 let values = Box::new((stamps::token_use(at), at, token_id.0));
                 plan.push(Partition::Token(token_id), &statements.token_used, values, 0);
             }
+            ViewChange::JoinedLine(entry) => line_entries.push(entry),
         }
     }
     for view in tasks.into_values() {
@@ -200,7 +203,8 @@ pub(crate) async fn apply(
     // the stream's type trips the compiler's Send check of `apply`'s future.
     let sends: Vec<_> =
         plan.into_batches(statements, consistency).into_iter().map(|(b, v)| send(session, b, v)).collect();
-    stream::iter(sends).buffer_unordered(IN_FLIGHT).try_for_each(|()| async { Ok(()) }).await
+    stream::iter(sends).buffer_unordered(IN_FLIGHT).try_for_each(|()| async { Ok(()) }).await?;
+    lines::join(session, statements, consistency, retention, now, line_entries).await
 }
 
 async fn send(session: &Session, batch: Batch, values: Vec<Values>) -> Result<(), ViewError> {
@@ -248,6 +252,7 @@ type UpsertValues<K> = (
     Option<Uuid>,
     String,
     Option<Vec<String>>,
+    Option<&'static str>,
     K,
 );
 
@@ -268,6 +273,8 @@ fn upsert_values<K>(subscription: &Subscription, key: K) -> UpsertValues<K> {
         subscription.write_id,
         subscription.tenant_id.as_str().to_string(),
         subscription.event_types.as_ref().map(|patterns| patterns.iter().map(|p| p.as_str().to_string()).collect()),
+        // The default is left null, as rows written before the field existed have it.
+        (!subscription.ordering.is_none()).then(|| subscription.ordering.as_str()),
         key,
     )
 }

@@ -119,6 +119,8 @@ conformance_cases!(
     event_listing_rejects_invalid_cursor,
     events_expire_with_the_retention,
     tokens_last_used_keeps_the_latest,
+    lines_answer_whose_turn_it_is,
+    lines_fold_ignores_order_repeats_and_copies,
 );
 
 #[tokio::test]

@@ -2,7 +2,8 @@
 //! (subscriptions, delivery tasks with where their payloads are in the log, task
 //! listings newest first, attempts by task, recent attempts by subscription, events
 //! sent to tenants and their listings newest first, when tenant tokens were last
-//! used), with retention by TTL, and its embedded adapter. The views keep no copy
+//! used, each keyed task's place in its line for ordering per key), with retention
+//! by TTL, and its embedded adapter. The views keep no copy
 //! of a payload: the log holds it, and a view points at the record.
 //!
 //! Consumes: domain events, in any order and any number of times. Produces: the
@@ -18,15 +19,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hookline_domain::{
-    AttemptRecorded, EventAccepted, EventId, LogPosition, Subscription, SubscriptionEvent, SubscriptionId,
+    AttemptRecorded, EventAccepted, EventId, LinePlace, LogPosition, Subscription, SubscriptionEvent, SubscriptionId,
     SubscriptionState, TaskAccepted, TaskId, TaskView, TenantId, TokenId,
 };
 use uuid::Uuid;
 
 pub mod conformance;
 pub mod embedded;
+mod lines;
 mod listing;
 
+pub use lines::LineEntry;
 pub use listing::{
     EventPosition, Listed, ListingFilter, ListingId, ListingPosition, PageBuilder, TaskFilter, TaskPosition,
     LISTING_SCAN_BUDGET,
@@ -60,6 +63,8 @@ pub enum ViewChange {
         token_id: TokenId,
         at: DateTime<Utc>,
     },
+    /// A TaskAccepted with an ordering key: the task's place in its line.
+    JoinedLine(LineEntry),
 }
 
 impl ViewChange {
@@ -207,6 +212,22 @@ pub trait ViewStore: Send + Sync + 'static {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page<EventView>, ViewError>;
+
+    /// Where a task stands in its line (its subscription and ordering key, see
+    /// `hookline_domain::ordering`):
+    /// - [`LinePlace::Ended`] when the task's status is succeeded or failed (by its
+    ///   latest attempt, as [`ViewStore::task`] shows it);
+    /// - else [`LinePlace::Unknown`] when no [`ViewChange::JoinedLine`] of the task is
+    ///   held (not folded yet, or past the retention);
+    /// - else the task just before it: among the tasks of the line held, the one whose
+    ///   first position (the lowest of its entries, by partition then offset) is the
+    ///   highest below this task's first position, with whether it ended;
+    ///   [`LinePlace::First`] when there is none.
+    ///
+    /// Entries are folded in any order and any number of times. What the delivery
+    /// role relies on: once a task's entry is visible, every entry of its line
+    /// applied before it (by an earlier `apply`, or earlier in the same one) is too.
+    async fn line_place(&self, task: TaskId) -> Result<LinePlace, ViewError>;
 
     /// When each of these tokens was last used (the latest TokenUsed folded,
     /// order-insensitive); tokens never used are absent.

@@ -56,6 +56,8 @@ conformance_cases!(
     event_listing_rejects_invalid_cursor,
     events_expire_with_the_retention,
     tokens_last_used_keeps_the_latest,
+    lines_answer_whose_turn_it_is,
+    lines_fold_ignores_order_repeats_and_copies,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,6 +85,7 @@ fn sample_event(at: chrono::DateTime<chrono::Utc>) -> EventView {
         idempotency_key: Some("k".into()),
         subscriptions: vec![SubscriptionId::new()],
         payload: serde_json::value::RawValue::from_string(r#"{"n": 1}"#.into()).expect("JSON"),
+        ordering_key: None,
     };
     EventView::of(&event, hookline_domain::LogPosition { topic: "hookline.fanout".into(), partition: 1, offset: 9 })
 }
@@ -97,6 +100,7 @@ fn sample(sub: SubscriptionId) -> (Subscription, TaskAccepted, hookline_domain::
         accepted_at: at,
         payload: serde_json::value::RawValue::from_string(r#"{"n": 1}"#.into()).expect("JSON"),
         event_id: None,
+        ordering_key: None,
     };
     let view = TaskView::from_accepted(&task);
     let attempt = hookline_domain::AttemptRecorded {

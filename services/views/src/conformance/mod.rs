@@ -14,6 +14,7 @@
 mod attempts;
 mod events;
 mod fixtures;
+mod lines;
 mod retention;
 mod subscriptions;
 mod task_listing;
@@ -28,6 +29,7 @@ pub use self::events::{
     event_listing_pages_newest_first_with_filters, event_listing_rejects_invalid_cursor,
     events_expire_with_the_retention, events_fold_ignores_order_and_repeats, tokens_last_used_keeps_the_latest,
 };
+pub use self::lines::{lines_answer_whose_turn_it_is, lines_fold_ignores_order_repeats_and_copies};
 pub use self::retention::{old_events_are_not_written, rows_expire_and_are_purged};
 pub use self::subscriptions::{
     subscription_changes_follow_versions, subscription_lifecycle, subscription_listing_pages_in_id_order,
@@ -82,4 +84,6 @@ pub async fn run_all(factory: &impl ViewStoreFactory) {
     event_listing_rejects_invalid_cursor(factory).await;
     events_expire_with_the_retention(factory).await;
     tokens_last_used_keeps_the_latest(factory).await;
+    lines_answer_whose_turn_it_is(factory).await;
+    lines_fold_ignores_order_repeats_and_copies(factory).await;
 }

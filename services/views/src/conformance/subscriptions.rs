@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use hookline_domain::event_types::parse_patterns;
-use hookline_domain::{Secret, Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState, TenantId};
+use hookline_domain::{
+    OrderingMode, Secret, Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState, TenantId,
+};
 
 use uuid::Uuid;
 
@@ -231,7 +233,8 @@ pub async fn subscription_listing_rejects_invalid_cursor(factory: &impl ViewStor
 
 /// A subscription's tenant and event-type patterns read back as written, from
 /// `subscription` and from the listing, through an update that changes the patterns
-/// and one that drops them; one written before tenants existed belongs to the default tenant.
+/// and one that drops them (and its ordering, set and back to the default); one written
+/// before tenants existed belongs to the default tenant.
 pub async fn subscriptions_keep_their_tenant_and_event_types(factory: &impl ViewStoreFactory) {
     let store = factory.open(LONG_RETENTION).await;
     let (id, plain_id) = (SubscriptionId::new(), SubscriptionId::new());
@@ -239,6 +242,7 @@ pub async fn subscriptions_keep_their_tenant_and_event_types(factory: &impl View
     let patterns = |raw: &[&str]| Some(parse_patterns("event_types", raw).expect("valid patterns"));
     let created = Subscription {
         tenant_id: TenantId::generate(),
+        ordering: OrderingMode::Key,
         ..subscription(id, "https://example.com/tenant", t0).with_patterns(patterns(&["order.*", "user.created", "*"]))
     };
     let plain = subscription(plain_id, "https://example.com/plain", t0);
@@ -266,8 +270,11 @@ pub async fn subscriptions_keep_their_tenant_and_event_types(factory: &impl View
     apply(&store, vec![change(SubscriptionEvent::SubscriptionUpdated { subscription: narrowed.clone() })]).await;
     assert_eq!(state(&store, id).await, Some(SubscriptionState::Live(narrowed.clone())), "other patterns");
     assert_eq!(listed(&store, id).await, Some(narrowed.clone()));
-    let widened =
-        Subscription { updated_at: t0 + secs(2), ..narrowed.next_version(Uuid::new_v4()).with_patterns(None) };
+    let widened = Subscription {
+        updated_at: t0 + secs(2),
+        ordering: OrderingMode::None,
+        ..narrowed.next_version(Uuid::new_v4()).with_patterns(None)
+    };
     apply(&store, vec![change(SubscriptionEvent::SubscriptionUpdated { subscription: widened.clone() })]).await;
     assert_eq!(state(&store, id).await, Some(SubscriptionState::Live(widened.clone())), "patterns dropped");
     assert_eq!(listed(&store, id).await, Some(widened));

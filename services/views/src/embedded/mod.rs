@@ -7,6 +7,7 @@
 
 mod codec;
 mod error;
+mod lines;
 mod purge;
 mod read;
 mod schema;
@@ -21,8 +22,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hookline_domain::{
-    AttemptRecorded, EventId, LogPosition, Subscription, SubscriptionId, SubscriptionState, TaskId, TaskView, TenantId,
-    TokenId,
+    AttemptRecorded, EventId, LinePlace, LogPosition, Subscription, SubscriptionId, SubscriptionState, TaskId,
+    TaskView, TenantId, TokenId,
 };
 use redb::Database;
 use uuid::Uuid;
@@ -151,6 +152,11 @@ impl ViewStore for EmbeddedViews {
         let after = cursor.map(EventPosition::from_cursor).transpose()?;
         let (tenant, filter, now) = (tenant.clone(), filter.clone(), clock_ms(Utc::now()));
         self.blocking(move |db, _| read::events(db, &tenant, filter, limit, after, now)).await
+    }
+
+    async fn line_place(&self, task: TaskId) -> Result<LinePlace, ViewError> {
+        let now = clock_ms(Utc::now());
+        self.blocking(move |db, _| lines::line_place(db, task, now)).await
     }
 
     async fn tokens_last_used(&self, ids: &[TokenId]) -> Result<HashMap<TokenId, DateTime<Utc>>, ViewError> {

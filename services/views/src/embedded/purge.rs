@@ -4,6 +4,7 @@ use redb::{Database, ReadableTable};
 
 use super::codec::{decode_attempt, decode_event, decode_task};
 use super::error::EmbeddedError;
+use super::lines::{self, LINES, LINE_PLACES};
 use super::schema::{
     by_sub_key, event_listing_key, listing_key, split_expiry_key, split_row, task_by_sub_key, Bytes, RowKind, ATTEMPTS,
     ATTEMPTS_BY_SUB, EVENTS, EVENTS_BY_TENANT, EXPIRY, TASKS, TASKS_BY_SUB, TASKS_BY_TIME,
@@ -19,7 +20,7 @@ const ENTRIES_PER_TRANSACTION: usize = 4 * CHUNK;
 
 /// What one purge transaction did.
 pub(super) struct Purged {
-    /// Task, attempt and event rows deleted.
+    /// Task, attempt, event and line rows deleted.
     pub rows: u64,
     /// The transaction stopped at its limit: more rows may be due.
     pub more: bool,
@@ -40,6 +41,8 @@ pub(super) fn purge_expired(db: &Database, now_ms: u64) -> Result<Purged, Embedd
         let mut tasks_by_sub = txn.open_table(TASKS_BY_SUB)?;
         let mut events = txn.open_table(EVENTS)?;
         let mut events_by_tenant = txn.open_table(EVENTS_BY_TENANT)?;
+        let mut line_entries = txn.open_table(LINES)?;
+        let mut line_places = txn.open_table(LINE_PLACES)?;
         // Every key of a row expired at or before now_ms sorts before this one.
         let end = now_ms.saturating_add(1).to_be_bytes();
         while taken < ENTRIES_PER_TRANSACTION {
@@ -73,6 +76,8 @@ pub(super) fn purge_expired(db: &Database, now_ms: u64) -> Result<Purged, Embedd
                             deleted += 1;
                         }
                     }
+                    RowKind::LineEntry => deleted += u64::from(lines::purge(&mut line_entries, row_key, expires)?),
+                    RowKind::LinePlace => deleted += u64::from(lines::purge(&mut line_places, row_key, expires)?),
                     // Its table was dropped on open; the entry above was all that was left.
                     RowKind::PayloadCopy => {}
                     RowKind::Attempt => {

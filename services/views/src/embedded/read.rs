@@ -86,7 +86,7 @@ pub(super) fn task(db: &Database, id: TaskId, now_ms: u64) -> Result<Option<Task
     live_task(&txn.open_table(TASKS)?, id, now_ms)
 }
 
-fn live_task(
+pub(super) fn live_task(
     tasks: &impl ReadableTable<Bytes, Bytes>,
     id: TaskId,
     now_ms: u64,

@@ -13,6 +13,7 @@
 //! | `events`         | event id (16 bytes)                                          | expiry ++ event           |
 //! | `events_by_tenant` | tenant id length (u8) ++ tenant id ++ accepted ms (u64 BE) ++ event id | `()`          |
 //! | `tokens_last_used` | token id (16 bytes)                                        | time of the latest use    |
+//! | `lines`, `line_places` | see `lines.rs`                                         |                           |
 //! | `expiry`         | expiry (u64 BE) ++ row kind tag ++ row key                   | `()`                      |
 //!
 //! Tasks, attempts, events and token times use the compact encoding of `codec.rs`;
@@ -43,6 +44,7 @@ use crate::{EventView, Listed, ListingId, ListingPosition, TaskPosition};
 
 use super::codec;
 use super::error::EmbeddedError;
+use super::lines::{LINES, LINE_PLACES};
 use super::stored::StoredTask;
 
 pub(super) type Bytes = &'static [u8];
@@ -69,7 +71,9 @@ const PAYLOAD_COPIES: TableDefinition<Bytes, Bytes> = TableDefinition::new("payl
 pub(super) fn create_tables(db: &Database) -> Result<(), EmbeddedError> {
     let txn = db.begin_write()?;
     txn.delete_table(PAYLOAD_COPIES)?;
-    for table in [SUBSCRIPTIONS, TOMBSTONES, SUBSCRIPTION_WRITES, TASKS, ATTEMPTS, EVENTS, TOKENS_LAST_USED] {
+    for table in
+        [SUBSCRIPTIONS, TOMBSTONES, SUBSCRIPTION_WRITES, TASKS, ATTEMPTS, EVENTS, TOKENS_LAST_USED, LINES, LINE_PLACES]
+    {
         txn.open_table(table)?;
     }
     for table in [ATTEMPTS_BY_SUB, EXPIRY, TASKS_BY_TIME, TASKS_BY_SUB, EVENTS_BY_TENANT] {
@@ -87,6 +91,10 @@ pub(super) enum RowKind {
     /// A payload copy of an earlier version's `payloads` table: its entry is dropped.
     PayloadCopy = 3,
     Event = 4,
+    /// A row of `lines` (see `lines.rs`).
+    LineEntry = 5,
+    /// A row of `line_places`.
+    LinePlace = 6,
 }
 
 impl RowKind {
@@ -96,6 +104,8 @@ impl RowKind {
             2 => Some(RowKind::Attempt),
             3 => Some(RowKind::PayloadCopy),
             4 => Some(RowKind::Event),
+            5 => Some(RowKind::LineEntry),
+            6 => Some(RowKind::LinePlace),
             _ => None,
         }
     }

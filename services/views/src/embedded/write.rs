@@ -11,6 +11,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Tab
 
 use super::codec::{decode_attempt, decode_event, decode_task, decode_time, encode_time};
 use super::error::EmbeddedError;
+use super::lines;
 use super::schema::{
     attempt_key, attempt_row, by_sub_key, decode, encode, event_listing_key, event_row, expiry_key, expiry_ms,
     listing_key, split_row, subscription_key, subscription_write_key, task_by_sub_key, task_row, Bytes, RowKind,
@@ -23,6 +24,7 @@ use crate::{EventView, TaskPosition, ViewChange};
 /// Applies `changes` and commits durably; rows already expired at `now_ms` are not written.
 pub(super) fn apply(db: &Database, ttl: Duration, now_ms: u64, changes: Vec<ViewChange>) -> Result<(), EmbeddedError> {
     let txn = db.begin_write()?;
+    let mut line_entries = Vec::new();
     {
         let mut tables = Tables::open(&txn)?;
         // Every change to a task within the batch is merged in memory first, so each
@@ -45,12 +47,15 @@ pub(super) fn apply(db: &Database, ttl: Duration, now_ms: u64, changes: Vec<View
                 }
                 ViewChange::Event(event) => tables.put_event(*event, ttl, now_ms)?,
                 ViewChange::TokenUsed { token_id, at } => tables.note_token_used(token_id, at)?,
+                ViewChange::JoinedLine(entry) => line_entries.push(entry),
             }
         }
         for task in tasks.into_values() {
             tables.merge_task(task, ttl, now_ms)?;
         }
     }
+    // In the same transaction: a read never sees an entry without those before it.
+    lines::join(&txn, line_entries, ttl, now_ms)?;
     txn.commit()?;
     Ok(())
 }
