@@ -27,6 +27,8 @@ pub(crate) struct SubscriptionBody {
     /// Until when the secret replaced by the last rotation is still valid; null once
     /// it is not (or there is none). The replaced secret itself is not shown again.
     previous_secret_expires_at: Option<String>,
+    /// `key`: the tasks with the same ordering key go one at a time, in acceptance order.
+    ordering: &'static str,
 }
 
 impl From<&Subscription> for SubscriptionBody {
@@ -47,6 +49,7 @@ impl From<&Subscription> for SubscriptionBody {
                 .previous_secret_at(Utc::now())
                 .and(s.previous_secret_expires_at)
                 .map(timestamp),
+            ordering: s.ordering.as_str(),
         }
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use hookline_domain::event_types::{parse_patterns, patterns_of_filter, EventTypePattern};
 use hookline_domain::subscription::{validate_secret, validate_target_url, FieldError};
 use hookline_domain::target::TargetPolicy;
-use hookline_domain::TenantId;
+use hookline_domain::{OrderingMode, TenantId};
 use hookline_secrets::generate_secret;
 use serde_json::{Map, Value};
 
@@ -44,6 +44,7 @@ pub(crate) struct NewSubscription {
     pub patterns: Option<Vec<EventTypePattern>>,
     /// `false` creates it disabled (by the user).
     pub enabled: bool,
+    pub ordering: OrderingMode,
 }
 
 /// A valid partial update.
@@ -54,6 +55,8 @@ pub(crate) struct SubscriptionPatch {
     pub patterns: Change<Vec<EventTypePattern>>,
     /// `Some(true)` re-enables, `Some(false)` disables by hand, `None` keeps.
     pub enabled: Option<bool>,
+    /// `None` keeps.
+    pub ordering: Option<OrderingMode>,
 }
 
 /// The longest grace a rotation may give the secret it replaces (30 days).
@@ -78,6 +81,7 @@ struct Fields {
     /// The seed's `event_type_filter` as sent, read as patterns.
     event_type_filter: Change<Vec<EventTypePattern>>,
     enabled: Option<bool>,
+    ordering: Option<OrderingMode>,
     generate_secret: bool,
     errors: BTreeMap<String, String>,
 }
@@ -92,6 +96,7 @@ impl Fields {
             event_types: Change::Keep,
             event_type_filter: Change::Keep,
             enabled: None,
+            ordering: None,
             generate_secret: false,
             errors: BTreeMap::new(),
         };
@@ -123,6 +128,10 @@ impl Fields {
                 "enabled" => match value {
                     Value::Bool(enabled) => fields.enabled = Some(enabled),
                     _ => fields.problem("enabled", "must be true or false"),
+                },
+                "ordering" => match value.as_str().and_then(OrderingMode::parse) {
+                    Some(mode) => fields.ordering = Some(mode),
+                    None => fields.problem("ordering", "must be \"key\" or \"none\""),
                 },
                 "generate_secret" => match value {
                     Value::Bool(generate) => fields.generate_secret = generate,
@@ -248,6 +257,7 @@ pub(crate) fn parse_new(body: &[u8], policy: &TargetPolicy) -> Result<NewSubscri
         secret,
         patterns: patterns.apply(None),
         enabled: fields.enabled.unwrap_or(true),
+        ordering: fields.ordering.unwrap_or_default(),
     })
 }
 
@@ -262,7 +272,13 @@ pub(crate) fn parse_patch(body: &[u8], policy: &TargetPolicy) -> Result<Subscrip
     }
     let patterns = fields.patterns();
     let fields = fields.into_result()?;
-    Ok(SubscriptionPatch { target_url: fields.target_url, secret: fields.secret, patterns, enabled: fields.enabled })
+    Ok(SubscriptionPatch {
+        target_url: fields.target_url,
+        secret: fields.secret,
+        patterns,
+        enabled: fields.enabled,
+        ordering: fields.ordering,
+    })
 }
 
 /// A JSON number that is a whole non-negative integer, however it is spelled (JSON
@@ -394,6 +410,20 @@ mod tests {
         assert!(errors(parse_new(br#"{"target_url":"https://e.com/h","tenant_id":"Acme!"}"#, &open()))
             .contains_key("tenant_id"));
         assert!(errors(parse_patch(br#"{"tenant_id":"acme"}"#, &open())).contains_key("tenant_id"));
+    }
+
+    #[test]
+    fn ordering_is_key_or_none_kept_when_absent() {
+        let url = r#""target_url":"https://example.com/h""#;
+        assert_eq!(parse_new(format!("{{{url}}}").as_bytes(), &open()).unwrap().ordering, OrderingMode::None);
+        let keyed = parse_new(format!(r#"{{{url},"ordering":"key"}}"#).as_bytes(), &open()).unwrap();
+        assert_eq!(keyed.ordering, OrderingMode::Key);
+        assert_eq!(parse_patch(b"{}", &open()).unwrap().ordering, None);
+        assert_eq!(parse_patch(br#"{"ordering":"none"}"#, &open()).unwrap().ordering, Some(OrderingMode::None));
+        for bad in [r#""fifo""#, "null", "true", r#""KEY""#] {
+            let body = format!(r#"{{"ordering":{bad}}}"#);
+            assert_eq!(errors(parse_patch(body.as_bytes(), &open()))["ordering"], r#"must be "key" or "none""#);
+        }
     }
 
     #[test]

@@ -103,6 +103,7 @@ pub(crate) async fn create(
         secret: new.secret.map(Secret::new),
         enabled: new.enabled,
         disabled_reason: (!new.enabled).then(|| DISABLED_BY_USER.to_string()),
+        ordering: new.ordering,
         write_id: Some(Uuid::new_v4()),
         ..Subscription::new(SubscriptionId::new(), new.target_url, at)
     }
@@ -191,6 +192,7 @@ pub(crate) async fn update(
             target_url: patch.target_url.clone().unwrap_or(rotated.target_url.clone()),
             enabled,
             disabled_reason,
+            ordering: patch.ordering.unwrap_or(rotated.ordering),
             ..rotated
         }
         .with_patterns(patterns);

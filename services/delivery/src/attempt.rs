@@ -10,8 +10,8 @@ use bytes::Bytes;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use hookline_domain::retry::Jitter;
 use hookline_domain::{
-    topics as topic_names, Outcome, RetryPolicy, Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState,
-    TaskAccepted,
+    topics as topic_names, OrderingMode, Outcome, RetryPolicy, Subscription, SubscriptionEvent, SubscriptionId,
+    SubscriptionState, TaskAccepted,
 };
 use hookline_log::{EventLog, LogError, NewRecord};
 use hookline_lookup::{SubscriptionDirectory, Verdict as LogVerdict};
@@ -28,7 +28,8 @@ use crate::disable::{Streaks, Verdict};
 use crate::drain::Deferral;
 use crate::gates::Gates;
 use crate::http::{Outgoing, Sender};
-use crate::metrics::{AttemptTally, DeadLetterCause, DeliveryMetrics};
+use crate::lines::{Gate, Lines};
+use crate::metrics::{AttemptTally, DeadLetterCause, DeliveryMetrics, TurnResult};
 use crate::outcome::{deferred, outcome_records, parked, AttemptReport, Backoff};
 
 /// The error of a task kept for a disabled subscription until it passed the retention.
@@ -65,6 +66,8 @@ pub struct Attempter {
     /// Where records that cannot be worked on, or whose outcome the log refuses for
     /// good, are set aside.
     pub set_aside: SetAside,
+    /// Ordering per key: whose turn it is in each line.
+    pub lines: Lines,
 }
 
 /// What a task's turn came to.
@@ -88,6 +91,9 @@ impl Attempter {
             attempt = work.attempt,
         );
         async move {
+            if let Some(settled) = self.wait_for_turn(&work, &stop).await? {
+                return Ok(settled);
+            }
             // A subscription whose line is long and drains slowly (a slow or dead receiver): its
             // next records wait in the log (shortest tier), not here, so the consumer keeps
             // reading for others.
@@ -118,6 +124,10 @@ impl Attempter {
                 Turn::Attempted { records, tally, receiver } => {
                     append_durably(self.log.as_ref(), records).await?;
                     self.metrics.attempt_settled(tally);
+                    let ended = tally.outcome == Outcome::Success || tally.dead_letter.is_some();
+                    if ended && work.task.ordering_key.is_some() {
+                        self.lines.ended(work.task.task_id);
+                    }
                     if let Some((subscription, verdict)) = receiver {
                         self.judge(&subscription, verdict).await?;
                     }
@@ -127,6 +137,48 @@ impl Attempter {
         }
         .instrument(span)
         .await
+    }
+
+    /// Ordering per key: the first attempt of a keyed task of a subscription ordered by
+    /// key waits for its turn (see `lines`). `Some` when the record is settled without
+    /// an attempt: the task ended already, it was deferred to the shortest tier to wait
+    /// there, or shutdown came first. A disabled subscription's task is not held here:
+    /// it is parked unattempted like any other, and asks again when it comes round.
+    async fn wait_for_turn(&self, work: &Work, stop: &CancellationToken) -> Result<Option<Settled>, LogError> {
+        if work.attempt != 1 || work.task.ordering_key.is_none() {
+            return Ok(None);
+        }
+        let ordered = match self.lookup(work.task.subscription_id).await {
+            Ok(Some(state)) => state.live().is_some_and(|live| live.enabled && live.ordering == OrderingMode::Key),
+            Ok(None) => false,
+            // Unknown: it may be ordered, and waiting is safe where guessing is not.
+            Err(_) => true,
+        };
+        if !ordered {
+            return Ok(None);
+        }
+        loop {
+            match self.lines.turn(work.task.task_id, stop).await {
+                Gate::Go => {
+                    self.metrics.turn(TurnResult::Went);
+                    return Ok(None);
+                }
+                Gate::Ended => {
+                    tracing::debug!("task ended already, not attempted again");
+                    self.metrics.turn(TurnResult::Ended);
+                    return Ok(Some(Settled::Done));
+                }
+                Gate::Stopped => return Ok(Some(Settled::Abandoned)),
+                Gate::Defer => {
+                    // Without a retry tier there is nowhere else to wait: it waits here.
+                    let Some(record) = deferred(&self.retry, &work.task, work.attempt, Utc::now()) else { continue };
+                    tracing::debug!(topic = record.topic, "not its turn yet, task deferred");
+                    append_durably(self.log.as_ref(), vec![record]).await?;
+                    self.metrics.turn(TurnResult::Deferred);
+                    return Ok(Some(Settled::Done));
+                }
+            }
+        }
     }
 
     /// Makes the attempt (or parks the task); returns the records of its outcome and

@@ -149,6 +149,22 @@ impl DeliveryConfig {
     pub(crate) fn backlog_per_subscription(&self) -> usize {
         (self.held_limit() / 2).max(self.max_in_flight_per_subscription).max(1)
     }
+
+    /// How long a keyed task waits in memory for its turn, behind a task that is not
+    /// waiting here too, before it waits in the shortest retry tier instead: twice the
+    /// longest tier's delay, by which time the task ahead of it has had another attempt
+    /// even if that one was due at the end of the longest tier (20 s without tiers,
+    /// when it waits in memory however long it takes).
+    pub(crate) fn ordering_patience(&self) -> Duration {
+        2 * self.retry.tier_delays().last().copied().unwrap_or(Duration::from_secs(10))
+    }
+
+    /// How many keyed tasks may wait in memory for their turn at once, across every
+    /// source: half of what a source may hold, so that tasks waiting for their turn
+    /// never stop a source reading for the other lines and subscriptions.
+    pub(crate) fn max_waiting_in_lines(&self) -> usize {
+        (self.held_limit() / 2).max(1)
+    }
 }
 
 /// Every topic the delivery role reads or writes: deliveries, attempts, the DLQ, the

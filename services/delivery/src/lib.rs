@@ -49,6 +49,13 @@
 //! for a task to start within the shortest tier's delay has its next tasks deferred to
 //! that tier, unattempted, so its backlog waits in the log, not in memory; a busy line
 //! that drains fast keeps its tasks (see `drain`).
+//!
+//! Ordering per key (see `lines`): on a subscription ordered by key, a keyed task's
+//! first attempt waits until the task just before it in its line (same subscription,
+//! same ordering key, by place in `hookline.deliveries`) has succeeded or failed for
+//! good, as the views say or as this process saw; a task whose turn does not come
+//! within twice the longest tier's delay waits in the shortest tier, unattempted. Retries and retries
+//! by hand of a task that already had its turn do not wait again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,6 +64,7 @@ use hookline_domain::topics as topic_names;
 use hookline_log::{ConsumerSpec, EventLog, StartFrom};
 use hookline_lookup::SubscriptionDirectory;
 use hookline_metrics::Registry;
+use hookline_views::ViewStore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -69,6 +77,7 @@ mod error;
 mod gates;
 mod guard;
 mod http;
+mod lines;
 mod metrics;
 mod offsets;
 mod outcome;
@@ -82,6 +91,7 @@ pub use config::{groups, topics, DeliveryConfig, InvalidProxy, OutboundProxy};
 pub use disable::{DisablePolicy, DEFAULT_DISABLE_AFTER_ATTEMPTS, DEFAULT_DISABLE_AFTER_FAILING};
 pub use error::DeliveryError;
 pub use guard::{HostResolver, Lookup, SystemResolver};
+pub use lines::ENDED_REMEMBERED;
 pub use outcome::ERROR_HEADER;
 pub use started::STARTED_REMEMBERED;
 
@@ -92,6 +102,7 @@ use drain::Deferral;
 use gates::Gates;
 use hookline_quarantine::SetAside;
 use http::Sender;
+use lines::Lines;
 use metrics::DeliveryMetrics;
 use source::{SourceLoop, SourceSettings};
 
@@ -103,6 +114,8 @@ pub struct DeliveryDeps {
     pub metrics: Arc<Registry>,
     /// Resolves target host names; every answer is checked against the target policy.
     pub resolver: Arc<dyn HostResolver>,
+    /// Where each keyed task's place in its line is (ordering per key).
+    pub views: Arc<dyn ViewStore>,
 }
 
 /// Delivers until `shutdown` is cancelled, then stops taking records, lets in-flight
@@ -130,6 +143,7 @@ pub async fn run(config: DeliveryConfig, deps: DeliveryDeps, shutdown: Cancellat
             .first()
             .map(|&tier_delay| Deferral { backlog: config.backlog_per_subscription(), tier_delay }),
         set_aside: SetAside::new(deps.log.clone(), &deps.metrics, "delivery"),
+        lines: Lines::new(deps.views, config.ordering_patience(), config.max_waiting_in_lines()),
     });
 
     let settings = |kind, longest_wait| SourceSettings {

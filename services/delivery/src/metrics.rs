@@ -28,6 +28,27 @@ impl DeadLetterCause {
     }
 }
 
+/// What a keyed task's wait for its turn came to (ordering per key).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TurnResult {
+    /// Its turn came: it was attempted.
+    Went,
+    /// It did not come soon enough: the task went to the shortest retry tier, unattempted.
+    Deferred,
+    /// The task had ended already: not attempted again.
+    Ended,
+}
+
+impl TurnResult {
+    fn as_str(self) -> &'static str {
+        match self {
+            TurnResult::Went => "went",
+            TurnResult::Deferred => "deferred",
+            TurnResult::Ended => "ended",
+        }
+    }
+}
+
 /// What one attempt came to, counted once its outcome is durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct AttemptTally {
@@ -44,6 +65,7 @@ pub(crate) struct DeliveryMetrics {
     dead_letters: Arc<Family<Counter>>,
     held: Arc<Family<Gauge>>,
     duplicates: Arc<Counter>,
+    turns: Arc<Family<Counter>>,
 }
 
 impl DeliveryMetrics {
@@ -77,6 +99,11 @@ impl DeliveryMetrics {
                 "hookline_delivery_duplicates_skipped_total",
                 "TaskAccepted records not attempted because this process started the same task lately (a task appended twice).",
             ),
+            turns: registry.counter_family(
+                "hookline_delivery_ordering_turns_total",
+                "First attempts of keyed tasks of subscriptions ordered by key, by what their wait for their turn came to (went, deferred, ended).",
+                &["result"],
+            ),
         }
     }
 
@@ -89,6 +116,10 @@ impl DeliveryMetrics {
 
     pub fn dead_lettered(&self, cause: DeadLetterCause) {
         self.dead_letters.with(&[cause.as_str()]).inc();
+    }
+
+    pub fn turn(&self, result: TurnResult) {
+        self.turns.with(&[result.as_str()]).inc();
     }
 
     pub fn duplicate_skipped(&self) {

@@ -94,6 +94,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             directory: directory.clone(),
             metrics: observed.registry.clone(),
             resolver: Arc::new(SystemResolver),
+            views: stores.views.clone(),
         };
         let token = shutdown.clone();
         roles.spawn(async move { ("delivery", hookline_delivery::run(config, deps, token).await.map_err(Into::into)) });

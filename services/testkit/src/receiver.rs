@@ -67,6 +67,8 @@ pub struct ReceivedRequest {
     pub at: Instant,
     /// The same moment on the wall clock.
     pub received_at: SystemTime,
+    /// What the path's script answered it.
+    pub reply: Reply,
 }
 
 impl ReceivedRequest {
@@ -185,24 +187,29 @@ impl Drop for Inner {
 }
 
 impl State {
-    /// Records `request`, then picks the reply its path's script gives next.
+    /// Picks the reply `request`'s path's script gives next, and records both: under the
+    /// scripts' lock, so that requests are recorded in the order their replies were picked.
     fn record(&self, request: Request) -> Reply {
+        let path = request.head.path().to_owned();
+        let mut scripts = lock(&self.scripts);
+        let reply = match scripts.get_mut(&path) {
+            Some(script) => script.next_reply(&request.body),
+            None => Reply::StatusWithBody(200, b"ok".to_vec()),
+        };
         let received = ReceivedRequest {
             method: request.head.method.clone(),
-            path: request.head.path().to_owned(),
+            path,
             query: request.head.query().map(str::to_owned),
             headers: request.head.headers,
             body: request.body.to_vec(),
             at: Instant::now(),
             received_at: SystemTime::now(),
+            reply: reply.clone(),
         };
-        let path = received.path.clone();
         lock(&self.requests).push(received);
+        drop(scripts);
         self.arrivals.send_modify(|count| *count += 1);
-        match lock(&self.scripts).get_mut(&path) {
-            Some(script) => script.next_reply(),
-            None => Reply::StatusWithBody(200, b"ok".to_vec()),
-        }
+        reply
     }
 }
 

@@ -49,6 +49,7 @@ export function renderCard(subscription, actions) {
       ...fact('ID', el('code', {}, id)),
       ...(showsSeveralTenants() ? fact('Tenant', tenantLabel(subscription.tenant_id)) : []),
       ...fact('Event types', ...patternsView(subscription.event_types)),
+      ...fact('Ordering', subscription.ordering === 'key' ? 'by ordering key, one at a time' : 'none'),
       ...fact('Secret', ...secretView(subscription.secret, say))),
     statsView(id),
     el('div', { className: 'actions' }, sendButton, feedButton, editButton, deleteButton),
@@ -103,6 +104,7 @@ function editFormFor(subscription, actions, say) {
   const secret = el('input', { type: 'text', autocomplete: 'off', spellcheck: false, placeholder: 'unchanged' });
   const removeSecret = el('input', { type: 'checkbox', id: `edit-remove-secret-${id}` });
   const enabled = el('input', { type: 'checkbox', id: `edit-enabled-${id}`, checked: subscription.enabled });
+  const ordered = el('input', { type: 'checkbox', id: `edit-ordering-${id}`, checked: subscription.ordering === 'key' });
   removeSecret.addEventListener('change', () => {
     secret.disabled = removeSecret.checked;
   });
@@ -113,6 +115,7 @@ function editFormFor(subscription, actions, say) {
     ...field('secret', 'New secret (empty: keep the current one)', secret),
     el('label', { className: 'check' }, removeSecret, ' Remove the secret'),
     el('label', { className: 'check' }, enabled, ' Enabled'),
+    el('label', { className: 'check' }, ordered, ' Ordered by key (same X-Ordering-Key: one at a time, in order)'),
     el('button', { type: 'submit', textContent: 'Save changes' }));
 
   form.addEventListener('submit', async (event) => {
@@ -125,6 +128,7 @@ function editFormFor(subscription, actions, say) {
     if (removeSecret.checked) changes.secret = null;
     else if (secret.value) changes.secret = secret.value;
     if (enabled.checked !== subscription.enabled) changes.enabled = enabled.checked;
+    if (ordered.checked !== (subscription.ordering === 'key')) changes.ordering = ordered.checked ? 'key' : 'none';
     if (!Object.keys(changes).length) {
       say('Nothing changed.');
       return;

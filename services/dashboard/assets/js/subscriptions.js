@@ -119,6 +119,7 @@ async function create() {
   }
   const patterns = patternsFromInput(String(form.get('event_types')));
   if (patterns) body.event_types = patterns;
+  if (form.get('ordering')) body.ordering = 'key';
   if (targetTenant()) body.tenant_id = targetTenant();
 
   createResult.textContent = 'Creating…';

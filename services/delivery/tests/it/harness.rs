@@ -131,6 +131,7 @@ impl Node {
             directory: self.directory.clone(),
             metrics: self.metrics.clone(),
             resolver: self.resolver.clone(),
+            views: self.views.clone(),
         };
         let handle = tokio::spawn(run(self.config.clone(), deps, shutdown.clone()));
         self.running = Some((shutdown, handle));

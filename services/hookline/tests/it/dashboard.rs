@@ -236,15 +236,18 @@ async fn the_page_asks_for_a_token_then_manages_subscriptions_with_it() {
             page.click("#token-form button[type=submit]").await;
             page.wait_text("#subscriptions-state", T, |text| text.starts_with("No subscriptions yet")).await;
 
-            // Create with a generated secret.
+            // Create with a generated secret, ordered by key.
             page.click("#create summary").await;
             page.fill("#create-url", "https://example.com/hooks/orders").await;
             page.click("#create-generate").await;
+            page.click("#create-ordering").await;
             assert_eq!(page.attr("#create-secret", "disabled").await.as_deref(), Some("true"));
             page.click("#create-form button[type=submit]").await;
             page.wait_text("#create-result", T, |text| text.contains("generated secret")).await;
             let id = page.attr("#subscription-list li", "data-subscription-id").await.expect("a card");
-            assert!(with_token(&service, token, &id).await.1["secret"].as_str().unwrap().starts_with("whsec_"));
+            let (_, created) = with_token(&service, token, &id).await;
+            assert!(created["secret"].as_str().unwrap().starts_with("whsec_"));
+            assert_eq!(created["ordering"], "key");
 
             // Edit: event-type patterns, then disable it by hand.
             let card = format!("#subscription-list li[data-subscription-id='{id}']");
@@ -253,13 +256,15 @@ async fn the_page_asks_for_a_token_then_manages_subscriptions_with_it() {
             page.click(&format!("{card} form.edit button[type=submit]")).await;
             page.wait_text(&format!("{card} .facts"), T, |text| text.contains("order.created, invoice.*")).await;
             page.click(&format!("{card} .actions button[aria-expanded]")).await;
+            page.wait_text(&format!("{card} .facts"), T, |text| text.contains("by ordering key")).await;
             page.click(&format!("#edit-enabled-{id}")).await;
+            page.click(&format!("#edit-ordering-{id}")).await;
             page.click(&format!("{card} form.edit button[type=submit]")).await;
             page.wait_text(&format!("{card} .state-line"), T, |text| text == "disabled disabled by user").await;
             let (_, after) = with_token(&service, token, &id).await;
             assert_eq!(
-                (after["enabled"].as_bool(), &after["event_types"]),
-                (Some(false), &json!(["order.created", "invoice.*"]))
+                (after["enabled"].as_bool(), &after["event_types"], &after["ordering"]),
+                (Some(false), &json!(["order.created", "invoice.*"]), &json!("none"))
             );
 
             // The token is remembered: a reload needs no asking.

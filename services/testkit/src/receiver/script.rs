@@ -35,27 +35,42 @@ pub enum Reply {
     },
 }
 
-/// The behaviour of one path: `steps` are used once each, in order, then `after` forever.
+/// The behaviour of one path: `steps` are used once each, in order, then `after` forever;
+/// a request whose body contains the needle of `exception`, if any, gets its reply instead
+/// (and uses no step).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Script {
     steps: VecDeque<Reply>,
     after: Reply,
+    exception: Option<(Vec<u8>, Reply)>,
 }
 
 impl Script {
     /// Answer every request with `reply`.
     pub fn always(reply: Reply) -> Script {
-        Script { steps: VecDeque::new(), after: reply }
+        Script { steps: VecDeque::new(), after: reply, exception: None }
     }
 
     /// Answer the first requests with `steps`, one each, then every later one with `after`,
     /// e.g. `Script::then(vec![Reply::Status(500); 2], Reply::Status(200))`.
     pub fn then(steps: Vec<Reply>, after: Reply) -> Script {
-        Script { steps: steps.into(), after }
+        Script { steps: steps.into(), after, exception: None }
     }
 
-    /// The reply for the next request, consuming a step if any is left.
-    pub(super) fn next_reply(&mut self) -> Reply {
+    /// This script, except that requests whose body contains `needle` get `reply`, e.g.
+    /// a receiver that fails the webhooks of one customer only.
+    pub fn except_bodies_containing(self, needle: &str, reply: Reply) -> Script {
+        Script { exception: Some((needle.as_bytes().to_vec(), reply)), ..self }
+    }
+
+    /// The reply for the next request, whose body is `body`, consuming a step if any is
+    /// left (unless the exception answers it).
+    pub(super) fn next_reply(&mut self, body: &[u8]) -> Reply {
+        if let Some((needle, reply)) = &self.exception {
+            if !needle.is_empty() && body.windows(needle.len()).any(|window| window == needle) {
+                return reply.clone();
+            }
+        }
         self.steps.pop_front().unwrap_or_else(|| self.after.clone())
     }
 }
@@ -67,10 +82,20 @@ mod tests {
     #[test]
     fn steps_are_used_once_in_order_then_the_default_forever() {
         let mut script = Script::then(vec![Reply::Status(500), Reply::Close], Reply::Status(200));
-        let replies: Vec<Reply> = (0..4).map(|_| script.next_reply()).collect();
+        let replies: Vec<Reply> = (0..4).map(|_| script.next_reply(b"{}")).collect();
         assert_eq!(replies, [Reply::Status(500), Reply::Close, Reply::Status(200), Reply::Status(200)]);
 
         let mut always = Script::always(Reply::Hang);
-        assert_eq!((always.next_reply(), always.next_reply()), (Reply::Hang, Reply::Hang));
+        assert_eq!((always.next_reply(b"{}"), always.next_reply(b"{}")), (Reply::Hang, Reply::Hang));
+    }
+
+    #[test]
+    fn bodies_with_the_needle_get_the_exception_and_use_no_step() {
+        let mut script = Script::then(vec![Reply::Status(500)], Reply::Status(200))
+            .except_bodies_containing("k0", Reply::Status(503));
+        assert_eq!(script.next_reply(br#"{"key":"k0"}"#), Reply::Status(503));
+        assert_eq!(script.next_reply(br#"{"key":"k1"}"#), Reply::Status(500));
+        assert_eq!(script.next_reply(br#"{"key":"k0"}"#), Reply::Status(503));
+        assert_eq!(script.next_reply(br#"{"key":"k1"}"#), Reply::Status(200));
     }
 }
