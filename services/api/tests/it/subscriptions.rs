@@ -26,8 +26,8 @@ async fn create_answers_201_with_the_seed_shape_under_both_prefixes() {
             .await;
         let keys: Vec<&str> = created.as_object().unwrap().keys().map(String::as_str).collect();
         // The seed's six fields, plus the subscription's state, its rotation grace, its
-        // tenant and its event-type patterns.
-        assert_eq!(keys.len(), 11, "{created}");
+        // tenant, its event-type patterns and its ordering.
+        assert_eq!(keys.len(), 12, "{created}");
         for key in ["id", "target_url", "secret", "event_type_filter", "created_at", "updated_at", "enabled"] {
             assert!(keys.contains(&key), "{key} missing from {created}");
         }
@@ -39,6 +39,7 @@ async fn create_answers_201_with_the_seed_shape_under_both_prefixes() {
         assert!(is_seed_timestamp(&created["created_at"]), "{created}");
         assert_eq!(created["created_at"], created["updated_at"]);
         assert_eq!((created["enabled"].clone(), created["disabled_reason"].clone()), (json!(true), Value::Null));
+        assert_eq!(created["ordering"], "none");
 
         let minimal = api.create(prefix, json!({"target_url": "http://localhost:9/x"})).await;
         assert_eq!(minimal["secret"], Value::Null);
