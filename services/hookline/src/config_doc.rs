@@ -70,17 +70,17 @@ fn render(command: &Command) -> String {
         for arg in args {
             let _ =
                 write!(page, "\n### `{}`\n\n`{}`, default {}.\n\n{}\n", name(arg), flag(arg), default(arg), help(arg));
-            let values: Vec<String> = arg
-                .get_possible_values()
-                .iter()
-                .filter(|value| !value.is_hide_set())
-                .map(|value| match value.get_help() {
-                    Some(help) => format!("- `{}`: {}", value.get_name(), sentence(&help.to_string())),
-                    None => format!("- `{}`", value.get_name()),
-                })
-                .collect();
-            if !values.is_empty() {
-                let _ = write!(page, "\n{}\n", values.join("\n"));
+            // Values are listed when they have a meaning to tell (not `true` and `false`).
+            let values: Vec<_> = arg.get_possible_values().into_iter().filter(|value| !value.is_hide_set()).collect();
+            if values.iter().any(|value| value.get_help().is_some()) {
+                let lines: Vec<String> = values
+                    .iter()
+                    .map(|value| match value.get_help() {
+                        Some(help) => format!("- `{}`: {}", value.get_name(), sentence(&help.to_string())),
+                        None => format!("- `{}`", value.get_name()),
+                    })
+                    .collect();
+                let _ = write!(page, "\n{}\n", lines.join("\n"));
             }
         }
     }
