@@ -10,7 +10,7 @@ use hookline_fanout::{FanoutConfig, FanoutDeps};
 use hookline_ingest::{EventIntake, IngestConsumerConfig, IngestConsumerDeps, IngestCounters, Ingestor};
 use hookline_log::EventLog;
 use hookline_lookup::SubscriptionDirectory;
-use hookline_metrics::{ConsumerBook, ConsumerLag, ObservedLog, ProcessCollector, Registry};
+use hookline_metrics::{ConsumerBook, ConsumerLag, DataDisk, ObservedLog, ProcessCollector, Registry};
 use hookline_projector::{ProjectorConfig, ProjectorDeps};
 use hookline_routing::Directory;
 use tokio_util::sync::CancellationToken;
@@ -21,6 +21,8 @@ use crate::supervise::{supervise, Roles};
 
 /// How often consumer lag is sampled for `/metrics`.
 const LAG_SAMPLE_EVERY: Duration = Duration::from_secs(5);
+/// How often the data directory is walked for `hookline_data_dir_bytes`.
+const DATA_DIR_WALK_EVERY: Duration = Duration::from_secs(30);
 
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let checked = settings.check()?;
@@ -129,6 +131,13 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     roles.spawn(async move {
         lag.run(sampled_log, LAG_SAMPLE_EVERY, token).await;
         ("consumer lag sampler", Ok(()))
+    });
+    let disk = DataDisk::new(&settings.data_dir);
+    observed.registry.register(disk.clone());
+    let token = shutdown.clone();
+    roles.spawn(async move {
+        disk.run(DATA_DIR_WALK_EVERY, token).await;
+        ("data directory walker", Ok(()))
     });
     let probes = observed.probes(stores.views.clone());
 
