@@ -11,11 +11,12 @@ use hookline_ingest::{EventIntake, IngestConsumerConfig, IngestConsumerDeps, Ing
 use hookline_log::EventLog;
 use hookline_lookup::SubscriptionDirectory;
 use hookline_metrics::{ConsumerBook, ConsumerLag, DataDisk, ObservedLog, ProcessCollector, Registry};
+use hookline_overview::{BacklogSource, Overview, OverviewConfig, BACKLOG_EVERY};
 use hookline_projector::{ProjectorConfig, ProjectorDeps};
 use hookline_routing::Directory;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Role, Settings};
+use crate::config::{Checked, Role, Settings};
 use crate::stores;
 use crate::supervise::{supervise, Roles};
 
@@ -168,6 +169,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             ..ApiConfig::default()
         };
         crate::access::warn_if_exposed(&checked.access, addr);
+        let overview = overview(&checked, routing.clone(), log.clone(), &mut roles, &shutdown);
         let deps = ApiDeps {
             log: log.clone(),
             views: stores.views.clone(),
@@ -176,6 +178,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             ingestor,
             events: intake,
             probes,
+            overview,
         };
         roles.spawn(
             async move { ("api", hookline_api::serve(listener, config, deps, token).await.map_err(Into::into)) },
@@ -190,6 +193,31 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(%addr, roles = ?settings.roles, "hookline serving");
 
     supervise(roles, shutdown, checked.shutdown_grace).await
+}
+
+/// The overview the api role serves, following the log and sampling the delivery
+/// role's backlog (wherever that role runs) in tasks of its own.
+fn overview(
+    checked: &Checked,
+    routing: Arc<Directory>,
+    log: Arc<dyn EventLog>,
+    roles: &mut Roles,
+    shutdown: &CancellationToken,
+) -> Arc<Overview> {
+    let delivery = DeliveryConfig { retry: checked.retry.clone(), ..DeliveryConfig::default() };
+    let backlog_sources = hookline_delivery::sources(&delivery)
+        .into_iter()
+        .map(|(topic, group)| BacklogSource { topic, group })
+        .collect();
+    let overview = Arc::new(Overview::new(OverviewConfig { backlog_sources, ..OverviewConfig::default() }, routing));
+    let (follower, followed, token) = (overview.clone(), log.clone(), shutdown.clone());
+    roles.spawn(async move { ("overview follower", follower.follow(followed, token).await.map_err(Into::into)) });
+    let (sampler, token) = (overview.clone(), shutdown.clone());
+    roles.spawn(async move {
+        sampler.sample_backlog(log, BACKLOG_EVERY, token).await;
+        ("overview backlog sampler", Ok(()))
+    });
+    overview
 }
 
 /// The metrics registry, and the book every grouped consumer reports to (through the

@@ -39,11 +39,13 @@ impl CommittedReader {
         let consumer = self.consumer(settings, group)?;
         let mut wanted = TopicPartitionList::new();
         for partition in partitions {
-            let number = i32::try_from(*partition).map_err(|_| LogError::Invalid(format!("no partition {partition}")))?;
+            let number =
+                i32::try_from(*partition).map_err(|_| LogError::Invalid(format!("no partition {partition}")))?;
             wanted.add_partition(topic, number);
         }
-        let committed =
-            consumer.committed_offsets(wanted, FETCH_DEADLINE).map_err(|e| unavailable("reading committed offsets", &e))?;
+        let committed = consumer
+            .committed_offsets(wanted, FETCH_DEADLINE)
+            .map_err(|e| unavailable("reading committed offsets", &e))?;
         Ok(committed
             .elements()
             .iter()

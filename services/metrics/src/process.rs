@@ -28,7 +28,8 @@ impl Collector for ProcessCollector {
             out.push(family);
         }
         let boot = std::fs::read_to_string("/proc/stat").ok().as_deref().and_then(boot_time);
-        let started = stat.as_deref().zip(boot).and_then(|(stat, boot)| start_time(stat, boot, clock_ticks_per_second()));
+        let started =
+            stat.as_deref().zip(boot).and_then(|(stat, boot)| start_time(stat, boot, clock_ticks_per_second()));
         if let Some(started) = started {
             let mut family = FamilySnapshot::new(
                 "process_start_time_seconds",

@@ -113,7 +113,8 @@ mod tests {
         let at = Utc::now();
         let mut index = DisabledIndex::default();
         for n in 0..5 {
-            let s = Subscription::new(SubscriptionId::new(), "https://a.example/h", at).disabled("x", at + TimeDelta::seconds(n));
+            let s = Subscription::new(SubscriptionId::new(), "https://a.example/h", at)
+                .disabled("x", at + TimeDelta::seconds(n));
             index.apply(&SubscriptionEvent::SubscriptionUpdated { subscription: s }, tenant("acme"));
         }
         let (listed, total) = index.list(None, 2);

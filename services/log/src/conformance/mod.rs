@@ -16,7 +16,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub use self::groups::{
-    committed_offsets_are_readable, earliest_and_latest, group_resumes_after_commit, groups_are_independent, no_group_reads_without_commits,
+    committed_offsets_are_readable, earliest_and_latest, group_resumes_after_commit, groups_are_independent,
+    no_group_reads_without_commits,
 };
 pub use self::polling::{cancelled_poll_loses_nothing, pause_stops_one_partition, poll_times_out_and_wakes_on_append};
 pub use self::records::{
