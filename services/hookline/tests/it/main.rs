@@ -19,6 +19,7 @@ mod kafka_settings;
 mod log_damage;
 mod memory;
 mod operations;
+mod overview;
 mod poison;
 mod rebuild;
 mod retention;
