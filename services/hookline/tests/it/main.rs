@@ -9,6 +9,7 @@ mod common;
 mod dashboard;
 mod dashboard_api;
 mod delivery;
+mod deploy;
 mod disabling;
 mod distributed;
 mod durability;
