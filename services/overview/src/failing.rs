@@ -14,7 +14,7 @@ use serde::Serialize;
 const SLOT_SECONDS: i64 = 300;
 const SLOTS: usize = 12;
 /// The longest error text kept per subscription.
-const ERROR_CHARS: usize = 200;
+pub(crate) const ERROR_CHARS: usize = 200;
 
 /// One subscription's failures in the window, as the API shows it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -53,13 +53,14 @@ impl Entry {
 }
 
 /// What one attempt tells the book.
-pub(crate) struct AttemptSeen<'a> {
+pub(crate) struct AttemptSeen {
     pub subscription: SubscriptionId,
     pub tenant: Option<TenantId>,
     pub succeeded: bool,
     pub at: DateTime<Utc>,
     pub status: Option<u16>,
-    pub error: Option<&'a str>,
+    /// At most [`ERROR_CHARS`] characters.
+    pub error: Option<String>,
 }
 
 #[derive(Debug)]
@@ -73,7 +74,7 @@ impl FailingBook {
         Self { cap, entries: HashMap::new() }
     }
 
-    pub fn record(&mut self, seen: AttemptSeen<'_>, now: i64) {
+    pub fn record(&mut self, seen: AttemptSeen, now: i64) {
         if !self.entries.contains_key(&seen.subscription) {
             if seen.succeeded {
                 return;
@@ -101,7 +102,7 @@ impl FailingBook {
             slot.1 = slot.1.saturating_add(1);
             entry.last_failed_at = seen.at;
             entry.last_status = seen.status;
-            entry.last_error = seen.error.map(|e| e.chars().take(ERROR_CHARS).collect());
+            entry.last_error = seen.error;
         }
         if entry.tenant.is_none() {
             entry.tenant = seen.tenant;
@@ -153,14 +154,14 @@ mod tests {
 
     const T0: i64 = 1_700_000_000;
 
-    fn seen(sub: SubscriptionId, tenant: &str, succeeded: bool, at: i64) -> AttemptSeen<'static> {
+    fn seen(sub: SubscriptionId, tenant: &str, succeeded: bool, at: i64) -> AttemptSeen {
         AttemptSeen {
             subscription: sub,
             tenant: Some(tenant.parse().unwrap()),
             succeeded,
             at: DateTime::from_timestamp(at, 0).unwrap(),
             status: (!succeeded).then_some(503),
-            error: (!succeeded).then_some("HTTP 503"),
+            error: (!succeeded).then(|| "HTTP 503".to_string()),
         }
     }
 
@@ -194,10 +195,10 @@ mod tests {
         book.record(seen(new, "acme", false, T0 + 3), T0 + 3);
         let ids: Vec<SubscriptionId> = book.top(None, 10, T0 + 4).iter().map(|f| f.subscription_id).collect();
         assert_eq!(ids, [strong, new]);
-        let long_error = "x".repeat(1000);
         let mut with_error = seen(new, "acme", false, T0 + 5);
-        with_error.error = Some(&long_error);
+        with_error.error = Some("connection refused".into());
         book.record(with_error, T0 + 5);
-        assert_eq!(book.top(None, 1, T0 + 6)[0].last_error.as_ref().unwrap().len(), ERROR_CHARS);
+        let top = book.top(None, 1, T0 + 6);
+        assert_eq!((top[0].subscription_id, top[0].last_error.as_deref()), (new, Some("connection refused")));
     }
 }

@@ -21,6 +21,7 @@
 
 mod backlog;
 mod failing;
+mod observe;
 mod ring;
 mod sketch;
 
@@ -29,9 +30,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use hookline_domain::{
-    topics, AttemptRecorded, EventAccepted, Outcome, SubscriptionId, TaskAccepted, TaskDeadLettered, TenantId,
-};
+use hookline_domain::{topics, SubscriptionId, TenantId};
 use hookline_log::{ConsumerSpec, EventLog, LogError, Record, StartFrom};
 use hookline_routing::Directory;
 use serde::Serialize;
@@ -42,8 +41,9 @@ pub use failing::FailingSubscription;
 pub use ring::{Counts, Series};
 pub use sketch::Percentiles;
 
-use failing::{AttemptSeen, FailingBook};
-use ring::{Happened, Ring};
+use failing::FailingBook;
+use observe::{observe, Observed};
+use ring::Ring;
 
 /// The topics the overview follows.
 pub const FOLLOWED: [&str; 4] = [topics::FANOUT, topics::DELIVERIES, topics::ATTEMPTS, topics::DLQ];
@@ -175,12 +175,7 @@ impl Overview {
                 polled = consumer.poll(1024, Duration::from_millis(500)) => polled,
             };
             match polled {
-                Ok(records) => {
-                    let now = Utc::now();
-                    for record in &records {
-                        self.fold(record, now);
-                    }
-                }
+                Ok(records) => self.fold(&records, Utc::now()),
                 Err(e) if e.is_retryable() => {
                     tracing::warn!(error = %e, "overview follower: log unavailable, retrying");
                     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -256,70 +251,29 @@ impl Overview {
         }
     }
 
-    fn fold(&self, record: &Record, now: DateTime<Utc>) {
-        let kind = record.header(topics::EVENT_HEADER);
-        match (record.topic.as_str(), kind) {
-            (topics::FANOUT, Some(kind)) if kind == EventAccepted::KIND.as_bytes() => {
-                if let Ok(event) = serde_json::from_slice::<EventAccepted>(&record.value) {
-                    self.count(Some(event.tenant_id), Happened::Accepted, now);
-                }
-            }
-            (topics::DELIVERIES, Some(kind)) if kind == TaskAccepted::KIND.as_bytes() => {
-                // A task of an event sent to a tenant was counted with its event.
-                if let Ok(task) = serde_json::from_slice::<TaskAccepted>(&record.value) {
-                    if task.event_id.is_none() {
-                        self.count(self.routing.owner(task.subscription_id), Happened::Accepted, now);
-                    }
-                }
-            }
-            (topics::ATTEMPTS, Some(kind)) if kind == AttemptRecorded::KIND.as_bytes() => {
-                if let Ok(attempt) = serde_json::from_slice::<AttemptRecorded>(&record.value) {
-                    self.count_attempt(&attempt, now);
-                }
-            }
-            // Copies of undecodable records carry `hookline-error` and are not dead letters of tasks.
-            (topics::DLQ, Some(kind))
-                if kind == TaskDeadLettered::KIND.as_bytes() && record.header("hookline-error").is_none() =>
-            {
-                if let Ok(dead) = serde_json::from_slice::<TaskDeadLettered>(&record.value) {
-                    self.count(self.routing.owner(dead.task.subscription_id), Happened::DeadLettered, now);
-                }
-            }
-            _ => {}
+    /// Counts a batch of records read at `now`: decoded first, then added under one lock.
+    fn fold(&self, records: &[Record], now: DateTime<Utc>) {
+        let observed: Vec<Observed> = records.iter().filter_map(|r| observe(r, &self.routing)).collect();
+        if observed.is_empty() {
+            return;
         }
-    }
-
-    fn count_attempt(&self, attempt: &AttemptRecorded, now: DateTime<Utc>) {
-        let succeeded = attempt.outcome == Outcome::Success;
-        let finished = attempt.attempted_at + chrono::TimeDelta::milliseconds(attempt.latency_ms as i64);
-        let end_to_end_ms = succeeded.then(|| (finished - attempt.task_accepted_at).num_milliseconds().max(0) as f64);
-        let happened = Happened::Attempt { succeeded, attempt_ms: attempt.latency_ms as f64, end_to_end_ms };
-        let tenant = self.routing.owner(attempt.subscription_id);
-        let seen = AttemptSeen {
-            subscription: attempt.subscription_id,
-            tenant: tenant.clone(),
-            succeeded,
-            at: attempt.attempted_at,
-            status: attempt.http_status,
-            error: attempt.error.as_deref(),
-        };
-        lock(&self.history).failing.record(seen, now.timestamp());
-        self.count(tenant, happened, now);
-    }
-
-    fn count(&self, tenant: Option<TenantId>, happened: Happened, now: DateTime<Utc>) {
         let now = now.timestamp();
-        let mut history = lock(&self.history);
-        history.all.record(happened, now);
-        let Some(tenant) = tenant else { return };
-        if !history.tenants.contains_key(&tenant) && history.tenants.len() >= self.config.tenant_scopes {
-            let idlest = history.tenants.iter().min_by_key(|(_, ring)| ring.last_active).map(|(id, _)| id.clone());
-            if let Some(idlest) = idlest {
-                history.tenants.remove(&idlest);
-            }
-        }
         let (interval, intervals) = (self.config.interval_seconds(), self.config.intervals as i64);
-        history.tenants.entry(tenant).or_insert_with(|| Ring::new(interval, intervals, now)).record(happened, now);
+        let mut history = lock(&self.history);
+        for Observed { tenant, happened, attempt } in observed {
+            if let Some(attempt) = attempt {
+                history.failing.record(attempt, now);
+            }
+            history.all.record(happened, now);
+            let Some(tenant) = tenant else { continue };
+            if !history.tenants.contains_key(&tenant) && history.tenants.len() >= self.config.tenant_scopes {
+                let idlest = history.tenants.iter().min_by_key(|(_, ring)| ring.last_active).map(|(id, _)| id.clone());
+                if let Some(idlest) = idlest {
+                    history.tenants.remove(&idlest);
+                }
+            }
+            history.tenants.entry(tenant).or_insert_with(|| Ring::new(interval, intervals, now)).record(happened, now);
+        }
     }
 }
 
