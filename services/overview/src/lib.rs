@@ -14,9 +14,9 @@
 //! from the log); counts are bucketed by when this process read the record, within a
 //! second of its append on a live log. Memory is bounded whatever the load: one ring of
 //! at most [`OverviewConfig::intervals`] intervals for everything and one per tenant for
-//! the [`OverviewConfig::tenant_scopes`] most recently active tenants (about 12 KB per
+//! the [`OverviewConfig::tenant_scopes`] most recently active tenants (about 32 KB per
 //! full hour each), and [`OverviewConfig::failing_subscriptions`] tracked failing
-//! subscriptions (about 400 bytes each). A snapshot costs a walk of those, never a read
+//! subscriptions (about 600 bytes each). A snapshot costs a walk of those, never a read
 //! of the views or the log.
 
 mod backlog;
@@ -71,7 +71,7 @@ impl Default for OverviewConfig {
         Self {
             interval: Duration::from_secs(10),
             intervals: 360,
-            tenant_scopes: 256,
+            tenant_scopes: 128,
             failing_subscriptions: 512,
             backlog_sources: Vec::new(),
         }

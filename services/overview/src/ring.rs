@@ -1,8 +1,8 @@
 //! The history of one scope (everything, or one tenant): per-interval counts and latency
 //! percentiles over the last window, in a ring. Only the open interval keeps sketches;
-//! an interval is reduced to its p50 and p99 when it closes, so a closed interval is 32
-//! bytes and a scope's hour at most about 12 KB. Intervals with nothing in them are not
-//! stored. Pure: time is passed in, as seconds since the Unix epoch.
+//! an interval is reduced to its p50 and p99 when it closes, so a closed interval is
+//! about 90 bytes and a scope's hour at most about 32 KB. Intervals with nothing in them
+//! are not stored. Pure: time is passed in, as seconds since the Unix epoch.
 
 use std::collections::VecDeque;
 
