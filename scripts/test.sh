@@ -31,6 +31,10 @@ done
 # Headless Chromium for the dashboard's browser tests (Debian packages).
 chromium_paths=$(scripts/chromium.sh install)
 export "$(grep '^CHROMEDRIVER=' <<<"$chromium_paths")" "$(grep '^CHROMIUM=' <<<"$chromium_paths")"
+# promtool (Debian's prometheus package), for the test that checks deploy/prometheus/;
+# after Chromium, since two apt-get cannot run at once.
+promtool_path=$(scripts/promtool.sh install)
+export "$(tail -n 1 <<<"$promtool_path")"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -10,17 +10,20 @@ use hookline_fanout::{FanoutConfig, FanoutDeps};
 use hookline_ingest::{EventIntake, IngestConsumerConfig, IngestConsumerDeps, IngestCounters, Ingestor};
 use hookline_log::EventLog;
 use hookline_lookup::SubscriptionDirectory;
-use hookline_metrics::{ConsumerBook, ConsumerLag, ObservedLog, ProcessCollector, Registry};
+use hookline_metrics::{ConsumerBook, ConsumerLag, DataDisk, ObservedLog, ProcessCollector, Registry};
+use hookline_overview::{BacklogSource, Overview, OverviewConfig, BACKLOG_EVERY};
 use hookline_projector::{ProjectorConfig, ProjectorDeps};
 use hookline_routing::Directory;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Role, Settings};
+use crate::config::{Checked, Role, Settings};
 use crate::stores;
 use crate::supervise::{supervise, Roles};
 
 /// How often consumer lag is sampled for `/metrics`.
 const LAG_SAMPLE_EVERY: Duration = Duration::from_secs(5);
+/// How often the data directory is walked for `hookline_data_dir_bytes`.
+const DATA_DIR_WALK_EVERY: Duration = Duration::from_secs(30);
 
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let checked = settings.check()?;
@@ -130,6 +133,13 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         lag.run(sampled_log, LAG_SAMPLE_EVERY, token).await;
         ("consumer lag sampler", Ok(()))
     });
+    let disk = DataDisk::new(&settings.data_dir);
+    observed.registry.register(disk.clone());
+    let token = shutdown.clone();
+    roles.spawn(async move {
+        disk.run(DATA_DIR_WALK_EVERY, token).await;
+        ("data directory walker", Ok(()))
+    });
     let probes = observed.probes(stores.views.clone());
 
     // Every process listens: the api role serves the API, the others only /health, /ready and /metrics.
@@ -159,6 +169,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             ..ApiConfig::default()
         };
         crate::access::warn_if_exposed(&checked.access, addr);
+        let overview = overview(&checked, routing.clone(), log.clone(), &mut roles, &shutdown);
         let deps = ApiDeps {
             log: log.clone(),
             views: stores.views.clone(),
@@ -167,6 +178,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             ingestor,
             events: intake,
             probes,
+            overview,
         };
         roles.spawn(
             async move { ("api", hookline_api::serve(listener, config, deps, token).await.map_err(Into::into)) },
@@ -181,6 +193,31 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(%addr, roles = ?settings.roles, "hookline serving");
 
     supervise(roles, shutdown, checked.shutdown_grace).await
+}
+
+/// The overview the api role serves, following the log and sampling the delivery
+/// role's backlog (wherever that role runs) in tasks of its own.
+fn overview(
+    checked: &Checked,
+    routing: Arc<Directory>,
+    log: Arc<dyn EventLog>,
+    roles: &mut Roles,
+    shutdown: &CancellationToken,
+) -> Arc<Overview> {
+    let delivery = DeliveryConfig { retry: checked.retry.clone(), ..DeliveryConfig::default() };
+    let backlog_sources = hookline_delivery::sources(&delivery)
+        .into_iter()
+        .map(|(topic, group)| BacklogSource { topic, group })
+        .collect();
+    let overview = Arc::new(Overview::new(OverviewConfig { backlog_sources, ..OverviewConfig::default() }, routing));
+    let (follower, followed, token) = (overview.clone(), log.clone(), shutdown.clone());
+    roles.spawn(async move { ("overview follower", follower.follow(followed, token).await.map_err(Into::into)) });
+    let (sampler, token) = (overview.clone(), shutdown.clone());
+    roles.spawn(async move {
+        sampler.sample_backlog(log, BACKLOG_EVERY, token).await;
+        ("overview backlog sampler", Ok(()))
+    });
+    overview
 }
 
 /// The metrics registry, and the book every grouped consumer reports to (through the

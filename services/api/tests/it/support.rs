@@ -15,6 +15,7 @@ use hookline_log::embedded::{EmbeddedLog, EmbeddedOptions};
 use hookline_log::{EventLog, NewRecord, TopicSpec};
 use hookline_lookup::SubscriptionDirectory;
 use hookline_metrics::{ConsumerBook, ConsumerLag, ObservedLog, ProcessCollector, Registry};
+use hookline_overview::Overview;
 use hookline_projector::{ProjectorConfig, ProjectorDeps};
 use hookline_views::embedded::EmbeddedViews;
 use hookline_views::{Retention, ViewStore};
@@ -82,7 +83,11 @@ impl Stack {
         let follower = (routing.clone(), log.clone(), shutdown.clone());
         tokio::spawn(async move { follower.0.follow(follower.1, follower.2).await });
         let events = Arc::new(EventIntake::new(log.clone(), routing.clone(), views.clone(), max_body_bytes));
-        let deps = ApiDeps { log: log.clone(), views: views.clone(), directory, routing, ingestor, events, probes };
+        let overview = Arc::new(Overview::new(Default::default(), routing.clone()));
+        let follower = (overview.clone(), log.clone(), shutdown.clone());
+        tokio::spawn(async move { follower.0.follow(follower.1, follower.2).await });
+        let deps =
+            ApiDeps { log: log.clone(), views: views.clone(), directory, routing, ingestor, events, probes, overview };
         Stack { _dir: dir, log, deps, lag, max_body_bytes, shutdown }
     }
 
