@@ -111,6 +111,7 @@ mod tests {
             idempotency_key: None,
             subscriptions: (0..subscriptions).map(|_| SubscriptionId::new()).collect(),
             payload: RawValue::from_string("{}".into()).unwrap(),
+            trace: None,
         }
     }
 

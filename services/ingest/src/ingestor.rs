@@ -243,6 +243,7 @@ impl Ingestor {
             accepted_at: Utc::now(),
             payload,
             event_id: None,
+            trace: None,
         };
         Ok(Checked::Accepted {
             task_id,
