@@ -34,5 +34,5 @@ pub use replay::{ReplayEvent, ReplayMark, ReplayRequested, ReplayState};
 pub use retry::{RetryPolicy, Schedule};
 pub use subscription::{Secret, Subscription, SubscriptionState};
 pub use task::{TaskStatus, TaskView};
-pub use trace::TraceContext;
 pub use tenant::{Tenant, TenantEvent, TenantId, TenantToken, TokenId};
+pub use trace::TraceContext;

@@ -43,7 +43,10 @@ impl TraceContext {
     /// A context from its parts (ids as lowercase hex), e.g. the span a delivery is part of.
     pub fn from_parts(trace_id: [u8; 16], span_id: [u8; 8], sampled: bool, tracestate: Option<String>) -> Self {
         let traceparent = format!("00-{}-{}-{:02x}", hex(&trace_id), hex(&span_id), u8::from(sampled));
-        TraceContext { traceparent, tracestate: tracestate.filter(|state| parse_tracestate(state.as_bytes()).is_some()) }
+        TraceContext {
+            traceparent,
+            tracestate: tracestate.filter(|state| parse_tracestate(state.as_bytes()).is_some()),
+        }
     }
 
     /// The 32 hex digits of the trace id.

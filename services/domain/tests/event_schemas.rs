@@ -67,7 +67,7 @@ fn task(event_type: Option<&str>) -> TaskAccepted {
         accepted_at: Utc::now(),
         payload: RawValue::from_string(r#"{"n": 123456789012345678901234567890, "a": [1, "x"]}"#.into()).unwrap(),
         event_id: None,
-            trace: None,
+        trace: None,
     }
 }
 

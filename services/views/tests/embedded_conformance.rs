@@ -98,7 +98,7 @@ fn sample(sub: SubscriptionId) -> (Subscription, TaskAccepted, hookline_domain::
         accepted_at: at,
         payload: serde_json::value::RawValue::from_string(r#"{"n": 1}"#.into()).expect("JSON"),
         event_id: None,
-            trace: None,
+        trace: None,
     };
     let view = TaskView::from_accepted(&task);
     let attempt = hookline_domain::AttemptRecorded {
