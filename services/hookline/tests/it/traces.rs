@@ -138,6 +138,11 @@ async fn a_producer_trace_runs_through_ingest_and_every_attempt_to_the_receiver(
     })
     .await;
     assert_nothing_secret(&collector.spans(), &[secret, "payload-marker-4242", &signature, "query-secret"]);
+
+    // A graceful stop sends the spans still queued, and exits cleanly.
+    let mut service = service;
+    let status = service.process.terminate(T).await;
+    assert!(status.success(), "stopped cleanly with traces on: {status:?}");
 }
 
 #[tokio::test]
