@@ -55,6 +55,7 @@ mod tenant_input;
 mod tenants;
 mod token_use;
 mod tokens;
+mod traced;
 
 use std::convert::Infallible;
 use std::sync::Arc;

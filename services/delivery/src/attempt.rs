@@ -17,10 +17,12 @@ use hookline_log::{EventLog, LogError, NewRecord};
 use hookline_lookup::{SubscriptionDirectory, Verdict as LogVerdict};
 use hookline_quarantine::SetAside;
 use hookline_records::subscription_record;
+use hookline_traces::Kind;
 use hookline_views::ViewError;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
+use tracing::field::Empty;
+use tracing::{Instrument, Span};
 use uuid::Uuid;
 
 use crate::decode::Work;
@@ -79,14 +81,21 @@ enum Turn {
 
 impl Attempter {
     /// Waits for a turn (unless `stop` comes first), makes the attempt and appends its
-    /// outcome, retrying the append until it is durable.
-    pub async fn run(self: Arc<Self>, work: Work, stop: CancellationToken) -> Result<Settled, LogError> {
+    /// outcome, retrying the append until it is durable. `source`: the topic the task
+    /// was read from (its retry tier).
+    pub async fn run(self: Arc<Self>, work: Work, source: &str, stop: CancellationToken) -> Result<Settled, LogError> {
         let span = tracing::info_span!(
             "attempt",
             task_id = %work.task.task_id,
             subscription_id = %work.task.subscription_id,
             attempt = work.attempt,
+            otel.kind = Empty,
         );
+        // Every attempt is a span of the trace the task carries, a sibling of the others.
+        hookline_traces::continue_trace(&span, work.task.trace.as_ref(), Kind::Client);
+        if hookline_traces::enabled() {
+            hookline_traces::attribute(&span, "hookline.retry.tier", source.to_string());
+        }
         async move {
             // A subscription whose line is long and drains slowly (a slow or dead receiver): its
             // next records wait in the log (shortest tier), not here, so the consumer keeps
@@ -100,6 +109,7 @@ impl Attempter {
                         drain_per_s = line.drain_rate,
                         "line long and slow, task deferred"
                     );
+                    hookline_traces::attribute(&Span::current(), "hookline.attempt.outcome", "deferred");
                     append_durably(self.log.as_ref(), vec![record]).await?;
                     return Ok(Settled::Done);
                 }
@@ -113,6 +123,7 @@ impl Attempter {
             match self.attempt(&work.task, work.attempt).await {
                 Turn::Parked(record) => {
                     tracing::debug!(topic = record.topic, "subscription disabled, task parked");
+                    hookline_traces::attribute(&Span::current(), "hookline.attempt.outcome", "parked");
                     append_durably(self.log.as_ref(), vec![record]).await?;
                 }
                 Turn::Attempted { records, tally, receiver } => {
@@ -146,6 +157,8 @@ impl Attempter {
                 }
             }
             Ok(Some(SubscriptionState::Live(subscription))) => {
+                let span = Span::current();
+                traced_request(&span, &subscription.target_url);
                 let outgoing = Outgoing {
                     url: &subscription.target_url,
                     webhook_id: task.webhook_id().to_string(),
@@ -154,6 +167,8 @@ impl Attempter {
                     event_type: task.event_type.as_deref(),
                     // The previous secret signs too until its grace ends, checked now.
                     secrets: subscription.secrets_at(attempted_at),
+                    // The receiver's parent span is this attempt (the producer's, when traces are off).
+                    trace: hookline_traces::handed_on(&span, task.trace.as_ref()),
                 };
                 let response = self.sender.send(outgoing).await;
                 self.metrics.request_took(response.latency);
@@ -176,7 +191,8 @@ impl Attempter {
             latency_ms = report.latency_ms,
             "attempt made"
         );
-        let (http_status, permanent) = (report.http_status, report.permanent);
+        let (http_status, permanent, latency_ms) = (report.http_status, report.permanent, report.latency_ms);
+        let error = hookline_traces::enabled().then(|| report.error.clone()).flatten();
         let backoff = Backoff { policy: &self.retry, jitter: self.jitter, draw: rand::random() };
         let records = outcome_records(backoff, task, attempt, attempted_at, report);
         // The records say what happened: an attempt alone, or followed by a retry or a dead letter.
@@ -190,6 +206,7 @@ impl Attempter {
                 dead_letter: Some(if permanent { DeadLetterCause::Permanent } else { DeadLetterCause::Exhausted }),
             },
         };
+        traced_outcome(&Span::current(), &tally, error.as_deref(), latency_ms);
         Turn::Attempted { records, tally, receiver: attempted }
     }
 
@@ -260,6 +277,55 @@ impl Attempter {
             }
         }
     }
+}
+
+/// The HTTP client attributes of an attempt's span: the target without its query or
+/// credentials (which may hold secrets), never a header or the body.
+fn traced_request(span: &Span, target: &str) {
+    if !hookline_traces::enabled() {
+        return;
+    }
+    hookline_traces::attribute(span, "http.request.method", "POST");
+    if let Some(url) = hookline_traces::url_without_secrets(target) {
+        hookline_traces::attribute(span, "url.full", url);
+    }
+    if let Ok(url) = reqwest::Url::parse(target) {
+        if let Some(host) = url.host_str() {
+            hookline_traces::attribute(span, "server.address", host.to_string());
+        }
+        if let Some(port) = url.port_or_known_default() {
+            hookline_traces::attribute(span, "server.port", i64::from(port));
+        }
+    }
+}
+
+/// What an attempt came to, on its span: status, outcome, latency; a failure marks it failed.
+fn traced_outcome(span: &Span, tally: &AttemptTally, error: Option<&str>, latency_ms: u64) {
+    if !hookline_traces::enabled() {
+        return;
+    }
+    if let Some(status) = tally.http_status {
+        hookline_traces::attribute(span, "http.response.status_code", i64::from(status));
+    }
+    hookline_traces::attribute(span, "hookline.attempt.outcome", tally.outcome.as_str());
+    hookline_traces::attribute(span, "hookline.attempt.latency_ms", i64::try_from(latency_ms).unwrap_or(i64::MAX));
+    if let Some(error) = error {
+        // The status code, or the class of failure: low-cardinality, as error.type asks.
+        let error_type = tally.http_status.map_or_else(|| error_class(error), |status| status.to_string());
+        hookline_traces::attribute(span, "error.type", error_type);
+        hookline_traces::failed(span, error_type_description(error));
+    }
+}
+
+/// The kind of a failure without an answer: the words before any detail.
+fn error_class(error: &str) -> String {
+    error.split([':', '(']).next().unwrap_or(error).trim().to_string()
+}
+
+/// The description a failed span carries: hookline's own error text, which names
+/// statuses and network failures, never a payload or a secret.
+fn error_type_description(error: &str) -> String {
+    error.chars().take(200).collect()
 }
 
 /// How many times a disabling is built again after other changes landed first.

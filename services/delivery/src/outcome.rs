@@ -184,6 +184,7 @@ mod tests {
             accepted_at: Utc::now(),
             payload: RawValue::from_string(r#"{"n":123456789012345678901234567890}"#.into()).unwrap(),
             event_id: None,
+            trace: None,
         }
     }
 

@@ -252,7 +252,7 @@ impl SourceLoop {
         let attempter = self.attempter.clone();
         let stop = self.stop.clone();
         self.tasks.spawn(async move {
-            let result = attempter.run(pending.work, stop).await;
+            let result = attempter.run(pending.work, &pending.tp.topic, stop).await;
             Finished { tp: pending.tp, offset: pending.offset, result }
         });
     }

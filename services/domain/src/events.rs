@@ -15,6 +15,7 @@ use crate::ids::{EventId, ReplayId, SubscriptionId, TaskId};
 use crate::replay::ReplayMark;
 use crate::subscription::Subscription;
 use crate::tenant::TenantId;
+use crate::trace::TraceContext;
 
 /// A change to a subscription (topic `hookline.subscriptions`, key = subscription id).
 /// Created and Updated carry the whole subscription as it is after the change.
@@ -89,6 +90,11 @@ pub struct TaskAccepted {
     /// for a webhook sent to one subscription).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_id: Option<EventId>,
+    /// The trace its attempts belong to: the span that accepted it (or expanded its
+    /// event) when traces are exported, else the producer's `traceparent` as received.
+    /// Retries and dead letters hold the whole task, so it follows them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceContext>,
 }
 
 impl TaskAccepted {
@@ -116,6 +122,10 @@ pub struct EventAccepted {
     /// Every enabled subscription of the tenant whose patterns matched, in id order.
     pub subscriptions: Vec<SubscriptionId>,
     pub payload: Box<RawValue>,
+    /// The trace it belongs to: the span that accepted it when traces are exported,
+    /// else the producer's `traceparent` as received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceContext>,
 }
 
 impl EventAccepted {
@@ -135,6 +145,7 @@ impl EventAccepted {
             accepted_at: self.accepted_at,
             payload: self.payload.clone(),
             event_id: Some(self.event_id),
+            trace: self.trace.clone(),
         }
     }
 }
@@ -229,6 +240,7 @@ mod tests {
             accepted_at: Utc::now(),
             payload: RawValue::from_string(raw.to_string()).unwrap(),
             event_id: None,
+            trace: None,
         };
         let encoded =
             serde_json::to_vec(&RetryScheduled { task, attempt: 2, due_at: Utc::now(), replay: None }).unwrap();
@@ -246,6 +258,7 @@ mod tests {
             idempotency_key: None,
             subscriptions: vec![SubscriptionId::new(), SubscriptionId::new()],
             payload: RawValue::from_string("{}".into()).unwrap(),
+            trace: None,
         };
         let tasks: Vec<TaskId> = event.subscriptions.iter().map(|s| event.task_for(*s).task_id).collect();
         assert_eq!(tasks, event.task_ids());

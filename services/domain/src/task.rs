@@ -156,6 +156,7 @@ mod tests {
             accepted_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
             payload: RawValue::from_string("{}".into()).unwrap(),
             event_id: None,
+            trace: None,
         }
     }
 

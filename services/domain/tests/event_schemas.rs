@@ -11,7 +11,7 @@ use hookline_domain::replay::{
     ReplayCursor, ReplayEvent, ReplayMark, ReplayRequested, ReplayScope, ReplaySelection, ReplayState, ReplayStatus,
 };
 use hookline_domain::tenant::{Tenant, TenantEvent, TenantId, TenantLimits, TenantToken, TokenId};
-use hookline_domain::{EventId, ReplayId, Secret, Subscription, SubscriptionId, TaskId};
+use hookline_domain::{EventId, ReplayId, Secret, Subscription, SubscriptionId, TaskId, TraceContext};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
@@ -70,6 +70,7 @@ fn task(event_type: Option<&str>) -> TaskAccepted {
         accepted_at: Utc::now(),
         payload: RawValue::from_string(r#"{"n": 123456789012345678901234567890, "a": [1, "x"]}"#.into()).unwrap(),
         event_id: None,
+        trace: None,
     }
 }
 
@@ -167,10 +168,65 @@ fn events_sent_to_tenants_and_their_tasks_match_their_schemas() {
         idempotency_key: Some("order-1".into()),
         subscriptions: vec![SubscriptionId::new(), SubscriptionId::new()],
         payload: RawValue::from_string(r#"{"id": 1}"#.into()).unwrap(),
+        trace: None,
     };
     assert_valid("EventAccepted.json", &event);
     assert_valid("TaskAccepted.json", &event.task_for(event.subscriptions[0]));
     assert_valid("EventAccepted.json", &EventAccepted { subscriptions: Vec::new(), idempotency_key: None, ..event });
+}
+
+#[test]
+fn traced_tasks_and_events_match_their_schemas() {
+    let traces = [
+        TraceContext::from_headers(Some(b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"), None),
+        TraceContext::from_headers(
+            Some(b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"),
+            Some(b"congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"),
+        ),
+    ];
+    for trace in traces {
+        let trace = trace.expect("a valid traceparent");
+        let traced = TaskAccepted { trace: Some(trace.clone()), ..task(Some("order.created")) };
+        assert_valid("TaskAccepted.json", &traced);
+        // Retries and dead letters hold the task, and with it its trace.
+        let retry = RetryScheduled { task: traced.clone(), attempt: 2, due_at: Utc::now(), replay: None };
+        assert_eq!(serde_json::to_value(&retry).unwrap()["task"]["trace"]["traceparent"], trace.traceparent.as_str());
+        assert_valid("RetryScheduled.json", &retry);
+        assert_valid(
+            "TaskDeadLettered.json",
+            &TaskDeadLettered { task: traced, attempts: 5, last_error: None, failed_at: Utc::now() },
+        );
+        let event = EventAccepted {
+            event_id: EventId::new(),
+            tenant_id: TenantId::parse("acme").unwrap(),
+            event_type: "order.created".into(),
+            accepted_at: Utc::now(),
+            idempotency_key: None,
+            subscriptions: vec![SubscriptionId::new()],
+            payload: RawValue::from_string("{}".into()).unwrap(),
+            trace: Some(trace.clone()),
+        };
+        assert_valid("EventAccepted.json", &event);
+        assert_eq!(event.task_for(event.subscriptions[0]).trace, Some(trace));
+    }
+    // What hookline never writes: an uppercase or all-zero traceparent, an oversized tracestate.
+    for (traceparent, tracestate) in [
+        ("00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01", None),
+        ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-ff", None),
+        ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", Some("k=".to_string() + &"v".repeat(600))),
+    ] {
+        let mut value = serde_json::to_value(task(None)).unwrap();
+        value["trace"] = serde_json::json!({ "traceparent": traceparent, "tracestate": tracestate });
+        if tracestate.is_none() {
+            value["trace"].as_object_mut().unwrap().remove("tracestate");
+        }
+        let common = jsonschema::Resource::from_contents(load("common.json")).unwrap();
+        let validator = jsonschema::options()
+            .with_resource(format!("{BASE}common.json"), common)
+            .build(&load("TaskAccepted.json"))
+            .unwrap();
+        assert!(!validator.is_valid(&value), "{value}");
+    }
 }
 
 #[test]

@@ -18,6 +18,7 @@ use hookline_secrets::SecretSealer;
 use crate::access::{Access, AccessSettings};
 use crate::memory::{Memory, MemorySettings};
 use crate::telemetry::LogFormat;
+use crate::traces::TraceSettings;
 
 /// The groups settings are shown in, by `--help` and in docs/configuration.md.
 pub mod heading {
@@ -32,6 +33,7 @@ pub mod heading {
     pub const SECRETS: &str = "Secrets";
     pub const TENANTS: &str = "Tenants";
     pub const ACCESS: &str = "API access and request limits";
+    pub const TRACES: &str = "Traces (OpenTelemetry)";
 }
 
 #[derive(Args, Clone, Debug)]
@@ -313,6 +315,9 @@ pub struct Settings {
 
     #[command(flatten)]
     pub memory: MemorySettings,
+
+    #[command(flatten)]
+    pub traces: TraceSettings,
 }
 
 /// Which retry schedule delivery follows.
@@ -372,7 +377,7 @@ impl Settings {
 }
 
 /// The key's text, held as a [`Secret`] so that printing the settings never shows it.
-fn key_text(text: &str) -> Result<Secret, String> {
+pub(crate) fn key_text(text: &str) -> Result<Secret, String> {
     Ok(Secret::new(text))
 }
 

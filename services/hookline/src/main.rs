@@ -11,6 +11,7 @@ mod shutdown;
 mod stores;
 mod supervise;
 mod telemetry;
+mod traces;
 
 use clap::{Parser, Subcommand};
 
@@ -69,7 +70,6 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::SUCCESS;
         }
     };
-    telemetry::init(settings.log_format);
     let runtime =
         match tokio::runtime::Builder::new_multi_thread().max_blocking_threads(BLOCKING_THREADS).enable_all().build() {
             Ok(runtime) => runtime,
@@ -78,6 +78,30 @@ fn main() -> std::process::ExitCode {
                 return std::process::ExitCode::FAILURE;
             }
         };
+    // Only `serve` makes spans; without an endpoint nothing of traces is built.
+    let mut problems = Vec::new();
+    let export = match &cli.command {
+        Command::Serve(settings) => settings.traces.check(&mut problems),
+        _ => None,
+    };
+    if !problems.is_empty() {
+        eprintln!("hookline: invalid configuration:\n  - {}", problems.join("\n  - "));
+        return std::process::ExitCode::FAILURE;
+    }
+    let tracer_provider = match export.map(|export| export.provider(runtime.handle().clone())).transpose() {
+        Ok(provider) => provider,
+        Err(e) => {
+            eprintln!("hookline: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match &tracer_provider {
+        None => telemetry::init(settings.log_format),
+        Some(provider) => {
+            telemetry::init_with_traces(settings.log_format, provider);
+            hookline_traces::enable(if settings.kafka_brokers().is_some() { "kafka" } else { "hookline" });
+        }
+    }
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(settings) => serve::serve(settings).await,
@@ -87,6 +111,12 @@ fn main() -> std::process::ExitCode {
             Command::Probe(_) | Command::Config(_) => Ok(()),
         }
     });
+    if let Some(provider) = tracer_provider {
+        // Sends what is still queued; the runtime still runs the requests it makes.
+        if let Err(e) = provider.shutdown() {
+            tracing::warn!(error = %e, "traces not all sent at exit");
+        }
+    }
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -5,7 +5,8 @@
 use std::str::FromStr;
 
 use hookline_domain::signature::SignedMessage;
-use hookline_domain::{topics, SubscriptionId, TenantId};
+use hookline_domain::trace::{TRACEPARENT_HEADER, TRACESTATE_HEADER};
+use hookline_domain::{topics, SubscriptionId, TenantId, TraceContext};
 use hookline_log::{NewRecord, Record};
 
 use crate::error::IngestError;
@@ -55,8 +56,16 @@ impl<'a> Envelope<'a> {
             signed_message: signed_message(|name| self.record.header(name)),
             idempotency_key: self.record.header(IDEMPOTENCY_KEY_HEADER).filter(|key| !key.is_empty()),
             dedup_name: Some(&self.position),
+            trace: None,
         }
     }
+}
+
+/// The W3C trace context a record of `hookline.ingest` or `hookline.events` carries in
+/// its `traceparent` and `tracestate` headers, when valid (an invalid one is ignored,
+/// never a reason to refuse the record).
+pub fn trace_of(record: &Record) -> Option<TraceContext> {
+    TraceContext::from_headers(record.header(TRACEPARENT_HEADER), record.header(TRACESTATE_HEADER))
 }
 
 /// The Standard Webhooks headers of a webhook, when it carries a `webhook-signature`;
@@ -93,6 +102,7 @@ impl<'a> EventEnvelope<'a> {
             body: &self.record.value,
             idempotency_key: self.record.header(IDEMPOTENCY_KEY_HEADER).filter(|key| !key.is_empty()),
             dedup_name: Some(&self.position),
+            trace: None,
         }
     }
 }

@@ -43,6 +43,8 @@
 //!     Without it the task id comes from the record's position
 //!     (`"log:" + topic/partition/offset`), so only a re-read of that same record
 //!     yields that task.
+//!   - `traceparent`, `tracestate` (optional): the W3C trace context its deliveries
+//!     join, kept with the task (`TaskAccepted.trace`); an invalid one is ignored.
 //!
 //! # Records of `hookline.events`
 //!
@@ -52,7 +54,8 @@
 //! its batch before the commit. Described as JSON in `schemas/events/EventEnvelope.json`.
 //! - key: the tenant id (UTF-8), e.g. `acme`.
 //! - value: the event's JSON body, raw bytes; receivers get these bytes.
-//! - headers: `event_type` (required), `idempotency_key` (optional): names the event
+//! - headers: `traceparent` and `tracestate` (optional) as for `hookline.ingest`;
+//!   `event_type` (required), `idempotency_key` (optional): names the event
 //!   (`EventId::derived(tenant, "key:" + key)`); a repeat, in the same batch or later,
 //!   is a replay. Without it the event id comes from the record's position, so a
 //!   re-read of the record yields the same event and the same task ids.
@@ -78,7 +81,7 @@ mod metrics;
 
 pub use consumer::{run_consumer, IngestConsumerConfig, IngestConsumerDeps};
 pub use envelope::{
-    rejected_copy, signed_message, Envelope, Rejection, EVENT_TYPE_HEADER, IDEMPOTENCY_KEY_HEADER,
+    rejected_copy, signed_message, trace_of, Envelope, Rejection, EVENT_TYPE_HEADER, IDEMPOTENCY_KEY_HEADER,
     REJECT_MESSAGE_HEADER, REJECT_REASON_HEADER, SIGNATURE_HEADER, SIGNED_MESSAGE_HEADERS,
 };
 pub use error::{IngestConsumerError, IngestError};

@@ -118,6 +118,7 @@ mod tests {
             accepted_at: Utc::now(),
             payload: RawValue::from_string(r#"{"big":"payload"}"#.into()).unwrap(),
             event_id,
+            trace: None,
         }
     }
 
@@ -137,6 +138,7 @@ mod tests {
             idempotency_key: None,
             subscriptions: vec![],
             payload: RawValue::from_string("{}".into()).unwrap(),
+            trace: None,
         };
         let observed = observe(&read(hookline_records::event_accepted_record(&event)), &routing).unwrap();
         assert_eq!((observed.tenant, observed.happened), (Some(event.tenant_id), Happened::Accepted));

@@ -26,6 +26,7 @@ fn task_accepted(subscription_id: SubscriptionId) -> (TaskId, NewRecord) {
         accepted_at: Utc::now(),
         payload: RawValue::from_string(r#"{"n":1}"#.into()).unwrap(),
         event_id: None,
+        trace: None,
     };
     let record = NewRecord {
         topic: topics::DELIVERIES.into(),

@@ -26,6 +26,7 @@ fn event(tenant: &TenantId, at: DateTime<Utc>) -> EventAccepted {
         idempotency_key: None,
         subscriptions: vec![SubscriptionId::new(), SubscriptionId::new()],
         payload: RawValue::from_string(r#"{"n":1}"#.into()).unwrap(),
+        trace: None,
     }
 }
 

@@ -75,6 +75,7 @@ async fn poison_on_every_topic_is_quarantined_and_the_next_record_reaches_the_vi
         accepted_at: Utc::now(),
         payload: RawValue::from_string(r#"{"good":true}"#.into()).unwrap(),
         event_id: None,
+        trace: None,
     };
     log.append(vec![record(topics::DELIVERIES, TaskAccepted::KIND, serde_json::to_vec(&accepted).unwrap())])
         .await

@@ -130,6 +130,7 @@ mod tests {
             accepted_at: Utc::now(),
             payload: RawValue::from_string(r#"{"n": 1}"#.into()).unwrap(),
             event_id: None,
+            trace: None,
         }
     }
 

@@ -89,6 +89,7 @@ fn sample_event(at: chrono::DateTime<chrono::Utc>) -> EventView {
         idempotency_key: Some("k".into()),
         subscriptions: vec![SubscriptionId::new()],
         payload: serde_json::value::RawValue::from_string(r#"{"n": 1}"#.into()).expect("JSON"),
+        trace: None,
     };
     EventView::of(&event, hookline_domain::LogPosition { topic: "hookline.fanout".into(), partition: 1, offset: 9 })
 }
@@ -103,6 +104,7 @@ fn sample(sub: SubscriptionId) -> (Subscription, TaskAccepted, hookline_domain::
         accepted_at: at,
         payload: serde_json::value::RawValue::from_string(r#"{"n": 1}"#.into()).expect("JSON"),
         event_id: None,
+        trace: None,
     };
     let view = TaskView::from_accepted(&task);
     let attempt = hookline_domain::AttemptRecorded {

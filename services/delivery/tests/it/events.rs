@@ -22,6 +22,7 @@ fn event(subscriptions: Vec<hookline_domain::SubscriptionId>) -> EventAccepted {
         idempotency_key: None,
         subscriptions,
         payload: RawValue::from_string(r#"{"order":42}"#.into()).expect("JSON"),
+        trace: None,
     }
 }
 

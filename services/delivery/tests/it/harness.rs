@@ -225,6 +225,7 @@ impl Node {
             accepted_at: Utc::now(),
             payload: RawValue::from_string(payload.to_string()).expect("payload is JSON"),
             event_id: None,
+            trace: None,
         };
         self.append_task(&task).await;
         task

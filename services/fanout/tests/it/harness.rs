@@ -124,6 +124,7 @@ impl Node {
             idempotency_key: None,
             subscriptions: subscriptions.to_vec(),
             payload: RawValue::from_string(payload.to_string()).expect("JSON"),
+            trace: None,
         };
         self.log.append(vec![event_accepted_record(&event)]).await.expect("append event");
         event

@@ -31,4 +31,5 @@ mod shutdown;
 mod slow_clients;
 mod supervision;
 mod tenants;
+mod traces;
 mod versions;

@@ -69,6 +69,7 @@ impl Tenants {
                 body: br#"{"order": 42}"#,
                 idempotency_key: key.map(str::as_bytes),
                 dedup_name: None,
+                trace: None,
             })
             .await
     }
@@ -156,6 +157,7 @@ async fn another_process_answers_a_repeated_key_from_the_views_before_any_projec
         body: br#"{"order": 42}"#,
         idempotency_key: Some(b"k-1"),
         dedup_name: None,
+        trace: None,
     };
     assert_eq!(other.accept(request).await.unwrap(), EventOutcome::Replayed { event_id, task_ids });
     assert_eq!(tenants.accepted_events().await.len(), 1);
@@ -173,6 +175,7 @@ async fn refusals_name_what_is_wrong_and_append_nothing() {
         body,
         idempotency_key: None,
         dedup_name: None,
+        trace: None,
     };
     assert!(matches!(tenants.intake.accept(request(None, b"{}")).await, Err(IngestError::MissingEventType)));
     assert!(matches!(tenants.intake.accept(request(Some(b"  "), b"{}")).await, Err(IngestError::MissingEventType)));

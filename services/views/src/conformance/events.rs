@@ -28,6 +28,7 @@ fn event_accepted(tenant: &TenantId, event_type: &str, at: DateTime<Utc>, subscr
         idempotency_key: None,
         subscriptions,
         payload: RawValue::from_string(r#"{"held":"by the log"}"#.into()).expect("JSON"),
+        trace: None,
     }
 }
 
