@@ -18,6 +18,7 @@ mod isolation;
 mod kafka_settings;
 mod log_damage;
 mod memory;
+mod operational;
 mod operations;
 mod poison;
 mod rebuild;
