@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use hookline_domain::operational::{is_operational_type, operator_subscription_id};
-use hookline_domain::{topics, TaskDeadLettered, TenantId};
+use hookline_domain::{topics, TaskDeadLettered};
 use hookline_log::consume::Backoff;
 use hookline_log::{Consumer, EventLog, LogError, Record, TopicPartition};
 use hookline_records::operational_record;
@@ -104,7 +104,7 @@ impl DeadLetters {
         if notification || subscription == operator_subscription_id() {
             return true;
         }
-        let tenant = self.routing.owner(subscription).unwrap_or_else(TenantId::default);
+        let tenant = self.routing.owner(subscription).unwrap_or_default();
         let at = At { partition: record.partition, offset: record.offset };
         self.gatherer.add(&dead, tenant, at, Utc::now()) == Added::Gathered
     }
