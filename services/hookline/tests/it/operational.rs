@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 use crate::common::{engines, Deployment, Service};
 use crate::distributed::{kafka, read_all};
 
+const OPERATOR_TOKEN: &str = "operator-token-0123456789";
 const OPERATOR_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const PATIENCE: Duration = Duration::from_secs(30);
 /// How long a receiver is watched for a notification that must not come.
@@ -200,11 +201,16 @@ async fn tasks_exhausted_within_a_minute_are_one_summary_with_their_count() {
 #[tokio::test]
 async fn a_tenant_gets_its_own_decisions_only_and_nobody_may_send_them() {
     let receiver = Receiver::start().await;
-    let env = operator_env(&receiver, &[]);
+    let env = operator_env(&receiver, &[("HOOKLINE_API_TOKENS", OPERATOR_TOKEN)]);
     let service = Service::start(&borrowed(&env)).await;
     for (id, name) in [("acme", "Acme"), ("globex", "Globex")] {
-        let resp =
-            service.client.post(service.url("/api/v1/tenants")).json(&json!({"id": id, "name": name})).send().await;
+        let resp = service
+            .client
+            .post(service.url("/api/v1/tenants"))
+            .bearer_auth(OPERATOR_TOKEN)
+            .json(&json!({"id": id, "name": name}))
+            .send()
+            .await;
         assert_eq!(resp.expect("tenant").status(), 201);
     }
     let acme_secret = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYX";
@@ -214,12 +220,19 @@ async fn a_tenant_gets_its_own_decisions_only_and_nobody_may_send_them() {
             json!({"tenant_id": tenant, "target_url": receiver.url(path), "event_types": patterns, "secret": secret});
         let (service, path) = (&service, path.to_string());
         async move {
-            let resp = service.client.post(service.url("/api/v1/subscriptions")).json(&body).send().await.unwrap();
+            let resp = service
+                .client
+                .post(service.url("/api/v1/subscriptions"))
+                .bearer_auth(OPERATOR_TOKEN)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
             assert_eq!(resp.status(), 201, "{path}");
             resp.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
         }
     };
-    let _acme_own = subscribe("acme", "/acme-ops", Some(&["hookline.*"])).await;
+    let acme_own = subscribe("acme", "/acme-ops", Some(&["hookline.*"])).await;
     let _acme_star = subscribe("acme", "/acme-star", Some(&["*"])).await;
     let _acme_all = subscribe("acme", "/acme-all", None).await;
     let _globex_own = subscribe("globex", "/globex-ops", Some(&["hookline.*"])).await;
@@ -229,6 +242,7 @@ async fn a_tenant_gets_its_own_decisions_only_and_nobody_may_send_them() {
     let resp = service
         .client
         .post(service.url("/api/v1/events?tenant_id=acme"))
+        .bearer_auth(OPERATOR_TOKEN)
         .header("x-event-type", "order.created")
         .json(&json!({"order": 1}))
         .send()
@@ -250,10 +264,39 @@ async fn a_tenant_gets_its_own_decisions_only_and_nobody_may_send_them() {
         assert_eq!(types, ["order.created"], "{path} gets the tenant's events, not hookline's own");
     }
 
+    // The tenant sees the event among its own, with its own subscriptions only; the
+    // operator sees where else it went.
+    let resp = service
+        .client
+        .post(service.url("/api/v1/tenants/acme/tokens"))
+        .bearer_auth(OPERATOR_TOKEN)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let acme_token = resp.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string();
+    let event_path = format!("/api/v1/events/{}", body["event_id"].as_str().unwrap());
+    let seen = |token: String| {
+        let (service, path) = (&service, event_path.clone());
+        async move {
+            wait_until(PATIENCE, "the operational event in the event views", || async {
+                let resp = service.client.get(service.url(&path)).bearer_auth(&token).send().await.unwrap();
+                let shown: Value = resp.json().await.unwrap();
+                shown["subscription_ids"].as_array().filter(|ids| !ids.is_empty()).cloned()
+            })
+            .await
+        }
+    };
+    let operator_id = json!(operator_subscription_id().to_string());
+    let to_tenant = seen(acme_token).await;
+    assert!(!to_tenant.contains(&operator_id) && to_tenant.contains(&json!(acme_own)), "{to_tenant:?}");
+    assert!(seen(OPERATOR_TOKEN.to_string()).await.contains(&operator_id));
+
     // Nobody may send hookline's own types.
     let resp = service
         .client
         .post(service.url("/api/v1/events?tenant_id=acme"))
+        .bearer_auth(OPERATOR_TOKEN)
         .header("x-event-type", "hookline.subscription.disabled")
         .json(&json!({}))
         .send()
