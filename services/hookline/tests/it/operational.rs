@@ -136,6 +136,12 @@ async fn the_operator_is_told_of_disablings(service: &Service, receiver: &Receiv
     })
     .await;
     assert!(attempts.iter().all(|attempt| attempt["outcome"] == "success"), "{attempts:?}");
+
+    let metrics = service.client.get(service.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for (event_type, count) in [("hookline.subscription.disabled", 2), ("hookline.subscription.enabled", 1)] {
+        let line = format!("hookline_operational_notifications_total{{type=\"{event_type}\"}} {count}");
+        assert!(metrics.lines().any(|l| l == line), "{line} in /metrics");
+    }
 }
 
 #[tokio::test]
