@@ -45,6 +45,9 @@ impl Notifier {
     ) -> Result<Vec<(TopicPartition, u64)>, LogError> {
         let mut outputs = Vec::with_capacity(records.len());
         let mut types = Vec::with_capacity(records.len());
+        // Once the views kept one verdict waiting past the patience (the projector is
+        // behind or down), the rest of the batch asks once each rather than waiting again.
+        let mut patience = self.verdict_patience;
         for record in records {
             let event = match serde_json::from_slice::<OperationalEvent>(&record.value) {
                 Ok(event) => event,
@@ -65,7 +68,7 @@ impl Notifier {
                 subscription_id = event.data.subscription_id().map(|id| id.to_string()),
             );
             let _in_span = span.enter();
-            if !self.was_decided(record, &event).await {
+            if !self.was_decided(record, &event, &mut patience).await {
                 self.metrics.overtaken();
                 tracing::debug!("the change that made this decision was refused: not sent");
                 continue;
@@ -95,15 +98,16 @@ impl Notifier {
     }
 
     /// Whether the decision stands: one a subscription change made stands once the log
-    /// applied that change.
-    async fn was_decided(&self, record: &Record, event: &OperationalEvent) -> bool {
+    /// applied that change. An unknown verdict ends the `patience` of the batch.
+    async fn was_decided(&self, record: &Record, event: &OperationalEvent, patience: &mut Duration) -> bool {
         let (Some((version, write_id)), Some(subscription)) = (decided_by(record), event.data.subscription_id()) else {
             return true;
         };
-        match self.directory.verdict(subscription, version, write_id, self.verdict_patience).await {
+        match self.directory.verdict(subscription, version, write_id, *patience).await {
             Ok(Verdict::Refused) => false,
             Ok(Verdict::Applied) => true,
             Ok(Verdict::Unknown) => {
+                *patience = Duration::ZERO;
                 tracing::warn!("the views did not say in time whether the change was applied: sent all the same");
                 true
             }
