@@ -135,7 +135,7 @@ struct EventList {
 pub(crate) async fn get(id: String, state: Arc<ApiState>, caller: Caller) -> Result<ApiReply, ApiError> {
     let id = EventId::from_str(&id).map_err(|_| ApiError::InvalidId(IdKind::Event))?;
     let event = match state.deps.views.event(id).await? {
-        Some(event) if caller.sees(&event.tenant_id) => event,
+        Some(event) if caller.sees(&event.tenant_id) => seen_by(&state, &caller, event),
         Some(_) | None => return Err(ApiError::EventNotFound),
     };
     let payload = payload(&state, &event).await?;
@@ -152,6 +152,14 @@ pub(crate) async fn get(id: String, state: Arc<ApiState>, caller: Caller) -> Res
         tasks.push(TaskSummaryBody::from(&task));
     }
     ApiReply::json(StatusCode::OK, &EventBody { event: EventSummaryBody::from(&event), payload, tasks })
+}
+
+/// What `caller` may see of an event of its tenant: the subscriptions it went to
+/// that the caller may see. An operational event of a tenant also goes to the
+/// operator's subscription (of the default tenant), which that tenant does not see.
+fn seen_by(state: &ApiState, caller: &Caller, mut event: EventView) -> EventView {
+    event.subscriptions.retain(|id| state.deps.routing.owner(*id).is_none_or(|owner| caller.sees(&owner)));
+    event
 }
 
 /// The payload, read from the record the view points at; `None` once the log no
@@ -196,6 +204,7 @@ pub(crate) async fn list(state: Arc<ApiState>, caller: Caller, raw_query: String
         .transpose()?;
     let filter = EventFilter { event_type, since };
     let page = state.deps.views.events(&tenant, &filter, limit, params.get("cursor").map(String::as_str)).await?;
-    let body = EventList { events: page.items.iter().map(EventSummaryBody::from).collect(), next_cursor: page.next };
+    let events = page.items.into_iter().map(|event| EventSummaryBody::from(&seen_by(&state, &caller, event))).collect();
+    let body = EventList { events, next_cursor: page.next };
     ApiReply::json(StatusCode::OK, &body)
 }

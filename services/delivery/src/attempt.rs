@@ -8,15 +8,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use hookline_domain::operational::DisableCause;
 use hookline_domain::retry::Jitter;
 use hookline_domain::{
-    topics as topic_names, Outcome, RetryPolicy, Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState,
-    TaskAccepted,
+    topics as topic_names, OperationalEvent, Outcome, RetryPolicy, Subscription, SubscriptionEvent, SubscriptionId,
+    SubscriptionState, TaskAccepted,
 };
 use hookline_log::{EventLog, LogError, NewRecord};
-use hookline_lookup::{SubscriptionDirectory, Verdict as LogVerdict};
+use hookline_lookup::{ChangeError, SubscriptionDirectory, Verdict as LogVerdict};
 use hookline_quarantine::SetAside;
-use hookline_records::subscription_record;
 use hookline_traces::Kind;
 use hookline_views::ViewError;
 use tokio::time::Instant;
@@ -211,7 +211,9 @@ impl Attempter {
     }
 
     /// Notes what an attempt told about its receiver and, when the subscription must be
-    /// disabled, appends the change to the subscriptions topic and tells the directory.
+    /// disabled, appends the change to the subscriptions topic with its decision
+    /// (`hookline.subscription.disabled`, cause `gone` for a 410, else
+    /// `sustained_failure`) in the same append, and tells the directory.
     ///
     /// The change states the version it builds on, like any other: when another change
     /// (a user's edit, a deletion) lands first, it is built again on the new current
@@ -221,6 +223,7 @@ impl Attempter {
         let Some(reason) = self.streaks.observe(attempted.id, verdict, now) else {
             return Ok(());
         };
+        let cause = if verdict == Verdict::Gone { DisableCause::Gone } else { DisableCause::SustainedFailure };
         for _ in 0..DISABLE_ATTEMPTS {
             let current = match self.directory.current(attempted.id).await {
                 Ok(Some(state)) => match state.live() {
@@ -233,14 +236,14 @@ impl Attempter {
                     return Ok(());
                 }
             };
-            let write_id = Uuid::new_v4();
-            let disabled = current.disabled(reason.as_str(), later_than(current.updated_at, now));
-            let event = SubscriptionEvent::SubscriptionUpdated { subscription: disabled.next_version(write_id) };
-            let change = subscription_record(&self.directory.sealer().seal_event(&event));
-            append_durably(self.log.as_ref(), vec![change]).await?;
-            match self.directory.verdict(current.id, event.version(), write_id, VERDICT_PATIENCE).await {
+            let disabled =
+                current.disabled(reason.as_str(), later_than(current.updated_at, now)).next_version(Uuid::new_v4());
+            let decision = OperationalEvent::of_change(&current, &disabled, cause);
+            let change = SubscriptionEvent::SubscriptionUpdated { subscription: disabled };
+            let recorded =
+                self.directory.record_change(self.log.as_ref(), &change, decision.as_ref(), VERDICT_PATIENCE).await;
+            match recorded.map(|recorded| recorded.verdict) {
                 Ok(LogVerdict::Applied) => {
-                    self.directory.remember(&event);
                     tracing::warn!(reason, "subscription disabled");
                     return Ok(());
                 }
@@ -251,6 +254,11 @@ impl Attempter {
                     tracing::warn!(reason, "subscription disabling recorded, not yet confirmed by the views");
                     return Ok(());
                 }
+                Err(ChangeError::Log(e)) if e.is_retryable() => {
+                    tracing::warn!(error = %e, reason, "recording a disabling failed, building it again");
+                    tokio::time::sleep(RECORD_RETRY_DELAY).await;
+                }
+                Err(ChangeError::Log(e)) => return Err(e),
                 Err(e) => {
                     tracing::warn!(error = %e, reason, "subscription disabling recorded, views unreadable to confirm it");
                     return Ok(());
@@ -330,6 +338,8 @@ fn error_type_description(error: &str) -> String {
 
 /// How many times a disabling is built again after other changes landed first.
 const DISABLE_ATTEMPTS: usize = 16;
+/// How long to wait before building a disabling again after the log failed to take it.
+const RECORD_RETRY_DELAY: Duration = Duration::from_millis(500);
 /// How long a disabling waits for the views to say whether it was applied.
 const VERDICT_PATIENCE: Duration = Duration::from_secs(10);
 

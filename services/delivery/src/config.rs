@@ -152,9 +152,12 @@ impl DeliveryConfig {
 }
 
 /// Every topic the delivery role reads or writes: deliveries, attempts, the DLQ, the
-/// quarantine and each retry tier, so that the binary can create them.
+/// quarantine, the operational events (a disabling's) and each retry tier, so that the
+/// binary can create them.
 pub fn topics(config: &DeliveryConfig) -> Vec<String> {
-    let mut out = [topics::DELIVERIES, topics::ATTEMPTS, topics::DLQ, topics::QUARANTINE].map(String::from).to_vec();
+    let mut out = [topics::DELIVERIES, topics::ATTEMPTS, topics::DLQ, topics::QUARANTINE, topics::OPERATIONAL]
+        .map(String::from)
+        .to_vec();
     out.extend(config.retry.tier_topics());
     out
 }
@@ -199,6 +202,7 @@ mod tests {
                 "hookline.attempts",
                 "hookline.dlq",
                 "hookline.quarantine",
+                "hookline.operational",
                 "hookline.retry.10s",
                 "hookline.retry.30s",
                 "hookline.retry.90s",

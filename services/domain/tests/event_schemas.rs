@@ -7,11 +7,14 @@ use hookline_domain::event_types::parse_patterns;
 use hookline_domain::events::{
     AttemptRecorded, EventAccepted, Outcome, RetryScheduled, SubscriptionEvent, TaskAccepted, TaskDeadLettered,
 };
+use hookline_domain::operational::DisableCause;
 use hookline_domain::replay::{
     ReplayCursor, ReplayEvent, ReplayMark, ReplayRequested, ReplayScope, ReplaySelection, ReplayState, ReplayStatus,
 };
 use hookline_domain::tenant::{Tenant, TenantEvent, TenantId, TenantLimits, TenantToken, TokenId};
-use hookline_domain::{EventId, ReplayId, Secret, Subscription, SubscriptionId, TaskId, TraceContext};
+use hookline_domain::{
+    EventId, OperationalData, OperationalEvent, ReplayId, Secret, Subscription, SubscriptionId, TaskId, TraceContext,
+};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
@@ -257,6 +260,58 @@ fn attempts_match_their_schema() {
             assert_valid("AttemptRecorded.json", &replayed);
         }
     }
+}
+
+#[test]
+fn operational_events_match_their_schema() {
+    let (tenant, at) = (TenantId::parse("acme").unwrap(), Utc::now());
+    let live = subscription(None);
+    let disabled =
+        live.next_version(uuid::Uuid::new_v4()).disabled("receiver answered 410 Gone at 2026-01-02T03:04:05Z", at);
+    let enabled = Subscription { enabled: true, disabled_reason: None, ..disabled.next_version(uuid::Uuid::new_v4()) };
+    let mut events = vec![
+        OperationalEvent::of_change(&live, &disabled, DisableCause::Gone).unwrap(),
+        OperationalEvent::of_change(&disabled, &enabled, DisableCause::ByHand).unwrap(),
+    ];
+    for cause in [DisableCause::SustainedFailure, DisableCause::ByHand] {
+        events.push(OperationalEvent::of_change(&live, &disabled, cause).unwrap());
+    }
+    let decision = |data| OperationalEvent {
+        event_id: OperationalEvent::id_for(&tenant, b"x"),
+        tenant_id: tenant.clone(),
+        timestamp: at,
+        data,
+    };
+    for last_error in [Some("HTTP 500".to_string()), None] {
+        events.push(decision(OperationalData::TasksExhausted {
+            subscription_id: live.id,
+            count: 150,
+            first_failed_at: at,
+            last_failed_at: at,
+            last_error,
+            task_ids: (0..100).map(|_| TaskId::new()).collect(),
+        }));
+    }
+    events.push(decision(OperationalData::ReplayCompleted {
+        replay_id: ReplayId::new(),
+        state: ReplayState::Completed,
+        matched: 10,
+        queued: 10,
+        delivered: 9,
+        failed: 1,
+    }));
+    for event in &events {
+        assert_valid("OperationalEvent.json", event);
+    }
+    // The type names the shape of data: one type's data under another is refused.
+    let mut mixed = serde_json::to_value(&events[0]).unwrap();
+    mixed["type"] = "hookline.task.exhausted".into();
+    let common = jsonschema::Resource::from_contents(load("common.json")).unwrap();
+    let validator = jsonschema::options()
+        .with_resource(format!("{BASE}common.json"), common)
+        .build(&load("OperationalEvent.json"))
+        .unwrap();
+    assert!(!validator.is_valid(&mixed));
 }
 
 #[test]

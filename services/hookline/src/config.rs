@@ -11,8 +11,11 @@ use clap::Args;
 use hookline_api::DEFAULT_TENANT_MAX_SUBSCRIPTIONS;
 use hookline_delivery::{DisablePolicy, OutboundProxy, DEFAULT_DISABLE_AFTER_ATTEMPTS};
 use hookline_domain::retry::{Jitter, DEFAULT_JITTER};
+use hookline_domain::signature::validate_standard_secret;
+use hookline_domain::subscription::validate_target_url;
 use hookline_domain::target::TargetPolicy;
 use hookline_domain::{RetryPolicy, Secret};
+use hookline_operational::OperatorWebhook;
 use hookline_secrets::SecretSealer;
 
 use crate::access::{Access, AccessSettings};
@@ -34,6 +37,7 @@ pub mod heading {
     pub const TENANTS: &str = "Tenants";
     pub const ACCESS: &str = "API access and request limits";
     pub const TRACES: &str = "Traces (OpenTelemetry)";
+    pub const OPERATIONAL: &str = "Operational events";
 }
 
 #[derive(Args, Clone, Debug)]
@@ -298,6 +302,34 @@ pub struct Settings {
     )]
     pub tenant_max_subscriptions: u32,
 
+    /// Where hookline sends its own decisions (a subscription disabled or enabled, tasks
+    /// exhausted, a replay completed), of every tenant, as signed webhooks: made the
+    /// operator's subscription (default tenant, pattern `hookline.*`) by the process
+    /// that runs the operational role. Checked like a `target_url`.
+    #[arg(long, env = "HOOKLINE_OPERATOR_WEBHOOK_URL", help_heading = heading::OPERATIONAL)]
+    pub operator_webhook_url: Option<String>,
+
+    /// The Standard Webhooks secret (`whsec_` and the base64 of at least 24 bytes) that
+    /// signs what goes to HOOKLINE_OPERATOR_WEBHOOK_URL; required with it, never shown.
+    #[arg(
+        long,
+        env = "HOOKLINE_OPERATOR_WEBHOOK_SECRET",
+        hide_env_values = true,
+        value_parser = key_text,
+        help_heading = heading::OPERATIONAL
+    )]
+    pub operator_webhook_secret: Option<Secret>,
+
+    /// How long the dead letters of one subscription are gathered into one
+    /// `hookline.task.exhausted`, in seconds: at most one per subscription per this long.
+    #[arg(
+        long,
+        env = "HOOKLINE_EXHAUSTED_SUMMARY_SECONDS",
+        default_value_t = 60.0,
+        help_heading = heading::OPERATIONAL
+    )]
+    pub exhausted_summary_seconds: f64,
+
     /// Roles this process runs, comma-separated. Roles in separate processes share
     /// Kafka and ScyllaDB: the embedded log serves one process.
     #[arg(
@@ -347,6 +379,9 @@ pub enum Role {
     Ingest,
     /// Expands each event sent to a tenant into its subscriptions' tasks.
     Fanout,
+    /// Sends hookline's own decisions to the operator and the tenants; gathers dead
+    /// letters into `hookline.task.exhausted`.
+    Operational,
 }
 
 impl Settings {
@@ -412,6 +447,9 @@ pub struct Checked {
     /// Seals and opens subscription secrets (with `HOOKLINE_ENCRYPTION_KEY`, if set).
     pub sealer: SecretSealer,
     pub secret_rotation_grace: Duration,
+    /// The operator's URL and secret, checked.
+    pub operator: Option<OperatorWebhook>,
+    pub exhausted_summary_window: Duration,
     pub access: Access,
     pub memory: Memory,
 }
@@ -513,6 +551,9 @@ impl Settings {
                 MAX_ROTATION_GRACE.as_secs()
             ));
         }
+        let operator = self.operator_webhook(&target_policy, &mut problems);
+        let exhausted_summary_window =
+            seconds("HOOKLINE_EXHAUSTED_SUMMARY_SECONDS", self.exhausted_summary_seconds, &mut problems);
         let access = self.access.check(&mut problems);
         let memory = self.memory.check(&mut problems);
         if !problems.is_empty() {
@@ -532,9 +573,43 @@ impl Settings {
             shutdown_grace,
             sealer,
             secret_rotation_grace,
+            operator,
+            exhausted_summary_window,
             access,
             memory,
         })
+    }
+
+    /// The operator's URL and secret: both or neither; the URL one webhooks may go to
+    /// (under the target policy), the secret a Standard Webhooks one.
+    fn operator_webhook(&self, policy: &TargetPolicy, problems: &mut Vec<String>) -> Option<OperatorWebhook> {
+        let url = self.operator_webhook_url.as_deref().map(str::trim).filter(|url| !url.is_empty());
+        let secret = self.operator_webhook_secret.as_ref().filter(|secret| !secret.expose().is_empty());
+        match (url, secret) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                problems.push("HOOKLINE_OPERATOR_WEBHOOK_SECRET is set without HOOKLINE_OPERATOR_WEBHOOK_URL".into());
+                None
+            }
+            (Some(_), None) => {
+                problems.push(
+                    "HOOKLINE_OPERATOR_WEBHOOK_URL needs HOOKLINE_OPERATOR_WEBHOOK_SECRET (whsec_ and the base64 of 24 random bytes or more)".into(),
+                );
+                None
+            }
+            (Some(url), Some(secret)) => {
+                let mut valid = true;
+                if let Err(problem) = validate_target_url(url, policy) {
+                    problems.push(format!("HOOKLINE_OPERATOR_WEBHOOK_URL: {}", problem.message));
+                    valid = false;
+                }
+                if let Err(problem) = validate_standard_secret(secret.expose()) {
+                    problems.push(format!("HOOKLINE_OPERATOR_WEBHOOK_SECRET {problem}"));
+                    valid = false;
+                }
+                valid.then(|| OperatorWebhook { url: url.to_string(), secret: secret.clone() })
+            }
+        }
     }
 }
 
@@ -583,6 +658,31 @@ mod tests {
         assert_eq!(checked(&["--secret-rotation-grace-seconds", "0"]).secret_rotation_grace, Duration::ZERO);
         let cli = Cli::try_parse_from(["hookline", "--secret-rotation-grace-seconds", "2592001"]).expect("parses");
         assert!(cli.settings.check().is_err());
+    }
+
+    #[test]
+    fn the_operator_webhook_needs_a_url_webhooks_may_go_to_and_a_standard_secret() {
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        assert_eq!(checked(&[]).operator, None);
+        let operator =
+            checked(&["--operator-webhook-url", "https://ops.example.com/hook", "--operator-webhook-secret", secret])
+                .operator
+                .expect("configured");
+        assert_eq!((operator.url.as_str(), operator.secret.expose()), ("https://ops.example.com/hook", secret));
+        let refusal = |args: &[&str]| {
+            let args = std::iter::once("hookline").chain(args.iter().copied());
+            let settings = Cli::try_parse_from(args).expect("parses").settings;
+            let Err(problem) = settings.check() else { panic!("accepted") };
+            problem.to_string()
+        };
+        let problem =
+            refusal(&["--operator-webhook-url", "http://127.0.0.1:9/hook", "--operator-webhook-secret", "plain"]);
+        assert!(problem.contains("HOOKLINE_OPERATOR_WEBHOOK_URL: resolves to a loopback address"), "{problem}");
+        assert!(problem.contains("HOOKLINE_OPERATOR_WEBHOOK_SECRET must start with whsec_"), "{problem}");
+        assert!(!problem.contains("plain"), "the secret is not shown: {problem}");
+        assert!(refusal(&["--operator-webhook-url", "https://ops.example.com/hook"])
+            .contains("needs HOOKLINE_OPERATOR_WEBHOOK_SECRET"));
+        assert!(refusal(&["--operator-webhook-secret", secret]).contains("without HOOKLINE_OPERATOR_WEBHOOK_URL"));
     }
 
     #[test]

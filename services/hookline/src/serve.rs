@@ -11,6 +11,7 @@ use hookline_ingest::{EventIntake, IngestConsumerConfig, IngestConsumerDeps, Ing
 use hookline_log::EventLog;
 use hookline_lookup::SubscriptionDirectory;
 use hookline_metrics::{ConsumerBook, ConsumerLag, DataDisk, ObservedLog, ProcessCollector, Registry};
+use hookline_operational::{OperationalConfig, OperationalDeps};
 use hookline_overview::{BacklogSource, Overview, OverviewConfig, BACKLOG_EVERY};
 use hookline_projector::{ProjectorConfig, ProjectorDeps};
 use hookline_routing::Directory;
@@ -28,8 +29,9 @@ const DATA_DIR_WALK_EVERY: Duration = Duration::from_secs(30);
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let checked = settings.check()?;
     let stores = stores::open(&settings, &checked).await?;
-    // Only the roles that read secrets hold the key; the projector stores sealed text as it is.
-    if settings.runs(Role::Api) || settings.runs(Role::Delivery) || settings.runs(Role::Ingest) {
+    // Only the roles that read or write secrets hold the key; the projector stores sealed text as it is.
+    let holds_secrets = [Role::Api, Role::Delivery, Role::Ingest, Role::Operational];
+    if holds_secrets.into_iter().any(|role| settings.runs(role)) {
         stores::check_encryption_key(stores.views.as_ref(), &checked.sealer).await?;
     }
     let observed = Observability::new(stores.log.clone());
@@ -59,8 +61,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         roles.spawn(async move { ("subscription follower", directory.follow(log, token).await.map_err(Into::into)) });
     }
     // Tenants, tokens and routes: the api role authenticates and routes events with them,
-    // the ingest role routes events; both answer only once it has read the log so far.
-    if settings.runs(Role::Api) || settings.runs(Role::Ingest) {
+    // the ingest role routes events, the operational role routes decisions; each answers
+    // only once it has read the log so far.
+    if settings.runs(Role::Api) || settings.runs(Role::Ingest) || settings.runs(Role::Operational) {
         let caught_up = routing.clone();
         observed.consumers.expect_follower("routing directory", move || caught_up.is_caught_up());
         let (routing, log, token) = (routing.clone(), log.clone(), shutdown.clone());
@@ -126,6 +129,25 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         let deps = FanoutDeps { log: log.clone(), metrics: observed.registry.clone() };
         let token = shutdown.clone();
         roles.spawn(async move { ("fanout", hookline_fanout::run(config, deps, token).await.map_err(Into::into)) });
+    }
+
+    if settings.runs(Role::Operational) {
+        let config = OperationalConfig {
+            operator: checked.operator.clone(),
+            summary_window: checked.exhausted_summary_window,
+            ..OperationalConfig::default()
+        };
+        config.groups().into_iter().for_each(|group| observed.consumers.expect(group));
+        let deps = OperationalDeps {
+            log: log.clone(),
+            directory: directory.clone(),
+            routing: routing.clone(),
+            metrics: observed.registry.clone(),
+        };
+        let token = shutdown.clone();
+        roles.spawn(async move {
+            ("operational", hookline_operational::run(config, deps, token).await.map_err(Into::into))
+        });
     }
 
     let (lag, sampled_log, token) = (observed.lag.clone(), log.clone(), shutdown.clone());

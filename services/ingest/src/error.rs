@@ -27,6 +27,8 @@ pub enum IngestError {
     TooLarge { size: usize, limit: usize },
     #[error("Invalid event type: {0}")]
     InvalidEventType(String),
+    #[error("Event type {0:?} is reserved: types starting with \"hookline.\" are hookline's own operational events")]
+    ReservedEventType(String),
     #[error("Invalid idempotency key: {0}")]
     InvalidIdempotencyKey(String),
     #[error("log: {0}")]
@@ -65,6 +67,7 @@ impl IngestError {
             IngestError::TooDeep => "too_deep",
             IngestError::TooLarge { .. } => "too_large",
             IngestError::InvalidEventType(_) => "invalid_event_type",
+            IngestError::ReservedEventType(_) => "reserved_event_type",
             IngestError::InvalidIdempotencyKey(_) => "invalid_idempotency_key",
             IngestError::Log(_) => "log_error",
             IngestError::Views(_) => "view_error",

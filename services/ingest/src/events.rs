@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use hookline_domain::limits::{validate_idempotency_key, ENVELOPE_ROOM_BYTES};
+use hookline_domain::operational::is_operational_type;
 use hookline_domain::{topics, EventAccepted, EventId, LogPosition, TaskId, TenantId, TraceContext};
 use hookline_log::{Appended, EventLog, NewRecord};
 use hookline_records::event_accepted_record;
@@ -169,6 +170,9 @@ impl EventIntake {
             return Err(IngestError::UnknownTenant);
         }
         let event_type = event_type(request.event_type)?.ok_or(IngestError::MissingEventType)?;
+        if is_operational_type(&event_type) {
+            return Err(IngestError::ReservedEventType(event_type));
+        }
         let idempotency_key = match request.idempotency_key {
             Some(key) => {
                 validate_idempotency_key(key).map_err(IngestError::InvalidIdempotencyKey)?;

@@ -61,6 +61,8 @@ impl Stack {
         specs.extend(tiers.into_iter().map(|name| TopicSpec { name, partitions: 1, retention: None }));
         // What the routing directory follows besides the subscriptions.
         specs.push(TopicSpec { name: topics::TENANTS.into(), partitions: 4, retention: None });
+        // Where a subscription disabled or enabled by hand records its decision.
+        specs.push(TopicSpec { name: topics::OPERATIONAL.into(), partitions: 4, retention: None });
         log.ensure_topics(&specs).await.unwrap();
 
         let shutdown = CancellationToken::new();

@@ -19,6 +19,7 @@ mod isolation;
 mod kafka_settings;
 mod log_damage;
 mod memory;
+mod operational;
 mod operations;
 mod overview;
 mod poison;

@@ -184,6 +184,14 @@ async fn refusals_name_what_is_wrong_and_append_nothing() {
         Err(IngestError::InvalidEventType(_))
     ));
     assert!(matches!(tenants.intake.accept(request(Some(b"order"), b"{nope")).await, Err(IngestError::NotJson)));
+    // Hookline's own types are refused, with the reason the rejected copy carries.
+    let reserved = tenants.intake.accept(request(Some(b" hookline.subscription.disabled"), b"{}")).await;
+    let Err(reserved) = reserved else { panic!("a reserved type was accepted") };
+    assert_eq!(reserved.reason(), "reserved_event_type");
+    assert_eq!(
+        reserved.to_string(),
+        "Event type \"hookline.subscription.disabled\" is reserved: types starting with \"hookline.\" are hookline's own operational events"
+    );
     let big: &'static [u8] = Box::leak(vec![b' '; MAX_BODY_BYTES + 1].into_boxed_slice());
     assert!(matches!(tenants.intake.accept(request(Some(b"order"), big)).await, Err(IngestError::TooLarge { .. })));
     assert!(tenants.accepted_events().await.is_empty());
