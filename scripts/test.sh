@@ -31,6 +31,10 @@ done
 # Headless Chromium for the dashboard's browser tests (Debian packages).
 chromium_paths=$(scripts/chromium.sh install)
 export "$(grep '^CHROMEDRIVER=' <<<"$chromium_paths")" "$(grep '^CHROMIUM=' <<<"$chromium_paths")"
+# promtool (Debian's prometheus package), for the test that checks deploy/prometheus/;
+# after Chromium, since two apt-get cannot run at once.
+promtool_path=$(scripts/promtool.sh install)
+export "$(tail -n 1 <<<"$promtool_path")"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -38,6 +42,8 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test (build)"
 cargo test --workspace --locked --no-run
+echo "== built and linted in $((SECONDS / 60)) min $((SECONDS % 60)) s"
+built_at=$SECONDS
 
 wait
 for engine in kafka cassandra; do
@@ -72,3 +78,5 @@ echo "== engines: KAFKA_BROKERS=$KAFKA_BROKERS SCYLLA_NODES=$SCYLLA_NODES"
 
 echo "== cargo test"
 cargo test --workspace --locked --no-fail-fast
+tested=$((SECONDS - built_at))
+echo "== passed: tests $((tested / 60)) min $((tested % 60)) s, $((SECONDS / 60)) min $((SECONDS % 60)) s in all"

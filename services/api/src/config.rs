@@ -10,6 +10,7 @@ use hookline_domain::RetryPolicy;
 use hookline_ingest::{EventIntake, Ingestor};
 use hookline_log::EventLog;
 use hookline_lookup::SubscriptionDirectory;
+use hookline_overview::Overview;
 use hookline_routing::Directory;
 use hookline_views::ViewStore;
 
@@ -109,4 +110,7 @@ pub struct ApiDeps {
     pub events: Arc<EventIntake>,
     /// The process's metrics and readiness checks, for `/metrics` and `/ready`.
     pub probes: Probes,
+    /// Rates, latencies, backlogs and failing subscriptions (`GET /overview`), followed
+    /// from the log by the binary.
+    pub overview: Arc<Overview>,
 }

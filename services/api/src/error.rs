@@ -223,6 +223,7 @@ fn ingest_reply(error: &IngestError) -> ErrorReply {
         IngestError::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         IngestError::TooLarge { .. } | IngestError::FanOutTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         IngestError::InvalidEventType(_)
+        | IngestError::ReservedEventType(_)
         | IngestError::MissingEventType
         | IngestError::InvalidIdempotencyKey(_)
         | IngestError::InvalidOrderingKey(_)

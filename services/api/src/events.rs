@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use hookline_domain::subscription::validate_event_type;
-use hookline_domain::{EventAccepted, EventId, TaskId, TaskView};
+use hookline_domain::{EventAccepted, EventId, TaskId, TaskView, TraceContext};
 use hookline_ingest::{EventOutcome, EventRequest};
 use hookline_log::TopicPartition;
 use hookline_views::{EventFilter, EventView};
@@ -28,6 +28,7 @@ use crate::query;
 use crate::reply::ApiReply;
 use crate::shapes::{timestamp, TaskSummaryBody};
 use crate::state::ApiState;
+use crate::traced::{incoming, traced};
 
 const DEFAULT_EVENTS: usize = 50;
 const MAX_EVENTS: usize = 100;
@@ -46,8 +47,24 @@ pub(crate) async fn send(
     headers: HeaderMap,
     body: BodyStream,
 ) -> Result<ApiReply, ApiError> {
+    let trace = incoming(&headers);
+    traced("/api/v1/events", trace.as_ref(), accept(state, caller, raw_query, headers, body, trace.as_ref())).await
+}
+
+async fn accept(
+    state: Arc<ApiState>,
+    caller: Caller,
+    raw_query: String,
+    headers: HeaderMap,
+    body: BodyStream,
+    trace: Option<&TraceContext>,
+) -> Result<ApiReply, ApiError> {
     let params = query::parse(&raw_query, &["tenant_id"])?;
     let tenant = caller.tenant_named(tenant_param(&params)?)?;
+    let span = tracing::Span::current();
+    hookline_traces::record(&span, "tenant_id", &tenant);
+    // The event's deliveries join this request's span (or the producer's, when traces are off).
+    let trace = hookline_traces::handed_on(&span, trace);
     let limits = BodyLimits { bytes: state.config.max_body_bytes, time: state.config.body_read_timeout };
     let body = read_json(&headers, body, limits).await?;
     let request = EventRequest {
@@ -57,11 +74,15 @@ pub(crate) async fn send(
         idempotency_key: headers.get(IDEMPOTENCY_KEY).map(|v| v.as_bytes()),
         dedup_name: None,
         ordering_key: headers.get(ORDERING_KEY).map(|v| v.as_bytes()),
+        trace: trace.as_ref(),
     };
     // Limits are spent once the event would be accepted: a refused one costs nothing.
     // The API-wide limit was spent at the edge, once the caller's token was checked.
     let admit = || state.admit_tenant(&tenant, Instant::now());
-    match state.deps.events.accept_admitted(request, admit).await? {
+    let outcome = state.deps.events.accept_admitted(request, admit).await?;
+    let (EventOutcome::Accepted { event_id, .. } | EventOutcome::Replayed { event_id, .. }) = &outcome;
+    hookline_traces::record(&span, "event_id", event_id);
+    match outcome {
         EventOutcome::Accepted { event_id, task_ids } => {
             ApiReply::json(StatusCode::ACCEPTED, &Accepted { event_id, task_ids })
         }
@@ -115,7 +136,7 @@ struct EventList {
 pub(crate) async fn get(id: String, state: Arc<ApiState>, caller: Caller) -> Result<ApiReply, ApiError> {
     let id = EventId::from_str(&id).map_err(|_| ApiError::InvalidId(IdKind::Event))?;
     let event = match state.deps.views.event(id).await? {
-        Some(event) if caller.sees(&event.tenant_id) => event,
+        Some(event) if caller.sees(&event.tenant_id) => seen_by(&state, &caller, event),
         Some(_) | None => return Err(ApiError::EventNotFound),
     };
     let payload = payload(&state, &event).await?;
@@ -132,6 +153,14 @@ pub(crate) async fn get(id: String, state: Arc<ApiState>, caller: Caller) -> Res
         tasks.push(TaskSummaryBody::from(&task));
     }
     ApiReply::json(StatusCode::OK, &EventBody { event: EventSummaryBody::from(&event), payload, tasks })
+}
+
+/// What `caller` may see of an event of its tenant: the subscriptions it went to
+/// that the caller may see. An operational event of a tenant also goes to the
+/// operator's subscription (of the default tenant), which that tenant does not see.
+fn seen_by(state: &ApiState, caller: &Caller, mut event: EventView) -> EventView {
+    event.subscriptions.retain(|id| state.deps.routing.owner(*id).is_none_or(|owner| caller.sees(&owner)));
+    event
 }
 
 /// The payload, read from the record the view points at; `None` once the log no
@@ -176,6 +205,7 @@ pub(crate) async fn list(state: Arc<ApiState>, caller: Caller, raw_query: String
         .transpose()?;
     let filter = EventFilter { event_type, since };
     let page = state.deps.views.events(&tenant, &filter, limit, params.get("cursor").map(String::as_str)).await?;
-    let body = EventList { events: page.items.iter().map(EventSummaryBody::from).collect(), next_cursor: page.next };
+    let events = page.items.into_iter().map(|event| EventSummaryBody::from(&seen_by(&state, &caller, event))).collect();
+    let body = EventList { events, next_cursor: page.next };
     ApiReply::json(StatusCode::OK, &body)
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
-use hookline_domain::TaskId;
+use hookline_domain::{TaskId, TraceContext};
 use hookline_ingest::{signed_message, IngestError, IngestOutcome, IngestRequest};
 use serde::Serialize;
 use warp::http::{HeaderMap, StatusCode};
@@ -17,6 +17,7 @@ use crate::error::ApiError;
 use crate::rate_limit::retry_after_seconds;
 use crate::reply::ApiReply;
 use crate::state::{subscription_id, ApiState};
+use crate::traced::{incoming, traced};
 
 pub(crate) async fn ingest(
     sub_id: String,
@@ -24,7 +25,18 @@ pub(crate) async fn ingest(
     headers: HeaderMap,
     body: BodyStream,
 ) -> Result<ApiReply, ApiError> {
-    let outcome = accept(&sub_id, &state, &headers, body).await;
+    let trace = incoming(&headers);
+    traced("/api/ingest/{id}", trace.as_ref(), answer(&sub_id, &state, &headers, body, trace.as_ref())).await
+}
+
+async fn answer(
+    sub_id: &str,
+    state: &ApiState,
+    headers: &HeaderMap,
+    body: BodyStream,
+    trace: Option<&TraceContext>,
+) -> Result<ApiReply, ApiError> {
+    let outcome = accept(sub_id, state, headers, body, trace).await;
     state.metrics.ingested(&outcome);
     let answer = match outcome? {
         IngestOutcome::Queued(task_id) => {
@@ -64,8 +76,13 @@ async fn accept(
     state: &ApiState,
     headers: &HeaderMap,
     body: BodyStream,
+    trace: Option<&TraceContext>,
 ) -> Result<IngestOutcome, ApiError> {
     let subscription_id = subscription_id(sub_id)?;
+    let span = tracing::Span::current();
+    hookline_traces::record(&span, "subscription_id", subscription_id);
+    // The task's attempts join this request's span (or the producer's, when traces are off).
+    let trace = hookline_traces::handed_on(&span, trace);
     let limits = BodyLimits { bytes: state.config.max_body_bytes, time: state.config.body_read_timeout };
     let body = read_json(headers, body, limits).await?;
     // A tenant's token sends only to its own subscriptions, answered where an unknown one is.
@@ -86,6 +103,7 @@ async fn accept(
         idempotency_key,
         dedup_name: None,
         ordering_key: headers.get(ORDERING_KEY).map(|v| v.as_bytes()),
+        trace: trace.as_ref(),
     };
     // Limits are spent once the webhook is known good (subscription, signature, body):
     // nobody can spend a subscription's allowance, or the API's, without its secret.
@@ -99,6 +117,9 @@ async fn accept(
         limiter.admit_request(now).map_err(|wait| limited("", wait))
     };
     let outcome = state.deps.ingestor.ingest_admitted(request, admit).await?;
+    if let IngestOutcome::Queued(task_id) | IngestOutcome::Replayed(task_id) = &outcome {
+        hookline_traces::record(&span, "task_id", task_id);
+    }
     if let IngestOutcome::Queued(task_id) = &outcome {
         // The ingestor accepted this header, so it is UTF-8; it keeps it trimmed, blank as none.
         let event_type = event_type

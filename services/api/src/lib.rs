@@ -3,7 +3,7 @@
 //! sent to a tenant, under both `/api` and `/api/v1`.
 //!
 //! Consumes: HTTP requests; the subscription directory, the routing directory
-//! (tenants, tokens, owners) and the views (reads).
+//! (tenants, tokens, owners), the views (reads) and the process's overview.
 //! Produces: subscription events in `hookline.subscriptions`, tenant events in
 //! `hookline.tenants`, through the [`hookline_ingest::Ingestor`] TaskAccepted records
 //! in `hookline.deliveries`, through the [`hookline_ingest::EventIntake`]
@@ -34,6 +34,7 @@ mod error;
 mod events;
 mod ingest;
 mod metrics;
+mod overview;
 mod probes;
 mod query;
 mod rate_limit;
@@ -54,6 +55,7 @@ mod tenant_input;
 mod tenants;
 mod token_use;
 mod tokens;
+mod traced;
 
 use std::convert::Infallible;
 use std::sync::Arc;

@@ -26,6 +26,10 @@ impl ApiReply {
         Self { status: StatusCode::NO_CONTENT, body: None, headers: Vec::new() }
     }
 
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+
     pub(crate) fn with_header(mut self, name: &'static str, value: String) -> Self {
         self.headers.push((name, value));
         self

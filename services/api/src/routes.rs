@@ -24,7 +24,7 @@ use crate::probes::{self, Probes};
 use crate::query::raw_query;
 use crate::reply::{error_response, into_response, ApiReply};
 use crate::state::ApiState;
-use crate::{events, ingest, stats, status, subscriptions, tasks, tenants, tokens};
+use crate::{events, ingest, overview, stats, status, subscriptions, tasks, tenants, tokens};
 
 /// A known path asked with a method it does not serve.
 #[derive(Debug)]
@@ -305,6 +305,19 @@ fn event_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
+/// The dashboard's overview.
+fn overview_route(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
+    let path = || warp::path!("overview");
+    let get = path()
+        .and(warp::get())
+        .and(with_state(state))
+        .and(caller(state))
+        .and(raw_query())
+        .then(overview::overview)
+        .map(into_response);
+    get.or(path().and(wrong_method("GET"))).unify().boxed()
+}
+
 /// Every endpoint of one API version.
 fn endpoints(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
     subscription_routes(state)
@@ -319,6 +332,8 @@ fn endpoints(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
         .or(status_routes(state))
         .unify()
         .or(task_routes(state))
+        .unify()
+        .or(overview_route(state))
         .unify()
         .or(health())
         .unify()

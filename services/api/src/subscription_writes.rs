@@ -11,9 +11,9 @@
 
 use std::sync::Arc;
 
-use hookline_domain::{topics, Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState};
-use hookline_lookup::Verdict;
-use hookline_records::subscription_record;
+use hookline_domain::operational::DisableCause;
+use hookline_domain::{topics, OperationalEvent, Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState};
+use hookline_lookup::{ChangeError, Verdict};
 use warp::http::HeaderMap;
 
 use crate::caller::Caller;
@@ -110,7 +110,9 @@ fn invalid_if_match() -> ApiError {
 
 /// Builds a change on the current state of `id` with `build` and records it, as
 /// often as another change lands first and the precondition allows. Returns the
-/// change applied.
+/// change applied. A change that disables or enables the subscription is recorded
+/// with its decision (`hookline.subscription.disabled` by hand, or `.enabled`) in the
+/// same append.
 pub(crate) async fn change<F>(
     state: &Arc<ApiState>,
     caller: &Caller,
@@ -132,7 +134,13 @@ where
             return Err(ApiError::PreconditionFailed { current: current.version });
         }
         let event = build(&current)?;
-        match record(state, &event).await? {
+        let decision = match &event {
+            SubscriptionEvent::SubscriptionUpdated { subscription } => {
+                OperationalEvent::of_change(&current, subscription, DisableCause::ByHand)
+            }
+            _ => None,
+        };
+        match record(state, &event, decision.as_ref()).await? {
             Verdict::Applied => return Ok(event),
             Verdict::Refused if precondition.may_retry() => {
                 tracing::debug!(subscription_id = %id, "another change landed first; building this one again");
@@ -144,22 +152,28 @@ where
     Err(ApiError::Contended)
 }
 
-/// Appends `event` to the subscriptions topic and waits (up to the configured
-/// timeout) for the log's verdict; an applied change is remembered by this instance,
-/// and folded into its routing directory before the answer, so that an event sent
-/// right after it is routed by it.
-pub(crate) async fn record(state: &ApiState, event: &SubscriptionEvent) -> Result<Verdict, ApiError> {
+/// Appends `event` to the subscriptions topic (with the `decision` it makes, if any)
+/// and waits (up to the configured timeout) for the log's verdict; an applied change
+/// is remembered by this instance, and folded into its routing directory before the
+/// answer, so that an event sent right after it is routed by it.
+pub(crate) async fn record(
+    state: &ApiState,
+    event: &SubscriptionEvent,
+    decision: Option<&OperationalEvent>,
+) -> Result<Verdict, ApiError> {
     let id = event.subscription_id();
-    let write_id =
-        event.write_id().ok_or_else(|| ApiError::UnexpectedRejection("a change without a write id".into()))?;
-    // Stored with its secrets sealed (when a key is set); this instance remembers them in plaintext.
-    let record = subscription_record(&state.deps.directory.sealer().seal_event(event));
-    let appended = state.deps.log.append(vec![record]).await?;
     let patience = state.config.read_your_writes_timeout;
-    let verdict = state.deps.directory.verdict(id, event.version(), write_id, patience).await?;
+    let recorded =
+        state.deps.directory.record_change(state.deps.log.as_ref(), event, decision, patience).await.map_err(
+            |error| match error {
+                ChangeError::NoWriteId => ApiError::UnexpectedRejection("a change without a write id".into()),
+                ChangeError::Log(e) => ApiError::Log(e),
+                ChangeError::Views(e) => ApiError::Views(e),
+            },
+        )?;
+    let verdict = recorded.verdict;
     match verdict {
-        Verdict::Applied => state.deps.directory.remember(event),
-        Verdict::Refused => {}
+        Verdict::Applied | Verdict::Refused => {}
         Verdict::Unknown => tracing::warn!(
             subscription_id = %id,
             kind = event.kind(),
@@ -168,8 +182,8 @@ pub(crate) async fn record(state: &ApiState, event: &SubscriptionEvent) -> Resul
         ),
     }
     tracing::debug!(subscription_id = %id, kind = event.kind(), version = event.version(), ?verdict, "subscription change recorded");
-    if let (Verdict::Applied, Some(appended)) = (verdict, appended.first()) {
-        if let Err(error) = state.deps.routing.wait_for(topics::SUBSCRIPTIONS, appended, patience).await {
+    if verdict == Verdict::Applied {
+        if let Err(error) = state.deps.routing.wait_for(topics::SUBSCRIPTIONS, &recorded.at, patience).await {
             tracing::warn!(subscription_id = %id, %error, "the routing directory did not fold a subscription change in time");
             return Ok(Verdict::Unknown);
         }

@@ -109,7 +109,7 @@ pub(crate) async fn create(
     }
     .with_patterns(new.patterns);
     let reply = answer(StatusCode::CREATED, &subscription)?;
-    match record(&state, &SubscriptionEvent::SubscriptionCreated { subscription }).await? {
+    match record(&state, &SubscriptionEvent::SubscriptionCreated { subscription }, None).await? {
         Verdict::Applied => Ok(reply),
         // A fresh id is refused only if the log already held it: not this request's doing.
         Verdict::Refused => Err(ApiError::UnexpectedRejection("a new subscription id was already taken".into())),

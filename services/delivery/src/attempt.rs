@@ -8,19 +8,21 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use hookline_domain::operational::DisableCause;
 use hookline_domain::retry::Jitter;
 use hookline_domain::{
-    topics as topic_names, OrderingMode, Outcome, RetryPolicy, Subscription, SubscriptionEvent, SubscriptionId,
-    SubscriptionState, TaskAccepted,
+    topics as topic_names, OperationalEvent, OrderingMode, Outcome, RetryPolicy, Subscription, SubscriptionEvent,
+    SubscriptionId, SubscriptionState, TaskAccepted,
 };
 use hookline_log::{EventLog, LogError, NewRecord};
-use hookline_lookup::{SubscriptionDirectory, Verdict as LogVerdict};
+use hookline_lookup::{ChangeError, SubscriptionDirectory, Verdict as LogVerdict};
 use hookline_quarantine::SetAside;
-use hookline_records::subscription_record;
+use hookline_traces::Kind;
 use hookline_views::ViewError;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
+use tracing::field::Empty;
+use tracing::{Instrument, Span};
 use uuid::Uuid;
 
 use crate::decode::Work;
@@ -82,14 +84,21 @@ enum Turn {
 
 impl Attempter {
     /// Waits for a turn (unless `stop` comes first), makes the attempt and appends its
-    /// outcome, retrying the append until it is durable.
-    pub async fn run(self: Arc<Self>, work: Work, stop: CancellationToken) -> Result<Settled, LogError> {
+    /// outcome, retrying the append until it is durable. `source`: the topic the task
+    /// was read from (its retry tier).
+    pub async fn run(self: Arc<Self>, work: Work, source: &str, stop: CancellationToken) -> Result<Settled, LogError> {
         let span = tracing::info_span!(
             "attempt",
             task_id = %work.task.task_id,
             subscription_id = %work.task.subscription_id,
             attempt = work.attempt,
+            otel.kind = Empty,
         );
+        // Every attempt is a span of the trace the task carries, a sibling of the others.
+        hookline_traces::continue_trace(&span, work.task.trace.as_ref(), Kind::Client);
+        if hookline_traces::enabled() {
+            hookline_traces::attribute(&span, "hookline.retry.tier", source.to_string());
+        }
         async move {
             if let Some(settled) = self.wait_for_turn(&work, &stop).await? {
                 return Ok(settled);
@@ -106,6 +115,7 @@ impl Attempter {
                         drain_per_s = line.drain_rate,
                         "line long and slow, task deferred"
                     );
+                    hookline_traces::attribute(&Span::current(), "hookline.attempt.outcome", "deferred");
                     append_durably(self.log.as_ref(), vec![record]).await?;
                     return Ok(Settled::Done);
                 }
@@ -119,6 +129,7 @@ impl Attempter {
             match self.attempt(&work.task, work.attempt).await {
                 Turn::Parked(record) => {
                     tracing::debug!(topic = record.topic, "subscription disabled, task parked");
+                    hookline_traces::attribute(&Span::current(), "hookline.attempt.outcome", "parked");
                     append_durably(self.log.as_ref(), vec![record]).await?;
                 }
                 Turn::Attempted { records, tally, receiver } => {
@@ -198,6 +209,8 @@ impl Attempter {
                 }
             }
             Ok(Some(SubscriptionState::Live(subscription))) => {
+                let span = Span::current();
+                traced_request(&span, &subscription.target_url);
                 let outgoing = Outgoing {
                     url: &subscription.target_url,
                     webhook_id: task.webhook_id().to_string(),
@@ -206,6 +219,8 @@ impl Attempter {
                     event_type: task.event_type.as_deref(),
                     // The previous secret signs too until its grace ends, checked now.
                     secrets: subscription.secrets_at(attempted_at),
+                    // The receiver's parent span is this attempt (the producer's, when traces are off).
+                    trace: hookline_traces::handed_on(&span, task.trace.as_ref()),
                 };
                 let response = self.sender.send(outgoing).await;
                 self.metrics.request_took(response.latency);
@@ -228,7 +243,8 @@ impl Attempter {
             latency_ms = report.latency_ms,
             "attempt made"
         );
-        let (http_status, permanent) = (report.http_status, report.permanent);
+        let (http_status, permanent, latency_ms) = (report.http_status, report.permanent, report.latency_ms);
+        let error = hookline_traces::enabled().then(|| report.error.clone()).flatten();
         let backoff = Backoff { policy: &self.retry, jitter: self.jitter, draw: rand::random() };
         let records = outcome_records(backoff, task, attempt, attempted_at, report);
         // The records say what happened: an attempt alone, or followed by a retry or a dead letter.
@@ -242,11 +258,14 @@ impl Attempter {
                 dead_letter: Some(if permanent { DeadLetterCause::Permanent } else { DeadLetterCause::Exhausted }),
             },
         };
+        traced_outcome(&Span::current(), &tally, error.as_deref(), latency_ms);
         Turn::Attempted { records, tally, receiver: attempted }
     }
 
     /// Notes what an attempt told about its receiver and, when the subscription must be
-    /// disabled, appends the change to the subscriptions topic and tells the directory.
+    /// disabled, appends the change to the subscriptions topic with its decision
+    /// (`hookline.subscription.disabled`, cause `gone` for a 410, else
+    /// `sustained_failure`) in the same append, and tells the directory.
     ///
     /// The change states the version it builds on, like any other: when another change
     /// (a user's edit, a deletion) lands first, it is built again on the new current
@@ -256,6 +275,7 @@ impl Attempter {
         let Some(reason) = self.streaks.observe(attempted.id, verdict, now) else {
             return Ok(());
         };
+        let cause = if verdict == Verdict::Gone { DisableCause::Gone } else { DisableCause::SustainedFailure };
         for _ in 0..DISABLE_ATTEMPTS {
             let current = match self.directory.current(attempted.id).await {
                 Ok(Some(state)) => match state.live() {
@@ -268,14 +288,14 @@ impl Attempter {
                     return Ok(());
                 }
             };
-            let write_id = Uuid::new_v4();
-            let disabled = current.disabled(reason.as_str(), later_than(current.updated_at, now));
-            let event = SubscriptionEvent::SubscriptionUpdated { subscription: disabled.next_version(write_id) };
-            let change = subscription_record(&self.directory.sealer().seal_event(&event));
-            append_durably(self.log.as_ref(), vec![change]).await?;
-            match self.directory.verdict(current.id, event.version(), write_id, VERDICT_PATIENCE).await {
+            let disabled =
+                current.disabled(reason.as_str(), later_than(current.updated_at, now)).next_version(Uuid::new_v4());
+            let decision = OperationalEvent::of_change(&current, &disabled, cause);
+            let change = SubscriptionEvent::SubscriptionUpdated { subscription: disabled };
+            let recorded =
+                self.directory.record_change(self.log.as_ref(), &change, decision.as_ref(), VERDICT_PATIENCE).await;
+            match recorded.map(|recorded| recorded.verdict) {
                 Ok(LogVerdict::Applied) => {
-                    self.directory.remember(&event);
                     tracing::warn!(reason, "subscription disabled");
                     return Ok(());
                 }
@@ -286,6 +306,11 @@ impl Attempter {
                     tracing::warn!(reason, "subscription disabling recorded, not yet confirmed by the views");
                     return Ok(());
                 }
+                Err(ChangeError::Log(e)) if e.is_retryable() => {
+                    tracing::warn!(error = %e, reason, "recording a disabling failed, building it again");
+                    tokio::time::sleep(RECORD_RETRY_DELAY).await;
+                }
+                Err(ChangeError::Log(e)) => return Err(e),
                 Err(e) => {
                     tracing::warn!(error = %e, reason, "subscription disabling recorded, views unreadable to confirm it");
                     return Ok(());
@@ -314,8 +339,59 @@ impl Attempter {
     }
 }
 
+/// The HTTP client attributes of an attempt's span: the target without its query or
+/// credentials (which may hold secrets), never a header or the body.
+fn traced_request(span: &Span, target: &str) {
+    if !hookline_traces::enabled() {
+        return;
+    }
+    hookline_traces::attribute(span, "http.request.method", "POST");
+    if let Some(url) = hookline_traces::url_without_secrets(target) {
+        hookline_traces::attribute(span, "url.full", url);
+    }
+    if let Ok(url) = reqwest::Url::parse(target) {
+        if let Some(host) = url.host_str() {
+            hookline_traces::attribute(span, "server.address", host.to_string());
+        }
+        if let Some(port) = url.port_or_known_default() {
+            hookline_traces::attribute(span, "server.port", i64::from(port));
+        }
+    }
+}
+
+/// What an attempt came to, on its span: status, outcome, latency; a failure marks it failed.
+fn traced_outcome(span: &Span, tally: &AttemptTally, error: Option<&str>, latency_ms: u64) {
+    if !hookline_traces::enabled() {
+        return;
+    }
+    if let Some(status) = tally.http_status {
+        hookline_traces::attribute(span, "http.response.status_code", i64::from(status));
+    }
+    hookline_traces::attribute(span, "hookline.attempt.outcome", tally.outcome.as_str());
+    hookline_traces::attribute(span, "hookline.attempt.latency_ms", i64::try_from(latency_ms).unwrap_or(i64::MAX));
+    if let Some(error) = error {
+        // The status code, or the class of failure: low-cardinality, as error.type asks.
+        let error_type = tally.http_status.map_or_else(|| error_class(error), |status| status.to_string());
+        hookline_traces::attribute(span, "error.type", error_type);
+        hookline_traces::failed(span, error_type_description(error));
+    }
+}
+
+/// The kind of a failure without an answer: the words before any detail.
+fn error_class(error: &str) -> String {
+    error.split([':', '(']).next().unwrap_or(error).trim().to_string()
+}
+
+/// The description a failed span carries: hookline's own error text, which names
+/// statuses and network failures, never a payload or a secret.
+fn error_type_description(error: &str) -> String {
+    error.chars().take(200).collect()
+}
+
 /// How many times a disabling is built again after other changes landed first.
 const DISABLE_ATTEMPTS: usize = 16;
+/// How long to wait before building a disabling again after the log failed to take it.
+const RECORD_RETRY_DELAY: Duration = Duration::from_millis(500);
 /// How long a disabling waits for the views to say whether it was applied.
 const VERDICT_PATIENCE: Duration = Duration::from_secs(10);
 

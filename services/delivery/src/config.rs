@@ -168,9 +168,12 @@ impl DeliveryConfig {
 }
 
 /// Every topic the delivery role reads or writes: deliveries, attempts, the DLQ, the
-/// quarantine and each retry tier, so that the binary can create them.
+/// quarantine, the operational events (a disabling's) and each retry tier, so that the
+/// binary can create them.
 pub fn topics(config: &DeliveryConfig) -> Vec<String> {
-    let mut out = [topics::DELIVERIES, topics::ATTEMPTS, topics::DLQ, topics::QUARANTINE].map(String::from).to_vec();
+    let mut out = [topics::DELIVERIES, topics::ATTEMPTS, topics::DLQ, topics::QUARANTINE, topics::OPERATIONAL]
+        .map(String::from)
+        .to_vec();
     out.extend(config.retry.tier_topics());
     out
 }
@@ -178,9 +181,15 @@ pub fn topics(config: &DeliveryConfig) -> Vec<String> {
 /// The consumer groups of the delivery role: `{group}` for first attempts, then
 /// `{group}.{tier topic}` for each retry tier.
 pub fn groups(config: &DeliveryConfig) -> Vec<String> {
-    let mut out = vec![config.group_for(topics::DELIVERIES)];
-    out.extend(config.retry.tier_topics().iter().map(|topic| config.group_for(topic)));
-    out
+    sources(config).into_iter().map(|(_, group)| group).collect()
+}
+
+/// The topics the delivery role reads, each with the group that reads it: first
+/// attempts, then each retry tier (shortest first). Where the role's backlog is.
+pub fn sources(config: &DeliveryConfig) -> Vec<(String, String)> {
+    let mut topics = vec![topics::DELIVERIES.to_string()];
+    topics.extend(config.retry.tier_topics());
+    topics.into_iter().map(|topic| (topic.clone(), config.group_for(&topic))).collect()
 }
 
 #[cfg(test)]
@@ -209,6 +218,7 @@ mod tests {
                 "hookline.attempts",
                 "hookline.dlq",
                 "hookline.quarantine",
+                "hookline.operational",
                 "hookline.retry.10s",
                 "hookline.retry.30s",
                 "hookline.retry.90s",

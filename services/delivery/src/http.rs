@@ -21,7 +21,8 @@ use bytes::Bytes;
 use hookline_domain::limits::RESPONSE_BODY_CAP;
 use hookline_domain::signature::standard_webhooks_signatures;
 use hookline_domain::target::TargetPolicy;
-use hookline_domain::Secret;
+use hookline_domain::trace::{TRACEPARENT_HEADER, TRACESTATE_HEADER};
+use hookline_domain::{Secret, TraceContext};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use reqwest::Url;
 
@@ -47,6 +48,8 @@ pub struct Outgoing<'a> {
     /// The secrets to sign with, the current one first (two during a rotation's
     /// grace); none: unsigned.
     pub secrets: Vec<&'a Secret>,
+    /// Sent as `traceparent` and `tracestate`, when the delivery belongs to a trace.
+    pub trace: Option<TraceContext>,
 }
 
 /// What the receiver did.
@@ -152,6 +155,15 @@ impl Sender {
                     headers.insert(self.event_type_header.clone(), value);
                 }
                 Err(_) => tracing::warn!(event_type, "event type cannot be sent as a header value, left out"),
+            }
+        }
+        if let Some(trace) = &outgoing.trace {
+            // Both were checked when they were accepted (visible ASCII within bounds).
+            if let Ok(value) = HeaderValue::from_str(&trace.traceparent) {
+                headers.insert(TRACEPARENT_HEADER, value);
+            }
+            if let Some(Ok(value)) = trace.tracestate.as_deref().map(HeaderValue::from_str) {
+                headers.insert(TRACESTATE_HEADER, value);
             }
         }
         if !outgoing.secrets.is_empty() {
@@ -273,6 +285,7 @@ mod tests {
             body: body.clone(),
             event_type: Some("order.créé"),
             secrets: vec![&secret],
+            trace: None,
         };
         let headers = sender.headers(&outgoing);
         assert_eq!(headers["content-type"], "application/json");
@@ -294,6 +307,7 @@ mod tests {
             body: body.clone(),
             event_type: None,
             secrets: vec![&new, &old],
+            trace: None,
         };
         assert!(!format!("{outgoing:?}").contains("new-secret"), "secrets never print");
         let headers = sender().headers(&outgoing);
@@ -314,9 +328,28 @@ mod tests {
             body: Bytes::new(),
             event_type: None,
             secrets: Vec::new(),
+            trace: None,
         };
         let headers = sender.headers(&outgoing);
         assert!(!headers.contains_key("webhook-signature"));
         assert!(!headers.contains_key("x-event-type"));
+        assert!(!headers.contains_key("traceparent"));
+    }
+
+    #[test]
+    fn a_trace_is_sent_as_w3c_headers() {
+        let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let outgoing = Outgoing {
+            url: "http://127.0.0.1:1/",
+            webhook_id: "task-1".into(),
+            timestamp: 1,
+            body: Bytes::new(),
+            event_type: None,
+            secrets: Vec::new(),
+            trace: TraceContext::from_headers(Some(traceparent.as_bytes()), Some(b"vendor=abc")),
+        };
+        let headers = sender().headers(&outgoing);
+        assert_eq!(headers["traceparent"], traceparent);
+        assert_eq!(headers["tracestate"], "vendor=abc");
     }
 }

@@ -81,13 +81,14 @@ mod lines;
 mod metrics;
 mod offsets;
 mod outcome;
+mod overdue;
 mod retry_after;
 mod schedule;
 mod source;
 mod started;
 
 pub use attempt::DISABLED_PAST_RETENTION;
-pub use config::{groups, topics, DeliveryConfig, InvalidProxy, OutboundProxy};
+pub use config::{groups, sources, topics, DeliveryConfig, InvalidProxy, OutboundProxy};
 pub use disable::{DisablePolicy, DEFAULT_DISABLE_AFTER_ATTEMPTS, DEFAULT_DISABLE_AFTER_FAILING};
 pub use error::DeliveryError;
 pub use guard::{HostResolver, Lookup, SystemResolver};

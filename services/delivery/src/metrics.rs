@@ -64,6 +64,7 @@ pub(crate) struct DeliveryMetrics {
     in_flight: Arc<Gauge>,
     dead_letters: Arc<Family<Counter>>,
     held: Arc<Family<Gauge>>,
+    overdue: Arc<Family<Gauge>>,
     duplicates: Arc<Counter>,
     turns: Arc<Family<Counter>>,
 }
@@ -93,6 +94,11 @@ impl DeliveryMetrics {
             held: registry.gauge_family(
                 "hookline_delivery_held_records",
                 "Records a source has polled and not finished: waiting until due, waiting for a slot, or in flight.",
+                &["source"],
+            ),
+            overdue: registry.gauge_family(
+                "hookline_delivery_retry_overdue_seconds",
+                "Seconds since the oldest retry a tier has dispatched and not finished was due (0: none is late).",
                 &["source"],
             ),
             duplicates: registry.counter(
@@ -139,6 +145,11 @@ impl DeliveryMetrics {
     /// The gauge of records held by the source reading `topic`.
     pub fn held(&self, topic: &str) -> Arc<Gauge> {
         self.held.with(&[topic])
+    }
+
+    /// The gauge of how late the retry tier `topic` runs.
+    pub fn overdue(&self, topic: &str) -> Arc<Gauge> {
+        self.overdue.with(&[topic])
     }
 }
 

@@ -185,6 +185,7 @@ mod tests {
             payload: RawValue::from_string(r#"{"n":123456789012345678901234567890}"#.into()).unwrap(),
             event_id: None,
             ordering_key: None,
+            trace: None,
         }
     }
 

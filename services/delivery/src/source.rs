@@ -27,6 +27,7 @@ use crate::error::DeliveryError;
 use crate::metrics::DeadLetterCause;
 use crate::offsets::OffsetTracker;
 use crate::outcome::{rescheduled, undecodable_copy};
+use crate::overdue::Overdue;
 use crate::schedule::{Admission, DueSchedule};
 use crate::started::StartedTasks;
 
@@ -85,6 +86,8 @@ pub struct SourceLoop {
     held: usize,
     /// Shows `held` on `/metrics`.
     held_gauge: Arc<Gauge>,
+    /// Retries dispatched and not finished, by due time (tier sources only).
+    overdue: Option<(Overdue, Arc<Gauge>)>,
     /// First attempts started lately (the deliveries source only): another copy of one
     /// of those tasks is skipped.
     started: Option<StartedTasks>,
@@ -106,6 +109,8 @@ impl SourceLoop {
     ) -> Self {
         let held_gauge = attempter.metrics.held(topic);
         let started = (settings.kind == SourceKind::FirstAttempts).then(StartedTasks::new);
+        let overdue =
+            (settings.kind == SourceKind::RetryTier).then(|| (Overdue::default(), attempter.metrics.overdue(topic)));
         Self {
             settings,
             consumer,
@@ -116,6 +121,7 @@ impl SourceLoop {
             tasks: JoinSet::new(),
             held: 0,
             held_gauge,
+            overdue,
             started,
             to_resume: BTreeSet::new(),
             poll_after: Instant::now(),
@@ -140,7 +146,7 @@ impl SourceLoop {
                 _ = commit_tick.tick() => self.tick().await,
                 polled = self.consumer.poll(batch, POLL_WAIT), if can_poll => self.take(polled),
             };
-            self.held_gauge.set(self.held as i64);
+            self.show_gauges();
             if let Err(e) = step {
                 break Err(e);
             }
@@ -149,7 +155,7 @@ impl SourceLoop {
             self.tasks.abort_all();
         }
         let drained = self.drain().await;
-        self.held_gauge.set(self.held as i64);
+        self.show_gauges();
         let committed = self.commit().await;
         outcome.and(drained).and(committed)
     }
@@ -221,7 +227,17 @@ impl SourceLoop {
         self.resume_partitions()
     }
 
+    fn show_gauges(&self) {
+        self.held_gauge.set(self.held as i64);
+        if let Some((overdue, gauge)) = &self.overdue {
+            gauge.set(overdue.seconds_late(Utc::now()));
+        }
+    }
+
     fn dispatch(&mut self, pending: Pending) {
+        if let (Some((overdue, _)), Some(due)) = (&mut self.overdue, pending.work.due_at) {
+            overdue.dispatched(&pending.tp, pending.offset, due);
+        }
         if pending.reschedule {
             if let Some(record) = rescheduled(&self.attempter.retry, &pending.work, Utc::now()) {
                 tracing::debug!(task_id = %pending.work.task.task_id, topic = record.topic, "retry put back in a tier");
@@ -236,7 +252,7 @@ impl SourceLoop {
         let attempter = self.attempter.clone();
         let stop = self.stop.clone();
         self.tasks.spawn(async move {
-            let result = attempter.run(pending.work, stop).await;
+            let result = attempter.run(pending.work, &pending.tp.topic, stop).await;
             Finished { tp: pending.tp, offset: pending.offset, result }
         });
     }
@@ -278,6 +294,9 @@ impl SourceLoop {
             Err(e) => return Err(DeliveryError::Worker(e.to_string())),
         };
         self.held -= 1;
+        if let Some((overdue, _)) = &mut self.overdue {
+            overdue.finished(&finished.tp, finished.offset);
+        }
         match finished.result {
             Ok(Settled::Done) => self.offsets.finish(&finished.tp, finished.offset),
             Ok(Settled::Abandoned) => {}

@@ -6,9 +6,15 @@
 //! without patterns wants every event, with or without a type. The seed's
 //! `event_type_filter` (`a,b`: exactly `a` or `b`) is the same thing written as one
 //! comma-separated string.
+//!
+//! Operational types (`hookline.…`, hookline's own events, see [`crate::operational`])
+//! are matched only by patterns that start with `hookline.` ([`may_match`]): `*` and
+//! a subscription without patterns do not get them, so that nobody receives
+//! hookline's own events without asking for them by name.
 
 use serde::{Deserialize, Serialize};
 
+use crate::operational::{is_operational_type, OPERATIONAL_TYPE_PREFIX};
 use crate::subscription::{validate_event_type, FieldError};
 
 /// Most patterns one subscription may list.
@@ -64,6 +70,9 @@ impl EventTypePattern {
     }
 
     pub fn matches(&self, event_type: &str) -> bool {
+        if !may_match(&self.0, event_type) {
+            return false;
+        }
         match self.kind() {
             PatternKind::Exact(wanted) => wanted == event_type,
             PatternKind::Prefix(prefix) => event_type.starts_with(prefix),
@@ -116,10 +125,19 @@ pub fn filter_of_patterns(patterns: &[EventTypePattern]) -> String {
     patterns.iter().map(EventTypePattern::as_str).collect::<Vec<_>>().join(",")
 }
 
+/// The rule for hookline's own event types: whether a pattern written `pattern` (or
+/// its prefix; the empty text for a subscription without patterns) may match
+/// `event_type` at all. An operational type is matched only by patterns that start
+/// with [`OPERATIONAL_TYPE_PREFIX`]; any other type, by any pattern that matches it.
+pub fn may_match(pattern: &str, event_type: &str) -> bool {
+    !is_operational_type(event_type) || pattern.starts_with(OPERATIONAL_TYPE_PREFIX)
+}
+
 /// Whether an event of `event_type` is wanted by a subscription with `patterns`.
 pub fn wanted(patterns: Option<&[EventTypePattern]>, event_type: Option<&str>) -> bool {
     match (patterns, event_type) {
-        (None, _) => true,
+        (None, Some(event_type)) => may_match("", event_type),
+        (None, None) => true,
         (Some(_), None) => false,
         (Some(patterns), Some(event_type)) => patterns.iter().any(|p| p.matches(event_type)),
     }
@@ -170,5 +188,22 @@ mod tests {
         assert!(!wanted(Some(&patterns), None));
         assert!(wanted(None, None));
         assert!(patterns_of_filter(" , ").is_err());
+    }
+
+    #[test]
+    fn operational_types_are_matched_only_by_patterns_that_name_them() {
+        for event_type in ["hookline.subscription.disabled", "hookline.task.exhausted", "hookline.x"] {
+            assert!(!p("*").matches(event_type), "{event_type}");
+            assert!(!wanted(None, Some(event_type)), "no patterns: {event_type}");
+            assert!(!wanted(Some(&[p("*"), p("order.*")]), Some(event_type)));
+            assert!(p("hookline.*").matches(event_type));
+            assert!(wanted(Some(&[p("order.*"), p("hookline.*")]), Some(event_type)));
+        }
+        assert!(p("hookline.subscription.*").matches("hookline.subscription.enabled"));
+        assert!(!p("hookline.subscription.*").matches("hookline.task.exhausted"));
+        assert!(p("hookline.task.exhausted").matches("hookline.task.exhausted"));
+        // Other types are untouched, those that merely look alike included.
+        assert!(p("*").matches("hookline_x") && p("*").matches("hooklines.x") && wanted(None, Some("hookline")));
+        assert!(may_match("", "order.created") && !may_match("", "hookline.x") && may_match("hookline.", "hookline.x"));
     }
 }

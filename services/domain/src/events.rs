@@ -15,6 +15,7 @@ use crate::ids::{EventId, ReplayId, SubscriptionId, TaskId};
 use crate::replay::ReplayMark;
 use crate::subscription::Subscription;
 use crate::tenant::TenantId;
+use crate::trace::TraceContext;
 
 /// A change to a subscription (topic `hookline.subscriptions`, key = subscription id).
 /// Created and Updated carry the whole subscription as it is after the change.
@@ -94,6 +95,11 @@ pub struct TaskAccepted {
     /// has ended. Absent: unordered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ordering_key: Option<String>,
+    /// The trace its attempts belong to: the span that accepted it (or expanded its
+    /// event) when traces are exported, else the producer's `traceparent` as received.
+    /// Retries and dead letters hold the whole task, so it follows them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceContext>,
 }
 
 impl TaskAccepted {
@@ -124,6 +130,10 @@ pub struct EventAccepted {
     /// The ordering key it was sent with, which each of its tasks carries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ordering_key: Option<String>,
+    /// The trace it belongs to: the span that accepted it when traces are exported,
+    /// else the producer's `traceparent` as received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceContext>,
 }
 
 impl EventAccepted {
@@ -144,6 +154,7 @@ impl EventAccepted {
             payload: self.payload.clone(),
             event_id: Some(self.event_id),
             ordering_key: self.ordering_key.clone(),
+            trace: self.trace.clone(),
         }
     }
 }
@@ -239,6 +250,7 @@ mod tests {
             payload: RawValue::from_string(raw.to_string()).unwrap(),
             event_id: None,
             ordering_key: None,
+            trace: None,
         };
         let encoded =
             serde_json::to_vec(&RetryScheduled { task, attempt: 2, due_at: Utc::now(), replay: None }).unwrap();
@@ -257,6 +269,7 @@ mod tests {
             subscriptions: vec![SubscriptionId::new(), SubscriptionId::new()],
             payload: RawValue::from_string("{}".into()).unwrap(),
             ordering_key: Some("customer-42".into()),
+            trace: None,
         };
         let tasks: Vec<TaskId> = event.subscriptions.iter().map(|s| event.task_for(*s).task_id).collect();
         assert_eq!(tasks, event.task_ids());

@@ -1,6 +1,6 @@
 //! The pure core of hookline: identifiers, the events that make up the log, the
 //! retry schedule and its jitter, signatures, event-type patterns and the routing index, tenants and their tokens, the task-status
-//! fold, ordering per key, replays and operational events, and the address policy that decides where webhooks may go.
+//! fold, ordering per key, replays and operational events, the W3C trace context a task carries, and the address policy that decides where webhooks may go.
 //!
 //! Consumes nothing and produces nothing: no I/O, no async runtime. Every other
 //! crate builds on these types, and the JSON Schemas under `schemas/events/`
@@ -22,6 +22,7 @@ pub mod target;
 pub mod task;
 pub mod tenant;
 pub mod topics;
+pub mod trace;
 pub mod versions;
 
 pub use events::{
@@ -36,3 +37,4 @@ pub use retry::{RetryPolicy, Schedule};
 pub use subscription::{Secret, Subscription, SubscriptionState};
 pub use task::{TaskStatus, TaskView};
 pub use tenant::{Tenant, TenantEvent, TenantId, TenantToken, TokenId};
+pub use trace::TraceContext;

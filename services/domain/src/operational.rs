@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{EventId, ReplayId, SubscriptionId, TaskId};
 use crate::replay::ReplayState;
+use crate::subscription::Subscription;
 use crate::tenant::TenantId;
 
 /// Event types that start with this are hookline's own: nobody else may send them.
@@ -104,6 +105,39 @@ impl OperationalEvent {
     pub fn event_type(&self) -> &'static str {
         self.data.event_type()
     }
+
+    /// The decision a subscription change records, if it is one: `before` enabled and
+    /// `after` not is a disabling (for `cause`), the other way round an enabling. Its id
+    /// names the subscription and the version the change made, so that writing the
+    /// same change again names the same event.
+    pub fn of_change(before: &Subscription, after: &Subscription, cause: DisableCause) -> Option<OperationalEvent> {
+        let data = match (before.enabled, after.enabled) {
+            (true, false) => OperationalData::SubscriptionDisabled {
+                subscription_id: after.id,
+                target_url: after.target_url.clone(),
+                cause,
+                reason: after.disabled_reason.clone().unwrap_or_default(),
+            },
+            (false, true) => {
+                OperationalData::SubscriptionEnabled { subscription_id: after.id, target_url: after.target_url.clone() }
+            }
+            _ => return None,
+        };
+        let decision = [after.id.as_bytes().as_slice(), &after.version.to_be_bytes()].concat();
+        Some(OperationalEvent {
+            event_id: OperationalEvent::id_for(&after.tenant_id, &decision),
+            tenant_id: after.tenant_id.clone(),
+            timestamp: after.updated_at,
+            data,
+        })
+    }
+}
+
+/// The id of the operator's subscription (the one `HOOKLINE_OPERATOR_WEBHOOK_URL`
+/// makes, in the default tenant): the same in every process and every run, so that
+/// each start finds the one the previous made.
+pub fn operator_subscription_id() -> SubscriptionId {
+    SubscriptionId(uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, b"hookline.operator-webhook"))
 }
 
 /// Whether an event type is hookline's own (refused from senders).
@@ -138,5 +172,38 @@ mod tests {
         assert_eq!(OperationalEvent::id_for(&TenantId::default(), b"x"), event.event_id);
         let back: OperationalEvent = serde_json::from_value(json).unwrap();
         assert_eq!(back, event);
+    }
+
+    #[test]
+    fn a_change_of_the_enabled_flag_is_a_decision_named_by_its_version() {
+        let at = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
+        let live = Subscription::new(SubscriptionId::new(), "https://example.com/hook", at);
+        let disabled = live.next_version(uuid::Uuid::new_v4()).disabled("receiver answered 410 Gone", at);
+        let event = OperationalEvent::of_change(&live, &disabled, DisableCause::Gone).expect("a disabling");
+        assert_eq!(event.event_type(), "hookline.subscription.disabled");
+        let OperationalData::SubscriptionDisabled { cause, reason, subscription_id, .. } = &event.data else {
+            panic!("{event:?}")
+        };
+        assert_eq!(
+            (*cause, reason.as_str(), *subscription_id),
+            (DisableCause::Gone, "receiver answered 410 Gone", live.id)
+        );
+        // The same change written again names the same event; another version another one.
+        assert_eq!(OperationalEvent::of_change(&live, &disabled, DisableCause::Gone).unwrap().event_id, event.event_id);
+        let again = live.next_version(uuid::Uuid::new_v4()).next_version(uuid::Uuid::new_v4()).disabled("x", at);
+        assert_ne!(OperationalEvent::of_change(&live, &again, DisableCause::Gone).unwrap().event_id, event.event_id);
+
+        let enabled =
+            Subscription { enabled: true, disabled_reason: None, ..disabled.next_version(uuid::Uuid::new_v4()) };
+        let event = OperationalEvent::of_change(&disabled, &enabled, DisableCause::ByHand).expect("an enabling");
+        assert_eq!(event.event_type(), "hookline.subscription.enabled");
+        // Nothing else is a decision.
+        assert_eq!(
+            OperationalEvent::of_change(&live, &live.next_version(uuid::Uuid::new_v4()), DisableCause::ByHand),
+            None
+        );
+        assert_eq!(OperationalEvent::of_change(&disabled, &disabled, DisableCause::ByHand), None);
+        // docs/operational-events.md names it.
+        assert_eq!(operator_subscription_id().to_string(), "273940f0-8012-59bd-917c-c4f39bf8b3c4");
     }
 }

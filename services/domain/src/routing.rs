@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::event_types::{EventTypePattern, PatternKind};
+use crate::event_types::{may_match, EventTypePattern, PatternKind};
 use crate::events::SubscriptionEvent;
 use crate::ids::SubscriptionId;
 use crate::subscription::Subscription;
@@ -77,7 +77,11 @@ impl TenantRoutes {
     }
 
     fn matching(&self, event_type: &str, out: &mut BTreeSet<SubscriptionId>) {
-        out.extend(self.everything.iter().copied());
+        // Hookline's own types are wanted only by patterns that name them (`may_match`):
+        // not by subscriptions without patterns, not by `*` or any prefix short of `hookline.`.
+        if may_match("", event_type) {
+            out.extend(self.everything.iter().copied());
+        }
         if let Some(set) = self.exact.get(event_type) {
             out.extend(set.iter().copied());
         }
@@ -92,7 +96,7 @@ impl TenantRoutes {
                 .filter(|(_, c)| matches!(c, '.' | '_' | '-' | '/'))
                 .map(|(i, c)| i + c.len_utf8()),
         );
-        for end in candidates {
+        for end in candidates.filter(|end| may_match(&event_type[..*end], event_type)) {
             if let Some(set) = self.prefixes.get(&event_type[..end]) {
                 out.extend(set.iter().copied());
             }
@@ -256,6 +260,41 @@ mod tests {
         assert_eq!(index.live_count(&t("acme")), 0);
         assert!(!index.apply(&created(&s)));
         assert_eq!(index.owner(s.id), Some(&t("acme")), "the owner of a deleted subscription stays known");
+    }
+
+    #[test]
+    fn operational_types_reach_only_patterns_that_name_them() {
+        let mut index = RoutingIndex::new();
+        let everything = subscription("acme", None);
+        let star = subscription("acme", Some(&["*"]));
+        let all_of_hookline = subscription("acme", Some(&["hookline.*"]));
+        let disabled_only = subscription("acme", Some(&["hookline.subscription.disabled"]));
+        let subscriptions_only = subscription("acme", Some(&["hookline.subscription.*", "order.*"]));
+        let other_tenant = subscription("globex", Some(&["hookline.*"]));
+        for s in [&everything, &star, &all_of_hookline, &disabled_only, &subscriptions_only, &other_tenant] {
+            index.apply(&created(s));
+        }
+        let sorted = |mut ids: Vec<SubscriptionId>| {
+            ids.sort();
+            ids
+        };
+        assert_eq!(
+            index.matching(&t("acme"), "hookline.subscription.disabled"),
+            sorted(vec![all_of_hookline.id, disabled_only.id, subscriptions_only.id])
+        );
+        assert_eq!(index.matching(&t("acme"), "hookline.task.exhausted"), vec![all_of_hookline.id]);
+        // Every other type as before: `*` and no patterns get it.
+        assert_eq!(
+            index.matching(&t("acme"), "order.created"),
+            sorted(vec![everything.id, star.id, subscriptions_only.id])
+        );
+        // The index and a subscription's own check agree.
+        for s in [&everything, &star, &all_of_hookline, &disabled_only, &subscriptions_only] {
+            for event_type in ["hookline.subscription.disabled", "hookline.task.exhausted", "order.created"] {
+                let indexed = index.matching(&t("acme"), event_type).contains(&s.id);
+                assert_eq!(indexed, s.wants(Some(event_type)), "{event_type} for {:?}", s.event_types);
+            }
+        }
     }
 
     #[test]

@@ -112,6 +112,23 @@ pub fn verify_ingest_any(secrets: &[&str], body: &[u8], header: Option<&[u8]>) -
     }
 }
 
+/// Fewest key bytes a `whsec_` secret given in configuration must decode to (the
+/// Standard Webhooks libraries ask for 24 to 64; generated secrets have 24).
+pub const MIN_STANDARD_KEY_BYTES: usize = 24;
+
+/// Checks a secret that must be in the Standard Webhooks form: `whsec_` and the
+/// base64 of at least [`MIN_STANDARD_KEY_BYTES`] bytes (what receivers' libraries take).
+pub fn validate_standard_secret(secret: &str) -> Result<(), String> {
+    let Some(encoded) = secret.strip_prefix("whsec_") else {
+        return Err("must start with whsec_ (a Standard Webhooks secret)".into());
+    };
+    match B64.decode(encoded) {
+        Ok(key) if key.len() >= MIN_STANDARD_KEY_BYTES => Ok(()),
+        Ok(key) => Err(format!("must hold at least {MIN_STANDARD_KEY_BYTES} bytes after whsec_, not {}", key.len())),
+        Err(_) => Err("must be whsec_ followed by standard base64".into()),
+    }
+}
+
 /// The key a Standard Webhooks signature is made with.
 fn standard_key(secret: &str) -> Vec<u8> {
     secret.strip_prefix("whsec_").and_then(|b64| B64.decode(b64).ok()).unwrap_or_else(|| secret.as_bytes().to_vec())
@@ -180,6 +197,14 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn configured_standard_secrets_are_whsec_base64_of_enough_bytes() {
+        assert_eq!(validate_standard_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), Ok(()));
+        assert!(validate_standard_secret("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap_err().contains("whsec_"));
+        assert!(validate_standard_secret("whsec_c2VjcmV0").unwrap_err().contains("not 6"));
+        assert!(validate_standard_secret("whsec_not base64!").unwrap_err().contains("base64"));
+    }
     use proptest::prelude::*;
 
     #[test]

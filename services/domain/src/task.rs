@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::events::{AttemptRecorded, Outcome, TaskAccepted};
-use crate::ids::{SubscriptionId, TaskId};
+use crate::ids::{ReplayId, SubscriptionId, TaskId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -48,6 +48,9 @@ pub struct LastAttempt {
     pub http_status: Option<u16>,
     pub error: Option<String>,
     pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The replay that queued it, for an attempt a replay sent again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_id: Option<ReplayId>,
 }
 
 impl LastAttempt {
@@ -65,6 +68,7 @@ impl LastAttempt {
             .then_with(|| self.http_status.cmp(&other.http_status))
             .then_with(|| self.error.cmp(&other.error))
             .then_with(|| self.next_attempt_at.cmp(&other.next_attempt_at))
+            .then_with(|| self.replay_id.cmp(&other.replay_id))
     }
 }
 
@@ -102,6 +106,7 @@ impl TaskView {
                 http_status: attempt.http_status,
                 error: attempt.error.clone(),
                 next_attempt_at: attempt.next_attempt_at,
+                replay_id: attempt.replay_id,
             }),
         }
     }
@@ -152,6 +157,7 @@ mod tests {
             payload: RawValue::from_string("{}".into()).unwrap(),
             event_id: None,
             ordering_key: None,
+            trace: None,
         }
     }
 
@@ -185,6 +191,19 @@ mod tests {
         assert_eq!(v.attempts_count(), 2);
         let v = v.merge(TaskView::from_attempt(&attempt(t, s, 3, Outcome::Success)));
         assert_eq!(v.status(), TaskStatus::Succeeded);
+    }
+
+    #[test]
+    fn an_attempt_repeated_by_a_replay_merges_the_same_either_way() {
+        let (t, s) = (TaskId::new(), SubscriptionId::new());
+        let plain = TaskView::from_attempt(&attempt(t, s, 2, Outcome::Success));
+        let replayed = TaskView::from_attempt(&AttemptRecorded {
+            replay_id: Some(ReplayId::new()),
+            ..attempt(t, s, 2, Outcome::Success)
+        });
+        let merged = plain.clone().merge(replayed.clone());
+        assert_eq!(merged, replayed.merge(plain));
+        assert!(merged.last_attempt.and_then(|a| a.replay_id).is_some(), "the replay is kept");
     }
 
     proptest! {

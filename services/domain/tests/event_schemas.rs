@@ -7,8 +7,15 @@ use hookline_domain::event_types::parse_patterns;
 use hookline_domain::events::{
     AttemptRecorded, EventAccepted, Outcome, RetryScheduled, SubscriptionEvent, TaskAccepted, TaskDeadLettered,
 };
+use hookline_domain::operational::DisableCause;
+use hookline_domain::replay::{
+    ReplayCursor, ReplayEvent, ReplayMark, ReplayRequested, ReplayScope, ReplaySelection, ReplayState, ReplayStatus,
+};
 use hookline_domain::tenant::{Tenant, TenantEvent, TenantId, TenantLimits, TenantToken, TokenId};
-use hookline_domain::{EventId, OrderingMode, Secret, Subscription, SubscriptionId, TaskId};
+use hookline_domain::{
+    EventId, OperationalData, OperationalEvent, OrderingMode, ReplayId, Secret, Subscription, SubscriptionId, TaskId,
+    TraceContext,
+};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
@@ -78,6 +85,7 @@ fn task(event_type: Option<&str>) -> TaskAccepted {
         event_id: None,
         // A task with an ordering key, and one without.
         ordering_key: event_type.map(|_| "customer-42".to_string()),
+        trace: None,
     }
 }
 
@@ -146,6 +154,13 @@ fn task_events_match_their_schemas() {
             "RetryScheduled.json",
             &RetryScheduled { task: task(event_type), attempt: 3, due_at: Utc::now(), replay: None },
         );
+        for target_url in [None, Some("https://elsewhere.example/hook".to_string())] {
+            let replay = Some(ReplayMark { replay_id: ReplayId::new(), target_url });
+            assert_valid(
+                "RetryScheduled.json",
+                &RetryScheduled { task: task(event_type), attempt: 2, due_at: Utc::now(), replay },
+            );
+        }
         assert_valid(
             "TaskDeadLettered.json",
             &TaskDeadLettered {
@@ -175,6 +190,7 @@ fn events_sent_to_tenants_and_their_tasks_match_their_schemas() {
         subscriptions: vec![SubscriptionId::new(), SubscriptionId::new()],
         payload: RawValue::from_string(r#"{"id": 1}"#.into()).unwrap(),
         ordering_key: Some("customer-42".into()),
+        trace: None,
     };
     assert_valid("EventAccepted.json", &event);
     assert_valid("TaskAccepted.json", &event.task_for(event.subscriptions[0]));
@@ -182,6 +198,61 @@ fn events_sent_to_tenants_and_their_tasks_match_their_schemas() {
         "EventAccepted.json",
         &EventAccepted { subscriptions: Vec::new(), idempotency_key: None, ordering_key: None, ..event },
     );
+}
+
+#[test]
+fn traced_tasks_and_events_match_their_schemas() {
+    let traces = [
+        TraceContext::from_headers(Some(b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"), None),
+        TraceContext::from_headers(
+            Some(b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"),
+            Some(b"congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"),
+        ),
+    ];
+    for trace in traces {
+        let trace = trace.expect("a valid traceparent");
+        let traced = TaskAccepted { trace: Some(trace.clone()), ..task(Some("order.created")) };
+        assert_valid("TaskAccepted.json", &traced);
+        // Retries and dead letters hold the task, and with it its trace.
+        let retry = RetryScheduled { task: traced.clone(), attempt: 2, due_at: Utc::now(), replay: None };
+        assert_eq!(serde_json::to_value(&retry).unwrap()["task"]["trace"]["traceparent"], trace.traceparent.as_str());
+        assert_valid("RetryScheduled.json", &retry);
+        assert_valid(
+            "TaskDeadLettered.json",
+            &TaskDeadLettered { task: traced, attempts: 5, last_error: None, failed_at: Utc::now() },
+        );
+        let event = EventAccepted {
+            event_id: EventId::new(),
+            tenant_id: TenantId::parse("acme").unwrap(),
+            event_type: "order.created".into(),
+            accepted_at: Utc::now(),
+            idempotency_key: None,
+            ordering_key: None,
+            subscriptions: vec![SubscriptionId::new()],
+            payload: RawValue::from_string("{}".into()).unwrap(),
+            trace: Some(trace.clone()),
+        };
+        assert_valid("EventAccepted.json", &event);
+        assert_eq!(event.task_for(event.subscriptions[0]).trace, Some(trace));
+    }
+    // What hookline never writes: an uppercase or all-zero traceparent, an oversized tracestate.
+    for (traceparent, tracestate) in [
+        ("00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01", None),
+        ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-ff", None),
+        ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", Some("k=".to_string() + &"v".repeat(600))),
+    ] {
+        let mut value = serde_json::to_value(task(None)).unwrap();
+        value["trace"] = serde_json::json!({ "traceparent": traceparent, "tracestate": tracestate });
+        if tracestate.is_none() {
+            value["trace"].as_object_mut().unwrap().remove("tracestate");
+        }
+        let common = jsonschema::Resource::from_contents(load("common.json")).unwrap();
+        let validator = jsonschema::options()
+            .with_resource(format!("{BASE}common.json"), common)
+            .build(&load("TaskAccepted.json"))
+            .unwrap();
+        assert!(!validator.is_valid(&value), "{value}");
+    }
 }
 
 #[test]
@@ -208,7 +279,127 @@ fn attempts_match_their_schema() {
     for outcome in [Outcome::Success, Outcome::FailedAttempt, Outcome::PermanentlyFailed] {
         for details in [false, true] {
             assert_valid("AttemptRecorded.json", &attempt(outcome, details));
+            let replayed = AttemptRecorded { replay_id: Some(ReplayId::new()), ..attempt(outcome, details) };
+            assert_valid("AttemptRecorded.json", &replayed);
         }
+    }
+}
+
+#[test]
+fn operational_events_match_their_schema() {
+    let (tenant, at) = (TenantId::parse("acme").unwrap(), Utc::now());
+    let live = subscription(None);
+    let disabled =
+        live.next_version(uuid::Uuid::new_v4()).disabled("receiver answered 410 Gone at 2026-01-02T03:04:05Z", at);
+    let enabled = Subscription { enabled: true, disabled_reason: None, ..disabled.next_version(uuid::Uuid::new_v4()) };
+    let mut events = vec![
+        OperationalEvent::of_change(&live, &disabled, DisableCause::Gone).unwrap(),
+        OperationalEvent::of_change(&disabled, &enabled, DisableCause::ByHand).unwrap(),
+    ];
+    for cause in [DisableCause::SustainedFailure, DisableCause::ByHand] {
+        events.push(OperationalEvent::of_change(&live, &disabled, cause).unwrap());
+    }
+    let decision = |data| OperationalEvent {
+        event_id: OperationalEvent::id_for(&tenant, b"x"),
+        tenant_id: tenant.clone(),
+        timestamp: at,
+        data,
+    };
+    for last_error in [Some("HTTP 500".to_string()), None] {
+        events.push(decision(OperationalData::TasksExhausted {
+            subscription_id: live.id,
+            count: 150,
+            first_failed_at: at,
+            last_failed_at: at,
+            last_error,
+            task_ids: (0..100).map(|_| TaskId::new()).collect(),
+        }));
+    }
+    events.push(decision(OperationalData::ReplayCompleted {
+        replay_id: ReplayId::new(),
+        state: ReplayState::Completed,
+        matched: 10,
+        queued: 10,
+        delivered: 9,
+        failed: 1,
+    }));
+    for event in &events {
+        assert_valid("OperationalEvent.json", event);
+    }
+    // The type names the shape of data: one type's data under another is refused.
+    let mut mixed = serde_json::to_value(&events[0]).unwrap();
+    mixed["type"] = "hookline.task.exhausted".into();
+    let common = jsonschema::Resource::from_contents(load("common.json")).unwrap();
+    let validator = jsonschema::options()
+        .with_resource(format!("{BASE}common.json"), common)
+        .build(&load("OperationalEvent.json"))
+        .unwrap();
+    assert!(!validator.is_valid(&mixed));
+}
+
+#[test]
+fn replay_events_match_their_schema() {
+    let (id, at) = (ReplayId::new(), Utc::now());
+    let sub = SubscriptionId::new();
+    let selection = |scope, event_types: Option<&[&str]>| ReplaySelection {
+        scope,
+        since: at - chrono::TimeDelta::hours(6),
+        until: at,
+        statuses: ReplayStatus::ALL.to_vec(),
+        event_types: event_types.map(|patterns| parse_patterns("event_types", patterns).unwrap()),
+    };
+    let requested = ReplayRequested {
+        replay_id: id,
+        tenant_id: TenantId::parse("acme").unwrap(),
+        selection: selection(ReplayScope::Subscription(sub), None),
+        subscriptions: vec![sub],
+        target_url: None,
+        rate_per_second: 10,
+        matched: 1200,
+        requested_at: at,
+    };
+    let of_tenant = ReplayRequested {
+        selection: ReplaySelection {
+            statuses: vec![ReplayStatus::Failed],
+            ..selection(ReplayScope::Tenant(TenantId::parse("acme").unwrap()), Some(&["order.*", "invoice.paid"]))
+        },
+        subscriptions: vec![sub, SubscriptionId::new()],
+        target_url: Some("https://elsewhere.example/hook".into()),
+        ..requested.clone()
+    };
+    let cursor = ReplayCursor { subscription_index: 1, page: Some("1700000000000_0190a5b4".into()) };
+    for event in [
+        ReplayEvent::ReplayRequested(requested),
+        ReplayEvent::ReplayRequested(of_tenant),
+        ReplayEvent::ReplayProgressed { replay_id: id, queued: 500, next: Some(cursor), at },
+        ReplayEvent::ReplayProgressed {
+            replay_id: id,
+            queued: 600,
+            next: Some(ReplayCursor { subscription_index: 0, page: None }),
+            at,
+        },
+        ReplayEvent::ReplayProgressed { replay_id: id, queued: 1200, next: None, at },
+        ReplayEvent::ReplayCancelled { replay_id: id, at },
+        ReplayEvent::ReplayEnded {
+            replay_id: id,
+            state: ReplayState::Completed,
+            queued: 1200,
+            delivered: 1150,
+            failed: 50,
+            reason: None,
+            at,
+        },
+        ReplayEvent::ReplayEnded {
+            replay_id: id,
+            state: ReplayState::Failed,
+            queued: 3,
+            delivered: 0,
+            failed: 0,
+            reason: Some("the subscription was deleted".into()),
+            at,
+        },
+    ] {
+        assert_valid("ReplayEvent.json", &event);
     }
 }
 

@@ -6,7 +6,10 @@ use hookline_log::consume::next_offsets;
 use hookline_log::{LogError, Record, TopicPartition};
 use hookline_quarantine::{Output, Reason, SetAside};
 use hookline_records::task_accepted_record;
+use hookline_traces::Kind;
 use tokio_util::sync::CancellationToken;
+use tracing::field::Empty;
+use tracing::Span;
 
 use crate::metrics::FanoutMetrics;
 
@@ -27,9 +30,11 @@ impl Expander {
         shutdown: &CancellationToken,
     ) -> Result<Vec<(TopicPartition, u64)>, LogError> {
         let mut events = Vec::with_capacity(records.len());
+        // The expansion spans, open until the batch's tasks are durable (traces only).
+        let mut expansions = Vec::new();
         for record in records {
             match serde_json::from_slice::<EventAccepted>(&record.value) {
-                Ok(event) => {
+                Ok(mut event) => {
                     let span = tracing::debug_span!(
                         "fanout_event",
                         event_id = %event.event_id,
@@ -39,6 +44,9 @@ impl Expander {
                     );
                     let _in_span = span.enter();
                     tracing::debug!(tasks = event.subscriptions.len(), "event expanded");
+                    if hookline_traces::enabled() {
+                        expansions.push(expansion_span(&mut event, record));
+                    }
                     events.push((event, record));
                 }
                 Err(error) => {
@@ -65,8 +73,28 @@ impl Expander {
         }
         let events = events.len() as u64;
         self.metrics.expanded(events, written as u64);
+        drop(expansions);
         Ok(next_offsets(records))
     }
+}
+
+/// The span of one event's expansion, in the event's trace; the event's tasks then
+/// carry its context, so that their attempts are its children.
+fn expansion_span(event: &mut EventAccepted, record: &Record) -> Span {
+    let span = tracing::info_span!(
+        "expand",
+        otel.name = "expand hookline.fanout",
+        otel.kind = Empty,
+        event_id = %event.event_id,
+        tenant_id = %event.tenant_id,
+        tasks = event.subscriptions.len(),
+        partition = record.partition,
+        offset = record.offset,
+    );
+    hookline_traces::continue_trace(&span, event.trace.as_ref(), Kind::Consumer);
+    hookline_traces::messaging(&span, "process", &record.topic);
+    event.trace = hookline_traces::handed_on(&span, event.trace.as_ref());
+    span
 }
 
 /// Where the next task of a batch's events is: which event, which of its subscriptions.
@@ -112,6 +140,7 @@ mod tests {
             subscriptions: (0..subscriptions).map(|_| SubscriptionId::new()).collect(),
             payload: RawValue::from_string("{}".into()).unwrap(),
             ordering_key: None,
+            trace: None,
         }
     }
 

@@ -2,6 +2,7 @@
 
 mod access;
 mod config;
+mod config_doc;
 mod memory;
 mod probe;
 mod repair;
@@ -10,6 +11,7 @@ mod shutdown;
 mod stores;
 mod supervise;
 mod telemetry;
+mod traces;
 
 use clap::{Parser, Subcommand};
 
@@ -42,6 +44,9 @@ enum Command {
     /// Asks a URL (e.g. `http://127.0.0.1:8000/ready`) and exits 0 on a 2xx answer, 1
     /// otherwise: the health check of containers.
     Probe(probe::ProbeArgs),
+    /// Prints the configuration reference: every setting with its flag, environment
+    /// variable, default and meaning (`--markdown`: docs/configuration.md).
+    Config(config_doc::ConfigArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -60,8 +65,11 @@ fn main() -> std::process::ExitCode {
                 }
             };
         }
+        Command::Config(_) => {
+            print!("{}", config_doc::markdown());
+            return std::process::ExitCode::SUCCESS;
+        }
     };
-    telemetry::init(settings.log_format);
     let runtime =
         match tokio::runtime::Builder::new_multi_thread().max_blocking_threads(BLOCKING_THREADS).enable_all().build() {
             Ok(runtime) => runtime,
@@ -70,15 +78,45 @@ fn main() -> std::process::ExitCode {
                 return std::process::ExitCode::FAILURE;
             }
         };
+    // Only `serve` makes spans; without an endpoint nothing of traces is built.
+    let mut problems = Vec::new();
+    let export = match &cli.command {
+        Command::Serve(settings) => settings.traces.check(&mut problems),
+        _ => None,
+    };
+    if !problems.is_empty() {
+        eprintln!("hookline: invalid configuration:\n  - {}", problems.join("\n  - "));
+        return std::process::ExitCode::FAILURE;
+    }
+    let tracer_provider = match export.map(|export| export.provider(runtime.handle().clone())).transpose() {
+        Ok(provider) => provider,
+        Err(e) => {
+            eprintln!("hookline: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match &tracer_provider {
+        None => telemetry::init(settings.log_format),
+        Some(provider) => {
+            telemetry::init_with_traces(settings.log_format, provider);
+            hookline_traces::enable(if settings.kafka_brokers().is_some() { "kafka" } else { "hookline" });
+        }
+    }
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(settings) => serve::serve(settings).await,
             Command::Migrate(settings) => serve::migrate(settings).await,
             Command::RebuildViews(settings) => serve::rebuild_views(settings).await,
             Command::RepairLog(settings) => repair::repair_log(settings).await,
-            Command::Probe(_) => Ok(()),
+            Command::Probe(_) | Command::Config(_) => Ok(()),
         }
     });
+    if let Some(provider) = tracer_provider {
+        // Sends what is still queued; the runtime still runs the requests it makes.
+        if let Err(e) = provider.shutdown() {
+            tracing::warn!(error = %e, "traces not all sent at exit");
+        }
+    }
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

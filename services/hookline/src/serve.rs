@@ -10,23 +10,28 @@ use hookline_fanout::{FanoutConfig, FanoutDeps};
 use hookline_ingest::{EventIntake, IngestConsumerConfig, IngestConsumerDeps, IngestCounters, Ingestor};
 use hookline_log::EventLog;
 use hookline_lookup::SubscriptionDirectory;
-use hookline_metrics::{ConsumerBook, ConsumerLag, ObservedLog, ProcessCollector, Registry};
+use hookline_metrics::{ConsumerBook, ConsumerLag, DataDisk, ObservedLog, ProcessCollector, Registry};
+use hookline_operational::{OperationalConfig, OperationalDeps};
+use hookline_overview::{BacklogSource, Overview, OverviewConfig, BACKLOG_EVERY};
 use hookline_projector::{ProjectorConfig, ProjectorDeps};
 use hookline_routing::Directory;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Role, Settings};
+use crate::config::{Checked, Role, Settings};
 use crate::stores;
 use crate::supervise::{supervise, Roles};
 
 /// How often consumer lag is sampled for `/metrics`.
 const LAG_SAMPLE_EVERY: Duration = Duration::from_secs(5);
+/// How often the data directory is walked for `hookline_data_dir_bytes`.
+const DATA_DIR_WALK_EVERY: Duration = Duration::from_secs(30);
 
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let checked = settings.check()?;
     let stores = stores::open(&settings, &checked).await?;
-    // Only the roles that read secrets hold the key; the projector stores sealed text as it is.
-    if settings.runs(Role::Api) || settings.runs(Role::Delivery) || settings.runs(Role::Ingest) {
+    // Only the roles that read or write secrets hold the key; the projector stores sealed text as it is.
+    let holds_secrets = [Role::Api, Role::Delivery, Role::Ingest, Role::Operational];
+    if holds_secrets.into_iter().any(|role| settings.runs(role)) {
         stores::check_encryption_key(stores.views.as_ref(), &checked.sealer).await?;
     }
     let observed = Observability::new(stores.log.clone());
@@ -56,8 +61,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         roles.spawn(async move { ("subscription follower", directory.follow(log, token).await.map_err(Into::into)) });
     }
     // Tenants, tokens and routes: the api role authenticates and routes events with them,
-    // the ingest role routes events; both answer only once it has read the log so far.
-    if settings.runs(Role::Api) || settings.runs(Role::Ingest) {
+    // the ingest role routes events, the operational role routes decisions; each answers
+    // only once it has read the log so far.
+    if settings.runs(Role::Api) || settings.runs(Role::Ingest) || settings.runs(Role::Operational) {
         let caught_up = routing.clone();
         observed.consumers.expect_follower("routing directory", move || caught_up.is_caught_up());
         let (routing, log, token) = (routing.clone(), log.clone(), shutdown.clone());
@@ -126,10 +132,36 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         roles.spawn(async move { ("fanout", hookline_fanout::run(config, deps, token).await.map_err(Into::into)) });
     }
 
+    if settings.runs(Role::Operational) {
+        let config = OperationalConfig {
+            operator: checked.operator.clone(),
+            summary_window: checked.exhausted_summary_window,
+            ..OperationalConfig::default()
+        };
+        config.groups().into_iter().for_each(|group| observed.consumers.expect(group));
+        let deps = OperationalDeps {
+            log: log.clone(),
+            directory: directory.clone(),
+            routing: routing.clone(),
+            metrics: observed.registry.clone(),
+        };
+        let token = shutdown.clone();
+        roles.spawn(async move {
+            ("operational", hookline_operational::run(config, deps, token).await.map_err(Into::into))
+        });
+    }
+
     let (lag, sampled_log, token) = (observed.lag.clone(), log.clone(), shutdown.clone());
     roles.spawn(async move {
         lag.run(sampled_log, LAG_SAMPLE_EVERY, token).await;
         ("consumer lag sampler", Ok(()))
+    });
+    let disk = DataDisk::new(&settings.data_dir);
+    observed.registry.register(disk.clone());
+    let token = shutdown.clone();
+    roles.spawn(async move {
+        disk.run(DATA_DIR_WALK_EVERY, token).await;
+        ("data directory walker", Ok(()))
     });
     let probes = observed.probes(stores.views.clone());
 
@@ -160,6 +192,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             ..ApiConfig::default()
         };
         crate::access::warn_if_exposed(&checked.access, addr);
+        let overview = overview(&checked, routing.clone(), log.clone(), &mut roles, &shutdown);
         let deps = ApiDeps {
             log: log.clone(),
             views: stores.views.clone(),
@@ -168,6 +201,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             ingestor,
             events: intake,
             probes,
+            overview,
         };
         roles.spawn(
             async move { ("api", hookline_api::serve(listener, config, deps, token).await.map_err(Into::into)) },
@@ -182,6 +216,31 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(%addr, roles = ?settings.roles, "hookline serving");
 
     supervise(roles, shutdown, checked.shutdown_grace).await
+}
+
+/// The overview the api role serves, following the log and sampling the delivery
+/// role's backlog (wherever that role runs) in tasks of its own.
+fn overview(
+    checked: &Checked,
+    routing: Arc<Directory>,
+    log: Arc<dyn EventLog>,
+    roles: &mut Roles,
+    shutdown: &CancellationToken,
+) -> Arc<Overview> {
+    let delivery = DeliveryConfig { retry: checked.retry.clone(), ..DeliveryConfig::default() };
+    let backlog_sources = hookline_delivery::sources(&delivery)
+        .into_iter()
+        .map(|(topic, group)| BacklogSource { topic, group })
+        .collect();
+    let overview = Arc::new(Overview::new(OverviewConfig { backlog_sources, ..OverviewConfig::default() }, routing));
+    let (follower, followed, token) = (overview.clone(), log.clone(), shutdown.clone());
+    roles.spawn(async move { ("overview follower", follower.follow(followed, token).await.map_err(Into::into)) });
+    let (sampler, token) = (overview.clone(), shutdown.clone());
+    roles.spawn(async move {
+        sampler.sample_backlog(log, BACKLOG_EVERY, token).await;
+        ("overview backlog sampler", Ok(()))
+    });
+    overview
 }
 
 /// The metrics registry, and the book every grouped consumer reports to (through the

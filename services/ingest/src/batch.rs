@@ -13,15 +13,16 @@ use hookline_log::consume::{next_offsets, Backoff};
 use hookline_log::{Appended, EventLog, LogError, NewRecord, Record, TopicPartition};
 use hookline_quarantine::{Output, SetAside};
 use hookline_routing::Directory;
+use hookline_traces::Kind;
 use hookline_views::{EventView, ViewChange};
 use tokio_util::sync::CancellationToken;
 use tracing::field::{display, Empty};
 use tracing::Instrument;
 
-use crate::envelope::{rejected_copy, Envelope, EventEnvelope, Rejection};
+use crate::envelope::{rejected_copy, trace_of, Envelope, EventEnvelope, Rejection};
 use crate::error::{IngestConsumerError, IngestError};
-use crate::events::{CheckedEvent, EventIntake};
-use crate::ingestor::{Checked, Ingestor};
+use crate::events::{CheckedEvent, EventIntake, EventRequest};
+use crate::ingestor::{Checked, IngestRequest, Ingestor};
 use crate::metrics::{IngestCounters, Tally};
 
 /// How long an event whose tenant is unknown waits for the routing directory to read
@@ -159,9 +160,15 @@ async fn judge(
         partition = record.partition,
         offset = record.offset,
         subscription_id = Empty,
-        task_id = Empty
+        task_id = Empty,
+        otel.kind = Empty,
     );
+    let incoming = trace_of(record);
+    hookline_traces::continue_trace(&span, incoming.as_ref(), Kind::Consumer);
+    hookline_traces::messaging(&span, "process", &record.topic);
     async {
+        // The task's attempts join the trace of this span (or the producer's, when off).
+        let trace = hookline_traces::handed_on(&tracing::Span::current(), incoming.as_ref());
         let envelope = match Envelope::read(record) {
             Ok(envelope) => envelope,
             Err(rejection) => return Ok(Some(reject(record, rejection))),
@@ -169,7 +176,7 @@ async fn judge(
         tracing::Span::current().record("subscription_id", display(envelope.subscription_id));
         let mut backoff = Backoff::new();
         loop {
-            let request = envelope.request();
+            let request = IngestRequest { trace: trace.as_ref(), ..envelope.request() };
             match ingestor.check(&request).await {
                 Ok(Checked::Accepted { task_id, record: task, view }) => {
                     tracing::Span::current().record("task_id", display(task_id));
@@ -231,9 +238,14 @@ async fn judge_event(
         partition = record.partition,
         offset = record.offset,
         tenant_id = Empty,
-        event_id = Empty
+        event_id = Empty,
+        otel.kind = Empty,
     );
+    let incoming = trace_of(record);
+    hookline_traces::continue_trace(&span, incoming.as_ref(), Kind::Consumer);
+    hookline_traces::messaging(&span, "process", &record.topic);
     async {
+        let trace = hookline_traces::handed_on(&tracing::Span::current(), incoming.as_ref());
         let envelope = match EventEnvelope::read(record) {
             Ok(envelope) => envelope,
             Err(rejection) => return Ok(Some(reject(record, rejection))),
@@ -242,7 +254,8 @@ async fn judge_event(
         let mut backoff = Backoff::new();
         let mut tenants_read = false;
         loop {
-            let checked = match judges.intake.check(&envelope.request()).await {
+            let request = EventRequest { trace: trace.as_ref(), ..envelope.request() };
+            let checked = match judges.intake.check(&request).await {
                 Err(IngestError::UnknownTenant) if !tenants_read => {
                     match read_tenants_to_end(judges.log, judges.intake.routing()).await {
                         Ok(()) => {

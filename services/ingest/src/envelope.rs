@@ -5,7 +5,8 @@
 use std::str::FromStr;
 
 use hookline_domain::signature::SignedMessage;
-use hookline_domain::{topics, SubscriptionId, TenantId};
+use hookline_domain::trace::{TRACEPARENT_HEADER, TRACESTATE_HEADER};
+use hookline_domain::{topics, SubscriptionId, TenantId, TraceContext};
 use hookline_log::{NewRecord, Record};
 
 use crate::error::IngestError;
@@ -60,8 +61,16 @@ impl<'a> Envelope<'a> {
             idempotency_key: self.record.header(IDEMPOTENCY_KEY_HEADER).filter(|key| !key.is_empty()),
             dedup_name: Some(&self.position),
             ordering_key: self.record.header(ORDERING_KEY_HEADER).filter(|key| !key.is_empty()),
+            trace: None,
         }
     }
+}
+
+/// The W3C trace context a record of `hookline.ingest` or `hookline.events` carries in
+/// its `traceparent` and `tracestate` headers, when valid (an invalid one is ignored,
+/// never a reason to refuse the record).
+pub fn trace_of(record: &Record) -> Option<TraceContext> {
+    TraceContext::from_headers(record.header(TRACEPARENT_HEADER), record.header(TRACESTATE_HEADER))
 }
 
 /// The Standard Webhooks headers of a webhook, when it carries a `webhook-signature`;
@@ -99,6 +108,7 @@ impl<'a> EventEnvelope<'a> {
             idempotency_key: self.record.header(IDEMPOTENCY_KEY_HEADER).filter(|key| !key.is_empty()),
             dedup_name: Some(&self.position),
             ordering_key: self.record.header(ORDERING_KEY_HEADER).filter(|key| !key.is_empty()),
+            trace: None,
         }
     }
 }

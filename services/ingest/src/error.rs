@@ -27,6 +27,8 @@ pub enum IngestError {
     TooLarge { size: usize, limit: usize },
     #[error("Invalid event type: {0}")]
     InvalidEventType(String),
+    #[error("Event type {0:?} is reserved: types starting with \"hookline.\" are hookline's own operational events")]
+    ReservedEventType(String),
     #[error("Invalid idempotency key: {0}")]
     InvalidIdempotencyKey(String),
     #[error("Invalid ordering key: {0}")]
@@ -67,6 +69,7 @@ impl IngestError {
             IngestError::TooDeep => "too_deep",
             IngestError::TooLarge { .. } => "too_large",
             IngestError::InvalidEventType(_) => "invalid_event_type",
+            IngestError::ReservedEventType(_) => "reserved_event_type",
             IngestError::InvalidIdempotencyKey(_) => "invalid_idempotency_key",
             IngestError::InvalidOrderingKey(_) => "invalid_ordering_key",
             IngestError::Log(_) => "log_error",

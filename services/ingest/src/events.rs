@@ -8,12 +8,14 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use hookline_domain::limits::{validate_idempotency_key, ENVELOPE_ROOM_BYTES};
-use hookline_domain::{topics, EventAccepted, EventId, LogPosition, TaskId, TenantId};
+use hookline_domain::operational::is_operational_type;
+use hookline_domain::{topics, EventAccepted, EventId, LogPosition, TaskId, TenantId, TraceContext};
 use hookline_log::{Appended, EventLog, NewRecord};
 use hookline_records::event_accepted_record;
 use hookline_routing::Directory;
 use hookline_views::{EventView, ViewChange, ViewStore};
 use quick_cache::sync::Cache;
+use tracing::Instrument;
 
 use crate::error::IngestError;
 use crate::ingestor::{event_type, idempotency_name, json_payload, ordering_key};
@@ -34,6 +36,8 @@ pub struct EventRequest<'a> {
     pub dedup_name: Option<&'a [u8]>,
     /// The raw ordering key, if any: each of its tasks carries it.
     pub ordering_key: Option<&'a [u8]>,
+    /// The trace its deliveries join, kept with the event (see `hookline_traces::handed_on`).
+    pub trace: Option<&'a TraceContext>,
 }
 
 /// What became of an accepted event.
@@ -100,7 +104,7 @@ impl EventIntake {
         admit()?;
         let (event_id, task_ids) = (event.event_id, event.task_ids());
         if event.idempotency_key.is_none() {
-            self.log.append(vec![record]).await.map_err(IngestError::from)?;
+            self.append(record).await?;
             tracing::debug!(%event_id, tenant_id = %event.tenant_id, tasks = task_ids.len(), "event accepted");
             return Ok(EventOutcome::Accepted { event_id, task_ids });
         }
@@ -109,13 +113,19 @@ impl EventIntake {
         match self.keyed_events.get_value_or_guard_async(&event_id).await {
             Ok(earlier) => Ok(EventOutcome::Replayed { event_id, task_ids: earlier.as_ref().clone() }),
             Err(guard) => {
-                let appended = self.log.append(vec![record]).await.map_err(IngestError::from)?;
+                let appended = self.append(record).await?;
                 let _ = guard.insert(Arc::new(task_ids.clone()));
                 tracing::debug!(%event_id, tenant_id = %event.tenant_id, tasks = task_ids.len(), "keyed event accepted");
                 self.write_ahead(&event, &appended[0]).await;
                 Ok(EventOutcome::Accepted { event_id, task_ids })
             }
         }
+    }
+
+    /// Appends one EventAccepted and waits until it is durable.
+    async fn append(&self, record: NewRecord) -> Result<Vec<Appended>, IngestError> {
+        let span = hookline_traces::append_span(topics::FANOUT, 1);
+        Ok(self.log.append(vec![record]).instrument(span).await?)
     }
 
     /// Writes a keyed event just appended into the views, so that another process that
@@ -162,6 +172,9 @@ impl EventIntake {
             return Err(IngestError::UnknownTenant);
         }
         let event_type = event_type(request.event_type)?.ok_or(IngestError::MissingEventType)?;
+        if is_operational_type(&event_type) {
+            return Err(IngestError::ReservedEventType(event_type));
+        }
         let idempotency_key = match request.idempotency_key {
             Some(key) => {
                 validate_idempotency_key(key).map_err(IngestError::InvalidIdempotencyKey)?;
@@ -199,6 +212,7 @@ impl EventIntake {
             subscriptions,
             payload,
             ordering_key,
+            trace: request.trace.cloned(),
         };
         let record = event_accepted_record(&event);
         Ok(CheckedEvent::Accepted { event: Box::new(event), record })

@@ -11,13 +11,14 @@ use hookline_domain::limits::{
 };
 use hookline_domain::signature::{self, SignedMessage};
 use hookline_domain::subscription::validate_event_type;
-use hookline_domain::{SubscriptionId, SubscriptionState, TaskId, TaskView};
+use hookline_domain::{topics, SubscriptionId, SubscriptionState, TaskId, TaskView, TraceContext};
 use hookline_log::consume::Backoff;
 use hookline_log::{EventLog, NewRecord};
 use hookline_lookup::SubscriptionDirectory;
 use hookline_records::task_accepted_record;
 use hookline_views::{ViewChange, ViewStore};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use quick_cache::sync::Cache;
 use serde_json::value::RawValue;
@@ -46,6 +47,8 @@ pub struct IngestRequest<'a> {
     pub dedup_name: Option<&'a [u8]>,
     /// The raw ordering key, if any (see `hookline_domain::ordering`).
     pub ordering_key: Option<&'a [u8]>,
+    /// The trace its deliveries join, kept with the task (see `hookline_traces::handed_on`).
+    pub trace: Option<&'a TraceContext>,
 }
 
 impl<'a> IngestRequest<'a> {
@@ -158,7 +161,7 @@ impl Ingestor {
                 match self.keyed_tasks.get_value_or_guard_async(&task_id).await {
                     Ok(()) => Ok(IngestOutcome::Replayed(task_id)),
                     Err(guard) => {
-                        self.log.append(vec![record]).await.map_err(IngestError::from)?;
+                        self.append(record).await?;
                         let _ = guard.insert(());
                         tracing::debug!(%task_id, subscription_id = %request.subscription_id, "keyed task accepted");
                         Ok(IngestOutcome::Queued(task_id))
@@ -167,11 +170,18 @@ impl Ingestor {
             }
             Checked::Accepted { task_id, record, .. } => {
                 admit()?;
-                self.log.append(vec![record]).await.map_err(IngestError::from)?;
+                self.append(record).await?;
                 tracing::debug!(%task_id, subscription_id = %request.subscription_id, "task accepted");
                 Ok(IngestOutcome::Queued(task_id))
             }
         }
+    }
+
+    /// Appends one TaskAccepted and waits until it is durable.
+    async fn append(&self, record: NewRecord) -> Result<(), IngestError> {
+        let span = hookline_traces::append_span(topics::DELIVERIES, 1);
+        self.log.append(vec![record]).instrument(span).await?;
+        Ok(())
     }
 
     /// Remembers keyed tasks appended by a caller that batches its own appends.
@@ -249,6 +259,7 @@ impl Ingestor {
             payload,
             event_id: None,
             ordering_key,
+            trace: request.trace.cloned(),
         };
         Ok(Checked::Accepted {
             task_id,

@@ -46,6 +46,8 @@
 //!   - `ordering_key` (optional, 1–255 printable ASCII characters): the task's
 //!     ordering key, as REST's `X-Ordering-Key`. The record key cannot carry it: it
 //!     names the subscription, which routes the record.
+//!   - `traceparent`, `tracestate` (optional): the W3C trace context its deliveries
+//!     join, kept with the task (`TaskAccepted.trace`); an invalid one is ignored.
 //!
 //! # Records of `hookline.events`
 //!
@@ -55,7 +57,8 @@
 //! its batch before the commit. Described as JSON in `schemas/events/EventEnvelope.json`.
 //! - key: the tenant id (UTF-8), e.g. `acme`.
 //! - value: the event's JSON body, raw bytes; receivers get these bytes.
-//! - headers: `event_type` (required), `idempotency_key` (optional): names the event
+//! - headers: `traceparent` and `tracestate` (optional) as for `hookline.ingest`;
+//!   `event_type` (required), `idempotency_key` (optional): names the event
 //!   (`EventId::derived(tenant, "key:" + key)`); a repeat, in the same batch or later,
 //!   is a replay. Without it the event id comes from the record's position, so a
 //!   re-read of the record yields the same event and the same task ids.
@@ -83,8 +86,8 @@ mod metrics;
 
 pub use consumer::{run_consumer, IngestConsumerConfig, IngestConsumerDeps};
 pub use envelope::{
-    rejected_copy, signed_message, Envelope, Rejection, EVENT_TYPE_HEADER, IDEMPOTENCY_KEY_HEADER, ORDERING_KEY_HEADER,
-    REJECT_MESSAGE_HEADER, REJECT_REASON_HEADER, SIGNATURE_HEADER, SIGNED_MESSAGE_HEADERS,
+    rejected_copy, signed_message, trace_of, Envelope, Rejection, EVENT_TYPE_HEADER, IDEMPOTENCY_KEY_HEADER,
+    ORDERING_KEY_HEADER, REJECT_MESSAGE_HEADER, REJECT_REASON_HEADER, SIGNATURE_HEADER, SIGNED_MESSAGE_HEADERS,
 };
 pub use error::{IngestConsumerError, IngestError};
 pub use events::{EventIntake, EventOutcome, EventRequest};

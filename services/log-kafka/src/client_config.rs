@@ -97,6 +97,15 @@ pub(crate) fn reader(settings: &KafkaSettings) -> ClientConfig {
     config
 }
 
+/// The consumer that reads `group`'s committed offsets: never subscribed nor assigned,
+/// so it joins no group and commits nothing.
+pub(crate) fn offsets_reader(settings: &KafkaSettings, group: &str) -> ClientConfig {
+    let mut config = common(settings);
+    config.set("group.id", group).set("enable.auto.commit", "false").set("enable.auto.offset.store", "false");
+    apply_overrides(&mut config, settings);
+    config
+}
+
 /// A consumer of `group`: offsets stored and committed only by explicit commits.
 pub(crate) fn consumer(
     settings: &KafkaSettings,

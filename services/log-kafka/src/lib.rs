@@ -16,6 +16,7 @@
 //! reconnects by itself. Passes `hookline_log::conformance`.
 
 mod client_config;
+mod committed;
 mod consumer;
 mod errors;
 mod events;
@@ -85,6 +86,8 @@ pub struct KafkaLog {
     max_message_bytes: usize,
     /// Reads single records by position; shared, as reads are rare.
     reader: Arc<read::RecordReader>,
+    /// Reads other groups' committed offsets, for backlogs.
+    committed: Arc<committed::CommittedReader>,
     /// Consumers started per group, numbering static member ids so that a restarted
     /// process that starts its consumers in the same order reclaims the same ids.
     members_per_group: Mutex<HashMap<String, u32>>,
@@ -115,6 +118,7 @@ impl KafkaLog {
         let reader = Arc::new(read::RecordReader::new(&settings)?);
         Ok(Arc::new(KafkaLog {
             reader,
+            committed: Arc::default(),
             settings,
             producer,
             admin,
@@ -159,6 +163,10 @@ impl EventLog for KafkaLog {
 
     async fn end_offsets(&self, topic: &str) -> Result<Vec<(u32, u64)>, LogError> {
         topics::end_offsets(&self.producer, topic).await
+    }
+
+    async fn committed_offsets(&self, group: &str, topic: &str) -> Result<Vec<(u32, u64)>, LogError> {
+        topics::committed_offsets(&self.producer, &self.committed, &self.settings, group, topic).await
     }
 
     async fn retention(&self, topic: &str) -> Result<Option<Duration>, LogError> {

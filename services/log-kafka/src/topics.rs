@@ -1,6 +1,8 @@
-//! Topic management: creating topics, finding missing ones, reading end offsets.
+//! Topic management: creating topics, finding missing ones, reading end offsets and
+//! groups' committed offsets.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hookline_log::{LogError, TopicSpec};
@@ -9,6 +11,7 @@ use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::metadata::MetadataTopic;
 use rdkafka::producer::{FutureProducer, Producer};
 
+use crate::committed::CommittedReader;
 use crate::errors;
 use crate::events::LogContext;
 use crate::KafkaSettings;
@@ -175,18 +178,8 @@ pub(crate) async fn end_offsets(
     let producer = producer.clone();
     let topic = topic.to_string();
     blocking(move || {
-        let metadata = producer
-            .client()
-            .fetch_metadata(Some(&topic), REQUEST_TIMEOUT)
-            .map_err(|e| errors::unavailable("reading topic metadata", &e))?;
-        let partitions: Vec<i32> = metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic && t.error().is_none())
-            .map(|t| t.partitions().iter().map(|p| p.id()).collect())
-            .ok_or_else(|| LogError::UnknownTopic(topic.clone()))?;
         let deadline = std::time::Instant::now() + LEADER_MOVE_DEADLINE;
-        partitions
+        partitions(&producer, &topic)?
             .into_iter()
             .map(|partition| {
                 let high = high_watermark(&producer, &topic, partition, deadline)?;
@@ -195,6 +188,38 @@ pub(crate) async fn end_offsets(
             .collect()
     })
     .await
+}
+
+/// The offsets `group` committed in the partitions of `topic`, read by `reader`.
+pub(crate) async fn committed_offsets(
+    producer: &FutureProducer<LogContext>,
+    reader: &Arc<CommittedReader>,
+    settings: &KafkaSettings,
+    group: &str,
+    topic: &str,
+) -> Result<Vec<(u32, u64)>, LogError> {
+    let (producer, reader, settings) = (producer.clone(), reader.clone(), settings.clone());
+    let (group, topic) = (group.to_string(), topic.to_string());
+    blocking(move || {
+        let numbers: Vec<u32> =
+            partitions(&producer, &topic)?.into_iter().filter_map(|p| u32::try_from(p).ok()).collect();
+        reader.committed(&settings, &group, &topic, &numbers)
+    })
+    .await
+}
+
+/// Blocking: the partition numbers of `topic`.
+fn partitions(producer: &FutureProducer<LogContext>, topic: &str) -> Result<Vec<i32>, LogError> {
+    let metadata = producer
+        .client()
+        .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
+        .map_err(|e| errors::unavailable("reading topic metadata", &e))?;
+    metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .map(|t| t.partitions().iter().map(|p| p.id()).collect())
+        .ok_or_else(|| LogError::UnknownTopic(topic.to_string()))
 }
 
 /// The next offset to be written in one partition, asked again while its leadership is

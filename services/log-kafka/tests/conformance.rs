@@ -26,6 +26,7 @@ conformance_cases!(
     earliest_and_latest,
     no_group_reads_without_commits,
     groups_are_independent,
+    committed_offsets_are_readable,
     pause_stops_one_partition,
     poll_times_out_and_wakes_on_append,
     cancelled_poll_loses_nothing,

@@ -154,6 +154,13 @@ pub trait EventLog: Send + Sync + 'static {
     /// The next offset to be written in each partition of `topic` (the high watermark).
     async fn end_offsets(&self, topic: &str) -> Result<Vec<(u32, u64)>, LogError>;
 
+    /// The offsets `group` has committed in the partitions of `topic` (the next offset
+    /// it will read), for the partitions where it has committed any; `[]` for a group
+    /// that never committed there. Read without joining the group, so that a process
+    /// can tell how far another process's consumers are (a backlog is the end offset
+    /// minus this).
+    async fn committed_offsets(&self, group: &str, topic: &str) -> Result<Vec<(u32, u64)>, LogError>;
+
     /// How long `topic` keeps its records (`None`: for ever), as the log holds it now,
     /// whatever it was created with.
     async fn retention(&self, topic: &str) -> Result<Option<Duration>, LogError>;

@@ -75,6 +75,11 @@ impl EventLog for Namespaced {
         self.inner.end_offsets(&outer(&self.prefix, topic)).await.map_err(|e| plain_error(&self.prefix, e))
     }
 
+    async fn committed_offsets(&self, group: &str, topic: &str) -> Result<Vec<(u32, u64)>, LogError> {
+        let (group, topic) = (outer(&self.prefix, group), outer(&self.prefix, topic));
+        self.inner.committed_offsets(&group, &topic).await.map_err(|e| plain_error(&self.prefix, e))
+    }
+
     async fn retention(&self, topic: &str) -> Result<Option<Duration>, LogError> {
         self.inner.retention(&outer(&self.prefix, topic)).await.map_err(|e| plain_error(&self.prefix, e))
     }

@@ -33,6 +33,7 @@ conformance_case!(group_resumes_after_commit);
 conformance_case!(earliest_and_latest);
 conformance_case!(no_group_reads_without_commits);
 conformance_case!(groups_are_independent);
+conformance_case!(committed_offsets_are_readable);
 conformance_case!(pause_stops_one_partition);
 conformance_case!(poll_times_out_and_wakes_on_append);
 conformance_case!(cancelled_poll_loses_nothing);

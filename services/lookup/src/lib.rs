@@ -31,7 +31,7 @@ use quick_cache::sync::Cache;
 use tokio_util::sync::CancellationToken;
 
 pub use metrics::CacheStats;
-pub use writes::Verdict;
+pub use writes::{ChangeError, Recorded, Verdict};
 
 /// How long a state read from the views is trusted when the tailer has just seen a
 /// change it could not fold: the views may not have folded it yet.

@@ -8,7 +8,9 @@
 
 use std::time::Duration;
 
-use hookline_domain::{SubscriptionId, SubscriptionState};
+use hookline_domain::{OperationalEvent, SubscriptionEvent, SubscriptionId, SubscriptionState};
+use hookline_log::{Appended, EventLog, LogError};
+use hookline_records::change_records;
 use hookline_views::ViewError;
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -31,7 +33,46 @@ pub enum Verdict {
     Unknown,
 }
 
+/// Why a subscription change could not be recorded or its verdict learnt.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    #[error("a subscription change without a write id")]
+    NoWriteId,
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    Views(#[from] ViewError),
+}
+
+/// A change recorded: what the log made of it, and where it landed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Recorded {
+    pub verdict: Verdict,
+    pub at: Appended,
+}
+
 impl SubscriptionDirectory {
+    /// The one way every writer records a subscription change: sealed with this
+    /// directory's sealer, appended with the `decision` it makes (one append, see
+    /// `hookline_records::change_records`), then the views' verdict awaited for up to
+    /// `patience`; a change applied is remembered here (in plaintext).
+    pub async fn record_change(
+        &self,
+        log: &dyn EventLog,
+        change: &SubscriptionEvent,
+        decision: Option<&OperationalEvent>,
+        patience: Duration,
+    ) -> Result<Recorded, ChangeError> {
+        let write_id = change.write_id().ok_or(ChangeError::NoWriteId)?;
+        let appended = log.append(change_records(&self.sealer.seal_event(change), decision)).await?;
+        let at = *appended.first().ok_or_else(|| LogError::Invalid("an append that landed nothing".into()))?;
+        let verdict = self.verdict(change.subscription_id(), change.version(), write_id, patience).await?;
+        if verdict == Verdict::Applied {
+            self.remember(change);
+        }
+        Ok(Recorded { verdict, at })
+    }
+
     /// What the views hold of `id` now, secrets opened, without the cache: the state a
     /// writer builds its change on.
     pub async fn current(&self, id: SubscriptionId) -> Result<Option<SubscriptionState>, ViewError> {

@@ -238,6 +238,10 @@ impl EventLog for ObservedLog {
         self.inner.end_offsets(topic).await
     }
 
+    async fn committed_offsets(&self, group: &str, topic: &str) -> Result<Vec<(u32, u64)>, LogError> {
+        self.inner.committed_offsets(group, topic).await
+    }
+
     async fn retention(&self, topic: &str) -> Result<Option<Duration>, LogError> {
         self.inner.retention(topic).await
     }

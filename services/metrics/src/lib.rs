@@ -1,11 +1,12 @@
 //! Metrics for every hookline process, and what the roles' consumers are doing.
 //!
 //! Consumes: counts, gauges and latencies from the roles (each crate declares its own
-//! in its `metrics.rs`), `/proc/self`, and the log port (every grouped consumer, through
-//! [`ObservedLog`], and end offsets). Produces: the Prometheus text exposition
-//! ([`Registry::render`], content type [`CONTENT_TYPE`]), consumer lag per group, topic
-//! and partition ([`ConsumerLag`]), and whether every expected consumer group is
-//! consuming ([`ConsumerBook::problems`], for `/ready`).
+//! in its `metrics.rs`), `/proc/self`, the data directory, and the log port (every
+//! grouped consumer, through [`ObservedLog`], and end offsets). Produces: the Prometheus
+//! text exposition ([`Registry::render`], content type [`CONTENT_TYPE`]), consumer lag
+//! per group, topic and partition ([`ConsumerLag`]), the data directory's disk
+//! ([`DataDisk`]), and whether every expected consumer group is consuming
+//! ([`ConsumerBook::problems`], for `/ready`).
 //!
 //! Guarantees: a family is rendered once under its name whoever registered it, label
 //! values are escaped, output is sorted by family name. Labels are bounded by their
@@ -19,12 +20,14 @@
 //! atomics are a few dozen lines.
 
 mod consumers;
+mod disk;
 mod lag;
 mod process;
 mod registry;
 mod text;
 
 pub use consumers::{ConsumerBook, GroupProgress, ObservedLog};
+pub use disk::DataDisk;
 pub use lag::{ConsumerLag, LAG_METRIC};
 pub use process::ProcessCollector;
 pub use registry::{Collector, Counter, Family, FamilySnapshot, Gauge, Histogram, Kind, Metric, Registry, Sample};

@@ -1,9 +1,11 @@
-//! Process metrics read from `/proc/self` at scrape time: resident memory and CPU time.
-//! Where `/proc` cannot be read (not Linux), the families are simply absent.
+//! Process metrics read from `/proc/self` at scrape time: resident memory, CPU time and
+//! when the process started (its changes count restarts). Where `/proc` cannot be read
+//! (not Linux), the families are simply absent.
 
 use crate::registry::{Collector, FamilySnapshot, Kind};
 
-/// Collects `process_resident_memory_bytes` and `process_cpu_seconds_total`.
+/// Collects `process_resident_memory_bytes`, `process_cpu_seconds_total` and
+/// `process_start_time_seconds`.
 #[derive(Debug, Default)]
 pub struct ProcessCollector;
 
@@ -25,7 +27,31 @@ impl Collector for ProcessCollector {
             family.push(&[], seconds);
             out.push(family);
         }
+        let boot = std::fs::read_to_string("/proc/stat").ok().as_deref().and_then(boot_time);
+        let started =
+            stat.as_deref().zip(boot).and_then(|(stat, boot)| start_time(stat, boot, clock_ticks_per_second()));
+        if let Some(started) = started {
+            let mut family = FamilySnapshot::new(
+                "process_start_time_seconds",
+                "Start time of the process since the Unix epoch, in seconds.",
+                Kind::Gauge,
+            );
+            family.push(&[], started);
+            out.push(family);
+        }
     }
+}
+
+/// `btime` of `/proc/stat`: when the system booted, in seconds since the Unix epoch.
+fn boot_time(stat: &str) -> Option<f64> {
+    stat.lines().find_map(|line| line.strip_prefix("btime "))?.trim().parse().ok()
+}
+
+/// Boot time plus `starttime` (field 22 of `/proc/self/stat`, ticks after boot).
+fn start_time(stat: &str, boot: f64, ticks_per_second: f64) -> Option<f64> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let ticks: f64 = after_name.split_whitespace().nth(19)?.parse().ok()?;
+    Some(boot + ticks / ticks_per_second)
 }
 
 /// `VmRSS` of `/proc/self/status`, in bytes.
@@ -65,6 +91,9 @@ mod tests {
         assert_eq!(resident_bytes("Name:\tx\nVmRSS:\t  2048 kB\n"), Some(2048 * 1024));
         let stat = "42 (a (weird) name) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1 0";
         assert_eq!(cpu_seconds(stat, 100.0), Some(3.0));
+        let stat = "42 (a (weird) name) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1 0 12345 0";
+        assert_eq!(start_time(stat, 1_000.0, 100.0), Some(1_123.45));
+        assert_eq!(boot_time("cpu 1 2\nbtime 1700000000\nprocesses 9\n"), Some(1_700_000_000.0));
     }
 
     #[test]
@@ -72,7 +101,10 @@ mod tests {
         let mut out = Vec::new();
         ProcessCollector.collect(&mut out);
         let names: Vec<&str> = out.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(names, ["process_resident_memory_bytes", "process_cpu_seconds_total"]);
+        assert_eq!(names, ["process_resident_memory_bytes", "process_cpu_seconds_total", "process_start_time_seconds"]);
         assert!(out[0].samples[0].value > 1_000_000.0, "a test process uses more than 1 MB");
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+        let started = out[2].samples[0].value;
+        assert!(started <= now + 1.0 && started > now - 3600.0, "started {started}, now {now}");
     }
 }

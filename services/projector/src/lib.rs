@@ -1,10 +1,10 @@
 //! The projector role: folds the log into the views.
 //!
 //! Consumes: `hookline.subscriptions`, `hookline.deliveries`, `hookline.attempts`, the
-//! dead letters of `hookline.dlq` and the events of `hookline.fanout` (consumer group
-//! `hookline-projector`). Produces: the subscription, task (with where its payload
-//! is), attempt and event views through the `ViewStore` port, and purges rows past
-//! their retention.
+//! dead letters of `hookline.dlq`, the events of `hookline.fanout` and the records of
+//! replays in `hookline.replays` (consumer group `hookline-projector`). Produces: the
+//! subscription, task (with where its payload is), attempt, event and replay views
+//! through the `ViewStore` port, and purges rows past their retention.
 //! Guarantees: offsets are committed only after the views hold the batch; the fold is
 //! idempotent and order-insensitive, so replaying the log from the start rebuilds the
 //! same views. Offsets are committed every [`ProjectorConfig::commit_every`] under load,
@@ -28,6 +28,7 @@ use hookline_quarantine::{Reason, SetAside};
 use hookline_views::{ViewChange, ViewError, ViewStore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 pub use decode::decode;
 
@@ -78,7 +79,7 @@ pub enum ProjectorError {
 
 /// The topics the projector reads.
 pub fn topics() -> Vec<String> {
-    [topics::SUBSCRIPTIONS, topics::DELIVERIES, topics::ATTEMPTS, topics::DLQ, topics::FANOUT]
+    [topics::SUBSCRIPTIONS, topics::DELIVERIES, topics::ATTEMPTS, topics::DLQ, topics::FANOUT, topics::REPLAYS]
         .map(String::from)
         .to_vec()
 }
@@ -212,7 +213,7 @@ async fn fold(
             committed_at = Instant::now();
             continue;
         }
-        let done = fold_in(deps, &set_aside, &records, &token).await?;
+        let done = fold_in(deps, &set_aside, &records, &token).instrument(batch_span(&records)).await?;
         if !done {
             // Shutdown while waiting: the batch is not held by the views, nothing of it is committed.
             return Ok(projected);
@@ -224,6 +225,23 @@ async fn fold(
             committed_at = Instant::now();
         }
     }
+}
+
+/// The span of one batch folded into the views, while traces are exported: a trace of
+/// its own, not linked to the traces of its records (a batch holds up to thousands,
+/// from as many traces; each of those already shows its own ingest and attempts).
+fn batch_span(records: &[Record]) -> tracing::Span {
+    if !hookline_traces::enabled() {
+        return tracing::Span::none();
+    }
+    let span = tracing::info_span!(
+        "projection_batch",
+        otel.name = "project batch",
+        otel.kind = tracing::field::Empty,
+        messaging.batch.message_count = records.len(),
+    );
+    hookline_traces::continue_trace(&span, None, hookline_traces::Kind::Consumer);
+    span
 }
 
 /// Up to `config.batch` records: waits up to `wait` for the first, then up to

@@ -27,6 +27,7 @@ fn task_accepted(subscription_id: SubscriptionId) -> (TaskId, NewRecord) {
         payload: RawValue::from_string(r#"{"n":1}"#.into()).unwrap(),
         event_id: None,
         ordering_key: None,
+        trace: None,
     };
     let record = NewRecord {
         topic: topics::DELIVERIES.into(),

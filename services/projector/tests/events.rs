@@ -27,6 +27,7 @@ fn event(tenant: &TenantId, at: DateTime<Utc>) -> EventAccepted {
         subscriptions: vec![SubscriptionId::new(), SubscriptionId::new()],
         payload: RawValue::from_string(r#"{"n":1}"#.into()).unwrap(),
         ordering_key: None,
+        trace: None,
     }
 }
 

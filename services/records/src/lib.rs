@@ -59,6 +59,36 @@ pub fn operational_record(event: &OperationalEvent) -> NewRecord {
     keyed_record(topics::OPERATIONAL, event.tenant_id.as_str().as_bytes().to_vec(), OperationalEvent::KIND, event)
 }
 
+/// Header of an operational record that a subscription change made: the version the
+/// change stated and its write id (`<version>:<write id>`). The change and the record
+/// are appended together, but the log may refuse the change (another landed first):
+/// whoever acts on the record first learns whether the change was applied.
+pub const DECIDED_BY_HEADER: &str = "hookline-decided-by";
+
+/// A subscription change (pass it sealed, see [`subscription_record`]) and the
+/// decision it records, if any, for one append: the change first, then the decision,
+/// marked with the change that made it ([`DECIDED_BY_HEADER`]).
+pub fn change_records(change: &SubscriptionEvent, decision: Option<&OperationalEvent>) -> Vec<NewRecord> {
+    let mut records = vec![subscription_record(change)];
+    if let Some(decision) = decision {
+        let mut record = operational_record(decision);
+        if let Some(write_id) = change.write_id() {
+            let made_by = format!("{}:{write_id}", change.version());
+            record.headers.push((DECIDED_BY_HEADER.to_string(), made_by.into_bytes()));
+        }
+        records.push(record);
+    }
+    records
+}
+
+/// The change (version stated, write id) an operational record was made by, when a
+/// subscription change made it.
+pub fn decided_by(record: &Record) -> Option<(u64, uuid::Uuid)> {
+    let text = std::str::from_utf8(record.header(DECIDED_BY_HEADER)?).ok()?;
+    let (version, write_id) = text.split_once(':')?;
+    Some((version.parse().ok()?, write_id.parse().ok()?))
+}
+
 /// An accepted webhook for `hookline.deliveries`.
 pub fn task_accepted_record(accepted: &TaskAccepted) -> NewRecord {
     event_record(topics::DELIVERIES, accepted.subscription_id, TaskAccepted::KIND, accepted)
@@ -131,6 +161,7 @@ mod tests {
             payload: RawValue::from_string(r#"{"n": 1}"#.into()).unwrap(),
             event_id: None,
             ordering_key: None,
+            trace: None,
         }
     }
 
@@ -171,6 +202,25 @@ mod tests {
         assert!(matches!(task_of_record(&retry), Err(TaskRecordError::NotATask { kind }) if kind == "RetryScheduled"));
         let broken = Record { value: b"{".to_vec(), ..accepted };
         assert!(matches!(task_of_record(&broken), Err(TaskRecordError::Malformed { .. })));
+    }
+
+    #[test]
+    fn a_decision_travels_with_its_change_and_names_it() {
+        let at = Utc::now();
+        let live = hookline_domain::Subscription::new(SubscriptionId::new(), "https://example.com/h", at);
+        let write_id = uuid::Uuid::new_v4();
+        let disabled = live.next_version(write_id).disabled("disabled by user", at);
+        let decision =
+            OperationalEvent::of_change(&live, &disabled, hookline_domain::operational::DisableCause::ByHand);
+        let change = SubscriptionEvent::SubscriptionUpdated { subscription: disabled };
+        let records = change_records(&change, decision.as_ref());
+        assert_eq!(
+            records.iter().map(|r| r.topic.as_str()).collect::<Vec<_>>(),
+            [topics::SUBSCRIPTIONS, topics::OPERATIONAL]
+        );
+        assert_eq!(decided_by(&read_back(records[1].clone())), Some((2, write_id)));
+        assert_eq!(decided_by(&read_back(operational_record(decision.as_ref().unwrap()))), None);
+        assert_eq!(change_records(&change, None).len(), 1);
     }
 
     #[test]

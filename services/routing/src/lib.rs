@@ -4,7 +4,7 @@
 //! Consumes: the tenants and subscriptions topics, from their first record, with no
 //! consumer group (both are kept for ever). Produces: answers to "which tenant does
 //! this token belong to", "which subscriptions of this tenant want this event type",
-//! "who owns this subscription". Guarantees: every process folds the same records by
+//! "who owns this subscription", "which subscriptions are disabled, and why". Guarantees: every process folds the same records by
 //! the same rules ([`TenantRegistry`], [`RoutingIndex`]), so all agree once they have
 //! read as far; [`Directory::wait_for`] lets a writer see its own append before it
 //! answers; a revoked token stops working on a process as soon as its follower reads
@@ -12,7 +12,9 @@
 //!
 //! Memory: every tenant and token (about 300 bytes each) and every subscription ever
 //! created (about 150 bytes each, see [`RoutingIndex`]) are held; 100,000
-//! subscriptions take about 15 MB.
+//! subscriptions take about 15 MB; a disabled subscription about 300 bytes more.
+
+mod disabled;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -24,6 +26,9 @@ use hookline_domain::{topics, SubscriptionEvent, SubscriptionId, Tenant, TenantE
 use hookline_log::{Appended, ConsumerSpec, EventLog, LogError, Record, StartFrom};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+use crate::disabled::DisabledIndex;
+pub use crate::disabled::DisabledSubscription;
 
 /// How far the follower has read: for each topic and partition, the next offset to fold.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -52,6 +57,7 @@ pub enum WaitError {
 pub struct Directory {
     tenants: RwLock<TenantRegistry>,
     routes: RwLock<RoutingIndex>,
+    disabled: RwLock<DisabledIndex>,
     progress: watch::Sender<Progress>,
 }
 
@@ -67,6 +73,7 @@ impl Directory {
         Self {
             tenants: RwLock::new(TenantRegistry::new()),
             routes: RwLock::new(RoutingIndex::new()),
+            disabled: RwLock::new(DisabledIndex::default()),
             progress: watch::Sender::new(Progress::default()),
         }
     }
@@ -104,6 +111,12 @@ impl Directory {
     /// The tenant that owns (or owned, if deleted) a subscription.
     pub fn owner(&self, subscription: SubscriptionId) -> Option<TenantId> {
         self.read_routes().owner(subscription).cloned()
+    }
+
+    /// The disabled subscriptions of `tenant` (every tenant's when `None`), most recently
+    /// disabled first, `limit` at most, and how many there are in all.
+    pub fn disabled(&self, tenant: Option<&TenantId>, limit: usize) -> (Vec<DisabledSubscription>, usize) {
+        self.disabled.read().unwrap_or_else(|e| e.into_inner()).list(tenant, limit)
     }
 
     /// How many live subscriptions `tenant` has.
@@ -196,7 +209,11 @@ impl Directory {
         } else {
             match serde_json::from_slice::<SubscriptionEvent>(&record.value) {
                 Ok(event) => {
-                    self.routes.write().unwrap_or_else(|e| e.into_inner()).apply(&event);
+                    let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
+                    if routes.apply(&event) {
+                        let owner = routes.owner(event.subscription_id()).cloned().unwrap_or_default();
+                        self.disabled.write().unwrap_or_else(|e| e.into_inner()).apply(&event, owner);
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(partition = record.partition, offset = record.offset, error = %e, "undecodable subscription event")

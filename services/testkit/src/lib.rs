@@ -8,7 +8,9 @@
 //! - [`wait_until`]: polls a condition with a deadline, so tests never sleep a fixed time.
 //! - [`bench`](mod@bench): the lean receiver behind the `hookline-receiver` benchmark binary, counting
 //!   requests, duplicates (by `webhook-id`) and end-to-end latency.
-//! - [`http`]: the one minimal HTTP/1.1 server codec the two receivers share.
+//! - [`collector`]: an OpenTelemetry collector (OTLP/HTTP protobuf) that keeps every span it
+//!   receives and counts the connections it accepts.
+//! - [`http`]: the one minimal HTTP/1.1 server codec the receivers and the collector share.
 //!
 //! Consumes nothing of hookline's own crates: it speaks only HTTP and process signals, so tests
 //! built on it are black-box. Guarantees: servers bind loopback only, on a free port unless told
@@ -16,10 +18,12 @@
 //! evidence (what arrived, the process log) instead of returning errors a test would unwrap.
 
 pub mod bench;
+pub mod collector;
 pub mod http;
 pub mod process;
 pub mod receiver;
 mod wait;
 
+pub use collector::{CollectedSpan, Collector};
 pub use receiver::{ReceivedRequest, Receiver, Reply, Script};
 pub use wait::wait_until;

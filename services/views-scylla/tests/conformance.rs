@@ -113,6 +113,7 @@ conformance_cases!(
     task_listing_rejects_invalid_cursor,
     task_listing_hides_expired_tasks,
     task_payload_positions_are_kept_for_retries,
+    task_listing_keeps_an_acceptance_window,
     subscriptions_keep_their_tenant_and_event_types,
     events_fold_ignores_order_and_repeats,
     event_listing_pages_newest_first_with_filters,
@@ -121,6 +122,11 @@ conformance_cases!(
     tokens_last_used_keeps_the_latest,
     lines_answer_whose_turn_it_is,
     lines_fold_ignores_order_repeats_and_copies,
+    replay_fold_ignores_order_and_repeats,
+    replay_counts_tasks_by_their_best_outcome,
+    replay_listing_pages_newest_first,
+    replays_expire_with_the_retention,
+    attempts_and_tasks_keep_their_replay,
 );
 
 #[tokio::test]
@@ -213,6 +219,41 @@ async fn migrate_brings_a_keyspace_from_before_tenants_up_to_date() {
     session.query_unpaged(format!("DROP KEYSPACE IF EXISTS {keyspace}"), &[]).await.expect("drop the keyspace");
 }
 
+/// A keyspace whose attempt types came before replays (no `replay_id` field) gains
+/// the field with the next `migrate`, and then keeps an attempt's replay.
+#[tokio::test]
+async fn migrate_adds_the_replay_to_attempt_types_from_before_replays() {
+    let Some(nodes) = nodes() else { return };
+    let session = raw_session(&nodes).await;
+    let keyspace = format!("{TEST_KEYSPACE_PREFIX}{}_types_{}", Utc::now().timestamp(), rand::random::<u16>());
+    let settings = settings(nodes, &keyspace);
+    let older = [
+        "CREATE KEYSPACE {ks} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}",
+        "CREATE TYPE {ks}.attempt_record (attempt_number int, subscription_id uuid, outcome text, http_status int, \
+         error text, latency_ms bigint, response_body text, attempted_at timestamp, next_attempt_at timestamp, \
+         task_accepted_at timestamp, event_type text)",
+        "CREATE TYPE {ks}.last_attempt (attempt_number int, outcome text, attempted_at timestamp, http_status int, \
+         error text, next_attempt_at timestamp)",
+    ];
+    for statement in older {
+        let statement = statement.replace("{ks}", &keyspace);
+        session.query_unpaged(statement.as_str(), &[]).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+    session.await_schema_agreement().await.expect("schema agreement");
+    migrate(&settings).await.expect("migrate the older keyspace");
+    let store = ScyllaViews::connect(&settings, LONG_RETENTION).await.expect("connect after migrate");
+    let view = accepted(SubscriptionId::new(), now_ms());
+    let replayed = AttemptRecorded {
+        replay_id: Some(hookline_domain::ReplayId::new()),
+        ..attempt(&view, 2, Outcome::Success, now_ms())
+    };
+    store.apply(vec![accept(&view), ViewChange::Attempt(replayed.clone())]).await.expect("apply");
+    assert_eq!(store.attempts_for_task(view.task_id).await.expect("attempts"), vec![replayed.clone()]);
+    let task = store.task(view.task_id).await.expect("task").expect("the task");
+    assert_eq!(task.last_attempt.and_then(|a| a.replay_id), replayed.replay_id);
+    session.query_unpaged(format!("DROP KEYSPACE IF EXISTS {keyspace}"), &[]).await.expect("drop the keyspace");
+}
+
 fn now_ms() -> DateTime<Utc> {
     DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).expect("clock in range")
 }
@@ -276,7 +317,7 @@ async fn a_shorter_retention_does_not_hide_a_longer_lived_task_of_its_bucket() {
     let lasting = accepted(sub, later.created_at - TimeDelta::milliseconds(1));
     long.apply(vec![accept(&lasting)]).await.expect("apply the lasting task");
     short.apply(vec![accept(&later)]).await.expect("apply the short-lived task");
-    let of_sub = hookline_views::TaskFilter { subscription: Some(sub), status: None };
+    let of_sub = hookline_views::TaskFilter { subscription: Some(sub), ..Default::default() };
     assert_eq!(long.tasks(of_sub, 10, None).await.expect("list").items, vec![later.clone(), lasting.clone()]);
     // Every write of the short-lived task had a TTL ending by its time plus the 2 s
     // retention, rounded up to the second: past that, none of them can be alive.

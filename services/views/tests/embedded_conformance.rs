@@ -50,6 +50,7 @@ conformance_cases!(
     task_listing_rejects_invalid_cursor,
     task_listing_hides_expired_tasks,
     task_payload_positions_are_kept_for_retries,
+    task_listing_keeps_an_acceptance_window,
     subscriptions_keep_their_tenant_and_event_types,
     events_fold_ignores_order_and_repeats,
     event_listing_pages_newest_first_with_filters,
@@ -58,6 +59,11 @@ conformance_cases!(
     tokens_last_used_keeps_the_latest,
     lines_answer_whose_turn_it_is,
     lines_fold_ignores_order_repeats_and_copies,
+    replay_fold_ignores_order_and_repeats,
+    replay_counts_tasks_by_their_best_outcome,
+    replay_listing_pages_newest_first,
+    replays_expire_with_the_retention,
+    attempts_and_tasks_keep_their_replay,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -86,6 +92,7 @@ fn sample_event(at: chrono::DateTime<chrono::Utc>) -> EventView {
         subscriptions: vec![SubscriptionId::new()],
         payload: serde_json::value::RawValue::from_string(r#"{"n": 1}"#.into()).expect("JSON"),
         ordering_key: None,
+        trace: None,
     };
     EventView::of(&event, hookline_domain::LogPosition { topic: "hookline.fanout".into(), partition: 1, offset: 9 })
 }
@@ -101,6 +108,7 @@ fn sample(sub: SubscriptionId) -> (Subscription, TaskAccepted, hookline_domain::
         payload: serde_json::value::RawValue::from_string(r#"{"n": 1}"#.into()).expect("JSON"),
         event_id: None,
         ordering_key: None,
+        trace: None,
     };
     let view = TaskView::from_accepted(&task);
     let attempt = hookline_domain::AttemptRecorded {
@@ -279,6 +287,6 @@ async fn tasks_of_a_file_without_listings_are_listed_on_open() {
     let store = EmbeddedViews::open(&path, LONG_RETENTION).expect("reopen");
     let expected = vec![TaskView::from_accepted(&task).merge(TaskView::from_attempt(&attempt))];
     assert_eq!(store.tasks(TaskFilter::default(), 10, None).await.unwrap().items, expected);
-    let of_sub = TaskFilter { subscription: Some(task.subscription_id), status: None };
+    let of_sub = TaskFilter { subscription: Some(task.subscription_id), ..TaskFilter::default() };
     assert_eq!(store.tasks(of_sub, 10, None).await.unwrap().items, expected);
 }

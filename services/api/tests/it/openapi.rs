@@ -400,6 +400,21 @@ async fn the_routes_answer_as_the_openapi_document_says() {
         contract.send(&api, request("GET", format!("{subs}/nope/stats")), 400).await;
         contract.send(&api, request("GET", format!("{subs}/{}/stats", unknown())), 404).await;
 
+        let overview = format!("{prefix}/overview");
+        eventually("the overview to count the failed attempts", || async {
+            let body = warp::test::request().path(&overview).reply(&api).await;
+            let json: Value = serde_json::from_slice(body.body()).ok()?;
+            (json["failing_subscriptions"][0]["subscription_id"] == signed_id.as_str()).then_some(())
+        })
+        .await;
+        let seen = contract.send(&api, request("GET", &overview), 200).await;
+        assert!(seen.json["totals"]["failed"].as_u64() >= Some(2), "{}", seen.json);
+        contract.send(&api, request("GET", format!("{overview}?tenant_id=default")), 200).await;
+        for bad in ["colour=red", "tenant_id=Not%20a%20tenant"] {
+            contract.send(&api, request("GET", format!("{overview}?{bad}")), 400).await;
+        }
+        contract.send(&api, request("GET", format!("{overview}?tenant_id=nobody")), 404).await;
+
         contract.send(&api, request("DELETE", one(&open_id)), 200).await;
         contract.send(&api, request("DELETE", one(&open_id)), 404).await;
         contract.send(&api, request("DELETE", one("nope")), 400).await;

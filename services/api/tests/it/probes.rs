@@ -100,7 +100,8 @@ fn api_over(dir: &TempDir, log: Arc<dyn EventLog>, consumers: Arc<ConsumerBook>)
     // Readiness is all these tests look at: the routing directory is never followed.
     let routing = Arc::new(hookline_routing::Directory::new());
     let events = Arc::new(hookline_ingest::EventIntake::new(log.clone(), routing.clone(), views.clone(), 1024));
-    (ApiDeps { log, views: views.clone(), directory, routing, ingestor, events, probes }, views)
+    let overview = Arc::new(hookline_overview::Overview::new(Default::default(), routing.clone()));
+    (ApiDeps { log, views: views.clone(), directory, routing, ingestor, events, probes, overview }, views)
 }
 
 async fn ready(deps: &ApiDeps) -> (StatusCode, Value) {

@@ -15,6 +15,7 @@ use hookline_log::embedded::{EmbeddedLog, EmbeddedOptions};
 use hookline_log::{EventLog, NewRecord, TopicSpec};
 use hookline_lookup::SubscriptionDirectory;
 use hookline_metrics::{ConsumerBook, ConsumerLag, ObservedLog, ProcessCollector, Registry};
+use hookline_overview::Overview;
 use hookline_projector::{ProjectorConfig, ProjectorDeps};
 use hookline_views::embedded::EmbeddedViews;
 use hookline_views::{Retention, ViewStore};
@@ -60,6 +61,8 @@ impl Stack {
         specs.extend(tiers.into_iter().map(|name| TopicSpec { name, partitions: 1, retention: None }));
         // What the routing directory follows besides the subscriptions.
         specs.push(TopicSpec { name: topics::TENANTS.into(), partitions: 4, retention: None });
+        // Where a subscription disabled or enabled by hand records its decision.
+        specs.push(TopicSpec { name: topics::OPERATIONAL.into(), partitions: 4, retention: None });
         log.ensure_topics(&specs).await.unwrap();
 
         let shutdown = CancellationToken::new();
@@ -82,7 +85,11 @@ impl Stack {
         let follower = (routing.clone(), log.clone(), shutdown.clone());
         tokio::spawn(async move { follower.0.follow(follower.1, follower.2).await });
         let events = Arc::new(EventIntake::new(log.clone(), routing.clone(), views.clone(), max_body_bytes));
-        let deps = ApiDeps { log: log.clone(), views: views.clone(), directory, routing, ingestor, events, probes };
+        let overview = Arc::new(Overview::new(Default::default(), routing.clone()));
+        let follower = (overview.clone(), log.clone(), shutdown.clone());
+        tokio::spawn(async move { follower.0.follow(follower.1, follower.2).await });
+        let deps =
+            ApiDeps { log: log.clone(), views: views.clone(), directory, routing, ingestor, events, probes, overview };
         Stack { _dir: dir, log, deps, lag, max_body_bytes, shutdown }
     }
 

@@ -1,10 +1,12 @@
 // The dashboard's entry point: wires the panels together and runs the one poller that
 // keeps the deliveries feed, the events and whatever is open fresh (every 2 s while the
-// tab is visible). The tenants are known first, since they scope everything else.
+// tab is visible); the overview has its own, slower one. The tenants are known first,
+// since they scope everything else.
 
 import { closeEvent, refreshEvent, setUpEvent, showEvent } from './event.js';
 import { refreshEvents, restartEvents, setUpEvents, useEventsRefresh } from './events.js';
 import { filterBySubscription, refreshFeed, refreshFeedChoices, restartFeed, setUpFeed, useRefresh } from './feed.js';
+import { reloadOverview, startOverview } from './overview.js';
 import { startPolling } from './poller.js';
 import { chooseSubscription, refreshSendChoices, refreshSendTenant, setUpSend } from './send.js';
 import { setUpSettings } from './settings.js';
@@ -37,12 +39,14 @@ onTenantChanged(() => {
   if (poller) {
     restartFeed();
     restartEvents();
+    reloadOverview();
   }
 });
 
 setUpSettings(loadTenants);
 
 await loadTenants();
+startOverview();
 poller = startPolling(() => Promise.all([refreshFeed(), refreshEvents(), refreshTask(), refreshEvent()]), POLL_EVERY_MS);
 useRefresh(poller.now);
 useEventsRefresh(poller.now);

@@ -43,6 +43,17 @@ async fn gone_disables_the_subscription_and_tasks_wait_until_it_is_enabled() {
         }
         other => panic!("expected SubscriptionUpdated, got {other:?}"),
     }
+    // Its decision, in the same append: the operational event, naming the change.
+    let decisions = node.read_all(topics::OPERATIONAL).await;
+    assert_eq!(decisions.len(), 1);
+    let decision: serde_json::Value = serde_json::from_slice(&decisions[0].value).expect("decodes");
+    assert_eq!(decision["type"], "hookline.subscription.disabled");
+    assert_eq!(
+        (decision["data"]["cause"].as_str(), decision["data"]["reason"].as_str()),
+        (Some("gone"), Some(reason.as_str()))
+    );
+    let change: SubscriptionEvent = serde_json::from_slice(&changes[0].value).unwrap();
+    assert_eq!(hookline_records::decided_by(&decisions[0]), Some((change.version(), change.write_id().unwrap())));
 
     // Tasks accepted while disabled are parked in the longest tier, not attempted.
     let kept = [node.accept(sub, r#"{"n":1}"#, None).await, node.accept(sub, r#"{"n":2}"#, None).await];
@@ -82,6 +93,9 @@ async fn a_sustained_failure_disables_after_its_period_and_attempts() {
     let disabled = node.wait_disabled(sub, WAIT).await;
     let reason = disabled.disabled_reason.expect("a reason");
     assert!(reason.starts_with("every attempt failed since ") && reason.ends_with("attempts, no success)"), "{reason}");
+    let decisions = node.read_all(topics::OPERATIONAL).await;
+    let decision: serde_json::Value = serde_json::from_slice(&decisions[0].value).expect("decodes");
+    assert_eq!((decisions.len(), decision["data"]["cause"].as_str()), (1, Some("sustained_failure")));
     let attempts = node.attempts(task.task_id).await;
     assert!(attempts.len() >= 3, "{} attempts", attempts.len());
     let span = attempts.last().unwrap().attempted_at - attempts[0].attempted_at;

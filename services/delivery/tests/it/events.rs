@@ -23,6 +23,7 @@ fn event(subscriptions: Vec<hookline_domain::SubscriptionId>) -> EventAccepted {
         subscriptions,
         payload: RawValue::from_string(r#"{"order":42}"#.into()).expect("JSON"),
         ordering_key: None,
+        trace: None,
     }
 }
 

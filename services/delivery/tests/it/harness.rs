@@ -227,6 +227,7 @@ impl Node {
             payload: RawValue::from_string(payload.to_string()).expect("payload is JSON"),
             event_id: None,
             ordering_key: None,
+            trace: None,
         };
         self.append_task(&task).await;
         task

@@ -52,6 +52,7 @@ async fn garbage_wrong_schemas_and_records_at_the_limit_are_set_aside_and_the_ne
         payload: RawValue::from_string("\"\"".into()).unwrap(),
         event_id: None,
         ordering_key: None,
+        trace: None,
     };
     let huge_task = at_limit(node.log.as_ref(), task_accepted_record(&task), |n| {
         let filler = "x".repeat(n - task_accepted_record(&task).value.len());

@@ -117,6 +117,7 @@ async fn a_retry_due_absurdly_late_waits_no_longer_than_its_tier() {
         payload: RawValue::from_string("{}".into()).expect("json"),
         event_id: None,
         ordering_key: None,
+        trace: None,
     };
     // As if written by an instance whose clock ran a century ahead.
     let retry =

@@ -51,6 +51,9 @@ impl EventLog for NotingLog {
     async fn end_offsets(&self, topic: &str) -> Result<Vec<(u32, u64)>, LogError> {
         self.inner.end_offsets(topic).await
     }
+    async fn committed_offsets(&self, group: &str, topic: &str) -> Result<Vec<(u32, u64)>, LogError> {
+        self.inner.committed_offsets(group, topic).await
+    }
     async fn retention(&self, topic: &str) -> Result<Option<Duration>, LogError> {
         self.inner.retention(topic).await
     }
@@ -122,6 +125,7 @@ impl Node {
             subscriptions: subscriptions.to_vec(),
             payload: RawValue::from_string(payload.to_string()).expect("JSON"),
             ordering_key: None,
+            trace: None,
         };
         self.log.append(vec![event_accepted_record(&event)]).await.expect("append event");
         event

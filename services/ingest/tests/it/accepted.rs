@@ -97,6 +97,7 @@ async fn an_idempotency_key_names_one_task_whichever_way_it_comes_in() {
         idempotency_key: Some(b"order-9"),
         dedup_name: None,
         ordering_key: None,
+        trace: None,
     };
     let over_rest = match harness.ingestor.ingest(request).await.unwrap() {
         IngestOutcome::Queued(task_id) => task_id,
@@ -144,6 +145,7 @@ async fn a_key_accepted_by_another_process_is_found_in_the_views() {
         idempotency_key: Some(b"invoice-1"),
         dedup_name: None,
         ordering_key: None,
+        trace: None,
     };
     assert_eq!(harness.ingestor.ingest(request).await.unwrap(), IngestOutcome::Replayed(earlier));
     assert!(harness.tasks().await.is_empty());

@@ -70,6 +70,7 @@ impl Tenants {
                 idempotency_key: key.map(str::as_bytes),
                 dedup_name: None,
                 ordering_key: None,
+                trace: None,
             })
             .await
     }
@@ -158,6 +159,7 @@ async fn another_process_answers_a_repeated_key_from_the_views_before_any_projec
         idempotency_key: Some(b"k-1"),
         dedup_name: None,
         ordering_key: None,
+        trace: None,
     };
     assert_eq!(other.accept(request).await.unwrap(), EventOutcome::Replayed { event_id, task_ids });
     assert_eq!(tenants.accepted_events().await.len(), 1);
@@ -176,6 +178,7 @@ async fn refusals_name_what_is_wrong_and_append_nothing() {
         idempotency_key: None,
         dedup_name: None,
         ordering_key: None,
+        trace: None,
     };
     assert!(matches!(tenants.intake.accept(request(None, b"{}")).await, Err(IngestError::MissingEventType)));
     assert!(matches!(tenants.intake.accept(request(Some(b"  "), b"{}")).await, Err(IngestError::MissingEventType)));
@@ -184,6 +187,14 @@ async fn refusals_name_what_is_wrong_and_append_nothing() {
         Err(IngestError::InvalidEventType(_))
     ));
     assert!(matches!(tenants.intake.accept(request(Some(b"order"), b"{nope")).await, Err(IngestError::NotJson)));
+    // Hookline's own types are refused, with the reason the rejected copy carries.
+    let reserved = tenants.intake.accept(request(Some(b" hookline.subscription.disabled"), b"{}")).await;
+    let Err(reserved) = reserved else { panic!("a reserved type was accepted") };
+    assert_eq!(reserved.reason(), "reserved_event_type");
+    assert_eq!(
+        reserved.to_string(),
+        "Event type \"hookline.subscription.disabled\" is reserved: types starting with \"hookline.\" are hookline's own operational events"
+    );
     let big: &'static [u8] = Box::leak(vec![b' '; MAX_BODY_BYTES + 1].into_boxed_slice());
     assert!(matches!(tenants.intake.accept(request(Some(b"order"), big)).await, Err(IngestError::TooLarge { .. })));
     assert!(tenants.accepted_events().await.is_empty());

@@ -78,3 +78,28 @@ pub async fn groups_are_independent(log: Arc<dyn EventLog>) {
     let a_again = consumer(&log, Some(&group_a), &topic, StartFrom::Earliest).await;
     assert_nothing_within(a_again.as_ref(), Duration::from_millis(500), "independent: group a after its commit").await;
 }
+
+/// Any process may read how far a group has committed in a topic, without joining it.
+pub async fn committed_offsets_are_readable(log: Arc<dyn EventLog>) {
+    let topic = new_topic(&log, "committed", 2).await;
+    let group = unique("committed");
+    let never = log.committed_offsets(&group, &topic).await.unwrap_or_else(|e| panic!("committed: {e}"));
+    assert_eq!(never, [], "committed: a group that never committed has no offsets");
+    append(&log, (0..6).map(|i| record(&topic, format!("k{i}").as_bytes(), b"v")).collect(), "committed").await;
+    let member = consumer(&log, Some(&group), &topic, StartFrom::Earliest).await;
+    let got = poll_until(member.as_ref(), 6, "committed: member").await;
+    let first = &got[0];
+    member.commit(&[(first.topic_partition(), first.offset + 1)]).await.unwrap_or_else(|e| panic!("committed: {e}"));
+    let read = log.committed_offsets(&group, &topic).await.unwrap_or_else(|e| panic!("committed: {e}"));
+    assert_eq!(
+        read,
+        [(first.partition, first.offset + 1)],
+        "committed: the partition committed, at the next offset to read; the other has none"
+    );
+    // Reading did not join the group: its member still holds every partition.
+    let mut assignment = member.assignment();
+    assignment.sort();
+    assert_eq!(assignment, [TopicPartition::new(&topic, 0), TopicPartition::new(&topic, 1)], "committed: assignment");
+    let other = log.committed_offsets(&unique("committed-other"), &topic).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(other, [], "committed: another group's commits are its own");
+}

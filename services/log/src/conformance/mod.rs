@@ -16,7 +16,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub use self::groups::{
-    earliest_and_latest, group_resumes_after_commit, groups_are_independent, no_group_reads_without_commits,
+    committed_offsets_are_readable, earliest_and_latest, group_resumes_after_commit, groups_are_independent,
+    no_group_reads_without_commits,
 };
 pub use self::polling::{cancelled_poll_loses_nothing, pause_stops_one_partition, poll_times_out_and_wakes_on_append};
 pub use self::records::{
@@ -40,6 +41,7 @@ pub async fn run_all(log: Arc<dyn EventLog>) {
     earliest_and_latest(log.clone()).await;
     no_group_reads_without_commits(log.clone()).await;
     groups_are_independent(log.clone()).await;
+    committed_offsets_are_readable(log.clone()).await;
     pause_stops_one_partition(log.clone()).await;
     poll_times_out_and_wakes_on_append(log.clone()).await;
     cancelled_poll_loses_nothing(log.clone()).await;

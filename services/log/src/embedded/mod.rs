@@ -286,6 +286,12 @@ impl EventLog for EmbeddedLog {
         Ok(self.topic(topic)?.partitions.iter().map(|p| (p.id, p.end_offset())).collect())
     }
 
+    async fn committed_offsets(&self, group: &str, topic: &str) -> Result<Vec<(u32, u64)>, LogError> {
+        self.topic(topic)?;
+        let committed = self.shared.groups.committed(group);
+        Ok(committed.into_iter().filter(|(tp, _)| tp.topic == topic).map(|(tp, next)| (tp.partition, next)).collect())
+    }
+
     async fn retention(&self, topic: &str) -> Result<Option<Duration>, LogError> {
         Ok(self.topic(topic)?.partitions.first().and_then(|p| p.limits().retention))
     }

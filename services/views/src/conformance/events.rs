@@ -29,6 +29,7 @@ fn event_accepted(tenant: &TenantId, event_type: &str, at: DateTime<Utc>, subscr
         subscriptions,
         payload: RawValue::from_string(r#"{"held":"by the log"}"#.into()).expect("JSON"),
         ordering_key: None,
+        trace: None,
     }
 }
 

@@ -6,7 +6,8 @@
 //!
 //! Cases use fresh random ids and never assume the store is empty, so they may all
 //! run against one shared database (a Cassandra keyspace, say), concurrently.
-//! [`rows_expire_and_are_purged`] and [`events_expire_with_the_retention`] call
+//! [`rows_expire_and_are_purged`], [`events_expire_with_the_retention`] and
+//! [`replays_expire_with_the_retention`] call
 //! `purge_expired`, which may delete other cases' expired rows: they check what a
 //! purge leaves, never how many rows it counts. Timestamps are whole milliseconds, as CQL
 //! stores them.
@@ -15,6 +16,7 @@ mod attempts;
 mod events;
 mod fixtures;
 mod lines;
+mod replays;
 mod retention;
 mod subscriptions;
 mod task_listing;
@@ -30,14 +32,18 @@ pub use self::events::{
     events_expire_with_the_retention, events_fold_ignores_order_and_repeats, tokens_last_used_keeps_the_latest,
 };
 pub use self::lines::{lines_answer_whose_turn_it_is, lines_fold_ignores_order_repeats_and_copies};
+pub use self::replays::{
+    attempts_and_tasks_keep_their_replay, replay_counts_tasks_by_their_best_outcome,
+    replay_fold_ignores_order_and_repeats, replay_listing_pages_newest_first, replays_expire_with_the_retention,
+};
 pub use self::retention::{old_events_are_not_written, rows_expire_and_are_purged};
 pub use self::subscriptions::{
     subscription_changes_follow_versions, subscription_lifecycle, subscription_listing_pages_in_id_order,
     subscription_listing_rejects_invalid_cursor, subscriptions_keep_their_tenant_and_event_types,
 };
 pub use self::task_listing::{
-    task_listing_filters_newest_first, task_listing_hides_expired_tasks, task_listing_pages_with_a_cursor,
-    task_listing_rejects_invalid_cursor, task_payload_positions_are_kept_for_retries,
+    task_listing_filters_newest_first, task_listing_hides_expired_tasks, task_listing_keeps_an_acceptance_window,
+    task_listing_pages_with_a_cursor, task_listing_rejects_invalid_cursor, task_payload_positions_are_kept_for_retries,
 };
 pub use self::tasks::{repeated_attempt_keeps_the_higher_rank, task_fold_ignores_order_and_repeats};
 use crate::{Retention, ViewStore};
@@ -76,6 +82,7 @@ pub async fn run_all(factory: &impl ViewStoreFactory) {
     task_listing_rejects_invalid_cursor(factory).await;
     task_listing_hides_expired_tasks(factory).await;
     task_payload_positions_are_kept_for_retries(factory).await;
+    task_listing_keeps_an_acceptance_window(factory).await;
     rows_expire_and_are_purged(factory).await;
     old_events_are_not_written(factory).await;
     subscriptions_keep_their_tenant_and_event_types(factory).await;
@@ -86,4 +93,9 @@ pub async fn run_all(factory: &impl ViewStoreFactory) {
     tokens_last_used_keeps_the_latest(factory).await;
     lines_answer_whose_turn_it_is(factory).await;
     lines_fold_ignores_order_repeats_and_copies(factory).await;
+    replay_fold_ignores_order_and_repeats(factory).await;
+    replay_counts_tasks_by_their_best_outcome(factory).await;
+    replay_listing_pages_newest_first(factory).await;
+    replays_expire_with_the_retention(factory).await;
+    attempts_and_tasks_keep_their_replay(factory).await;
 }

@@ -10,7 +10,7 @@ use super::{ViewStoreFactory, LONG_RETENTION};
 use crate::{Retention, TaskFilter, TaskPosition, ViewChange, ViewError, ViewStore};
 
 fn of_sub(sub: SubscriptionId) -> TaskFilter {
-    TaskFilter { subscription: Some(sub), status: None }
+    TaskFilter { subscription: Some(sub), ..TaskFilter::default() }
 }
 
 /// Every page of a listing, `limit` at a time, checking that each page but the
@@ -82,7 +82,7 @@ pub async fn task_listing_filters_newest_first(factory: &impl ViewStoreFactory) 
     assert_eq!(list_all(store.as_ref(), of_sub(other), 100).await, vec![theirs.clone()], "the other's task only");
     assert_eq!(list_all(store.as_ref(), of_sub(SubscriptionId::new()), 10).await, vec![], "an unknown subscription");
     for status in [TaskStatus::Pending, TaskStatus::Retrying, TaskStatus::Succeeded, TaskStatus::Failed] {
-        let filter = TaskFilter { subscription: Some(sub), status: Some(status) };
+        let filter = TaskFilter { subscription: Some(sub), status: Some(status), ..TaskFilter::default() };
         let want: Vec<TaskView> = expected.iter().filter(|t| t.status() == status).cloned().collect();
         assert_eq!(list_all(store.as_ref(), filter, 100).await, want, "the subscription's {status:?} tasks");
     }
@@ -90,7 +90,7 @@ pub async fn task_listing_filters_newest_first(factory: &impl ViewStoreFactory) 
     let everyone = list_all(store.as_ref(), TaskFilter::default(), 50).await;
     let all_mine = newest_first(expected.iter().cloned().chain([theirs.clone()]).collect());
     assert_eq!(only(&everyone, &all_mine), ids(&all_mine), "the listing of all tasks, newest first");
-    let failed = TaskFilter { subscription: None, status: Some(TaskStatus::Failed) };
+    let failed = TaskFilter { status: Some(TaskStatus::Failed), ..TaskFilter::default() };
     let listed_failed = list_all(store.as_ref(), failed, 50).await;
     assert!(listed_failed.iter().all(|t| t.status() == TaskStatus::Failed), "only failed tasks, of anyone");
     let failed_mine: Vec<TaskView> = expected.iter().filter(|t| t.status() == TaskStatus::Failed).cloned().collect();
@@ -100,9 +100,10 @@ pub async fn task_listing_filters_newest_first(factory: &impl ViewStoreFactory) 
     let retried = &mine[3];
     let again = attempt(retried, 2, Outcome::Success, now());
     apply(&store, vec![ViewChange::Attempt(again)]).await;
-    let failed_now = TaskFilter { subscription: Some(sub), status: Some(TaskStatus::Failed) };
+    let failed_now = TaskFilter { subscription: Some(sub), status: Some(TaskStatus::Failed), ..TaskFilter::default() };
     assert_eq!(list_all(store.as_ref(), failed_now, 100).await, vec![], "no failed task left");
-    let succeeded = TaskFilter { subscription: Some(sub), status: Some(TaskStatus::Succeeded) };
+    let succeeded =
+        TaskFilter { subscription: Some(sub), status: Some(TaskStatus::Succeeded), ..TaskFilter::default() };
     let listed = list_all(store.as_ref(), succeeded, 100).await;
     assert_eq!(ids(&listed), vec![retried.task_id, mine[2].task_id], "the retried task is succeeded now");
 }
@@ -229,4 +230,58 @@ pub async fn task_payload_positions_are_kept_for_retries(factory: &impl ViewStor
     let forgotten = accepted(TaskId::new(), sub, long_ago);
     apply(&store, vec![accept(&forgotten), dead(&forgotten, long_ago + secs(60), 3)]).await;
     assert!(read(forgotten.task_id).await.is_none(), "a dead letter past the retention keeps nothing");
+}
+
+/// An acceptance window (`accepted_since`, `accepted_before`) lists its tasks only,
+/// newest first, across the buckets of many hours, with or without a subscription;
+/// a first page starts at `accepted_before` rather than walking down from the newest
+/// task (more than a scan budget of newer tasks do not cut it short), and a task older
+/// than `accepted_since` ends the walk.
+pub async fn task_listing_keeps_an_acceptance_window(factory: &impl ViewStoreFactory) {
+    // Long enough to keep tasks of forty days ago, where no other case writes.
+    let store = factory.open(Retention { ttl: Duration::from_secs(60 * 24 * 3600) }).await;
+    let sub = SubscriptionId::new();
+    let since = now() - secs(40 * 24 * 3600);
+    let before = since + secs(6 * 3600);
+    let task_at = |at| accepted(TaskId::new(), sub, at);
+    // Ten hours of tasks before the window, one every twenty minutes.
+    let older: Vec<TaskView> = (1..=30).map(|i| task_at(since - secs(i * 1200))).collect();
+    // The window: every twenty minutes from `since` on, and one a millisecond before `before`.
+    let mut window: Vec<TaskView> = (0..18).map(|i| task_at(since + secs(i * 1200))).collect();
+    window.push(task_at(before - chrono::TimeDelta::milliseconds(1)));
+    // From `before` on (excluded), more tasks than a page may pass over, over forty hours.
+    let newer_count = i64::try_from(crate::LISTING_SCAN_BUDGET).expect("small") + 200;
+    let newer: Vec<TaskView> = (0..newer_count).map(|i| task_at(before + secs(i * 120))).collect();
+    for chunk in older.iter().chain(&window).chain(&newer).collect::<Vec<_>>().chunks(400) {
+        apply(&store, chunk.iter().map(|t| accept(t)).collect()).await;
+    }
+    let windowed = |subscription| TaskFilter {
+        subscription,
+        accepted_since: Some(since),
+        accepted_before: Some(before),
+        ..TaskFilter::default()
+    };
+
+    let first = store.tasks(windowed(Some(sub)), 100, None).await.expect("a first page");
+    assert_eq!(ids(&first.items), ids(&newest_first(window.clone())), "one page holds the whole window");
+    assert_eq!(first.next, None, "a task older than since ends the walk");
+    for limit in [1, 4] {
+        let all = list_all(&*store, windowed(Some(sub)), limit).await;
+        assert_eq!(ids(&all), ids(&newest_first(window.clone())), "the window, {limit} at a time");
+    }
+
+    // Every subscription's tasks: ours in order, and nothing from outside the window.
+    let all = list_all(&*store, windowed(None), 7).await;
+    assert_eq!(only(&all, &window), ids(&newest_first(window.clone())));
+    assert!(all.iter().all(|t| since <= t.created_at && t.created_at < before), "only tasks of the window");
+
+    // One bound at a time.
+    let since_only = TaskFilter { accepted_before: None, ..windowed(Some(sub)) };
+    let expected = newest_first(newer.iter().chain(&window).cloned().collect());
+    assert_eq!(ids(&list_all(&*store, since_only, 100).await), ids(&expected), "from the newest down to since");
+    let before_only = TaskFilter { accepted_since: None, ..windowed(Some(sub)) };
+    let expected = newest_first(window.iter().chain(&older).cloned().collect());
+    let first = store.tasks(before_only, 5, None).await.expect("a first page");
+    assert_eq!(ids(&first.items), ids(&expected[..5]), "the first page starts at before");
+    assert_eq!(ids(&list_all(&*store, before_only, 9).await), ids(&expected), "from before down to the oldest");
 }

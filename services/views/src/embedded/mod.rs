@@ -10,6 +10,7 @@ mod error;
 mod lines;
 mod purge;
 mod read;
+mod replays;
 mod schema;
 mod stored;
 mod write;
@@ -22,8 +23,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hookline_domain::{
-    AttemptRecorded, EventId, LinePlace, LogPosition, Subscription, SubscriptionId, SubscriptionState, TaskId,
-    TaskView, TenantId, TokenId,
+    AttemptRecorded, EventId, LinePlace, LogPosition, ReplayId, Subscription, SubscriptionId, SubscriptionState,
+    TaskId, TaskView, TenantId, TokenId,
 };
 use redb::Database;
 use uuid::Uuid;
@@ -31,7 +32,8 @@ use uuid::Uuid;
 use self::error::EmbeddedError;
 use self::schema::clock_ms;
 use crate::{
-    EventFilter, EventPosition, EventView, Page, Retention, TaskFilter, TaskPosition, ViewChange, ViewError, ViewStore,
+    EventFilter, EventPosition, EventView, Page, ReplayPosition, ReplayView, Retention, TaskFilter, TaskPosition,
+    ViewChange, ViewError, ViewStore,
 };
 
 /// The default page cache of the views (redb's own default is 1 GiB).
@@ -157,6 +159,22 @@ impl ViewStore for EmbeddedViews {
     async fn line_place(&self, task: TaskId) -> Result<LinePlace, ViewError> {
         let now = clock_ms(Utc::now());
         self.blocking(move |db, _| lines::line_place(db, task, now)).await
+    }
+
+    async fn replay(&self, id: ReplayId) -> Result<Option<ReplayView>, ViewError> {
+        let now = clock_ms(Utc::now());
+        self.blocking(move |db, _| read::replay(db, id, now)).await
+    }
+
+    async fn replays(
+        &self,
+        tenant: Option<&TenantId>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<ReplayView>, ViewError> {
+        let after = cursor.map(ReplayPosition::from_cursor).transpose()?;
+        let (tenant, now) = (tenant.cloned(), clock_ms(Utc::now()));
+        self.blocking(move |db, _| read::replays(db, tenant, limit, after, now)).await
     }
 
     async fn tokens_last_used(&self, ids: &[TokenId]) -> Result<HashMap<TokenId, DateTime<Utc>>, ViewError> {

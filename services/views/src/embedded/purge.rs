@@ -3,11 +3,14 @@
 use redb::{Database, ReadableTable};
 
 use super::codec::{decode_attempt, decode_event, decode_task};
+use hookline_domain::ReplayId;
+
 use super::error::EmbeddedError;
 use super::lines::{self, LINES, LINE_PLACES};
+use super::replays::ReplayTables;
 use super::schema::{
     by_sub_key, event_listing_key, listing_key, split_expiry_key, split_row, task_by_sub_key, Bytes, RowKind, ATTEMPTS,
-    ATTEMPTS_BY_SUB, EVENTS, EVENTS_BY_TENANT, EXPIRY, TASKS, TASKS_BY_SUB, TASKS_BY_TIME,
+    ATTEMPTS_BY_SUB, EVENTS, EVENTS_BY_TENANT, EXPIRY, ID_LEN, TASKS, TASKS_BY_SUB, TASKS_BY_TIME,
 };
 use crate::TaskPosition;
 
@@ -20,7 +23,7 @@ const ENTRIES_PER_TRANSACTION: usize = 4 * CHUNK;
 
 /// What one purge transaction did.
 pub(super) struct Purged {
-    /// Task, attempt, event and line rows deleted.
+    /// Task, attempt, event, replay and line rows deleted.
     pub rows: u64,
     /// The transaction stopped at its limit: more rows may be due.
     pub more: bool,
@@ -43,6 +46,7 @@ pub(super) fn purge_expired(db: &Database, now_ms: u64) -> Result<Purged, Embedd
         let mut events_by_tenant = txn.open_table(EVENTS_BY_TENANT)?;
         let mut line_entries = txn.open_table(LINES)?;
         let mut line_places = txn.open_table(LINE_PLACES)?;
+        let mut replays = ReplayTables::open(&txn)?;
         // Every key of a row expired at or before now_ms sorts before this one.
         let end = now_ms.saturating_add(1).to_be_bytes();
         while taken < ENTRIES_PER_TRANSACTION {
@@ -78,6 +82,17 @@ pub(super) fn purge_expired(db: &Database, now_ms: u64) -> Result<Purged, Embedd
                     }
                     RowKind::LineEntry => deleted += u64::from(lines::purge(&mut line_entries, row_key, expires)?),
                     RowKind::LinePlace => deleted += u64::from(lines::purge(&mut line_places, row_key, expires)?),
+                    RowKind::Replay => {
+                        let id: [u8; ID_LEN] =
+                            row_key.try_into().map_err(|_| EmbeddedError::Corrupt("replay expiry entry".into()))?;
+                        let id = ReplayId::from_bytes(id);
+                        // Only the row of this expiry: one rewritten later has its own entry.
+                        if let Some((_, replay)) = replays.get(id)?.filter(|(row_expires, _)| *row_expires == expires) {
+                            // Its task outcomes go with it, and count towards this transaction's share.
+                            taken += replays.forget(id, Some(&replay))? as usize;
+                            deleted += 1;
+                        }
+                    }
                     // Its table was dropped on open; the entry above was all that was left.
                     RowKind::PayloadCopy => {}
                     RowKind::Attempt => {
