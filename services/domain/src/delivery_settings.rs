@@ -190,7 +190,10 @@ const ALWAYS_OWNED: [&str; 15] = [
 
 impl OwnedHeaders {
     pub fn new(secret_header: &str, event_type_header: &str) -> Self {
-        Self { secret_header: secret_header.to_ascii_lowercase(), event_type_header: event_type_header.to_ascii_lowercase() }
+        Self {
+            secret_header: secret_header.to_ascii_lowercase(),
+            event_type_header: event_type_header.to_ascii_lowercase(),
+        }
     }
 
     /// Whether hookline sets `name` itself (compared case-insensitively).
@@ -346,7 +349,8 @@ mod tests {
 
     #[test]
     fn header_values_never_print() {
-        let settings = DeliverySettings { headers: headers(&[("X-Api-Key", "hunter2")]).unwrap(), ..Default::default() };
+        let settings =
+            DeliverySettings { headers: headers(&[("X-Api-Key", "hunter2")]).unwrap(), ..Default::default() };
         assert!(!format!("{settings:?}").contains("hunter2"));
     }
 
@@ -369,7 +373,10 @@ mod tests {
     fn schedules_by_name_or_by_delays() {
         let schedules = RetrySchedules::new(RetryPolicy::default());
         assert_eq!(schedules.policy_for(None), RetryPolicy::default());
-        assert_eq!(schedules.policy_for(Some(&ScheduleChoice::Named(NamedSchedule::Production))), RetryPolicy::production());
+        assert_eq!(
+            schedules.policy_for(Some(&ScheduleChoice::Named(NamedSchedule::Production))),
+            RetryPolicy::production()
+        );
         let short = schedules.policy_for(Some(&ScheduleChoice::Delays(vec![5, 10])));
         assert_eq!(short.max_attempts, 3);
         assert_eq!((1..3).map(|a| short.delay_after(a).as_secs()).collect::<Vec<_>>(), vec![5, 10]);
@@ -381,7 +388,10 @@ mod tests {
         assert_eq!(schedules.tier_for(Duration::from_secs(50_000)).as_deref(), Some("hookline.retry.36000s"));
         assert!(schedules.check_delays(&[5, 10, 30]).is_ok());
         let refused = schedules.check_delays(&[5, 7]).unwrap_err();
-        assert!(refused.message.contains("7 s is not a retry tier") && refused.message.contains("5, 10, 30"), "{refused}");
+        assert!(
+            refused.message.contains("7 s is not a retry tier") && refused.message.contains("5, 10, 30"),
+            "{refused}"
+        );
         assert!(schedules.check_delays(&[]).is_err());
     }
 
@@ -401,7 +411,8 @@ mod tests {
                                "rate_limit_per_second": 5, "max_in_flight": 8})
         );
         assert_eq!(serde_json::from_value::<DeliverySettings>(json).unwrap(), settings);
-        let delays = DeliverySettings { retry_schedule: Some(ScheduleChoice::Delays(vec![5, 5])), ..Default::default() };
+        let delays =
+            DeliverySettings { retry_schedule: Some(ScheduleChoice::Delays(vec![5, 5])), ..Default::default() };
         let json = serde_json::to_value(&delays).unwrap();
         assert_eq!(json, serde_json::json!({"retry_schedule": [5, 5]}));
         assert_eq!(serde_json::from_value::<DeliverySettings>(json).unwrap(), delays);

@@ -113,7 +113,8 @@ fn subscription_events_match_their_schema() {
     }
     // A schedule named rather than listed.
     let mut named = subscription(Some("s3cret"));
-    named.delivery.retry_schedule = Some(ScheduleChoice::Named(hookline_domain::delivery_settings::NamedSchedule::Production));
+    named.delivery.retry_schedule =
+        Some(ScheduleChoice::Named(hookline_domain::delivery_settings::NamedSchedule::Production));
     assert_valid("SubscriptionEvent.json", &SubscriptionEvent::SubscriptionUpdated { subscription: named });
     // Events written before `enabled` existed still validate.
     let mut old =

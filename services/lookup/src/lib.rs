@@ -17,6 +17,7 @@
 //! out holds plaintext, and writers seal with the same sealer ([`SubscriptionDirectory::sealer`]).
 //! A secret that does not open is an error for that subscription, never a missing secret.
 
+mod limits;
 mod metrics;
 mod writes;
 
@@ -30,6 +31,7 @@ use hookline_views::{ViewError, ViewStore};
 use quick_cache::sync::Cache;
 use tokio_util::sync::CancellationToken;
 
+pub use limits::InFlightLimits;
 pub use metrics::CacheStats;
 pub use writes::Verdict;
 
@@ -58,6 +60,8 @@ pub struct SubscriptionDirectory {
     /// Ids the tailer saw change without being able to fold the change: lookups
     /// trust what the views say of them only briefly.
     unsettled: Cache<SubscriptionId, Instant>,
+    /// What the delivery role of this process applies to each subscription now.
+    in_flight: InFlightLimits,
 }
 
 impl SubscriptionDirectory {
@@ -70,6 +74,7 @@ impl SubscriptionDirectory {
             stats: Arc::new(CacheStats::default()),
             sealer: SecretSealer::without_key(),
             unsettled: Cache::new(capacity.clamp(16, 4096)),
+            in_flight: InFlightLimits::new(capacity.clamp(16, 65_536)),
         }
     }
 
@@ -77,6 +82,11 @@ impl SubscriptionDirectory {
     /// plaintext and sealed ones are refused).
     pub fn with_sealer(self, sealer: SecretSealer) -> Self {
         Self { sealer, ..self }
+    }
+
+    /// The in-flight limits the delivery role of this process posts, for the API.
+    pub fn in_flight_limits(&self) -> &InFlightLimits {
+        &self.in_flight
     }
 
     /// The sealer every write of a subscription change must seal with.

@@ -9,7 +9,8 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use hookline_domain::event_types::EventTypePattern;
 use hookline_domain::subscription::FieldError;
 use hookline_domain::{
-    AttemptRecorded, DeliverySettings, Secret, Subscription, SubscriptionId, SubscriptionState, TaskId, TaskView, TenantId,
+    AttemptRecorded, DeliverySettings, Secret, Subscription, SubscriptionId, SubscriptionState, TaskId, TaskView,
+    TenantId,
 };
 use hookline_views::{Page, ViewError};
 use scylla::client::session::Session;

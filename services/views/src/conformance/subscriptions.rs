@@ -3,7 +3,10 @@
 use std::sync::Arc;
 
 use hookline_domain::event_types::parse_patterns;
-use hookline_domain::{DeliverySettings, ScheduleChoice, Secret, Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState, TenantId};
+use hookline_domain::{
+    DeliverySettings, ScheduleChoice, Secret, Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState,
+    TenantId,
+};
 
 use uuid::Uuid;
 
