@@ -1,17 +1,20 @@
 //! One attempt, from its turn in the concurrency gates to its durable outcome, and
 //! what it means for the subscription: a task of a disabled subscription is parked
 //! instead of attempted, and a receiver that is gone or keeps failing gets its
-//! subscription disabled.
+//! subscription disabled. The subscription's delivery settings shape each step: its
+//! rate limit (a task whose turn is far off waits in a retry tier), its in-flight
+//! bound (fixed, or adaptive: every answer is weighed), its extra headers, its
+//! timeout, and the schedule its retries follow.
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use hookline_domain::retry::Jitter;
 use hookline_domain::{
-    topics as topic_names, Outcome, RetryPolicy, Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState,
-    TaskAccepted,
+    topics as topic_names, DeliverySettings, Outcome, RetryPolicy, RetrySchedules, Subscription, SubscriptionEvent,
+    SubscriptionId, SubscriptionState, TaskAccepted,
 };
 use hookline_log::{EventLog, LogError, NewRecord};
 use hookline_lookup::{SubscriptionDirectory, Verdict as LogVerdict};
@@ -26,10 +29,12 @@ use uuid::Uuid;
 use crate::decode::Work;
 use crate::disable::{Streaks, Verdict};
 use crate::drain::Deferral;
-use crate::gates::Gates;
-use crate::http::{Outgoing, Sender};
+use crate::gates::{Bound, Gates, Pass};
+use crate::http::{Outgoing, Response, Sender};
+use crate::limiter::Signal;
 use crate::metrics::{AttemptTally, DeadLetterCause, DeliveryMetrics};
-use crate::outcome::{deferred, outcome_records, parked, AttemptReport, Backoff};
+use crate::outcome::{deferred, deferred_until, outcome_records, parked, AttemptReport, Backoff};
+use crate::pace::{Admission, Pacer};
 
 /// The error of a task kept for a disabled subscription until it passed the retention.
 pub const DISABLED_PAST_RETENTION: &str = "subscription disabled past the retention";
@@ -50,8 +55,17 @@ pub struct Attempter {
     pub log: Arc<dyn EventLog>,
     pub directory: Arc<SubscriptionDirectory>,
     pub gates: Gates,
+    /// The configured retry schedule: where tasks are parked and deferred.
     pub retry: RetryPolicy,
+    /// Every schedule a subscription may follow.
+    pub schedules: RetrySchedules,
     pub jitter: Jitter,
+    /// Per-attempt timeout of subscriptions that set none (`DELIVERY_TIMEOUT_SECONDS`),
+    /// and the most any may set (`HOOKLINE_MAX_TIMEOUT_SECONDS`).
+    pub timeout: Duration,
+    pub max_timeout: Duration,
+    /// The turns of rate-limited subscriptions.
+    pub pacer: std::sync::Mutex<Pacer>,
     /// How long to keep retrying a lookup the view store says may succeed later.
     pub lookup_patience: Duration,
     pub metrics: DeliveryMetrics,
@@ -88,6 +102,23 @@ impl Attempter {
             attempt = work.attempt,
         );
         async move {
+            let id = work.task.subscription_id;
+            // What the subscription asks of its deliveries, as known now (the attempt reads
+            // the subscription again once it has its turn).
+            let settings = self.settings_of(id).await;
+            // A rate-limited subscription's task whose turn is far off waits for it in the log.
+            if let Some(per_second) = settings.rate_limit_per_second {
+                let admission = self.pacer.lock().unwrap_or_else(PoisonError::into_inner).admit(id, per_second, Instant::now());
+                if let Admission::Defer { due } = admission {
+                    let due_at = Utc::now() + TimeDelta::from_std(due - Instant::now()).unwrap_or_default();
+                    if let Some(record) = deferred_until(&self.schedules, &work.task, work.attempt, due_at, Utc::now()) {
+                        tracing::debug!(topic = record.topic, due_at = %due_at, "rate limit: task deferred to its turn");
+                        append_durably(self.log.as_ref(), vec![record]).await?;
+                        self.metrics.rate_deferred();
+                        return Ok(Settled::Done);
+                    }
+                }
+            }
             // A subscription whose line is long and drains slowly (a slow or dead receiver): its
             // next records wait in the log (shortest tier), not here, so the consumer keeps
             // reading for others.
@@ -104,13 +135,14 @@ impl Attempter {
                     return Ok(Settled::Done);
                 }
             }
-            let _pass = tokio::select! {
+            let bound = settings.max_in_flight.map_or(Bound::Adaptive, |max| Bound::Fixed(max as usize));
+            let pass = tokio::select! {
                 biased;
                 _ = stop.cancelled() => return Ok(Settled::Abandoned),
-                pass = self.gates.enter(work.task.subscription_id) => pass,
+                pass = self.gates.enter(id, bound) => pass,
             };
             let _running = self.metrics.running();
-            match self.attempt(&work.task, work.attempt).await {
+            match self.attempt(&work.task, work.attempt, &pass).await {
                 Turn::Parked(record) => {
                     tracing::debug!(topic = record.topic, "subscription disabled, task parked");
                     append_durably(self.log.as_ref(), vec![record]).await?;
@@ -130,11 +162,13 @@ impl Attempter {
     }
 
     /// Makes the attempt (or parks the task); returns the records of its outcome and
-    /// what to count once they are durable.
-    async fn attempt(&self, task: &TaskAccepted, attempt: u32) -> Turn {
+    /// what to count once they are durable. The answer is weighed by the line's
+    /// adaptive limit, through `pass`.
+    async fn attempt(&self, task: &TaskAccepted, attempt: u32, pass: &Pass) -> Turn {
         let state = self.lookup(task.subscription_id).await;
-        let attempted_at = Utc::now();
+        let mut attempted_at = Utc::now();
         let mut attempted = None;
+        let mut policy = None;
         let report = match state.as_ref().map(|state| state.as_deref()) {
             Ok(Some(SubscriptionState::Live(subscription))) if !subscription.enabled => {
                 let kept_for = (attempted_at - task.accepted_at).to_std().unwrap_or_default();
@@ -146,6 +180,17 @@ impl Attempter {
                 }
             }
             Ok(Some(SubscriptionState::Live(subscription))) => {
+                let settings = &subscription.delivery;
+                if let Some(per_second) = settings.rate_limit_per_second {
+                    let turn = self.pacer.lock().unwrap_or_else(PoisonError::into_inner).send_at(
+                        subscription.id,
+                        per_second,
+                        Instant::now(),
+                    );
+                    tokio::time::sleep_until(turn).await;
+                    attempted_at = Utc::now();
+                }
+                policy = Some(self.schedules.policy_for(settings.retry_schedule.as_ref()));
                 let outgoing = Outgoing {
                     url: &subscription.target_url,
                     webhook_id: task.webhook_id().to_string(),
@@ -154,9 +199,12 @@ impl Attempter {
                     event_type: task.event_type.as_deref(),
                     // The previous secret signs too until its grace ends, checked now.
                     secrets: subscription.secrets_at(attempted_at),
+                    headers: &settings.headers,
+                    timeout: settings.timeout(self.timeout, self.max_timeout),
                 };
                 let response = self.sender.send(outgoing).await;
                 self.metrics.request_took(response.latency);
+                pass.answered(response.latency, capacity_signal(&response));
                 let report = AttemptReport::from_response(response);
                 let verdict = match (report.http_status, &report.error) {
                     (Some(410), _) => Verdict::Gone,
@@ -177,7 +225,9 @@ impl Attempter {
             "attempt made"
         );
         let (http_status, permanent) = (report.http_status, report.permanent);
-        let backoff = Backoff { policy: &self.retry, jitter: self.jitter, draw: rand::random() };
+        // Retries follow the subscription's schedule as it is at this failure.
+        let backoff =
+            Backoff { policy: policy.as_ref().unwrap_or(&self.retry), jitter: self.jitter, draw: rand::random() };
         let records = outcome_records(backoff, task, attempt, attempted_at, report);
         // The records say what happened: an attempt alone, or followed by a retry or a dead letter.
         let dead_lettered = records.get(1).is_some_and(|follow_up| follow_up.topic == topic_names::DLQ);
@@ -244,6 +294,15 @@ impl Attempter {
         Ok(())
     }
 
+    /// The delivery settings of subscription `id` as this process knows them now; the
+    /// defaults when it cannot be read (its attempt then says why).
+    async fn settings_of(&self, id: SubscriptionId) -> DeliverySettings {
+        match self.directory.get(id).await {
+            Ok(Some(state)) => state.live().map(|live| live.delivery.clone()).unwrap_or_default(),
+            Ok(None) | Err(_) => DeliverySettings::default(),
+        }
+    }
+
     /// The subscription's state; a passing view-store outage is waited out for a while
     /// rather than charged to the receiver as a failed attempt.
     async fn lookup(&self, id: SubscriptionId) -> Result<Option<Arc<SubscriptionState>>, ViewError> {
@@ -259,6 +318,16 @@ impl Attempter {
                 result => return result,
             }
         }
+    }
+}
+
+/// What an answer tells the adaptive limit: 429, 503 and timeouts say "too much".
+fn capacity_signal(response: &Response) -> Signal {
+    match response.status {
+        _ if response.timed_out => Signal::Overload,
+        Some(429 | 503) => Signal::Overload,
+        Some(status) if (200..300).contains(&status) => Signal::Success,
+        _ => Signal::Failure,
     }
 }
 

@@ -69,16 +69,18 @@ mod error;
 mod gates;
 mod guard;
 mod http;
+mod limiter;
 mod metrics;
 mod offsets;
 mod outcome;
+mod pace;
 mod retry_after;
 mod schedule;
 mod source;
 mod started;
 
 pub use attempt::DISABLED_PAST_RETENTION;
-pub use config::{groups, topics, DeliveryConfig, InvalidProxy, OutboundProxy};
+pub use config::{groups, topics, DeliveryConfig, InvalidProxy, OutboundProxy, DEFAULT_MAX_TIMEOUT};
 pub use disable::{DisablePolicy, DEFAULT_DISABLE_AFTER_ATTEMPTS, DEFAULT_DISABLE_AFTER_FAILING};
 pub use error::DeliveryError;
 pub use guard::{HostResolver, Lookup, SystemResolver};
@@ -93,6 +95,7 @@ use gates::Gates;
 use hookline_quarantine::SetAside;
 use http::Sender;
 use metrics::DeliveryMetrics;
+use pace::Pacer;
 use source::{SourceLoop, SourceSettings};
 
 /// What the delivery role runs on.
@@ -113,12 +116,20 @@ pub async fn run(config: DeliveryConfig, deps: DeliveryDeps, shutdown: Cancellat
     if !problems.is_empty() {
         return Err(DeliveryError::Config(problems));
     }
+    let schedules = config.schedules();
+    let gates =
+        Gates::new(config.max_in_flight, config.max_in_flight_per_subscription, deps.directory.in_flight_limits());
+    deps.metrics.register(gates.limits_histogram());
     let attempter = Arc::new(Attempter {
         sender: Sender::new(&config, deps.resolver)?,
         log: deps.log.clone(),
         directory: deps.directory,
-        gates: Gates::new(config.max_in_flight, config.max_in_flight_per_subscription),
+        gates,
         retry: config.retry.clone(),
+        schedules: schedules.clone(),
+        timeout: config.timeout,
+        max_timeout: config.max_timeout,
+        pacer: std::sync::Mutex::new(Pacer::default()),
         jitter: config.retry_jitter,
         lookup_patience: config.timeout,
         metrics: DeliveryMetrics::new(&deps.metrics),
@@ -137,10 +148,11 @@ pub async fn run(config: DeliveryConfig, deps: DeliveryDeps, shutdown: Cancellat
         longest_wait,
         held_limit: config.held_limit(),
         shutdown_grace: config.shutdown_grace,
-        longest_retry_delay: config.retry.max_delay(),
+        longest_retry_delay: schedules.max_delay(),
     };
     let mut sources = vec![(topic_names::DELIVERIES.to_string(), settings(SourceKind::FirstAttempts, Duration::ZERO))];
-    for delay in config.retry.tier_delays() {
+    // Every schedule's tiers: a subscription may follow any of them.
+    for delay in schedules.tier_delays() {
         sources.push((topic_names::retry_tier(delay.as_secs()), settings(SourceKind::RetryTier, delay)));
     }
 

@@ -223,7 +223,7 @@ impl SourceLoop {
 
     fn dispatch(&mut self, pending: Pending) {
         if pending.reschedule {
-            if let Some(record) = rescheduled(&self.attempter.retry, &pending.work, Utc::now()) {
+            if let Some(record) = rescheduled(&self.attempter.schedules, &pending.work, Utc::now()) {
                 tracing::debug!(task_id = %pending.work.task.task_id, topic = record.topic, "retry put back in a tier");
                 let log = self.log.clone();
                 self.tasks.spawn(async move {

@@ -61,7 +61,7 @@ pub struct SubscriptionDirectory {
     /// trust what the views say of them only briefly.
     unsettled: Cache<SubscriptionId, Instant>,
     /// What the delivery role of this process applies to each subscription now.
-    in_flight: InFlightLimits,
+    in_flight: Arc<InFlightLimits>,
 }
 
 impl SubscriptionDirectory {
@@ -74,7 +74,7 @@ impl SubscriptionDirectory {
             stats: Arc::new(CacheStats::default()),
             sealer: SecretSealer::without_key(),
             unsettled: Cache::new(capacity.clamp(16, 4096)),
-            in_flight: InFlightLimits::new(capacity.clamp(16, 65_536)),
+            in_flight: Arc::new(InFlightLimits::new(capacity.clamp(16, 65_536))),
         }
     }
 
@@ -85,8 +85,8 @@ impl SubscriptionDirectory {
     }
 
     /// The in-flight limits the delivery role of this process posts, for the API.
-    pub fn in_flight_limits(&self) -> &InFlightLimits {
-        &self.in_flight
+    pub fn in_flight_limits(&self) -> Arc<InFlightLimits> {
+        self.in_flight.clone()
     }
 
     /// The sealer every write of a subscription change must seal with.

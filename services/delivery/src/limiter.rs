@@ -1,0 +1,312 @@
+//! Adaptive concurrency: how many attempts one subscription may have in flight, found
+//! from how its receiver answers (`max_in_flight: "auto"`). Pure: times are passed in.
+//!
+//! AIMD on latency and overload, in the spirit of TCP and of Netflix's
+//! concurrency-limits (whose gradient limiter the cut follows):
+//! - **Overload** — a 429, a 503 or a timeout — cuts the limit to three quarters.
+//! - **Rising latency** — an answer that took more than 1.5 times the receiver's
+//!   no-load latency (the fastest answer of the last 10 to 20 s), and at least 20 ms
+//!   more — cuts it in proportion (`limit × 1.5 × no-load / latency`), to between a
+//!   half and 0.9 of what it was.
+//! - Only answers to requests sent after the last cut count: those sent before tell of
+//!   the limit as it was, and one slow burst must cut once, not once per answer.
+//! - **Successes** while the line is full (every slot taken, or tasks waiting) raise
+//!   it: by one per answer at first (slow start: the limit doubles every round trip)
+//!   until the first cut; then by one per round trip, but by one per 32 round trips
+//!   near the limit where the last cut happened, so that a receiver whose capacity is
+//!   found is probed rarely (each probe past its capacity costs a round of slow
+//!   answers), while one whose capacity grew is soon found again.
+//! - Other failures (a 500, a refused connection) say nothing of capacity: the limit
+//!   stays.
+//!
+//! The limit stays between 1 and the configured cap (`HOOKLINE_MAX_IN_FLIGHT_PER_SUBSCRIPTION`).
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// The limit a subscription starts with.
+const INITIAL_LIMIT: f64 = 4.0;
+/// How much longer than the no-load latency an answer may take before it counts as congestion.
+const LATENCY_TOLERANCE: f64 = 1.5;
+/// The least excess latency that counts as congestion, above the jitter of a busy machine.
+const LATENCY_NOISE: Duration = Duration::from_millis(20);
+/// What an overload (429, 503, timeout) leaves of the limit.
+const OVERLOAD_BACKOFF: f64 = 0.75;
+/// The bounds of a cut for rising latency.
+const LATENCY_BACKOFF: (f64, f64) = (0.5, 0.9);
+/// Round trips per step of the limit near where the last cut happened.
+const PLATEAU_ROUND_TRIPS: f64 = 32.0;
+/// How long one bucket of the no-load latency's windowed minimum lasts.
+const BASELINE_WINDOW: Duration = Duration::from_secs(10);
+
+/// What one answer tells about the receiver's capacity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// A 2xx.
+    Success,
+    /// A 429, a 503 or a timeout: too much.
+    Overload,
+    /// Any other failure: nothing about capacity.
+    Failure,
+}
+
+/// One answer, as the limiter weighs it.
+#[derive(Clone, Copy, Debug)]
+pub struct Sample {
+    /// When the request was sent.
+    pub sent_at: Instant,
+    pub latency: Duration,
+    pub signal: Signal,
+    /// Whether the line used its whole limit when the answer came (every slot taken, or
+    /// tasks waiting): only then does a success show the limit could be higher.
+    pub saturated: bool,
+}
+
+/// The fastest answer of the last one or two windows.
+#[derive(Clone, Copy, Debug)]
+struct WindowedMin {
+    window_start: Instant,
+    current: Option<Duration>,
+    previous: Option<Duration>,
+}
+
+impl WindowedMin {
+    fn new(now: Instant) -> Self {
+        Self { window_start: now, current: None, previous: None }
+    }
+
+    fn observe(&mut self, latency: Duration, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.window_start);
+        if elapsed >= BASELINE_WINDOW {
+            // A window with nothing in it forgets the one before too.
+            self.previous = if elapsed >= BASELINE_WINDOW * 2 { None } else { self.current };
+            self.current = None;
+            self.window_start = now;
+        }
+        self.current = Some(self.current.map_or(latency, |known| known.min(latency)));
+    }
+
+    fn get(&self) -> Option<Duration> {
+        match (self.current, self.previous) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// One subscription's adaptive limit.
+#[derive(Clone, Copy, Debug)]
+pub struct AdaptiveLimit {
+    limit: f64,
+    max: f64,
+    /// The limit just before the last cut; `None` until the first (slow start).
+    cut_from: Option<f64>,
+    /// When the last cut happened: answers to requests sent before it are not weighed.
+    cut_at: Option<Instant>,
+    baseline: WindowedMin,
+}
+
+impl AdaptiveLimit {
+    /// A limit starting low, at most `max`.
+    pub fn new(max: usize, now: Instant) -> Self {
+        let max = max.max(1) as f64;
+        Self { limit: INITIAL_LIMIT.min(max), max, cut_from: None, cut_at: None, baseline: WindowedMin::new(now) }
+    }
+
+    /// The attempts that may be in flight now.
+    pub fn limit(&self) -> usize {
+        self.limit.floor().clamp(1.0, self.max) as usize
+    }
+
+    /// Weighs one answer, received at `now`.
+    pub fn observe(&mut self, sample: Sample, now: Instant) {
+        if sample.signal == Signal::Success {
+            self.baseline.observe(sample.latency, now);
+        }
+        if self.cut_at.is_some_and(|cut_at| sample.sent_at < cut_at) {
+            return;
+        }
+        match sample.signal {
+            Signal::Overload => self.cut(OVERLOAD_BACKOFF, now),
+            Signal::Failure => {}
+            Signal::Success => match self.congestion(sample.latency) {
+                Some(factor) => self.cut(factor, now),
+                None if sample.saturated => self.raise(),
+                None => {}
+            },
+        }
+    }
+
+    /// The cut a latency calls for, if it shows congestion.
+    fn congestion(&self, latency: Duration) -> Option<f64> {
+        let baseline = self.baseline.get()?;
+        let congested = latency.as_secs_f64() > baseline.as_secs_f64() * LATENCY_TOLERANCE
+            && latency.saturating_sub(baseline) >= LATENCY_NOISE;
+        congested.then(|| {
+            let gradient = LATENCY_TOLERANCE * baseline.as_secs_f64() / latency.as_secs_f64();
+            gradient.clamp(LATENCY_BACKOFF.0, LATENCY_BACKOFF.1)
+        })
+    }
+
+    fn cut(&mut self, factor: f64, now: Instant) {
+        self.cut_from = Some(self.limit);
+        self.limit = (self.limit * factor).clamp(1.0, self.max);
+        self.cut_at = Some(now);
+    }
+
+    fn raise(&mut self) {
+        let step = match self.cut_from {
+            None => 1.0,
+            Some(cut_from) if (self.limit - cut_from).abs() <= 1.0 => 1.0 / (PLATEAU_ROUND_TRIPS * self.limit),
+            Some(_) => 1.0 / self.limit,
+        };
+        self.limit = (self.limit + step).min(self.max);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn success(sent_at: Instant, latency: Duration) -> Sample {
+        Sample { sent_at, latency, signal: Signal::Success, saturated: true }
+    }
+
+    #[test]
+    fn slow_start_doubles_the_limit_each_round_trip_while_the_line_is_full() {
+        let t0 = Instant::now();
+        let mut limit = AdaptiveLimit::new(64, t0);
+        assert_eq!(limit.limit(), 4);
+        for n in 1..=4 {
+            limit.observe(success(t0, ms(5)), t0 + ms(5 + n));
+        }
+        assert_eq!(limit.limit(), 8);
+        // A line that does not use its limit gives no reason to raise it.
+        limit.observe(Sample { saturated: false, ..success(t0, ms(5)) }, t0 + ms(20));
+        assert_eq!(limit.limit(), 8);
+        for n in 0..100 {
+            limit.observe(success(t0, ms(5)), t0 + ms(30 + n));
+        }
+        assert_eq!(limit.limit(), 64, "capped");
+    }
+
+    #[test]
+    fn overload_cuts_once_per_round_of_requests() {
+        let t0 = Instant::now();
+        let mut limit = AdaptiveLimit::new(64, t0);
+        for n in 0..28 {
+            limit.observe(success(t0, ms(5)), t0 + ms(n));
+        }
+        assert_eq!(limit.limit(), 32);
+        let overloaded = |sent_at| Sample { sent_at, latency: ms(1), signal: Signal::Overload, saturated: true };
+        limit.observe(overloaded(t0 + ms(100)), t0 + ms(101));
+        assert_eq!(limit.limit(), 24);
+        // Every other 429 of requests sent before the cut: nothing more.
+        for n in 0..31 {
+            limit.observe(overloaded(t0 + ms(100)), t0 + ms(102 + n));
+        }
+        assert_eq!(limit.limit(), 24);
+        // One sent after it cuts again.
+        limit.observe(overloaded(t0 + ms(200)), t0 + ms(201));
+        assert_eq!(limit.limit(), 18);
+        // Other failures say nothing.
+        limit.observe(Sample { signal: Signal::Failure, ..overloaded(t0 + ms(300)) }, t0 + ms(301));
+        assert_eq!(limit.limit(), 18);
+    }
+
+    #[test]
+    fn latency_cuts_in_proportion_and_small_jitter_does_not() {
+        let t0 = Instant::now();
+        let mut limit = AdaptiveLimit::new(64, t0);
+        for n in 0..12 {
+            limit.observe(success(t0, ms(2)), t0 + ms(n));
+        }
+        assert_eq!(limit.limit(), 16);
+        // Ten times slower, but only by 18 ms: the noise of a busy machine.
+        limit.observe(success(t0 + ms(20), ms(20)), t0 + ms(40));
+        assert_eq!(limit.limit(), 17);
+        // 100 ms against 2: the deepest cut, a half.
+        limit.observe(success(t0 + ms(50), ms(100)), t0 + ms(150));
+        assert_eq!(limit.limit(), 8);
+    }
+
+    #[test]
+    fn the_no_load_latency_follows_a_receiver_that_became_slower() {
+        let t0 = Instant::now();
+        let mut limit = AdaptiveLimit::new(64, t0);
+        limit.observe(success(t0, ms(10)), t0 + ms(10));
+        // From here every answer takes 100 ms: congestion, for a while.
+        let mut at = t0 + ms(100);
+        let mut cuts = 0;
+        for _ in 0..400 {
+            let before = limit.limit();
+            limit.observe(success(at, ms(100)), at + ms(100));
+            cuts += usize::from(limit.limit() < before);
+            at += ms(100);
+        }
+        assert!(cuts >= 1);
+        // Once the old answers left the window, 100 ms is the receiver's no-load latency
+        // and the limit grows again.
+        assert!(limit.limit() > 1, "{limit:?}");
+        let before = limit.limit();
+        for _ in 0..200 {
+            limit.observe(success(at, ms(100)), at + ms(100));
+            at += ms(10);
+        }
+        assert!(limit.limit() > before, "{before} -> {}", limit.limit());
+    }
+
+    /// A receiver whose latency climbs steeply above `capacity` requests in flight,
+    /// against a line that keeps `limit` requests in flight: discrete events, no clock.
+    /// Returns the in-flight counts the receiver saw at each arrival and what was
+    /// completed by the end.
+    fn simulate(capacity: usize, base: Duration, span: Duration, adaptive: bool) -> (Vec<usize>, usize) {
+        let t0 = Instant::now();
+        let mut limiter = AdaptiveLimit::new(64, t0);
+        let fixed = capacity;
+        // (done at, sent at)
+        let mut in_flight: VecDeque<(Instant, Instant)> = VecDeque::new();
+        let mut seen = Vec::new();
+        let mut completed = 0;
+        let mut now = t0;
+        while now < t0 + span {
+            let limit = if adaptive { limiter.limit() } else { fixed };
+            while in_flight.len() < limit {
+                let n = in_flight.len() + 1;
+                seen.push(n);
+                let latency = base * (1 + n.saturating_sub(capacity) as u32);
+                in_flight.push_back((now + latency, now));
+            }
+            in_flight.make_contiguous().sort();
+            let (done_at, sent_at) = in_flight.pop_front().expect("something in flight");
+            now = done_at;
+            completed += 1;
+            let saturated = in_flight.len() + 1 >= limiter.limit();
+            limiter.observe(Sample { sent_at, latency: done_at - sent_at, signal: Signal::Success, saturated }, now);
+        }
+        (seen, completed)
+    }
+
+    #[test]
+    fn it_settles_at_the_capacity_of_a_receiver_that_slows_down_past_it() {
+        let (base, span) = (ms(50), Duration::from_secs(60));
+        let (seen, adaptive) = simulate(8, base, span, true);
+        let (_, fixed) = simulate(8, base, span, false);
+        let settled = &seen[seen.len() / 2..];
+        let mut sorted = settled.to_vec();
+        sorted.sort_unstable();
+        let median = sorted[sorted.len() / 2];
+        let above = settled.iter().filter(|n| **n > 12).count();
+        println!("adaptive: {adaptive} done, fixed 8: {fixed} done, median in flight {median}, above 12: {above}");
+        assert!((8..=12).contains(&median), "median in flight {median}");
+        assert_eq!(above, 0);
+        assert!(adaptive as f64 >= 0.9 * fixed as f64, "{adaptive} against {fixed}");
+    }
+}
