@@ -136,13 +136,13 @@ impl Attempter {
                 }
             }
             let bound = settings.max_in_flight.map_or(Bound::Adaptive, |max| Bound::Fixed(max as usize));
-            let pass = tokio::select! {
+            let mut pass = tokio::select! {
                 biased;
                 _ = stop.cancelled() => return Ok(Settled::Abandoned),
                 pass = self.gates.enter(id, bound) => pass,
             };
             let _running = self.metrics.running();
-            match self.attempt(&work.task, work.attempt, &pass).await {
+            match self.attempt(&work.task, work.attempt, &mut pass).await {
                 Turn::Parked(record) => {
                     tracing::debug!(topic = record.topic, "subscription disabled, task parked");
                     append_durably(self.log.as_ref(), vec![record]).await?;
@@ -163,8 +163,8 @@ impl Attempter {
 
     /// Makes the attempt (or parks the task); returns the records of its outcome and
     /// what to count once they are durable. The answer is weighed by the line's
-    /// adaptive limit, through `pass`.
-    async fn attempt(&self, task: &TaskAccepted, attempt: u32, pass: &Pass) -> Turn {
+    /// adaptive limit, and the subscription's slot given back, through `pass`.
+    async fn attempt(&self, task: &TaskAccepted, attempt: u32, pass: &mut Pass) -> Turn {
         let state = self.lookup(task.subscription_id).await;
         let mut attempted_at = Utc::now();
         let mut attempted = None;
@@ -182,12 +182,7 @@ impl Attempter {
             Ok(Some(SubscriptionState::Live(subscription))) => {
                 let settings = &subscription.delivery;
                 if let Some(per_second) = settings.rate_limit_per_second {
-                    let turn = self.pacer.lock().unwrap_or_else(PoisonError::into_inner).send_at(
-                        subscription.id,
-                        per_second,
-                        Instant::now(),
-                    );
-                    tokio::time::sleep_until(turn).await;
+                    self.wait_for_turn(subscription.id, per_second).await;
                     attempted_at = Utc::now();
                 }
                 policy = Some(self.schedules.policy_for(settings.retry_schedule.as_ref()));
@@ -292,6 +287,19 @@ impl Attempter {
         }
         tracing::warn!(reason, "subscription not disabled: it kept changing meanwhile (a later failure tries again)");
         Ok(())
+    }
+
+    /// Waits until a request to the rate-limited `id` may leave.
+    async fn wait_for_turn(&self, id: SubscriptionId, per_second: u32) {
+        let pacer = || self.pacer.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut wake_at = pacer().send_at(id, per_second, Instant::now());
+        loop {
+            tokio::time::sleep_until(wake_at).await;
+            match pacer().go(id, per_second, Instant::now()) {
+                Ok(()) => return,
+                Err(again) => wake_at = again,
+            }
+        }
     }
 
     /// The delivery settings of subscription `id` as this process knows them now; the

@@ -100,13 +100,19 @@ impl SubscriptionLine {
 /// Leave to make one attempt; the slots are given back when it is dropped.
 pub struct Pass {
     _global: OwnedSemaphorePermit,
-    subscription: SubscriptionSlot,
+    /// Given back as soon as the receiver has answered: the line counts requests to the
+    /// receiver, not outcomes being written.
+    subscription: Option<SubscriptionSlot>,
 }
 
 impl Pass {
-    /// Tells the line's adaptive limit (if it has one) how the attempt went.
-    pub fn answered(&self, latency: Duration, signal: Signal) {
-        self.subscription.answered(latency, signal);
+    /// The receiver answered (or did not, within the timeout): tells the line's
+    /// adaptive limit (if it has one) how, and gives the subscription's slot back. The
+    /// global slot is kept until the pass is dropped, once the outcome is durable.
+    pub fn answered(&mut self, latency: Duration, signal: Signal) {
+        if let Some(slot) = self.subscription.take() {
+            slot.answered(latency, signal);
+        }
     }
 }
 
@@ -131,6 +137,14 @@ impl SubscriptionSlot {
         adaptive.observe(sample, now);
         let limit = adaptive.limit();
         if limit != line.limit() {
+            tracing::debug!(
+                from = line.limit(),
+                to = limit,
+                latency_ms = latency.as_millis() as u64,
+                ?signal,
+                saturated,
+                "in-flight limit moved"
+            );
             line.resize(limit);
             self.posted.post(self.id, limit as u32);
         }
@@ -219,7 +233,7 @@ impl Gates {
         slot.permit = semaphore.acquire_owned().await.ok();
         let global = self.global.clone().acquire_owned().await.expect("the global semaphore is never closed");
         slot.entered = true;
-        Pass { _global: global, subscription: slot }
+        Pass { _global: global, subscription: Some(slot) }
     }
 
     /// The line of attempts to `id` as it is now.
@@ -346,7 +360,7 @@ mod tests {
         }
         // Four quick successes of a full line: slow start doubles the limit, and four
         // of those waiting get in.
-        for pass in &passes {
+        for pass in &mut passes {
             pass.answered(Duration::from_millis(2), Signal::Success);
         }
         assert_eq!((gates.limit(id), posted.current(id)), (Some(8), Some(8)));

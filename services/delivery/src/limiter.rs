@@ -4,12 +4,15 @@
 //! AIMD on latency and overload, in the spirit of TCP and of Netflix's
 //! concurrency-limits (whose gradient limiter the cut follows):
 //! - **Overload** — a 429, a 503 or a timeout — cuts the limit to three quarters.
-//! - **Rising latency** — an answer that took more than 1.5 times the receiver's
-//!   no-load latency (the fastest answer of the last 10 to 20 s), and at least 20 ms
-//!   more — cuts it in proportion (`limit × 1.5 × no-load / latency`), to between a
-//!   half and 0.9 of what it was.
-//! - Only answers to requests sent after the last cut count: those sent before tell of
-//!   the limit as it was, and one slow burst must cut once, not once per answer.
+//! - **Rising latency** — answers taking more than 1.5 times the receiver's no-load
+//!   latency (the fastest answer of the last 10 to 20 s), and at least 20 ms more —
+//!   cuts it in proportion (`limit × 1.5 × no-load / latency`), to between a half and
+//!   0.9 of what it was. The latency weighed is a moving average (each answer counts
+//!   for a quarter), so that one slow answer on a busy machine is not taken for a
+//!   receiver slowing down, while a run of them is within three or four answers.
+//! - Only answers to requests sent a round trip after the last cut count: those sent
+//!   before tell of the limit as it was (or of the requests still in flight from then),
+//!   and one slow burst must cut once, not once per answer.
 //! - **Successes** while the line is full (every slot taken, or tasks waiting) raise
 //!   it: by one per answer at first (slow start: the limit doubles every round trip)
 //!   until the first cut; then by one per round trip, but by one per 32 round trips
@@ -35,6 +38,8 @@ const LATENCY_NOISE: Duration = Duration::from_millis(20);
 const OVERLOAD_BACKOFF: f64 = 0.75;
 /// The bounds of a cut for rising latency.
 const LATENCY_BACKOFF: (f64, f64) = (0.5, 0.9);
+/// How much of the moving average of latencies each answer makes.
+const SMOOTHING: f64 = 0.25;
 /// Round trips per step of the limit near where the last cut happened.
 const PLATEAU_ROUND_TRIPS: f64 = 32.0;
 /// How long one bucket of the no-load latency's windowed minimum lasts.
@@ -102,16 +107,26 @@ pub struct AdaptiveLimit {
     max: f64,
     /// The limit just before the last cut; `None` until the first (slow start).
     cut_from: Option<f64>,
-    /// When the last cut happened: answers to requests sent before it are not weighed.
-    cut_at: Option<Instant>,
+    /// A round trip after the last cut: answers to requests sent before it are not
+    /// weighed (the requests in flight at the cut had not drained yet).
+    weigh_after: Option<Instant>,
     baseline: WindowedMin,
+    /// The moving average of the latencies of successes weighed, in seconds.
+    smoothed: Option<f64>,
 }
 
 impl AdaptiveLimit {
     /// A limit starting low, at most `max`.
     pub fn new(max: usize, now: Instant) -> Self {
         let max = max.max(1) as f64;
-        Self { limit: INITIAL_LIMIT.min(max), max, cut_from: None, cut_at: None, baseline: WindowedMin::new(now) }
+        Self {
+            limit: INITIAL_LIMIT.min(max),
+            max,
+            cut_from: None,
+            weigh_after: None,
+            baseline: WindowedMin::new(now),
+            smoothed: None,
+        }
     }
 
     /// The attempts that may be in flight now.
@@ -124,35 +139,42 @@ impl AdaptiveLimit {
         if sample.signal == Signal::Success {
             self.baseline.observe(sample.latency, now);
         }
-        if self.cut_at.is_some_and(|cut_at| sample.sent_at < cut_at) {
+        if self.weigh_after.is_some_and(|after| sample.sent_at < after) {
             return;
         }
         match sample.signal {
-            Signal::Overload => self.cut(OVERLOAD_BACKOFF, now),
+            Signal::Overload => {
+                let round_trip = self.smoothed.unwrap_or_default().max(sample.latency.as_secs_f64());
+                self.cut(OVERLOAD_BACKOFF, round_trip, now)
+            }
             Signal::Failure => {}
-            Signal::Success => match self.congestion(sample.latency) {
-                Some(factor) => self.cut(factor, now),
-                None if sample.saturated => self.raise(),
-                None => {}
-            },
+            Signal::Success => {
+                let latency = sample.latency.as_secs_f64();
+                let smoothed = self.smoothed.map_or(latency, |known| known + SMOOTHING * (latency - known));
+                self.smoothed = Some(smoothed);
+                match self.congestion(smoothed) {
+                    Some(factor) => self.cut(factor, smoothed, now),
+                    None if sample.saturated => self.raise(),
+                    None => {}
+                }
+            }
         }
     }
 
-    /// The cut a latency calls for, if it shows congestion.
-    fn congestion(&self, latency: Duration) -> Option<f64> {
-        let baseline = self.baseline.get()?;
-        let congested = latency.as_secs_f64() > baseline.as_secs_f64() * LATENCY_TOLERANCE
-            && latency.saturating_sub(baseline) >= LATENCY_NOISE;
-        congested.then(|| {
-            let gradient = LATENCY_TOLERANCE * baseline.as_secs_f64() / latency.as_secs_f64();
-            gradient.clamp(LATENCY_BACKOFF.0, LATENCY_BACKOFF.1)
-        })
+    /// The cut a latency (in seconds) calls for, if it shows congestion.
+    fn congestion(&self, latency: f64) -> Option<f64> {
+        let baseline = self.baseline.get()?.as_secs_f64();
+        let congested = latency > baseline * LATENCY_TOLERANCE && latency - baseline >= LATENCY_NOISE.as_secs_f64();
+        congested.then(|| (LATENCY_TOLERANCE * baseline / latency).clamp(LATENCY_BACKOFF.0, LATENCY_BACKOFF.1))
     }
 
-    fn cut(&mut self, factor: f64, now: Instant) {
+    /// Cuts the limit by `factor`, at `now`, when requests take `round_trip` seconds.
+    fn cut(&mut self, factor: f64, round_trip: f64, now: Instant) {
         self.cut_from = Some(self.limit);
         self.limit = (self.limit * factor).clamp(1.0, self.max);
-        self.cut_at = Some(now);
+        self.weigh_after = Some(now + Duration::try_from_secs_f64(round_trip).unwrap_or_default());
+        // Weighed afresh from the answers to come, starting from no load.
+        self.smoothed = self.baseline.get().map(|baseline| baseline.as_secs_f64());
     }
 
     fn raise(&mut self) {
@@ -232,7 +254,7 @@ mod tests {
         // Ten times slower, but only by 18 ms: the noise of a busy machine.
         limit.observe(success(t0 + ms(20), ms(20)), t0 + ms(40));
         assert_eq!(limit.limit(), 17);
-        // 100 ms against 2: the deepest cut, a half.
+        // 100 ms against 2, in the average as much as 26.5 ms: the deepest cut, a half.
         limit.observe(success(t0 + ms(50), ms(100)), t0 + ms(150));
         assert_eq!(limit.limit(), 8);
     }
@@ -281,7 +303,9 @@ mod tests {
             while in_flight.len() < limit {
                 let n = in_flight.len() + 1;
                 seen.push(n);
-                let latency = base * (1 + n.saturating_sub(capacity) as u32);
+                // A busy machine's noise: up to 40 ms more, every few answers.
+                let noise = ms((seen.len() as u64 * 37) % 41) * u32::from(seen.len() % 3 == 0);
+                let latency = base * (1 + n.saturating_sub(capacity) as u32) + noise;
                 in_flight.push_back((now + latency, now));
             }
             in_flight.make_contiguous().sort();

@@ -46,6 +46,8 @@ pub enum Admission {
 struct Turns {
     /// The earliest the next request may be sent.
     next_send: Instant,
+    /// When the last request left.
+    last_sent: Option<Instant>,
     /// Turns promised to tasks let in, up to here.
     admitted_until: Instant,
     /// Turns promised to deferred tasks, up to here.
@@ -54,7 +56,7 @@ struct Turns {
 
 impl Turns {
     fn new(now: Instant) -> Self {
-        Self { next_send: now, admitted_until: now, deferred_until: now }
+        Self { next_send: now, last_sent: None, admitted_until: now, deferred_until: now }
     }
 
     fn past(&self, now: Instant) -> bool {
@@ -87,13 +89,30 @@ impl Pacer {
     }
 
     /// When a request to `id` (limited to `per_second`), ready at `now`, may be sent: at
-    /// least one interval after the one before. The turn is taken.
+    /// least one interval after the one before. The turn is taken; once it has come,
+    /// [`Pacer::go`] says whether the request may really leave.
     pub fn send_at(&mut self, id: SubscriptionId, per_second: u32, now: Instant) -> Instant {
         let step = interval(per_second);
         let turns = self.turns_of(id, now);
         let at = turns.next_send.max(now);
         turns.next_send = at + step;
         at
+    }
+
+    /// Whether a request to `id` whose turn has come may leave at `now`; if another left
+    /// less than an interval ago (it woke late for its turn, this one on time), when to
+    /// ask again. Spacing is thus kept between the moments requests really leave, not
+    /// only between their turns.
+    pub fn go(&mut self, id: SubscriptionId, per_second: u32, now: Instant) -> Result<(), Instant> {
+        let step = interval(per_second);
+        let turns = self.turns_of(id, now);
+        match turns.last_sent {
+            Some(last) if now < last + step => Err(last + step),
+            _ => {
+                turns.last_sent = Some(now);
+                Ok(())
+            }
+        }
     }
 
     fn turns_of(&mut self, id: SubscriptionId, now: Instant) -> &mut Turns {
@@ -158,8 +177,8 @@ mod tests {
     }
 
     proptest! {
-        /// However tasks arrive and however late their sends are ready, no second holds
-        /// more sends than the limit.
+        /// However tasks arrive, however late their sends are ready and however late they
+        /// wake for their turn, no second holds more sends than the limit.
         #[test]
         fn no_second_holds_more_than_the_limit(per_second in 1u32..50,
                                                 gaps in proptest::collection::vec(0u64..400, 1..300),
@@ -171,7 +190,13 @@ mod tests {
             for (gap, delay) in gaps.iter().zip(&delays) {
                 now += Duration::from_millis(*gap);
                 if pacer.admit(id, per_second, now) == Admission::Go {
-                    sends.push(pacer.send_at(id, per_second, now + Duration::from_millis(*delay)));
+                    let ready = now + Duration::from_millis(*delay);
+                    // It may wake late for its turn, by up to `delay` again.
+                    let mut woke = pacer.send_at(id, per_second, ready) + Duration::from_millis(*delay);
+                    while let Err(again) = pacer.go(id, per_second, woke) {
+                        woke = again;
+                    }
+                    sends.push(woke);
                 }
             }
             sends.sort();
