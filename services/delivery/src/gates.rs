@@ -26,6 +26,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::drain::{DrainRate, Line};
+use crate::lag::SchedulingLag;
 use crate::limiter::{AdaptiveLimit, Sample, Signal};
 
 /// Adaptive limits kept after their line was dropped.
@@ -50,6 +51,8 @@ pub struct Gates {
     remembered: Arc<Cache<SubscriptionId, AdaptiveLimit>>,
     /// Where each line's limit is posted for the API of this process.
     posted: Arc<InFlightLimits>,
+    /// How late the process runs: weighed with every answer.
+    lag: SchedulingLag,
 }
 
 type Lines = HashMap<SubscriptionId, SubscriptionLine>;
@@ -124,6 +127,7 @@ struct SubscriptionSlot {
     subscriptions: Arc<Mutex<Lines>>,
     remembered: Arc<Cache<SubscriptionId, AdaptiveLimit>>,
     posted: Arc<InFlightLimits>,
+    lag: SchedulingLag,
 }
 
 impl SubscriptionSlot {
@@ -133,7 +137,8 @@ impl SubscriptionSlot {
         let Some(line) = subscriptions.get_mut(&self.id) else { return };
         let saturated = line.saturated();
         let Some(adaptive) = &mut line.adaptive else { return };
-        let sample = Sample { sent_at: now.checked_sub(latency).unwrap_or(now), latency, signal, saturated };
+        let sent_at = now.checked_sub(latency).unwrap_or(now);
+        let sample = Sample { sent_at, latency, signal, saturated, self_delay: self.lag.recent() };
         adaptive.observe(sample, now);
         let limit = adaptive.limit();
         if limit != line.limit() {
@@ -177,13 +182,14 @@ impl Drop for SubscriptionSlot {
 }
 
 impl Gates {
-    pub fn new(global: usize, per_subscription: usize, posted: Arc<InFlightLimits>) -> Self {
+    pub fn new(global: usize, per_subscription: usize, posted: Arc<InFlightLimits>, lag: SchedulingLag) -> Self {
         Self {
             global: Arc::new(Semaphore::new(global)),
             per_subscription: per_subscription.max(1),
             subscriptions: Arc::new(Mutex::new(HashMap::new())),
             remembered: Arc::new(Cache::new(REMEMBERED_LIMITS)),
             posted,
+            lag,
         }
     }
 
@@ -228,6 +234,7 @@ impl Gates {
             subscriptions: self.subscriptions.clone(),
             remembered: self.remembered.clone(),
             posted: self.posted.clone(),
+            lag: self.lag.clone(),
         };
         // The semaphores are never closed, so acquiring cannot fail.
         slot.permit = semaphore.acquire_owned().await.ok();
@@ -306,13 +313,13 @@ mod tests {
     const CAP: Bound = Bound::Fixed(usize::MAX);
 
     fn gates(global: usize, per_subscription: usize) -> Gates {
-        Gates::new(global, per_subscription, Arc::new(InFlightLimits::new(16)))
+        Gates::new(global, per_subscription, Arc::new(InFlightLimits::new(16)), SchedulingLag::default())
     }
 
     #[tokio::test]
     async fn a_lowered_limit_takes_back_permits_as_attempts_end() {
         let posted = Arc::new(InFlightLimits::new(16));
-        let gates = Gates::new(16, 8, posted.clone());
+        let gates = Gates::new(16, 8, posted.clone(), SchedulingLag::default());
         let id = SubscriptionId::new();
         let mut passes = Vec::new();
         for _ in 0..3 {
@@ -339,7 +346,7 @@ mod tests {
     #[tokio::test]
     async fn an_adaptive_line_starts_low_and_follows_its_answers() {
         let posted = Arc::new(InFlightLimits::new(16));
-        let gates = Gates::new(64, 64, posted.clone());
+        let gates = Gates::new(64, 64, posted.clone(), SchedulingLag::default());
         let id = SubscriptionId::new();
         let mut passes = Vec::new();
         for _ in 0..4 {

@@ -69,6 +69,7 @@ mod error;
 mod gates;
 mod guard;
 mod http;
+mod lag;
 mod limiter;
 mod metrics;
 mod offsets;
@@ -94,6 +95,7 @@ use drain::Deferral;
 use gates::Gates;
 use hookline_quarantine::SetAside;
 use http::Sender;
+use lag::SchedulingLag;
 use metrics::DeliveryMetrics;
 use pace::Pacer;
 use source::{SourceLoop, SourceSettings};
@@ -117,8 +119,13 @@ pub async fn run(config: DeliveryConfig, deps: DeliveryDeps, shutdown: Cancellat
         return Err(DeliveryError::Config(problems));
     }
     let schedules = config.schedules();
-    let gates =
-        Gates::new(config.max_in_flight, config.max_in_flight_per_subscription, deps.directory.in_flight_limits());
+    let lag = SchedulingLag::default();
+    let gates = Gates::new(
+        config.max_in_flight,
+        config.max_in_flight_per_subscription,
+        deps.directory.in_flight_limits(),
+        lag.clone(),
+    );
     deps.metrics.register(gates.limits_histogram());
     let attempter = Arc::new(Attempter {
         sender: Sender::new(&config, deps.resolver)?,
@@ -169,6 +176,7 @@ pub async fn run(config: DeliveryConfig, deps: DeliveryDeps, shutdown: Cancellat
 
     // A fatal error in one source stops the others too.
     let stop = shutdown.child_token();
+    tokio::spawn(lag.probe(stop.clone()));
     let mut running = JoinSet::new();
     for (topic, settings, consumer) in consumers {
         let source = SourceLoop::new(settings, consumer, deps.log.clone(), attempter.clone(), stop.clone(), &topic);

@@ -10,6 +10,9 @@
 //!   0.9 of what it was. The latency weighed is a moving average (each answer counts
 //!   for a quarter), so that one slow answer on a busy machine is not taken for a
 //!   receiver slowing down, while a run of them is within three or four answers.
+//!   When this process runs late itself (short of CPU: see [`crate::lag`]), every
+//!   request looks slow whatever the receiver does, so the excess must also be at
+//!   least four times the process's recent scheduling lag.
 //! - Only answers to requests sent a round trip after the last cut count: those sent
 //!   before tell of the limit as it was (or of the requests still in flight from then),
 //!   and one slow burst must cut once, not once per answer.
@@ -38,6 +41,8 @@ const LATENCY_NOISE: Duration = Duration::from_millis(20);
 const OVERLOAD_BACKOFF: f64 = 0.75;
 /// The bounds of a cut for rising latency.
 const LATENCY_BACKOFF: (f64, f64) = (0.5, 0.9);
+/// How many times the process's own scheduling lag an excess latency must be to count.
+const SELF_DELAY_FACTOR: u32 = 4;
 /// How much of the moving average of latencies each answer makes.
 const SMOOTHING: f64 = 0.25;
 /// Round trips per step of the limit near where the last cut happened.
@@ -66,6 +71,8 @@ pub struct Sample {
     /// Whether the line used its whole limit when the answer came (every slot taken, or
     /// tasks waiting): only then does a success show the limit could be higher.
     pub saturated: bool,
+    /// How late this process has run its tasks of late ([`crate::lag`]).
+    pub self_delay: Duration,
 }
 
 /// The fastest answer of the last one or two windows.
@@ -152,7 +159,7 @@ impl AdaptiveLimit {
                 let latency = sample.latency.as_secs_f64();
                 let smoothed = self.smoothed.map_or(latency, |known| known + SMOOTHING * (latency - known));
                 self.smoothed = Some(smoothed);
-                match self.congestion(smoothed) {
+                match self.congestion(smoothed, sample.self_delay) {
                     Some(factor) => self.cut(factor, smoothed, now),
                     None if sample.saturated => self.raise(),
                     None => {}
@@ -161,10 +168,12 @@ impl AdaptiveLimit {
         }
     }
 
-    /// The cut a latency (in seconds) calls for, if it shows congestion.
-    fn congestion(&self, latency: f64) -> Option<f64> {
+    /// The cut a latency (in seconds) calls for, if it shows congestion rather than this
+    /// process running `self_delay` late.
+    fn congestion(&self, latency: f64, self_delay: Duration) -> Option<f64> {
         let baseline = self.baseline.get()?.as_secs_f64();
-        let congested = latency > baseline * LATENCY_TOLERANCE && latency - baseline >= LATENCY_NOISE.as_secs_f64();
+        let noise = LATENCY_NOISE.max(self_delay * SELF_DELAY_FACTOR).as_secs_f64();
+        let congested = latency > baseline * LATENCY_TOLERANCE && latency - baseline >= noise;
         congested.then(|| (LATENCY_TOLERANCE * baseline / latency).clamp(LATENCY_BACKOFF.0, LATENCY_BACKOFF.1))
     }
 
@@ -198,7 +207,7 @@ mod tests {
     }
 
     fn success(sent_at: Instant, latency: Duration) -> Sample {
-        Sample { sent_at, latency, signal: Signal::Success, saturated: true }
+        Sample { sent_at, latency, signal: Signal::Success, saturated: true, self_delay: Duration::ZERO }
     }
 
     #[test]
@@ -227,7 +236,13 @@ mod tests {
             limit.observe(success(t0, ms(5)), t0 + ms(n));
         }
         assert_eq!(limit.limit(), 32);
-        let overloaded = |sent_at| Sample { sent_at, latency: ms(1), signal: Signal::Overload, saturated: true };
+        let overloaded = |sent_at| Sample {
+            sent_at,
+            latency: ms(1),
+            signal: Signal::Overload,
+            saturated: true,
+            self_delay: Duration::ZERO,
+        };
         limit.observe(overloaded(t0 + ms(100)), t0 + ms(101));
         assert_eq!(limit.limit(), 24);
         // Every other 429 of requests sent before the cut: nothing more.
@@ -257,6 +272,26 @@ mod tests {
         // 100 ms against 2, in the average as much as 26.5 ms: the deepest cut, a half.
         limit.observe(success(t0 + ms(50), ms(100)), t0 + ms(150));
         assert_eq!(limit.limit(), 8);
+    }
+
+    #[test]
+    fn a_process_running_late_is_not_taken_for_a_slow_receiver() {
+        let t0 = Instant::now();
+        let mut limit = AdaptiveLimit::new(64, t0);
+        for n in 0..12 {
+            limit.observe(success(t0, ms(2)), t0 + ms(n));
+        }
+        assert_eq!(limit.limit(), 16);
+        // Every answer 200 ms late, while the process's own tasks run 60 ms late.
+        let late = |sent_at| Sample { self_delay: ms(60), ..success(sent_at, ms(200)) };
+        for n in 0..20 {
+            limit.observe(late(t0 + ms(20 + n)), t0 + ms(220 + n));
+        }
+        let kept = limit.limit();
+        assert!(kept >= 16, "{kept}");
+        // Running on time, the same answers are congestion: the deepest cut.
+        limit.observe(success(t0 + ms(300), ms(200)), t0 + ms(500));
+        assert_eq!(limit.limit(), kept / 2);
     }
 
     #[test]
@@ -313,7 +348,9 @@ mod tests {
             now = done_at;
             completed += 1;
             let saturated = in_flight.len() + 1 >= limiter.limit();
-            limiter.observe(Sample { sent_at, latency: done_at - sent_at, signal: Signal::Success, saturated }, now);
+            let sample =
+                Sample { sent_at, latency: done_at - sent_at, signal: Signal::Success, saturated, self_delay: ms(0) };
+            limiter.observe(sample, now);
         }
         (seen, completed)
     }
