@@ -36,6 +36,13 @@
 //! after it was accepted is ended as `failed` ("subscription disabled past the
 //! retention"). Nothing is dropped silently.
 //!
+//! Each subscription's delivery settings shape its attempts (see `attempt`): extra
+//! headers, its own timeout (at most `HOOKLINE_MAX_TIMEOUT_SECONDS`), its retry
+//! schedule (every schedule's tiers are consumed, so any it picks is read), a rate
+//! limit (requests spaced, see `pace`: a task whose turn is far off is deferred,
+//! unattempted, to a tier due at its turn) and its in-flight bound: a fixed
+//! `max_in_flight`, or by default adaptive concurrency (see `limiter`, `gates`).
+//!
 //! Guarantees: at least once — a record's offset is committed only once its outcome
 //! and those of every record before it are durable, so a crash repeats attempts and
 //! never loses one; receivers de-duplicate on `webhook-id`: the event id for a task
