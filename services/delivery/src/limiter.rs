@@ -5,9 +5,11 @@
 //! concurrency-limits (whose gradient limiter the cut follows):
 //! - **Overload** — a 429, a 503 or a timeout — cuts the limit to three quarters.
 //! - **Rising latency** — answers taking more than 1.5 times the receiver's no-load
-//!   latency (the fastest answer of the last 10 to 20 s), and at least 20 ms more —
-//!   cuts it in proportion (`limit × 1.5 × no-load / latency`), to between a half and
-//!   0.9 of what it was. The latency weighed is a moving average (each answer counts
+//!   latency (the fastest answer of the last 10 to 20 s, but at least 50 ms), and at
+//!   least 20 ms more — cuts it in proportion (`limit × 1.5 × no-load / latency`), to
+//!   between a half and 0.9 of what it was. Below 75 ms, a rise tells more of this
+//!   process and the machine (scheduling, other work) than of the receiver: a fast
+//!   receiver is held by its 429s, 503s and timeouts. The latency weighed is a moving average (each answer counts
 //!   for a quarter), so that one slow answer on a busy machine is not taken for a
 //!   receiver slowing down, while a run of them is within three or four answers.
 //!   When this process runs late itself (short of CPU: see [`crate::lag`]), every
@@ -35,6 +37,9 @@ use tokio::time::Instant;
 const INITIAL_LIMIT: f64 = 4.0;
 /// How much longer than the no-load latency an answer may take before it counts as congestion.
 const LATENCY_TOLERANCE: f64 = 1.5;
+/// The least no-load latency latencies are compared with: a receiver faster than this
+/// is compared as if it took this long.
+const LATENCY_FLOOR: Duration = Duration::from_millis(50);
 /// The least excess latency that counts as congestion, above the jitter of a busy machine.
 const LATENCY_NOISE: Duration = Duration::from_millis(20);
 /// What an overload (429, 503, timeout) leaves of the limit.
@@ -171,10 +176,11 @@ impl AdaptiveLimit {
     /// The cut a latency (in seconds) calls for, if it shows congestion rather than this
     /// process running `self_delay` late.
     fn congestion(&self, latency: f64, self_delay: Duration) -> Option<f64> {
-        let baseline = self.baseline.get()?.as_secs_f64();
+        let baseline = self.baseline.get()?;
+        let reference = baseline.max(LATENCY_FLOOR).as_secs_f64();
         let noise = LATENCY_NOISE.max(self_delay * SELF_DELAY_FACTOR).as_secs_f64();
-        let congested = latency > baseline * LATENCY_TOLERANCE && latency - baseline >= noise;
-        congested.then(|| (LATENCY_TOLERANCE * baseline / latency).clamp(LATENCY_BACKOFF.0, LATENCY_BACKOFF.1))
+        let congested = latency > reference * LATENCY_TOLERANCE && latency - baseline.as_secs_f64() >= noise;
+        congested.then(|| (LATENCY_TOLERANCE * reference / latency).clamp(LATENCY_BACKOFF.0, LATENCY_BACKOFF.1))
     }
 
     /// Cuts the limit by `factor`, at `now`, when requests take `round_trip` seconds.
@@ -269,9 +275,12 @@ mod tests {
         // Ten times slower, but only by 18 ms: the noise of a busy machine.
         limit.observe(success(t0 + ms(20), ms(20)), t0 + ms(40));
         assert_eq!(limit.limit(), 17);
-        // 100 ms against 2, in the average as much as 26.5 ms: the deepest cut, a half.
+        // 100 ms against 2 (compared with 50): 26.5 ms in the average, nothing yet.
         limit.observe(success(t0 + ms(50), ms(100)), t0 + ms(150));
-        assert_eq!(limit.limit(), 8);
+        assert_eq!(limit.limit(), 18);
+        // 400 ms more: 120 ms in the average, a cut in proportion, 1.5 × 50 / 120.
+        limit.observe(success(t0 + ms(60), ms(400)), t0 + ms(460));
+        assert_eq!(limit.limit(), 11);
     }
 
     #[test]
