@@ -85,7 +85,7 @@ pub struct Attempter {
 enum Turn {
     /// An attempt was made, or the task ended without one. `receiver`: the
     /// subscription attempted and what the attempt told about its receiver.
-    Attempted { records: Vec<NewRecord>, tally: AttemptTally, receiver: Option<(Subscription, Verdict)> },
+    Attempted { records: Vec<NewRecord>, tally: AttemptTally, receiver: Option<(Box<Subscription>, Verdict)> },
     /// The subscription is disabled: the task goes back to the longest tier, the same
     /// attempt still to make, and is not counted as an attempt.
     Parked(NewRecord),
@@ -206,7 +206,7 @@ impl Attempter {
                     (_, None) => Verdict::Succeeded,
                     (_, Some(_)) => Verdict::Failed,
                 };
-                attempted = Some((subscription.clone(), verdict));
+                attempted = Some((Box::new(subscription.clone()), verdict));
                 report
             }
             Ok(Some(SubscriptionState::Deleted { .. })) => AttemptReport::without_request("subscription deleted", true),

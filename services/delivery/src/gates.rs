@@ -95,8 +95,9 @@ impl SubscriptionLine {
 
     /// Whether every slot is taken or tasks wait: a line using its whole limit.
     fn saturated(&self) -> bool {
-        // Every running or waiting attempt holds one clone of the semaphore; the map holds one more.
-        Arc::strong_count(&self.semaphore) - 1 >= self.limit()
+        // Every running or waiting attempt holds one clone of the semaphore, the map one more: more
+        // clones than the limit is a full line.
+        Arc::strong_count(&self.semaphore) > self.limit()
     }
 }
 
