@@ -14,7 +14,7 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use hookline_domain::retry::Jitter;
 use hookline_domain::{
     topics as topic_names, DeliverySettings, Outcome, RetryPolicy, RetrySchedules, Subscription, SubscriptionEvent,
-    SubscriptionId, SubscriptionState, TaskAccepted,
+    SubscriptionId, SubscriptionState,
 };
 use hookline_log::{EventLog, LogError, NewRecord};
 use hookline_lookup::{SubscriptionDirectory, Verdict as LogVerdict};
@@ -44,8 +44,8 @@ pub const DISABLED_PAST_RETENTION: &str = "subscription disabled past the retent
 pub enum Settled {
     /// The outcome is durable: the record is done.
     Done,
-    /// Shutdown came before the attempt started: the record is not done and will be
-    /// read again by the next run.
+    /// Shutdown came before the attempt started and the task could not be put back in
+    /// a tier: the record is not done and will be read again by the next run.
     Abandoned,
 }
 
@@ -89,6 +89,9 @@ enum Turn {
     /// The subscription is disabled: the task goes back to the longest tier, the same
     /// attempt still to make, and is not counted as an attempt.
     Parked(NewRecord),
+    /// Its turn under the subscription's rate limit is far off: the task waits for it in
+    /// a retry tier, the same attempt still to make.
+    Deferred(NewRecord),
 }
 
 impl Attempter {
@@ -103,21 +106,20 @@ impl Attempter {
         );
         async move {
             let id = work.task.subscription_id;
-            // What the subscription asks of its deliveries, as known now (the attempt reads
-            // the subscription again once it has its turn).
-            let settings = self.settings_of(id).await;
+            // What the subscription asks of its deliveries, as the cache knows it now. Not
+            // waited for: a task that waited here could be overtaken by later ones and
+            // lose its place in the line. The attempt reads the subscription again once it
+            // has its turn, and applies what changed (or what the cache did not know).
+            let settings = self.directory.cached(id).and_then(|state| state.live().map(|live| live.delivery.clone()));
             // A rate-limited subscription's task whose turn is far off waits for it in the log.
-            if let Some(per_second) = settings.rate_limit_per_second {
-                let admission = self.pacer.lock().unwrap_or_else(PoisonError::into_inner).admit(id, per_second, Instant::now());
-                if let Admission::Defer { due } = admission {
-                    let due_at = Utc::now() + TimeDelta::from_std(due - Instant::now()).unwrap_or_default();
-                    if let Some(record) = deferred_until(&self.schedules, &work.task, work.attempt, due_at, Utc::now()) {
-                        tracing::debug!(topic = record.topic, due_at = %due_at, "rate limit: task deferred to its turn");
-                        append_durably(self.log.as_ref(), vec![record]).await?;
-                        self.metrics.rate_deferred();
-                        return Ok(Settled::Done);
-                    }
+            let mut admitted = false;
+            if let Some(per_second) = settings.as_ref().and_then(|settings| settings.rate_limit_per_second) {
+                if let Some(record) = self.admit(&work, per_second) {
+                    append_durably(self.log.as_ref(), vec![record]).await?;
+                    self.metrics.rate_deferred();
+                    return Ok(Settled::Done);
                 }
+                admitted = true;
             }
             // A subscription whose line is long and drains slowly (a slow or dead receiver): its
             // next records wait in the log (shortest tier), not here, so the consumer keeps
@@ -135,17 +137,21 @@ impl Attempter {
                     return Ok(Settled::Done);
                 }
             }
-            let bound = settings.max_in_flight.map_or(Bound::Adaptive, |max| Bound::Fixed(max as usize));
+            let bound = settings.as_ref().map(bound_of);
             let mut pass = tokio::select! {
                 biased;
-                _ = stop.cancelled() => return Ok(Settled::Abandoned),
+                _ = stop.cancelled() => return self.put_back_at_shutdown(&work).await,
                 pass = self.gates.enter(id, bound) => pass,
             };
             let _running = self.metrics.running();
-            match self.attempt(&work.task, work.attempt, &mut pass).await {
+            match self.attempt(&work, admitted, &mut pass).await {
                 Turn::Parked(record) => {
                     tracing::debug!(topic = record.topic, "subscription disabled, task parked");
                     append_durably(self.log.as_ref(), vec![record]).await?;
+                }
+                Turn::Deferred(record) => {
+                    append_durably(self.log.as_ref(), vec![record]).await?;
+                    self.metrics.rate_deferred();
                 }
                 Turn::Attempted { records, tally, receiver } => {
                     append_durably(self.log.as_ref(), records).await?;
@@ -161,10 +167,12 @@ impl Attempter {
         .await
     }
 
-    /// Makes the attempt (or parks the task); returns the records of its outcome and
-    /// what to count once they are durable. The answer is weighed by the line's
-    /// adaptive limit, and the subscription's slot given back, through `pass`.
-    async fn attempt(&self, task: &TaskAccepted, attempt: u32, pass: &mut Pass) -> Turn {
+    /// Makes the attempt (or parks or defers the task); returns the records of its
+    /// outcome and what to count once they are durable. The answer is weighed by the
+    /// line's adaptive limit, and the subscription's slot given back, through `pass`.
+    /// `admitted`: the rate limit let the task in already, before its line.
+    async fn attempt(&self, work: &Work, admitted: bool, pass: &mut Pass) -> Turn {
+        let (task, attempt) = (&work.task, work.attempt);
         let state = self.lookup(task.subscription_id).await;
         let mut attempted_at = Utc::now();
         let mut attempted = None;
@@ -181,7 +189,15 @@ impl Attempter {
             }
             Ok(Some(SubscriptionState::Live(subscription))) => {
                 let settings = &subscription.delivery;
+                // As the subscription is now: the line's bound, and its rate limit if the
+                // cache did not know it when the task arrived.
+                self.gates.bound(subscription.id, bound_of(settings));
                 if let Some(per_second) = settings.rate_limit_per_second {
+                    if !admitted {
+                        if let Some(record) = self.admit(work, per_second) {
+                            return Turn::Deferred(record);
+                        }
+                    }
                     self.wait_for_turn(subscription.id, per_second).await;
                     attempted_at = Utc::now();
                 }
@@ -302,13 +318,32 @@ impl Attempter {
         }
     }
 
-    /// The delivery settings of subscription `id` as this process knows them now; the
-    /// defaults when it cannot be read (its attempt then says why).
-    async fn settings_of(&self, id: SubscriptionId) -> DeliverySettings {
-        match self.directory.get(id).await {
-            Ok(Some(state)) => state.live().map(|live| live.delivery.clone()).unwrap_or_default(),
-            Ok(None) | Err(_) => DeliverySettings::default(),
-        }
+    /// Shutdown came while the task waited in its line: it is put back, unattempted, in
+    /// the shortest tier, so that the record is done and the commit passes it. Left
+    /// unfinished, it would hold back the commit of every later record of its partition,
+    /// and those already delivered would be delivered again by the next run (a line
+    /// whose limit is low holds many tasks, in an order its tasks reached it, not
+    /// always their records' order). Without a tier it is left for the next run.
+    async fn put_back_at_shutdown(&self, work: &Work) -> Result<Settled, LogError> {
+        let Some(record) = deferred(&self.retry, &work.task, work.attempt, Utc::now()) else {
+            return Ok(Settled::Abandoned);
+        };
+        tracing::debug!(topic = record.topic, "shutting down: waiting task put back in a tier");
+        append_durably(self.log.as_ref(), vec![record]).await?;
+        Ok(Settled::Done)
+    }
+
+    /// Lets a task of a subscription limited to `per_second` go on to its turn, or
+    /// returns the record that defers it, unattempted, to its turn in a retry tier.
+    fn admit(&self, work: &Work, per_second: u32) -> Option<NewRecord> {
+        let id = work.task.subscription_id;
+        let admission = self.pacer.lock().unwrap_or_else(PoisonError::into_inner).admit(id, per_second, Instant::now());
+        let Admission::Defer { due } = admission else { return None };
+        let wait = due.saturating_duration_since(Instant::now());
+        let due_at = Utc::now() + TimeDelta::from_std(wait).unwrap_or_default();
+        let record = deferred_until(&self.schedules, &work.task, work.attempt, due_at, Utc::now())?;
+        tracing::debug!(topic = record.topic, due_at = %due_at, "rate limit: task deferred to its turn");
+        Some(record)
     }
 
     /// The subscription's state; a passing view-store outage is waited out for a while
@@ -327,6 +362,11 @@ impl Attempter {
             }
         }
     }
+}
+
+/// The in-flight bound `settings` ask for: a fixed `max_in_flight`, else adaptive.
+fn bound_of(settings: &DeliverySettings) -> Bound {
+    settings.max_in_flight.map_or(Bound::Adaptive, |max| Bound::Fixed(max as usize))
 }
 
 /// What an answer tells the adaptive limit: 429, 503 and timeouts say "too much".

@@ -194,8 +194,9 @@ impl Gates {
         }
     }
 
-    /// Waits in the subscription's line (whose limit `bound` sets), then for a global slot.
-    pub async fn enter(&self, id: SubscriptionId, bound: Bound) -> Pass {
+    /// Waits in the subscription's line (whose limit `bound` sets; `None`: as it is, or
+    /// adaptive for a new line), then for a global slot.
+    pub async fn enter(&self, id: SubscriptionId, bound: Option<Bound>) -> Pass {
         let semaphore = {
             let mut subscriptions = self.subscriptions.lock().unwrap_or_else(PoisonError::into_inner);
             let line = subscriptions.entry(id).or_insert_with(|| SubscriptionLine {
@@ -205,25 +206,7 @@ impl Gates {
                 adaptive: None,
                 drain: DrainRate::new(Instant::now()),
             });
-            let limit = match bound {
-                Bound::Fixed(max) => {
-                    line.adaptive = None;
-                    max.clamp(1, self.per_subscription)
-                }
-                Bound::Adaptive => {
-                    let per_subscription = self.per_subscription;
-                    let remembered = &self.remembered;
-                    line.adaptive
-                        .get_or_insert_with(|| {
-                            remembered.get(&id).unwrap_or_else(|| AdaptiveLimit::new(per_subscription, Instant::now()))
-                        })
-                        .limit()
-                }
-            };
-            if limit != line.limit() {
-                line.resize(limit);
-                self.posted.post(id, limit as u32);
-            }
+            self.apply(id, line, bound);
             line.semaphore.clone()
         };
         // Registered before awaiting, so the semaphore outlives this wait even when the
@@ -242,6 +225,42 @@ impl Gates {
         let global = self.global.clone().acquire_owned().await.expect("the global semaphore is never closed");
         slot.entered = true;
         Pass { _global: global, subscription: Some(slot) }
+    }
+
+    /// Sets the bound of `id`'s line, if it has one (the subscription's settings as
+    /// read when its attempt got its turn).
+    pub fn bound(&self, id: SubscriptionId, bound: Bound) {
+        let mut subscriptions = self.subscriptions.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(line) = subscriptions.get_mut(&id) {
+            self.apply(id, line, Some(bound));
+        }
+    }
+
+    /// Moves `line`'s limit to what `bound` makes it (`None`: as it is, or adaptive for a
+    /// new line), and posts it when it changed.
+    fn apply(&self, id: SubscriptionId, line: &mut SubscriptionLine, bound: Option<Bound>) {
+        let bound = bound.unwrap_or(match (line.adaptive, line.permits) {
+            (None, 0) | (Some(_), _) => Bound::Adaptive,
+            (None, _) => Bound::Fixed(line.limit()),
+        });
+        let limit = match bound {
+            Bound::Fixed(max) => {
+                line.adaptive = None;
+                max.clamp(1, self.per_subscription)
+            }
+            Bound::Adaptive => line
+                .adaptive
+                .get_or_insert_with(|| {
+                    self.remembered
+                        .get(&id)
+                        .unwrap_or_else(|| AdaptiveLimit::new(self.per_subscription, Instant::now()))
+                })
+                .limit(),
+        };
+        if limit != line.limit() {
+            line.resize(limit);
+            self.posted.post(id, limit as u32);
+        }
     }
 
     /// The line of attempts to `id` as it is now.
@@ -311,7 +330,7 @@ mod tests {
     use super::*;
 
     /// As many as the per-subscription cap allows.
-    const CAP: Bound = Bound::Fixed(usize::MAX);
+    const CAP: Option<Bound> = Some(Bound::Fixed(usize::MAX));
 
     fn gates(global: usize, per_subscription: usize) -> Gates {
         Gates::new(global, per_subscription, Arc::new(InFlightLimits::new(16)), SchedulingLag::default())
@@ -324,23 +343,23 @@ mod tests {
         let id = SubscriptionId::new();
         let mut passes = Vec::new();
         for _ in 0..3 {
-            passes.push(gates.enter(id, Bound::Fixed(3)).await);
+            passes.push(gates.enter(id, Some(Bound::Fixed(3))).await);
         }
         assert_eq!((gates.limit(id), posted.current(id)), (Some(3), Some(3)));
-        let waiting = tokio::time::timeout(Duration::from_millis(20), gates.enter(id, Bound::Fixed(1))).await;
+        let waiting = tokio::time::timeout(Duration::from_millis(20), gates.enter(id, Some(Bound::Fixed(1)))).await;
         assert!(waiting.is_err(), "three running, the limit now one");
         assert_eq!((gates.limit(id), posted.current(id)), (Some(1), Some(1)));
         passes.pop();
-        let still = tokio::time::timeout(Duration::from_millis(20), gates.enter(id, Bound::Fixed(1))).await;
+        let still = tokio::time::timeout(Duration::from_millis(20), gates.enter(id, Some(Bound::Fixed(1)))).await;
         assert!(still.is_err(), "two running: still above the limit");
         passes.pop();
-        let third = tokio::time::timeout(Duration::from_millis(20), gates.enter(id, Bound::Fixed(1))).await;
+        let third = tokio::time::timeout(Duration::from_millis(20), gates.enter(id, Some(Bound::Fixed(1)))).await;
         assert!(third.is_err(), "one running: at the limit");
         passes.pop();
-        let pass = tokio::time::timeout(Duration::from_millis(20), gates.enter(id, Bound::Fixed(1))).await;
+        let pass = tokio::time::timeout(Duration::from_millis(20), gates.enter(id, Some(Bound::Fixed(1)))).await;
         assert!(pass.is_ok(), "none running: one may go");
         // Raised again, at once.
-        let second = tokio::time::timeout(Duration::from_millis(20), gates.enter(id, Bound::Fixed(2))).await;
+        let second = tokio::time::timeout(Duration::from_millis(20), gates.enter(id, Some(Bound::Fixed(2)))).await;
         assert!(second.is_ok());
     }
 
@@ -351,7 +370,7 @@ mod tests {
         let id = SubscriptionId::new();
         let mut passes = Vec::new();
         for _ in 0..4 {
-            passes.push(gates.enter(id, Bound::Adaptive).await);
+            passes.push(gates.enter(id, Some(Bound::Adaptive)).await);
         }
         assert_eq!(posted.current(id), Some(4));
         // Tasks waiting behind them: the line uses its whole limit.
@@ -359,7 +378,7 @@ mod tests {
         let waiting: Vec<_> = (0..8)
             .map(|_| {
                 let gates = gates.clone();
-                tokio::spawn(async move { gates.enter(id, Bound::Adaptive).await })
+                tokio::spawn(async move { gates.enter(id, Some(Bound::Adaptive)).await })
             })
             .collect();
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -389,15 +408,15 @@ mod tests {
         }
         // The limit outlives the line.
         assert_eq!(gates.busy_subscriptions(), 0);
-        let _again = gates.enter(id, Bound::Adaptive).await;
+        let _again = gates.enter(id, Some(Bound::Adaptive)).await;
         assert_eq!(gates.limit(id), Some(6));
     }
 
     #[tokio::test]
     async fn the_histogram_counts_busy_lines_by_limit() {
         let gates = gates(64, 64);
-        let _a = gates.enter(SubscriptionId::new(), Bound::Fixed(8)).await;
-        let _b = gates.enter(SubscriptionId::new(), Bound::Adaptive).await;
+        let _a = gates.enter(SubscriptionId::new(), Some(Bound::Fixed(8))).await;
+        let _b = gates.enter(SubscriptionId::new(), None).await;
         let registry = hookline_metrics::Registry::new();
         registry.register(gates.limits_histogram());
         let text = registry.render();

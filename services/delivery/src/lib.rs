@@ -118,7 +118,8 @@ pub struct DeliveryDeps {
 }
 
 /// Delivers until `shutdown` is cancelled, then stops taking records, lets in-flight
-/// attempts finish (up to `shutdown_grace`), commits what is done and returns.
+/// attempts finish (up to `shutdown_grace`), puts the tasks still waiting in their
+/// lines back in the shortest tier, commits what is done and returns.
 /// Returns an error when the settings are invalid or the log fails for good.
 pub async fn run(config: DeliveryConfig, deps: DeliveryDeps, shutdown: CancellationToken) -> Result<(), DeliveryError> {
     let problems = config.problems();

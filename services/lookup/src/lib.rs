@@ -94,6 +94,12 @@ impl SubscriptionDirectory {
         &self.sealer
     }
 
+    /// The subscription's state if the cache holds it now, without reading the views:
+    /// for decisions that must not wait (a lookup that waits lets later work overtake).
+    pub fn cached(&self, id: SubscriptionId) -> Option<Arc<SubscriptionState>> {
+        self.cache.get(&id).filter(|entry| entry.fetched.elapsed() < entry.trust).and_then(|entry| entry.state)
+    }
+
     /// The subscription's state, from the cache or else the view. `None`: never seen.
     pub async fn get(&self, id: SubscriptionId) -> Result<Option<Arc<SubscriptionState>>, ViewError> {
         if let Some(entry) = self.cache.get(&id) {
