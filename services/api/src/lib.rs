@@ -62,7 +62,7 @@ use std::sync::Arc;
 
 pub use auth::{ApiTokens, TokenConfigError, MIN_TOKEN_LEN};
 pub use config::{
-    ApiConfig, ApiDeps, TenantDefaults, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+    ApiConfig, ApiDeps, TenantDefaults, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_TIMEOUT,
     DEFAULT_TENANT_MAX_SUBSCRIPTIONS,
 };
 pub use edge::HeaderLimits;

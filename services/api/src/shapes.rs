@@ -1,9 +1,13 @@
 //! The JSON the API answers with, field for field as the seed service answered.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, SecondsFormat, Utc};
+use hookline_domain::delivery_settings::DEFAULT_SCHEDULE;
 use hookline_domain::event_types::filter_of_patterns;
-use hookline_domain::{AttemptRecorded, Subscription, TaskView};
+use hookline_domain::{AttemptRecorded, DeliverySettings, Subscription, TaskView};
 use serde::Serialize;
+use serde_json::{json, Value};
 
 /// RFC 3339 with microseconds and `+00:00`, as the seed (Python `isoformat()`) wrote.
 pub(crate) fn timestamp(at: DateTime<Utc>) -> String {
@@ -27,6 +31,21 @@ pub(crate) struct SubscriptionBody {
     /// Until when the secret replaced by the last rotation is still valid; null once
     /// it is not (or there is none). The replaced secret itself is not shown again.
     previous_secret_expires_at: Option<String>,
+    /// Extra request headers, values shown like `secret`; `{}`: none.
+    headers: BTreeMap<String, String>,
+    /// Per-attempt timeout; null: `DELIVERY_TIMEOUT_SECONDS`.
+    timeout_ms: Option<u64>,
+    /// `"default"`, `"production"` or a list of delays in seconds.
+    retry_schedule: Value,
+    /// Null: no limit.
+    rate_limit_per_second: Option<u32>,
+    /// `"auto"` (adaptive concurrency) or a number.
+    max_in_flight: Value,
+}
+
+/// How a subscription's `max_in_flight` reads: a number, or `"auto"`.
+pub(crate) fn max_in_flight(settings: &DeliverySettings) -> Value {
+    settings.max_in_flight.map_or_else(|| json!("auto"), |max| json!(max))
 }
 
 impl From<&Subscription> for SubscriptionBody {
@@ -47,6 +66,19 @@ impl From<&Subscription> for SubscriptionBody {
                 .previous_secret_at(Utc::now())
                 .and(s.previous_secret_expires_at)
                 .map(timestamp),
+            headers: s
+                .delivery
+                .headers
+                .iter()
+                .map(|(name, value)| (name.clone(), value.expose().to_string()))
+                .collect(),
+            timeout_ms: s.delivery.timeout_ms,
+            retry_schedule: match &s.delivery.retry_schedule {
+                None => json!(DEFAULT_SCHEDULE),
+                Some(choice) => json!(choice),
+            },
+            rate_limit_per_second: s.delivery.rate_limit_per_second,
+            max_in_flight: max_in_flight(&s.delivery),
         }
     }
 }

@@ -23,7 +23,7 @@ use crate::query;
 use crate::reply::ApiReply;
 use crate::shapes::SubscriptionBody;
 use crate::state::{subscription_id, ApiState};
-use crate::subscription_input::{parse_new, parse_patch, parse_rotation};
+use crate::subscription_input::{parse_new, parse_patch, parse_rotation, DeliveryRules};
 use crate::subscription_writes::{change, etag, record, Precondition};
 use hookline_lookup::Verdict;
 use uuid::Uuid;
@@ -94,7 +94,8 @@ pub(crate) async fn create(
     headers: HeaderMap,
     body: BodyStream,
 ) -> Result<ApiReply, ApiError> {
-    let new = parse_new(&json_body(&state, &headers, body).await?, &state.config.target_policy)?;
+    let rules = DeliveryRules::of(&state.config);
+    let new = parse_new(&json_body(&state, &headers, body).await?, &state.config.target_policy, &rules)?;
     let tenant_id = caller.tenant_named(new.tenant_id)?;
     check_room(&state, &tenant_id)?;
     let at = now();
@@ -104,6 +105,7 @@ pub(crate) async fn create(
         enabled: new.enabled,
         disabled_reason: (!new.enabled).then(|| DISABLED_BY_USER.to_string()),
         write_id: Some(Uuid::new_v4()),
+        delivery: new.delivery,
         ..Subscription::new(SubscriptionId::new(), new.target_url, at)
     }
     .with_patterns(new.patterns);
@@ -170,7 +172,8 @@ pub(crate) async fn update(
 ) -> Result<ApiReply, ApiError> {
     let id = subscription_id(&id)?;
     let precondition = Precondition::of(&headers)?;
-    let patch = parse_patch(&json_body(&state, &headers, body).await?, &state.config.target_policy)?;
+    let rules = DeliveryRules::of(&state.config);
+    let patch = parse_patch(&json_body(&state, &headers, body).await?, &state.config.target_policy, &rules)?;
     let grace = default_grace(&state);
     let event = change(&state, &caller, id, precondition, |current| {
         let updated_at = now_after(current.updated_at);
@@ -187,10 +190,12 @@ pub(crate) async fn update(
             patch.secret.clone().apply(current.secret.as_ref().map(|s| s.expose().to_string())).map(Secret::new);
         let rotated = current.with_rotated_secret(secret, grace, updated_at);
         let patterns = patch.patterns.clone().apply(rotated.patterns());
+        let delivery = patch.delivery.clone().apply(rotated.delivery.clone());
         let subscription = Subscription {
             target_url: patch.target_url.clone().unwrap_or(rotated.target_url.clone()),
             enabled,
             disabled_reason,
+            delivery,
             ..rotated
         }
         .with_patterns(patterns);

@@ -52,6 +52,7 @@ static FILES: &[(&str, Asset)] = &[
     ("js/settings.js", asset!("js/settings.js", JAVASCRIPT)),
     ("js/subscriptions.js", asset!("js/subscriptions.js", JAVASCRIPT)),
     ("js/subscription_card.js", asset!("js/subscription_card.js", JAVASCRIPT)),
+    ("js/delivery_settings.js", asset!("js/delivery_settings.js", JAVASCRIPT)),
     ("js/stats.js", asset!("js/stats.js", JAVASCRIPT)),
     ("js/send.js", asset!("js/send.js", JAVASCRIPT)),
     ("js/signature.js", asset!("js/signature.js", JAVASCRIPT)),

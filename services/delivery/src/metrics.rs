@@ -45,6 +45,7 @@ pub(crate) struct DeliveryMetrics {
     held: Arc<Family<Gauge>>,
     overdue: Arc<Family<Gauge>>,
     duplicates: Arc<Counter>,
+    rate_deferred: Arc<Counter>,
 }
 
 impl DeliveryMetrics {
@@ -83,6 +84,10 @@ impl DeliveryMetrics {
                 "hookline_delivery_duplicates_skipped_total",
                 "TaskAccepted records not attempted because this process started the same task lately (a task appended twice).",
             ),
+            rate_deferred: registry.counter(
+                "hookline_delivery_rate_deferred_total",
+                "Tasks put back in a retry tier, unattempted, until their turn under their subscription's rate limit.",
+            ),
         }
     }
 
@@ -95,6 +100,10 @@ impl DeliveryMetrics {
 
     pub fn dead_lettered(&self, cause: DeadLetterCause) {
         self.dead_letters.with(&[cause.as_str()]).inc();
+    }
+
+    pub fn rate_deferred(&self) {
+        self.rate_deferred.inc();
     }
 
     pub fn duplicate_skipped(&self) {

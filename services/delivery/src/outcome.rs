@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use hookline_domain::retry::{Jitter, NextStep};
-use hookline_domain::{topics, AttemptRecorded, Outcome, RetryPolicy, RetryScheduled, TaskAccepted, TaskDeadLettered};
+use hookline_domain::{
+    topics, AttemptRecorded, Outcome, RetryPolicy, RetryScheduled, RetrySchedules, TaskAccepted, TaskDeadLettered,
+};
 use hookline_log::{NewRecord, Record};
 use hookline_records::{event_record, put_back};
 
@@ -136,14 +138,26 @@ pub fn outcome_records(
 }
 
 /// The record that puts a retry whose due time is beyond its tier's delay back in the
-/// tier for what is left of its wait (at `now`), unchanged otherwise. `None` when the
-/// policy has no tiers.
-pub fn rescheduled(policy: &RetryPolicy, work: &Work, now: DateTime<Utc>) -> Option<NewRecord> {
+/// tier for what is left of its wait (at `now`), unchanged otherwise: the tier, of any
+/// schedule's, that holds what is left. `None` when there are no tiers.
+pub fn rescheduled(schedules: &RetrySchedules, work: &Work, now: DateTime<Utc>) -> Option<NewRecord> {
     let due_at = work.due_at?;
-    let left = (due_at - now).to_std().unwrap_or_default();
-    let tier = policy.tier_for(left)?;
-    let retry = RetryScheduled { task: work.task.clone(), attempt: work.attempt, due_at, replay: None };
-    Some(event_record(&tier, work.task.subscription_id, RetryScheduled::KIND, &retry))
+    deferred_until(schedules, &work.task, work.attempt, due_at, now)
+}
+
+/// The record that keeps `task`'s `attempt`, not yet made, waiting in the log until
+/// `due_at` (a rate limit's turn, or what is left of a long wait): in the tier, of any
+/// schedule's, that holds the wait from `now`. `None` when there are no tiers.
+pub fn deferred_until(
+    schedules: &RetrySchedules,
+    task: &TaskAccepted,
+    attempt: u32,
+    due_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<NewRecord> {
+    let tier = schedules.tier_for((due_at - now).to_std().unwrap_or_default())?;
+    let retry = RetryScheduled { task: task.clone(), attempt, due_at, replay: None };
+    Some(event_record(&tier, task.subscription_id, RetryScheduled::KIND, &retry))
 }
 
 /// The record that parks `task` while its subscription is disabled: the same attempt,
@@ -214,6 +228,7 @@ mod tests {
             body: Some(String::new()),
             latency: Duration::from_millis(5),
             retry_after,
+            timed_out: false,
         })
     }
 
@@ -332,13 +347,17 @@ mod tests {
         let now = Utc::now();
         let task = task();
         let work = Work { task: task.clone(), attempt: 2, due_at: Some(now + TimeDelta::seconds(500)) };
-        let record = rescheduled(&policy(), &work, now).expect("a tier holds it");
-        assert_eq!(record.topic, "hookline.retry.30s");
+        let schedules = RetrySchedules::new(policy());
+        let record = rescheduled(&schedules, &work, now).expect("a tier holds it");
+        // Beyond the configured schedule's tiers, the production preset's hold it.
+        assert_eq!(record.topic, "hookline.retry.1800s");
         assert_eq!(record.key, task.subscription_id.to_string().into_bytes());
         let retry: RetryScheduled = decode(&record);
         assert_eq!((retry.attempt, retry.due_at), (2, now + TimeDelta::seconds(500)));
         let soon = Work { due_at: Some(now + TimeDelta::seconds(4)), ..work };
-        assert_eq!(rescheduled(&policy(), &soon, now).expect("a tier holds it").topic, "hookline.retry.10s");
+        assert_eq!(rescheduled(&schedules, &soon, now).expect("a tier holds it").topic, "hookline.retry.5s");
+        let later = Work { due_at: Some(now + TimeDelta::seconds(25)), ..soon };
+        assert_eq!(rescheduled(&schedules, &later, now).expect("a tier holds it").topic, "hookline.retry.30s");
     }
 
     #[test]

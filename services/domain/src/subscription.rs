@@ -6,6 +6,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::delivery_settings::DeliverySettings;
 use crate::event_types::{self, EventTypePattern};
 use crate::ids::SubscriptionId;
 use crate::limits::{MAX_EVENT_TYPE_LEN, MAX_SECRET_LEN, MAX_URL_LEN};
@@ -80,6 +81,11 @@ pub struct Subscription {
     /// accepted it. Absent in events written before versions existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write_id: Option<Uuid>,
+    /// How its webhooks are delivered where the receiver needs other than the defaults
+    /// (see [`crate::delivery_settings`]). Absent in events written before it existed,
+    /// and while every setting is the default.
+    #[serde(default, skip_serializing_if = "DeliverySettings::is_default")]
+    pub delivery: DeliverySettings,
 }
 
 fn enabled_by_default() -> bool {
@@ -104,6 +110,7 @@ impl Subscription {
             previous_secret_expires_at: None,
             version: 1,
             write_id: None,
+            delivery: DeliverySettings::default(),
         }
     }
 

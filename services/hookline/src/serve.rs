@@ -85,10 +85,12 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             target_policy: checked.target_policy.clone(),
             outbound_proxy: checked.outbound_proxy.clone(),
             timeout: checked.delivery_timeout,
+            max_timeout: checked.max_timeout,
             connect_timeout: checked.delivery_timeout.min(Duration::from_secs(5)),
             max_in_flight: settings.max_in_flight,
             max_in_flight_per_subscription: settings.max_in_flight_per_subscription,
             event_type_header: settings.webhook_event_type_header.clone(),
+            secret_header: settings.webhook_secret_header.clone(),
             shutdown_grace: checked.shutdown_grace,
             disable: checked.disable,
             retention: checked.retention,
@@ -188,6 +190,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
                 events_per_second: settings.tenant_events_per_second,
                 max_subscriptions: settings.tenant_max_subscriptions,
             },
+            max_timeout: checked.max_timeout,
+            max_in_flight_per_subscription: settings.max_in_flight_per_subscription,
             ..ApiConfig::default()
         };
         crate::access::warn_if_exposed(&checked.access, addr);

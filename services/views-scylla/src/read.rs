@@ -9,7 +9,8 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use hookline_domain::event_types::EventTypePattern;
 use hookline_domain::subscription::FieldError;
 use hookline_domain::{
-    AttemptRecorded, Secret, Subscription, SubscriptionId, SubscriptionState, TaskId, TaskView, TenantId,
+    AttemptRecorded, DeliverySettings, Secret, Subscription, SubscriptionId, SubscriptionState, TaskId, TaskView,
+    TenantId,
 };
 use hookline_views::{Page, ViewError};
 use scylla::client::session::Session;
@@ -68,6 +69,7 @@ type SubscriptionRow = (
     Option<Uuid>,
     Option<String>,
     Option<Vec<String>>,
+    Option<String>,
 );
 
 /// The tenant and event-type patterns of a stored subscription: a row written before
@@ -84,6 +86,15 @@ fn tenant_and_patterns(
         .transpose()
         .map_err(corrupt)?;
     Ok((tenant_id, event_types))
+}
+
+/// The delivery settings of a stored subscription: a row written before they existed,
+/// or with every setting the default, has none.
+fn delivery_settings(stored: Option<String>, what: &str) -> Result<DeliverySettings, ViewError> {
+    stored
+        .map(|text| serde_json::from_str(&text).map_err(|e| ViewError::Corrupt(format!("{what}: delivery: {e}"))))
+        .transpose()
+        .map(Option::unwrap_or_default)
 }
 
 /// The write that made `version` of subscription `id`, while remembered.
@@ -119,6 +130,7 @@ pub(crate) async fn subscription(
         write_id,
         tenant_id,
         event_types,
+        delivery,
     )) = found.into_iter().next()
     else {
         return Ok(None);
@@ -148,6 +160,7 @@ pub(crate) async fn subscription(
         // Rows written before versions existed: version 0.
         version: version.map_or(0, |v| u64::try_from(v).unwrap_or(0)),
         write_id,
+        delivery: delivery_settings(delivery, "subscriptions")?,
     })))
 }
 
@@ -166,6 +179,7 @@ type ListingRow = (
     Option<Uuid>,
     Option<String>,
     Option<Vec<String>>,
+    Option<String>,
 );
 
 /// A page of the listing; its cursor is the last id of the page.
@@ -205,6 +219,7 @@ pub(crate) async fn subscriptions(
                 write_id,
                 tenant_id,
                 event_types,
+                delivery,
             ) = row;
             let id: [u8; 16] = id.try_into().map_err(|id: Vec<u8>| {
                 ViewError::Corrupt(format!("subscriptions_listing: id of {} bytes", id.len()))
@@ -225,6 +240,7 @@ pub(crate) async fn subscriptions(
                 previous_secret_expires_at,
                 version: version.map_or(0, |v| u64::try_from(v).unwrap_or(0)),
                 write_id,
+                delivery: delivery_settings(delivery, "subscriptions_listing")?,
             })
         })
         .collect::<Result<Vec<_>, ViewError>>()?;

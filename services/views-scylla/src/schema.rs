@@ -37,7 +37,7 @@ const TABLES: [&str; 18] = [
 const TYPES: [&str; 2] = ["attempt_record", "last_attempt"];
 /// Columns added after their table first shipped: `CREATE TABLE IF NOT EXISTS` leaves
 /// an older table as it was, so `migrate` adds those it lacks (table, column, type).
-const ADDED_COLUMNS: [(&str, &str, &str); 16] = [
+const ADDED_COLUMNS: [(&str, &str, &str); 18] = [
     ("subscriptions", "enabled", "boolean"),
     ("subscriptions", "disabled_reason", "text"),
     ("subscriptions_listing", "enabled", "boolean"),
@@ -54,6 +54,8 @@ const ADDED_COLUMNS: [(&str, &str, &str); 16] = [
     ("subscriptions", "event_types", "frozen<list<text>>"),
     ("subscriptions_listing", "tenant_id", "text"),
     ("subscriptions_listing", "event_types", "frozen<list<text>>"),
+    ("subscriptions", "delivery", "text"),
+    ("subscriptions_listing", "delivery", "text"),
 ];
 
 /// Fields added to a user-defined type after it first shipped (type, field, type):

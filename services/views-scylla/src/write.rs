@@ -15,8 +15,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use hookline_domain::{
-    versions, AttemptRecorded, EventId, LogPosition, ReplayEvent, ReplayId, Subscription, SubscriptionEvent,
-    SubscriptionId, SubscriptionState, TaskId, TaskView, TenantId, TokenId,
+    versions, AttemptRecorded, DeliverySettings, EventId, LogPosition, ReplayEvent, ReplayId, Subscription,
+    SubscriptionEvent, SubscriptionId, SubscriptionState, TaskId, TaskView, TenantId, TokenId,
 };
 use hookline_views::{EventView, ViewChange, ViewError};
 use scylla::client::session::Session;
@@ -256,6 +256,7 @@ type UpsertValues<K> = (
     Option<Uuid>,
     String,
     Option<Vec<String>>,
+    Option<String>,
     K,
 );
 
@@ -276,8 +277,15 @@ fn upsert_values<K>(subscription: &Subscription, key: K) -> UpsertValues<K> {
         subscription.write_id,
         subscription.tenant_id.as_str().to_string(),
         subscription.event_types.as_ref().map(|patterns| patterns.iter().map(|p| p.as_str().to_string()).collect()),
+        // As the event carries them: header values sealed when a key is set.
+        (!subscription.delivery.is_default()).then(|| delivery_text(&subscription.delivery)),
         key,
     )
+}
+
+/// The delivery settings as stored: their JSON, which cannot fail to encode.
+fn delivery_text(settings: &DeliverySettings) -> String {
+    serde_json::to_string(settings).unwrap_or_default()
 }
 
 async fn execute(session: &Session, statement: &PreparedStatement, values: Values) -> Result<(), ViewError> {

@@ -289,6 +289,26 @@ async fn the_routes_answer_as_the_openapi_document_says() {
         let open = contract.send(&api, request("POST", &subs).json(&open_req), 201).await;
         assert_eq!(open.json["disabled_reason"], "disabled by user");
         let open_id = text(&open, "id");
+        let shaped_req = json!({"target_url": "http://127.0.0.1:9/shaped", "headers": {"X-Api-Key": "k3y"},
+            "timeout_ms": 1000, "retry_schedule": [5, 10], "rate_limit_per_second": 5, "max_in_flight": 8});
+        let shaped = contract.send(&api, request("POST", &subs).json(&shaped_req), 201).await;
+        assert_eq!((&shaped.json["headers"]["X-Api-Key"], &shaped.json["max_in_flight"]), (&json!("k3y"), &json!(8)));
+        let reset = json!({"headers": null, "timeout_ms": null, "retry_schedule": "production",
+            "rate_limit_per_second": null, "max_in_flight": "auto"});
+        let shaped_one = format!("{subs}/{}", text(&shaped, "id"));
+        let reset = contract.send(&api, request("PUT", &shaped_one).json(&reset), 200).await;
+        assert_eq!(
+            (&reset.json["retry_schedule"], &reset.json["max_in_flight"]),
+            (&json!("production"), &json!("auto"))
+        );
+        let owned = json!({"target_url": "http://127.0.0.1:9/owned", "headers": {"Webhook-Id": "x"}, "timeout_ms": 1});
+        let refused = contract.send(&api, request("POST", &subs).json(&owned), 400).await;
+        assert!(
+            refused.json["errors"]["headers"].as_str().is_some_and(|e| e.contains("Webhook-Id")),
+            "{}",
+            refused.json
+        );
+        assert!(refused.json["errors"]["timeout_ms"].is_string(), "{}", refused.json);
         let invalid = contract.send(&api, request("POST", &subs).json(&json!({"colour": 1, "secret": ""})), 400).await;
         assert_eq!(invalid.json["errors"].as_object().map(|e| e.len()), Some(3), "{}", invalid.json);
         contract.send(&api, request("POST", &subs).header("content-type", "application/json").body("{"), 400).await;

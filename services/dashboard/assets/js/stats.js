@@ -47,8 +47,17 @@ function render(node, stats) {
   const summary = el('p', { className: 'stats-line' },
     el('strong', { className: 'rate' }, rate),
     attempts ? ` over ${attempts} attempt${attempts === 1 ? '' : 's'}` : '',
-    attempts ? ` · p50 ${latency.p50 ?? '—'} ms · p95 ${latency.p95 ?? '—'} ms · max ${latency.max ?? '—'} ms` : '');
+    attempts ? ` · p50 ${latency.p50 ?? '—'} ms · p95 ${latency.p95 ?? '—'} ms · max ${latency.max ?? '—'} ms` : '',
+    limitView(stats.concurrency));
   fill(node, summary, stats.recent?.length ? chart(stats.recent) : null);
+}
+
+/** The in-flight limit delivery applies now, when this process delivers and has lately. */
+function limitView(concurrency) {
+  const limit = concurrency?.current_limit;
+  if (limit === null || limit === undefined) return '';
+  const how = concurrency.max_in_flight === 'auto' ? 'found by adaptive concurrency' : 'as set';
+  return el('span', { className: 'limit' }, ` · up to ${limit} in flight (${how})`);
 }
 
 /** The API's rate is a fraction from 0 to 1. */

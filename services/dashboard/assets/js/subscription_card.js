@@ -1,8 +1,9 @@
-// One subscription's card: what it is (URL, id, tenant, event types, secret, enabled or why not),
-// its delivery statistics, and its actions: copy the secret, edit, delete, send a test
+// One subscription's card: what it is (URL, id, tenant, event types, secret, delivery
+// settings, enabled or why not), its delivery statistics, and its actions: copy the secret, edit, delete, send a test
 // event, show its deliveries.
 
 import { describe, send } from './api.js';
+import { settingsBody, settingsInputs, settingsView } from './delivery_settings.js';
 import { badge, el, fact } from './dom.js';
 import { statsView } from './stats.js';
 import { showsSeveralTenants, tenantLabel } from './tenants.js';
@@ -49,7 +50,8 @@ export function renderCard(subscription, actions) {
       ...fact('ID', el('code', {}, id)),
       ...(showsSeveralTenants() ? fact('Tenant', tenantLabel(subscription.tenant_id)) : []),
       ...fact('Event types', ...patternsView(subscription.event_types)),
-      ...fact('Secret', ...secretView(subscription.secret, say))),
+      ...fact('Secret', ...secretView(subscription.secret, say)),
+      ...fact('Delivery', ...settingsView(subscription))),
     statsView(id),
     el('div', { className: 'actions' }, sendButton, feedButton, editButton, deleteButton),
     editForm,
@@ -106,6 +108,7 @@ function editFormFor(subscription, actions, say) {
   removeSecret.addEventListener('change', () => {
     secret.disabled = removeSecret.checked;
   });
+  const settings = settingsInputs(`edit-${id}`, subscription);
 
   const form = el('form', { className: 'stack edit', hidden: true, noValidate: true },
     ...field('target_url', 'Target URL', url),
@@ -113,6 +116,7 @@ function editFormFor(subscription, actions, say) {
     ...field('secret', 'New secret (empty: keep the current one)', secret),
     el('label', { className: 'check' }, removeSecret, ' Remove the secret'),
     el('label', { className: 'check' }, enabled, ' Enabled'),
+    settings.group,
     el('button', { type: 'submit', textContent: 'Save changes' }));
 
   form.addEventListener('submit', async (event) => {
@@ -125,6 +129,7 @@ function editFormFor(subscription, actions, say) {
     if (removeSecret.checked) changes.secret = null;
     else if (secret.value) changes.secret = secret.value;
     if (enabled.checked !== subscription.enabled) changes.enabled = enabled.checked;
+    Object.assign(changes, settingsBody(settings.inputs, subscription));
     if (!Object.keys(changes).length) {
       say('Nothing changed.');
       return;

@@ -1,7 +1,8 @@
-// The subscriptions panel: the list (paged with the API's cursor), the create form,
-// and the one copy of the loaded subscriptions that the other panels read.
+// The subscriptions panel: the list (paged with the API's cursor), the create form
+// (delivery settings included), and the one copy of the loaded subscriptions that the other panels read.
 
 import { call, describe, query, send } from './api.js';
+import { settingsBody, settingsInputs } from './delivery_settings.js';
 import { fill, state } from './dom.js';
 import { patternsFromInput, renderCard } from './subscription_card.js';
 import { listedTenant, targetTenant, targetTenantNote } from './tenants.js';
@@ -16,6 +17,7 @@ const createResult = document.getElementById('create-result');
 const createSecret = document.getElementById('create-secret');
 const createGenerate = document.getElementById('create-generate');
 const createTenant = document.getElementById('create-tenant');
+const createSettings = settingsInputs('create');
 
 /** Loaded subscriptions by id, in list order. */
 export const subscriptions = new Map();
@@ -37,6 +39,7 @@ function changed() {
 export function setUpSubscriptions(pageActions) {
   actions = pageActions;
   more.addEventListener('click', () => loadPage(nextCursor));
+  createForm.querySelector('button[type="submit"]').before(createSettings.group);
   createGenerate.addEventListener('change', () => {
     createSecret.disabled = createGenerate.checked;
   });
@@ -120,6 +123,7 @@ async function create() {
   const patterns = patternsFromInput(String(form.get('event_types')));
   if (patterns) body.event_types = patterns;
   if (targetTenant()) body.tenant_id = targetTenant();
+  Object.assign(body, settingsBody(createSettings.inputs));
 
   createResult.textContent = 'Creating…';
   createResult.dataset.kind = 'info';

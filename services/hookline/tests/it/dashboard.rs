@@ -242,13 +242,44 @@ async fn the_page_asks_for_a_token_then_manages_subscriptions_with_it() {
             page.fill("#create-url", "https://example.com/hooks/orders").await;
             page.click("#create-generate").await;
             assert_eq!(page.attr("#create-secret", "disabled").await.as_deref(), Some("true"));
+            // With delivery settings: an API key header and a fixed bound.
+            page.click("#create-form details.delivery-settings summary").await;
+            page.fill("#create-headers", "X-Api-Key: k3y-typed").await;
+            page.fill("#create-max_in_flight", "8").await;
             page.click("#create-form button[type=submit]").await;
             page.wait_text("#create-result", T, |text| text.contains("generated secret")).await;
             let id = page.attr("#subscription-list li", "data-subscription-id").await.expect("a card");
-            assert!(with_token(&service, token, &id).await.1["secret"].as_str().unwrap().starts_with("whsec_"));
+            let (_, created) = with_token(&service, token, &id).await;
+            assert!(created["secret"].as_str().unwrap().starts_with("whsec_"));
+            assert_eq!(
+                (&created["headers"], &created["max_in_flight"]),
+                (&json!({"X-Api-Key": "k3y-typed"}), &json!(8))
+            );
+            let card = format!("#subscription-list li[data-subscription-id='{id}']");
+            let facts = page.text(&format!("{card} .facts")).await.unwrap();
+            assert!(facts.contains("headers X-Api-Key") && facts.contains("in flight: at most 8"), "{facts}");
+            assert!(!facts.contains("k3y-typed"), "header values stay off the card: {facts}");
+
+            // Edit the settings: a rate limit and a schedule, back to adaptive.
+            page.click(&format!("{card} .actions button[aria-expanded]")).await;
+            page.click(&format!("{card} form.edit details.delivery-settings summary")).await;
+            page.fill(&format!("#edit-{id}-rate_limit_per_second"), "5").await;
+            page.fill(&format!("#edit-{id}-retry_schedule"), "production").await;
+            page.fill(&format!("#edit-{id}-max_in_flight"), "auto").await;
+            page.click(&format!("{card} form.edit button[type=submit]")).await;
+            page.wait_text(&format!("{card} .facts"), T, |text| text.contains("at most 5/s")).await;
+            let (_, edited) = with_token(&service, token, &id).await;
+            assert_eq!(
+                (
+                    &edited["rate_limit_per_second"],
+                    &edited["retry_schedule"],
+                    &edited["max_in_flight"],
+                    &edited["headers"]
+                ),
+                (&json!(5), &json!("production"), &json!("auto"), &json!({"X-Api-Key": "k3y-typed"}))
+            );
 
             // Edit: event-type patterns, then disable it by hand.
-            let card = format!("#subscription-list li[data-subscription-id='{id}']");
             page.click(&format!("{card} .actions button[aria-expanded]")).await;
             page.fill(&format!("#edit-event_types-{id}"), "order.created, invoice.*").await;
             page.click(&format!("{card} form.edit button[type=submit]")).await;

@@ -9,6 +9,7 @@ mod common;
 mod dashboard;
 mod dashboard_api;
 mod delivery;
+mod delivery_settings;
 mod deploy;
 mod disabling;
 mod distributed;
