@@ -124,7 +124,7 @@ pub(crate) async fn retry(id: String, state: Arc<ApiState>, caller: Caller) -> R
     }
     let accepted = accepted_task(&state, id).await?;
     let attempt = task.attempts_count() + 1;
-    let record = hookline_records::retried_by_hand(&state.config.retry, &accepted, attempt, Utc::now())
+    let record = hookline_records::retried_by_hand(&state.config.retry, &accepted, attempt, Utc::now(), None)
         .ok_or_else(|| ApiError::Conflict("Retries are off (MAX_RETRIES is 1): a task cannot be retried".into()))?;
     // A concurrent request for the same attempt waits here until this one is durable
     // (then it is refused) or has failed (then it tries itself).
