@@ -91,7 +91,7 @@ fn filter(params: &HashMap<String, String>) -> Result<TaskFilter, ApiError> {
             })
         })
         .transpose()?;
-    Ok(TaskFilter { subscription, status })
+    Ok(TaskFilter { subscription, status, ..TaskFilter::default() })
 }
 
 /// Queues one more attempt of a failed task, numbered after its last, due at once;
