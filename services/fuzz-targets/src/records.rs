@@ -54,8 +54,15 @@ fn work_record_value(kind: SourceKind, work: &Work) -> Vec<u8> {
 }
 
 /// The projector's topics, and one it does not read.
-const PROJECTOR_TOPICS: [&str; 6] =
-    [topics::SUBSCRIPTIONS, topics::DELIVERIES, topics::ATTEMPTS, topics::DLQ, topics::FANOUT, topics::INGEST];
+const PROJECTOR_TOPICS: [&str; 7] = [
+    topics::SUBSCRIPTIONS,
+    topics::DELIVERIES,
+    topics::ATTEMPTS,
+    topics::DLQ,
+    topics::FANOUT,
+    topics::REPLAYS,
+    topics::INGEST,
+];
 
 /// Input: one byte choosing the topic and whether the record names its kind in
 /// [`topics::EVENT_HEADER`] (as every record hookline writes does), then the value.
