@@ -151,9 +151,11 @@ impl Runner {
                 Some(Ok(page)) => page,
                 Some(Err(e)) => return Ok(Queueing::Failed(format!("the views refused the walk: {e}"))),
             };
+            let reading = std::time::Instant::now();
             let Some(tasks) = self.readable(page.subscription, page.tasks, tally, stop).await? else {
                 return Ok(Queueing::Stopped);
             };
+            tracing::debug!(tasks = tasks.len(), took_ms = reading.elapsed().as_millis() as u64, "page read from the log");
             let records = tasks.into_iter().map(|(view, task)| (task, view.attempts_count() + 1));
             match self.append_paced(records, &mark, &mut pacer, tally, cancel, stop).await? {
                 Paced::All => {}

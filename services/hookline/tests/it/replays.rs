@@ -161,9 +161,12 @@ async fn sends_again_exactly_what_failed(service: &Service, count: usize, rate: 
     let busiest = busiest_second(&replayed);
     let took = replayed.iter().map(|r| r.at).max().unwrap() - replayed.iter().map(|r| r.at).min().unwrap();
     println!("{count} replayed at {rate}/s over {took:?} ({:?} after the request)", started.elapsed());
-    // Due times are 1/rate apart; one more may fall into a second from network timing.
-    assert!(busiest as u64 <= rate + 1, "{busiest} in one second at {rate}/s");
-    assert!(took >= Duration::from_secs_f64((count as f64 - 1.0) / rate as f64 * 0.95), "{took:?}");
+    // Due times are 1/rate apart. The delivery loop starts an attempt when it is due,
+    // but a pause of its own (a commit to the broker: tens of ms) lets the two or three
+    // that fell due meanwhile start together, so a second may see two more; never a
+    // burst beyond that, and never more than the rate over the whole replay.
+    assert!(busiest as u64 <= rate + 2, "{busiest} in one second at {rate}/s");
+    assert!(took >= Duration::from_secs_f64((count as f64 - 1.0) / rate as f64 * 0.98), "{took:?}");
 
     let done = wait_state(service, &replay_id, "completed").await;
     assert_eq!((done["queued"].clone(), done["delivered"].clone(), done["failed"].clone()), (json!(count), json!(count), json!(0)));
@@ -348,7 +351,7 @@ async fn a_tenant_replays_its_own_subscriptions_and_sees_no_other_tenants_replay
     let receiver = Receiver::start().await;
     for tenant in ["acme", "globex"] {
         let resp =
-            service.client.post(service.url("/api/v1/tenants")).json(&json!({"id": tenant})).send().await.unwrap();
+            service.client.post(service.url("/api/v1/tenants")).json(&json!({"id": tenant, "name": tenant})).send().await.unwrap();
         assert_eq!(resp.status(), 201);
     }
     let token = |tenant: &'static str| {
