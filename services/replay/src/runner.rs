@@ -30,7 +30,7 @@ use tracing::Instrument;
 use crate::error::ReplayError;
 use crate::metrics::{ReplayMetrics, Skip};
 use crate::pace::{Pacer, APPEND_WINDOW};
-use crate::payload::{read_task, StoredTask};
+use crate::payload::{read_task, ReadError, StoredTask};
 use crate::walk::Walk;
 
 /// Payloads read from the log at once while a page is prepared.
@@ -126,11 +126,13 @@ impl Runner {
         .await
     }
 
-    /// Queues the walk's tasks page by page from `at`.
+    /// Queues the walk's tasks page by page from `at`. The next page is read (from the
+    /// views, and its payloads from the log) while the current one is paced out, so
+    /// that reading does not slow the pace: two pages are held at most.
     async fn queue(
         &self,
         request: &ReplayRequested,
-        mut at: ReplayCursor,
+        at: ReplayCursor,
         tally: &mut Tally,
         cancel: &CancellationToken,
         stop: &CancellationToken,
@@ -142,22 +144,27 @@ impl Runner {
         let mark = ReplayMark { replay_id: request.replay_id, target_url: request.target_url.clone() };
         let lead = self.retry.tier_delays()[0];
         let mut pacer = Pacer::new(request.rate_per_second, lead);
+        let mut prepared = self.prepare(&walk, &at, stop).await?;
         loop {
+            let page = match prepared {
+                Prepared::Page(page) => page,
+                Prepared::Stopped => return Ok(Queueing::Stopped),
+                Prepared::Refused(reason) => return Ok(Queueing::Failed(reason)),
+            };
             if cancel.is_cancelled() {
                 return Ok(Queueing::Cancelled);
             }
-            let page = match patiently(stop, || walk.page(&at, self.page_size)).await {
-                None => return Ok(Queueing::Stopped),
-                Some(Ok(page)) => page,
-                Some(Err(e)) => return Ok(Queueing::Failed(format!("the views refused the walk: {e}"))),
+            tally.skipped += page.skipped;
+            let records = page.tasks.into_iter().map(|(view, task)| (task, view.attempts_count() + 1));
+            let upcoming = async {
+                match &page.next {
+                    Some(next) => Some(self.prepare(&walk, next, stop).await),
+                    None => None,
+                }
             };
-            let reading = std::time::Instant::now();
-            let Some(tasks) = self.readable(page.subscription, page.tasks, tally, stop).await? else {
-                return Ok(Queueing::Stopped);
-            };
-            tracing::debug!(tasks = tasks.len(), took_ms = reading.elapsed().as_millis() as u64, "page read from the log");
-            let records = tasks.into_iter().map(|(view, task)| (task, view.attempts_count() + 1));
-            match self.append_paced(records, &mark, &mut pacer, tally, cancel, stop).await? {
+            let (paced, upcoming) =
+                tokio::join!(self.append_paced(records, &mark, &mut pacer, &mut tally.queued, cancel, stop), upcoming);
+            match paced? {
                 Paced::All => {}
                 Paced::Cancelled => return Ok(Queueing::Cancelled),
                 Paced::Stopped => return Ok(Queueing::Stopped),
@@ -172,20 +179,41 @@ impl Runner {
                 return Ok(Queueing::Stopped);
             }
             tracing::debug!(queued = tally.queued, done = page.next.is_none(), "replay progressed");
-            match page.next {
-                Some(next) => at = next,
+            match upcoming {
+                Some(next) => prepared = next?,
                 None => return Ok(Queueing::Done),
             }
         }
     }
 
+    /// The page of the walk at `at`, with the payloads of the tasks that can be sent again.
+    async fn prepare(
+        &self,
+        walk: &Walk<'_>,
+        at: &ReplayCursor,
+        stop: &CancellationToken,
+    ) -> Result<Prepared, ReplayError> {
+        let page = match patiently(stop, || walk.page(at, self.page_size)).await {
+            None => return Ok(Prepared::Stopped),
+            Some(Ok(page)) => page,
+            Some(Err(e)) => return Ok(Prepared::Refused(format!("the views refused the walk: {e}"))),
+        };
+        let reading = std::time::Instant::now();
+        let listed = page.tasks.len() as u64;
+        let Some(tasks) = self.readable(page.subscription, page.tasks, stop).await? else {
+            return Ok(Prepared::Stopped);
+        };
+        tracing::debug!(tasks = tasks.len(), took_ms = reading.elapsed().as_millis() as u64, "page read from the log");
+        let skipped = listed - tasks.len() as u64;
+        Ok(Prepared::Page(ReadyPage { tasks, skipped, next: page.next }))
+    }
+
     /// The page's tasks that can be sent again, each with its payload read from the
-    /// log; the others are skipped and counted. `None`: shutdown came first.
+    /// log; the others are skipped, counted and logged. `None`: shutdown came first.
     async fn readable(
         &self,
         subscription: Option<hookline_domain::SubscriptionId>,
         tasks: Vec<TaskView>,
-        tally: &mut Tally,
         stop: &CancellationToken,
     ) -> Result<Option<Vec<(TaskView, TaskAccepted)>>, ReplayError> {
         let Some(subscription) = subscription.filter(|_| !tasks.is_empty()) else {
@@ -199,7 +227,7 @@ impl Runner {
         // parks them until it is enabled again, as it does for any of its tasks.
         if !matches!(state, Some(SubscriptionState::Live(_))) {
             tracing::warn!(subscription_id = %subscription, tasks = tasks.len(), "subscription deleted, its tasks skipped");
-            self.skip(Skip::SubscriptionGone, tasks.len() as u64, tally);
+            self.metrics.skipped(Skip::SubscriptionGone, tasks.len() as u64);
             return Ok(Some(Vec::new()));
         }
         let reads = stream::iter(tasks)
@@ -217,21 +245,16 @@ impl Runner {
                 Ok(StoredTask::Found(task)) => found.push((view, task)),
                 Ok(StoredTask::NotKept) | Ok(StoredTask::Gone(_)) => {
                     tracing::warn!(task_id = %view.task_id, subscription_id = %subscription, "payload no longer kept, task skipped");
-                    self.skip(Skip::PayloadGone, 1, tally);
+                    self.metrics.skipped(Skip::PayloadGone, 1);
                 }
-                Err(e) if matches!(e, crate::payload::ReadError::Log(LogError::Corrupt(_))) => {
+                Err(ReadError::Log(LogError::Corrupt(e))) => {
                     tracing::warn!(task_id = %view.task_id, subscription_id = %subscription, error = %e, "payload unreadable, task skipped");
-                    self.skip(Skip::PayloadGone, 1, tally);
+                    self.metrics.skipped(Skip::PayloadGone, 1);
                 }
                 Err(e) => return Err(e.into()),
             }
         }
         Ok(Some(found))
-    }
-
-    fn skip(&self, reason: Skip, n: u64, tally: &mut Tally) {
-        tally.skipped += n;
-        self.metrics.skipped(reason, n);
     }
 
     /// Appends one attempt per task, each as soon as the pacer lets it go.
@@ -240,7 +263,7 @@ impl Runner {
         tasks: impl Iterator<Item = (TaskAccepted, u32)>,
         mark: &ReplayMark,
         pacer: &mut Pacer,
-        tally: &mut Tally,
+        queued: &mut u64,
         cancel: &CancellationToken,
         stop: &CancellationToken,
     ) -> Result<Paced, ReplayError> {
@@ -256,11 +279,11 @@ impl Runner {
                 batch.extend(retried_by_hand(&self.retry, &task, attempt, due, Some(mark.clone())));
             }
             if !batch.is_empty() {
-                let Some(queued) = self.append_attempts(batch, stop).await? else {
+                let Some(appended) = self.append_attempts(batch, stop).await? else {
                     return Ok(Paced::Stopped);
                 };
-                tally.queued += queued;
-                self.metrics.queued(queued);
+                *queued += appended;
+                self.metrics.queued(appended);
             }
             if tasks.peek().is_none() {
                 break;
@@ -401,6 +424,23 @@ impl Runner {
     }
 }
 
+/// A page of the walk ready to be queued.
+struct ReadyPage {
+    tasks: Vec<(TaskView, TaskAccepted)>,
+    /// Tasks of the page that cannot be sent again.
+    skipped: u64,
+    next: Option<ReplayCursor>,
+}
+
+/// What reading a page came to.
+enum Prepared {
+    Page(ReadyPage),
+    /// Shutdown came first.
+    Stopped,
+    /// The views refuse the walk for good (a cursor they no longer take), for this reason.
+    Refused(String),
+}
+
 /// How the pacing of one page ended.
 enum Paced {
     All,
@@ -462,7 +502,7 @@ impl Retryable for ViewError {
     }
 }
 
-impl Retryable for crate::payload::ReadError {
+impl Retryable for ReadError {
     fn may_pass(&self) -> bool {
         self.is_retryable()
     }

@@ -169,7 +169,10 @@ async fn sends_again_exactly_what_failed(service: &Service, count: usize, rate: 
     assert!(took >= Duration::from_secs_f64((count as f64 - 1.0) / rate as f64 * 0.98), "{took:?}");
 
     let done = wait_state(service, &replay_id, "completed").await;
-    assert_eq!((done["queued"].clone(), done["delivered"].clone(), done["failed"].clone()), (json!(count), json!(count), json!(0)));
+    assert_eq!(
+        (done["queued"].clone(), done["delivered"].clone(), done["failed"].clone()),
+        (json!(count), json!(count), json!(0))
+    );
     assert!(done["finished_at"].is_string(), "{done}");
     let one = outage.failed.keys().next().unwrap();
     let (_, task) = service.task(one).await;
@@ -200,10 +203,25 @@ async fn on_kafka_and_cql_a_replay_sends_again_exactly_what_failed_at_its_pace()
     sends_again_exactly_what_failed(&service, 200, 50).await;
 }
 
-#[tokio::test]
-async fn a_replay_killed_part_way_resumes_and_skips_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut service = Service::start_in(dir.path(), SHORT_RETRIES).await;
+/// Where a test's service runs, so that it can be started again after a `kill -9`.
+enum Place<'a> {
+    /// The embedded default, on this data directory.
+    Embedded(&'a std::path::Path),
+    /// Kafka + CQL, one process with every role.
+    Engines(&'a Deployment),
+}
+
+impl Place<'_> {
+    async fn start(&self) -> Service {
+        match self {
+            Place::Embedded(dir) => Service::start_in(dir, SHORT_RETRIES).await,
+            Place::Engines(deployment) => deployment.start("all", &[]).await,
+        }
+    }
+}
+
+async fn killed_part_way_skips_nothing(place: Place<'_>) {
+    let mut service = place.start().await;
     let receiver = Receiver::start().await;
     let count = 300;
     let outage = outage(&service, &receiver, "/down", count).await;
@@ -212,7 +230,7 @@ async fn a_replay_killed_part_way_resumes_and_skips_nothing() {
     receiver.wait_for("/down", 2 * count + 40, PATIENCE).await;
     service.process.kill9();
 
-    let service = Service::start_in(dir.path(), SHORT_RETRIES).await;
+    let service = place.start().await;
     wait_until(PATIENCE, "every failed task sent again", || async {
         let seen = webhook_ids(&receiver.requests("/down")[2 * count..]);
         (seen.len() == count).then_some(())
@@ -223,6 +241,21 @@ async fn a_replay_killed_part_way_resumes_and_skips_nothing() {
     let done = wait_state(&service, &replay_id, "completed").await;
     assert_eq!((done["delivered"].clone(), done["matched"].clone()), (json!(count), json!(count)), "{done}");
     println!("{} requests for {count} tasks (a crash may repeat)", receiver.requests("/down").len() - 2 * count);
+}
+
+#[tokio::test]
+async fn a_replay_killed_part_way_resumes_and_skips_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    killed_part_way_skips_nothing(Place::Embedded(dir.path())).await;
+}
+
+#[tokio::test]
+async fn on_kafka_and_cql_a_replay_killed_part_way_resumes_and_skips_nothing() {
+    let Some(engines) = engines("on_kafka_and_cql_a_replay_killed_part_way_resumes_and_skips_nothing") else {
+        return;
+    };
+    let deployment = Deployment::new(&engines, SHORT_RETRIES).await;
+    killed_part_way_skips_nothing(Place::Engines(&deployment)).await;
 }
 
 #[tokio::test]
@@ -315,7 +348,8 @@ async fn bad_replay_requests_are_refused_with_what_is_wrong() {
     assert_eq!((code, answer["errors"]["until"].clone()), (400, json!("must be after since")));
     let (code, answer) = post(&service, None, json!({"since": since})).await;
     assert_eq!(code, 400, "the operator names a subscription or a tenant: {answer}");
-    let (code, answer) = post(&service, None, json!({"subscription_id": sub, "tenant_id": "default", "since": since})).await;
+    let (code, answer) =
+        post(&service, None, json!({"subscription_id": sub, "tenant_id": "default", "since": since})).await;
     assert_eq!(code, 400, "{answer}");
 
     let unknown = hookline_domain::ReplayId::new().to_string();
@@ -350,8 +384,13 @@ async fn a_tenant_replays_its_own_subscriptions_and_sees_no_other_tenants_replay
     let service = Service::start(SHORT_RETRIES).await;
     let receiver = Receiver::start().await;
     for tenant in ["acme", "globex"] {
-        let resp =
-            service.client.post(service.url("/api/v1/tenants")).json(&json!({"id": tenant, "name": tenant})).send().await.unwrap();
+        let resp = service
+            .client
+            .post(service.url("/api/v1/tenants"))
+            .json(&json!({"id": tenant, "name": tenant}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 201);
     }
     let token = |tenant: &'static str| {
@@ -365,8 +404,16 @@ async fn a_tenant_replays_its_own_subscriptions_and_sees_no_other_tenants_replay
     let (acme, globex) = (token("acme").await, token("globex").await);
     receiver.set("/acme", Script::always(Reply::Status(500)));
     let body = json!({"tenant_id": "acme", "target_url": receiver.url("/acme")});
-    let created: Value =
-        service.client.post(service.url("/api/v1/subscriptions")).json(&body).send().await.unwrap().json().await.unwrap();
+    let created: Value = service
+        .client
+        .post(service.url("/api/v1/subscriptions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let sub = created["id"].as_str().unwrap().to_string();
     let since = (chrono::Utc::now() - chrono::TimeDelta::seconds(1)).to_rfc3339();
     let task = service.ingest_ok(&sub, "{}", &[]).await;
