@@ -188,7 +188,7 @@ mod tests {
         parse_replay(body.to_string().as_bytes(), &TargetPolicy::default(), now())
     }
 
-    fn errors(body: serde_json::Value) -> BTreeMap<String, String> {
+    fn refusals(body: serde_json::Value) -> BTreeMap<String, String> {
         match parse(body) {
             Err(ApiError::Validation(errors)) => errors,
             other => panic!("expected a validation error, got {other:?}"),
@@ -211,7 +211,7 @@ mod tests {
 
     #[test]
     fn every_bad_field_is_named_at_once() {
-        let errors = errors(json!({
+        let errors = refusals(json!({
             "subscription_id": "nope",
             "tenant_id": "acme",
             "until": "yesterday",
@@ -237,14 +237,15 @@ mod tests {
                 "until"
             ]
         );
-        let both = errors(
+        let both = refusals(
             json!({"subscription_id": SubscriptionId::new().to_string(), "tenant_id": "acme", "since": "2027-01-15T00:00:00Z"}),
         );
         assert!(both["tenant_id"].contains("conflicts"));
-        let backwards = errors(json!({"since": "2027-01-15T00:00:00Z", "until": "2027-01-14T00:00:00Z"}));
+        let backwards = refusals(json!({"since": "2027-01-15T00:00:00Z", "until": "2027-01-14T00:00:00Z"}));
         assert_eq!(backwards["until"], "must be after since");
-        let fast = errors(json!({"since": "2027-01-15T00:00:00Z", "rate_per_second": MAX_REPLAY_RATE_PER_SECOND + 1}));
+        let fast =
+            refusals(json!({"since": "2027-01-15T00:00:00Z", "rate_per_second": MAX_REPLAY_RATE_PER_SECOND + 1}));
         assert!(fast.contains_key("rate_per_second"));
-        assert!(errors(json!({"since": "2027-01-15T00:00:00Z", "status": []})).contains_key("status"));
+        assert!(refusals(json!({"since": "2027-01-15T00:00:00Z", "status": []})).contains_key("status"));
     }
 }
