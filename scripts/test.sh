@@ -38,6 +38,8 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test (build)"
 cargo test --workspace --locked --no-run
+echo "== built and linted in $((SECONDS / 60)) min $((SECONDS % 60)) s"
+built_at=$SECONDS
 
 wait
 for engine in kafka cassandra; do
@@ -72,3 +74,5 @@ echo "== engines: KAFKA_BROKERS=$KAFKA_BROKERS SCYLLA_NODES=$SCYLLA_NODES"
 
 echo "== cargo test"
 cargo test --workspace --locked --no-fail-fast
+tested=$((SECONDS - built_at))
+echo "== passed: tests $((tested / 60)) min $((tested % 60)) s, $((SECONDS / 60)) min $((SECONDS % 60)) s in all"

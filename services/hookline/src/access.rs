@@ -9,53 +9,65 @@ use clap::{ArgAction, Args};
 use hookline_api::{ApiTokens, HeaderLimits, Rate, RateLimits, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 use hookline_ingest::DEFAULT_TIMESTAMP_TOLERANCE;
 
+use crate::config::heading;
+
 #[derive(Args, Clone)]
 pub struct AccessSettings {
-    /// Tokens the API asks for in `Authorization: Bearer <token>`, comma-separated; each
-    /// the token itself (16 characters at least) or `sha256:<hex digest of the token>`.
-    /// None: the API is open.
-    #[arg(long, env = "HOOKLINE_API_TOKENS", value_delimiter = ',', hide_env_values = true)]
+    /// Operator tokens the API asks for in `Authorization: Bearer <token>`,
+    /// comma-separated; each the token itself (16 characters at least) or
+    /// `sha256:<hex digest of the token>`, so that the plain token need not sit in the
+    /// configuration. None: the API is open (and hookline warns at start-up when it
+    /// listens beyond loopback).
+    #[arg(long, env = "HOOKLINE_API_TOKENS", value_delimiter = ',', hide_env_values = true, help_heading = heading::ACCESS)]
     pub api_tokens: Vec<String>,
 
-    /// Whether ingest needs a token too (it is always checked against subscription secrets).
-    #[arg(long, env = "HOOKLINE_INGEST_REQUIRES_TOKEN", action = ArgAction::Set, default_value_t = false)]
+    /// Whether ingest needs a token too, `true` or `false` (a signature is checked
+    /// against the subscription's secret either way). Needs HOOKLINE_API_TOKENS.
+    #[arg(long, env = "HOOKLINE_INGEST_REQUIRES_TOKEN", action = ArgAction::Set, default_value_t = false, help_heading = heading::ACCESS)]
     pub ingest_requires_token: bool,
 
     /// How far from now the timestamp of a webhook signed the Standard Webhooks way
-    /// (`webhook-timestamp`) may be, in seconds: older ones are refused as replays.
-    #[arg(long, env = "HOOKLINE_INGEST_TIMESTAMP_TOLERANCE_SECONDS", default_value_t = DEFAULT_TIMESTAMP_TOLERANCE.as_secs())]
+    /// (`webhook-timestamp`) may be, in seconds (at least 1): further ones are refused
+    /// (401), so that a captured request cannot be replayed later.
+    #[arg(long, env = "HOOKLINE_INGEST_TIMESTAMP_TOLERANCE_SECONDS", default_value_t = DEFAULT_TIMESTAMP_TOLERANCE.as_secs(), help_heading = heading::ACCESS)]
     pub ingest_timestamp_tolerance_seconds: u64,
 
-    /// Requests per second the whole API accepts (0: no limit).
-    #[arg(long, env = "HOOKLINE_RATE_LIMIT", default_value_t = 0)]
+    /// Requests per second the whole API accepts, per process (0: no limit); over it, 429
+    /// with `Retry-After`. Only authenticated requests spend it.
+    #[arg(long, env = "HOOKLINE_RATE_LIMIT", default_value_t = 0, help_heading = heading::ACCESS)]
     pub rate_limit: u32,
 
     /// Requests the API accepts at once after a quiet spell (0: one second's worth).
-    #[arg(long, env = "HOOKLINE_RATE_LIMIT_BURST", default_value_t = 0)]
+    #[arg(long, env = "HOOKLINE_RATE_LIMIT_BURST", default_value_t = 0, help_heading = heading::ACCESS)]
     pub rate_limit_burst: u32,
 
-    /// Webhooks per second one subscription may ingest over REST (0: no limit).
-    #[arg(long, env = "HOOKLINE_INGEST_RATE_LIMIT", default_value_t = 0)]
+    /// Webhooks per second one subscription may ingest over REST, per process (0: no
+    /// limit); over it, 429 with `Retry-After`. Only webhooks whose signature checked
+    /// out spend it.
+    #[arg(long, env = "HOOKLINE_INGEST_RATE_LIMIT", default_value_t = 0, help_heading = heading::ACCESS)]
     pub ingest_rate_limit: u32,
 
     /// Webhooks one subscription may ingest at once after a quiet spell (0: one second's worth).
-    #[arg(long, env = "HOOKLINE_INGEST_RATE_LIMIT_BURST", default_value_t = 0)]
+    #[arg(long, env = "HOOKLINE_INGEST_RATE_LIMIT_BURST", default_value_t = 0, help_heading = heading::ACCESS)]
     pub ingest_rate_limit_burst: u32,
 
-    /// Most headers a request may carry.
-    #[arg(long, env = "HOOKLINE_MAX_REQUEST_HEADERS", default_value_t = HeaderLimits::default().max_count)]
+    /// Most headers a request may carry (at least 1; 431 above).
+    #[arg(long, env = "HOOKLINE_MAX_REQUEST_HEADERS", default_value_t = HeaderLimits::default().max_count, help_heading = heading::ACCESS)]
     pub max_request_headers: usize,
 
-    /// Most bytes a request's headers may take, names and values together.
-    #[arg(long, env = "HOOKLINE_MAX_REQUEST_HEADER_BYTES", default_value_t = HeaderLimits::default().max_bytes)]
+    /// Most bytes a request's headers may take, names and values together (at least 1;
+    /// 431 above).
+    #[arg(long, env = "HOOKLINE_MAX_REQUEST_HEADER_BYTES", default_value_t = HeaderLimits::default().max_bytes, help_heading = heading::ACCESS)]
     pub max_request_header_bytes: usize,
 
-    /// Connections the API serves at once; later ones wait until one closes.
-    #[arg(long, env = "HOOKLINE_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    /// Connections the API serves at once (at least 1); later ones wait in the listen
+    /// backlog until one closes.
+    #[arg(long, env = "HOOKLINE_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS, help_heading = heading::ACCESS)]
     pub max_connections: usize,
 
-    /// Seconds a request body may take to arrive, whole (408 after).
-    #[arg(long, env = "HOOKLINE_BODY_READ_TIMEOUT_SECONDS", default_value_t = DEFAULT_BODY_READ_TIMEOUT.as_secs())]
+    /// Seconds a request body may take to arrive, whole (at least 1): after it, 408 and
+    /// the connection is closed.
+    #[arg(long, env = "HOOKLINE_BODY_READ_TIMEOUT_SECONDS", default_value_t = DEFAULT_BODY_READ_TIMEOUT.as_secs(), help_heading = heading::ACCESS)]
     pub body_read_timeout_seconds: u64,
 }
 

@@ -19,179 +19,293 @@ use crate::access::{Access, AccessSettings};
 use crate::memory::{Memory, MemorySettings};
 use crate::telemetry::LogFormat;
 
+/// The groups settings are shown in, by `--help` and in docs/configuration.md.
+pub mod heading {
+    pub const PROCESS: &str = "Process";
+    pub const RETRIES: &str = "Retries";
+    pub const DELIVERY: &str = "Delivery";
+    pub const RETENTION: &str = "Retention";
+    pub const LOG: &str = "The log (embedded or Kafka)";
+    pub const INGEST: &str = "Ingest";
+    pub const MEMORY: &str = "Memory and caches";
+    pub const VIEWS: &str = "The views on ScyllaDB";
+    pub const SECRETS: &str = "Secrets";
+    pub const TENANTS: &str = "Tenants";
+    pub const ACCESS: &str = "API access and request limits";
+}
+
 #[derive(Args, Clone, Debug)]
 pub struct Settings {
-    /// Address the REST API listens on (port 0 picks a free port).
-    #[arg(long, env = "HOOKLINE_LISTEN", default_value = "127.0.0.1:8000")]
+    /// Address the REST API, the dashboard and `/health`, `/ready`, `/metrics` listen
+    /// on, as `ip:port` (port 0 picks a free port).
+    #[arg(long, env = "HOOKLINE_LISTEN", default_value = "127.0.0.1:8000", help_heading = heading::PROCESS)]
     pub listen: SocketAddr,
 
-    /// Directory of the embedded log and views.
-    #[arg(long, env = "HOOKLINE_DATA_DIR", default_value = "./data")]
+    /// Directory of the embedded log (`log/`) and views (`views.redb`), created when
+    /// missing. One process at a time may use it: the log locks it.
+    #[arg(long, env = "HOOKLINE_DATA_DIR", default_value = "./data", help_heading = heading::PROCESS)]
     pub data_dir: PathBuf,
 
-    /// Delivery attempts in all, the first included.
-    #[arg(long, env = "MAX_RETRIES", default_value_t = 5)]
+    /// Delivery attempts in all, the first included (1 to 100), under the `seed` schedule.
+    #[arg(long, env = "MAX_RETRIES", default_value_t = 5, help_heading = heading::RETRIES)]
     pub max_retries: u32,
 
-    /// Delay before the first retry, in seconds.
-    #[arg(long, env = "RETRY_BASE_DELAY_SECONDS", default_value_t = 10)]
+    /// Delay before the first retry, in seconds (at least 1), under the `seed` schedule.
+    #[arg(long, env = "RETRY_BASE_DELAY_SECONDS", default_value_t = 10, help_heading = heading::RETRIES)]
     pub retry_base_delay_seconds: u64,
 
-    /// Multiplier between consecutive retry delays.
-    #[arg(long, env = "RETRY_FACTOR", default_value_t = 3)]
+    /// Multiplier between consecutive retry delays (at least 1), under the `seed`
+    /// schedule: the delay before attempt n+1 is
+    /// min(RETRY_BASE_DELAY_SECONDS × RETRY_FACTOR^(n−1), MAX_RETRY_DELAY_SECONDS).
+    #[arg(long, env = "RETRY_FACTOR", default_value_t = 3, help_heading = heading::RETRIES)]
     pub retry_factor: u64,
 
-    /// Longest delay between attempts, in seconds.
-    #[arg(long, env = "MAX_RETRY_DELAY_SECONDS", default_value_t = 900)]
+    /// Longest delay between attempts, in seconds (not below RETRY_BASE_DELAY_SECONDS),
+    /// under the `seed` schedule; also the longest `Retry-After` of a receiver's 429 or
+    /// 503 that is honoured.
+    #[arg(long, env = "MAX_RETRY_DELAY_SECONDS", default_value_t = 900, help_heading = heading::RETRIES)]
     pub max_retry_delay_seconds: u64,
 
-    /// Retry schedule: `seed` (the four settings above) or `production` (12 attempts
-    /// over about 3 days: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, then every 10 h).
-    #[arg(long, env = "HOOKLINE_RETRY_SCHEDULE", value_enum, default_value_t = RetrySchedule::Seed)]
+    /// Retry schedule. Each distinct delay has its own retry topic,
+    /// `hookline.retry.<delay>s`.
+    #[arg(
+        long,
+        env = "HOOKLINE_RETRY_SCHEDULE",
+        value_enum,
+        default_value_t = RetrySchedule::Seed,
+        help_heading = heading::RETRIES
+    )]
     pub retry_schedule: RetrySchedule,
 
-    /// A subscription whose attempts all failed for this long (and at least the attempts
-    /// below), with no success in between, is disabled. In seconds.
-    #[arg(long, env = "HOOKLINE_DISABLE_AFTER_FAILING_SECONDS", default_value_t = 432_000.0)]
+    /// A subscription whose attempts all failed for this long, in seconds (with at
+    /// least HOOKLINE_DISABLE_AFTER_ATTEMPTS of them and no success in between), is
+    /// disabled. The streak is counted in memory by the delivery process: a restart
+    /// starts it again, which can only delay a disabling. Default: 5 days.
+    #[arg(
+        long,
+        env = "HOOKLINE_DISABLE_AFTER_FAILING_SECONDS",
+        default_value_t = 432_000.0,
+        help_heading = heading::DELIVERY
+    )]
     pub disable_after_failing_seconds: f64,
 
-    /// The fewest failed attempts in a row that disable a subscription (with the period above).
-    #[arg(long, env = "HOOKLINE_DISABLE_AFTER_ATTEMPTS", default_value_t = DEFAULT_DISABLE_AFTER_ATTEMPTS)]
+    /// The fewest failed attempts in a row that disable a subscription (at least 1),
+    /// together with HOOKLINE_DISABLE_AFTER_FAILING_SECONDS.
+    #[arg(
+        long,
+        env = "HOOKLINE_DISABLE_AFTER_ATTEMPTS",
+        default_value_t = DEFAULT_DISABLE_AFTER_ATTEMPTS,
+        help_heading = heading::DELIVERY
+    )]
     pub disable_after_attempts: u32,
 
-    /// Random spread of retry delays: each delay d is drawn from [d × (1 − jitter), d].
-    #[arg(long, env = "HOOKLINE_RETRY_JITTER", default_value_t = DEFAULT_JITTER)]
+    /// Random spread of retry delays, from 0 (none) up to but not including 1: each
+    /// delay d is drawn from [d × (1 − jitter), d], so a retry is never later than
+    /// scheduled.
+    #[arg(long, env = "HOOKLINE_RETRY_JITTER", default_value_t = DEFAULT_JITTER, help_heading = heading::RETRIES)]
     pub retry_jitter: f64,
 
     /// Networks webhooks may be delivered to although they are not public, as
-    /// comma-separated CIDRs (e.g. `127.0.0.0/8,::1/128` to test with local receivers).
-    #[arg(long, env = "HOOKLINE_TARGET_ALLOWLIST", default_value = "")]
+    /// comma-separated CIDRs (e.g. `127.0.0.0/8,::1/128` to test with local receivers;
+    /// `0.0.0.0/0,::/0` turns the guard off). Empty: public addresses only.
+    #[arg(long, env = "HOOKLINE_TARGET_ALLOWLIST", default_value = "", help_heading = heading::DELIVERY)]
     pub target_allowlist: String,
 
-    /// Proxy every webhook goes through (`http://host:port`), e.g. for static egress IPs.
-    #[arg(long, env = "HOOKLINE_OUTBOUND_PROXY")]
+    /// Proxy every webhook goes through (`http://host:port`), e.g. for static egress
+    /// IPs. The proxy resolves target names again on its own: restrict its egress too.
+    #[arg(long, env = "HOOKLINE_OUTBOUND_PROXY", help_heading = heading::DELIVERY)]
     pub outbound_proxy: Option<String>,
 
-    /// Time allowed for one delivery attempt, in seconds.
-    #[arg(long, env = "DELIVERY_TIMEOUT_SECONDS", default_value_t = 10.0)]
+    /// Time allowed for one delivery attempt, connecting included, in seconds
+    /// (fractions allowed, more than 0): a receiver still answering then is cut off.
+    #[arg(long, env = "DELIVERY_TIMEOUT_SECONDS", default_value_t = 10.0, help_heading = heading::DELIVERY)]
     pub delivery_timeout_seconds: f64,
 
-    /// How long task and attempt records stay visible, in hours (fractions allowed).
-    #[arg(long, env = "LOG_RETENTION_HOURS", default_value_t = 72.0)]
+    /// How long tasks, attempts and events stay visible in the views after their last
+    /// activity, in hours (fractions allowed, more than 0); also how long an
+    /// idempotency key is remembered and a disabled subscription's tasks wait.
+    #[arg(long, env = "LOG_RETENTION_HOURS", default_value_t = 72.0, help_heading = heading::RETENTION)]
     pub log_retention_hours: f64,
 
     /// How often expired view rows are purged, in seconds (often, so that each purge is
-    /// small: a busy instance expires thousands of rows a second).
-    #[arg(long, env = "HOOKLINE_PURGE_INTERVAL_SECONDS", default_value_t = 10.0)]
+    /// small: a busy instance expires thousands of rows a second). Expired rows are
+    /// invisible at once; this only frees their space.
+    #[arg(long, env = "HOOKLINE_PURGE_INTERVAL_SECONDS", default_value_t = 10.0, help_heading = heading::RETENTION)]
     pub purge_interval_seconds: f64,
 
     /// How long the log keeps records, in hours: at least LOG_RETENTION_HOURS, since the
-    /// views point at records in the log [default: 168, or LOG_RETENTION_HOURS if longer].
-    #[arg(long, env = "HOOKLINE_TOPIC_RETENTION_HOURS")]
+    /// views point at records in the log (`serve` and `migrate` also refuse a Kafka
+    /// topic that keeps them for less). Unset: 168, or LOG_RETENTION_HOURS if longer.
+    #[arg(long, env = "HOOKLINE_TOPIC_RETENTION_HOURS", help_heading = heading::RETENTION)]
     pub topic_retention_hours: Option<f64>,
 
-    /// Partitions of each topic created by hookline.
-    #[arg(long, env = "HOOKLINE_PARTITIONS", default_value_t = 4)]
+    /// Partitions of each topic hookline creates (1 to 1024; `hookline.replays` always
+    /// has one): the embedded log on its first start, `hookline migrate` on Kafka.
+    /// Topics that exist keep theirs.
+    #[arg(long, env = "HOOKLINE_PARTITIONS", default_value_t = 4, help_heading = heading::LOG)]
     pub partitions: u32,
 
-    /// Header carrying the ingest signature (`sha256=<hex>`).
-    #[arg(long, env = "WEBHOOK_SECRET_HEADER", default_value = "X-Hub-Signature-256")]
+    /// Header carrying the seed's ingest signature, `sha256=<hex HMAC-SHA256 of the
+    /// raw body>` (letters, digits, `-` and `_`).
+    #[arg(long, env = "WEBHOOK_SECRET_HEADER", default_value = "X-Hub-Signature-256", help_heading = heading::INGEST)]
     pub webhook_secret_header: String,
 
-    /// Header carrying the event type, on ingest and on delivery.
-    #[arg(long, env = "WEBHOOK_EVENT_TYPE_HEADER", default_value = "X-Event-Type")]
+    /// Header carrying the event type, on ingest and on delivery (letters, digits, `-`
+    /// and `_`).
+    #[arg(long, env = "WEBHOOK_EVENT_TYPE_HEADER", default_value = "X-Event-Type", help_heading = heading::INGEST)]
     pub webhook_event_type_header: String,
 
-    /// How long a cached subscription is trusted, in seconds.
-    #[arg(long, env = "CACHE_EXPIRY_SECONDS", default_value_t = 3600)]
+    /// How long a cached subscription is trusted, in seconds (at least 1). The cache is
+    /// also kept fresh from the log, so this bounds staleness only if that stalls.
+    #[arg(long, env = "CACHE_EXPIRY_SECONDS", default_value_t = 3600, help_heading = heading::MEMORY)]
     pub cache_expiry_seconds: u64,
 
-    /// Subscriptions kept in the in-process cache.
-    #[arg(long, env = "HOOKLINE_CACHE_CAPACITY", default_value_t = 100_000)]
+    /// Subscriptions kept in each process's in-process cache; when full, the coldest
+    /// are dropped and read from the views again.
+    #[arg(long, env = "HOOKLINE_CACHE_CAPACITY", default_value_t = 100_000, help_heading = heading::MEMORY)]
     pub cache_capacity: usize,
 
-    /// Largest accepted ingest body, in bytes.
-    #[arg(long, env = "HOOKLINE_MAX_BODY_BYTES", default_value_t = hookline_domain::limits::DEFAULT_MAX_BODY_BYTES)]
+    /// Largest accepted ingest body, in bytes (413 above). At most the log's record
+    /// limit less 64 KiB for the event around the body (4,128,768 on Kafka, 8,323,072
+    /// embedded), else start-up is refused naming both numbers.
+    #[arg(
+        long,
+        env = "HOOKLINE_MAX_BODY_BYTES",
+        default_value_t = hookline_domain::limits::DEFAULT_MAX_BODY_BYTES,
+        help_heading = heading::INGEST
+    )]
     pub max_body_bytes: usize,
 
-    /// Delivery attempts in flight at once.
-    #[arg(long, env = "HOOKLINE_MAX_IN_FLIGHT", default_value_t = 512)]
+    /// Delivery attempts in flight at once in this process (at least 1). Each source of
+    /// tasks holds at most 4 times as many records polled and not finished.
+    #[arg(long, env = "HOOKLINE_MAX_IN_FLIGHT", default_value_t = 512, help_heading = heading::DELIVERY)]
     pub max_in_flight: usize,
 
-    /// Delivery attempts in flight at once to one subscription.
-    #[arg(long, env = "HOOKLINE_MAX_IN_FLIGHT_PER_SUBSCRIPTION", default_value_t = 64)]
+    /// Delivery attempts in flight at once to one subscription (at least 1), so that a
+    /// slow receiver does not hold back the others.
+    #[arg(
+        long,
+        env = "HOOKLINE_MAX_IN_FLIGHT_PER_SUBSCRIPTION",
+        default_value_t = 64,
+        help_heading = heading::DELIVERY
+    )]
     pub max_in_flight_per_subscription: usize,
 
-    /// Time allowed, after SIGTERM, for in-flight deliveries to finish, in seconds.
-    #[arg(long, env = "HOOKLINE_SHUTDOWN_GRACE_SECONDS", default_value_t = 30.0)]
+    /// Time allowed after SIGTERM or SIGINT (or a failing role) for in-flight work to
+    /// finish, in seconds (more than 0); 5 s more are given to commit, then the roles
+    /// still running are stopped and the process exits non-zero.
+    #[arg(long, env = "HOOKLINE_SHUTDOWN_GRACE_SECONDS", default_value_t = 30.0, help_heading = heading::PROCESS)]
     pub shutdown_grace_seconds: f64,
 
-    /// Log output format.
-    #[arg(long, env = "HOOKLINE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    /// Format of the logs, which go to stderr; `RUST_LOG` filters them (default `info`).
+    #[arg(
+        long,
+        env = "HOOKLINE_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text,
+        help_heading = heading::PROCESS
+    )]
     pub log_format: LogFormat,
 
-    /// Kafka bootstrap servers (`host:port,…`): the log is Kafka instead of the embedded log.
-    #[arg(long, env = "KAFKA_BROKERS")]
+    /// Kafka bootstrap servers (`host:port,…`): the log is Kafka instead of the
+    /// embedded log. Unset or empty: the embedded log under HOOKLINE_DATA_DIR.
+    #[arg(long, env = "KAFKA_BROKERS", help_heading = heading::LOG)]
     pub kafka_brokers: Option<String>,
 
-    /// librdkafka settings passed through (`key=value,…`), for tuning.
-    #[arg(long, env = "KAFKA_CONFIG", value_delimiter = ',')]
+    /// librdkafka settings passed through (`key=value,…`), for tuning. The settings the
+    /// guarantees depend on (`enable.auto.commit`, `enable.auto.offset.store`,
+    /// `enable.idempotence`, `acks`, `group.id`, `allow.auto.create.topics`) are
+    /// refused at start-up, each named.
+    #[arg(long, env = "KAFKA_CONFIG", value_delimiter = ',', help_heading = heading::LOG)]
     pub kafka_config: Vec<String>,
 
-    /// Replication factor of the topics `hookline migrate` creates in Kafka (default: the broker's).
-    #[arg(long, env = "HOOKLINE_REPLICATION_FACTOR")]
+    /// Replication factor of the topics `hookline migrate` creates in Kafka. Unset: the
+    /// broker's default.
+    #[arg(long, env = "HOOKLINE_REPLICATION_FACTOR", help_heading = heading::LOG)]
     pub replication_factor: Option<i32>,
 
-    /// Prefix of every topic and consumer group, so that several deployments can share
-    /// one Kafka cluster (e.g. `staging.`).
-    #[arg(long, env = "HOOKLINE_NAMESPACE")]
+    /// Prefix of every topic and consumer group (e.g. `staging.`), so that several
+    /// deployments can share one Kafka cluster.
+    #[arg(long, env = "HOOKLINE_NAMESPACE", help_heading = heading::LOG)]
     pub namespace: Option<String>,
 
-    /// A stable name for this process (static membership in Kafka consumer groups: a
-    /// restarted process gets its partitions back at once).
-    #[arg(long, env = "HOOKLINE_INSTANCE_ID")]
+    /// A stable name for this process: static membership in Kafka consumer groups, so
+    /// that a restarted process gets its partitions back at once (a dead one's move
+    /// after 10 s). Give each process its own.
+    #[arg(long, env = "HOOKLINE_INSTANCE_ID", help_heading = heading::LOG)]
     pub instance_id: Option<String>,
 
-    /// CQL contact points (`host:port,…`) of ScyllaDB: the views live there instead of the embedded store.
-    #[arg(long, env = "SCYLLA_NODES", value_delimiter = ',')]
+    /// CQL contact points of ScyllaDB (`host:port,…`): the views live there instead of
+    /// the embedded store. Unset: the embedded views under HOOKLINE_DATA_DIR.
+    #[arg(long, env = "SCYLLA_NODES", value_delimiter = ',', help_heading = heading::VIEWS)]
     pub scylla_nodes: Vec<String>,
 
-    /// Keyspace of the views in ScyllaDB.
-    #[arg(long, env = "SCYLLA_KEYSPACE", default_value = "hookline")]
+    /// Keyspace of the views: a lowercase identifier of at most 48 characters.
+    #[arg(long, env = "SCYLLA_KEYSPACE", default_value = "hookline", help_heading = heading::VIEWS)]
     pub scylla_keyspace: String,
 
-    /// Replication of the keyspace, used by `hookline migrate`.
-    #[arg(long, env = "SCYLLA_REPLICATION", default_value = "{'class': 'SimpleStrategy', 'replication_factor': 1}")]
+    /// Replication of the keyspace, as a CQL map, used by `hookline migrate` when it
+    /// creates the keyspace.
+    #[arg(
+        long,
+        env = "SCYLLA_REPLICATION",
+        default_value = "{'class': 'SimpleStrategy', 'replication_factor': 1}",
+        help_heading = heading::VIEWS
+    )]
     pub scylla_replication: String,
 
-    /// Consistency of view reads and writes: one, quorum, local_quorum, all…
-    #[arg(long, env = "SCYLLA_CONSISTENCY", default_value = "local_quorum")]
+    /// Consistency of view reads and writes: `any`, `one`, `two`, `three`, `quorum`,
+    /// `all`, `local_quorum`, `each_quorum` or `local_one`.
+    #[arg(long, env = "SCYLLA_CONSISTENCY", default_value = "local_quorum", help_heading = heading::VIEWS)]
     pub scylla_consistency: String,
 
-    /// Key that seals subscription secrets at rest: base64 of 32 bytes. Unset: secrets
-    /// are stored as they are (and sealed ones cannot be read).
-    #[arg(long, env = "HOOKLINE_ENCRYPTION_KEY", hide_env_values = true, value_parser = key_text)]
+    /// Key that seals subscription secrets at rest: base64 of 32 bytes (e.g. `openssl
+    /// rand -base64 32`). Unset: secrets are stored as they are, and a process with the
+    /// api, delivery or ingest role refuses to start when stored secrets are sealed.
+    #[arg(
+        long,
+        env = "HOOKLINE_ENCRYPTION_KEY",
+        hide_env_values = true,
+        value_parser = key_text,
+        help_heading = heading::SECRETS
+    )]
     pub encryption_key: Option<Secret>,
 
-    /// How long a replaced secret stays valid after a rotation that names no grace, in
-    /// seconds (0 to 30 days).
-    #[arg(long, env = "HOOKLINE_SECRET_ROTATION_GRACE_SECONDS", default_value_t = 86_400)]
+    /// How long a replaced secret stays valid after a rotation that names no grace (and
+    /// after a `PUT` that changes the secret), in seconds: 0 to 2592000 (30 days).
+    #[arg(
+        long,
+        env = "HOOKLINE_SECRET_ROTATION_GRACE_SECONDS",
+        default_value_t = 86_400,
+        help_heading = heading::SECRETS
+    )]
     pub secret_rotation_grace_seconds: u64,
 
-    /// Events (and webhooks) per second one tenant may send over REST, for tenants whose
-    /// own limits name none. Unset: no limit.
-    #[arg(long, env = "HOOKLINE_TENANT_EVENTS_PER_SECOND")]
+    /// Events and webhooks per second one tenant may send over REST (at least 1), for
+    /// tenants whose `limits.events_per_second` is null. Unset: no limit.
+    #[arg(long, env = "HOOKLINE_TENANT_EVENTS_PER_SECOND", help_heading = heading::TENANTS)]
     pub tenant_events_per_second: Option<NonZeroU32>,
 
-    /// Live subscriptions one tenant may have, for tenants whose own limits name none.
-    #[arg(long, env = "HOOKLINE_TENANT_MAX_SUBSCRIPTIONS", default_value_t = DEFAULT_TENANT_MAX_SUBSCRIPTIONS)]
+    /// Live subscriptions one tenant may have, for tenants whose
+    /// `limits.max_subscriptions` is null (409 past it).
+    #[arg(
+        long,
+        env = "HOOKLINE_TENANT_MAX_SUBSCRIPTIONS",
+        default_value_t = DEFAULT_TENANT_MAX_SUBSCRIPTIONS,
+        help_heading = heading::TENANTS
+    )]
     pub tenant_max_subscriptions: u32,
 
-    /// Roles this process runs: `all`, or a comma-separated list of `api`, `delivery`,
-    /// `projector`, `ingest` (the consumer of directly produced webhooks and events),
-    /// `fanout` (expands each event sent to a tenant into its subscriptions' tasks),
-    /// `replay` (sends again, paced, the tasks a replay selects).
-    #[arg(long = "roles", env = "HOOKLINE_ROLES", value_enum, value_delimiter = ',', default_value = "all")]
+    /// Roles this process runs, comma-separated. Roles in separate processes share
+    /// Kafka and ScyllaDB: the embedded log serves one process.
+    #[arg(
+        long = "roles",
+        env = "HOOKLINE_ROLES",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "all",
+        help_heading = heading::PROCESS
+    )]
     pub roles: Vec<Role>,
 
     #[command(flatten)]
@@ -204,21 +318,31 @@ pub struct Settings {
 /// Which retry schedule delivery follows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum RetrySchedule {
-    /// `MAX_RETRIES`, `RETRY_BASE_DELAY_SECONDS`, `RETRY_FACTOR`, `MAX_RETRY_DELAY_SECONDS`.
+    /// Exponential: MAX_RETRIES, RETRY_BASE_DELAY_SECONDS, RETRY_FACTOR and
+    /// MAX_RETRY_DELAY_SECONDS (tiers 10 s, 30 s, 90 s and 270 s with their defaults).
     Seed,
-    /// [`RetryPolicy::production`]; the four seed settings are ignored.
+    /// 12 attempts over about 3 days: at once, then after 5 s, 5 min, 30 min, 2 h, 5 h
+    /// and six times 10 h (the Standard Webhooks recommendation, continued every 10 h);
+    /// the four seed settings are ignored and `Retry-After` is honoured up to 10 h.
     Production,
 }
 
 /// One job a process can do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Role {
+    /// Every role below.
     All,
+    /// The REST API and the dashboard.
     Api,
+    /// Attempts, retry tiers, dead letters, auto-disable.
     Delivery,
+    /// Folds the log into the views and purges expired rows.
     Projector,
+    /// Consumes webhooks and events produced straight into Kafka.
     Ingest,
+    /// Expands each event sent to a tenant into its subscriptions' tasks.
     Fanout,
+    /// Sends again, paced, the tasks each replay selects (one process at a time).
     Replay,
 }
 

@@ -2,6 +2,7 @@
 
 mod access;
 mod config;
+mod config_doc;
 mod memory;
 mod probe;
 mod repair;
@@ -42,6 +43,9 @@ enum Command {
     /// Asks a URL (e.g. `http://127.0.0.1:8000/ready`) and exits 0 on a 2xx answer, 1
     /// otherwise: the health check of containers.
     Probe(probe::ProbeArgs),
+    /// Prints the configuration reference: every setting with its flag, environment
+    /// variable, default and meaning (`--markdown`: docs/configuration.md).
+    Config(config_doc::ConfigArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -60,6 +64,10 @@ fn main() -> std::process::ExitCode {
                 }
             };
         }
+        Command::Config(_) => {
+            print!("{}", config_doc::markdown());
+            return std::process::ExitCode::SUCCESS;
+        }
     };
     telemetry::init(settings.log_format);
     let runtime =
@@ -76,7 +84,7 @@ fn main() -> std::process::ExitCode {
             Command::Migrate(settings) => serve::migrate(settings).await,
             Command::RebuildViews(settings) => serve::rebuild_views(settings).await,
             Command::RepairLog(settings) => repair::repair_log(settings).await,
-            Command::Probe(_) => Ok(()),
+            Command::Probe(_) | Command::Config(_) => Ok(()),
         }
     });
     match result {

@@ -6,6 +6,8 @@ use clap::Args;
 use hookline_log::embedded::{EmbeddedOptions, DEFAULT_SEGMENT_BYTES, DEFAULT_TAIL_BYTES};
 use hookline_views::embedded::DEFAULT_CACHE_BYTES;
 
+use crate::config::heading;
+
 /// The smallest segment accepted: a few records of any size still fit.
 const MIN_SEGMENT_BYTES: u64 = 64 << 10;
 /// The smallest page cache accepted for the views: redb needs a few pages per tree.
@@ -16,26 +18,27 @@ const SEGMENTS_PER_RETENTION: u64 = 4;
 
 #[derive(Args, Clone, Debug)]
 pub struct MemorySettings {
-    /// Page cache of the embedded views (redb), in bytes: reads and the write buffer
-    /// together, however large the views file grows.
-    #[arg(long, env = "HOOKLINE_VIEWS_CACHE_BYTES", default_value_t = DEFAULT_CACHE_BYTES)]
+    /// Page cache of the embedded views (redb), in bytes (at least 1 MiB): reads and the
+    /// write buffer together, however large the views file grows.
+    #[arg(long, env = "HOOKLINE_VIEWS_CACHE_BYTES", default_value_t = DEFAULT_CACHE_BYTES, help_heading = heading::MEMORY)]
     pub views_cache_bytes: usize,
 
     /// Recent records the embedded log keeps in memory for consumers that keep up, in
     /// bytes, all partitions together: the newest records stay, whichever partitions
     /// they are in, for ten seconds at most (older ones are read from the segment files).
-    #[arg(long, env = "HOOKLINE_LOG_TAIL_BYTES", default_value_t = DEFAULT_LOG_TAIL_BYTES)]
+    #[arg(long, env = "HOOKLINE_LOG_TAIL_BYTES", default_value_t = DEFAULT_LOG_TAIL_BYTES, help_heading = heading::MEMORY)]
     pub log_tail_bytes: usize,
 
     /// Size retention of the log, in bytes per partition, for every topic but
-    /// `hookline.subscriptions` (0: by time only). Records past it are deleted even
-    /// when the views still show their tasks or a consumer has not read them yet.
-    #[arg(long, env = "HOOKLINE_LOG_RETENTION_BYTES", default_value_t = 0)]
+    /// `hookline.subscriptions` and `hookline.tenants` (0: by time only; else at least
+    /// two segments). Records past it are deleted even when the views still show their
+    /// tasks or a consumer has not read them yet: see docs/memory.md.
+    #[arg(long, env = "HOOKLINE_LOG_RETENTION_BYTES", default_value_t = 0, help_heading = heading::RETENTION)]
     pub log_retention_bytes: u64,
 
-    /// Size of a segment file of the embedded log, in bytes (default: 64 MiB, or a
-    /// quarter of `HOOKLINE_LOG_RETENTION_BYTES` when that is smaller).
-    #[arg(long, env = "HOOKLINE_LOG_SEGMENT_BYTES")]
+    /// Size of a segment file of the embedded log, in bytes (at least 64 KiB). Unset:
+    /// 64 MiB, or a quarter of HOOKLINE_LOG_RETENTION_BYTES when that is smaller.
+    #[arg(long, env = "HOOKLINE_LOG_SEGMENT_BYTES", help_heading = heading::RETENTION)]
     pub log_segment_bytes: Option<u64>,
 }
 

@@ -124,6 +124,7 @@ conformance_cases!(
     replay_counts_tasks_by_their_best_outcome,
     replay_listing_pages_newest_first,
     replays_expire_with_the_retention,
+    attempts_and_tasks_keep_their_replay,
 );
 
 #[tokio::test]

@@ -31,8 +31,8 @@ pub use self::events::{
     events_expire_with_the_retention, events_fold_ignores_order_and_repeats, tokens_last_used_keeps_the_latest,
 };
 pub use self::replays::{
-    replay_counts_tasks_by_their_best_outcome, replay_fold_ignores_order_and_repeats,
-    replay_listing_pages_newest_first, replays_expire_with_the_retention,
+    attempts_and_tasks_keep_their_replay, replay_counts_tasks_by_their_best_outcome,
+    replay_fold_ignores_order_and_repeats, replay_listing_pages_newest_first, replays_expire_with_the_retention,
 };
 pub use self::retention::{old_events_are_not_written, rows_expire_and_are_purged};
 pub use self::subscriptions::{
@@ -93,4 +93,5 @@ pub async fn run_all(factory: &impl ViewStoreFactory) {
     replay_counts_tasks_by_their_best_outcome(factory).await;
     replay_listing_pages_newest_first(factory).await;
     replays_expire_with_the_retention(factory).await;
+    attempts_and_tasks_keep_their_replay(factory).await;
 }

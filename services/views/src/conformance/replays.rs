@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hookline_domain::replay::{ReplayCursor, ReplayScope, ReplaySelection, ReplayStatus};
-use hookline_domain::{Outcome, ReplayEvent, ReplayId, ReplayRequested, ReplayState, SubscriptionId, TaskId, TenantId};
+use hookline_domain::{
+    AttemptRecorded, Outcome, ReplayEvent, ReplayId, ReplayRequested, ReplayState, SubscriptionId, TaskId, TenantId,
+};
 
 use super::fixtures::{accepted, apply, attempt, now, secs, wait_until};
 use super::{ViewStoreFactory, LONG_RETENTION};
@@ -154,13 +156,32 @@ pub async fn replay_counts_tasks_by_their_best_outcome(factory: &impl ViewStoreF
     apply(&store, attempts_after_request).await;
     let view = read(&*store, replay).await.expect("the replay");
     assert_eq!((view.delivered, view.failed), (2, 1), "repeated attempts count once");
+}
 
-    let task = store.task(tasks[0].task_id).await.expect("task").expect("task 0");
-    assert_eq!(task.last_attempt.and_then(|a| a.replay_id), Some(replay), "the task shows it was replayed");
-    let attempts = store.attempts_for_task(tasks[0].task_id).await.expect("attempts");
-    assert_eq!(attempts.iter().map(|a| a.replay_id).collect::<Vec<_>>(), vec![on, on], "attempts keep their replay");
-    let plain = store.task(tasks[5].task_id).await.expect("task").expect("task 5");
-    assert_eq!(plain.last_attempt.and_then(|a| a.replay_id), None);
+/// An attempt keeps the replay that queued it, and a task's latest attempt shows it
+/// (read by id, in the task listing, and among the subscription's attempts).
+pub async fn attempts_and_tasks_keep_their_replay(factory: &impl ViewStoreFactory) {
+    let store = factory.open(LONG_RETENTION).await;
+    let t0 = now();
+    let (sub, replay) = (SubscriptionId::new(), Some(ReplayId::new()));
+    let replayed = accepted(TaskId::new(), sub, t0 - secs(60));
+    let plain = accepted(TaskId::new(), sub, t0 - secs(30));
+    let first = attempt(&replayed, 1, Outcome::PermanentlyFailed, t0 - secs(50));
+    let again = AttemptRecorded { replay_id: replay, ..attempt(&replayed, 2, Outcome::Success, t0 - secs(10)) };
+    let other = attempt(&plain, 1, Outcome::Success, t0 - secs(20));
+    let changes = [&first, &again, &other].map(|a| ViewChange::Attempt(a.clone())).to_vec();
+    apply(&store, changes).await;
+
+    let attempts = store.attempts_for_task(replayed.task_id).await.expect("attempts");
+    assert_eq!(attempts, vec![first, again.clone()], "each attempt with its replay, or none");
+    let task = store.task(replayed.task_id).await.expect("task").expect("the replayed task");
+    assert_eq!(task.last_attempt.as_ref().and_then(|a| a.replay_id), replay, "the task shows it was replayed");
+    let filter = crate::TaskFilter { subscription: Some(sub), ..crate::TaskFilter::default() };
+    let listed = store.tasks(filter, 10, None).await.expect("listing").items;
+    let replays: Vec<_> = listed.iter().map(|t| t.last_attempt.as_ref().and_then(|a| a.replay_id)).collect();
+    assert_eq!(replays, vec![None, replay], "the listing shows it too (newest first)");
+    let recent = store.attempts_for_subscription(sub, 1).await.expect("recent attempts");
+    assert_eq!(recent, vec![again]);
 }
 
 /// Every page of a replay listing, `limit` at a time.
