@@ -49,8 +49,8 @@ impl Book {
         self.passed(offset);
         let id = event.replay_id();
         if let ReplayEvent::ReplayRequested(_) = &event {
-            if !self.open.contains_key(&id) {
-                self.open.insert(id, Entry { records: ReplayRecords::default(), requested_at: offset, started: false });
+            if let std::collections::hash_map::Entry::Vacant(vacant) = self.open.entry(id) {
+                vacant.insert(Entry { records: ReplayRecords::default(), requested_at: offset, started: false });
                 self.by_request.insert(offset, id);
             }
         }
@@ -90,7 +90,7 @@ impl Book {
     }
 
     /// Replays not yet handed out, oldest first, at most `room`; each is handed out once.
-    pub fn to_start(&mut self, room: usize) -> Vec<Resume> {
+    pub fn hand_out(&mut self, room: usize) -> Vec<Resume> {
         let mut started = Vec::new();
         for id in self.by_request.values() {
             if started.len() == room {
@@ -197,11 +197,11 @@ mod tests {
         again.fold(11, requested(second));
         again.fold(13, progressed(second, 100, Some("x")));
         again.fold(15, ended(first));
-        let resumed = again.to_start(4);
+        let resumed = again.hand_out(4);
         assert_eq!(resumed.len(), 1);
         assert_eq!(resumed[0].request.replay_id, second);
         assert_eq!((resumed[0].queued, resumed[0].next.as_ref().and_then(|c| c.page.as_deref())), (100, Some("x")));
-        assert!(again.to_start(4).is_empty(), "handed out once");
+        assert!(again.hand_out(4).is_empty(), "handed out once");
         again.fold(16, ended(second));
         assert_eq!(again.commit_point(), Some(17), "nothing open: past everything read");
     }
@@ -213,14 +213,14 @@ mod tests {
         for (offset, id) in ids.iter().enumerate() {
             book.fold(offset as u64, requested(*id));
         }
-        let first: Vec<ReplayId> = book.to_start(2).iter().map(|r| r.request.replay_id).collect();
+        let first: Vec<ReplayId> = book.hand_out(2).iter().map(|r| r.request.replay_id).collect();
         assert_eq!(first, ids[..2]);
         assert_eq!(book.waiting(), 1);
         assert_eq!(
             book.fold(3, ReplayEvent::ReplayCancelled { replay_id: ids[2], at: Utc::now() }),
             Folded::Cancelled(ids[2])
         );
-        let third = book.to_start(1);
+        let third = book.hand_out(1);
         assert!(third[0].cancelled, "a replay cancelled before it ran starts cancelled");
     }
 }

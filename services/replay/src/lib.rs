@@ -269,7 +269,7 @@ impl Role {
         };
         if caught_up {
             let room = self.max_running.saturating_sub(self.running.len());
-            for resume in self.book.to_start(room) {
+            for resume in self.book.hand_out(room) {
                 let id = resume.request.replay_id;
                 let cancel = CancellationToken::new();
                 self.cancels.insert(id, cancel.clone());
