@@ -107,6 +107,7 @@ impl Attempter {
             subscription_id = %work.task.subscription_id,
             attempt = work.attempt,
             otel.kind = Empty,
+            replay_id = work.replay.as_ref().map(|mark| tracing::field::display(mark.replay_id)),
         );
         // Every attempt is a span of the trace the task carries, a sibling of the others.
         hookline_traces::continue_trace(&span, work.task.trace.as_ref(), Kind::Client);
@@ -135,7 +136,8 @@ impl Attempter {
             // reading for others.
             let line = self.gates.line(work.task.subscription_id);
             if self.deferral.is_some_and(|deferral| deferral.applies(&line)) {
-                if let Some(record) = deferred(&self.retry, &work.task, work.attempt, Utc::now()) {
+                if let Some(record) = deferred(&self.retry, &work.task, work.attempt, work.replay.as_ref(), Utc::now())
+                {
                     tracing::debug!(
                         topic = record.topic,
                         waiting = line.waiting,
@@ -181,9 +183,11 @@ impl Attempter {
     /// Makes the attempt (or parks or defers the task); returns the records of its
     /// outcome and what to count once they are durable. The answer is weighed by the
     /// line's adaptive limit, and the subscription's slot given back, through `pass`.
-    /// `admitted`: the rate limit let the task in already, before its line.
+    /// `admitted`: the rate limit let the task in already, before its line. An attempt a
+    /// replay queued goes to the replay's target URL when it names one (guarded and
+    /// signed like any other), else to the subscription's.
     async fn attempt(&self, work: &Work, admitted: bool, pass: &mut Pass) -> Turn {
-        let (task, attempt) = (&work.task, work.attempt);
+        let (task, attempt, replay) = (&work.task, work.attempt, work.replay.as_ref());
         let state = self.lookup(task.subscription_id).await;
         let mut attempted_at = Utc::now();
         let mut attempted = None;
@@ -191,7 +195,7 @@ impl Attempter {
         let report = match state.as_ref().map(|state| state.as_deref()) {
             Ok(Some(SubscriptionState::Live(subscription))) if !subscription.enabled => {
                 let kept_for = (attempted_at - task.accepted_at).to_std().unwrap_or_default();
-                match parked(&self.retry, task, attempt, attempted_at) {
+                match parked(&self.retry, task, attempt, replay, attempted_at) {
                     Some(record) if kept_for < self.retention => return Turn::Parked(record),
                     Some(_) => AttemptReport::without_request(DISABLED_PAST_RETENTION, true),
                     // No retry tier to keep it in.
@@ -199,8 +203,10 @@ impl Attempter {
                 }
             }
             Ok(Some(SubscriptionState::Live(subscription))) => {
+                let elsewhere = replay.and_then(|mark| mark.target_url.as_deref());
+                let url = elsewhere.unwrap_or(&subscription.target_url);
                 let span = Span::current();
-                traced_request(&span, &subscription.target_url);
+                traced_request(&span, url);
                 let settings = &subscription.delivery;
                 // As the subscription is now: the line's bound, and its rate limit if the
                 // cache did not know it when the task arrived.
@@ -216,7 +222,7 @@ impl Attempter {
                 }
                 policy = Some(self.schedules.policy_for(settings.retry_schedule.as_ref()));
                 let outgoing = Outgoing {
-                    url: &subscription.target_url,
+                    url,
                     webhook_id: task.webhook_id().to_string(),
                     timestamp: attempted_at.timestamp(),
                     body: Bytes::copy_from_slice(task.payload.get().as_bytes()),
@@ -237,7 +243,10 @@ impl Attempter {
                     (_, None) => Verdict::Succeeded,
                     (_, Some(_)) => Verdict::Failed,
                 };
-                attempted = Some((Box::new(subscription.clone()), verdict));
+                // Another receiver's answers tell nothing about the subscription's own.
+                if elsewhere.is_none() {
+                    attempted = Some((Box::new(subscription.clone()), verdict));
+                }
                 report
             }
             Ok(Some(SubscriptionState::Deleted { .. })) => AttemptReport::without_request("subscription deleted", true),
@@ -255,7 +264,7 @@ impl Attempter {
         // Retries follow the subscription's schedule as it is at this failure.
         let backoff =
             Backoff { policy: policy.as_ref().unwrap_or(&self.retry), jitter: self.jitter, draw: rand::random() };
-        let records = outcome_records(backoff, task, attempt, attempted_at, report);
+        let records = outcome_records(backoff, task, attempt, replay, attempted_at, report);
         // The records say what happened: an attempt alone, or followed by a retry or a dead letter.
         let dead_lettered = records.get(1).is_some_and(|follow_up| follow_up.topic == topic_names::DLQ);
         let tally = match (records.len(), dead_lettered) {
@@ -350,7 +359,7 @@ impl Attempter {
     /// whose limit is low holds many tasks, in an order its tasks reached it, not
     /// always their records' order). Without a tier it is left for the next run.
     async fn put_back_at_shutdown(&self, work: &Work) -> Result<Settled, LogError> {
-        let Some(record) = deferred(&self.retry, &work.task, work.attempt, Utc::now()) else {
+        let Some(record) = deferred(&self.retry, &work.task, work.attempt, work.replay.as_ref(), Utc::now()) else {
             return Ok(Settled::Abandoned);
         };
         tracing::debug!(topic = record.topic, "shutting down: waiting task put back in a tier");
@@ -366,7 +375,8 @@ impl Attempter {
         let Admission::Defer { due } = admission else { return None };
         let wait = due.saturating_duration_since(Instant::now());
         let due_at = Utc::now() + TimeDelta::from_std(wait).unwrap_or_default();
-        let record = deferred_until(&self.schedules, &work.task, work.attempt, due_at, Utc::now())?;
+        let record =
+            deferred_until(&self.schedules, &work.task, work.attempt, work.replay.as_ref(), due_at, Utc::now())?;
         tracing::debug!(topic = record.topic, due_at = %due_at, "rate limit: task deferred to its turn");
         Some(record)
     }

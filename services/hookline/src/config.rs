@@ -387,6 +387,8 @@ pub enum Role {
     /// Sends hookline's own decisions to the operator and the tenants; gathers dead
     /// letters into `hookline.task.exhausted`.
     Operational,
+    /// Sends again, paced, the tasks each replay selects (one process at a time).
+    Replay,
 }
 
 impl Settings {

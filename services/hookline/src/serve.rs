@@ -14,6 +14,7 @@ use hookline_metrics::{ConsumerBook, ConsumerLag, DataDisk, ObservedLog, Process
 use hookline_operational::{OperationalConfig, OperationalDeps};
 use hookline_overview::{BacklogSource, Overview, OverviewConfig, BACKLOG_EVERY};
 use hookline_projector::{ProjectorConfig, ProjectorDeps};
+use hookline_replay::{ReplayConfig, ReplayDeps};
 use hookline_routing::Directory;
 use tokio_util::sync::CancellationToken;
 
@@ -150,6 +151,14 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         roles.spawn(async move {
             ("operational", hookline_operational::run(config, deps, token).await.map_err(Into::into))
         });
+    }
+    if settings.runs(Role::Replay) {
+        let config = ReplayConfig { retry: checked.retry.clone(), ..ReplayConfig::default() };
+        // Not awaited by readiness: its topic has one partition, so of several processes
+        // running this role all but one stand by without partitions, and are ready all the same.
+        let deps = ReplayDeps { log: log.clone(), views: stores.views.clone(), metrics: observed.registry.clone() };
+        let token = shutdown.clone();
+        roles.spawn(async move { ("replay", hookline_replay::run(config, deps, token).await.map_err(Into::into)) });
     }
 
     let (lag, sampled_log, token) = (observed.lag.clone(), log.clone(), shutdown.clone());

@@ -23,6 +23,7 @@ use warp::{Filter, Reply};
 
 use crate::support::{attempt, eventually, Stack, PREFIXES};
 
+mod replays;
 mod tenants;
 
 /// Where the document is registered for `$ref` resolution.
@@ -441,6 +442,7 @@ async fn the_routes_answer_as_the_openapi_document_says() {
         contract.send(&api, request("GET", format!("{prefix}/health")), 200).await;
 
         tenants::exercise(&mut contract, &api, prefix, &huge).await;
+        replays::exercise(&mut contract, &api, prefix, &huge, &stack.log).await;
     }
 
     contract.send(&api, request("GET", "/health"), 200).await;

@@ -25,6 +25,7 @@ mod operations;
 mod overview;
 mod poison;
 mod rebuild;
+mod replays;
 mod retention;
 mod safe_delivery;
 mod schemathesis;
