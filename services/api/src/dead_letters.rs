@@ -90,7 +90,13 @@ pub(crate) async fn list(state: Arc<ApiState>, caller: Caller, raw_query: String
     if let Some(id) = subscription {
         check_subscription(&state, &caller, &params, id).await?;
     }
-    let filter = TaskFilter { subscription, status: Some(TaskStatus::Failed) };
+    // A task failed after it was accepted: one accepted at or after `until` failed after it too.
+    let filter = TaskFilter {
+        subscription,
+        status: Some(TaskStatus::Failed),
+        accepted_before: within.until,
+        ..TaskFilter::default()
+    };
     let page = page_in_scope(&state, &caller, &params, filter, limit).await?;
     let dead_letters = page.items.iter().filter(|task| within.keeps(task)).filter_map(DeadLetterBody::of).collect();
     ApiReply::json(StatusCode::OK, &DeadLetterList { dead_letters, next_cursor: page.next })
@@ -135,6 +141,7 @@ mod tests {
                 http_status: Some(500),
                 error: Some("HTTP 500".into()),
                 next_attempt_at: None,
+                replay_id: None,
             }),
         }
     }

@@ -58,7 +58,11 @@ struct RetryQueued {
 pub(crate) async fn list(state: Arc<ApiState>, caller: Caller, raw_query: String) -> Result<ApiReply, ApiError> {
     let params = query::parse(&raw_query, &["subscription_id", "status", "limit", "cursor", "tenant_id"])?;
     let limit = query::limit(&params, DEFAULT_TASKS, MAX_TASKS)?;
-    let filter = TaskFilter { subscription: subscription_param(&params)?, status: status_param(&params)? };
+    let filter = TaskFilter {
+        subscription: subscription_param(&params)?,
+        status: status_param(&params)?,
+        ..TaskFilter::default()
+    };
     let page = page_in_scope(&state, &caller, &params, filter, limit).await?;
     let body = TaskList { tasks: page.items.iter().map(TaskSummaryBody::from).collect(), next_cursor: page.next };
     ApiReply::json(StatusCode::OK, &body)

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::events::{AttemptRecorded, Outcome, TaskAccepted};
-use crate::ids::{SubscriptionId, TaskId};
+use crate::ids::{ReplayId, SubscriptionId, TaskId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -48,6 +48,9 @@ pub struct LastAttempt {
     pub http_status: Option<u16>,
     pub error: Option<String>,
     pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The replay that queued it, for an attempt a replay sent again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_id: Option<ReplayId>,
 }
 
 impl LastAttempt {
@@ -65,6 +68,7 @@ impl LastAttempt {
             .then_with(|| self.http_status.cmp(&other.http_status))
             .then_with(|| self.error.cmp(&other.error))
             .then_with(|| self.next_attempt_at.cmp(&other.next_attempt_at))
+            .then_with(|| self.replay_id.cmp(&other.replay_id))
     }
 }
 
@@ -102,6 +106,7 @@ impl TaskView {
                 http_status: attempt.http_status,
                 error: attempt.error.clone(),
                 next_attempt_at: attempt.next_attempt_at,
+                replay_id: attempt.replay_id,
             }),
         }
     }

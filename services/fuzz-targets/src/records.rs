@@ -78,7 +78,7 @@ pub fn projector_record(data: &[u8]) {
     let (task_id, payload_at) = match &change {
         ViewChange::Task { task, payload_at } => (task.task_id, payload_at),
         ViewChange::DeadLettered { task, payload_at, .. } => (task.task_id, payload_at),
-        ViewChange::Subscription(_) | ViewChange::Attempt(_) => {
+        ViewChange::Subscription(_) | ViewChange::Attempt(_) | ViewChange::Replay(_) => {
             let again = change_record(&change);
             assert_eq!(again.topic, topic, "a {topic} record decoded as {change:?}");
             let decoded_again = decode_change(&again).unwrap_or_else(|e| panic!("re-encoded {change:?}: {e}"));
@@ -112,15 +112,16 @@ pub fn projector_record(data: &[u8]) {
     }
 }
 
-/// The record hookline writes for the subscription or attempt event `change` stands for.
+/// The record hookline writes for the subscription, attempt or replay event `change` stands for.
 fn change_record(change: &ViewChange) -> Record {
     let (topic, kind, value) = match change {
         ViewChange::Subscription(event) => (topics::SUBSCRIPTIONS, event.kind(), serialize(event)),
         ViewChange::Attempt(attempt) => (topics::ATTEMPTS, AttemptRecorded::KIND, serialize(attempt)),
+        ViewChange::Replay(event) => (topics::REPLAYS, event.kind(), serialize(event)),
         ViewChange::Task { .. }
         | ViewChange::DeadLettered { .. }
         | ViewChange::Event(_)
-        | ViewChange::TokenUsed { .. } => unreachable!("only subscription and attempt changes are re-encoded"),
+        | ViewChange::TokenUsed { .. } => unreachable!("only subscription, attempt and replay changes are re-encoded"),
     };
     let mut record = record(topic, value);
     record.headers.push((topics::EVENT_HEADER.to_string(), kind.as_bytes().to_vec()));

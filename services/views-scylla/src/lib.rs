@@ -34,10 +34,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hookline_domain::{
-    AttemptRecorded, EventId, LogPosition, Subscription, SubscriptionId, SubscriptionState, TaskId, TaskView, TenantId,
-    TokenId,
+    AttemptRecorded, EventId, LogPosition, ReplayId, Subscription, SubscriptionId, SubscriptionState, TaskId, TaskView,
+    TenantId, TokenId,
 };
-use hookline_views::{EventFilter, EventView, Page, Retention, TaskFilter, ViewChange, ViewError, ViewStore};
+use hookline_views::{
+    EventFilter, EventView, Page, ReplayView, Retention, TaskFilter, ViewChange, ViewError, ViewStore,
+};
 use scylla::client::session::Session;
 use uuid::Uuid;
 
@@ -134,6 +136,19 @@ impl ViewStore for ScyllaViews {
 
     async fn tokens_last_used(&self, ids: &[TokenId]) -> Result<HashMap<TokenId, DateTime<Utc>>, ViewError> {
         events::tokens_last_used(&self.session, &self.statements, ids).await
+    }
+
+    async fn replay(&self, _id: ReplayId) -> Result<Option<ReplayView>, ViewError> {
+        Err(ViewError::Storage("replays are not kept in the CQL views yet".into()))
+    }
+
+    async fn replays(
+        &self,
+        _tenant: Option<&TenantId>,
+        _limit: usize,
+        _cursor: Option<&str>,
+    ) -> Result<Page<ReplayView>, ViewError> {
+        Err(ViewError::Storage("replays are not kept in the CQL views yet".into()))
     }
 
     /// Deletes nothing and returns 0: every task, attempt and event row was written with a

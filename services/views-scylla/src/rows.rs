@@ -142,6 +142,7 @@ impl LastAttemptUdt {
             http_status: http_status(self.http_status, what)?,
             error: self.error,
             next_attempt_at: self.next_attempt_at,
+            replay_id: None,
         })
     }
 }

@@ -274,7 +274,7 @@ async fn a_shorter_retention_does_not_hide_a_longer_lived_task_of_its_bucket() {
     let lasting = accepted(sub, later.created_at - TimeDelta::milliseconds(1));
     long.apply(vec![accept(&lasting)]).await.expect("apply the lasting task");
     short.apply(vec![accept(&later)]).await.expect("apply the short-lived task");
-    let of_sub = hookline_views::TaskFilter { subscription: Some(sub), status: None };
+    let of_sub = hookline_views::TaskFilter { subscription: Some(sub), ..Default::default() };
     assert_eq!(long.tasks(of_sub, 10, None).await.expect("list").items, vec![later.clone(), lasting.clone()]);
     // Every write of the short-lived task had a TTL ending by its time plus the 2 s
     // retention, rounded up to the second: past that, none of them can be alive.

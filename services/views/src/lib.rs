@@ -2,7 +2,8 @@
 //! (subscriptions, delivery tasks with where their payloads are in the log, task
 //! listings newest first, attempts by task, recent attempts by subscription, events
 //! sent to tenants and their listings newest first, when tenant tokens were last
-//! used), with retention by TTL, and its embedded adapter. The views keep no copy
+//! used, replays with the outcomes of what they queued), with retention by TTL, and
+//! its embedded adapter. The views keep no copy
 //! of a payload: the log holds it, and a view points at the record.
 //!
 //! Consumes: domain events, in any order and any number of times. Produces: the
@@ -18,18 +19,23 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hookline_domain::{
-    AttemptRecorded, EventAccepted, EventId, LogPosition, Subscription, SubscriptionEvent, SubscriptionId,
-    SubscriptionState, TaskAccepted, TaskId, TaskView, TenantId, TokenId,
+    AttemptRecorded, EventAccepted, EventId, LogPosition, ReplayEvent, ReplayId, Subscription, SubscriptionEvent,
+    SubscriptionId, SubscriptionState, TaskAccepted, TaskId, TaskView, TenantId, TokenId,
 };
 use uuid::Uuid;
 
 pub mod conformance;
 pub mod embedded;
 mod listing;
+mod replay;
 
 pub use listing::{
     EventPosition, Listed, ListingFilter, ListingId, ListingPosition, PageBuilder, TaskFilter, TaskPosition,
     LISTING_SCAN_BUDGET,
+};
+pub use replay::{
+    ReplayEnd, ReplayFilter, ReplayOutcomes, ReplayPosition, ReplayProgress, ReplayRecords, ReplayTaskOutcome,
+    ReplayView,
 };
 
 /// One event to fold into the views.
@@ -42,7 +48,11 @@ pub enum ViewChange {
         task: TaskView,
         payload_at: LogPosition,
     },
+    /// An AttemptRecorded; one with a `replay_id` also counts towards that replay's
+    /// delivered or failed tasks.
     Attempt(AttemptRecorded),
+    /// A record of topic `hookline.replays`.
+    Replay(ReplayEvent),
     /// A task that ran out of attempts at `failed_at` (the task as its dead letter holds
     /// it, without attempts), and where its dead letter (which holds the payload too)
     /// is: the position is kept for the retention from then, so that a failed task can
@@ -149,7 +159,7 @@ pub trait ViewStore: Send + Sync + 'static {
     /// Folds a batch of changes into the views; idempotent and, across topics,
     /// order-insensitive. Subscription changes are folded in log order by the rule of
     /// [`hookline_domain::versions`]: refused ones change nothing.
-    /// Task, attempt and event rows older than the retention are not written.
+    /// Task, attempt, event and replay rows older than the retention are not written.
     async fn apply(&self, changes: Vec<ViewChange>) -> Result<(), ViewError>;
 
     /// What the views know of a subscription: live, deleted (a tombstone), or nothing.
@@ -207,6 +217,20 @@ pub trait ViewStore: Send + Sync + 'static {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page<EventView>, ViewError>;
+
+    /// A replay, unless unknown (its request not folded yet) or past the retention,
+    /// which counts from its latest activity (request, progress, cancellation, end).
+    async fn replay(&self, id: ReplayId) -> Result<Option<ReplayView>, ViewError>;
+
+    /// Replays newest first (requested_at to the millisecond, then replay id, both
+    /// descending), only `tenant`'s when given, `limit` at most, after a previous
+    /// page's cursor; same paging rules as `events`.
+    async fn replays(
+        &self,
+        tenant: Option<&TenantId>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<ReplayView>, ViewError>;
 
     /// When each of these tokens was last used (the latest TokenUsed folded,
     /// order-insensitive); tokens never used are absent.

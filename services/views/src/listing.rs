@@ -5,7 +5,8 @@
 use std::fmt::Display;
 use std::str::FromStr;
 
-use hookline_domain::{EventId, SubscriptionId, TaskId, TaskStatus, TaskView};
+use chrono::{DateTime, Utc};
+use hookline_domain::{EventId, ReplayId, SubscriptionId, TaskId, TaskStatus, TaskView};
 
 use crate::{EventFilter, EventView, Page, ViewError};
 
@@ -20,6 +21,29 @@ pub struct TaskFilter {
     pub subscription: Option<SubscriptionId>,
     /// Only tasks of this status now.
     pub status: Option<TaskStatus>,
+    /// Only tasks accepted at or after this time: older ones end the walk.
+    pub accepted_since: Option<DateTime<Utc>>,
+    /// Only tasks accepted before this time: a first page starts its walk there rather
+    /// than at the newest task.
+    pub accepted_before: Option<DateTime<Utc>>,
+}
+
+impl TaskFilter {
+    /// Where a walk without a cursor starts (exclusive), when `accepted_before` is set:
+    /// just after its millisecond, so that no task of that millisecond accepted before
+    /// it is passed over (those at or after it are filtered out).
+    pub fn walk_start(&self) -> Option<TaskPosition> {
+        self.accepted_before.map(|before| ListingPosition {
+            at_ms: before.timestamp_millis().saturating_add(1),
+            id: TaskId::from_bytes([0; 16]),
+        })
+    }
+
+    /// Where a walk starts (exclusive): after the cursor's position, or else at
+    /// [`TaskFilter::walk_start`]; `None` from the newest task.
+    pub fn start_after(&self, cursor: Option<TaskPosition>) -> Option<TaskPosition> {
+        cursor.or_else(|| self.walk_start())
+    }
 }
 
 /// Where an item sits in its listing: its time in milliseconds (what every store
@@ -55,7 +79,7 @@ macro_rules! listing_id {
     )*};
 }
 
-listing_id!(TaskId, EventId);
+listing_id!(TaskId, EventId, ReplayId);
 
 /// What a listing holds: something with a place in it.
 pub trait Listed {
@@ -91,6 +115,12 @@ impl ListingFilter<TaskView> for TaskFilter {
     fn keeps(&self, task: &TaskView) -> bool {
         self.subscription.is_none_or(|sub| sub == task.subscription_id)
             && self.status.is_none_or(|status| status == task.status())
+            && self.accepted_since.is_none_or(|since| task.created_at >= since)
+            && self.accepted_before.is_none_or(|before| task.created_at < before)
+    }
+
+    fn ends_before(&self, position: &TaskPosition) -> bool {
+        self.accepted_since.is_some_and(|since| position.at_ms < since.timestamp_millis())
     }
 }
 
@@ -183,7 +213,6 @@ impl<T: Listed, F: ListingFilter<T>> PageBuilder<T, F> {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{DateTime, Utc};
     use hookline_domain::task::LastAttempt;
     use hookline_domain::Outcome;
 
@@ -203,6 +232,7 @@ mod tests {
                 http_status: None,
                 error: None,
                 next_attempt_at: None,
+                replay_id: None,
             }),
         }
     }

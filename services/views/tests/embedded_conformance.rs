@@ -56,6 +56,10 @@ conformance_cases!(
     event_listing_rejects_invalid_cursor,
     events_expire_with_the_retention,
     tokens_last_used_keeps_the_latest,
+    replay_fold_ignores_order_and_repeats,
+    replay_counts_tasks_by_their_best_outcome,
+    replay_listing_pages_newest_first,
+    replays_expire_with_the_retention,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -275,6 +279,6 @@ async fn tasks_of_a_file_without_listings_are_listed_on_open() {
     let store = EmbeddedViews::open(&path, LONG_RETENTION).expect("reopen");
     let expected = vec![TaskView::from_accepted(&task).merge(TaskView::from_attempt(&attempt))];
     assert_eq!(store.tasks(TaskFilter::default(), 10, None).await.unwrap().items, expected);
-    let of_sub = TaskFilter { subscription: Some(task.subscription_id), status: None };
+    let of_sub = TaskFilter { subscription: Some(task.subscription_id), ..TaskFilter::default() };
     assert_eq!(store.tasks(of_sub, 10, None).await.unwrap().items, expected);
 }

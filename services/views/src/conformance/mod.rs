@@ -6,7 +6,8 @@
 //!
 //! Cases use fresh random ids and never assume the store is empty, so they may all
 //! run against one shared database (a Cassandra keyspace, say), concurrently.
-//! [`rows_expire_and_are_purged`] and [`events_expire_with_the_retention`] call
+//! [`rows_expire_and_are_purged`], [`events_expire_with_the_retention`] and
+//! [`replays_expire_with_the_retention`] call
 //! `purge_expired`, which may delete other cases' expired rows: they check what a
 //! purge leaves, never how many rows it counts. Timestamps are whole milliseconds, as CQL
 //! stores them.
@@ -14,6 +15,7 @@
 mod attempts;
 mod events;
 mod fixtures;
+mod replays;
 mod retention;
 mod subscriptions;
 mod task_listing;
@@ -27,6 +29,10 @@ pub use self::attempts::{attempts_for_subscription_newest_first, attempts_for_ta
 pub use self::events::{
     event_listing_pages_newest_first_with_filters, event_listing_rejects_invalid_cursor,
     events_expire_with_the_retention, events_fold_ignores_order_and_repeats, tokens_last_used_keeps_the_latest,
+};
+pub use self::replays::{
+    replay_counts_tasks_by_their_best_outcome, replay_fold_ignores_order_and_repeats,
+    replay_listing_pages_newest_first, replays_expire_with_the_retention,
 };
 pub use self::retention::{old_events_are_not_written, rows_expire_and_are_purged};
 pub use self::subscriptions::{
@@ -82,4 +88,8 @@ pub async fn run_all(factory: &impl ViewStoreFactory) {
     event_listing_rejects_invalid_cursor(factory).await;
     events_expire_with_the_retention(factory).await;
     tokens_last_used_keeps_the_latest(factory).await;
+    replay_fold_ignores_order_and_repeats(factory).await;
+    replay_counts_tasks_by_their_best_outcome(factory).await;
+    replay_listing_pages_newest_first(factory).await;
+    replays_expire_with_the_retention(factory).await;
 }

@@ -10,7 +10,7 @@ use super::{ViewStoreFactory, LONG_RETENTION};
 use crate::{Retention, TaskFilter, TaskPosition, ViewChange, ViewError, ViewStore};
 
 fn of_sub(sub: SubscriptionId) -> TaskFilter {
-    TaskFilter { subscription: Some(sub), status: None }
+    TaskFilter { subscription: Some(sub), ..TaskFilter::default() }
 }
 
 /// Every page of a listing, `limit` at a time, checking that each page but the
@@ -82,7 +82,7 @@ pub async fn task_listing_filters_newest_first(factory: &impl ViewStoreFactory) 
     assert_eq!(list_all(store.as_ref(), of_sub(other), 100).await, vec![theirs.clone()], "the other's task only");
     assert_eq!(list_all(store.as_ref(), of_sub(SubscriptionId::new()), 10).await, vec![], "an unknown subscription");
     for status in [TaskStatus::Pending, TaskStatus::Retrying, TaskStatus::Succeeded, TaskStatus::Failed] {
-        let filter = TaskFilter { subscription: Some(sub), status: Some(status) };
+        let filter = TaskFilter { subscription: Some(sub), status: Some(status), ..TaskFilter::default() };
         let want: Vec<TaskView> = expected.iter().filter(|t| t.status() == status).cloned().collect();
         assert_eq!(list_all(store.as_ref(), filter, 100).await, want, "the subscription's {status:?} tasks");
     }
@@ -90,7 +90,7 @@ pub async fn task_listing_filters_newest_first(factory: &impl ViewStoreFactory) 
     let everyone = list_all(store.as_ref(), TaskFilter::default(), 50).await;
     let all_mine = newest_first(expected.iter().cloned().chain([theirs.clone()]).collect());
     assert_eq!(only(&everyone, &all_mine), ids(&all_mine), "the listing of all tasks, newest first");
-    let failed = TaskFilter { subscription: None, status: Some(TaskStatus::Failed) };
+    let failed = TaskFilter { status: Some(TaskStatus::Failed), ..TaskFilter::default() };
     let listed_failed = list_all(store.as_ref(), failed, 50).await;
     assert!(listed_failed.iter().all(|t| t.status() == TaskStatus::Failed), "only failed tasks, of anyone");
     let failed_mine: Vec<TaskView> = expected.iter().filter(|t| t.status() == TaskStatus::Failed).cloned().collect();
@@ -100,9 +100,10 @@ pub async fn task_listing_filters_newest_first(factory: &impl ViewStoreFactory) 
     let retried = &mine[3];
     let again = attempt(retried, 2, Outcome::Success, now());
     apply(&store, vec![ViewChange::Attempt(again)]).await;
-    let failed_now = TaskFilter { subscription: Some(sub), status: Some(TaskStatus::Failed) };
+    let failed_now = TaskFilter { subscription: Some(sub), status: Some(TaskStatus::Failed), ..TaskFilter::default() };
     assert_eq!(list_all(store.as_ref(), failed_now, 100).await, vec![], "no failed task left");
-    let succeeded = TaskFilter { subscription: Some(sub), status: Some(TaskStatus::Succeeded) };
+    let succeeded =
+        TaskFilter { subscription: Some(sub), status: Some(TaskStatus::Succeeded), ..TaskFilter::default() };
     let listed = list_all(store.as_ref(), succeeded, 100).await;
     assert_eq!(ids(&listed), vec![retried.task_id, mine[2].task_id], "the retried task is succeeded now");
 }

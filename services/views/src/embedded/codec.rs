@@ -18,20 +18,23 @@ use super::stored::{PayloadAt, StoredTask};
 use crate::EventView;
 
 const VERSION: u8 = 1;
+/// Task rows of this format hold the replay of the last attempt; those of format 1,
+/// written before replays, do not.
+const TASK_VERSION: u8 = 2;
 
 /// A task, then where its payload is, if known (rows written before positions were
 /// kept end after the task).
 pub(super) fn encode_task(task: &StoredTask, out: &mut Vec<u8>) {
     let StoredTask { view, payload } = task;
     let TaskView { task_id, subscription_id, event_type, created_at, last_attempt } = view;
-    out.push(VERSION);
+    out.push(TASK_VERSION);
     out.extend_from_slice(task_id.as_bytes());
     out.extend_from_slice(subscription_id.as_bytes());
     put_opt_str(out, event_type.as_deref());
     put_time(out, *created_at);
     match last_attempt {
         None => out.push(0),
-        Some(LastAttempt { number, outcome, at, http_status, error, next_attempt_at }) => {
+        Some(LastAttempt { number, outcome, at, http_status, error, next_attempt_at, replay_id }) => {
             out.push(1);
             out.extend_from_slice(&number.to_be_bytes());
             out.push(outcome_tag(*outcome));
@@ -39,6 +42,10 @@ pub(super) fn encode_task(task: &StoredTask, out: &mut Vec<u8>) {
             put_opt_status(out, *http_status);
             put_opt_str(out, error.as_deref());
             put_opt_time(out, *next_attempt_at);
+            out.push(u8::from(replay_id.is_some()));
+            if let Some(replay) = replay_id {
+                out.extend_from_slice(replay.as_bytes());
+            }
         }
     }
     if let Some(PayloadAt { since, position: LogPosition { topic, partition, offset } }) = payload {
@@ -51,7 +58,7 @@ pub(super) fn encode_task(task: &StoredTask, out: &mut Vec<u8>) {
 }
 
 pub(super) fn decode_task(bytes: &[u8]) -> Result<StoredTask, EmbeddedError> {
-    let mut r = Reader::new(bytes)?;
+    let (mut r, version) = Reader::of_versions(bytes, &[VERSION, TASK_VERSION])?;
     let view = TaskView {
         task_id: TaskId::from_bytes(r.array()?),
         subscription_id: SubscriptionId::from_bytes(r.array()?),
@@ -66,6 +73,10 @@ pub(super) fn decode_task(bytes: &[u8]) -> Result<StoredTask, EmbeddedError> {
                 http_status: r.opt_status()?,
                 error: r.opt_str()?,
                 next_attempt_at: r.opt_time()?,
+                replay_id: match version {
+                    VERSION => None,
+                    _ => r.flag()?.then(|| r.array().map(ReplayId::from_bytes)).transpose()?,
+                },
             }),
         },
     };
@@ -241,8 +252,13 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn new(bytes: &'a [u8]) -> Result<Self, EmbeddedError> {
+        Self::of_versions(bytes, &[VERSION]).map(|(reader, _)| reader)
+    }
+
+    /// A reader of a row in one of `versions`, and the row's version.
+    fn of_versions(bytes: &'a [u8], versions: &[u8]) -> Result<(Self, u8), EmbeddedError> {
         match bytes.split_first() {
-            Some((&VERSION, rest)) => Ok(Self { rest }),
+            Some((version, rest)) if versions.contains(version) => Ok((Self { rest }, *version)),
             Some((version, _)) => Err(corrupt(&format!("unknown row format {version}"))),
             None => Err(corrupt("empty row")),
         }
@@ -336,7 +352,7 @@ mod tests {
             next_attempt_at: optional.then_some(at + chrono::TimeDelta::seconds(30)),
             task_accepted_at: DateTime::from_timestamp(-5, 1).unwrap(),
             event_type: optional.then(|| "order.created".to_string()),
-            replay_id: None,
+            replay_id: optional.then(ReplayId::new),
         }
     }
 
@@ -375,6 +391,18 @@ mod tests {
     }
 
     #[test]
+    fn task_rows_of_before_replays_still_decode() {
+        let a = AttemptRecorded { replay_id: None, ..attempt(Outcome::Success, true) };
+        let task = StoredTask { view: TaskView::from_attempt(&a), payload: None };
+        let mut bytes = Vec::new();
+        encode_task(&task, &mut bytes);
+        // Format 1 ends the last attempt without the replay flag (here the last byte).
+        assert_eq!(bytes.pop(), Some(0));
+        bytes[0] = 1;
+        assert_eq!(decode_task(&bytes).unwrap(), task);
+    }
+
+    #[test]
     fn events_and_times_round_trip_exactly_and_damage_is_corrupt() {
         for optional in [true, false] {
             let e = event(optional);
@@ -393,10 +421,14 @@ mod tests {
     #[test]
     fn damaged_rows_are_corrupt_not_panics() {
         let mut bytes = Vec::new();
-        encode_attempt(&attempt(Outcome::Success, true), &mut bytes);
-        for cut in 0..bytes.len() {
+        let replayed = attempt(Outcome::Success, true);
+        encode_attempt(&replayed, &mut bytes);
+        // The replay id is the optional last field: without it, a row of before replays.
+        let without_replay = bytes.len() - 16;
+        for cut in (0..bytes.len()).filter(|&cut| cut != without_replay) {
             assert!(decode_attempt(&bytes[..cut]).is_err(), "a row cut at {cut} must not decode");
         }
+        assert_eq!(decode_attempt(&bytes[..without_replay]).unwrap(), AttemptRecorded { replay_id: None, ..replayed });
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(decode_attempt(&longer).is_err());

@@ -9,6 +9,7 @@ mod codec;
 mod error;
 mod purge;
 mod read;
+mod replays;
 mod schema;
 mod stored;
 mod write;
@@ -21,8 +22,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hookline_domain::{
-    AttemptRecorded, EventId, LogPosition, Subscription, SubscriptionId, SubscriptionState, TaskId, TaskView, TenantId,
-    TokenId,
+    AttemptRecorded, EventId, LogPosition, ReplayId, Subscription, SubscriptionId, SubscriptionState, TaskId, TaskView,
+    TenantId, TokenId,
 };
 use redb::Database;
 use uuid::Uuid;
@@ -30,7 +31,8 @@ use uuid::Uuid;
 use self::error::EmbeddedError;
 use self::schema::clock_ms;
 use crate::{
-    EventFilter, EventPosition, EventView, Page, Retention, TaskFilter, TaskPosition, ViewChange, ViewError, ViewStore,
+    EventFilter, EventPosition, EventView, Page, ReplayPosition, ReplayView, Retention, TaskFilter, TaskPosition,
+    ViewChange, ViewError, ViewStore,
 };
 
 /// The default page cache of the views (redb's own default is 1 GiB).
@@ -151,6 +153,22 @@ impl ViewStore for EmbeddedViews {
         let after = cursor.map(EventPosition::from_cursor).transpose()?;
         let (tenant, filter, now) = (tenant.clone(), filter.clone(), clock_ms(Utc::now()));
         self.blocking(move |db, _| read::events(db, &tenant, filter, limit, after, now)).await
+    }
+
+    async fn replay(&self, id: ReplayId) -> Result<Option<ReplayView>, ViewError> {
+        let now = clock_ms(Utc::now());
+        self.blocking(move |db, _| read::replay(db, id, now)).await
+    }
+
+    async fn replays(
+        &self,
+        tenant: Option<&TenantId>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<ReplayView>, ViewError> {
+        let after = cursor.map(ReplayPosition::from_cursor).transpose()?;
+        let (tenant, now) = (tenant.cloned(), clock_ms(Utc::now()));
+        self.blocking(move |db, _| read::replays(db, tenant, limit, after, now)).await
     }
 
     async fn tokens_last_used(&self, ids: &[TokenId]) -> Result<HashMap<TokenId, DateTime<Utc>>, ViewError> {

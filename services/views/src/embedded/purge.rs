@@ -3,10 +3,13 @@
 use redb::{Database, ReadableTable};
 
 use super::codec::{decode_attempt, decode_event, decode_task};
+use hookline_domain::ReplayId;
+
 use super::error::EmbeddedError;
+use super::replays::ReplayTables;
 use super::schema::{
     by_sub_key, event_listing_key, listing_key, split_expiry_key, split_row, task_by_sub_key, Bytes, RowKind, ATTEMPTS,
-    ATTEMPTS_BY_SUB, EVENTS, EVENTS_BY_TENANT, EXPIRY, TASKS, TASKS_BY_SUB, TASKS_BY_TIME,
+    ATTEMPTS_BY_SUB, EVENTS, EVENTS_BY_TENANT, EXPIRY, ID_LEN, TASKS, TASKS_BY_SUB, TASKS_BY_TIME,
 };
 use crate::TaskPosition;
 
@@ -19,7 +22,7 @@ const ENTRIES_PER_TRANSACTION: usize = 4 * CHUNK;
 
 /// What one purge transaction did.
 pub(super) struct Purged {
-    /// Task, attempt and event rows deleted.
+    /// Task, attempt, event and replay rows deleted.
     pub rows: u64,
     /// The transaction stopped at its limit: more rows may be due.
     pub more: bool,
@@ -40,6 +43,7 @@ pub(super) fn purge_expired(db: &Database, now_ms: u64) -> Result<Purged, Embedd
         let mut tasks_by_sub = txn.open_table(TASKS_BY_SUB)?;
         let mut events = txn.open_table(EVENTS)?;
         let mut events_by_tenant = txn.open_table(EVENTS_BY_TENANT)?;
+        let mut replays = ReplayTables::open(&txn)?;
         // Every key of a row expired at or before now_ms sorts before this one.
         let end = now_ms.saturating_add(1).to_be_bytes();
         while taken < ENTRIES_PER_TRANSACTION {
@@ -70,6 +74,17 @@ pub(super) fn purge_expired(db: &Database, now_ms: u64) -> Result<Purged, Embedd
                         if let Some(event) = due_event {
                             events_by_tenant.remove(&event_listing_key(&event)[..])?;
                             events.remove(row_key)?;
+                            deleted += 1;
+                        }
+                    }
+                    RowKind::Replay => {
+                        let id: [u8; ID_LEN] =
+                            row_key.try_into().map_err(|_| EmbeddedError::Corrupt("replay expiry entry".into()))?;
+                        let id = ReplayId::from_bytes(id);
+                        // Only the row of this expiry: one rewritten later has its own entry.
+                        if let Some((_, replay)) = replays.get(id)?.filter(|(row_expires, _)| *row_expires == expires) {
+                            // Its task outcomes go with it, and count towards this transaction's share.
+                            taken += replays.forget(id, Some(&replay))? as usize;
                             deleted += 1;
                         }
                     }

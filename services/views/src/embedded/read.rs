@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hookline_domain::{
-    AttemptRecorded, EventId, LogPosition, Subscription, SubscriptionId, SubscriptionState, TaskId, TaskView, TenantId,
-    TokenId,
+    AttemptRecorded, EventId, LogPosition, ReplayId, Subscription, SubscriptionId, SubscriptionState, TaskId, TaskView,
+    TenantId, TokenId,
 };
 use redb::{Database, ReadableDatabase, ReadableTable};
 
@@ -16,12 +16,13 @@ use super::error::EmbeddedError;
 use super::schema::{
     attempt_key, attempt_key_of_by_sub, decode, listing_key, position_of_listing_key, prefix_end, prefixed_listing_key,
     split_row, subscription_key, subscription_write_key, tenant_prefix, Bytes, ATTEMPTS, ATTEMPTS_BY_SUB, EVENTS,
-    EVENTS_BY_TENANT, SUBSCRIPTIONS, SUBSCRIPTION_WRITES, TASKS, TASKS_BY_SUB, TASKS_BY_TIME, TOKENS_LAST_USED,
-    TOMBSTONES,
+    EVENTS_BY_TENANT, REPLAYS, REPLAYS_BY_TENANT, REPLAYS_BY_TIME, SUBSCRIPTIONS, SUBSCRIPTION_WRITES, TASKS,
+    TASKS_BY_SUB, TASKS_BY_TIME, TOKENS_LAST_USED, TOMBSTONES,
 };
+use super::stored::StoredReplay;
 use crate::{
-    EventFilter, EventPosition, EventView, Listed, ListingFilter, ListingPosition, Page, PageBuilder, TaskFilter,
-    TaskPosition,
+    EventFilter, EventPosition, EventView, Listed, ListingFilter, ListingPosition, Page, PageBuilder, ReplayFilter,
+    ReplayPosition, ReplayView, TaskFilter, TaskPosition,
 };
 
 pub(super) fn subscription(db: &Database, id: SubscriptionId) -> Result<Option<SubscriptionState>, EmbeddedError> {
@@ -120,7 +121,8 @@ pub(super) fn tasks(
         Some(sub) => (txn.open_table(TASKS_BY_SUB)?, subscription_key(sub).to_vec()),
         None => (txn.open_table(TASKS_BY_TIME)?, Vec::new()),
     };
-    walk_newest_first(&index, &prefix, after, &mut page, |id| live_task(&rows, id, now_ms))?;
+    let start = filter.start_after(after);
+    walk_newest_first(&index, &prefix, start, &mut page, |id| live_task(&rows, id, now_ms))?;
     Ok(page.finish())
 }
 
@@ -270,6 +272,50 @@ fn live_event(
         return Ok(None);
     }
     Ok(Some(decode_event(encoded)?))
+}
+
+pub(super) fn replay(db: &Database, id: ReplayId, now_ms: u64) -> Result<Option<ReplayView>, EmbeddedError> {
+    let txn = db.begin_read()?;
+    live_replay(&txn.open_table(REPLAYS)?, id, now_ms)
+}
+
+fn live_replay(
+    replays: &impl ReadableTable<Bytes, Bytes>,
+    id: ReplayId,
+    now_ms: u64,
+) -> Result<Option<ReplayView>, EmbeddedError> {
+    let Some(row) = replays.get(&id.as_bytes()[..])? else {
+        return Ok(None);
+    };
+    let (expires, json) = split_row(row.value())?;
+    if expires <= now_ms {
+        return Ok(None);
+    }
+    let stored: StoredReplay = decode(json)?;
+    Ok(stored.records.view(stored.outcomes))
+}
+
+/// Walks the listing of every replay, or a tenant's, backwards (newest first) from just before `after`.
+pub(super) fn replays(
+    db: &Database,
+    tenant: Option<TenantId>,
+    limit: usize,
+    after: Option<ReplayPosition>,
+    now_ms: u64,
+) -> Result<Page<ReplayView>, EmbeddedError> {
+    let prefix = tenant.as_ref().map(tenant_prefix).unwrap_or_default();
+    let mut page = PageBuilder::new(ReplayFilter { tenant: tenant.clone() }, limit);
+    if page.is_complete() {
+        return Ok(page.finish());
+    }
+    let txn = db.begin_read()?;
+    let rows = txn.open_table(REPLAYS)?;
+    let index = match tenant {
+        Some(_) => txn.open_table(REPLAYS_BY_TENANT)?,
+        None => txn.open_table(REPLAYS_BY_TIME)?,
+    };
+    walk_newest_first(&index, &prefix, after, &mut page, |id| live_replay(&rows, id, now_ms))?;
+    Ok(page.finish())
 }
 
 pub(super) fn tokens_last_used(

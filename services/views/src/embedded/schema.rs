@@ -13,6 +13,10 @@
 //! | `events`         | event id (16 bytes)                                          | expiry ++ event           |
 //! | `events_by_tenant` | tenant id length (u8) ++ tenant id ++ accepted ms (u64 BE) ++ event id | `()`          |
 //! | `tokens_last_used` | token id (16 bytes)                                        | time of the latest use    |
+//! | `replays`        | replay id (16 bytes)                                         | expiry ++ JSON `StoredReplay` |
+//! | `replays_by_time`| requested ms (u64 BE) ++ replay id                           | `()`                      |
+//! | `replays_by_tenant` | tenant id length (u8) ++ tenant id ++ requested ms (u64 BE) ++ replay id | `()`        |
+//! | `replay_tasks`   | replay id ++ task id                                         | best outcome tag (u8)     |
 //! | `expiry`         | expiry (u64 BE) ++ row kind tag ++ row key                   | `()`                      |
 //!
 //! Tasks, attempts, events and token times use the compact encoding of `codec.rs`;
@@ -30,11 +34,15 @@
 //! their expiry too, so a read can hide an expired row without consulting the index.
 //! In `attempts_by_sub` the attempt time is inverted (`u64::MAX - t`) so that a
 //! forward scan of a subscription's prefix yields its newest attempts first.
+//! A replay row holds its records folded and its counts of delivered and failed
+//! tasks, kept up to date as `replay_tasks` learns each task's best outcome (so a read
+//! costs one row, whatever the size of the replay); it is listed once its request is
+//! known, and goes with its `replay_tasks` entries when it expires.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use hookline_domain::{AttemptRecorded, SubscriptionId, TaskId, TenantId};
+use hookline_domain::{AttemptRecorded, ReplayId, SubscriptionId, TaskId, TenantId};
 use redb::{Database, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -43,7 +51,7 @@ use crate::{EventView, Listed, ListingId, ListingPosition, TaskPosition};
 
 use super::codec;
 use super::error::EmbeddedError;
-use super::stored::StoredTask;
+use super::stored::{StoredReplay, StoredTask};
 
 pub(super) type Bytes = &'static [u8];
 
@@ -62,6 +70,10 @@ pub(super) const TASKS_BY_SUB: TableDefinition<Bytes, ()> = TableDefinition::new
 pub(super) const EVENTS: TableDefinition<Bytes, Bytes> = TableDefinition::new("events");
 pub(super) const EVENTS_BY_TENANT: TableDefinition<Bytes, ()> = TableDefinition::new("events_by_tenant");
 pub(super) const TOKENS_LAST_USED: TableDefinition<Bytes, Bytes> = TableDefinition::new("tokens_last_used");
+pub(super) const REPLAYS: TableDefinition<Bytes, Bytes> = TableDefinition::new("replays");
+pub(super) const REPLAYS_BY_TIME: TableDefinition<Bytes, ()> = TableDefinition::new("replays_by_time");
+pub(super) const REPLAYS_BY_TENANT: TableDefinition<Bytes, ()> = TableDefinition::new("replays_by_tenant");
+pub(super) const REPLAY_TASKS: TableDefinition<Bytes, Bytes> = TableDefinition::new("replay_tasks");
 /// Copies of payloads, kept by earlier versions: dropped on open (the log holds them).
 const PAYLOAD_COPIES: TableDefinition<Bytes, Bytes> = TableDefinition::new("payloads");
 
@@ -69,10 +81,22 @@ const PAYLOAD_COPIES: TableDefinition<Bytes, Bytes> = TableDefinition::new("payl
 pub(super) fn create_tables(db: &Database) -> Result<(), EmbeddedError> {
     let txn = db.begin_write()?;
     txn.delete_table(PAYLOAD_COPIES)?;
-    for table in [SUBSCRIPTIONS, TOMBSTONES, SUBSCRIPTION_WRITES, TASKS, ATTEMPTS, EVENTS, TOKENS_LAST_USED] {
+    for table in [
+        SUBSCRIPTIONS,
+        TOMBSTONES,
+        SUBSCRIPTION_WRITES,
+        TASKS,
+        ATTEMPTS,
+        EVENTS,
+        TOKENS_LAST_USED,
+        REPLAYS,
+        REPLAY_TASKS,
+    ] {
         txn.open_table(table)?;
     }
-    for table in [ATTEMPTS_BY_SUB, EXPIRY, TASKS_BY_TIME, TASKS_BY_SUB, EVENTS_BY_TENANT] {
+    for table in
+        [ATTEMPTS_BY_SUB, EXPIRY, TASKS_BY_TIME, TASKS_BY_SUB, EVENTS_BY_TENANT, REPLAYS_BY_TIME, REPLAYS_BY_TENANT]
+    {
         txn.open_table(table)?;
     }
     txn.commit()?;
@@ -87,6 +111,7 @@ pub(super) enum RowKind {
     /// A payload copy of an earlier version's `payloads` table: its entry is dropped.
     PayloadCopy = 3,
     Event = 4,
+    Replay = 5,
 }
 
 impl RowKind {
@@ -96,6 +121,7 @@ impl RowKind {
             2 => Some(RowKind::Attempt),
             3 => Some(RowKind::PayloadCopy),
             4 => Some(RowKind::Event),
+            5 => Some(RowKind::Replay),
             _ => None,
         }
     }
@@ -258,6 +284,28 @@ pub(super) fn split_row(row: &[u8]) -> Result<(u64, &[u8]), EmbeddedError> {
     let (expiry, encoded) =
         row.split_first_chunk::<EXPIRY_LEN>().ok_or_else(|| EmbeddedError::Corrupt("row too short".into()))?;
     Ok((u64::from_be_bytes(*expiry), encoded))
+}
+
+/// A replay row: its expiry, then the replay as JSON (replays are rare).
+pub(super) fn replay_row(expires_ms: u64, replay: &StoredReplay) -> Result<Vec<u8>, EmbeddedError> {
+    let mut row = expires_ms.to_be_bytes().to_vec();
+    row.extend_from_slice(&encode(replay)?);
+    Ok(row)
+}
+
+/// A replay's key in `replays_by_time` and in `replays_by_tenant`, once its request is known.
+pub(super) fn replay_listing_keys(replay: &StoredReplay) -> Option<([u8; POSITION_LEN], Vec<u8>)> {
+    let request = replay.records.request.as_ref()?;
+    let position = ListingPosition { at_ms: request.requested_at.timestamp_millis(), id: request.replay_id };
+    Some((listing_key(position), prefixed_listing_key(&tenant_prefix(&request.tenant_id), position)))
+}
+
+/// A task's key in `replay_tasks`.
+pub(super) fn replay_task_key(replay: ReplayId, task: TaskId) -> [u8; 2 * ID_LEN] {
+    let mut key = [0; 2 * ID_LEN];
+    key[..ID_LEN].copy_from_slice(replay.as_bytes());
+    key[ID_LEN..].copy_from_slice(task.as_bytes());
+    key
 }
 
 /// Subscriptions and tombstones are rare and stay JSON.

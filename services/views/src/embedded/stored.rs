@@ -1,11 +1,14 @@
-//! What a task row holds: the task, and where its payload is in the log.
+//! What a task row holds (the task, and where its payload is in the log), and what a
+//! replay row holds.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hookline_domain::{LogPosition, TaskView};
+use serde::{Deserialize, Serialize};
 
 use super::schema::expiry_ms;
+use crate::{ReplayOutcomes, ReplayRecords};
 
 /// Where a task's payload is, and the time its retention counts from: its acceptance
 /// for the TaskAccepted, its failure for a dead letter.
@@ -44,5 +47,26 @@ impl StoredTask {
     /// The payload's position while it is retained at `now_ms`.
     pub fn payload_position(self, ttl: Duration, now_ms: u64) -> Option<LogPosition> {
         self.payload.filter(|p| expiry_ms(p.since, ttl) > now_ms).map(|p| p.position)
+    }
+}
+
+/// A replay row's value: its records, folded, and the outcomes of its tasks, counted
+/// as `replay_tasks` learns them. A row may exist before the request is folded.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct StoredReplay {
+    pub records: ReplayRecords,
+    pub outcomes: ReplayOutcomes,
+    /// The latest attempt counted: what a row holding only attempts (its records not
+    /// folded yet) expires by.
+    pub last_attempt_at: Option<DateTime<Utc>>,
+}
+
+impl StoredReplay {
+    /// When the row may go: the retention after the replay's latest activity.
+    pub fn expiry_ms(&self, ttl: Duration) -> u64 {
+        match self.records.last_activity().or(self.last_attempt_at) {
+            Some(last) => expiry_ms(last, ttl),
+            None => 0,
+        }
     }
 }

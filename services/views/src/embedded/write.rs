@@ -1,24 +1,27 @@
 //! Folding a batch of changes into the tables, in one write transaction.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hookline_domain::{
-    versions, AttemptRecorded, Outcome, SubscriptionEvent, SubscriptionState, TaskId, TaskView, TokenId,
+    versions, AttemptRecorded, Outcome, ReplayEvent, ReplayId, SubscriptionEvent, SubscriptionState, TaskId, TaskView,
+    TokenId,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
 
 use super::codec::{decode_attempt, decode_event, decode_task, decode_time, encode_time};
 use super::error::EmbeddedError;
+use super::replays::ReplayTables;
 use super::schema::{
     attempt_key, attempt_row, by_sub_key, decode, encode, event_listing_key, event_row, expiry_key, expiry_ms,
     listing_key, split_row, subscription_key, subscription_write_key, task_by_sub_key, task_row, Bytes, RowKind,
     ATTEMPTS, ATTEMPTS_BY_SUB, EVENTS, EVENTS_BY_TENANT, EXPIRY, SUBSCRIPTIONS, SUBSCRIPTION_WRITES, TASKS,
     TASKS_BY_SUB, TASKS_BY_TIME, TOKENS_LAST_USED, TOMBSTONES, WRITES_KEPT,
 };
-use super::stored::{PayloadAt, StoredTask};
-use crate::{EventView, TaskPosition, ViewChange};
+use super::stored::{PayloadAt, StoredReplay, StoredTask};
+use crate::{EventView, ReplayTaskOutcome, TaskPosition, ViewChange};
 
 /// Applies `changes` and commits durably; rows already expired at `now_ms` are not written.
 pub(super) fn apply(db: &Database, ttl: Duration, now_ms: u64, changes: Vec<ViewChange>) -> Result<(), EmbeddedError> {
@@ -28,6 +31,8 @@ pub(super) fn apply(db: &Database, ttl: Duration, now_ms: u64, changes: Vec<View
         // Every change to a task within the batch is merged in memory first, so each
         // task row is read and written once per batch.
         let mut tasks: HashMap<TaskId, StoredTask> = HashMap::new();
+        // Likewise each replay row, with what it was when read.
+        let mut replays = ReplayChanges::default();
         for change in changes {
             match change {
                 ViewChange::Subscription(event) => tables.apply_subscription(&event)?,
@@ -37,8 +42,10 @@ pub(super) fn apply(db: &Database, ttl: Duration, now_ms: u64, changes: Vec<View
                 }
                 ViewChange::Attempt(attempt) => {
                     fold(&mut tasks, StoredTask { view: TaskView::from_attempt(&attempt), payload: None });
+                    replays.count_attempt(&mut tables, &attempt, now_ms)?;
                     tables.put_attempt(&attempt, ttl, now_ms)?;
                 }
+                ViewChange::Replay(event) => replays.fold(&mut tables, event, now_ms)?,
                 ViewChange::DeadLettered { task, failed_at, payload_at } => {
                     let payload = PayloadAt { since: failed_at, position: payload_at };
                     fold(&mut tasks, StoredTask { view: task, payload: Some(payload) });
@@ -50,6 +57,7 @@ pub(super) fn apply(db: &Database, ttl: Duration, now_ms: u64, changes: Vec<View
         for task in tasks.into_values() {
             tables.merge_task(task, ttl, now_ms)?;
         }
+        replays.write(&mut tables, ttl, now_ms)?;
     }
     txn.commit()?;
     Ok(())
@@ -102,6 +110,7 @@ struct Tables<'txn> {
     events: Table<'txn, Bytes, Bytes>,
     events_by_tenant: Table<'txn, Bytes, ()>,
     tokens_last_used: Table<'txn, Bytes, Bytes>,
+    replays: ReplayTables<'txn>,
     expiry: Table<'txn, Bytes, ()>,
 }
 
@@ -119,6 +128,7 @@ impl<'txn> Tables<'txn> {
             events: txn.open_table(EVENTS)?,
             events_by_tenant: txn.open_table(EVENTS_BY_TENANT)?,
             tokens_last_used: txn.open_table(TOKENS_LAST_USED)?,
+            replays: ReplayTables::open(txn)?,
             expiry: txn.open_table(EXPIRY)?,
         })
     }
@@ -282,6 +292,84 @@ impl<'txn> Tables<'txn> {
         self.attempts.insert(&key[..], &row[..])?;
         self.attempts_by_sub.insert(&by_sub_key(attempt)[..], ())?;
         self.expiry.insert(&expiry_key(expires, RowKind::Attempt, &key)[..], ())?;
+        Ok(())
+    }
+}
+
+/// The replay rows a batch changes, each read once (an expired one counts as absent,
+/// and goes with what it held) and written once at the end.
+#[derive(Default)]
+struct ReplayChanges {
+    /// Each replay's row as the batch leaves it, and as it was read (with its expiry).
+    rows: HashMap<ReplayId, (StoredReplay, Option<(u64, StoredReplay)>)>,
+}
+
+impl ReplayChanges {
+    fn row(&mut self, tables: &mut Tables, id: ReplayId, now_ms: u64) -> Result<&mut StoredReplay, EmbeddedError> {
+        let row = match self.rows.entry(id) {
+            Entry::Occupied(row) => row.into_mut(),
+            Entry::Vacant(vacant) => {
+                let known = match tables.replays.get(id)? {
+                    Some((expires, stale)) if expires <= now_ms => {
+                        // Forgotten now rather than at the next purge, so that its outcomes
+                        // are not mistaken for those of the rows folded afresh.
+                        tables.replays.forget(id, Some(&stale))?;
+                        tables.expiry.remove(&expiry_key(expires, RowKind::Replay, id.as_bytes())[..])?;
+                        None
+                    }
+                    known => known,
+                };
+                let current = known.as_ref().map(|(_, row)| row.clone()).unwrap_or_default();
+                vacant.insert((current, known))
+            }
+        };
+        Ok(&mut row.0)
+    }
+
+    fn fold(&mut self, tables: &mut Tables, event: ReplayEvent, now_ms: u64) -> Result<(), EmbeddedError> {
+        self.row(tables, event.replay_id(), now_ms)?.records.fold(event);
+        Ok(())
+    }
+
+    /// Counts an attempt of a replay towards its delivered or failed tasks, once per task.
+    fn count_attempt(
+        &mut self,
+        tables: &mut Tables,
+        attempt: &AttemptRecorded,
+        now_ms: u64,
+    ) -> Result<(), EmbeddedError> {
+        let (Some(replay), Some(outcome)) = (attempt.replay_id, ReplayTaskOutcome::of(attempt.outcome)) else {
+            return Ok(());
+        };
+        // The row first: a stale row's task outcomes go before this one is noted.
+        self.row(tables, replay, now_ms)?;
+        let changed = tables.replays.note_task(replay, attempt.task_id, outcome)?;
+        let row = self.row(tables, replay, now_ms)?;
+        if let Some(before) = changed {
+            row.outcomes.count(before, outcome);
+        }
+        row.last_attempt_at = row.last_attempt_at.max(Some(attempt.attempted_at));
+        Ok(())
+    }
+
+    fn write(self, tables: &mut Tables, ttl: Duration, now_ms: u64) -> Result<(), EmbeddedError> {
+        for (id, (replay, known)) in self.rows {
+            let expires = replay.expiry_ms(ttl);
+            let key = id.as_bytes();
+            if let Some((old_expires, old)) = &known {
+                if *old_expires == expires && *old == replay {
+                    continue;
+                }
+                tables.expiry.remove(&expiry_key(*old_expires, RowKind::Replay, key)[..])?;
+            }
+            if expires <= now_ms {
+                // Past its retention already: nothing of it is kept.
+                tables.replays.forget(id, known.as_ref().map(|(_, old)| old))?;
+                continue;
+            }
+            tables.replays.put(id, expires, &replay, known.as_ref().map(|(_, old)| old))?;
+            tables.expiry.insert(&expiry_key(expires, RowKind::Replay, key)[..], ())?;
+        }
         Ok(())
     }
 }
