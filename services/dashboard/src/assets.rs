@@ -44,6 +44,7 @@ pub(crate) static PAGE: Asset = asset!("index.html", HTML);
 static FILES: &[(&str, Asset)] = &[
     ("style.css", asset!("style.css", CSS)),
     ("panels.css", asset!("panels.css", CSS)),
+    ("recovery.css", asset!("recovery.css", CSS)),
     ("favicon.svg", asset!("favicon.svg", SVG)),
     ("js/main.js", asset!("js/main.js", JAVASCRIPT)),
     ("js/api.js", asset!("js/api.js", JAVASCRIPT)),
@@ -61,6 +62,10 @@ static FILES: &[(&str, Asset)] = &[
     ("js/event.js", asset!("js/event.js", JAVASCRIPT)),
     ("js/task.js", asset!("js/task.js", JAVASCRIPT)),
     ("js/poller.js", asset!("js/poller.js", JAVASCRIPT)),
+    ("js/dead_letters.js", asset!("js/dead_letters.js", JAVASCRIPT)),
+    ("js/disabled.js", asset!("js/disabled.js", JAVASCRIPT)),
+    ("js/replay_form.js", asset!("js/replay_form.js", JAVASCRIPT)),
+    ("js/replays.js", asset!("js/replays.js", JAVASCRIPT)),
 ];
 
 /// The asset at `path` below `/assets/`, compared exactly: nothing else is reachable.

@@ -3,6 +3,7 @@
 //! left under target/screenshots/.
 
 mod browser;
+mod recovery;
 mod tenants;
 
 use std::time::Duration;
