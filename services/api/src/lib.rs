@@ -40,6 +40,8 @@ mod query;
 mod rate_limit;
 mod readiness;
 mod recent_tasks;
+mod replay_input;
+mod replays;
 mod reply;
 mod routes;
 mod server;

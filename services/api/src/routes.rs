@@ -24,7 +24,7 @@ use crate::probes::{self, Probes};
 use crate::query::raw_query;
 use crate::reply::{error_response, into_response, ApiReply};
 use crate::state::ApiState;
-use crate::{dead_letters, events, ingest, stats, status, subscriptions, tasks, tenants, tokens};
+use crate::{dead_letters, events, ingest, replays, stats, status, subscriptions, tasks, tenants, tokens};
 
 /// A known path asked with a method it does not serve.
 #[derive(Debug)]
@@ -318,6 +318,35 @@ fn event_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
+fn replay_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
+    let collection = || warp::path!("replays");
+    let create = collection()
+        .and(warp::post())
+        .and(with_state(state))
+        .and(caller(state))
+        .and(warp::header::headers_cloned())
+        .and(body_stream())
+        .then(replays::create);
+    let list =
+        collection().and(warp::get()).and(with_state(state)).and(caller(state)).and(raw_query()).then(replays::list);
+    let one = || warp::path!("replays" / String);
+    let get = one().and(warp::get()).and(with_state(state)).and(caller(state)).then(replays::get);
+    let cancel = one().and(warp::delete()).and(with_state(state)).and(caller(state)).then(replays::cancel);
+    create
+        .or(list)
+        .unify()
+        .or(get)
+        .unify()
+        .or(cancel)
+        .unify()
+        .map(into_response)
+        .or(collection().and(wrong_method("GET, POST")))
+        .unify()
+        .or(wrong_method_on(one(), "GET, DELETE"))
+        .unify()
+        .boxed()
+}
+
 /// Every endpoint of one API version.
 fn endpoints(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
     subscription_routes(state)
@@ -332,6 +361,8 @@ fn endpoints(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
         .or(status_routes(state))
         .unify()
         .or(task_routes(state))
+        .unify()
+        .or(replay_routes(state))
         .unify()
         .or(health())
         .unify()

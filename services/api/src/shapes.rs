@@ -64,6 +64,8 @@ pub(crate) struct AttemptBody {
     latency_ms: u64,
     response_body: Option<String>,
     next_attempt_at: Option<String>,
+    /// The replay that queued the attempt (or the one it retries); null for the others.
+    replay_id: Option<String>,
 }
 
 impl AttemptBody {
@@ -78,6 +80,7 @@ impl AttemptBody {
             latency_ms: attempt.latency_ms,
             response_body: attempt.response_body.clone(),
             next_attempt_at: attempt.next_attempt_at.map(timestamp),
+            replay_id: attempt.replay_id.map(|id| id.to_string()),
         }
     }
 
@@ -100,6 +103,8 @@ pub(crate) struct TaskSummaryBody {
     next_attempt_at: Option<String>,
     last_http_status: Option<u16>,
     last_error: Option<String>,
+    /// The replay that queued the last attempt; null when it came from elsewhere.
+    last_replay_id: Option<String>,
 }
 
 impl From<&TaskView> for TaskSummaryBody {
@@ -116,6 +121,7 @@ impl From<&TaskView> for TaskSummaryBody {
             next_attempt_at: last.and_then(|a| a.next_attempt_at).map(timestamp),
             last_http_status: last.and_then(|a| a.http_status),
             last_error: last.and_then(|a| a.error.clone()),
+            last_replay_id: last.and_then(|a| a.replay_id).map(|id| id.to_string()),
         }
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use hookline_domain::{SubscriptionId, SubscriptionState, TaskAccepted, TaskId, TaskStatus, TaskView};
-use hookline_log::{LogError, TopicPartition};
+use hookline_replay::payload::{read_task, StoredTask};
 use hookline_views::{Page, TaskFilter};
 use quick_cache::sync::Cache;
 use serde::Serialize;
@@ -143,7 +143,7 @@ pub(crate) async fn retry(id: String, state: Arc<ApiState>, caller: Caller) -> R
     }
     let accepted = accepted_task(&state, id).await?;
     let attempt = task.attempts_count() + 1;
-    let record = hookline_records::retried_by_hand(&state.config.retry, &accepted, attempt, Utc::now())
+    let record = hookline_records::retried_by_hand(&state.config.retry, &accepted, attempt, Utc::now(), None)
         .ok_or_else(|| ApiError::Conflict("Retries are off (MAX_RETRIES is 1): a task cannot be retried".into()))?;
     // A concurrent request for the same attempt waits here until this one is durable
     // (then it is refused) or has failed (then it tries itself).
@@ -162,25 +162,15 @@ pub(crate) async fn retry(id: String, state: Arc<ApiState>, caller: Caller) -> R
 /// The task as it was accepted, payload included, read from the log where the views
 /// point: the views keep no copy of a payload.
 async fn accepted_task(state: &ApiState, id: TaskId) -> Result<TaskAccepted, ApiError> {
-    let position =
-        state.deps.views.payload_position(id).await?.ok_or_else(|| {
-            ApiError::Conflict("The task's payload is no longer kept: the task cannot be retried".into())
-        })?;
-    let tp = TopicPartition::new(position.topic.clone(), position.partition);
-    let gone = || {
-        ApiError::Conflict(format!(
+    match read_task(state.deps.views.as_ref(), state.deps.log.as_ref(), id).await? {
+        StoredTask::Found(task) => Ok(task),
+        StoredTask::NotKept => {
+            Err(ApiError::Conflict("The task's payload is no longer kept: the task cannot be retried".into()))
+        }
+        StoredTask::Gone(position) => Err(ApiError::Conflict(format!(
             "The log no longer holds the task's payload ({position}, past the log's retention): the task cannot be retried"
-        ))
-    };
-    let record = state.deps.log.read(&tp, position.offset).await?.ok_or_else(gone)?;
-    let task = hookline_records::task_of_record(&record)
-        .map_err(|e| ApiError::Log(LogError::Corrupt(format!("the record at {position}: {e}"))))?;
-    if task.task_id != id {
-        // The log was replaced under the views (a new data directory, a new cluster).
-        tracing::warn!(task_id = %id, %position, found = %task.task_id, "the views point at another task's record");
-        return Err(gone());
+        ))),
     }
-    Ok(task)
 }
 
 fn not_failed(status: TaskStatus) -> ApiError {

@@ -11,7 +11,6 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use hookline_domain::retry::Jitter;
 use hookline_domain::{
     topics as topic_names, Outcome, RetryPolicy, Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState,
-    TaskAccepted,
 };
 use hookline_log::{EventLog, LogError, NewRecord};
 use hookline_lookup::{SubscriptionDirectory, Verdict as LogVerdict};
@@ -86,6 +85,7 @@ impl Attempter {
             task_id = %work.task.task_id,
             subscription_id = %work.task.subscription_id,
             attempt = work.attempt,
+            replay_id = work.replay.as_ref().map(|mark| tracing::field::display(mark.replay_id)),
         );
         async move {
             // A subscription whose line is long and drains slowly (a slow or dead receiver): its
@@ -93,7 +93,8 @@ impl Attempter {
             // reading for others.
             let line = self.gates.line(work.task.subscription_id);
             if self.deferral.is_some_and(|deferral| deferral.applies(&line)) {
-                if let Some(record) = deferred(&self.retry, &work.task, work.attempt, Utc::now()) {
+                if let Some(record) = deferred(&self.retry, &work.task, work.attempt, work.replay.as_ref(), Utc::now())
+                {
                     tracing::debug!(
                         topic = record.topic,
                         waiting = line.waiting,
@@ -110,7 +111,7 @@ impl Attempter {
                 pass = self.gates.enter(work.task.subscription_id) => pass,
             };
             let _running = self.metrics.running();
-            match self.attempt(&work.task, work.attempt).await {
+            match self.attempt(&work).await {
                 Turn::Parked(record) => {
                     tracing::debug!(topic = record.topic, "subscription disabled, task parked");
                     append_durably(self.log.as_ref(), vec![record]).await?;
@@ -130,15 +131,18 @@ impl Attempter {
     }
 
     /// Makes the attempt (or parks the task); returns the records of its outcome and
-    /// what to count once they are durable.
-    async fn attempt(&self, task: &TaskAccepted, attempt: u32) -> Turn {
+    /// what to count once they are durable. An attempt a replay queued goes to the
+    /// replay's target URL when it names one (guarded and signed like any other), else
+    /// to the subscription's.
+    async fn attempt(&self, work: &Work) -> Turn {
+        let (task, attempt, replay) = (&work.task, work.attempt, work.replay.as_ref());
         let state = self.lookup(task.subscription_id).await;
         let attempted_at = Utc::now();
         let mut attempted = None;
         let report = match state.as_ref().map(|state| state.as_deref()) {
             Ok(Some(SubscriptionState::Live(subscription))) if !subscription.enabled => {
                 let kept_for = (attempted_at - task.accepted_at).to_std().unwrap_or_default();
-                match parked(&self.retry, task, attempt, attempted_at) {
+                match parked(&self.retry, task, attempt, replay, attempted_at) {
                     Some(record) if kept_for < self.retention => return Turn::Parked(record),
                     Some(_) => AttemptReport::without_request(DISABLED_PAST_RETENTION, true),
                     // No retry tier to keep it in.
@@ -146,8 +150,10 @@ impl Attempter {
                 }
             }
             Ok(Some(SubscriptionState::Live(subscription))) => {
+                let elsewhere = replay.and_then(|mark| mark.target_url.as_deref());
+                let url = elsewhere.unwrap_or(&subscription.target_url);
                 let outgoing = Outgoing {
-                    url: &subscription.target_url,
+                    url,
                     webhook_id: task.webhook_id().to_string(),
                     timestamp: attempted_at.timestamp(),
                     body: Bytes::copy_from_slice(task.payload.get().as_bytes()),
@@ -163,7 +169,10 @@ impl Attempter {
                     (_, None) => Verdict::Succeeded,
                     (_, Some(_)) => Verdict::Failed,
                 };
-                attempted = Some((subscription.clone(), verdict));
+                // Another receiver's answers tell nothing about the subscription's own.
+                if elsewhere.is_none() {
+                    attempted = Some((subscription.clone(), verdict));
+                }
                 report
             }
             Ok(Some(SubscriptionState::Deleted { .. })) => AttemptReport::without_request("subscription deleted", true),
@@ -178,7 +187,7 @@ impl Attempter {
         );
         let (http_status, permanent) = (report.http_status, report.permanent);
         let backoff = Backoff { policy: &self.retry, jitter: self.jitter, draw: rand::random() };
-        let records = outcome_records(backoff, task, attempt, attempted_at, report);
+        let records = outcome_records(backoff, task, attempt, replay, attempted_at, report);
         // The records say what happened: an attempt alone, or followed by a retry or a dead letter.
         let dead_lettered = records.get(1).is_some_and(|follow_up| follow_up.topic == topic_names::DLQ);
         let tally = match (records.len(), dead_lettered) {

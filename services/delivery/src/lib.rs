@@ -16,7 +16,12 @@
 //! A retry by hand (the API's `POST /tasks/{id}/retry`, see `hookline_records::retried_by_hand`) is
 //! a `RetryScheduled` of the attempt after the task's last, due at once, in the
 //! shortest tier: it is made like any other, even past `MAX_RETRIES`, and a failure
-//! of it dead-letters the task again.
+//! of it dead-letters the task again. An attempt a replay queued is such a record too,
+//! carrying the replay's mark: it goes to the replay's target URL when it names one
+//! (through the same guard, signed with the subscription's secrets; its answers do
+//! not count towards disabling the subscription), its `AttemptRecorded` names the
+//! replay, and every record that puts it back (a retry, a parked or deferred task)
+//! keeps the mark.
 //!
 //! Safe delivery: webhooks only go to globally reachable addresses (plus the
 //! allowlist). Every name is resolved and every address checked on every connection,

@@ -191,6 +191,19 @@ mod tests {
         assert_eq!(v.status(), TaskStatus::Succeeded);
     }
 
+    #[test]
+    fn an_attempt_repeated_by_a_replay_merges_the_same_either_way() {
+        let (t, s) = (TaskId::new(), SubscriptionId::new());
+        let plain = TaskView::from_attempt(&attempt(t, s, 2, Outcome::Success));
+        let replayed = TaskView::from_attempt(&AttemptRecorded {
+            replay_id: Some(ReplayId::new()),
+            ..attempt(t, s, 2, Outcome::Success)
+        });
+        let merged = plain.clone().merge(replayed.clone());
+        assert_eq!(merged, replayed.merge(plain));
+        assert!(merged.last_attempt.and_then(|a| a.replay_id).is_some(), "the replay is kept");
+    }
+
     proptest! {
         #[test]
         fn fold_ignores_order_and_repeats(order in Just((0..6usize).collect::<Vec<_>>()).prop_shuffle(), repeat in 0usize..6, last_ok in any::<bool>()) {

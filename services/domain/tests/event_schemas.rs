@@ -7,8 +7,11 @@ use hookline_domain::event_types::parse_patterns;
 use hookline_domain::events::{
     AttemptRecorded, EventAccepted, Outcome, RetryScheduled, SubscriptionEvent, TaskAccepted, TaskDeadLettered,
 };
+use hookline_domain::replay::{
+    ReplayCursor, ReplayEvent, ReplayMark, ReplayRequested, ReplayScope, ReplaySelection, ReplayState, ReplayStatus,
+};
 use hookline_domain::tenant::{Tenant, TenantEvent, TenantId, TenantLimits, TenantToken, TokenId};
-use hookline_domain::{EventId, Secret, Subscription, SubscriptionId, TaskId};
+use hookline_domain::{EventId, ReplayId, Secret, Subscription, SubscriptionId, TaskId};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
@@ -135,6 +138,13 @@ fn task_events_match_their_schemas() {
             "RetryScheduled.json",
             &RetryScheduled { task: task(event_type), attempt: 3, due_at: Utc::now(), replay: None },
         );
+        for target_url in [None, Some("https://elsewhere.example/hook".to_string())] {
+            let replay = Some(ReplayMark { replay_id: ReplayId::new(), target_url });
+            assert_valid(
+                "RetryScheduled.json",
+                &RetryScheduled { task: task(event_type), attempt: 2, due_at: Utc::now(), replay },
+            );
+        }
         assert_valid(
             "TaskDeadLettered.json",
             &TaskDeadLettered {
@@ -187,7 +197,75 @@ fn attempts_match_their_schema() {
     for outcome in [Outcome::Success, Outcome::FailedAttempt, Outcome::PermanentlyFailed] {
         for details in [false, true] {
             assert_valid("AttemptRecorded.json", &attempt(outcome, details));
+            let replayed = AttemptRecorded { replay_id: Some(ReplayId::new()), ..attempt(outcome, details) };
+            assert_valid("AttemptRecorded.json", &replayed);
         }
+    }
+}
+
+#[test]
+fn replay_events_match_their_schema() {
+    let (id, at) = (ReplayId::new(), Utc::now());
+    let sub = SubscriptionId::new();
+    let selection = |scope, event_types: Option<&[&str]>| ReplaySelection {
+        scope,
+        since: at - chrono::TimeDelta::hours(6),
+        until: at,
+        statuses: ReplayStatus::ALL.to_vec(),
+        event_types: event_types.map(|patterns| parse_patterns("event_types", patterns).unwrap()),
+    };
+    let requested = ReplayRequested {
+        replay_id: id,
+        tenant_id: TenantId::parse("acme").unwrap(),
+        selection: selection(ReplayScope::Subscription(sub), None),
+        subscriptions: vec![sub],
+        target_url: None,
+        rate_per_second: 10,
+        matched: 1200,
+        requested_at: at,
+    };
+    let of_tenant = ReplayRequested {
+        selection: ReplaySelection {
+            statuses: vec![ReplayStatus::Failed],
+            ..selection(ReplayScope::Tenant(TenantId::parse("acme").unwrap()), Some(&["order.*", "invoice.paid"]))
+        },
+        subscriptions: vec![sub, SubscriptionId::new()],
+        target_url: Some("https://elsewhere.example/hook".into()),
+        ..requested.clone()
+    };
+    let cursor = ReplayCursor { subscription_index: 1, page: Some("1700000000000_0190a5b4".into()) };
+    for event in [
+        ReplayEvent::ReplayRequested(requested),
+        ReplayEvent::ReplayRequested(of_tenant),
+        ReplayEvent::ReplayProgressed { replay_id: id, queued: 500, next: Some(cursor), at },
+        ReplayEvent::ReplayProgressed {
+            replay_id: id,
+            queued: 600,
+            next: Some(ReplayCursor { subscription_index: 0, page: None }),
+            at,
+        },
+        ReplayEvent::ReplayProgressed { replay_id: id, queued: 1200, next: None, at },
+        ReplayEvent::ReplayCancelled { replay_id: id, at },
+        ReplayEvent::ReplayEnded {
+            replay_id: id,
+            state: ReplayState::Completed,
+            queued: 1200,
+            delivered: 1150,
+            failed: 50,
+            reason: None,
+            at,
+        },
+        ReplayEvent::ReplayEnded {
+            replay_id: id,
+            state: ReplayState::Failed,
+            queued: 3,
+            delivered: 0,
+            failed: 0,
+            reason: Some("the subscription was deleted".into()),
+            at,
+        },
+    ] {
+        assert_valid("ReplayEvent.json", &event);
     }
 }
 

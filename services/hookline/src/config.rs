@@ -189,7 +189,8 @@ pub struct Settings {
 
     /// Roles this process runs: `all`, or a comma-separated list of `api`, `delivery`,
     /// `projector`, `ingest` (the consumer of directly produced webhooks and events),
-    /// `fanout` (expands each event sent to a tenant into its subscriptions' tasks).
+    /// `fanout` (expands each event sent to a tenant into its subscriptions' tasks),
+    /// `replay` (sends again, paced, the tasks a replay selects).
     #[arg(long = "roles", env = "HOOKLINE_ROLES", value_enum, value_delimiter = ',', default_value = "all")]
     pub roles: Vec<Role>,
 
@@ -218,6 +219,7 @@ pub enum Role {
     Projector,
     Ingest,
     Fanout,
+    Replay,
 }
 
 impl Settings {

@@ -12,6 +12,7 @@ use hookline_log::EventLog;
 use hookline_lookup::SubscriptionDirectory;
 use hookline_metrics::{ConsumerBook, ConsumerLag, ObservedLog, ProcessCollector, Registry};
 use hookline_projector::{ProjectorConfig, ProjectorDeps};
+use hookline_replay::{ReplayConfig, ReplayDeps};
 use hookline_routing::Directory;
 use tokio_util::sync::CancellationToken;
 
@@ -123,6 +124,15 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         let deps = FanoutDeps { log: log.clone(), metrics: observed.registry.clone() };
         let token = shutdown.clone();
         roles.spawn(async move { ("fanout", hookline_fanout::run(config, deps, token).await.map_err(Into::into)) });
+    }
+
+    if settings.runs(Role::Replay) {
+        let config = ReplayConfig { retry: checked.retry.clone(), ..ReplayConfig::default() };
+        // Not awaited by readiness: its topic has one partition, so of several processes
+        // running this role all but one stand by without partitions, and are ready all the same.
+        let deps = ReplayDeps { log: log.clone(), views: stores.views.clone(), metrics: observed.registry.clone() };
+        let token = shutdown.clone();
+        roles.spawn(async move { ("replay", hookline_replay::run(config, deps, token).await.map_err(Into::into)) });
     }
 
     let (lag, sampled_log, token) = (observed.lag.clone(), log.clone(), shutdown.clone());

@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use hookline_domain::{
-    topics, AttemptRecorded, EventAccepted, LogPosition, SubscriptionEvent, SubscriptionId, TaskDeadLettered, TaskId,
-    TaskView,
+    topics, AttemptRecorded, EventAccepted, LogPosition, ReplayEvent, SubscriptionEvent, SubscriptionId,
+    TaskDeadLettered, TaskId, TaskView,
 };
 use hookline_log::Record;
 use hookline_views::{EventView, ViewChange};
@@ -72,6 +72,7 @@ pub fn decode(record: &Record) -> Result<Option<ViewChange>, DecodeError> {
             let event: EventAccepted = serde_json::from_slice(&record.value)?;
             ViewChange::Event(Box::new(EventView::of(&event, position(record))))
         }
+        topics::REPLAYS => ViewChange::Replay(serde_json::from_slice::<ReplayEvent>(&record.value)?),
         other => return Err(DecodeError::UnexpectedTopic(other.to_string())),
     };
     Ok(Some(change))
@@ -135,6 +136,20 @@ mod tests {
         assert!(decode(&record(topics::DLQ, "TaskAccepted", "not json")).unwrap().is_none());
         assert!(decode(&record(topics::DLQ, TaskDeadLettered::KIND, "not json")).is_err());
         assert!(decode(&record("hookline.elsewhere", "TaskAccepted", TASK)).is_err());
+    }
+
+    #[test]
+    fn replay_records_are_replay_changes() {
+        let progressed = r#"{"type":"ReplayProgressed","replay_id":"0190a5b4-7f43-7cc2-9a3e-2b1f6c8d9e04","queued":7,"next":{"subscription_index":1,"page":"c"},"at":"2024-01-01T00:00:00Z"}"#;
+        let Some(ViewChange::Replay(event)) = decode(&record(topics::REPLAYS, "ReplayProgressed", progressed)).unwrap()
+        else {
+            panic!("a replay record is a Replay change");
+        };
+        assert_eq!(
+            (event.kind(), event.replay_id().to_string()),
+            ("ReplayProgressed", "0190a5b4-7f43-7cc2-9a3e-2b1f6c8d9e04".into())
+        );
+        assert!(decode(&record(topics::REPLAYS, "ReplayProgressed", r#"{"type":"ReplayExploded"}"#)).is_err());
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! The projector role: folds the log into the views.
 //!
 //! Consumes: `hookline.subscriptions`, `hookline.deliveries`, `hookline.attempts`, the
-//! dead letters of `hookline.dlq` and the events of `hookline.fanout` (consumer group
-//! `hookline-projector`). Produces: the subscription, task (with where its payload
-//! is), attempt and event views through the `ViewStore` port, and purges rows past
-//! their retention.
+//! dead letters of `hookline.dlq`, the events of `hookline.fanout` and the records of
+//! replays in `hookline.replays` (consumer group `hookline-projector`). Produces: the
+//! subscription, task (with where its payload is), attempt, event and replay views
+//! through the `ViewStore` port, and purges rows past their retention.
 //! Guarantees: offsets are committed only after the views hold the batch; the fold is
 //! idempotent and order-insensitive, so replaying the log from the start rebuilds the
 //! same views. Offsets are committed every [`ProjectorConfig::commit_every`] under load,
@@ -78,7 +78,7 @@ pub enum ProjectorError {
 
 /// The topics the projector reads.
 pub fn topics() -> Vec<String> {
-    [topics::SUBSCRIPTIONS, topics::DELIVERIES, topics::ATTEMPTS, topics::DLQ, topics::FANOUT]
+    [topics::SUBSCRIPTIONS, topics::DELIVERIES, topics::ATTEMPTS, topics::DLQ, topics::FANOUT, topics::REPLAYS]
         .map(String::from)
         .to_vec()
 }

@@ -48,6 +48,7 @@ async fn poison_on_every_topic_is_quarantined_and_the_next_record_reaches_the_vi
         (topics::ATTEMPTS, "AttemptRecorded"),
         (topics::DLQ, TaskDeadLettered::KIND),
         (topics::FANOUT, EventAccepted::KIND),
+        (topics::REPLAYS, "ReplayRequested"),
     ];
     let wrong_schema = br#"{"task_id":"0190a5b4-7f43-7cc2-9a3e-2b1f6c8d9e01","unexpected":[1,2,3]}"#.to_vec();
     let mut poison = Vec::new();

@@ -1,13 +1,16 @@
 //! The ScyllaDB adapter of the `ViewStore` port: hookline's views (subscriptions,
 //! delivery tasks and where their payloads are in the log, task listings, attempts by
 //! task, recent attempts by subscription, events sent to tenants and their listings,
-//! when tenant tokens were last used) in a CQL keyspace, on ScyllaDB or Apache Cassandra.
+//! when tenant tokens were last used, replays and the outcomes of what they queued)
+//! in a CQL keyspace, on ScyllaDB or Apache Cassandra.
 //!
 //! Consumes: batches of [`ViewChange`]s from the projector, in any order and any
 //! number of times. Produces: the reads of the [`ViewStore`] port. Guarantees:
 //! replaying the same changes in any order, from any number of projectors at once,
 //! yields the same rows, because nothing is read before a write: every write
-//! carries a timestamp that ranks it (`stamps.rs`). Task, attempt and event rows are
+//! carries a timestamp that ranks it (`stamps.rs`). (Replays are read back after
+//! their records are written, to make every cell live as long as the replay; see
+//! `replays.rs`.) Task, attempt and event rows are
 //! written with a TTL that ends at their event time plus the retention, so the
 //! database itself deletes them; reads hide them from that instant (the TTL is in
 //! whole seconds). Subscriptions and their tombstones never expire.
@@ -19,6 +22,7 @@ mod error;
 mod events;
 mod listing;
 mod read;
+mod replays;
 mod rows;
 mod schema;
 mod settings;
@@ -38,7 +42,7 @@ use hookline_domain::{
     TenantId, TokenId,
 };
 use hookline_views::{
-    EventFilter, EventView, Page, ReplayView, Retention, TaskFilter, ViewChange, ViewError, ViewStore,
+    EventFilter, EventPosition, EventView, Page, ReplayView, Retention, TaskFilter, ViewChange, ViewError, ViewStore,
 };
 use scylla::client::session::Session;
 use uuid::Uuid;
@@ -130,25 +134,26 @@ impl ViewStore for ScyllaViews {
         cursor: Option<&str>,
     ) -> Result<Page<EventView>, ViewError> {
         let (session, statements, retention, now) = (&self.session, &self.statements, self.retention, Utc::now());
+        let after = cursor.map(EventPosition::from_cursor).transpose()?;
         let events = events::EventListing { session, statements, tenant, retention, now };
-        listing::page(&events, filter.clone(), limit, cursor).await
+        listing::page(&events, filter.clone(), limit, after).await
     }
 
     async fn tokens_last_used(&self, ids: &[TokenId]) -> Result<HashMap<TokenId, DateTime<Utc>>, ViewError> {
         events::tokens_last_used(&self.session, &self.statements, ids).await
     }
 
-    async fn replay(&self, _id: ReplayId) -> Result<Option<ReplayView>, ViewError> {
-        Err(ViewError::Storage("replays are not kept in the CQL views yet".into()))
+    async fn replay(&self, id: ReplayId) -> Result<Option<ReplayView>, ViewError> {
+        replays::replay(&self.session, &self.statements, id, self.retention, Utc::now()).await
     }
 
     async fn replays(
         &self,
-        _tenant: Option<&TenantId>,
-        _limit: usize,
-        _cursor: Option<&str>,
+        tenant: Option<&TenantId>,
+        limit: usize,
+        cursor: Option<&str>,
     ) -> Result<Page<ReplayView>, ViewError> {
-        Err(ViewError::Storage("replays are not kept in the CQL views yet".into()))
+        replays::replays(&self.session, &self.statements, tenant, limit, cursor, self.retention, Utc::now()).await
     }
 
     /// Deletes nothing and returns 0: every task, attempt and event row was written with a

@@ -60,23 +60,22 @@ pub(crate) trait BucketedListing: Sync {
 }
 
 /// A page of `listing`: the items `filter` keeps, `limit` at most, after the
-/// position of `cursor`.
+/// position `after` (a cursor's, or where a filter starts the walk).
 pub(crate) async fn page<L, F>(
     listing: &L,
     filter: F,
     limit: usize,
-    cursor: Option<&str>,
+    after: Option<ListingPosition<<L::Item as Listed>::Id>>,
 ) -> Result<Page<L::Item>, ViewError>
 where
     L: BucketedListing,
     F: ListingFilter<L::Item>,
 {
-    let after = cursor.map(ListingPosition::<<L::Item as Listed>::Id>::from_cursor).transpose()?;
     let mut page = PageBuilder::new(filter, limit);
     if page.is_complete() {
         return Ok(page.finish());
     }
-    // The walk starts after the cursor's position, or after any position there is.
+    // The walk starts after the given position, or after any position there is.
     let (mut before, mut newest_bucket) = (Before::everything(), i32::MAX);
     if let Some(position) = after {
         let at = DateTime::from_timestamp_millis(position.at_ms).ok_or(ViewError::InvalidCursor)?;

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use hookline_domain::task::LastAttempt;
-use hookline_domain::{AttemptRecorded, LogPosition, Outcome, SubscriptionId, TaskId};
+use hookline_domain::{AttemptRecorded, LogPosition, Outcome, ReplayId, SubscriptionId, TaskId};
 use hookline_views::ViewError;
 use scylla::{DeserializeValue, SerializeValue};
 use uuid::Uuid;
@@ -21,6 +21,7 @@ pub(crate) struct AttemptUdt {
     next_attempt_at: Option<DateTime<Utc>>,
     task_accepted_at: DateTime<Utc>,
     event_type: Option<String>,
+    replay_id: Option<Uuid>,
 }
 
 /// `last_attempt`: what a task view keeps of its latest attempt.
@@ -32,6 +33,7 @@ pub(crate) struct LastAttemptUdt {
     http_status: Option<i32>,
     error: Option<String>,
     next_attempt_at: Option<DateTime<Utc>>,
+    replay_id: Option<Uuid>,
 }
 
 /// CQL has no unsigned integers; attempt numbers beyond i32 are clamped (never seen:
@@ -94,6 +96,7 @@ impl AttemptUdt {
             next_attempt_at: attempt.next_attempt_at,
             task_accepted_at: attempt.task_accepted_at,
             event_type: attempt.event_type.clone(),
+            replay_id: attempt.replay_id.map(|id| id.0),
         }
     }
 
@@ -116,7 +119,7 @@ impl AttemptUdt {
             next_attempt_at: self.next_attempt_at,
             task_accepted_at: self.task_accepted_at,
             event_type: self.event_type,
-            replay_id: None,
+            replay_id: self.replay_id.map(ReplayId),
         })
     }
 }
@@ -130,6 +133,7 @@ impl LastAttemptUdt {
             http_status: last.http_status.map(i32::from),
             error: last.error.clone(),
             next_attempt_at: last.next_attempt_at,
+            replay_id: last.replay_id.map(|id| id.0),
         }
     }
 
@@ -142,7 +146,7 @@ impl LastAttemptUdt {
             http_status: http_status(self.http_status, what)?,
             error: self.error,
             next_attempt_at: self.next_attempt_at,
-            replay_id: None,
+            replay_id: self.replay_id.map(ReplayId),
         })
     }
 }
@@ -166,7 +170,7 @@ mod tests {
             next_attempt_at: Some(at),
             task_accepted_at: at,
             event_type: Some("order.created".into()),
-            replay_id: None,
+            replay_id: (outcome != Outcome::FailedAttempt).then(ReplayId::new),
         }
     }
 

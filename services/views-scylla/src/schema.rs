@@ -14,7 +14,7 @@ const KEYSPACE_CQL: &str = include_str!("../../../schemas/scylla/keyspace.cql");
 const VIEWS_CQL: &str = include_str!("../../../schemas/scylla/views.cql");
 
 /// What `views.cql` creates; `connect` refuses a keyspace that lacks any of it.
-const TABLES: [&str; 14] = [
+const TABLES: [&str; 18] = [
     "subscriptions",
     "subscription_writes",
     "subscriptions_listing",
@@ -29,6 +29,10 @@ const TABLES: [&str; 14] = [
     "events_by_tenant",
     "event_listing_buckets",
     "tokens_last_used",
+    "replays",
+    "replay_tasks",
+    "replays_by_day",
+    "replay_listing_buckets",
 ];
 const TYPES: [&str; 2] = ["attempt_record", "last_attempt"];
 /// Columns added after their table first shipped: `CREATE TABLE IF NOT EXISTS` leaves
@@ -51,6 +55,12 @@ const ADDED_COLUMNS: [(&str, &str, &str); 16] = [
     ("subscriptions_listing", "tenant_id", "text"),
     ("subscriptions_listing", "event_types", "frozen<list<text>>"),
 ];
+
+/// Fields added to a user-defined type after it first shipped (type, field, type):
+/// `CREATE TYPE IF NOT EXISTS` leaves an older type as it was, so `migrate` adds those
+/// it lacks; values stored before read them as null.
+const ADDED_FIELDS: [(&str, &str, &str); 2] =
+    [("attempt_record", "replay_id", "uuid"), ("last_attempt", "replay_id", "uuid")];
 
 /// How long a contact point may take to answer before it counts as down.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -92,6 +102,7 @@ pub async fn migrate(settings: &ScyllaSettings) -> Result<(), ViewError> {
         session.query_unpaged(statement.as_str(), &[]).await.map_err(|e| error::execution(&statement, e))?;
     }
     add_missing_columns(&session, &settings.keyspace).await?;
+    add_missing_fields(&session, &settings.keyspace).await?;
     session
         .await_schema_agreement()
         .await
@@ -115,6 +126,28 @@ async fn add_missing_columns(session: &Session, keyspace: &str) -> Result<(), Vi
         }
         if !present {
             let statement = format!("ALTER TABLE {table} ADD {column} {kind}");
+            session.query_unpaged(statement.as_str(), &[]).await.map_err(|e| error::execution(&statement, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Adds the [`ADDED_FIELDS`] the types of a keyspace made by an older `migrate` lack.
+async fn add_missing_fields(session: &Session, keyspace: &str) -> Result<(), ViewError> {
+    const FIELDS: &str = "SELECT field_names FROM system_schema.types WHERE keyspace_name = ? AND type_name = ?";
+    for (udt, field, kind) in ADDED_FIELDS {
+        let rows = session
+            .query_unpaged(FIELDS, (keyspace, udt))
+            .await
+            .map_err(|e| error::execution(FIELDS, e))?
+            .into_rows_result()
+            .map_err(|e| error::decode(FIELDS, e))?;
+        let mut present = false;
+        for row in rows.rows::<(Vec<String>,)>().map_err(|e| error::decode(FIELDS, e))? {
+            present |= row.map_err(|e| error::decode(FIELDS, e))?.0.iter().any(|name| name == field);
+        }
+        if !present {
+            let statement = format!("ALTER TYPE {udt} ADD {field} {kind}");
             session.query_unpaged(statement.as_str(), &[]).await.map_err(|e| error::execution(&statement, e))?;
         }
     }

@@ -26,7 +26,13 @@
 //!   the partition) grows, so the first record of an event appended twice wins;
 //!   its listing entry: the time its TTL counts from, as for a task's;
 //! * when a token was last used: the time of the use in microseconds, so the
-//!   latest use wins.
+//!   latest use wins;
+//! * a replay's cells: its request and `all_queued` a constant (each only ever
+//!   holds one value); its progress the number of tasks queued, so the furthest wins; its
+//!   cancellation as a task's identity, so the earliest wins; its end and latest
+//!   activity their time, so the latest wins. Its cells are written again with the
+//!   same timestamps and a later expiry as the replay goes on;
+//! * a replay's task outcome: the outcome's rank (failed for good < delivered).
 //!
 //! These timestamps are not wall-clock times: never write these tables without
 //! them, and never give them a time-window compaction strategy.
@@ -65,8 +71,27 @@ pub(crate) fn attempt_rank(number: u32, outcome: Outcome, at: DateTime<Utc>) -> 
 
 /// The write timestamp of a task's identity cells: higher for an earlier acceptance.
 pub(crate) fn task_identity(created_at: DateTime<Utc>) -> i64 {
-    (MILLIS_MAX + 1) - millis(created_at)
+    earliest_wins(created_at)
 }
+
+/// The write timestamp of a replay's cancellation: the earliest wins.
+pub(crate) fn replay_cancelled(at: DateTime<Utc>) -> i64 {
+    earliest_wins(at)
+}
+
+/// A write timestamp higher for an earlier time.
+fn earliest_wins(at: DateTime<Utc>) -> i64 {
+    (MILLIS_MAX + 1) - millis(at)
+}
+
+/// The write timestamp of a replay's progress: the most tasks queued wins.
+pub(crate) fn replay_progress(queued: u64) -> i64 {
+    i64::try_from(queued).unwrap_or(i64::MAX)
+}
+
+/// The write timestamp of cells that only ever hold one value (a replay's request,
+/// its `all_queued`): rewriting them only makes them expire later.
+pub(crate) const ONE_VALUE: i64 = 0;
 
 /// The write timestamp of a row whose TTL counts from `at`: the row that lives
 /// longest wins, and reading it back gives `at` to the millisecond.

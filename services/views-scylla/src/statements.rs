@@ -47,7 +47,23 @@ pub(crate) struct Statements {
     pub(crate) events_of_minute: PreparedStatement,
     pub(crate) token_used: PreparedStatement,
     pub(crate) tokens_last_used: PreparedStatement,
+    pub(crate) replay_request: PreparedStatement,
+    pub(crate) replay_progress: PreparedStatement,
+    pub(crate) replay_all_queued: PreparedStatement,
+    pub(crate) replay_cancelled: PreparedStatement,
+    pub(crate) replay_ended: PreparedStatement,
+    pub(crate) replay_activity: PreparedStatement,
+    pub(crate) put_replay_task: PreparedStatement,
+    pub(crate) list_replay: PreparedStatement,
+    pub(crate) note_replay_bucket: PreparedStatement,
+    pub(crate) replay: PreparedStatement,
+    pub(crate) replay_task_outcomes: PreparedStatement,
+    pub(crate) replay_buckets: PreparedStatement,
+    pub(crate) replays_of_day: PreparedStatement,
 }
+
+/// Page size of a replay's task outcomes, counted at each read: rows of a few bytes.
+pub(crate) const OUTCOMES_PAGE: i32 = 5000;
 
 /// Created and Updated carry the whole subscription and clear a tombstone written
 /// at an earlier time.
@@ -121,6 +137,25 @@ const EVENTS_OF_MINUTE: &str = "SELECT accepted_at, event_id FROM events_by_tena
      WHERE tenant_id = ? AND minute = ? AND (accepted_at, event_id) < (?, ?)";
 const TOKEN_USED: &str = "UPDATE tokens_last_used USING TIMESTAMP ? SET used_at = ? WHERE token_id = ?";
 const TOKENS_LAST_USED: &str = "SELECT token_id, used_at FROM tokens_last_used WHERE token_id IN ?";
+const REPLAY_REQUEST: &str = "UPDATE replays USING TTL ? AND TIMESTAMP ? SET request = ? WHERE replay_id = ?";
+const REPLAY_PROGRESS: &str = "UPDATE replays USING TTL ? AND TIMESTAMP ? SET progress = ? WHERE replay_id = ?";
+const REPLAY_ALL_QUEUED: &str = "UPDATE replays USING TTL ? AND TIMESTAMP ? SET all_queued = true WHERE replay_id = ?";
+const REPLAY_CANCELLED: &str = "UPDATE replays USING TTL ? AND TIMESTAMP ? SET cancelled_at = ? WHERE replay_id = ?";
+const REPLAY_ENDED: &str = "UPDATE replays USING TTL ? AND TIMESTAMP ? SET ended = ? WHERE replay_id = ?";
+const REPLAY_ACTIVITY: &str = "UPDATE replays USING TTL ? AND TIMESTAMP ? SET last_activity = ? WHERE replay_id = ?";
+const PUT_REPLAY_TASK: &str =
+    "UPDATE replay_tasks USING TTL ? AND TIMESTAMP ? SET best = ? WHERE replay_id = ? AND task_id = ?";
+const LIST_REPLAY: &str = "INSERT INTO replays_by_day (listing, day, requested_at, replay_id) VALUES (?, ?, ?, ?) \
+     USING TTL ? AND TIMESTAMP ?";
+const NOTE_REPLAY_BUCKET: &str =
+    "INSERT INTO replay_listing_buckets (listing, day) VALUES (?, ?) USING TTL ? AND TIMESTAMP ?";
+const REPLAY: &str =
+    "SELECT request, progress, all_queued, cancelled_at, ended, last_activity FROM replays WHERE replay_id = ?";
+const REPLAY_TASK_OUTCOMES: &str = "SELECT best FROM replay_tasks WHERE replay_id = ?";
+const REPLAY_BUCKETS: &str = "SELECT day FROM replay_listing_buckets WHERE listing = ? AND day <= ?";
+/// Entries strictly after a position, in listing order, as for tasks.
+const REPLAYS_OF_DAY: &str = "SELECT requested_at, replay_id FROM replays_by_day \
+     WHERE listing = ? AND day = ? AND (requested_at, replay_id) < (?, ?)";
 
 impl Statements {
     pub(crate) async fn prepare(session: &Session, consistency: Consistency) -> Result<Self, ViewError> {
@@ -139,6 +174,10 @@ impl Statements {
         tasks_of_subscription_day.set_page_size(INDEX_PAGE);
         let mut events_of_minute = prepare(EVENTS_OF_MINUTE).await?;
         events_of_minute.set_page_size(INDEX_PAGE);
+        let mut replays_of_day = prepare(REPLAYS_OF_DAY).await?;
+        replays_of_day.set_page_size(INDEX_PAGE);
+        let mut replay_task_outcomes = prepare(REPLAY_TASK_OUTCOMES).await?;
+        replay_task_outcomes.set_page_size(OUTCOMES_PAGE);
         Ok(Self {
             upsert_subscription: prepare(UPSERT_SUBSCRIPTION).await?,
             delete_subscription: prepare(DELETE_SUBSCRIPTION).await?,
@@ -173,6 +212,19 @@ impl Statements {
             events_of_minute,
             token_used: prepare(TOKEN_USED).await?,
             tokens_last_used: prepare(TOKENS_LAST_USED).await?,
+            replay_request: prepare(REPLAY_REQUEST).await?,
+            replay_progress: prepare(REPLAY_PROGRESS).await?,
+            replay_all_queued: prepare(REPLAY_ALL_QUEUED).await?,
+            replay_cancelled: prepare(REPLAY_CANCELLED).await?,
+            replay_ended: prepare(REPLAY_ENDED).await?,
+            replay_activity: prepare(REPLAY_ACTIVITY).await?,
+            put_replay_task: prepare(PUT_REPLAY_TASK).await?,
+            list_replay: prepare(LIST_REPLAY).await?,
+            note_replay_bucket: prepare(NOTE_REPLAY_BUCKET).await?,
+            replay: prepare(REPLAY).await?,
+            replay_task_outcomes,
+            replay_buckets: prepare(REPLAY_BUCKETS).await?,
+            replays_of_day,
         })
     }
 }

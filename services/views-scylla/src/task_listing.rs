@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hookline_domain::{LogPosition, SubscriptionId, TaskId, TaskView};
-use hookline_views::{Page, TaskFilter, ViewError};
+use hookline_views::{Page, TaskFilter, TaskPosition, ViewError};
 use scylla::client::session::Session;
 use scylla::response::PagingState;
 use uuid::Uuid;
@@ -79,8 +79,9 @@ pub(crate) async fn tasks(
     retention: Duration,
     now: DateTime<Utc>,
 ) -> Result<Page<TaskView>, ViewError> {
+    let after = filter.start_after(cursor.map(TaskPosition::from_cursor).transpose()?);
     let tasks = TaskListing { session, statements, subscription: filter.subscription, retention, now };
-    listing::page(&tasks, filter, limit, cursor).await
+    listing::page(&tasks, filter, limit, after).await
 }
 
 /// Where the payload is, unless its retention (from its write timestamp) has passed.

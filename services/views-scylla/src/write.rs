@@ -15,8 +15,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use hookline_domain::{
-    versions, AttemptRecorded, EventId, LogPosition, Subscription, SubscriptionEvent, SubscriptionId,
-    SubscriptionState, TaskId, TaskView, TenantId, TokenId,
+    versions, AttemptRecorded, EventId, LogPosition, ReplayEvent, ReplayId, Subscription, SubscriptionEvent,
+    SubscriptionId, SubscriptionState, TaskId, TaskView, TenantId, TokenId,
 };
 use hookline_views::{EventView, ViewChange, ViewError};
 use scylla::client::session::Session;
@@ -29,6 +29,7 @@ use uuid::Uuid;
 
 use crate::error;
 use crate::read;
+use crate::replays;
 use crate::rows::{cql_number, cql_position, AttemptUdt, LastAttemptUdt};
 use crate::stamps;
 use crate::statements::Statements;
@@ -58,6 +59,7 @@ enum Partition {
     TenantMinute(TenantId, i32),
     EventBuckets(TenantId),
     Token(TokenId),
+    ReplayTasks(ReplayId),
 }
 
 /// A bucket of a listing that holds entries: of a task listing (`task_listing_buckets`)
@@ -154,6 +156,7 @@ pub(crate) async fn apply(
     let mut tasks: HashMap<TaskId, TaskView> = HashMap::new();
     let mut payloads: HashMap<TaskId, (DateTime<Utc>, LogPosition)> = HashMap::new();
     let mut subscription_changes = Vec::new();
+    let mut replay_records: HashMap<ReplayId, Vec<ReplayEvent>> = HashMap::new();
     for change in changes {
         match change {
             ViewChange::Subscription(event) => subscription_changes.push(event),
@@ -172,11 +175,12 @@ pub(crate) async fn apply(
                 };
                 fold(&mut tasks, TaskView::from_attempt(&attempt));
                 plan_attempt(&mut plan, statements, &attempt, ttl);
+                if let Some((replay, values)) = replays::task_outcome(&attempt, ttl) {
+                    plan.push(Partition::ReplayTasks(replay), &statements.put_replay_task, Box::new(values), 0);
+                }
             }
             ViewChange::Event(event) => plan_event(&mut plan, statements, &event, retention, now),
-            ViewChange::Replay(_) => {
-                return Err(ViewError::Storage("replays are not kept in the CQL views yet".into()));
-            }
+            ViewChange::Replay(event) => replay_records.entry(event.replay_id()).or_default().push(event),
             ViewChange::TokenUsed { token_id, at } => {
                 let values = Box::new((stamps::token_use(at), at, token_id.0));
                 plan.push(Partition::Token(token_id), &statements.token_used, values, 0);
@@ -203,7 +207,8 @@ pub(crate) async fn apply(
     // the stream's type trips the compiler's Send check of `apply`'s future.
     let sends: Vec<_> =
         plan.into_batches(statements, consistency).into_iter().map(|(b, v)| send(session, b, v)).collect();
-    stream::iter(sends).buffer_unordered(IN_FLIGHT).try_for_each(|()| async { Ok(()) }).await
+    stream::iter(sends).buffer_unordered(IN_FLIGHT).try_for_each(|()| async { Ok(()) }).await?;
+    replays::fold(session, statements, consistency, retention, now, replay_records).await
 }
 
 async fn send(session: &Session, batch: Batch, values: Vec<Values>) -> Result<(), ViewError> {

@@ -113,12 +113,17 @@ conformance_cases!(
     task_listing_rejects_invalid_cursor,
     task_listing_hides_expired_tasks,
     task_payload_positions_are_kept_for_retries,
+    task_listing_keeps_an_acceptance_window,
     subscriptions_keep_their_tenant_and_event_types,
     events_fold_ignores_order_and_repeats,
     event_listing_pages_newest_first_with_filters,
     event_listing_rejects_invalid_cursor,
     events_expire_with_the_retention,
     tokens_last_used_keeps_the_latest,
+    replay_fold_ignores_order_and_repeats,
+    replay_counts_tasks_by_their_best_outcome,
+    replay_listing_pages_newest_first,
+    replays_expire_with_the_retention,
 );
 
 #[tokio::test]
@@ -208,6 +213,41 @@ async fn migrate_brings_a_keyspace_from_before_tenants_up_to_date() {
     let state = store.subscription(subscription.id).await.expect("read");
     assert_eq!(state, Some(hookline_domain::SubscriptionState::Live(subscription.clone())));
     assert_eq!(store.subscriptions(10, None).await.expect("list").items, vec![subscription]);
+    session.query_unpaged(format!("DROP KEYSPACE IF EXISTS {keyspace}"), &[]).await.expect("drop the keyspace");
+}
+
+/// A keyspace whose attempt types came before replays (no `replay_id` field) gains
+/// the field with the next `migrate`, and then keeps an attempt's replay.
+#[tokio::test]
+async fn migrate_adds_the_replay_to_attempt_types_from_before_replays() {
+    let Some(nodes) = nodes() else { return };
+    let session = raw_session(&nodes).await;
+    let keyspace = format!("{TEST_KEYSPACE_PREFIX}{}_types_{}", Utc::now().timestamp(), rand::random::<u16>());
+    let settings = settings(nodes, &keyspace);
+    let older = [
+        "CREATE KEYSPACE {ks} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}",
+        "CREATE TYPE {ks}.attempt_record (attempt_number int, subscription_id uuid, outcome text, http_status int, \
+         error text, latency_ms bigint, response_body text, attempted_at timestamp, next_attempt_at timestamp, \
+         task_accepted_at timestamp, event_type text)",
+        "CREATE TYPE {ks}.last_attempt (attempt_number int, outcome text, attempted_at timestamp, http_status int, \
+         error text, next_attempt_at timestamp)",
+    ];
+    for statement in older {
+        let statement = statement.replace("{ks}", &keyspace);
+        session.query_unpaged(statement.as_str(), &[]).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+    session.await_schema_agreement().await.expect("schema agreement");
+    migrate(&settings).await.expect("migrate the older keyspace");
+    let store = ScyllaViews::connect(&settings, LONG_RETENTION).await.expect("connect after migrate");
+    let view = accepted(SubscriptionId::new(), now_ms());
+    let replayed = AttemptRecorded {
+        replay_id: Some(hookline_domain::ReplayId::new()),
+        ..attempt(&view, 2, Outcome::Success, now_ms())
+    };
+    store.apply(vec![accept(&view), ViewChange::Attempt(replayed.clone())]).await.expect("apply");
+    assert_eq!(store.attempts_for_task(view.task_id).await.expect("attempts"), vec![replayed.clone()]);
+    let task = store.task(view.task_id).await.expect("task").expect("the task");
+    assert_eq!(task.last_attempt.and_then(|a| a.replay_id), replayed.replay_id);
     session.query_unpaged(format!("DROP KEYSPACE IF EXISTS {keyspace}"), &[]).await.expect("drop the keyspace");
 }
 

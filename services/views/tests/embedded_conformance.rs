@@ -50,6 +50,7 @@ conformance_cases!(
     task_listing_rejects_invalid_cursor,
     task_listing_hides_expired_tasks,
     task_payload_positions_are_kept_for_retries,
+    task_listing_keeps_an_acceptance_window,
     subscriptions_keep_their_tenant_and_event_types,
     events_fold_ignores_order_and_repeats,
     event_listing_pages_newest_first_with_filters,

@@ -22,6 +22,7 @@ mod memory;
 mod operations;
 mod poison;
 mod rebuild;
+mod replays;
 mod retention;
 mod safe_delivery;
 mod schemathesis;

@@ -40,8 +40,8 @@ pub use self::subscriptions::{
     subscription_listing_rejects_invalid_cursor, subscriptions_keep_their_tenant_and_event_types,
 };
 pub use self::task_listing::{
-    task_listing_filters_newest_first, task_listing_hides_expired_tasks, task_listing_pages_with_a_cursor,
-    task_listing_rejects_invalid_cursor, task_payload_positions_are_kept_for_retries,
+    task_listing_filters_newest_first, task_listing_hides_expired_tasks, task_listing_keeps_an_acceptance_window,
+    task_listing_pages_with_a_cursor, task_listing_rejects_invalid_cursor, task_payload_positions_are_kept_for_retries,
 };
 pub use self::tasks::{repeated_attempt_keeps_the_higher_rank, task_fold_ignores_order_and_repeats};
 use crate::{Retention, ViewStore};
@@ -80,6 +80,7 @@ pub async fn run_all(factory: &impl ViewStoreFactory) {
     task_listing_rejects_invalid_cursor(factory).await;
     task_listing_hides_expired_tasks(factory).await;
     task_payload_positions_are_kept_for_retries(factory).await;
+    task_listing_keeps_an_acceptance_window(factory).await;
     rows_expire_and_are_purged(factory).await;
     old_events_are_not_written(factory).await;
     subscriptions_keep_their_tenant_and_event_types(factory).await;

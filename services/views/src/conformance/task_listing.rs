@@ -231,3 +231,57 @@ pub async fn task_payload_positions_are_kept_for_retries(factory: &impl ViewStor
     apply(&store, vec![accept(&forgotten), dead(&forgotten, long_ago + secs(60), 3)]).await;
     assert!(read(forgotten.task_id).await.is_none(), "a dead letter past the retention keeps nothing");
 }
+
+/// An acceptance window (`accepted_since`, `accepted_before`) lists its tasks only,
+/// newest first, across the buckets of many hours, with or without a subscription;
+/// a first page starts at `accepted_before` rather than walking down from the newest
+/// task (more than a scan budget of newer tasks do not cut it short), and a task older
+/// than `accepted_since` ends the walk.
+pub async fn task_listing_keeps_an_acceptance_window(factory: &impl ViewStoreFactory) {
+    // Long enough to keep tasks of forty days ago, where no other case writes.
+    let store = factory.open(Retention { ttl: Duration::from_secs(60 * 24 * 3600) }).await;
+    let sub = SubscriptionId::new();
+    let since = now() - secs(40 * 24 * 3600);
+    let before = since + secs(6 * 3600);
+    let task_at = |at| accepted(TaskId::new(), sub, at);
+    // Ten hours of tasks before the window, one every twenty minutes.
+    let older: Vec<TaskView> = (1..=30).map(|i| task_at(since - secs(i * 1200))).collect();
+    // The window: every twenty minutes from `since` on, and one a millisecond before `before`.
+    let mut window: Vec<TaskView> = (0..18).map(|i| task_at(since + secs(i * 1200))).collect();
+    window.push(task_at(before - chrono::TimeDelta::milliseconds(1)));
+    // From `before` on (excluded), more tasks than a page may pass over, over forty hours.
+    let newer_count = i64::try_from(crate::LISTING_SCAN_BUDGET).expect("small") + 200;
+    let newer: Vec<TaskView> = (0..newer_count).map(|i| task_at(before + secs(i * 120))).collect();
+    for chunk in older.iter().chain(&window).chain(&newer).collect::<Vec<_>>().chunks(400) {
+        apply(&store, chunk.iter().map(|t| accept(t)).collect()).await;
+    }
+    let windowed = |subscription| TaskFilter {
+        subscription,
+        accepted_since: Some(since),
+        accepted_before: Some(before),
+        ..TaskFilter::default()
+    };
+
+    let first = store.tasks(windowed(Some(sub)), 100, None).await.expect("a first page");
+    assert_eq!(ids(&first.items), ids(&newest_first(window.clone())), "one page holds the whole window");
+    assert_eq!(first.next, None, "a task older than since ends the walk");
+    for limit in [1, 4] {
+        let all = list_all(&*store, windowed(Some(sub)), limit).await;
+        assert_eq!(ids(&all), ids(&newest_first(window.clone())), "the window, {limit} at a time");
+    }
+
+    // Every subscription's tasks: ours in order, and nothing from outside the window.
+    let all = list_all(&*store, windowed(None), 7).await;
+    assert_eq!(only(&all, &window), ids(&newest_first(window.clone())));
+    assert!(all.iter().all(|t| since <= t.created_at && t.created_at < before), "only tasks of the window");
+
+    // One bound at a time.
+    let since_only = TaskFilter { accepted_before: None, ..windowed(Some(sub)) };
+    let expected = newest_first(newer.iter().chain(&window).cloned().collect());
+    assert_eq!(ids(&list_all(&*store, since_only, 100).await), ids(&expected), "from the newest down to since");
+    let before_only = TaskFilter { accepted_since: None, ..windowed(Some(sub)) };
+    let expected = newest_first(window.iter().chain(&older).cloned().collect());
+    let first = store.tasks(before_only, 5, None).await.expect("a first page");
+    assert_eq!(ids(&first.items), ids(&expected[..5]), "the first page starts at before");
+    assert_eq!(ids(&list_all(&*store, before_only, 9).await), ids(&expected), "from before down to the oldest");
+}
