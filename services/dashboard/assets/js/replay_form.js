@@ -67,6 +67,7 @@ function showScope() {
 function say(text, kind = 'info') {
   result.textContent = text;
   result.dataset.kind = kind;
+  delete result.dataset.replayId;
 }
 
 /** A count no longer stands for what the form asks. */
@@ -118,7 +119,9 @@ async function countMatching() {
     }
     const matched = answer.body.matched;
     counted = { body: asked.body, matched };
-    say(`${matched} task${matched === 1 ? '' : 's'} match.`, matched ? 'success' : 'info');
+    // The count stops at a bound: past it, the API says at least how many.
+    const atLeast = answer.body.matched_exact === false ? 'At least ' : '';
+    say(`${atLeast}${matched} task${matched === 1 ? '' : 's'} match.`, matched ? 'success' : 'info');
     sendButton.textContent = `Send ${matched === 1 ? 'it' : `these ${matched}`} again`;
     sendButton.hidden = matched === 0;
   } catch (error) {
@@ -143,6 +146,7 @@ async function startReplay() {
     const now = answer.body.matched ?? matched;
     say(`Replay ${shortId(id)} started: ${now} task${now === 1 ? '' : 's'} to send again. Its progress is below.`,
       'success');
+    result.dataset.replayId = id;
     onStarted(id);
   } catch (error) {
     say(`Not started: ${error.message}`, 'error');

@@ -91,20 +91,28 @@ function rowContent(replay) {
   ];
 }
 
+/**
+ * The replay's numbers. The queued count is recorded after each page the replay walks,
+ * the outcomes as attempts end, so an outcome may be known before its task is counted
+ * as queued: an ended task was queued, whatever the last count says.
+ */
+function progress(replay) {
+  const delivered = replay.delivered ?? 0;
+  const failed = replay.failed ?? 0;
+  const queued = Math.max(replay.queued ?? 0, delivered + failed);
+  return { matched: replay.matched ?? 0, queued, delivered, failed };
+}
+
 function counts(replay) {
-  const matched = replay.matched ?? 0;
-  return `${matched} matched · ${replay.queued ?? 0} queued · ${replay.delivered ?? 0} delivered`
-    + ` · ${replay.failed ?? 0} failed`;
+  const { matched, queued, delivered, failed } = progress(replay);
+  return `${matched} matched · ${queued} queued · ${delivered} delivered · ${failed} failed`;
 }
 
 /** Of the tasks matched: delivered, failed, queued and not yet ended, the rest not yet queued. */
 function progressBar(replay) {
-  const matched = Math.max(replay.matched ?? 0, replay.queued ?? 0, 1);
-  const parts = [
-    ['delivered', replay.delivered ?? 0],
-    ['failed', replay.failed ?? 0],
-    ['queued', Math.max(0, (replay.queued ?? 0) - (replay.delivered ?? 0) - (replay.failed ?? 0))],
-  ];
+  const { matched, queued, delivered, failed } = progress(replay);
+  const whole = Math.max(matched, queued, 1);
+  const parts = [['delivered', delivered], ['failed', failed], ['queued', queued - delivered - failed]];
   const svg = document.createElementNS(SVG, 'svg');
   svg.setAttribute('viewBox', `0 0 ${BAR_WIDTH} ${BAR_HEIGHT}`);
   svg.setAttribute('preserveAspectRatio', 'none');
@@ -113,7 +121,7 @@ function progressBar(replay) {
   svg.setAttribute('aria-label', `Progress: ${counts(replay)}`);
   let x = 0;
   for (const [part, n] of parts) {
-    const width = (n / matched) * BAR_WIDTH;
+    const width = (n / whole) * BAR_WIDTH;
     if (width <= 0) continue;
     const rect = document.createElementNS(SVG, 'rect');
     rect.setAttribute('x', String(x));

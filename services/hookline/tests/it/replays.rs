@@ -166,7 +166,10 @@ async fn sends_again_exactly_what_failed(service: &Service, count: usize, rate: 
     assert!(took >= Duration::from_secs_f64((count as f64 - 1.0) / rate as f64 * 0.95), "{took:?}");
 
     let done = wait_state(service, &replay_id, "completed").await;
-    assert_eq!((done["queued"].clone(), done["delivered"].clone(), done["failed"].clone()), (json!(count), json!(count), json!(0)));
+    assert_eq!(
+        (done["queued"].clone(), done["delivered"].clone(), done["failed"].clone()),
+        (json!(count), json!(count), json!(0))
+    );
     assert!(done["finished_at"].is_string(), "{done}");
     let one = outage.failed.keys().next().unwrap();
     let (_, task) = service.task(one).await;
@@ -312,7 +315,8 @@ async fn bad_replay_requests_are_refused_with_what_is_wrong() {
     assert_eq!((code, answer["errors"]["until"].clone()), (400, json!("must be after since")));
     let (code, answer) = post(&service, None, json!({"since": since})).await;
     assert_eq!(code, 400, "the operator names a subscription or a tenant: {answer}");
-    let (code, answer) = post(&service, None, json!({"subscription_id": sub, "tenant_id": "default", "since": since})).await;
+    let (code, answer) =
+        post(&service, None, json!({"subscription_id": sub, "tenant_id": "default", "since": since})).await;
     assert_eq!(code, 400, "{answer}");
 
     let unknown = hookline_domain::ReplayId::new().to_string();
@@ -362,8 +366,16 @@ async fn a_tenant_replays_its_own_subscriptions_and_sees_no_other_tenants_replay
     let (acme, globex) = (token("acme").await, token("globex").await);
     receiver.set("/acme", Script::always(Reply::Status(500)));
     let body = json!({"tenant_id": "acme", "target_url": receiver.url("/acme")});
-    let created: Value =
-        service.client.post(service.url("/api/v1/subscriptions")).json(&body).send().await.unwrap().json().await.unwrap();
+    let created: Value = service
+        .client
+        .post(service.url("/api/v1/subscriptions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let sub = created["id"].as_str().unwrap().to_string();
     let since = (chrono::Utc::now() - chrono::TimeDelta::seconds(1)).to_rfc3339();
     let task = service.ingest_ok(&sub, "{}", &[]).await;
