@@ -1,6 +1,7 @@
 //! Dead letters on the real binary: the listing shows the tasks that failed for good
 //! with when and why, newest first, paged and narrowed by time; `/metrics` counts them
-//! by subscription with a bounded number of series.
+//! by subscription with a bounded number of series. Embedded, and on Kafka + CQL with
+//! the api and delivery roles in separate processes.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -10,11 +11,12 @@ use hookline_testkit::process::wait_until;
 use hookline_testkit::receiver::{Receiver, Reply, Script};
 use serde_json::Value;
 
-use crate::common::Service;
+use crate::common::{engines, Deployment, Service};
 
 const T: Duration = Duration::from_secs(30);
 /// One attempt in all: a task against a failing receiver is dead-lettered at once.
 const ONE_ATTEMPT: &[(&str, &str)] = &[("MAX_RETRIES", "1")];
+const ON_ENGINES: &str = "on_kafka_and_cql_the_api_lists_dead_letters_and_the_delivery_process_counts_them";
 /// How many subscriptions get a series of their own (the delivery role's cap).
 const SERIES_CAP: usize = 50;
 const BY_SUBSCRIPTION: &str = "hookline_delivery_dead_letters_by_subscription_total";
@@ -122,4 +124,38 @@ async fn failed_tasks_are_listed_with_their_error_and_counted_by_subscription() 
     let newest: DateTime<Utc> = ids_listed["dead_letters"][0]["accepted_at"].as_str().unwrap().parse().unwrap();
     let oldest: DateTime<Utc> = ids_listed["dead_letters"][2 + extra]["accepted_at"].as_str().unwrap().parse().unwrap();
     assert!(newest > oldest, "newest first");
+}
+
+#[tokio::test]
+async fn on_kafka_and_cql_the_api_lists_dead_letters_and_the_delivery_process_counts_them() {
+    let Some(engines) = engines(ON_ENGINES) else { return };
+    let receiver = Receiver::start().await;
+    receiver.set("/down", Script::always(Reply::Status(500)));
+    let deployment = Deployment::new(&engines, ONE_ATTEMPT).await;
+    let api = deployment.start("api,projector", &[]).await;
+    let delivery = deployment.start("delivery", &[]).await;
+    let down = api.subscribe(&receiver.url("/down"), None, None).await;
+    let first = api.ingest_ok(&down, r#"{"n":1}"#, &[]).await;
+    let failed_first = api.wait_task(&first, "failed", T).await;
+    let second = api.ingest_ok(&down, r#"{"n":2}"#, &[]).await;
+    let failed_second = api.wait_task(&second, "failed", T).await;
+
+    let (code, listed) = api.get(&format!("/api/v1/dead-letters?subscription_id={down}")).await;
+    assert_eq!(code, 200, "{listed}");
+    assert_eq!(task_ids(&listed), [second.as_str(), first.as_str()]);
+    assert_eq!(listed["dead_letters"][1]["failed_at"], failed_first["last_attempt_at"]);
+    assert_eq!(listed["dead_letters"][1]["last_http_status"], 500);
+    // Until the second failed: the walk starts there in the CQL listing too.
+    let until = failed_second["last_attempt_at"].as_str().unwrap().replace('+', "%2B");
+    let (_, before) = api.get(&format!("/api/v1/dead-letters?until={until}")).await;
+    assert_eq!(task_ids(&before), [first.as_str()]);
+
+    // The delivery process dead-lettered them: its /metrics counts them.
+    let series = wait_until(T, "the dead letters counted by the delivery process", || async {
+        let series = dead_letter_series(&delivery).await;
+        (series.get(&down) == Some(&2.0)).then_some(series)
+    })
+    .await;
+    assert_eq!(series.get("other"), Some(&0.0), "{series:?}");
+    assert!(dead_letter_series(&api).await.is_empty(), "the api process dead-letters nothing: no such family");
 }
