@@ -29,6 +29,7 @@ mod auth;
 mod body;
 mod caller;
 mod config;
+mod dead_letters;
 mod edge;
 mod error;
 mod events;

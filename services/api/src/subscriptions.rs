@@ -119,16 +119,25 @@ pub(crate) async fn create(
 }
 
 /// Live subscriptions in id order. Narrowed to one tenant (a tenant caller's own, or
-/// the operator's `tenant_id`), a page is the views' page of every tenant with the
-/// others' left out: it may hold fewer than `limit`, and the cursor goes on.
+/// the operator's `tenant_id`) or to the enabled or disabled ones (`enabled`), a page
+/// is the views' page of every subscription with the others left out: it may hold
+/// fewer than `limit`, and the cursor goes on.
 pub(crate) async fn list(
     state: Arc<ApiState>,
     caller: Caller,
     path: FullPath,
     raw_query: String,
 ) -> Result<ApiReply, ApiError> {
-    let params = query::parse(&raw_query, &["limit", "cursor", "tenant_id"])?;
+    let params = query::parse(&raw_query, &["limit", "cursor", "tenant_id", "enabled"])?;
     let limit = query::limit(&params, DEFAULT_PAGE, MAX_PAGE)?;
+    let enabled = params
+        .get("enabled")
+        .map(|raw| match raw.as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(ApiError::BadRequest(format!("Invalid enabled '{raw}': must be true or false"))),
+        })
+        .transpose()?;
     let scope = caller.list_scope(tenant_param(&params)?)?;
     if let Some(tenant) = &scope {
         state.deps.routing.tenant(tenant).ok_or(ApiError::TenantNotFound)?;
@@ -139,6 +148,7 @@ pub(crate) async fn list(
         .items
         .into_iter()
         .filter(|stored| scope.as_ref().is_none_or(|tenant| *tenant == stored.tenant_id))
+        .filter(|stored| enabled.is_none_or(|enabled| enabled == stored.enabled))
         .map(|stored| {
             let subscription = sealer.open_subscription(stored).map_err(|e| ViewError::Corrupt(e.to_string()))?;
             Ok(SubscriptionBody::from(&subscription))
@@ -147,8 +157,10 @@ pub(crate) async fn list(
     let mut answer = ApiReply::json(StatusCode::OK, &items)?;
     if let Some(next) = page.next {
         let mut next_query = form_urlencoded::Serializer::new(String::new());
-        if let Some(tenant) = params.get("tenant_id") {
-            next_query.append_pair("tenant_id", tenant);
+        for name in ["tenant_id", "enabled"] {
+            if let Some(value) = params.get(name) {
+                next_query.append_pair(name, value);
+            }
         }
         let next_query = next_query.append_pair("limit", &limit.to_string()).append_pair("cursor", &next).finish();
         answer = answer

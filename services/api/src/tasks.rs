@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use hookline_domain::{SubscriptionId, SubscriptionState, TaskAccepted, TaskId, TaskStatus, TaskView};
 use hookline_replay::payload::{read_task, StoredTask};
-use hookline_views::TaskFilter;
+use hookline_views::{Page, TaskFilter};
 use quick_cache::sync::Cache;
 use serde::Serialize;
 use warp::http::StatusCode;
@@ -54,35 +54,55 @@ struct RetryQueued {
     attempt_number: u32,
 }
 
-/// Tasks newest first. Narrowed to one tenant (a tenant caller's own, or the
-/// operator's `tenant_id`), a page is the views' page with other tenants' tasks left
-/// out: it may hold fewer than `limit`, and the cursor goes on.
+/// Tasks newest first (see [`page_in_scope`]).
 pub(crate) async fn list(state: Arc<ApiState>, caller: Caller, raw_query: String) -> Result<ApiReply, ApiError> {
     let params = query::parse(&raw_query, &["subscription_id", "status", "limit", "cursor", "tenant_id"])?;
     let limit = query::limit(&params, DEFAULT_TASKS, MAX_TASKS)?;
-    let filter = filter(&params)?;
-    let scope = caller.list_scope(tenant_param(&params)?)?;
-    if let Some(tenant) = &scope {
-        state.deps.routing.tenant(tenant).ok_or(ApiError::TenantNotFound)?;
-    }
-    let page = state.deps.views.tasks(filter, limit, params.get("cursor").map(String::as_str)).await?;
-    let owned = |task: &&TaskView| {
-        scope.as_ref().is_none_or(|tenant| state.deps.routing.owner(task.subscription_id).as_ref() == Some(tenant))
+    let filter = TaskFilter {
+        subscription: subscription_param(&params)?,
+        status: status_param(&params)?,
+        ..TaskFilter::default()
     };
-    let tasks = page.items.iter().filter(owned).map(TaskSummaryBody::from).collect();
-    let body = TaskList { tasks, next_cursor: page.next };
+    let page = page_in_scope(&state, &caller, &params, filter, limit).await?;
+    let body = TaskList { tasks: page.items.iter().map(TaskSummaryBody::from).collect(), next_cursor: page.next };
     ApiReply::json(StatusCode::OK, &body)
 }
 
-fn filter(params: &HashMap<String, String>) -> Result<TaskFilter, ApiError> {
-    let subscription = params
+/// One page of the tasks `filter` keeps, newest first, from `cursor` on. Narrowed to
+/// one tenant (a tenant caller's own, or the operator's `tenant_id`), a page is the
+/// views' page with other tenants' tasks left out: it may hold fewer than `limit`,
+/// and the cursor goes on.
+pub(crate) async fn page_in_scope(
+    state: &ApiState,
+    caller: &Caller,
+    params: &HashMap<String, String>,
+    filter: TaskFilter,
+    limit: usize,
+) -> Result<Page<TaskView>, ApiError> {
+    let scope = caller.list_scope(tenant_param(params)?)?;
+    if let Some(tenant) = &scope {
+        state.deps.routing.tenant(tenant).ok_or(ApiError::TenantNotFound)?;
+    }
+    let mut page = state.deps.views.tasks(filter, limit, params.get("cursor").map(String::as_str)).await?;
+    if let Some(tenant) = &scope {
+        page.items.retain(|task| state.deps.routing.owner(task.subscription_id).as_ref() == Some(tenant));
+    }
+    Ok(page)
+}
+
+/// The `subscription_id` parameter, if given.
+pub(crate) fn subscription_param(params: &HashMap<String, String>) -> Result<Option<SubscriptionId>, ApiError> {
+    params
         .get("subscription_id")
         .map(|raw| {
             SubscriptionId::from_str(raw)
                 .map_err(|_| ApiError::BadRequest(format!("Invalid subscription_id '{raw}': must be a UUID")))
         })
-        .transpose()?;
-    let status = params
+        .transpose()
+}
+
+fn status_param(params: &HashMap<String, String>) -> Result<Option<TaskStatus>, ApiError> {
+    params
         .get("status")
         .map(|raw| {
             STATUSES.into_iter().find(|status| status.as_str() == raw).ok_or_else(|| {
@@ -90,8 +110,7 @@ fn filter(params: &HashMap<String, String>) -> Result<TaskFilter, ApiError> {
                 ApiError::BadRequest(format!("Invalid status '{raw}': must be one of {}", known.join(", ")))
             })
         })
-        .transpose()?;
-    Ok(TaskFilter { subscription, status, ..TaskFilter::default() })
+        .transpose()
 }
 
 /// Queues one more attempt of a failed task, numbered after its last, due at once;

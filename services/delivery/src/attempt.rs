@@ -168,7 +168,7 @@ impl Attempter {
                 }
                 Turn::Attempted { records, tally, receiver } => {
                     append_durably(self.log.as_ref(), records).await?;
-                    self.metrics.attempt_settled(tally);
+                    self.metrics.attempt_settled(work.task.subscription_id, tally);
                     if let Some((subscription, verdict)) = receiver {
                         self.judge(&subscription, verdict).await?;
                     }

@@ -321,9 +321,12 @@ async fn the_routes_answer_as_the_openapi_document_says() {
         let cursor = page.headers["x-next-cursor"].to_str().unwrap().to_string();
         let cursor = form_urlencoded::byte_serialize(cursor.as_bytes()).collect::<String>();
         contract.send(&api, request("GET", format!("{subs}?limit=1000&cursor={cursor}")), 200).await;
-        for bad in ["limit=0", "limit=1001", "cursor=forged", "colour=red"] {
+        for bad in ["limit=0", "limit=1001", "cursor=forged", "colour=red", "enabled=no"] {
             contract.send(&api, request("GET", format!("{subs}?{bad}")), 400).await;
         }
+        let disabled = contract.send(&api, request("GET", format!("{subs}?enabled=false")), 200).await;
+        let disabled: Vec<&Value> = disabled.json.as_array().unwrap().iter().map(|s| &s["id"]).collect();
+        assert_eq!(disabled, [&json!(open_id)], "only the disabled one");
 
         let one = |id: &str| format!("{subs}/{id}");
         contract.send(&api, request("GET", one(&signed_id)), 200).await;
@@ -405,6 +408,31 @@ async fn the_routes_answer_as_the_openapi_document_says() {
         assert_eq!(listed.json["tasks"][0]["task_id"], task.as_str(), "{}", listed.json);
         for bad in ["limit=0", "limit=101", "status=lost", "subscription_id=nope", "cursor=forged", "colour=red"] {
             contract.send(&api, request("GET", format!("{tasks}?{bad}")), 400).await;
+        }
+        let dead_letters = format!("{prefix}/dead-letters");
+        let of_signed = format!("{dead_letters}?subscription_id={signed_id}&since=2000-01-01T00:00:00Z&limit=1");
+        let listed = contract.send(&api, request("GET", of_signed), 200).await;
+        let dead_letter = &listed.json["dead_letters"][0];
+        assert_eq!(
+            (&dead_letter["task_id"], &dead_letter["attempts"], &dead_letter["last_http_status"]),
+            (&json!(task), &json!(2), &json!(410)),
+            "{}",
+            listed.json
+        );
+        let before =
+            contract.send(&api, request("GET", format!("{dead_letters}?until=2000-01-01T00:00:00Z")), 200).await;
+        assert_eq!(before.json["dead_letters"], json!([]), "none failed before 2000");
+        contract.send(&api, request("GET", format!("{dead_letters}?subscription_id={}", unknown())), 404).await;
+        for bad in [
+            "limit=0",
+            "limit=101",
+            "since=yesterday",
+            "since=2024-01-02T00:00:00Z&until=2024-01-01T00:00:00Z",
+            "subscription_id=nope",
+            "cursor=forged",
+            "colour=red",
+        ] {
+            contract.send(&api, request("GET", format!("{dead_letters}?{bad}")), 400).await;
         }
         let retry = |id: &str| format!("{tasks}/{id}/retry");
         let queued = contract.send(&api, request("POST", retry(&task)), 202).await;

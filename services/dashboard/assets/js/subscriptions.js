@@ -3,7 +3,7 @@
 
 import { call, describe, query, send } from './api.js';
 import { settingsBody, settingsInputs } from './delivery_settings.js';
-import { fill, state } from './dom.js';
+import { el, fill, state } from './dom.js';
 import { patternsFromInput, renderCard } from './subscription_card.js';
 import { listedTenant, targetTenant, targetTenantNote } from './tenants.js';
 
@@ -35,7 +35,7 @@ function changed() {
   for (const listener of changeListeners) listener();
 }
 
-/** Wires the panel; `pageActions` lets a card open the send form or the feed on its subscription. */
+/** Wires the panel; `pageActions` lets a card open the send form, the feed or the dead letters on its subscription. */
 export function setUpSubscriptions(pageActions) {
   actions = pageActions;
   more.addEventListener('click', () => loadPage(nextCursor));
@@ -85,16 +85,20 @@ async function loadPage(cursor) {
   }
 }
 
+/** Shows `updated` on its card, if it is loaded (changed elsewhere on the page). */
+export function showUpdated(updated) {
+  if (!subscriptions.has(updated.id)) return;
+  subscriptions.set(updated.id, updated);
+  const replacement = cardFor(updated);
+  cards.get(updated.id)?.replaceWith(replacement);
+  cards.set(updated.id, replacement);
+  changed();
+}
+
 function cardFor(subscription) {
   return renderCard(subscription, {
     ...actions,
-    updated: (updated) => {
-      subscriptions.set(updated.id, updated);
-      const replacement = cardFor(updated);
-      cards.get(updated.id)?.replaceWith(replacement);
-      cards.set(updated.id, replacement);
-      changed();
-    },
+    updated: showUpdated,
     deleted: (id) => {
       subscriptions.delete(id);
       cards.get(id)?.remove();
@@ -162,3 +166,16 @@ export function subscriptionLabel(id) {
   return subscription ? subscription.target_url : `subscription ${id.slice(0, 8)}`;
 }
 
+
+/**
+ * Fills a subscription <select> with the loaded subscriptions, first an option '' named
+ * `any` when given, keeping the selection (even one of a subscription not loaded).
+ */
+export function fillSubscriptionChoices(select, { any } = {}) {
+  const selected = select.value;
+  fill(select, any ? el('option', { value: '' }, any) : null,
+    ...[...subscriptions.keys()].map((id) => el('option', { value: id }, subscriptionLabel(id))));
+  if (selected && !subscriptions.has(selected)) select.append(el('option', { value: selected }, subscriptionLabel(selected)));
+  // Without a choice yet, a select without `any` shows its first subscription.
+  if (selected || any) select.value = selected;
+}

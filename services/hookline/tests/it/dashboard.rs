@@ -4,6 +4,7 @@
 
 mod browser;
 mod overview;
+mod recovery;
 mod tenants;
 
 use std::time::Duration;
@@ -198,21 +199,25 @@ async fn the_page_fits_a_phone_without_horizontal_scrolling() {
             page.click("#settings-toggle").await;
             assert!(page.attr("#task", "hidden").await.is_none() && page.attr("#event", "hidden").await.is_none());
 
-            assert_eq!(page.eval("return window.innerWidth").await, 375);
-            let widths =
-                page.eval("return [document.documentElement.scrollWidth, document.documentElement.clientWidth]").await;
-            assert!(widths[0].as_u64() <= widths[1].as_u64(), "the page scrolls sideways: {widths}");
-            let overflowing = page
-                .eval(
-                    "return [...document.querySelectorAll('body *')]
-                       .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5)
-                       .map((e) => `${e.tagName}#${e.id}.${e.className}`)",
-                )
-                .await;
-            assert_eq!(overflowing, Value::Array(vec![]), "elements wider than the phone");
+            assert_fits_a_phone(&page).await;
             page.screenshot("phone").await;
         })
         .await;
+}
+
+/// The page is 375 px wide and nothing in it is wider: no sideways scrolling.
+async fn assert_fits_a_phone(page: &Page) {
+    assert_eq!(page.eval("return window.innerWidth").await, 375);
+    let widths = page.eval("return [document.documentElement.scrollWidth, document.documentElement.clientWidth]").await;
+    assert!(widths[0].as_u64() <= widths[1].as_u64(), "the page scrolls sideways: {widths}");
+    let overflowing = page
+        .eval(
+            "return [...document.querySelectorAll('body *')]
+               .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+               .map((e) => `${e.tagName}#${e.id}.${e.className}`)",
+        )
+        .await;
+    assert_eq!(overflowing, Value::Array(vec![]), "elements wider than the phone");
 }
 
 /// A subscription as the API answers it to a caller with `token`.

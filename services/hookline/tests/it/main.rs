@@ -8,6 +8,7 @@ mod body_limit;
 mod common;
 mod dashboard;
 mod dashboard_api;
+mod dead_letters;
 mod delivery;
 mod delivery_settings;
 mod deploy;

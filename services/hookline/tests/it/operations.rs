@@ -61,6 +61,7 @@ async fn every_process_is_ready_and_counts_ingest_and_delivery() {
         "hookline_delivery_attempt_duration_seconds",
         "hookline_delivery_in_flight",
         "hookline_delivery_dead_letters_total",
+        "hookline_delivery_dead_letters_by_subscription_total",
         "hookline_delivery_held_records",
         "hookline_delivery_duplicates_skipped_total",
         "hookline_delivery_rate_deferred_total",
