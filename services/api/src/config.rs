@@ -50,7 +50,14 @@ pub struct ApiConfig {
     pub body_read_timeout: Duration,
     /// The limits of a tenant that sets none of its own.
     pub tenant_defaults: TenantDefaults,
+    /// The longest per-attempt timeout a subscription may ask for (`HOOKLINE_MAX_TIMEOUT_SECONDS`).
+    pub max_timeout: Duration,
+    /// The highest fixed `max_in_flight` a subscription may ask for (`HOOKLINE_MAX_IN_FLIGHT_PER_SUBSCRIPTION`).
+    pub max_in_flight_per_subscription: usize,
 }
+
+/// The default of [`ApiConfig::max_timeout`].
+pub const DEFAULT_MAX_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The limits a tenant has where its own `limits` say nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,6 +99,8 @@ impl Default for ApiConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
             tenant_defaults: TenantDefaults::default(),
+            max_timeout: DEFAULT_MAX_TIMEOUT,
+            max_in_flight_per_subscription: 64,
         }
     }
 }

@@ -17,6 +17,7 @@ pub enum IdKind {
     Task,
     Token,
     Event,
+    Replay,
 }
 
 impl fmt::Display for IdKind {
@@ -26,6 +27,7 @@ impl fmt::Display for IdKind {
             IdKind::Task => "task",
             IdKind::Token => "token",
             IdKind::Event => "event",
+            IdKind::Replay => "replay",
         })
     }
 }
@@ -76,6 +78,9 @@ pub enum ApiError {
     /// Unknown, past the retention, or another tenant's: the same answer for all three.
     #[error("Event not found")]
     EventNotFound,
+    /// Unknown, past the retention, or another tenant's: the same answer for all three.
+    #[error("Replay not found")]
+    ReplayNotFound,
     /// The caller is known but may not do this (a tenant managing tenants).
     #[error("{0}")]
     Forbidden(&'static str),
@@ -116,6 +121,15 @@ pub enum ApiError {
     Listener(#[source] std::io::Error),
     #[error("unexpected rejection: {0}")]
     UnexpectedRejection(String),
+}
+
+impl From<hookline_replay::payload::ReadError> for ApiError {
+    fn from(error: hookline_replay::payload::ReadError) -> Self {
+        match error {
+            hookline_replay::payload::ReadError::Log(e) => ApiError::Log(e),
+            hookline_replay::payload::ReadError::Views(e) => ApiError::Views(e),
+        }
+    }
 }
 
 /// What an error turns into on the wire.
@@ -177,6 +191,7 @@ impl ApiError {
             | ApiError::TenantNotFound
             | ApiError::TokenNotFound
             | ApiError::EventNotFound
+            | ApiError::ReplayNotFound
             | ApiError::RouteNotFound => message(StatusCode::NOT_FOUND, self.to_string()),
             ApiError::Forbidden(_) => message(StatusCode::FORBIDDEN, self.to_string()),
             ApiError::Conflict(_) => ErrorReply {

@@ -10,7 +10,6 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::{DateTime, Utc};
 use hookline_domain::subscription::validate_event_type;
 use hookline_domain::{EventAccepted, EventId, TaskId, TaskView, TraceContext};
 use hookline_ingest::{EventOutcome, EventRequest};
@@ -193,16 +192,7 @@ pub(crate) async fn list(state: Arc<ApiState>, caller: Caller, raw_query: String
         .map(|raw| validate_event_type("event_type", raw).map(|()| raw.clone()))
         .transpose()
         .map_err(|e| ApiError::BadRequest(format!("Invalid event_type: {}", e.message)))?;
-    let since = params
-        .get("since")
-        .map(|raw| {
-            DateTime::parse_from_rfc3339(raw).map(|at| at.with_timezone(&Utc)).map_err(|_| {
-                ApiError::BadRequest(format!(
-                    "Invalid since '{raw}': must be an RFC 3339 time, e.g. 2024-06-01T00:00:00Z"
-                ))
-            })
-        })
-        .transpose()?;
+    let since = query::time(&params, "since")?;
     let filter = EventFilter { event_type, since };
     let page = state.deps.views.events(&tenant, &filter, limit, params.get("cursor").map(String::as_str)).await?;
     let events = page.items.into_iter().map(|event| EventSummaryBody::from(&seen_by(&state, &caller, event))).collect();

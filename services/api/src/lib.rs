@@ -29,6 +29,7 @@ mod auth;
 mod body;
 mod caller;
 mod config;
+mod dead_letters;
 mod edge;
 mod error;
 mod events;
@@ -40,6 +41,8 @@ mod query;
 mod rate_limit;
 mod readiness;
 mod recent_tasks;
+mod replay_input;
+mod replays;
 mod reply;
 mod routes;
 mod server;
@@ -62,7 +65,7 @@ use std::sync::Arc;
 
 pub use auth::{ApiTokens, TokenConfigError, MIN_TOKEN_LEN};
 pub use config::{
-    ApiConfig, ApiDeps, TenantDefaults, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+    ApiConfig, ApiDeps, TenantDefaults, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_TIMEOUT,
     DEFAULT_TENANT_MAX_SUBSCRIPTIONS,
 };
 pub use edge::HeaderLimits;

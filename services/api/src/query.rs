@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
 use warp::Filter;
 
 use crate::error::ApiError;
@@ -37,6 +38,20 @@ pub(crate) fn limit(params: &HashMap<String, String>, default: usize, max: usize
     }
 }
 
+/// The time parameter `name`, if given: RFC 3339, else a 400 that says so.
+pub(crate) fn time(params: &HashMap<String, String>, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
+    params
+        .get(name)
+        .map(|raw| {
+            DateTime::parse_from_rfc3339(raw).map(|at| at.with_timezone(&Utc)).map_err(|_| {
+                ApiError::BadRequest(format!(
+                    "Invalid {name} '{raw}': must be an RFC 3339 time, e.g. 2024-06-01T00:00:00Z"
+                ))
+            })
+        })
+        .transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,5 +71,16 @@ mod tests {
         assert!(parse("limit=1&color=red", &["limit"]).is_err());
         assert!(parse("limit=1&limit=2", &["limit"]).is_err());
         assert_eq!(parse("cursor=a%2Bb", &["cursor"]).unwrap()["cursor"], "a+b");
+    }
+
+    #[test]
+    fn times_are_rfc_3339() {
+        let p = |raw: &str| parse(raw, &["since"]).unwrap();
+        assert_eq!(time(&p(""), "since").unwrap(), None);
+        let at = time(&p("since=2024-06-01T02:00:00%2B02:00"), "since").unwrap().unwrap();
+        assert_eq!(at.to_rfc3339(), "2024-06-01T00:00:00+00:00");
+        for bad in ["since=yesterday", "since=2024-06-01", "since="] {
+            assert!(time(&p(bad), "since").is_err(), "{bad}");
+        }
     }
 }

@@ -24,7 +24,7 @@ use crate::probes::{self, Probes};
 use crate::query::raw_query;
 use crate::reply::{error_response, into_response, ApiReply};
 use crate::state::ApiState;
-use crate::{events, ingest, overview, stats, status, subscriptions, tasks, tenants, tokens};
+use crate::{dead_letters, events, ingest, overview, replays, stats, status, subscriptions, tasks, tenants, tokens};
 
 /// A known path asked with a method it does not serve.
 #[derive(Debug)]
@@ -179,7 +179,8 @@ fn status_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-/// The dashboard's endpoints: the task listing, retries by hand, subscription statistics.
+/// The dashboard's endpoints: the task and dead-letter listings, retries by hand,
+/// subscription statistics.
 fn task_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
     let list_path = || warp::path!("tasks");
     let list = list_path()
@@ -188,6 +189,14 @@ fn task_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
         .and(caller(state))
         .and(raw_query())
         .then(tasks::list)
+        .map(into_response);
+    let dead_letters_path = || warp::path!("dead-letters");
+    let dead_letters = dead_letters_path()
+        .and(warp::get())
+        .and(with_state(state))
+        .and(caller(state))
+        .and(raw_query())
+        .then(dead_letters::list)
         .map(into_response);
     let retry_path = || warp::path!("tasks" / String / "retry");
     let retry =
@@ -200,6 +209,10 @@ fn task_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
         .then(stats::subscription_stats)
         .map(into_response);
     list.or(list_path().and(wrong_method("GET")))
+        .unify()
+        .or(dead_letters)
+        .unify()
+        .or(dead_letters_path().and(wrong_method("GET")))
         .unify()
         .or(retry)
         .unify()
@@ -318,6 +331,35 @@ fn overview_route(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
     get.or(path().and(wrong_method("GET"))).unify().boxed()
 }
 
+fn replay_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
+    let collection = || warp::path!("replays");
+    let create = collection()
+        .and(warp::post())
+        .and(with_state(state))
+        .and(caller(state))
+        .and(warp::header::headers_cloned())
+        .and(body_stream())
+        .then(replays::create);
+    let list =
+        collection().and(warp::get()).and(with_state(state)).and(caller(state)).and(raw_query()).then(replays::list);
+    let one = || warp::path!("replays" / String);
+    let get = one().and(warp::get()).and(with_state(state)).and(caller(state)).then(replays::get);
+    let cancel = one().and(warp::delete()).and(with_state(state)).and(caller(state)).then(replays::cancel);
+    create
+        .or(list)
+        .unify()
+        .or(get)
+        .unify()
+        .or(cancel)
+        .unify()
+        .map(into_response)
+        .or(collection().and(wrong_method("GET, POST")))
+        .unify()
+        .or(wrong_method_on(one(), "GET, DELETE"))
+        .unify()
+        .boxed()
+}
+
 /// Every endpoint of one API version.
 fn endpoints(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
     subscription_routes(state)
@@ -334,6 +376,8 @@ fn endpoints(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
         .or(task_routes(state))
         .unify()
         .or(overview_route(state))
+        .unify()
+        .or(replay_routes(state))
         .unify()
         .or(health())
         .unify()

@@ -1,9 +1,13 @@
 //! The JSON the API answers with, field for field as the seed service answered.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, SecondsFormat, Utc};
+use hookline_domain::delivery_settings::DEFAULT_SCHEDULE;
 use hookline_domain::event_types::filter_of_patterns;
-use hookline_domain::{AttemptRecorded, Subscription, TaskView};
+use hookline_domain::{AttemptRecorded, DeliverySettings, Subscription, TaskView};
 use serde::Serialize;
+use serde_json::{json, Value};
 
 /// RFC 3339 with microseconds and `+00:00`, as the seed (Python `isoformat()`) wrote.
 pub(crate) fn timestamp(at: DateTime<Utc>) -> String {
@@ -29,6 +33,21 @@ pub(crate) struct SubscriptionBody {
     previous_secret_expires_at: Option<String>,
     /// `key`: the tasks with the same ordering key go one at a time, in acceptance order.
     ordering: &'static str,
+    /// Extra request headers, values shown like `secret`; `{}`: none.
+    headers: BTreeMap<String, String>,
+    /// Per-attempt timeout; null: `DELIVERY_TIMEOUT_SECONDS`.
+    timeout_ms: Option<u64>,
+    /// `"default"`, `"production"` or a list of delays in seconds.
+    retry_schedule: Value,
+    /// Null: no limit.
+    rate_limit_per_second: Option<u32>,
+    /// `"auto"` (adaptive concurrency) or a number.
+    max_in_flight: Value,
+}
+
+/// How a subscription's `max_in_flight` reads: a number, or `"auto"`.
+pub(crate) fn max_in_flight(settings: &DeliverySettings) -> Value {
+    settings.max_in_flight.map_or_else(|| json!("auto"), |max| json!(max))
 }
 
 impl From<&Subscription> for SubscriptionBody {
@@ -50,6 +69,19 @@ impl From<&Subscription> for SubscriptionBody {
                 .and(s.previous_secret_expires_at)
                 .map(timestamp),
             ordering: s.ordering.as_str(),
+            headers: s
+                .delivery
+                .headers
+                .iter()
+                .map(|(name, value)| (name.clone(), value.expose().to_string()))
+                .collect(),
+            timeout_ms: s.delivery.timeout_ms,
+            retry_schedule: match &s.delivery.retry_schedule {
+                None => json!(DEFAULT_SCHEDULE),
+                Some(choice) => json!(choice),
+            },
+            rate_limit_per_second: s.delivery.rate_limit_per_second,
+            max_in_flight: max_in_flight(&s.delivery),
         }
     }
 }
@@ -67,6 +99,8 @@ pub(crate) struct AttemptBody {
     latency_ms: u64,
     response_body: Option<String>,
     next_attempt_at: Option<String>,
+    /// The replay that queued the attempt (or the one it retries); null for the others.
+    replay_id: Option<String>,
 }
 
 impl AttemptBody {
@@ -81,6 +115,7 @@ impl AttemptBody {
             latency_ms: attempt.latency_ms,
             response_body: attempt.response_body.clone(),
             next_attempt_at: attempt.next_attempt_at.map(timestamp),
+            replay_id: attempt.replay_id.map(|id| id.to_string()),
         }
     }
 
@@ -103,6 +138,8 @@ pub(crate) struct TaskSummaryBody {
     next_attempt_at: Option<String>,
     last_http_status: Option<u16>,
     last_error: Option<String>,
+    /// The replay that queued the last attempt; null when it came from elsewhere.
+    last_replay_id: Option<String>,
 }
 
 impl From<&TaskView> for TaskSummaryBody {
@@ -119,6 +156,7 @@ impl From<&TaskView> for TaskSummaryBody {
             next_attempt_at: last.and_then(|a| a.next_attempt_at).map(timestamp),
             last_http_status: last.and_then(|a| a.http_status),
             last_error: last.and_then(|a| a.error.clone()),
+            last_replay_id: last.and_then(|a| a.replay_id).map(|id| id.to_string()),
         }
     }
 }

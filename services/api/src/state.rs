@@ -12,6 +12,7 @@ use crate::error::{ApiError, IdKind};
 use crate::metrics::ApiMetrics;
 use crate::rate_limit::{retry_after_seconds, Rate, RateLimiter};
 use crate::recent_tasks::RecentTasks;
+use crate::replays::RecentReplays;
 use crate::tasks::QueuedRetries;
 use crate::token_use::TokenUses;
 
@@ -19,6 +20,7 @@ pub(crate) struct ApiState {
     pub config: ApiConfig,
     pub deps: ApiDeps,
     pub recent_tasks: RecentTasks,
+    pub recent_replays: RecentReplays,
     pub metrics: ApiMetrics,
     pub rate_limiter: RateLimiter,
     pub queued_retries: QueuedRetries,
@@ -33,6 +35,7 @@ impl ApiState {
             config,
             deps,
             recent_tasks: RecentTasks::new(),
+            recent_replays: RecentReplays::new(),
             metrics,
             rate_limiter,
             queued_retries: QueuedRetries::new(),

@@ -4,12 +4,13 @@ use std::sync::Arc;
 
 use hookline_domain::{AttemptRecorded, Outcome};
 use serde::Serialize;
+use serde_json::Value;
 use warp::http::StatusCode;
 
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::reply::ApiReply;
-use crate::shapes::timestamp;
+use crate::shapes::{max_in_flight, timestamp};
 use crate::state::{subscription_id, ApiState};
 
 /// The attempts the statistics cover: the subscription's most recent ones.
@@ -88,6 +89,17 @@ struct RecentAttempt {
     timestamp: String,
 }
 
+/// How many attempts the subscription may have in flight.
+#[derive(Serialize)]
+struct Concurrency {
+    /// As set: `"auto"` or a number.
+    max_in_flight: Value,
+    /// The limit the delivery role of this process applies now (found by adaptive
+    /// concurrency under `"auto"`); null when this process runs no delivery role or
+    /// did not attempt the subscription lately.
+    current_limit: Option<u32>,
+}
+
 #[derive(Serialize)]
 struct StatsBody {
     subscription_id: String,
@@ -96,6 +108,7 @@ struct StatsBody {
     success_rate: Option<f64>,
     latency_ms: Latency,
     recent: Vec<RecentAttempt>,
+    concurrency: Concurrency,
 }
 
 pub(crate) async fn subscription_stats(
@@ -105,9 +118,13 @@ pub(crate) async fn subscription_stats(
 ) -> Result<ApiReply, ApiError> {
     let id = subscription_id(&sub_id)?;
     // A deleted subscription still has its history; one never seen has none.
-    if !state.shows_subscription(&caller, id) || state.deps.directory.get(id).await?.is_none() {
+    if !state.shows_subscription(&caller, id) {
         return Err(ApiError::SubscriptionNotFound);
     }
+    let Some(known) = state.deps.directory.get(id).await? else {
+        return Err(ApiError::SubscriptionNotFound);
+    };
+    let settings = known.live().map(|live| live.delivery.clone()).unwrap_or_default();
     let attempts = state.deps.views.attempts_for_subscription(id, WINDOW).await?;
     let summary = summarize(&attempts);
     let body = StatsBody {
@@ -132,6 +149,10 @@ pub(crate) async fn subscription_stats(
                 timestamp: timestamp(a.attempted_at),
             })
             .collect(),
+        concurrency: Concurrency {
+            max_in_flight: max_in_flight(&settings),
+            current_limit: state.deps.directory.in_flight_limits().current(id),
+        },
     };
     ApiReply::json(StatusCode::OK, &body)
 }

@@ -4,13 +4,18 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use hookline_domain::delivery_settings::{
+    validate_headers, validate_max_in_flight, validate_rate_limit, validate_timeout_ms, NamedSchedule, OwnedHeaders,
+    DEFAULT_SCHEDULE,
+};
 use hookline_domain::event_types::{parse_patterns, patterns_of_filter, EventTypePattern};
 use hookline_domain::subscription::{validate_secret, validate_target_url, FieldError};
 use hookline_domain::target::TargetPolicy;
-use hookline_domain::{OrderingMode, TenantId};
+use hookline_domain::{DeliverySettings, OrderingMode, RetrySchedules, ScheduleChoice, Secret, TenantId};
 use hookline_secrets::generate_secret;
 use serde_json::{Map, Value};
 
+use crate::config::ApiConfig;
 use crate::error::ApiError;
 
 /// What a request does to an optional field.
@@ -45,6 +50,62 @@ pub(crate) struct NewSubscription {
     /// `false` creates it disabled (by the user).
     pub enabled: bool,
     pub ordering: OrderingMode,
+    pub delivery: DeliverySettings,
+}
+
+/// What the delivery settings of a subscription may be, as this process is configured.
+pub(crate) struct DeliveryRules {
+    pub owned_headers: OwnedHeaders,
+    /// `HOOKLINE_MAX_TIMEOUT_SECONDS`.
+    pub max_timeout: Duration,
+    /// `HOOKLINE_MAX_IN_FLIGHT_PER_SUBSCRIPTION`.
+    pub max_in_flight: usize,
+    pub schedules: RetrySchedules,
+}
+
+impl DeliveryRules {
+    pub(crate) fn of(config: &ApiConfig) -> Self {
+        Self {
+            owned_headers: OwnedHeaders::new(&config.secret_header, &config.event_type_header),
+            max_timeout: config.max_timeout,
+            max_in_flight: config.max_in_flight_per_subscription,
+            schedules: RetrySchedules::new(config.retry.clone()),
+        }
+    }
+}
+
+/// A valid change of delivery settings: each one kept, cleared (back to its default) or set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct DeliveryPatch {
+    pub headers: Change<BTreeMap<String, Secret>>,
+    pub timeout_ms: Change<u64>,
+    pub retry_schedule: Change<ScheduleChoice>,
+    pub rate_limit_per_second: Change<u32>,
+    pub max_in_flight: Change<u32>,
+}
+
+impl DeliveryPatch {
+    fn keep() -> Self {
+        Self {
+            headers: Change::Keep,
+            timeout_ms: Change::Keep,
+            retry_schedule: Change::Keep,
+            rate_limit_per_second: Change::Keep,
+            max_in_flight: Change::Keep,
+        }
+    }
+
+    /// The settings `current` becomes.
+    pub(crate) fn apply(self, current: DeliverySettings) -> DeliverySettings {
+        let headers = (!current.headers.is_empty()).then_some(current.headers);
+        DeliverySettings {
+            headers: self.headers.apply(headers).unwrap_or_default(),
+            timeout_ms: self.timeout_ms.apply(current.timeout_ms),
+            retry_schedule: self.retry_schedule.apply(current.retry_schedule),
+            rate_limit_per_second: self.rate_limit_per_second.apply(current.rate_limit_per_second),
+            max_in_flight: self.max_in_flight.apply(current.max_in_flight),
+        }
+    }
 }
 
 /// A valid partial update.
@@ -57,6 +118,7 @@ pub(crate) struct SubscriptionPatch {
     pub enabled: Option<bool>,
     /// `None` keeps.
     pub ordering: Option<OrderingMode>,
+    pub delivery: DeliveryPatch,
 }
 
 /// The longest grace a rotation may give the secret it replaces (30 days).
@@ -83,11 +145,12 @@ struct Fields {
     enabled: Option<bool>,
     ordering: Option<OrderingMode>,
     generate_secret: bool,
+    delivery: DeliveryPatch,
     errors: BTreeMap<String, String>,
 }
 
 impl Fields {
-    fn read(body: &[u8], policy: &TargetPolicy) -> Result<Self, ApiError> {
+    fn read(body: &[u8], policy: &TargetPolicy, rules: &DeliveryRules) -> Result<Self, ApiError> {
         let object = parse_object(body)?;
         let mut fields = Fields {
             tenant_id: None,
@@ -98,6 +161,7 @@ impl Fields {
             enabled: None,
             ordering: None,
             generate_secret: false,
+            delivery: DeliveryPatch::keep(),
             errors: BTreeMap::new(),
         };
         for (name, value) in object {
@@ -137,6 +201,34 @@ impl Fields {
                     Value::Bool(generate) => fields.generate_secret = generate,
                     _ => fields.problem("generate_secret", "must be true or false"),
                 },
+                "headers" => fields.delivery.headers = fields.headers(value, rules),
+                "timeout_ms" => {
+                    fields.delivery.timeout_ms =
+                        fields.number("timeout_ms", value, "an integer of milliseconds", |ms| {
+                            validate_timeout_ms(ms, rules.max_timeout)
+                        })
+                }
+                "retry_schedule" => fields.delivery.retry_schedule = fields.retry_schedule(value, &rules.schedules),
+                "rate_limit_per_second" => {
+                    fields.delivery.rate_limit_per_second =
+                        fields.number("rate_limit_per_second", value, "an integer", validate_rate_limit)
+                }
+                "max_in_flight" => {
+                    fields.delivery.max_in_flight = match value {
+                        // The default: found by adaptive concurrency.
+                        Value::String(auto) if auto == "auto" => Change::Clear,
+                        Value::Null | Value::String(_) => {
+                            fields.problem(
+                                "max_in_flight",
+                                &format!("must be \"auto\" or an integer from 1 to {}", rules.max_in_flight),
+                            );
+                            Change::Keep
+                        }
+                        value => fields.number("max_in_flight", value, "\"auto\" or an integer", |n| {
+                            validate_max_in_flight(n, rules.max_in_flight)
+                        }),
+                    }
+                }
                 _ => fields.problem(&name, "unknown field"),
             }
         }
@@ -161,6 +253,90 @@ impl Fields {
             },
             _ => {
                 self.problem(field, "must be a string or null");
+                Change::Keep
+            }
+        }
+    }
+
+    /// An optional whole number (`null` clears it), read by `read` into what it stands for.
+    fn number<T>(
+        &mut self,
+        field: &str,
+        value: Value,
+        shape: &str,
+        read: impl FnOnce(u64) -> Result<T, FieldError>,
+    ) -> Change<T> {
+        if value.is_null() {
+            return Change::Clear;
+        }
+        let Some(number) = whole_number(&value) else {
+            self.problem(field, &format!("must be {shape}, or null for the default"));
+            return Change::Keep;
+        };
+        match read(number) {
+            Ok(read) => Change::Set(read),
+            Err(e) => {
+                self.reject(e);
+                Change::Keep
+            }
+        }
+    }
+
+    /// Extra headers: an object of names to string values; `null` or `{}`: none.
+    fn headers(&mut self, value: Value, rules: &DeliveryRules) -> Change<BTreeMap<String, Secret>> {
+        const SHAPE: &str = "must be an object of header names to string values, or null for none";
+        let object = match value {
+            Value::Null => return Change::Clear,
+            Value::Object(object) => object,
+            _ => {
+                self.problem("headers", SHAPE);
+                return Change::Keep;
+            }
+        };
+        let mut pairs = Vec::with_capacity(object.len());
+        for (name, value) in object {
+            match value {
+                Value::String(value) => pairs.push((name, value)),
+                _ => {
+                    self.problem("headers", &format!("the value of {name} must be a string"));
+                    return Change::Keep;
+                }
+            }
+        }
+        match validate_headers(pairs, &rules.owned_headers) {
+            Ok(headers) if headers.is_empty() => Change::Clear,
+            Ok(headers) => Change::Set(headers),
+            Err(e) => {
+                self.reject(e);
+                Change::Keep
+            }
+        }
+    }
+
+    /// A schedule's name (`default`, `production`) or a list of delays in seconds.
+    fn retry_schedule(&mut self, value: Value, schedules: &RetrySchedules) -> Change<ScheduleChoice> {
+        const FIELD: &str = "retry_schedule";
+        match value {
+            Value::Null => Change::Clear,
+            Value::String(name) if name == DEFAULT_SCHEDULE => Change::Clear,
+            Value::String(name) if name == "production" => {
+                Change::Set(ScheduleChoice::Named(NamedSchedule::Production))
+            }
+            Value::Array(items) => {
+                let Some(delays) = items.iter().map(whole_number).collect::<Option<Vec<u64>>>() else {
+                    self.problem(FIELD, "must list delays in seconds (integers)");
+                    return Change::Keep;
+                };
+                match schedules.check_delays(&delays) {
+                    Ok(()) => Change::Set(ScheduleChoice::Delays(delays)),
+                    Err(e) => {
+                        self.reject(e);
+                        Change::Keep
+                    }
+                }
+            }
+            _ => {
+                self.problem(FIELD, "must be \"default\", \"production\" or a list of delays in seconds");
                 Change::Keep
             }
         }
@@ -240,8 +416,12 @@ pub(crate) fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> 
 /// Reads a creation request: `target_url` required (and a target `policy` allows),
 /// `secret` and `event_type_filter` optional; `generate_secret: true` instead of a
 /// `secret` makes hookline generate a strong one.
-pub(crate) fn parse_new(body: &[u8], policy: &TargetPolicy) -> Result<NewSubscription, ApiError> {
-    let mut fields = Fields::read(body, policy)?;
+pub(crate) fn parse_new(
+    body: &[u8],
+    policy: &TargetPolicy,
+    rules: &DeliveryRules,
+) -> Result<NewSubscription, ApiError> {
+    let mut fields = Fields::read(body, policy, rules)?;
     if fields.target_url.is_none() && !fields.errors.contains_key("target_url") {
         fields.problem("target_url", "is required");
     }
@@ -258,12 +438,17 @@ pub(crate) fn parse_new(body: &[u8], policy: &TargetPolicy) -> Result<NewSubscri
         patterns: patterns.apply(None),
         enabled: fields.enabled.unwrap_or(true),
         ordering: fields.ordering.unwrap_or_default(),
+        delivery: fields.delivery.apply(DeliverySettings::default()),
     })
 }
 
 /// Reads a partial update: absent fields keep their value, `null` clears an optional one.
-pub(crate) fn parse_patch(body: &[u8], policy: &TargetPolicy) -> Result<SubscriptionPatch, ApiError> {
-    let mut fields = Fields::read(body, policy)?;
+pub(crate) fn parse_patch(
+    body: &[u8],
+    policy: &TargetPolicy,
+    rules: &DeliveryRules,
+) -> Result<SubscriptionPatch, ApiError> {
+    let mut fields = Fields::read(body, policy, rules)?;
     if fields.generate_secret {
         fields.problem("generate_secret", "only when creating; POST /subscriptions/{id}/secret/rotate makes a new one");
     }
@@ -278,6 +463,7 @@ pub(crate) fn parse_patch(body: &[u8], policy: &TargetPolicy) -> Result<Subscrip
         patterns,
         enabled: fields.enabled,
         ordering: fields.ordering,
+        delivery: fields.delivery,
     })
 }
 
@@ -337,6 +523,87 @@ mod tests {
         TargetPolicy::default()
     }
 
+    fn rules() -> DeliveryRules {
+        DeliveryRules {
+            owned_headers: OwnedHeaders::new("X-Hub-Signature-256", "X-Event-Type"),
+            max_timeout: Duration::from_secs(60),
+            max_in_flight: 64,
+            schedules: RetrySchedules::new(hookline_domain::RetryPolicy::default()),
+        }
+    }
+
+    #[test]
+    fn delivery_settings_are_read_and_checked() {
+        let new = parse_new(
+            br#"{"target_url":"https://e.com/h","headers":{"X-Api-Key":"k"},"timeout_ms":1000,
+                 "retry_schedule":[5,10],"rate_limit_per_second":5,"max_in_flight":8}"#,
+            &open(),
+            &rules(),
+        )
+        .unwrap();
+        assert_eq!(new.delivery.headers["X-Api-Key"].expose(), "k");
+        assert_eq!(new.delivery.timeout_ms, Some(1000));
+        assert_eq!(new.delivery.retry_schedule, Some(ScheduleChoice::Delays(vec![5, 10])));
+        assert_eq!((new.delivery.rate_limit_per_second, new.delivery.max_in_flight), (Some(5), Some(8)));
+        let defaults = parse_new(
+            br#"{"target_url":"https://e.com/h","headers":{},"retry_schedule":"default","max_in_flight":"auto"}"#,
+            &open(),
+            &rules(),
+        )
+        .unwrap();
+        assert!(defaults.delivery.is_default());
+        let errs = errors(parse_new(
+            br#"{"target_url":"https://e.com/h","headers":{"Webhook-Id":"x"},"timeout_ms":50,
+                 "retry_schedule":[7],"rate_limit_per_second":0,"max_in_flight":65}"#,
+            &open(),
+            &rules(),
+        ));
+        assert_eq!(
+            errs.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["headers", "max_in_flight", "rate_limit_per_second", "retry_schedule", "timeout_ms"]
+        );
+        assert!(errs["headers"].contains("Webhook-Id"), "{errs:?}");
+        assert!(errs["retry_schedule"].contains("5, 10, 30"), "{errs:?}");
+        for bad in [
+            &br#"{"headers":["X-A"]}"#[..],
+            br#"{"headers":{"X-A":1}}"#,
+            br#"{"timeout_ms":"1000"}"#,
+            br#"{"timeout_ms":1000.5}"#,
+            br#"{"retry_schedule":"weekly"}"#,
+            br#"{"retry_schedule":[]}"#,
+            br#"{"max_in_flight":"many"}"#,
+            br#"{"max_in_flight":null}"#,
+        ] {
+            assert_eq!(errors(parse_patch(bad, &open(), &rules())).len(), 1, "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn delivery_patches_keep_clear_or_set_each_setting() {
+        let current = parse_new(
+            br#"{"target_url":"https://e.com/h","headers":{"X-A":"1"},"timeout_ms":1000,"retry_schedule":"production",
+                 "rate_limit_per_second":5,"max_in_flight":8}"#,
+            &open(),
+            &rules(),
+        )
+        .unwrap()
+        .delivery;
+        let kept = parse_patch(b"{}", &open(), &rules()).unwrap().delivery.apply(current.clone());
+        assert_eq!(kept, current);
+        let cleared = parse_patch(
+            br#"{"headers":null,"timeout_ms":null,"retry_schedule":"default","rate_limit_per_second":null,"max_in_flight":"auto"}"#,
+            &open(),
+            &rules(),
+        )
+        .unwrap()
+        .delivery
+        .apply(current.clone());
+        assert!(cleared.is_default(), "{cleared:?}");
+        let changed =
+            parse_patch(br#"{"timeout_ms":2000}"#, &open(), &rules()).unwrap().delivery.apply(current.clone());
+        assert_eq!(changed, DeliverySettings { timeout_ms: Some(2000), ..current });
+    }
+
     fn errors(result: Result<impl std::fmt::Debug, ApiError>) -> BTreeMap<String, String> {
         match result {
             Err(ApiError::Validation(errors)) => errors,
@@ -346,16 +613,22 @@ mod tests {
 
     #[test]
     fn creation_needs_a_target_url() {
-        let new = parse_new(br#"{"target_url":"https://example.com/h","secret":null}"#, &open()).unwrap();
+        let new = parse_new(br#"{"target_url":"https://example.com/h","secret":null}"#, &open(), &rules()).unwrap();
         assert_eq!(new.target_url, "https://example.com/h");
         assert_eq!(new.secret, None);
-        assert_eq!(errors(parse_new(b"{}", &open())).get("target_url").map(String::as_str), Some("is required"));
+        assert_eq!(
+            errors(parse_new(b"{}", &open(), &rules())).get("target_url").map(String::as_str),
+            Some("is required")
+        );
     }
 
     #[test]
     fn every_problem_is_listed() {
-        let errs =
-            errors(parse_new(br#"{"target_url":"ftp://x","secret":"","event_type_filter":7,"colour":"red"}"#, &open()));
+        let errs = errors(parse_new(
+            br#"{"target_url":"ftp://x","secret":"","event_type_filter":7,"colour":"red"}"#,
+            &open(),
+            &rules(),
+        ));
         assert_eq!(
             errs.keys().map(String::as_str).collect::<Vec<_>>(),
             ["colour", "event_type_filter", "secret", "target_url"]
@@ -365,12 +638,13 @@ mod tests {
 
     #[test]
     fn patches_distinguish_absent_from_null() {
-        let patch = parse_patch(r#"{"secret":null,"event_type_filter":"order.créé"}"#.as_bytes(), &open()).unwrap();
+        let patch =
+            parse_patch(r#"{"secret":null,"event_type_filter":"order.créé"}"#.as_bytes(), &open(), &rules()).unwrap();
         assert_eq!(patch.target_url, None);
         assert_eq!(patch.secret, Change::Clear);
         assert_eq!(patch.patterns, Change::Set(patterns(&["order.créé"])));
-        assert_eq!(parse_patch(b"{}", &open()).unwrap().secret, Change::Keep);
-        assert!(errors(parse_patch(br#"{"target_url":null}"#, &open())).contains_key("target_url"));
+        assert_eq!(parse_patch(b"{}", &open(), &rules()).unwrap().secret, Change::Keep);
+        assert!(errors(parse_patch(br#"{"target_url":null}"#, &open(), &rules())).contains_key("target_url"));
     }
 
     fn patterns(raw: &[&str]) -> Vec<EventTypePattern> {
@@ -380,7 +654,7 @@ mod tests {
     #[test]
     fn event_types_and_the_seed_filter_name_the_same_patterns() {
         let url = r#""target_url":"https://e.com/h""#;
-        let new = |rest: &str| parse_new(format!("{{{url},{rest}}}").as_bytes(), &open());
+        let new = |rest: &str| parse_new(format!("{{{url},{rest}}}").as_bytes(), &open(), &rules());
         let by_filter = new(r#""event_type_filter":"order.created, order.paid""#).unwrap();
         assert_eq!(by_filter.patterns, Some(patterns(&["order.created", "order.paid"])));
         let by_types = new(r#""event_types":["order.*","invoice.paid"]"#).unwrap();
@@ -398,68 +672,82 @@ mod tests {
         {
             assert!(errors(new(bad)).contains_key("event_types"), "{bad}");
         }
-        let patch = parse_patch(br#"{"event_types":null}"#, &open()).unwrap();
+        let patch = parse_patch(br#"{"event_types":null}"#, &open(), &rules()).unwrap();
         assert_eq!(patch.patterns, Change::Clear);
-        assert_eq!(parse_patch(b"{}", &open()).unwrap().patterns, Change::Keep);
+        assert_eq!(parse_patch(b"{}", &open(), &rules()).unwrap().patterns, Change::Keep);
     }
 
     #[test]
     fn a_tenant_is_named_only_when_creating() {
-        let new = parse_new(br#"{"target_url":"https://e.com/h","tenant_id":"acme"}"#, &open()).unwrap();
+        let new = parse_new(br#"{"target_url":"https://e.com/h","tenant_id":"acme"}"#, &open(), &rules()).unwrap();
         assert_eq!(new.tenant_id, Some(TenantId::parse("acme").unwrap()));
-        assert!(errors(parse_new(br#"{"target_url":"https://e.com/h","tenant_id":"Acme!"}"#, &open()))
+        assert!(errors(parse_new(br#"{"target_url":"https://e.com/h","tenant_id":"Acme!"}"#, &open(), &rules()))
             .contains_key("tenant_id"));
-        assert!(errors(parse_patch(br#"{"tenant_id":"acme"}"#, &open())).contains_key("tenant_id"));
+        assert!(errors(parse_patch(br#"{"tenant_id":"acme"}"#, &open(), &rules())).contains_key("tenant_id"));
     }
 
     #[test]
     fn ordering_is_key_or_none_kept_when_absent() {
         let url = r#""target_url":"https://example.com/h""#;
-        assert_eq!(parse_new(format!("{{{url}}}").as_bytes(), &open()).unwrap().ordering, OrderingMode::None);
-        let keyed = parse_new(format!(r#"{{{url},"ordering":"key"}}"#).as_bytes(), &open()).unwrap();
+        assert_eq!(parse_new(format!("{{{url}}}").as_bytes(), &open(), &rules()).unwrap().ordering, OrderingMode::None);
+        let keyed = parse_new(format!(r#"{{{url},"ordering":"key"}}"#).as_bytes(), &open(), &rules()).unwrap();
         assert_eq!(keyed.ordering, OrderingMode::Key);
-        assert_eq!(parse_patch(b"{}", &open()).unwrap().ordering, None);
-        assert_eq!(parse_patch(br#"{"ordering":"none"}"#, &open()).unwrap().ordering, Some(OrderingMode::None));
+        assert_eq!(parse_patch(b"{}", &open(), &rules()).unwrap().ordering, None);
+        assert_eq!(
+            parse_patch(br#"{"ordering":"none"}"#, &open(), &rules()).unwrap().ordering,
+            Some(OrderingMode::None)
+        );
         for bad in [r#""fifo""#, "null", "true", r#""KEY""#] {
             let body = format!(r#"{{"ordering":{bad}}}"#);
-            assert_eq!(errors(parse_patch(body.as_bytes(), &open()))["ordering"], r#"must be "key" or "none""#);
+            assert_eq!(
+                errors(parse_patch(body.as_bytes(), &open(), &rules()))["ordering"],
+                r#"must be "key" or "none""#
+            );
         }
     }
 
     #[test]
     fn enabled_is_a_boolean_kept_when_absent() {
-        assert_eq!(parse_patch(br#"{"enabled":true}"#, &open()).unwrap().enabled, Some(true));
-        assert_eq!(parse_patch(br#"{"enabled":false}"#, &open()).unwrap().enabled, Some(false));
-        assert_eq!(parse_patch(b"{}", &open()).unwrap().enabled, None);
-        assert_eq!(errors(parse_patch(br#"{"enabled":"yes"}"#, &open()))["enabled"], "must be true or false");
-        assert!(errors(parse_patch(br#"{"enabled":null}"#, &open())).contains_key("enabled"));
-        assert!(parse_new(br#"{"target_url":"https://example.com/h"}"#, &open()).unwrap().enabled);
+        assert_eq!(parse_patch(br#"{"enabled":true}"#, &open(), &rules()).unwrap().enabled, Some(true));
+        assert_eq!(parse_patch(br#"{"enabled":false}"#, &open(), &rules()).unwrap().enabled, Some(false));
+        assert_eq!(parse_patch(b"{}", &open(), &rules()).unwrap().enabled, None);
+        assert_eq!(errors(parse_patch(br#"{"enabled":"yes"}"#, &open(), &rules()))["enabled"], "must be true or false");
+        assert!(errors(parse_patch(br#"{"enabled":null}"#, &open(), &rules())).contains_key("enabled"));
+        assert!(parse_new(br#"{"target_url":"https://example.com/h"}"#, &open(), &rules()).unwrap().enabled);
     }
 
     #[test]
     fn internal_targets_are_refused_with_the_reason_unless_allowlisted() {
         let body = br#"{"target_url":"http://2130706433:9/hook"}"#;
         assert_eq!(
-            errors(parse_new(body, &open()))["target_url"],
+            errors(parse_new(body, &open(), &rules()))["target_url"],
             "resolves to a loopback address (127.0.0.1); set HOOKLINE_TARGET_ALLOWLIST to allow it"
         );
-        assert!(errors(parse_patch(br#"{"target_url":"http://localhost/"}"#, &open())).contains_key("target_url"));
+        assert!(
+            errors(parse_patch(br#"{"target_url":"http://localhost/"}"#, &open(), &rules())).contains_key("target_url")
+        );
         let loopback = TargetPolicy::parse_allowlist("127.0.0.0/8").unwrap();
-        assert_eq!(parse_new(body, &loopback).unwrap().target_url, "http://2130706433:9/hook");
+        assert_eq!(parse_new(body, &loopback, &rules()).unwrap().target_url, "http://2130706433:9/hook");
     }
 
     #[test]
     fn a_secret_is_generated_on_request_but_not_alongside_one() {
-        let new = parse_new(br#"{"target_url":"https://example.com/h","generate_secret":true}"#, &open()).unwrap();
+        let new =
+            parse_new(br#"{"target_url":"https://example.com/h","generate_secret":true}"#, &open(), &rules()).unwrap();
         assert!(new.secret.unwrap().starts_with("whsec_"));
-        let new = parse_new(br#"{"target_url":"https://e.com/h","generate_secret":true,"secret":null}"#, &open());
+        let new =
+            parse_new(br#"{"target_url":"https://e.com/h","generate_secret":true,"secret":null}"#, &open(), &rules());
         assert!(new.unwrap().secret.is_some());
-        let both =
-            errors(parse_new(br#"{"target_url":"https://e.com/h","generate_secret":true,"secret":"s"}"#, &open()));
+        let both = errors(parse_new(
+            br#"{"target_url":"https://e.com/h","generate_secret":true,"secret":"s"}"#,
+            &open(),
+            &rules(),
+        ));
         assert_eq!(both["generate_secret"], "conflicts with secret: give a secret or ask for one, not both");
-        let off = parse_new(br#"{"target_url":"https://e.com/h","generate_secret":false,"secret":"s"}"#, &open());
+        let off =
+            parse_new(br#"{"target_url":"https://e.com/h","generate_secret":false,"secret":"s"}"#, &open(), &rules());
         assert_eq!(off.unwrap().secret.as_deref(), Some("s"));
-        assert!(errors(parse_patch(br#"{"generate_secret":true}"#, &open())).contains_key("generate_secret"));
+        assert!(errors(parse_patch(br#"{"generate_secret":true}"#, &open(), &rules())).contains_key("generate_secret"));
     }
 
     #[test]
@@ -482,7 +770,7 @@ mod tests {
     #[test]
     fn bodies_that_are_not_objects_are_refused() {
         for body in [&b""[..], b"  ", b"[]", b"\"x\"", b"{", b"{\"target_url\":}"] {
-            assert!(matches!(parse_new(body, &open()), Err(ApiError::BadRequest(_))), "{body:?}");
+            assert!(matches!(parse_new(body, &open(), &rules()), Err(ApiError::BadRequest(_))), "{body:?}");
         }
     }
 }

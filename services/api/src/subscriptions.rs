@@ -23,7 +23,7 @@ use crate::query;
 use crate::reply::ApiReply;
 use crate::shapes::SubscriptionBody;
 use crate::state::{subscription_id, ApiState};
-use crate::subscription_input::{parse_new, parse_patch, parse_rotation};
+use crate::subscription_input::{parse_new, parse_patch, parse_rotation, DeliveryRules};
 use crate::subscription_writes::{change, etag, record, Precondition};
 use hookline_lookup::Verdict;
 use uuid::Uuid;
@@ -94,7 +94,8 @@ pub(crate) async fn create(
     headers: HeaderMap,
     body: BodyStream,
 ) -> Result<ApiReply, ApiError> {
-    let new = parse_new(&json_body(&state, &headers, body).await?, &state.config.target_policy)?;
+    let rules = DeliveryRules::of(&state.config);
+    let new = parse_new(&json_body(&state, &headers, body).await?, &state.config.target_policy, &rules)?;
     let tenant_id = caller.tenant_named(new.tenant_id)?;
     check_room(&state, &tenant_id)?;
     let at = now();
@@ -105,6 +106,7 @@ pub(crate) async fn create(
         disabled_reason: (!new.enabled).then(|| DISABLED_BY_USER.to_string()),
         ordering: new.ordering,
         write_id: Some(Uuid::new_v4()),
+        delivery: new.delivery,
         ..Subscription::new(SubscriptionId::new(), new.target_url, at)
     }
     .with_patterns(new.patterns);
@@ -118,16 +120,25 @@ pub(crate) async fn create(
 }
 
 /// Live subscriptions in id order. Narrowed to one tenant (a tenant caller's own, or
-/// the operator's `tenant_id`), a page is the views' page of every tenant with the
-/// others' left out: it may hold fewer than `limit`, and the cursor goes on.
+/// the operator's `tenant_id`) or to the enabled or disabled ones (`enabled`), a page
+/// is the views' page of every subscription with the others left out: it may hold
+/// fewer than `limit`, and the cursor goes on.
 pub(crate) async fn list(
     state: Arc<ApiState>,
     caller: Caller,
     path: FullPath,
     raw_query: String,
 ) -> Result<ApiReply, ApiError> {
-    let params = query::parse(&raw_query, &["limit", "cursor", "tenant_id"])?;
+    let params = query::parse(&raw_query, &["limit", "cursor", "tenant_id", "enabled"])?;
     let limit = query::limit(&params, DEFAULT_PAGE, MAX_PAGE)?;
+    let enabled = params
+        .get("enabled")
+        .map(|raw| match raw.as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(ApiError::BadRequest(format!("Invalid enabled '{raw}': must be true or false"))),
+        })
+        .transpose()?;
     let scope = caller.list_scope(tenant_param(&params)?)?;
     if let Some(tenant) = &scope {
         state.deps.routing.tenant(tenant).ok_or(ApiError::TenantNotFound)?;
@@ -138,6 +149,7 @@ pub(crate) async fn list(
         .items
         .into_iter()
         .filter(|stored| scope.as_ref().is_none_or(|tenant| *tenant == stored.tenant_id))
+        .filter(|stored| enabled.is_none_or(|enabled| enabled == stored.enabled))
         .map(|stored| {
             let subscription = sealer.open_subscription(stored).map_err(|e| ViewError::Corrupt(e.to_string()))?;
             Ok(SubscriptionBody::from(&subscription))
@@ -146,8 +158,10 @@ pub(crate) async fn list(
     let mut answer = ApiReply::json(StatusCode::OK, &items)?;
     if let Some(next) = page.next {
         let mut next_query = form_urlencoded::Serializer::new(String::new());
-        if let Some(tenant) = params.get("tenant_id") {
-            next_query.append_pair("tenant_id", tenant);
+        for name in ["tenant_id", "enabled"] {
+            if let Some(value) = params.get(name) {
+                next_query.append_pair(name, value);
+            }
         }
         let next_query = next_query.append_pair("limit", &limit.to_string()).append_pair("cursor", &next).finish();
         answer = answer
@@ -171,7 +185,8 @@ pub(crate) async fn update(
 ) -> Result<ApiReply, ApiError> {
     let id = subscription_id(&id)?;
     let precondition = Precondition::of(&headers)?;
-    let patch = parse_patch(&json_body(&state, &headers, body).await?, &state.config.target_policy)?;
+    let rules = DeliveryRules::of(&state.config);
+    let patch = parse_patch(&json_body(&state, &headers, body).await?, &state.config.target_policy, &rules)?;
     let grace = default_grace(&state);
     let event = change(&state, &caller, id, precondition, |current| {
         let updated_at = now_after(current.updated_at);
@@ -188,11 +203,13 @@ pub(crate) async fn update(
             patch.secret.clone().apply(current.secret.as_ref().map(|s| s.expose().to_string())).map(Secret::new);
         let rotated = current.with_rotated_secret(secret, grace, updated_at);
         let patterns = patch.patterns.clone().apply(rotated.patterns());
+        let delivery = patch.delivery.clone().apply(rotated.delivery.clone());
         let subscription = Subscription {
             target_url: patch.target_url.clone().unwrap_or(rotated.target_url.clone()),
             enabled,
             disabled_reason,
             ordering: patch.ordering.unwrap_or(rotated.ordering),
+            delivery,
             ..rotated
         }
         .with_patterns(patterns);

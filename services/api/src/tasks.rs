@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use hookline_domain::{SubscriptionId, SubscriptionState, TaskAccepted, TaskId, TaskStatus, TaskView};
-use hookline_log::{LogError, TopicPartition};
-use hookline_views::TaskFilter;
+use hookline_replay::payload::{read_task, StoredTask};
+use hookline_views::{Page, TaskFilter};
 use quick_cache::sync::Cache;
 use serde::Serialize;
 use warp::http::StatusCode;
@@ -54,35 +54,55 @@ struct RetryQueued {
     attempt_number: u32,
 }
 
-/// Tasks newest first. Narrowed to one tenant (a tenant caller's own, or the
-/// operator's `tenant_id`), a page is the views' page with other tenants' tasks left
-/// out: it may hold fewer than `limit`, and the cursor goes on.
+/// Tasks newest first (see [`page_in_scope`]).
 pub(crate) async fn list(state: Arc<ApiState>, caller: Caller, raw_query: String) -> Result<ApiReply, ApiError> {
     let params = query::parse(&raw_query, &["subscription_id", "status", "limit", "cursor", "tenant_id"])?;
     let limit = query::limit(&params, DEFAULT_TASKS, MAX_TASKS)?;
-    let filter = filter(&params)?;
-    let scope = caller.list_scope(tenant_param(&params)?)?;
-    if let Some(tenant) = &scope {
-        state.deps.routing.tenant(tenant).ok_or(ApiError::TenantNotFound)?;
-    }
-    let page = state.deps.views.tasks(filter, limit, params.get("cursor").map(String::as_str)).await?;
-    let owned = |task: &&TaskView| {
-        scope.as_ref().is_none_or(|tenant| state.deps.routing.owner(task.subscription_id).as_ref() == Some(tenant))
+    let filter = TaskFilter {
+        subscription: subscription_param(&params)?,
+        status: status_param(&params)?,
+        ..TaskFilter::default()
     };
-    let tasks = page.items.iter().filter(owned).map(TaskSummaryBody::from).collect();
-    let body = TaskList { tasks, next_cursor: page.next };
+    let page = page_in_scope(&state, &caller, &params, filter, limit).await?;
+    let body = TaskList { tasks: page.items.iter().map(TaskSummaryBody::from).collect(), next_cursor: page.next };
     ApiReply::json(StatusCode::OK, &body)
 }
 
-fn filter(params: &HashMap<String, String>) -> Result<TaskFilter, ApiError> {
-    let subscription = params
+/// One page of the tasks `filter` keeps, newest first, from `cursor` on. Narrowed to
+/// one tenant (a tenant caller's own, or the operator's `tenant_id`), a page is the
+/// views' page with other tenants' tasks left out: it may hold fewer than `limit`,
+/// and the cursor goes on.
+pub(crate) async fn page_in_scope(
+    state: &ApiState,
+    caller: &Caller,
+    params: &HashMap<String, String>,
+    filter: TaskFilter,
+    limit: usize,
+) -> Result<Page<TaskView>, ApiError> {
+    let scope = caller.list_scope(tenant_param(params)?)?;
+    if let Some(tenant) = &scope {
+        state.deps.routing.tenant(tenant).ok_or(ApiError::TenantNotFound)?;
+    }
+    let mut page = state.deps.views.tasks(filter, limit, params.get("cursor").map(String::as_str)).await?;
+    if let Some(tenant) = &scope {
+        page.items.retain(|task| state.deps.routing.owner(task.subscription_id).as_ref() == Some(tenant));
+    }
+    Ok(page)
+}
+
+/// The `subscription_id` parameter, if given.
+pub(crate) fn subscription_param(params: &HashMap<String, String>) -> Result<Option<SubscriptionId>, ApiError> {
+    params
         .get("subscription_id")
         .map(|raw| {
             SubscriptionId::from_str(raw)
                 .map_err(|_| ApiError::BadRequest(format!("Invalid subscription_id '{raw}': must be a UUID")))
         })
-        .transpose()?;
-    let status = params
+        .transpose()
+}
+
+fn status_param(params: &HashMap<String, String>) -> Result<Option<TaskStatus>, ApiError> {
+    params
         .get("status")
         .map(|raw| {
             STATUSES.into_iter().find(|status| status.as_str() == raw).ok_or_else(|| {
@@ -90,8 +110,7 @@ fn filter(params: &HashMap<String, String>) -> Result<TaskFilter, ApiError> {
                 ApiError::BadRequest(format!("Invalid status '{raw}': must be one of {}", known.join(", ")))
             })
         })
-        .transpose()?;
-    Ok(TaskFilter { subscription, status, ..TaskFilter::default() })
+        .transpose()
 }
 
 /// Queues one more attempt of a failed task, numbered after its last, due at once;
@@ -124,7 +143,7 @@ pub(crate) async fn retry(id: String, state: Arc<ApiState>, caller: Caller) -> R
     }
     let accepted = accepted_task(&state, id).await?;
     let attempt = task.attempts_count() + 1;
-    let record = hookline_records::retried_by_hand(&state.config.retry, &accepted, attempt, Utc::now())
+    let record = hookline_records::retried_by_hand(&state.config.retry, &accepted, attempt, Utc::now(), None)
         .ok_or_else(|| ApiError::Conflict("Retries are off (MAX_RETRIES is 1): a task cannot be retried".into()))?;
     // A concurrent request for the same attempt waits here until this one is durable
     // (then it is refused) or has failed (then it tries itself).
@@ -143,25 +162,15 @@ pub(crate) async fn retry(id: String, state: Arc<ApiState>, caller: Caller) -> R
 /// The task as it was accepted, payload included, read from the log where the views
 /// point: the views keep no copy of a payload.
 async fn accepted_task(state: &ApiState, id: TaskId) -> Result<TaskAccepted, ApiError> {
-    let position =
-        state.deps.views.payload_position(id).await?.ok_or_else(|| {
-            ApiError::Conflict("The task's payload is no longer kept: the task cannot be retried".into())
-        })?;
-    let tp = TopicPartition::new(position.topic.clone(), position.partition);
-    let gone = || {
-        ApiError::Conflict(format!(
+    match read_task(state.deps.views.as_ref(), state.deps.log.as_ref(), id).await? {
+        StoredTask::Found(task) => Ok(task),
+        StoredTask::NotKept => {
+            Err(ApiError::Conflict("The task's payload is no longer kept: the task cannot be retried".into()))
+        }
+        StoredTask::Gone(position) => Err(ApiError::Conflict(format!(
             "The log no longer holds the task's payload ({position}, past the log's retention): the task cannot be retried"
-        ))
-    };
-    let record = state.deps.log.read(&tp, position.offset).await?.ok_or_else(gone)?;
-    let task = hookline_records::task_of_record(&record)
-        .map_err(|e| ApiError::Log(LogError::Corrupt(format!("the record at {position}: {e}"))))?;
-    if task.task_id != id {
-        // The log was replaced under the views (a new data directory, a new cluster).
-        tracing::warn!(task_id = %id, %position, found = %task.task_id, "the views point at another task's record");
-        return Err(gone());
+        ))),
     }
-    Ok(task)
 }
 
 fn not_failed(status: TaskStatus) -> ApiError {

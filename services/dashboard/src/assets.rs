@@ -45,6 +45,7 @@ static FILES: &[(&str, Asset)] = &[
     ("style.css", asset!("style.css", CSS)),
     ("panels.css", asset!("panels.css", CSS)),
     ("overview.css", asset!("overview.css", CSS)),
+    ("recovery.css", asset!("recovery.css", CSS)),
     ("favicon.svg", asset!("favicon.svg", SVG)),
     ("js/main.js", asset!("js/main.js", JAVASCRIPT)),
     ("js/api.js", asset!("js/api.js", JAVASCRIPT)),
@@ -52,6 +53,7 @@ static FILES: &[(&str, Asset)] = &[
     ("js/settings.js", asset!("js/settings.js", JAVASCRIPT)),
     ("js/subscriptions.js", asset!("js/subscriptions.js", JAVASCRIPT)),
     ("js/subscription_card.js", asset!("js/subscription_card.js", JAVASCRIPT)),
+    ("js/delivery_settings.js", asset!("js/delivery_settings.js", JAVASCRIPT)),
     ("js/stats.js", asset!("js/stats.js", JAVASCRIPT)),
     ("js/send.js", asset!("js/send.js", JAVASCRIPT)),
     ("js/signature.js", asset!("js/signature.js", JAVASCRIPT)),
@@ -64,6 +66,10 @@ static FILES: &[(&str, Asset)] = &[
     ("js/poller.js", asset!("js/poller.js", JAVASCRIPT)),
     ("js/overview.js", asset!("js/overview.js", JAVASCRIPT)),
     ("js/charts.js", asset!("js/charts.js", JAVASCRIPT)),
+    ("js/dead_letters.js", asset!("js/dead_letters.js", JAVASCRIPT)),
+    ("js/disabled.js", asset!("js/disabled.js", JAVASCRIPT)),
+    ("js/replay_form.js", asset!("js/replay_form.js", JAVASCRIPT)),
+    ("js/replays.js", asset!("js/replays.js", JAVASCRIPT)),
 ];
 
 /// The asset at `path` below `/assets/`, compared exactly: nothing else is reachable.

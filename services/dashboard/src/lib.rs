@@ -1,6 +1,7 @@
 //! The hookline dashboard: one web page to choose a tenant, manage its subscriptions,
-//! send it events (or a signed webhook to one subscription), and follow events and
-//! deliveries, served at `/` (and its files under `/assets/`) by every process that
+//! send it events (or a signed webhook to one subscription), follow events and
+//! deliveries, and recover from failures (dead letters, disabled subscriptions,
+//! replays), served at `/` (and its files under `/assets/`) by every process that
 //! runs the api role.
 //!
 //! Consumes: `GET`/`HEAD` requests for `/` and `/assets/…`; the page itself then talks

@@ -1,9 +1,12 @@
 //! One attempt, from its turn in the concurrency gates to its durable outcome, and
 //! what it means for the subscription: a task of a disabled subscription is parked
 //! instead of attempted, and a receiver that is gone or keeps failing gets its
-//! subscription disabled.
+//! subscription disabled. The subscription's delivery settings shape each step: its
+//! rate limit (a task whose turn is far off waits in a retry tier), its in-flight
+//! bound (fixed, or adaptive: every answer is weighed), its extra headers, its
+//! timeout, and the schedule its retries follow.
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,8 +14,8 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use hookline_domain::operational::DisableCause;
 use hookline_domain::retry::Jitter;
 use hookline_domain::{
-    topics as topic_names, OperationalEvent, OrderingMode, Outcome, RetryPolicy, Subscription, SubscriptionEvent,
-    SubscriptionId, SubscriptionState, TaskAccepted,
+    topics as topic_names, DeliverySettings, OperationalEvent, OrderingMode, Outcome, RetryPolicy, RetrySchedules,
+    Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState,
 };
 use hookline_log::{EventLog, LogError, NewRecord};
 use hookline_lookup::{ChangeError, SubscriptionDirectory, Verdict as LogVerdict};
@@ -28,11 +31,13 @@ use uuid::Uuid;
 use crate::decode::Work;
 use crate::disable::{Streaks, Verdict};
 use crate::drain::Deferral;
-use crate::gates::Gates;
-use crate::http::{Outgoing, Sender};
+use crate::gates::{Bound, Gates, Pass};
+use crate::http::{Outgoing, Response, Sender};
+use crate::limiter::Signal;
 use crate::lines::{Gate, Lines};
 use crate::metrics::{AttemptTally, DeadLetterCause, DeliveryMetrics, TurnResult};
-use crate::outcome::{deferred, outcome_records, parked, AttemptReport, Backoff};
+use crate::outcome::{deferred, deferred_until, outcome_records, parked, AttemptReport, Backoff};
+use crate::pace::{Admission, Pacer};
 
 /// The error of a task kept for a disabled subscription until it passed the retention.
 pub const DISABLED_PAST_RETENTION: &str = "subscription disabled past the retention";
@@ -42,8 +47,8 @@ pub const DISABLED_PAST_RETENTION: &str = "subscription disabled past the retent
 pub enum Settled {
     /// The outcome is durable: the record is done.
     Done,
-    /// Shutdown came before the attempt started: the record is not done and will be
-    /// read again by the next run.
+    /// Shutdown came before the attempt started and the task could not be put back in
+    /// a tier: the record is not done and will be read again by the next run.
     Abandoned,
 }
 
@@ -53,8 +58,17 @@ pub struct Attempter {
     pub log: Arc<dyn EventLog>,
     pub directory: Arc<SubscriptionDirectory>,
     pub gates: Gates,
+    /// The configured retry schedule: where tasks are parked and deferred.
     pub retry: RetryPolicy,
+    /// Every schedule a subscription may follow.
+    pub schedules: RetrySchedules,
     pub jitter: Jitter,
+    /// Per-attempt timeout of subscriptions that set none (`DELIVERY_TIMEOUT_SECONDS`),
+    /// and the most any may set (`HOOKLINE_MAX_TIMEOUT_SECONDS`).
+    pub timeout: Duration,
+    pub max_timeout: Duration,
+    /// The turns of rate-limited subscriptions.
+    pub pacer: std::sync::Mutex<Pacer>,
     /// How long to keep retrying a lookup the view store says may succeed later.
     pub lookup_patience: Duration,
     pub metrics: DeliveryMetrics,
@@ -76,10 +90,13 @@ pub struct Attempter {
 enum Turn {
     /// An attempt was made, or the task ended without one. `receiver`: the
     /// subscription attempted and what the attempt told about its receiver.
-    Attempted { records: Vec<NewRecord>, tally: AttemptTally, receiver: Option<(Subscription, Verdict)> },
+    Attempted { records: Vec<NewRecord>, tally: AttemptTally, receiver: Option<(Box<Subscription>, Verdict)> },
     /// The subscription is disabled: the task goes back to the longest tier, the same
     /// attempt still to make, and is not counted as an attempt.
     Parked(NewRecord),
+    /// Its turn under the subscription's rate limit is far off: the task waits for it in
+    /// a retry tier, the same attempt still to make.
+    Deferred(NewRecord),
 }
 
 impl Attempter {
@@ -93,6 +110,7 @@ impl Attempter {
             subscription_id = %work.task.subscription_id,
             attempt = work.attempt,
             otel.kind = Empty,
+            replay_id = work.replay.as_ref().map(|mark| tracing::field::display(mark.replay_id)),
         );
         // Every attempt is a span of the trace the task carries, a sibling of the others.
         hookline_traces::continue_trace(&span, work.task.trace.as_ref(), Kind::Client);
@@ -100,15 +118,36 @@ impl Attempter {
             hookline_traces::attribute(&span, "hookline.retry.tier", source.to_string());
         }
         async move {
-            if let Some(settled) = self.wait_for_turn(&work, &stop).await? {
+            // Ordering per key first: a keyed task of an ordered subscription that is
+            // deferred below (rate limit, a slow line, shutdown) comes back with the same
+            // attempt number and asks for its turn again, while the task after it in its
+            // line waits, since this one has not ended.
+            if let Some(settled) = self.wait_for_ordering_turn(&work, &stop).await? {
                 return Ok(settled);
+            }
+            let id = work.task.subscription_id;
+            // What the subscription asks of its deliveries, as the cache knows it now. Not
+            // waited for: a task that waited here could be overtaken by later ones and
+            // lose its place in the line. The attempt reads the subscription again once it
+            // has its turn, and applies what changed (or what the cache did not know).
+            let settings = self.directory.cached(id).and_then(|state| state.live().map(|live| live.delivery.clone()));
+            // A rate-limited subscription's task whose turn is far off waits for it in the log.
+            let mut admitted = false;
+            if let Some(per_second) = settings.as_ref().and_then(|settings| settings.rate_limit_per_second) {
+                if let Some(record) = self.admit(&work, per_second) {
+                    append_durably(self.log.as_ref(), vec![record]).await?;
+                    self.metrics.rate_deferred();
+                    return Ok(Settled::Done);
+                }
+                admitted = true;
             }
             // A subscription whose line is long and drains slowly (a slow or dead receiver): its
             // next records wait in the log (shortest tier), not here, so the consumer keeps
             // reading for others.
             let line = self.gates.line(work.task.subscription_id);
             if self.deferral.is_some_and(|deferral| deferral.applies(&line)) {
-                if let Some(record) = deferred(&self.retry, &work.task, work.attempt, Utc::now()) {
+                if let Some(record) = deferred(&self.retry, &work.task, work.attempt, work.replay.as_ref(), Utc::now())
+                {
                     tracing::debug!(
                         topic = record.topic,
                         waiting = line.waiting,
@@ -120,21 +159,26 @@ impl Attempter {
                     return Ok(Settled::Done);
                 }
             }
-            let _pass = tokio::select! {
+            let bound = settings.as_ref().map(bound_of);
+            let mut pass = tokio::select! {
                 biased;
-                _ = stop.cancelled() => return Ok(Settled::Abandoned),
-                pass = self.gates.enter(work.task.subscription_id) => pass,
+                _ = stop.cancelled() => return self.put_back_at_shutdown(&work).await,
+                pass = self.gates.enter(id, bound) => pass,
             };
             let _running = self.metrics.running();
-            match self.attempt(&work.task, work.attempt).await {
+            match self.attempt(&work, admitted, &mut pass).await {
                 Turn::Parked(record) => {
                     tracing::debug!(topic = record.topic, "subscription disabled, task parked");
                     hookline_traces::attribute(&Span::current(), "hookline.attempt.outcome", "parked");
                     append_durably(self.log.as_ref(), vec![record]).await?;
                 }
+                Turn::Deferred(record) => {
+                    append_durably(self.log.as_ref(), vec![record]).await?;
+                    self.metrics.rate_deferred();
+                }
                 Turn::Attempted { records, tally, receiver } => {
                     append_durably(self.log.as_ref(), records).await?;
-                    self.metrics.attempt_settled(tally);
+                    self.metrics.attempt_settled(work.task.subscription_id, tally);
                     let ended = tally.outcome == Outcome::Success || tally.dead_letter.is_some();
                     if ended && work.task.ordering_key.is_some() {
                         self.lines.ended(work.task.task_id);
@@ -155,7 +199,7 @@ impl Attempter {
     /// an attempt: the task ended already, it was deferred to the shortest tier to wait
     /// there, or shutdown came first. A disabled subscription's task is not held here:
     /// it is parked unattempted like any other, and asks again when it comes round.
-    async fn wait_for_turn(&self, work: &Work, stop: &CancellationToken) -> Result<Option<Settled>, LogError> {
+    async fn wait_for_ordering_turn(&self, work: &Work, stop: &CancellationToken) -> Result<Option<Settled>, LogError> {
         if work.attempt != 1 || work.task.ordering_key.is_none() {
             return Ok(None);
         }
@@ -179,10 +223,14 @@ impl Attempter {
                     self.metrics.turn(TurnResult::Ended);
                     return Ok(Some(Settled::Done));
                 }
-                Gate::Stopped => return Ok(Some(Settled::Abandoned)),
+                Gate::Stopped => return self.put_back_at_shutdown(work).await.map(Some),
                 Gate::Defer => {
                     // Without a retry tier there is nowhere else to wait: it waits here.
-                    let Some(record) = deferred(&self.retry, &work.task, work.attempt, Utc::now()) else { continue };
+                    let Some(record) =
+                        deferred(&self.retry, &work.task, work.attempt, work.replay.as_ref(), Utc::now())
+                    else {
+                        continue;
+                    };
                     tracing::debug!(topic = record.topic, "not its turn yet, task deferred");
                     append_durably(self.log.as_ref(), vec![record]).await?;
                     self.metrics.turn(TurnResult::Deferred);
@@ -192,16 +240,22 @@ impl Attempter {
         }
     }
 
-    /// Makes the attempt (or parks the task); returns the records of its outcome and
-    /// what to count once they are durable.
-    async fn attempt(&self, task: &TaskAccepted, attempt: u32) -> Turn {
+    /// Makes the attempt (or parks or defers the task); returns the records of its
+    /// outcome and what to count once they are durable. The answer is weighed by the
+    /// line's adaptive limit, and the subscription's slot given back, through `pass`.
+    /// `admitted`: the rate limit let the task in already, before its line. An attempt a
+    /// replay queued goes to the replay's target URL when it names one (guarded and
+    /// signed like any other), else to the subscription's.
+    async fn attempt(&self, work: &Work, admitted: bool, pass: &mut Pass) -> Turn {
+        let (task, attempt, replay) = (&work.task, work.attempt, work.replay.as_ref());
         let state = self.lookup(task.subscription_id).await;
-        let attempted_at = Utc::now();
+        let mut attempted_at = Utc::now();
         let mut attempted = None;
+        let mut policy = None;
         let report = match state.as_ref().map(|state| state.as_deref()) {
             Ok(Some(SubscriptionState::Live(subscription))) if !subscription.enabled => {
                 let kept_for = (attempted_at - task.accepted_at).to_std().unwrap_or_default();
-                match parked(&self.retry, task, attempt, attempted_at) {
+                match parked(&self.retry, task, attempt, replay, attempted_at) {
                     Some(record) if kept_for < self.retention => return Turn::Parked(record),
                     Some(_) => AttemptReport::without_request(DISABLED_PAST_RETENTION, true),
                     // No retry tier to keep it in.
@@ -209,10 +263,26 @@ impl Attempter {
                 }
             }
             Ok(Some(SubscriptionState::Live(subscription))) => {
+                let elsewhere = replay.and_then(|mark| mark.target_url.as_deref());
+                let url = elsewhere.unwrap_or(&subscription.target_url);
                 let span = Span::current();
-                traced_request(&span, &subscription.target_url);
+                traced_request(&span, url);
+                let settings = &subscription.delivery;
+                // As the subscription is now: the line's bound, and its rate limit if the
+                // cache did not know it when the task arrived.
+                self.gates.bound(subscription.id, bound_of(settings));
+                if let Some(per_second) = settings.rate_limit_per_second {
+                    if !admitted {
+                        if let Some(record) = self.admit(work, per_second) {
+                            return Turn::Deferred(record);
+                        }
+                    }
+                    self.wait_for_turn(subscription.id, per_second).await;
+                    attempted_at = Utc::now();
+                }
+                policy = Some(self.schedules.policy_for(settings.retry_schedule.as_ref()));
                 let outgoing = Outgoing {
-                    url: &subscription.target_url,
+                    url,
                     webhook_id: task.webhook_id().to_string(),
                     timestamp: attempted_at.timestamp(),
                     body: Bytes::copy_from_slice(task.payload.get().as_bytes()),
@@ -221,16 +291,22 @@ impl Attempter {
                     secrets: subscription.secrets_at(attempted_at),
                     // The receiver's parent span is this attempt (the producer's, when traces are off).
                     trace: hookline_traces::handed_on(&span, task.trace.as_ref()),
+                    headers: &settings.headers,
+                    timeout: settings.timeout(self.timeout, self.max_timeout),
                 };
                 let response = self.sender.send(outgoing).await;
                 self.metrics.request_took(response.latency);
+                pass.answered(response.latency, capacity_signal(&response));
                 let report = AttemptReport::from_response(response);
                 let verdict = match (report.http_status, &report.error) {
                     (Some(410), _) => Verdict::Gone,
                     (_, None) => Verdict::Succeeded,
                     (_, Some(_)) => Verdict::Failed,
                 };
-                attempted = Some((subscription.clone(), verdict));
+                // Another receiver's answers tell nothing about the subscription's own.
+                if elsewhere.is_none() {
+                    attempted = Some((Box::new(subscription.clone()), verdict));
+                }
                 report
             }
             Ok(Some(SubscriptionState::Deleted { .. })) => AttemptReport::without_request("subscription deleted", true),
@@ -245,8 +321,10 @@ impl Attempter {
         );
         let (http_status, permanent, latency_ms) = (report.http_status, report.permanent, report.latency_ms);
         let error = hookline_traces::enabled().then(|| report.error.clone()).flatten();
-        let backoff = Backoff { policy: &self.retry, jitter: self.jitter, draw: rand::random() };
-        let records = outcome_records(backoff, task, attempt, attempted_at, report);
+        // Retries follow the subscription's schedule as it is at this failure.
+        let backoff =
+            Backoff { policy: policy.as_ref().unwrap_or(&self.retry), jitter: self.jitter, draw: rand::random() };
+        let records = outcome_records(backoff, task, attempt, replay, attempted_at, report);
         // The records say what happened: an attempt alone, or followed by a retry or a dead letter.
         let dead_lettered = records.get(1).is_some_and(|follow_up| follow_up.topic == topic_names::DLQ);
         let tally = match (records.len(), dead_lettered) {
@@ -321,6 +399,48 @@ impl Attempter {
         Ok(())
     }
 
+    /// Waits until a request to the rate-limited `id` may leave.
+    async fn wait_for_turn(&self, id: SubscriptionId, per_second: u32) {
+        let pacer = || self.pacer.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut wake_at = pacer().send_at(id, per_second, Instant::now());
+        loop {
+            tokio::time::sleep_until(wake_at).await;
+            match pacer().go(id, per_second, Instant::now()) {
+                Ok(()) => return,
+                Err(again) => wake_at = again,
+            }
+        }
+    }
+
+    /// Shutdown came while the task waited in its line: it is put back, unattempted, in
+    /// the shortest tier, so that the record is done and the commit passes it. Left
+    /// unfinished, it would hold back the commit of every later record of its partition,
+    /// and those already delivered would be delivered again by the next run (a line
+    /// whose limit is low holds many tasks, in an order its tasks reached it, not
+    /// always their records' order). Without a tier it is left for the next run.
+    async fn put_back_at_shutdown(&self, work: &Work) -> Result<Settled, LogError> {
+        let Some(record) = deferred(&self.retry, &work.task, work.attempt, work.replay.as_ref(), Utc::now()) else {
+            return Ok(Settled::Abandoned);
+        };
+        tracing::debug!(topic = record.topic, "shutting down: waiting task put back in a tier");
+        append_durably(self.log.as_ref(), vec![record]).await?;
+        Ok(Settled::Done)
+    }
+
+    /// Lets a task of a subscription limited to `per_second` go on to its turn, or
+    /// returns the record that defers it, unattempted, to its turn in a retry tier.
+    fn admit(&self, work: &Work, per_second: u32) -> Option<NewRecord> {
+        let id = work.task.subscription_id;
+        let admission = self.pacer.lock().unwrap_or_else(PoisonError::into_inner).admit(id, per_second, Instant::now());
+        let Admission::Defer { due } = admission else { return None };
+        let wait = due.saturating_duration_since(Instant::now());
+        let due_at = Utc::now() + TimeDelta::from_std(wait).unwrap_or_default();
+        let record =
+            deferred_until(&self.schedules, &work.task, work.attempt, work.replay.as_ref(), due_at, Utc::now())?;
+        tracing::debug!(topic = record.topic, due_at = %due_at, "rate limit: task deferred to its turn");
+        Some(record)
+    }
+
     /// The subscription's state; a passing view-store outage is waited out for a while
     /// rather than charged to the receiver as a failed attempt.
     async fn lookup(&self, id: SubscriptionId) -> Result<Option<Arc<SubscriptionState>>, ViewError> {
@@ -386,6 +506,21 @@ fn error_class(error: &str) -> String {
 /// statuses and network failures, never a payload or a secret.
 fn error_type_description(error: &str) -> String {
     error.chars().take(200).collect()
+}
+
+/// The in-flight bound `settings` ask for: a fixed `max_in_flight`, else adaptive.
+fn bound_of(settings: &DeliverySettings) -> Bound {
+    settings.max_in_flight.map_or(Bound::Adaptive, |max| Bound::Fixed(max as usize))
+}
+
+/// What an answer tells the adaptive limit: 429, 503 and timeouts say "too much".
+fn capacity_signal(response: &Response) -> Signal {
+    match response.status {
+        _ if response.timed_out => Signal::Overload,
+        Some(429 | 503) => Signal::Overload,
+        Some(status) if (200..300).contains(&status) => Signal::Success,
+        _ => Signal::Failure,
+    }
 }
 
 /// How many times a disabling is built again after other changes landed first.

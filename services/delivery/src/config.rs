@@ -5,13 +5,15 @@ use std::time::Duration;
 
 use hookline_domain::retry::Jitter;
 use hookline_domain::target::TargetPolicy;
-use hookline_domain::{topics, RetryPolicy};
+use hookline_domain::{topics, RetryPolicy, RetrySchedules};
 
 use crate::disable::DisablePolicy;
 
 /// How the delivery role runs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DeliveryConfig {
+    /// The configured retry schedule; subscriptions may choose another
+    /// ([`DeliveryConfig::schedules`]).
     pub retry: RetryPolicy,
     /// Random spread of retry delays (`HOOKLINE_RETRY_JITTER`).
     pub retry_jitter: Jitter,
@@ -20,8 +22,10 @@ pub struct DeliveryConfig {
     /// A proxy every webhook goes through (`HOOKLINE_OUTBOUND_PROXY`), e.g. for static egress IPs.
     pub outbound_proxy: Option<OutboundProxy>,
     /// Longest a whole attempt may take, connecting and reading the capped body included
-    /// (`DELIVERY_TIMEOUT_SECONDS`).
+    /// (`DELIVERY_TIMEOUT_SECONDS`), unless the subscription sets its own `timeout_ms`.
     pub timeout: Duration,
+    /// The longest `timeout_ms` a subscription may have (`HOOKLINE_MAX_TIMEOUT_SECONDS`).
+    pub max_timeout: Duration,
     /// Longest the TCP (and TLS) connect may take.
     pub connect_timeout: Duration,
     /// Attempts running at once in this process.
@@ -30,6 +34,9 @@ pub struct DeliveryConfig {
     pub max_in_flight_per_subscription: usize,
     /// The header that carries the event type to receivers (`WEBHOOK_EVENT_TYPE_HEADER`).
     pub event_type_header: String,
+    /// The seed's signature header (`WEBHOOK_SECRET_HEADER`): no subscription's extra
+    /// headers may take its name.
+    pub secret_header: String,
     /// Consumer group prefix: `{group}` for first attempts, `{group}.{tier topic}` per tier.
     pub group: String,
     /// How long in-flight attempts may run on after shutdown was asked for.
@@ -76,6 +83,8 @@ impl fmt::Debug for OutboundProxy {
 
 /// The seed's `DELIVERY_TIMEOUT_SECONDS`.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default of `HOOKLINE_MAX_TIMEOUT_SECONDS`.
+pub const DEFAULT_MAX_TIMEOUT: Duration = Duration::from_secs(60);
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Default for DeliveryConfig {
@@ -86,10 +95,12 @@ impl Default for DeliveryConfig {
             target_policy: TargetPolicy::default(),
             outbound_proxy: None,
             timeout: DEFAULT_TIMEOUT,
+            max_timeout: DEFAULT_MAX_TIMEOUT,
             connect_timeout: DEFAULT_TIMEOUT.min(MAX_CONNECT_TIMEOUT),
             max_in_flight: 512,
             max_in_flight_per_subscription: 64,
             event_type_header: "X-Event-Type".to_string(),
+            secret_header: "X-Hub-Signature-256".to_string(),
             group: "hookline-delivery".to_string(),
             shutdown_grace: Duration::from_secs(30),
             disable: DisablePolicy::default(),
@@ -104,6 +115,9 @@ impl DeliveryConfig {
         let mut out = self.retry.problems();
         if self.timeout.is_zero() {
             out.push("DELIVERY_TIMEOUT_SECONDS must be above zero".into());
+        }
+        if self.max_timeout.is_zero() {
+            out.push("HOOKLINE_MAX_TIMEOUT_SECONDS must be above zero".into());
         }
         if self.connect_timeout.is_zero() {
             out.push("delivery connect timeout must be above zero".into());
@@ -124,6 +138,11 @@ impl DeliveryConfig {
             out.push("delivery consumer group must not be empty".into());
         }
         out
+    }
+
+    /// Every retry schedule a subscription may follow, the configured one included.
+    pub fn schedules(&self) -> RetrySchedules {
+        RetrySchedules::new(self.retry.clone())
     }
 
     /// The consumer group reading one source topic.
@@ -168,27 +187,27 @@ impl DeliveryConfig {
 }
 
 /// Every topic the delivery role reads or writes: deliveries, attempts, the DLQ, the
-/// quarantine, the operational events (a disabling's) and each retry tier, so that the
-/// binary can create them.
+/// quarantine, the operational events (a disabling's) and each retry tier of every
+/// schedule, so that the binary can create them.
 pub fn topics(config: &DeliveryConfig) -> Vec<String> {
     let mut out = [topics::DELIVERIES, topics::ATTEMPTS, topics::DLQ, topics::QUARANTINE, topics::OPERATIONAL]
         .map(String::from)
         .to_vec();
-    out.extend(config.retry.tier_topics());
+    out.extend(config.schedules().tier_topics());
     out
 }
 
 /// The consumer groups of the delivery role: `{group}` for first attempts, then
-/// `{group}.{tier topic}` for each retry tier.
+/// `{group}.{tier topic}` for each retry tier of every schedule.
 pub fn groups(config: &DeliveryConfig) -> Vec<String> {
     sources(config).into_iter().map(|(_, group)| group).collect()
 }
 
 /// The topics the delivery role reads, each with the group that reads it: first
-/// attempts, then each retry tier (shortest first). Where the role's backlog is.
+/// attempts, then each retry tier of every schedule (shortest first). Where the role's backlog is.
 pub fn sources(config: &DeliveryConfig) -> Vec<(String, String)> {
     let mut topics = vec![topics::DELIVERIES.to_string()];
-    topics.extend(config.retry.tier_topics());
+    topics.extend(config.schedules().tier_topics());
     topics.into_iter().map(|topic| (topic.clone(), config.group_for(&topic))).collect()
 }
 
@@ -219,10 +238,16 @@ mod tests {
                 "hookline.dlq",
                 "hookline.quarantine",
                 "hookline.operational",
+                "hookline.retry.5s",
                 "hookline.retry.10s",
                 "hookline.retry.30s",
                 "hookline.retry.90s",
                 "hookline.retry.270s",
+                "hookline.retry.300s",
+                "hookline.retry.1800s",
+                "hookline.retry.7200s",
+                "hookline.retry.18000s",
+                "hookline.retry.36000s",
             ]
         );
     }
@@ -233,9 +258,10 @@ mod tests {
         assert_eq!(config.group_for("hookline.deliveries"), "hookline-delivery");
         assert_eq!(config.group_for("hookline.retry.10s"), "hookline-delivery.hookline.retry.10s");
         let all = groups(&config);
-        assert_eq!(all.len(), 5);
+        // First attempts, then the tiers of the configured schedule and of the production preset.
+        assert_eq!(all.len(), 11);
         assert_eq!(all[0], "hookline-delivery");
-        assert_eq!(all[4], "hookline-delivery.hookline.retry.270s");
+        assert_eq!(all[10], "hookline-delivery.hookline.retry.36000s");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Turning a polled record into work: a task and the number of the attempt to make.
 
 use chrono::{DateTime, Utc};
-use hookline_domain::{RetryScheduled, TaskAccepted};
+use hookline_domain::{ReplayMark, RetryScheduled, TaskAccepted};
 use hookline_log::Record;
 
 /// What a source topic carries.
@@ -20,13 +20,16 @@ pub struct Work {
     pub attempt: u32,
     /// When the attempt may be made; `None`: now.
     pub due_at: Option<DateTime<Utc>>,
+    /// The replay that queued the attempt (or the one it retries): where to send, and
+    /// the replay id its attempt records.
+    pub replay: Option<ReplayMark>,
 }
 
 /// Decodes a record; `Err` carries why it cannot be worked on.
 pub fn decode(kind: SourceKind, record: &Record) -> Result<Work, String> {
     match kind {
         SourceKind::FirstAttempts => serde_json::from_slice::<TaskAccepted>(&record.value)
-            .map(|task| Work { task, attempt: 1, due_at: None })
+            .map(|task| Work { task, attempt: 1, due_at: None, replay: None })
             .map_err(|e| format!("not a TaskAccepted: {e}")),
         SourceKind::RetryTier => {
             let retry = serde_json::from_slice::<RetryScheduled>(&record.value)
@@ -35,7 +38,7 @@ pub fn decode(kind: SourceKind, record: &Record) -> Result<Work, String> {
             if retry.attempt < 1 {
                 return Err(format!("retry of attempt {} (attempts start at 1)", retry.attempt));
             }
-            Ok(Work { task: retry.task, attempt: retry.attempt, due_at: Some(retry.due_at) })
+            Ok(Work { task: retry.task, attempt: retry.attempt, due_at: Some(retry.due_at), replay: retry.replay })
         }
     }
 }

@@ -12,12 +12,14 @@
 //! proxy, the proxy connects: the name is then resolved and checked before the request
 //! is handed to the proxy, which resolves it again on its own.
 
+use std::collections::BTreeMap;
 use std::error::Error as _;
 use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
+use hookline_domain::delivery_settings::OwnedHeaders;
 use hookline_domain::limits::RESPONSE_BODY_CAP;
 use hookline_domain::signature::standard_webhooks_signatures;
 use hookline_domain::target::TargetPolicy;
@@ -50,6 +52,10 @@ pub struct Outgoing<'a> {
     pub secrets: Vec<&'a Secret>,
     /// Sent as `traceparent` and `tracestate`, when the delivery belongs to a trace.
     pub trace: Option<TraceContext>,
+    /// The subscription's extra headers (values never printed).
+    pub headers: &'a BTreeMap<String, Secret>,
+    /// How long the whole attempt may take.
+    pub timeout: Duration,
 }
 
 /// What the receiver did.
@@ -64,12 +70,21 @@ pub struct Response {
     pub latency: Duration,
     /// How long the receiver asked us to wait (`Retry-After` on a 429 or 503).
     pub retry_after: Option<Duration>,
+    /// No answer came within the attempt's timeout.
+    pub timed_out: bool,
 }
 
 impl Response {
     /// No request was made, or it got no answer.
     fn unanswered(error: String, started: Instant) -> Self {
-        Response { status: None, error: Some(error), body: None, latency: started.elapsed(), retry_after: None }
+        Response {
+            status: None,
+            error: Some(error),
+            body: None,
+            latency: started.elapsed(),
+            retry_after: None,
+            timed_out: false,
+        }
     }
 }
 
@@ -77,7 +92,8 @@ impl Response {
 pub struct Sender {
     client: reqwest::Client,
     event_type_header: HeaderName,
-    timeout: Duration,
+    /// Names the subscriptions' extra headers may not take.
+    owned_headers: OwnedHeaders,
     connect_timeout: Duration,
     policy: Arc<TargetPolicy>,
     /// With an outbound proxy: the resolver that checks names before they go to the proxy.
@@ -90,12 +106,13 @@ impl Sender {
             DeliveryError::Config(vec![format!("bad event type header {:?}", config.event_type_header)])
         })?;
         let policy = Arc::new(config.target_policy.clone());
-        // Connecting is part of the attempt, so it never gets longer than the whole.
+        // Connecting is part of the attempt, so it never gets longer than the whole (each
+        // request sets its own timeout, at most the longest a subscription may ask for).
         let connect_timeout = config.connect_timeout.min(config.timeout);
         let builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(connect_timeout)
-            .timeout(config.timeout)
+            .timeout(config.timeout.max(config.max_timeout))
             .tcp_nodelay(true);
         let (builder, check_before_proxy) = match &config.outbound_proxy {
             Some(proxy) => {
@@ -105,7 +122,8 @@ impl Sender {
             None => (builder.no_proxy().dns_resolver(Arc::new(GuardedResolver::new(resolver, policy.clone()))), None),
         };
         let client = builder.build().map_err(DeliveryError::HttpClient)?;
-        Ok(Self { client, event_type_header, timeout: config.timeout, connect_timeout, policy, check_before_proxy })
+        let owned_headers = OwnedHeaders::new(&config.secret_header, &config.event_type_header);
+        Ok(Self { client, event_type_header, owned_headers, connect_timeout, policy, check_before_proxy })
     }
 
     /// POSTs the webhook and reads at most [`RESPONSE_BODY_CAP`] bytes of the answer.
@@ -115,10 +133,14 @@ impl Sender {
             Ok(url) => url,
             Err(error) => return Response::unanswered(error, started),
         };
-        let request = self.client.post(url).headers(self.headers(&outgoing)).body(outgoing.body);
+        let timeout = outgoing.timeout;
+        let request = self.client.post(url).headers(self.headers(&outgoing)).timeout(timeout).body(outgoing.body);
         let mut response = match request.send().await {
             Ok(response) => response,
-            Err(e) => return Response::unanswered(self.describe(&e), started),
+            Err(e) => {
+                let unanswered = Response::unanswered(self.describe(&e, timeout), started);
+                return Response { timed_out: e.is_timeout() && !e.is_connect(), ..unanswered };
+            }
         };
         let status = response.status().as_u16();
         let retry_after = retry_after::honoured_for(status)
@@ -127,7 +149,14 @@ impl Sender {
             .and_then(|value| retry_after::parse(&value, SystemTime::now()));
         let body = read_capped(&mut response).await;
         let error = (!response.status().is_success()).then(|| format!("HTTP {status}"));
-        Response { status: Some(status), error, body: Some(body), latency: started.elapsed(), retry_after }
+        Response {
+            status: Some(status),
+            error,
+            body: Some(body),
+            latency: started.elapsed(),
+            retry_after,
+            timed_out: false,
+        }
     }
 
     /// The parsed URL, if the policy lets a request go to it; else why not.
@@ -142,6 +171,20 @@ impl Sender {
 
     fn headers(&self, outgoing: &Outgoing<'_>) -> HeaderMap {
         let mut headers = HeaderMap::new();
+        // The subscription's own first, so that hookline's below win should one slip
+        // through (they are refused when set, but the names owned follow the configuration).
+        for (name, value) in outgoing.headers {
+            if self.owned_headers.owns(name) {
+                continue;
+            }
+            match (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value.expose())) {
+                (Ok(name), Ok(mut value)) => {
+                    value.set_sensitive(true);
+                    headers.insert(name, value);
+                }
+                _ => tracing::warn!(header = name.as_str(), "extra header cannot be sent, left out"),
+            }
+        }
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
         if let Ok(id) = HeaderValue::from_str(&outgoing.webhook_id) {
@@ -178,7 +221,7 @@ impl Sender {
     }
 
     /// A short, stable text for a failed request.
-    fn describe(&self, error: &reqwest::Error) -> String {
+    fn describe(&self, error: &reqwest::Error, timeout: Duration) -> String {
         if let Some(blocked) = causes(error).find_map(|e| e.downcast_ref::<Blocked>()) {
             return blocked.to_string();
         }
@@ -189,7 +232,7 @@ impl Sender {
             return if error.is_connect() {
                 format!("connect timed out after {}", seconds(self.connect_timeout))
             } else {
-                format!("timed out after {}", seconds(self.timeout))
+                format!("timed out after {}", seconds(timeout))
             };
         }
         if let Some(kind) = io_error_kind(error) {
@@ -263,6 +306,36 @@ mod tests {
 
     use super::*;
 
+    static NO_HEADERS: BTreeMap<String, Secret> = BTreeMap::new();
+
+    #[test]
+    fn extra_headers_are_sent_but_never_over_hookline_s_own() {
+        let extra: BTreeMap<String, Secret> = [
+            ("X-Api-Key".to_string(), Secret::new("hunter2")),
+            // Refused when set; a configuration renamed since must still not let it through.
+            ("X-Event-Type".to_string(), Secret::new("forged")),
+            ("Host".to_string(), Secret::new("elsewhere")),
+        ]
+        .into();
+        let outgoing = Outgoing {
+            url: "http://127.0.0.1:1/",
+            webhook_id: "task-1".into(),
+            timestamp: 1,
+            body: Bytes::new(),
+            event_type: Some("order.created"),
+            secrets: Vec::new(),
+            headers: &extra,
+            timeout: Duration::from_secs(1),
+            trace: None,
+        };
+        assert!(!format!("{outgoing:?}").contains("hunter2"), "header values never print");
+        let headers = sender().headers(&outgoing);
+        assert_eq!(headers["x-api-key"], "hunter2");
+        assert!(headers["x-api-key"].is_sensitive());
+        assert_eq!(headers["x-event-type"], "order.created");
+        assert!(!headers.contains_key("host"));
+    }
+
     #[test]
     fn durations_read_naturally() {
         assert_eq!(seconds(Duration::from_secs(10)), "10s");
@@ -286,6 +359,8 @@ mod tests {
             event_type: Some("order.créé"),
             secrets: vec![&secret],
             trace: None,
+            headers: &NO_HEADERS,
+            timeout: Duration::from_secs(1),
         };
         let headers = sender.headers(&outgoing);
         assert_eq!(headers["content-type"], "application/json");
@@ -308,6 +383,8 @@ mod tests {
             event_type: None,
             secrets: vec![&new, &old],
             trace: None,
+            headers: &NO_HEADERS,
+            timeout: Duration::from_secs(1),
         };
         assert!(!format!("{outgoing:?}").contains("new-secret"), "secrets never print");
         let headers = sender().headers(&outgoing);
@@ -329,6 +406,8 @@ mod tests {
             event_type: None,
             secrets: Vec::new(),
             trace: None,
+            headers: &NO_HEADERS,
+            timeout: Duration::from_secs(1),
         };
         let headers = sender.headers(&outgoing);
         assert!(!headers.contains_key("webhook-signature"));
@@ -347,6 +426,8 @@ mod tests {
             event_type: None,
             secrets: Vec::new(),
             trace: TraceContext::from_headers(Some(traceparent.as_bytes()), Some(b"vendor=abc")),
+            headers: &NO_HEADERS,
+            timeout: Duration::from_secs(1),
         };
         let headers = sender().headers(&outgoing);
         assert_eq!(headers["traceparent"], traceparent);

@@ -16,7 +16,12 @@
 //! A retry by hand (the API's `POST /tasks/{id}/retry`, see `hookline_records::retried_by_hand`) is
 //! a `RetryScheduled` of the attempt after the task's last, due at once, in the
 //! shortest tier: it is made like any other, even past `MAX_RETRIES`, and a failure
-//! of it dead-letters the task again.
+//! of it dead-letters the task again. An attempt a replay queued is such a record too,
+//! carrying the replay's mark: it goes to the replay's target URL when it names one
+//! (through the same guard, signed with the subscription's secrets; its answers do
+//! not count towards disabling the subscription), its `AttemptRecorded` names the
+//! replay, and every record that puts it back (a retry, a parked or deferred task)
+//! keeps the mark.
 //!
 //! Safe delivery: webhooks only go to globally reachable addresses (plus the
 //! allowlist). Every name is resolved and every address checked on every connection,
@@ -35,6 +40,13 @@
 //! subscription was re-enabled meanwhile. A task still parked `LOG_RETENTION_HOURS`
 //! after it was accepted is ended as `failed` ("subscription disabled past the
 //! retention"). Nothing is dropped silently.
+//!
+//! Each subscription's delivery settings shape its attempts (see `attempt`): extra
+//! headers, its own timeout (at most `HOOKLINE_MAX_TIMEOUT_SECONDS`), its retry
+//! schedule (every schedule's tiers are consumed, so any it picks is read), a rate
+//! limit (requests spaced, see `pace`: a task whose turn is far off is deferred,
+//! unattempted, to a tier due at its turn) and its in-flight bound: a fixed
+//! `max_in_flight`, or by default adaptive concurrency (see `limiter`, `gates`).
 //!
 //! Guarantees: at least once — a record's offset is committed only once its outcome
 //! and those of every record before it are durable, so a crash repeats attempts and
@@ -77,18 +89,21 @@ mod error;
 mod gates;
 mod guard;
 mod http;
+mod lag;
+mod limiter;
 mod lines;
 mod metrics;
 mod offsets;
 mod outcome;
 mod overdue;
+mod pace;
 mod retry_after;
 mod schedule;
 mod source;
 mod started;
 
 pub use attempt::DISABLED_PAST_RETENTION;
-pub use config::{groups, sources, topics, DeliveryConfig, InvalidProxy, OutboundProxy};
+pub use config::{groups, sources, topics, DeliveryConfig, InvalidProxy, OutboundProxy, DEFAULT_MAX_TIMEOUT};
 pub use disable::{DisablePolicy, DEFAULT_DISABLE_AFTER_ATTEMPTS, DEFAULT_DISABLE_AFTER_FAILING};
 pub use error::DeliveryError;
 pub use guard::{HostResolver, Lookup, SystemResolver};
@@ -103,8 +118,10 @@ use drain::Deferral;
 use gates::Gates;
 use hookline_quarantine::SetAside;
 use http::Sender;
+use lag::SchedulingLag;
 use lines::Lines;
 use metrics::DeliveryMetrics;
+use pace::Pacer;
 use source::{SourceLoop, SourceSettings};
 
 /// What the delivery role runs on.
@@ -120,19 +137,33 @@ pub struct DeliveryDeps {
 }
 
 /// Delivers until `shutdown` is cancelled, then stops taking records, lets in-flight
-/// attempts finish (up to `shutdown_grace`), commits what is done and returns.
+/// attempts finish (up to `shutdown_grace`), puts the tasks still waiting in their
+/// lines back in the shortest tier, commits what is done and returns.
 /// Returns an error when the settings are invalid or the log fails for good.
 pub async fn run(config: DeliveryConfig, deps: DeliveryDeps, shutdown: CancellationToken) -> Result<(), DeliveryError> {
     let problems = config.problems();
     if !problems.is_empty() {
         return Err(DeliveryError::Config(problems));
     }
+    let schedules = config.schedules();
+    let lag = SchedulingLag::default();
+    let gates = Gates::new(
+        config.max_in_flight,
+        config.max_in_flight_per_subscription,
+        deps.directory.in_flight_limits(),
+        lag.clone(),
+    );
+    deps.metrics.register(gates.limits_histogram());
     let attempter = Arc::new(Attempter {
         sender: Sender::new(&config, deps.resolver)?,
         log: deps.log.clone(),
         directory: deps.directory,
-        gates: Gates::new(config.max_in_flight, config.max_in_flight_per_subscription),
+        gates,
         retry: config.retry.clone(),
+        schedules: schedules.clone(),
+        timeout: config.timeout,
+        max_timeout: config.max_timeout,
+        pacer: std::sync::Mutex::new(Pacer::default()),
         jitter: config.retry_jitter,
         lookup_patience: config.timeout,
         metrics: DeliveryMetrics::new(&deps.metrics),
@@ -152,10 +183,11 @@ pub async fn run(config: DeliveryConfig, deps: DeliveryDeps, shutdown: Cancellat
         longest_wait,
         held_limit: config.held_limit(),
         shutdown_grace: config.shutdown_grace,
-        longest_retry_delay: config.retry.max_delay(),
+        longest_retry_delay: schedules.max_delay(),
     };
     let mut sources = vec![(topic_names::DELIVERIES.to_string(), settings(SourceKind::FirstAttempts, Duration::ZERO))];
-    for delay in config.retry.tier_delays() {
+    // Every schedule's tiers: a subscription may follow any of them.
+    for delay in schedules.tier_delays() {
         sources.push((topic_names::retry_tier(delay.as_secs()), settings(SourceKind::RetryTier, delay)));
     }
 
@@ -172,6 +204,7 @@ pub async fn run(config: DeliveryConfig, deps: DeliveryDeps, shutdown: Cancellat
 
     // A fatal error in one source stops the others too.
     let stop = shutdown.child_token();
+    tokio::spawn(lag.probe(stop.clone()));
     let mut running = JoinSet::new();
     for (topic, settings, consumer) in consumers {
         let source = SourceLoop::new(settings, consumer, deps.log.clone(), attempter.clone(), stop.clone(), &topic);

@@ -1,11 +1,20 @@
 //! The delivery role's metrics. Labels are bounded: attempt outcomes, status classes,
-//! dead-letter causes, and source topics (deliveries plus the configured retry tiers).
+//! dead-letter causes, source topics (deliveries plus the configured retry tiers), and
+//! the subscriptions of dead letters, at most [`DEAD_LETTER_SUBSCRIPTIONS`] of them.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use hookline_domain::Outcome;
-use hookline_metrics::{Counter, Family, Gauge, Histogram, Registry, LATENCY_BUCKETS};
+use hookline_domain::{Outcome, SubscriptionId};
+use hookline_metrics::{CappedCounters, Counter, Family, Gauge, Histogram, Registry, LATENCY_BUCKETS};
+
+/// How many subscriptions get a dead-letter series of their own: the first ones to
+/// dead-letter a task since the process started. Later ones count under
+/// [`OTHER_SUBSCRIPTIONS`].
+pub(crate) const DEAD_LETTER_SUBSCRIPTIONS: usize = 50;
+/// The `subscription_id` label of the dead letters of every subscription past the first
+/// [`DEAD_LETTER_SUBSCRIPTIONS`] (never a subscription id: those are UUIDs).
+pub(crate) const OTHER_SUBSCRIPTIONS: &str = "other";
 
 /// Why a record went to the dead-letter topic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,10 +72,12 @@ pub(crate) struct DeliveryMetrics {
     latency: Arc<Histogram>,
     in_flight: Arc<Gauge>,
     dead_letters: Arc<Family<Counter>>,
+    dead_letters_by_subscription: CappedCounters,
     held: Arc<Family<Gauge>>,
     overdue: Arc<Family<Gauge>>,
     duplicates: Arc<Counter>,
     turns: Arc<Family<Counter>>,
+    rate_deferred: Arc<Counter>,
 }
 
 impl DeliveryMetrics {
@@ -91,6 +102,19 @@ impl DeliveryMetrics {
                 "Records written to hookline.dlq, by cause (exhausted, permanent, undecodable).",
                 &["cause"],
             ),
+            dead_letters_by_subscription: CappedCounters::new(
+                registry.counter_family(
+                    "hookline_delivery_dead_letters_by_subscription_total",
+                    &format!(
+                        "Tasks dead-lettered (every attempt failed, or none could succeed), by subscription: the \
+                         first {DEAD_LETTER_SUBSCRIPTIONS} subscriptions to dead-letter since the process started, \
+                         the rest under \"{OTHER_SUBSCRIPTIONS}\"."
+                    ),
+                    &["subscription_id"],
+                ),
+                DEAD_LETTER_SUBSCRIPTIONS,
+                OTHER_SUBSCRIPTIONS,
+            ),
             held: registry.gauge_family(
                 "hookline_delivery_held_records",
                 "Records a source has polled and not finished: waiting until due, waiting for a slot, or in flight.",
@@ -110,22 +134,33 @@ impl DeliveryMetrics {
                 "First attempts of keyed tasks of subscriptions ordered by key, by what their wait for their turn came to (went, deferred, ended).",
                 &["result"],
             ),
+            rate_deferred: registry.counter(
+                "hookline_delivery_rate_deferred_total",
+                "Tasks put back in a retry tier, unattempted, until their turn under their subscription's rate limit.",
+            ),
         }
     }
 
-    pub fn attempt_settled(&self, tally: AttemptTally) {
+    /// Counts an attempt of a task of `subscription` whose outcome is durable.
+    pub fn attempt_settled(&self, subscription: SubscriptionId, tally: AttemptTally) {
         self.attempts.with(&[tally.outcome.as_str(), status_class(tally.http_status)]).inc();
         if let Some(cause) = tally.dead_letter {
             self.dead_lettered(cause);
+            self.dead_letters_by_subscription.inc(&subscription.to_string());
         }
     }
 
+    /// A record dead-lettered, by cause only: an undecodable one names no subscription.
     pub fn dead_lettered(&self, cause: DeadLetterCause) {
         self.dead_letters.with(&[cause.as_str()]).inc();
     }
 
     pub fn turn(&self, result: TurnResult) {
         self.turns.with(&[result.as_str()]).inc();
+    }
+
+    pub fn rate_deferred(&self) {
+        self.rate_deferred.inc();
     }
 
     pub fn duplicate_skipped(&self) {
@@ -197,5 +232,23 @@ mod tests {
         drop(first);
         drop(second);
         assert_eq!(metrics.in_flight.get(), 0);
+    }
+
+    #[test]
+    fn dead_letters_are_counted_by_subscription_and_attempts_that_go_on_are_not() {
+        let registry = Registry::new();
+        let metrics = DeliveryMetrics::new(&registry);
+        let (sub, other) = (SubscriptionId::new(), SubscriptionId::new());
+        let tally =
+            |dead_letter| AttemptTally { outcome: Outcome::PermanentlyFailed, http_status: Some(500), dead_letter };
+        metrics.attempt_settled(sub, tally(Some(DeadLetterCause::Exhausted)));
+        metrics.attempt_settled(sub, tally(Some(DeadLetterCause::Permanent)));
+        metrics.attempt_settled(other, tally(None));
+        metrics.dead_lettered(DeadLetterCause::Undecodable);
+        let text = registry.render();
+        let by_subscription = "hookline_delivery_dead_letters_by_subscription_total";
+        assert!(text.contains(&format!("{by_subscription}{{subscription_id=\"{sub}\"}} 2\n")), "{text}");
+        assert!(!text.contains(&other.to_string()), "{text}");
+        assert!(text.contains(&format!("{by_subscription}{{subscription_id=\"other\"}} 0\n")), "{text}");
     }
 }

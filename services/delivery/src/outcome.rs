@@ -12,7 +12,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use hookline_domain::retry::{Jitter, NextStep};
-use hookline_domain::{topics, AttemptRecorded, Outcome, RetryPolicy, RetryScheduled, TaskAccepted, TaskDeadLettered};
+use hookline_domain::{
+    topics, AttemptRecorded, Outcome, ReplayMark, RetryPolicy, RetryScheduled, RetrySchedules, TaskAccepted,
+    TaskDeadLettered,
+};
 use hookline_log::{NewRecord, Record};
 use hookline_records::{event_record, put_back};
 
@@ -71,11 +74,14 @@ impl AttemptReport {
     }
 }
 
-/// The records to append for attempt `attempt` of `task`, made at `attempted_at`.
+/// The records to append for attempt `attempt` of `task`, made at `attempted_at`. An
+/// attempt a replay queued (`replay`) is recorded with the replay's id, and its retry
+/// carries the mark on.
 pub fn outcome_records(
     backoff: Backoff<'_>,
     task: &TaskAccepted,
     attempt: u32,
+    replay: Option<&ReplayMark>,
     attempted_at: DateTime<Utc>,
     report: AttemptReport,
 ) -> Vec<NewRecord> {
@@ -94,7 +100,7 @@ pub fn outcome_records(
                 .ok()
                 .and_then(|delta| attempted_at.checked_add_signed(delta))
                 .unwrap_or(DateTime::<Utc>::MAX_UTC);
-            let retry = RetryScheduled { task: task.clone(), attempt: next_attempt, due_at, replay: None };
+            let retry = RetryScheduled { task: task.clone(), attempt: next_attempt, due_at, replay: replay.cloned() };
             (
                 Outcome::FailedAttempt,
                 Some(due_at),
@@ -128,7 +134,7 @@ pub fn outcome_records(
         next_attempt_at,
         task_accepted_at: task.accepted_at,
         event_type: task.event_type.clone(),
-        replay_id: None,
+        replay_id: replay.map(|mark| mark.replay_id),
     };
     let mut records = vec![event_record(topics::ATTEMPTS, subscription, AttemptRecorded::KIND, &attempt_event)];
     records.extend(follow_up);
@@ -136,30 +142,56 @@ pub fn outcome_records(
 }
 
 /// The record that puts a retry whose due time is beyond its tier's delay back in the
-/// tier for what is left of its wait (at `now`), unchanged otherwise. `None` when the
-/// policy has no tiers.
-pub fn rescheduled(policy: &RetryPolicy, work: &Work, now: DateTime<Utc>) -> Option<NewRecord> {
+/// tier for what is left of its wait (at `now`), unchanged otherwise: the tier, of any
+/// schedule's, that holds what is left. `None` when there are no tiers.
+pub fn rescheduled(schedules: &RetrySchedules, work: &Work, now: DateTime<Utc>) -> Option<NewRecord> {
     let due_at = work.due_at?;
-    let left = (due_at - now).to_std().unwrap_or_default();
-    let tier = policy.tier_for(left)?;
-    let retry = RetryScheduled { task: work.task.clone(), attempt: work.attempt, due_at, replay: None };
-    Some(event_record(&tier, work.task.subscription_id, RetryScheduled::KIND, &retry))
+    deferred_until(schedules, &work.task, work.attempt, work.replay.as_ref(), due_at, now)
+}
+
+/// The record that keeps `task`'s `attempt`, not yet made (with its replay's mark, if any), waiting in the log until
+/// `due_at` (a rate limit's turn, or what is left of a long wait): in the tier, of any
+/// schedule's, that holds the wait from `now`. `None` when there are no tiers.
+pub fn deferred_until(
+    schedules: &RetrySchedules,
+    task: &TaskAccepted,
+    attempt: u32,
+    replay: Option<&ReplayMark>,
+    due_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<NewRecord> {
+    let tier = schedules.tier_for((due_at - now).to_std().unwrap_or_default())?;
+    let retry = RetryScheduled { task: task.clone(), attempt, due_at, replay: replay.cloned() };
+    Some(event_record(&tier, task.subscription_id, RetryScheduled::KIND, &retry))
 }
 
 /// The record that parks `task` while its subscription is disabled: the same attempt,
 /// due after the longest tier's delay from `now`, in that tier — so it comes round
 /// again, and is attempted then if the subscription was enabled meanwhile. `None`
-/// when the policy has no tiers.
-pub fn parked(policy: &RetryPolicy, task: &TaskAccepted, attempt: u32, now: DateTime<Utc>) -> Option<NewRecord> {
-    put_back(*policy.tier_delays().last()?, task, attempt, now)
+/// when the policy has no tiers. A replay's attempt keeps its mark.
+pub fn parked(
+    policy: &RetryPolicy,
+    task: &TaskAccepted,
+    attempt: u32,
+    replay: Option<&ReplayMark>,
+    now: DateTime<Utc>,
+) -> Option<NewRecord> {
+    put_back(*policy.tier_delays().last()?, task, attempt, replay, now)
 }
 
 /// The record that defers `task` while its subscription has a long line of attempts
 /// running and waiting that drains slowly: the same attempt, in the shortest tier, so
 /// that the slow subscription's backlog waits in the log rather than in this worker's
 /// memory, where it would stop the consumer from reading records for everyone else.
-pub fn deferred(policy: &RetryPolicy, task: &TaskAccepted, attempt: u32, now: DateTime<Utc>) -> Option<NewRecord> {
-    put_back(*policy.tier_delays().first()?, task, attempt, now)
+/// A replay's attempt keeps its mark.
+pub fn deferred(
+    policy: &RetryPolicy,
+    task: &TaskAccepted,
+    attempt: u32,
+    replay: Option<&ReplayMark>,
+    now: DateTime<Utc>,
+) -> Option<NewRecord> {
+    put_back(*policy.tier_delays().first()?, task, attempt, replay, now)
 }
 
 /// A copy of a record that cannot be decoded, for the DLQ, with the reason in a header.
@@ -215,6 +247,7 @@ mod tests {
             body: Some(String::new()),
             latency: Duration::from_millis(5),
             retry_after,
+            timed_out: false,
         })
     }
 
@@ -234,7 +267,7 @@ mod tests {
             permanent: false,
             retry_after: None,
         };
-        let records = outcome_records(on_schedule(&policy()), &task, 1, now, report);
+        let records = outcome_records(on_schedule(&policy()), &task, 1, None, now, report);
         assert_eq!(records.len(), 1);
         assert_eq!(records[0].topic, topics::ATTEMPTS);
         assert_eq!(records[0].key, task.subscription_id.to_string().into_bytes());
@@ -250,7 +283,7 @@ mod tests {
     fn failure_with_attempts_left_schedules_the_next_in_its_tier() {
         let task = task();
         let now = Utc::now();
-        let records = outcome_records(on_schedule(&policy()), &task, 2, now, failed("HTTP 500"));
+        let records = outcome_records(on_schedule(&policy()), &task, 2, None, now, failed("HTTP 500"));
         assert_eq!(records.len(), 2);
         let attempt: AttemptRecorded = decode(&records[0]);
         assert_eq!(attempt.outcome, Outcome::FailedAttempt);
@@ -266,7 +299,7 @@ mod tests {
     #[test]
     fn last_failure_dead_letters_the_task() {
         let task = task();
-        let records = outcome_records(on_schedule(&policy()), &task, 3, Utc::now(), failed("HTTP 503"));
+        let records = outcome_records(on_schedule(&policy()), &task, 3, None, Utc::now(), failed("HTTP 503"));
         let attempt: AttemptRecorded = decode(&records[0]);
         assert_eq!(attempt.outcome, Outcome::PermanentlyFailed);
         assert_eq!(records[1].topic, topics::DLQ);
@@ -281,6 +314,7 @@ mod tests {
             on_schedule(&policy()),
             &task(),
             1,
+            None,
             Utc::now(),
             AttemptReport::without_request("subscription deleted", true),
         );
@@ -292,7 +326,7 @@ mod tests {
 
     #[test]
     fn gone_ends_the_task_after_one_attempt() {
-        let records = outcome_records(on_schedule(&policy()), &task(), 1, Utc::now(), answered(410, None));
+        let records = outcome_records(on_schedule(&policy()), &task(), 1, None, Utc::now(), answered(410, None));
         let attempt: AttemptRecorded = decode(&records[0]);
         assert_eq!(attempt.outcome, Outcome::PermanentlyFailed);
         assert_eq!(attempt.http_status, Some(410));
@@ -305,13 +339,19 @@ mod tests {
         let now = Utc::now();
         let policy = policy();
         let records =
-            outcome_records(on_schedule(&policy), &task(), 1, now, answered(429, Some(Duration::from_secs(25))));
+            outcome_records(on_schedule(&policy), &task(), 1, None, now, answered(429, Some(Duration::from_secs(25))));
         assert_eq!(records[1].topic, "hookline.retry.30s");
         let retry: RetryScheduled = decode(&records[1]);
         assert_eq!(retry.due_at, now + TimeDelta::seconds(25));
         // Beyond MAX_RETRY_DELAY_SECONDS: capped, in the longest tier.
-        let records =
-            outcome_records(on_schedule(&policy), &task(), 1, now, answered(503, Some(Duration::from_secs(7200))));
+        let records = outcome_records(
+            on_schedule(&policy),
+            &task(),
+            1,
+            None,
+            now,
+            answered(503, Some(Duration::from_secs(7200))),
+        );
         assert_eq!(records[1].topic, "hookline.retry.30s");
         let retry: RetryScheduled = decode(&records[1]);
         assert_eq!(retry.due_at, now + TimeDelta::seconds(900));
@@ -322,7 +362,7 @@ mod tests {
         let now = Utc::now();
         let policy = policy();
         let backoff = Backoff { policy: &policy, jitter: Jitter::new(0.2).unwrap(), draw: 1.0 };
-        let records = outcome_records(backoff, &task(), 1, now, failed("HTTP 500"));
+        let records = outcome_records(backoff, &task(), 1, None, now, failed("HTTP 500"));
         assert_eq!(records[1].topic, "hookline.retry.10s");
         let retry: RetryScheduled = decode(&records[1]);
         assert_eq!(retry.due_at, now + TimeDelta::seconds(8));
@@ -332,31 +372,35 @@ mod tests {
     fn a_retry_due_beyond_its_tier_goes_back_in_the_tier_for_what_is_left() {
         let now = Utc::now();
         let task = task();
-        let work = Work { task: task.clone(), attempt: 2, due_at: Some(now + TimeDelta::seconds(500)) };
-        let record = rescheduled(&policy(), &work, now).expect("a tier holds it");
-        assert_eq!(record.topic, "hookline.retry.30s");
+        let work = Work { task: task.clone(), attempt: 2, due_at: Some(now + TimeDelta::seconds(500)), replay: None };
+        let schedules = RetrySchedules::new(policy());
+        let record = rescheduled(&schedules, &work, now).expect("a tier holds it");
+        // Beyond the configured schedule's tiers, the production preset's hold it.
+        assert_eq!(record.topic, "hookline.retry.1800s");
         assert_eq!(record.key, task.subscription_id.to_string().into_bytes());
         let retry: RetryScheduled = decode(&record);
         assert_eq!((retry.attempt, retry.due_at), (2, now + TimeDelta::seconds(500)));
         let soon = Work { due_at: Some(now + TimeDelta::seconds(4)), ..work };
-        assert_eq!(rescheduled(&policy(), &soon, now).expect("a tier holds it").topic, "hookline.retry.10s");
+        assert_eq!(rescheduled(&schedules, &soon, now).expect("a tier holds it").topic, "hookline.retry.5s");
+        let later = Work { due_at: Some(now + TimeDelta::seconds(25)), ..soon };
+        assert_eq!(rescheduled(&schedules, &later, now).expect("a tier holds it").topic, "hookline.retry.30s");
     }
 
     #[test]
     fn a_parked_task_waits_in_the_longest_tier_for_the_same_attempt() {
         let (now, task) = (Utc::now(), task());
-        let record = parked(&policy(), &task, 1, now).expect("the policy has tiers");
+        let record = parked(&policy(), &task, 1, None, now).expect("the policy has tiers");
         assert_eq!(record.topic, "hookline.retry.30s");
         let retry: RetryScheduled = decode(&record);
         assert_eq!((retry.attempt, retry.due_at), (1, now + TimeDelta::seconds(30)));
-        assert_eq!(parked(&RetryPolicy { max_attempts: 1, ..policy() }, &task, 1, now), None);
+        assert_eq!(parked(&RetryPolicy { max_attempts: 1, ..policy() }, &task, 1, None, now), None);
     }
 
     #[test]
     fn an_attempt_past_the_last_scheduled_one_ends_the_task_either_way() {
         // The policy gives 3 attempts: attempt 4 is a retry by hand.
         let task = task();
-        let records = outcome_records(on_schedule(&policy()), &task, 4, Utc::now(), failed("HTTP 500"));
+        let records = outcome_records(on_schedule(&policy()), &task, 4, None, Utc::now(), failed("HTTP 500"));
         let attempt: AttemptRecorded = decode(&records[0]);
         assert_eq!((attempt.attempt_number, attempt.outcome), (4, Outcome::PermanentlyFailed));
         assert_eq!(records[1].topic, topics::DLQ);
@@ -370,9 +414,34 @@ mod tests {
             permanent: false,
             retry_after: None,
         };
-        let records = outcome_records(on_schedule(&policy()), &task, 4, Utc::now(), ok);
+        let records = outcome_records(on_schedule(&policy()), &task, 4, None, Utc::now(), ok);
         assert_eq!(records.len(), 1);
         assert_eq!(decode::<AttemptRecorded>(&records[0]).outcome, Outcome::Success);
+    }
+
+    #[test]
+    fn a_replayed_attempt_names_its_replay_and_its_retries_keep_the_mark() {
+        let (task, now) = (task(), Utc::now());
+        let mark = ReplayMark {
+            replay_id: hookline_domain::ReplayId::new(),
+            target_url: Some("https://elsewhere.example/hook".into()),
+        };
+        let records = outcome_records(on_schedule(&policy()), &task, 1, Some(&mark), now, failed("HTTP 500"));
+        let attempt: AttemptRecorded = decode(&records[0]);
+        assert_eq!(attempt.replay_id, Some(mark.replay_id));
+        let retry: RetryScheduled = decode(&records[1]);
+        assert_eq!(retry.replay.as_ref(), Some(&mark));
+        let last = outcome_records(on_schedule(&policy()), &task, 3, Some(&mark), now, failed("HTTP 500"));
+        assert_eq!(decode::<AttemptRecorded>(&last[0]).replay_id, Some(mark.replay_id));
+        assert_eq!(last[1].topic, topics::DLQ, "a dead letter needs no mark");
+
+        let parked: RetryScheduled = decode(&parked(&policy(), &task, 2, Some(&mark), now).unwrap());
+        assert_eq!(parked.replay.as_ref(), Some(&mark));
+        let deferred: RetryScheduled = decode(&deferred(&policy(), &task, 2, Some(&mark), now).unwrap());
+        assert_eq!(deferred.replay.as_ref(), Some(&mark));
+        let work = Work { task, attempt: 2, due_at: Some(now + TimeDelta::seconds(500)), replay: Some(mark.clone()) };
+        let again: RetryScheduled = decode(&rescheduled(&RetrySchedules::new(policy()), &work, now).unwrap());
+        assert_eq!(again.replay, Some(mark));
     }
 
     #[test]

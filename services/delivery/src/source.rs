@@ -43,6 +43,9 @@ const POLL_RETRY_AFTER: Duration = Duration::from_millis(500);
 /// clocks of different instances differ a little.
 const CLOCK_TOLERANCE: Duration = Duration::from_secs(1);
 
+/// A poll of the source's consumer, under way.
+type Polling = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<Record>, LogError>> + Send>>;
+
 /// A record waiting in the due schedule.
 struct Pending {
     tp: TopicPartition,
@@ -135,16 +138,27 @@ impl SourceLoop {
         let stop = self.stop.clone();
         let mut commit_tick = tokio::time::interval(COMMIT_EVERY);
         commit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The poll under way, kept across turns of the loop: dropped each time another
+        // event came first (a commit every 200 ms), a poll of an idle partition would never
+        // return, and never say that the partition is idle (its lag on /metrics).
+        let mut polling: Option<Polling> = None;
         let outcome = loop {
             let wakeup = self.schedule.next_wakeup();
             let can_poll = self.held < self.settings.held_limit && Instant::now() >= self.poll_after;
-            let batch = (self.settings.held_limit - self.held.min(self.settings.held_limit)).min(POLL_BATCH);
+            if polling.is_none() && can_poll {
+                let batch = (self.settings.held_limit - self.held.min(self.settings.held_limit)).min(POLL_BATCH);
+                let consumer = self.consumer.clone();
+                polling = Some(Box::pin(async move { consumer.poll(batch, POLL_WAIT).await }));
+            }
             let step = tokio::select! {
                 _ = stop.cancelled() => break Ok(()),
                 Some(joined) = self.tasks.join_next() => self.settle(joined),
                 _ = sleep_until(wakeup) => self.release_due(),
                 _ = commit_tick.tick() => self.tick().await,
-                polled = self.consumer.poll(batch, POLL_WAIT), if can_poll => self.take(polled),
+                polled = async { polling.as_mut().expect("polled only while a poll is under way").await }, if polling.is_some() => {
+                    polling = None;
+                    self.take(polled)
+                }
             };
             self.show_gauges();
             if let Err(e) = step {
@@ -239,7 +253,7 @@ impl SourceLoop {
             overdue.dispatched(&pending.tp, pending.offset, due);
         }
         if pending.reschedule {
-            if let Some(record) = rescheduled(&self.attempter.retry, &pending.work, Utc::now()) {
+            if let Some(record) = rescheduled(&self.attempter.schedules, &pending.work, Utc::now()) {
                 tracing::debug!(task_id = %pending.work.task.task_id, topic = record.topic, "retry put back in a tier");
                 let log = self.log.clone();
                 self.tasks.spawn(async move {

@@ -6,6 +6,7 @@
 //! crate builds on these types, and the JSON Schemas under `schemas/events/`
 //! describe exactly what `serde` makes of them.
 
+pub mod delivery_settings;
 pub mod event_types;
 pub mod events;
 pub mod ids;
@@ -25,6 +26,7 @@ pub mod topics;
 pub mod trace;
 pub mod versions;
 
+pub use delivery_settings::{DeliverySettings, RetrySchedules, ScheduleChoice};
 pub use events::{
     AttemptRecorded, EventAccepted, Outcome, RetryScheduled, SubscriptionEvent, TaskAccepted, TaskDeadLettered,
 };

@@ -169,6 +169,16 @@ impl RoutingIndex {
         found.into_iter().collect()
     }
 
+    /// The enabled subscriptions of `tenant`, whatever they want, in id order.
+    pub fn enabled(&self, tenant: &TenantId) -> Vec<SubscriptionId> {
+        let Some(routes) = self.tenants.get(tenant) else { return Vec::new() };
+        let mut found: BTreeSet<SubscriptionId> = routes.everything.clone();
+        for set in routes.exact.values().chain(routes.prefixes.values()) {
+            found.extend(set.iter().copied());
+        }
+        found.into_iter().collect()
+    }
+
     /// The tenant that owns (or owned) a subscription the index has seen.
     pub fn owner(&self, id: SubscriptionId) -> Option<&TenantId> {
         self.subscriptions.get(&id).map(|entry| &entry.tenant)
@@ -230,6 +240,9 @@ mod tests {
         assert_eq!(index.matching(&t("nobody"), "order.created"), Vec::<SubscriptionId>::new());
         assert_eq!(index.owner(invoices.id), Some(&t("acme")));
         assert_eq!(index.live_count(&t("acme")), 4);
+        let mut enabled = vec![exact.id, prefix.id, invoices.id, everything.id];
+        enabled.sort();
+        assert_eq!(index.enabled(&t("acme")), enabled, "each once, whatever it wants");
     }
 
     #[test]
@@ -249,6 +262,7 @@ mod tests {
         let disabled = moved.next_version(uuid::Uuid::new_v4()).disabled("by user", Utc::now());
         assert!(index.apply(&SubscriptionEvent::SubscriptionUpdated { subscription: disabled.clone() }));
         assert!(index.matching(&t("acme"), "invoice.paid").is_empty());
+        assert!(index.enabled(&t("acme")).is_empty(), "a disabled subscription is not enabled");
         assert_eq!(index.live_count(&t("acme")), 1);
         let deleted = SubscriptionEvent::SubscriptionDeleted {
             id: s.id,

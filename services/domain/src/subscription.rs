@@ -6,6 +6,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::delivery_settings::DeliverySettings;
 use crate::event_types::{self, EventTypePattern};
 use crate::ids::SubscriptionId;
 use crate::limits::{MAX_EVENT_TYPE_LEN, MAX_SECRET_LEN, MAX_URL_LEN};
@@ -86,6 +87,11 @@ pub struct Subscription {
     /// it existed, and left out while it is the default: unordered.
     #[serde(default, skip_serializing_if = "OrderingMode::is_none")]
     pub ordering: OrderingMode,
+    /// How its webhooks are delivered where the receiver needs other than the defaults
+    /// (see [`crate::delivery_settings`]). Absent in events written before it existed,
+    /// and while every setting is the default.
+    #[serde(default, skip_serializing_if = "DeliverySettings::is_default")]
+    pub delivery: DeliverySettings,
 }
 
 fn enabled_by_default() -> bool {
@@ -111,6 +117,7 @@ impl Subscription {
             version: 1,
             write_id: None,
             ordering: OrderingMode::None,
+            delivery: DeliverySettings::default(),
         }
     }
 

@@ -13,8 +13,8 @@ use hookline_domain::replay::{
 };
 use hookline_domain::tenant::{Tenant, TenantEvent, TenantId, TenantLimits, TenantToken, TokenId};
 use hookline_domain::{
-    EventId, OperationalData, OperationalEvent, OrderingMode, ReplayId, Secret, Subscription, SubscriptionId, TaskId,
-    TraceContext,
+    DeliverySettings, EventId, OperationalData, OperationalEvent, OrderingMode, ReplayId, ScheduleChoice, Secret,
+    Subscription, SubscriptionId, TaskId, TraceContext,
 };
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -71,6 +71,17 @@ fn subscription(secret: Option<&str>) -> Subscription {
         version: 3,
         write_id: secret.map(|_| uuid::Uuid::new_v4()),
         ordering: if secret.is_some() { OrderingMode::Key } else { OrderingMode::None },
+        // Every delivery setting, or none.
+        delivery: match secret {
+            Some(_) => DeliverySettings {
+                headers: [("X-Api-Key".to_string(), Secret::new("hlenc:v1:AAAA"))].into(),
+                timeout_ms: Some(1000),
+                retry_schedule: Some(ScheduleChoice::Delays(vec![5, 300])),
+                rate_limit_per_second: Some(5),
+                max_in_flight: Some(8),
+            },
+            None => DeliverySettings::default(),
+        },
     }
     .with_patterns(patterns)
 }
@@ -119,6 +130,11 @@ fn subscription_events_match_their_schema() {
             &SubscriptionEvent::SubscriptionUpdated { subscription: subscription(secret) },
         );
     }
+    // A schedule named rather than listed.
+    let mut named = subscription(Some("s3cret"));
+    named.delivery.retry_schedule =
+        Some(ScheduleChoice::Named(hookline_domain::delivery_settings::NamedSchedule::Production));
+    assert_valid("SubscriptionEvent.json", &SubscriptionEvent::SubscriptionUpdated { subscription: named });
     // Events written before `enabled` existed still validate.
     let mut old =
         serde_json::to_value(SubscriptionEvent::SubscriptionCreated { subscription: subscription(None) }).unwrap();

@@ -35,7 +35,7 @@ pub fn delivery_record(data: &[u8]) {
 
     let again = decode_work(kind, &record(topics::DELIVERIES, work_record_value(kind, &work)))
         .unwrap_or_else(|e| panic!("re-encoded work does not decode: {e}"));
-    assert_eq!((again.attempt, again.due_at), (work.attempt, work.due_at));
+    assert_eq!((again.attempt, again.due_at, &again.replay), (work.attempt, work.due_at, &work.replay));
     assert_eq!(serialize(&again.task), serialize(&work.task));
 }
 
@@ -43,9 +43,12 @@ pub fn delivery_record(data: &[u8]) {
 fn work_record_value(kind: SourceKind, work: &Work) -> Vec<u8> {
     match (kind, work.due_at) {
         (SourceKind::FirstAttempts, _) => serialize(&work.task),
-        (SourceKind::RetryTier, Some(due_at)) => {
-            serialize(&RetryScheduled { task: work.task.clone(), attempt: work.attempt, due_at, replay: None })
-        }
+        (SourceKind::RetryTier, Some(due_at)) => serialize(&RetryScheduled {
+            task: work.task.clone(),
+            attempt: work.attempt,
+            due_at,
+            replay: work.replay.clone(),
+        }),
         (SourceKind::RetryTier, None) => panic!("a retry decoded without a due time"),
     }
 }

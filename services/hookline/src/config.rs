@@ -127,6 +127,11 @@ pub struct Settings {
     #[arg(long, env = "DELIVERY_TIMEOUT_SECONDS", default_value_t = 10.0, help_heading = heading::DELIVERY)]
     pub delivery_timeout_seconds: f64,
 
+    /// The longest per-attempt timeout a subscription may set (`timeout_ms`), in seconds
+    /// (more than 0).
+    #[arg(long, env = "HOOKLINE_MAX_TIMEOUT_SECONDS", default_value_t = 60.0, help_heading = heading::DELIVERY)]
+    pub max_timeout_seconds: f64,
+
     /// How long tasks, attempts and events stay visible in the views after their last
     /// activity, in hours (fractions allowed, more than 0); also how long an
     /// idempotency key is remembered and a disabled subscription's tasks wait.
@@ -382,6 +387,8 @@ pub enum Role {
     /// Sends hookline's own decisions to the operator and the tenants; gathers dead
     /// letters into `hookline.task.exhausted`.
     Operational,
+    /// Sends again, paced, the tasks each replay selects (one process at a time).
+    Replay,
 }
 
 impl Settings {
@@ -439,6 +446,7 @@ pub struct Checked {
     pub target_policy: TargetPolicy,
     pub outbound_proxy: Option<OutboundProxy>,
     pub delivery_timeout: Duration,
+    pub max_timeout: Duration,
     pub retention: Duration,
     pub purge_interval: Duration,
     pub topic_retention: Duration,
@@ -492,6 +500,7 @@ impl Settings {
             Some(proxy) => OutboundProxy::parse(proxy).map_err(|e| problems.push(e.to_string())).ok(),
         };
         let delivery_timeout = seconds("DELIVERY_TIMEOUT_SECONDS", self.delivery_timeout_seconds, &mut problems);
+        let max_timeout = seconds("HOOKLINE_MAX_TIMEOUT_SECONDS", self.max_timeout_seconds, &mut problems);
         let retention = seconds("LOG_RETENTION_HOURS", self.log_retention_hours * 3600.0, &mut problems);
         let purge_interval = seconds("HOOKLINE_PURGE_INTERVAL_SECONDS", self.purge_interval_seconds, &mut problems);
         let topic_retention = match self.topic_retention_hours {
@@ -566,6 +575,7 @@ impl Settings {
             target_policy,
             outbound_proxy,
             delivery_timeout,
+            max_timeout,
             retention,
             purge_interval,
             topic_retention,

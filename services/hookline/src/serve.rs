@@ -14,6 +14,7 @@ use hookline_metrics::{ConsumerBook, ConsumerLag, DataDisk, ObservedLog, Process
 use hookline_operational::{OperationalConfig, OperationalDeps};
 use hookline_overview::{BacklogSource, Overview, OverviewConfig, BACKLOG_EVERY};
 use hookline_projector::{ProjectorConfig, ProjectorDeps};
+use hookline_replay::{ReplayConfig, ReplayDeps};
 use hookline_routing::Directory;
 use tokio_util::sync::CancellationToken;
 
@@ -85,10 +86,12 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             target_policy: checked.target_policy.clone(),
             outbound_proxy: checked.outbound_proxy.clone(),
             timeout: checked.delivery_timeout,
+            max_timeout: checked.max_timeout,
             connect_timeout: checked.delivery_timeout.min(Duration::from_secs(5)),
             max_in_flight: settings.max_in_flight,
             max_in_flight_per_subscription: settings.max_in_flight_per_subscription,
             event_type_header: settings.webhook_event_type_header.clone(),
+            secret_header: settings.webhook_secret_header.clone(),
             shutdown_grace: checked.shutdown_grace,
             disable: checked.disable,
             retention: checked.retention,
@@ -150,6 +153,14 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             ("operational", hookline_operational::run(config, deps, token).await.map_err(Into::into))
         });
     }
+    if settings.runs(Role::Replay) {
+        let config = ReplayConfig { retry: checked.retry.clone(), ..ReplayConfig::default() };
+        // Not awaited by readiness: its topic has one partition, so of several processes
+        // running this role all but one stand by without partitions, and are ready all the same.
+        let deps = ReplayDeps { log: log.clone(), views: stores.views.clone(), metrics: observed.registry.clone() };
+        let token = shutdown.clone();
+        roles.spawn(async move { ("replay", hookline_replay::run(config, deps, token).await.map_err(Into::into)) });
+    }
 
     let (lag, sampled_log, token) = (observed.lag.clone(), log.clone(), shutdown.clone());
     roles.spawn(async move {
@@ -189,6 +200,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
                 events_per_second: settings.tenant_events_per_second,
                 max_subscriptions: settings.tenant_max_subscriptions,
             },
+            max_timeout: checked.max_timeout,
+            max_in_flight_per_subscription: settings.max_in_flight_per_subscription,
             ..ApiConfig::default()
         };
         crate::access::warn_if_exposed(&checked.access, addr);

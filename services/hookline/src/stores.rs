@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use hookline_domain::{limits, topics};
+use hookline_domain::{limits, topics, RetrySchedules};
 use hookline_log::embedded::{EmbeddedLog, EmbeddedOptions};
 use hookline_log::namespace::Namespaced;
 use hookline_log::{EventLog, LogError, TopicSpec};
@@ -168,9 +168,7 @@ pub async fn check_encryption_key(views: &dyn ViewStore, sealer: &SecretSealer) 
     let mut cursor = None;
     loop {
         let page = views.subscriptions(PAGE, cursor.as_deref()).await.context("reading the stored subscriptions")?;
-        let first_sealed = page.items.into_iter().find(|stored| {
-            [&stored.secret, &stored.previous_secret].into_iter().flatten().any(SecretSealer::is_sealed)
-        });
+        let first_sealed = page.items.into_iter().find(SecretSealer::holds_sealed);
         if let Some(stored) = first_sealed {
             sealer.open_subscription(stored).context("HOOKLINE_ENCRYPTION_KEY does not open the stored secrets")?;
             return Ok(());
@@ -207,7 +205,8 @@ pub fn topic_specs(settings: &Settings, checked: &Checked) -> Vec<TopicSpec> {
         // One partition: the replay role's group gives it to one process at a time.
         TopicSpec { partitions: 1, ..spec(topics::REPLAYS, kept) },
     ];
-    for delay in checked.retry.tier_delays() {
+    // Every schedule a subscription may choose has its tiers.
+    for delay in RetrySchedules::new(checked.retry.clone()).tier_delays() {
         specs.push(spec(&topics::retry_tier(delay.as_secs()), Some(checked.topic_retention.max(delay * 2))));
     }
     specs

@@ -92,6 +92,10 @@ pub(crate) fn reader(settings: &KafkaSettings) -> ClientConfig {
         .set("auto.offset.reset", "error")
         // One record is wanted: fetch little beyond it.
         .set("fetch.max.bytes", MAX_MESSAGE_BYTES.to_string())
+        // A fetch still waiting on the broker for records past the last one read holds
+        // up the next read (of another offset) until it returns: the broker's default
+        // wait made every other read of a replay take 500 ms.
+        .set("fetch.wait.max.ms", "10")
         .set("queued.max.messages.kbytes", "8192");
     apply_overrides(&mut config, settings);
     config

@@ -17,6 +17,7 @@
 //! out holds plaintext, and writers seal with the same sealer ([`SubscriptionDirectory::sealer`]).
 //! A secret that does not open is an error for that subscription, never a missing secret.
 
+mod limits;
 mod metrics;
 mod writes;
 
@@ -30,6 +31,7 @@ use hookline_views::{ViewError, ViewStore};
 use quick_cache::sync::Cache;
 use tokio_util::sync::CancellationToken;
 
+pub use limits::InFlightLimits;
 pub use metrics::CacheStats;
 pub use writes::{ChangeError, Recorded, Verdict};
 
@@ -58,6 +60,8 @@ pub struct SubscriptionDirectory {
     /// Ids the tailer saw change without being able to fold the change: lookups
     /// trust what the views say of them only briefly.
     unsettled: Cache<SubscriptionId, Instant>,
+    /// What the delivery role of this process applies to each subscription now.
+    in_flight: Arc<InFlightLimits>,
 }
 
 impl SubscriptionDirectory {
@@ -70,6 +74,7 @@ impl SubscriptionDirectory {
             stats: Arc::new(CacheStats::default()),
             sealer: SecretSealer::without_key(),
             unsettled: Cache::new(capacity.clamp(16, 4096)),
+            in_flight: Arc::new(InFlightLimits::new(capacity.clamp(16, 65_536))),
         }
     }
 
@@ -79,9 +84,20 @@ impl SubscriptionDirectory {
         Self { sealer, ..self }
     }
 
+    /// The in-flight limits the delivery role of this process posts, for the API.
+    pub fn in_flight_limits(&self) -> Arc<InFlightLimits> {
+        self.in_flight.clone()
+    }
+
     /// The sealer every write of a subscription change must seal with.
     pub fn sealer(&self) -> &SecretSealer {
         &self.sealer
+    }
+
+    /// The subscription's state if the cache holds it now, without reading the views:
+    /// for decisions that must not wait (a lookup that waits lets later work overtake).
+    pub fn cached(&self, id: SubscriptionId) -> Option<Arc<SubscriptionState>> {
+        self.cache.get(&id).filter(|entry| entry.fetched.elapsed() < entry.trust).and_then(|entry| entry.state)
     }
 
     /// The subscription's state, from the cache or else the view. `None`: never seen.

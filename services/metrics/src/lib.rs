@@ -10,7 +10,8 @@
 //!
 //! Guarantees: a family is rendered once under its name whoever registered it, label
 //! values are escaped, output is sorted by family name. Labels are bounded by their
-//! callers (fixed outcome sets, configured topics and partitions); never ids.
+//! callers (fixed outcome sets, configured topics and partitions); an id only through
+//! [`CappedCounters`], which keeps a bounded number of values.
 //!
 //! Why a small registry of our own rather than `prometheus-client` (0.26): that crate
 //! renders OpenMetrics (`# EOF`, counter families typed without their `_total`
@@ -19,6 +20,7 @@
 //! ingest share one family). Counters, gauges and fixed-bucket histograms over
 //! atomics are a few dozen lines.
 
+mod capped;
 mod consumers;
 mod disk;
 mod lag;
@@ -26,6 +28,7 @@ mod process;
 mod registry;
 mod text;
 
+pub use capped::CappedCounters;
 pub use consumers::{ConsumerBook, GroupProgress, ObservedLog};
 pub use disk::DataDisk;
 pub use lag::{ConsumerLag, LAG_METRIC};

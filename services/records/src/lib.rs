@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use hookline_domain::{
-    topics, EventAccepted, OperationalEvent, ReplayEvent, RetryPolicy, RetryScheduled, SubscriptionEvent,
+    topics, EventAccepted, OperationalEvent, ReplayEvent, ReplayMark, RetryPolicy, RetryScheduled, SubscriptionEvent,
     SubscriptionId, TaskAccepted, TaskDeadLettered, TenantEvent,
 };
 use hookline_log::{NewRecord, Record};
@@ -94,31 +94,44 @@ pub fn task_accepted_record(accepted: &TaskAccepted) -> NewRecord {
     event_record(topics::DELIVERIES, accepted.subscription_id, TaskAccepted::KIND, accepted)
 }
 
-/// `task`, its `attempt` not yet made, in the retry tier of `delay`, due at `due_at`.
-pub fn retry_in_tier(delay: Duration, task: &TaskAccepted, attempt: u32, due_at: DateTime<Utc>) -> NewRecord {
-    let retry = RetryScheduled { task: task.clone(), attempt, due_at, replay: None };
-    event_record(&topics::retry_tier(delay.as_secs()), task.subscription_id, RetryScheduled::KIND, &retry)
+/// `retry` in the retry tier of `delay`.
+pub fn retry_in_tier(delay: Duration, retry: &RetryScheduled) -> NewRecord {
+    event_record(&topics::retry_tier(delay.as_secs()), retry.task.subscription_id, RetryScheduled::KIND, retry)
 }
 
-/// `task`, its `attempt` not yet made, in the retry tier of `delay`, due after it from
-/// `now`; `None` if that moment cannot be represented.
-pub fn put_back(delay: Duration, task: &TaskAccepted, attempt: u32, now: DateTime<Utc>) -> Option<NewRecord> {
+/// `task`, its `attempt` not yet made (carrying `replay`, the mark of the replay that
+/// queued it, if one did), in the retry tier of `delay`, due after it from `now`;
+/// `None` if that moment cannot be represented.
+pub fn put_back(
+    delay: Duration,
+    task: &TaskAccepted,
+    attempt: u32,
+    replay: Option<&ReplayMark>,
+    now: DateTime<Utc>,
+) -> Option<NewRecord> {
     let due_at = TimeDelta::from_std(delay).ok().and_then(|delta| now.checked_add_signed(delta))?;
-    Some(retry_in_tier(delay, task, attempt, due_at))
+    let retry = RetryScheduled { task: task.clone(), attempt, due_at, replay: replay.cloned() };
+    Some(retry_in_tier(delay, &retry))
 }
 
-/// The record that retries a task by hand: attempt `attempt` (one past its last,
-/// whatever the policy's number of attempts), due at once, in the shortest tier, so
-/// that it is made as soon as that tier's consumer reads it. Its outcome is recorded as
-/// any attempt's: a failure past the last scheduled attempt ends the task dead-lettered
-/// again. `None` when the policy has no tiers.
+/// The record that sends a task again on someone's request: attempt `attempt` (one
+/// past its last, whatever the policy's number of attempts), due at `due_at`, in the
+/// shortest tier, so that it is made as soon as that tier's consumer reads it and it
+/// is due. A retry by hand is due at once and carries no mark; a replay marks each
+/// attempt it queues with `replay` and paces them by their due times, each due no
+/// further ahead of its append than the shortest tier's delay (a tier holds a record at
+/// most its delay). Its outcome is recorded as any attempt's: a failure past the last
+/// scheduled attempt ends the task dead-lettered again. `None` when the policy has no
+/// tiers.
 pub fn retried_by_hand(
     policy: &RetryPolicy,
     task: &TaskAccepted,
     attempt: u32,
-    now: DateTime<Utc>,
+    due_at: DateTime<Utc>,
+    replay: Option<ReplayMark>,
 ) -> Option<NewRecord> {
-    Some(retry_in_tier(*policy.tier_delays().first()?, task, attempt, now))
+    let retry = RetryScheduled { task: task.clone(), attempt, due_at, replay };
+    Some(retry_in_tier(*policy.tier_delays().first()?, &retry))
 }
 
 /// Why a record read back holds no task.
@@ -198,7 +211,7 @@ mod tests {
         let dead = read_back(event_record(topics::DLQ, task.subscription_id, TaskDeadLettered::KIND, &dead));
         let back = task_of_record(&dead).unwrap();
         assert_eq!((back.task_id, back.payload.get()), (task.task_id, task.payload.get()));
-        let retry = read_back(retry_in_tier(Duration::from_secs(10), &task, 2, Utc::now()));
+        let retry = read_back(put_back(Duration::from_secs(10), &task, 2, None, Utc::now()).unwrap());
         assert!(matches!(task_of_record(&retry), Err(TaskRecordError::NotATask { kind }) if kind == "RetryScheduled"));
         let broken = Record { value: b"{".to_vec(), ..accepted };
         assert!(matches!(task_of_record(&broken), Err(TaskRecordError::Malformed { .. })));
@@ -227,16 +240,22 @@ mod tests {
     fn a_retry_by_hand_is_due_now_in_the_shortest_tier() {
         let (task, now) = (task(), Utc::now());
         let policy = RetryPolicy::default();
-        let record = retried_by_hand(&policy, &task, 6, now).unwrap();
+        let record = retried_by_hand(&policy, &task, 6, now, None).unwrap();
         let shortest = policy.tier_delays()[0].as_secs();
         assert_eq!(record.topic, topics::retry_tier(shortest));
         assert_eq!(record.key, task.subscription_id.to_string().into_bytes());
         assert_eq!(record.headers, vec![(topics::EVENT_HEADER.to_string(), RetryScheduled::KIND.as_bytes().to_vec())]);
         let retry: RetryScheduled = serde_json::from_slice(&record.value).unwrap();
         assert_eq!((retry.attempt, retry.due_at, retry.task.payload.get()), (6, now, task.payload.get()));
-        assert_eq!(retried_by_hand(&RetryPolicy { max_attempts: 1, ..policy }, &task, 2, now), None);
-        let later = put_back(Duration::from_secs(10), &task, 2, now).unwrap();
+        assert_eq!(retry.replay, None);
+        assert_eq!(retried_by_hand(&RetryPolicy { max_attempts: 1, ..policy.clone() }, &task, 2, now, None), None);
+        let mark = ReplayMark { replay_id: hookline_domain::ReplayId::new(), target_url: None };
+        let later = put_back(Duration::from_secs(10), &task, 2, Some(&mark), now).unwrap();
         let retry: RetryScheduled = serde_json::from_slice(&later.value).unwrap();
-        assert_eq!(retry.due_at, now + TimeDelta::seconds(10));
+        assert_eq!((retry.due_at, retry.replay), (now + TimeDelta::seconds(10), Some(mark.clone())));
+        let paced = now + TimeDelta::milliseconds(2500);
+        let replayed = retried_by_hand(&policy, &task, 6, paced, Some(mark.clone())).unwrap();
+        let retry: RetryScheduled = serde_json::from_slice(&replayed.value).unwrap();
+        assert_eq!((replayed.topic, retry.due_at, retry.replay), (topics::retry_tier(shortest), paced, Some(mark)));
     }
 }

@@ -108,6 +108,11 @@ impl Directory {
         self.read_routes().matching(tenant, event_type)
     }
 
+    /// The enabled subscriptions of `tenant`, in id order.
+    pub fn enabled_subscriptions(&self, tenant: &TenantId) -> Vec<SubscriptionId> {
+        self.read_routes().enabled(tenant)
+    }
+
     /// The tenant that owns (or owned, if deleted) a subscription.
     pub fn owner(&self, subscription: SubscriptionId) -> Option<TenantId> {
         self.read_routes().owner(subscription).cloned()

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit, Nonce};
-use hookline_domain::{Secret, Subscription, SubscriptionEvent, SubscriptionId};
+use hookline_domain::{DeliverySettings, Secret, Subscription, SubscriptionEvent, SubscriptionId};
 use rand::RngCore;
 
 /// How sealed text starts (the domain reserves `hlenc:` so no user secret does).
@@ -80,21 +80,42 @@ impl SecretSealer {
     }
 
     /// The subscription as it is to be stored: with a key, every secret sealed (text
-    /// already sealed is kept); without one, unchanged.
+    /// already sealed is kept), the values of its extra delivery headers too (they may
+    /// be credentials); without one, unchanged.
     pub fn seal_subscription(&self, subscription: &Subscription) -> Subscription {
-        let seal = |secret: &Option<Secret>| secret.as_ref().map(|s| self.seal(subscription.id, s));
+        let id = subscription.id;
+        let seal = |secret: &Option<Secret>| secret.as_ref().map(|s| self.seal(id, s));
+        let headers = subscription.delivery.headers.iter().map(|(name, value)| (name.clone(), self.seal(id, value)));
         Subscription {
             secret: seal(&subscription.secret),
             previous_secret: seal(&subscription.previous_secret),
+            delivery: DeliverySettings { headers: headers.collect(), ..subscription.delivery.clone() },
             ..subscription.clone()
         }
     }
 
-    /// The subscription as read from storage, with plaintext secrets.
+    /// The subscription as read from storage, with plaintext secrets and header values.
     pub fn open_subscription(&self, stored: Subscription) -> Result<Subscription, SealError> {
         let id = stored.id;
         let open = |secret: Option<Secret>| secret.map(|s| self.open(id, s)).transpose();
-        Ok(Subscription { secret: open(stored.secret)?, previous_secret: open(stored.previous_secret)?, ..stored })
+        let headers = stored
+            .delivery
+            .headers
+            .into_iter()
+            .map(|(name, value)| Ok((name, self.open(id, value)?)))
+            .collect::<Result<_, SealError>>()?;
+        Ok(Subscription {
+            secret: open(stored.secret)?,
+            previous_secret: open(stored.previous_secret)?,
+            delivery: DeliverySettings { headers, ..stored.delivery },
+            ..stored
+        })
+    }
+
+    /// Whether anything of `stored` is sealed text: its secrets or header values.
+    pub fn holds_sealed(stored: &Subscription) -> bool {
+        [&stored.secret, &stored.previous_secret].into_iter().flatten().any(Self::is_sealed)
+            || stored.delivery.headers.values().any(Self::is_sealed)
     }
 
     /// The event as it is to be appended to the log.
@@ -196,6 +217,21 @@ mod tests {
         // Sealing what is sealed keeps it.
         assert_eq!(sealer.seal_subscription(&sealed), sealed);
         assert_eq!(sealer.open_subscription(sealed).unwrap(), plain);
+    }
+
+    #[test]
+    fn header_values_are_sealed_like_secrets() {
+        let sealer = keyed(KEY);
+        let mut plain = subscription("whsec_current");
+        plain.delivery.headers.insert("X-Api-Key".into(), Secret::new("api-key-value"));
+        let sealed = sealer.seal_subscription(&plain);
+        let stored = &sealed.delivery.headers["X-Api-Key"];
+        assert!(SecretSealer::is_sealed(stored) && !stored.expose().contains("api-key-value"));
+        assert!(SecretSealer::holds_sealed(&sealed) && !SecretSealer::holds_sealed(&plain));
+        assert_eq!(sealer.open_subscription(sealed.clone()).unwrap(), plain);
+        assert!(keyed(OTHER_KEY).open_subscription(sealed).is_err());
+        // Without a key, headers are stored as they are.
+        assert_eq!(SecretSealer::without_key().seal_subscription(&plain), plain);
     }
 
     #[test]

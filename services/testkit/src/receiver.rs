@@ -51,6 +51,24 @@ struct State {
     /// Count of recorded requests; `wait_for` watches it instead of polling.
     arrivals: watch::Sender<usize>,
     connections: AtomicUsize,
+    /// Requests read and not yet answered, per path.
+    in_flight: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+/// One request counted in flight on its path until dropped.
+pub(crate) struct InFlight {
+    path: String,
+    /// In flight on the path when it arrived, itself included.
+    pub(crate) count: usize,
+    paths: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(count) = lock(&self.paths).get_mut(&self.path) {
+            *count = count.saturating_sub(1);
+        }
+    }
 }
 
 /// A request as the receiver got it.
@@ -63,6 +81,8 @@ pub struct ReceivedRequest {
     pub query: Option<String>,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Requests in flight on its path when it arrived (not yet answered), itself included.
+    pub in_flight: usize,
     /// When the whole request had been read.
     pub at: Instant,
     /// The same moment on the wall clock.
@@ -187,10 +207,18 @@ impl Drop for Inner {
 }
 
 impl State {
-    /// Picks the reply `request`'s path's script gives next, and records both: under the
-    /// scripts' lock, so that requests are recorded in the order their replies were picked.
-    fn record(&self, request: Request) -> Reply {
+    /// Counts `request` in flight on its path, picks the reply its path's script gives
+    /// next, and records both: under the scripts' lock, so that requests are recorded in
+    /// the order their replies were picked.
+    fn record(&self, request: Request) -> (Reply, InFlight) {
         let path = request.head.path().to_owned();
+        let count = {
+            let mut paths = lock(&self.in_flight);
+            let count = paths.entry(path.clone()).or_default();
+            *count += 1;
+            *count
+        };
+        let in_flight = InFlight { path: path.clone(), count, paths: self.in_flight.clone() };
         let mut scripts = lock(&self.scripts);
         let reply = match scripts.get_mut(&path) {
             Some(script) => script.next_reply(&request.body),
@@ -202,6 +230,7 @@ impl State {
             query: request.head.query().map(str::to_owned),
             headers: request.head.headers,
             body: request.body.to_vec(),
+            in_flight: count,
             at: Instant::now(),
             received_at: SystemTime::now(),
             reply: reply.clone(),
@@ -209,7 +238,7 @@ impl State {
         lock(&self.requests).push(received);
         drop(scripts);
         self.arrivals.send_modify(|count| *count += 1);
-        reply
+        (reply, in_flight)
     }
 }
 

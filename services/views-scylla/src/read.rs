@@ -9,7 +9,8 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use hookline_domain::event_types::EventTypePattern;
 use hookline_domain::subscription::FieldError;
 use hookline_domain::{
-    AttemptRecorded, OrderingMode, Secret, Subscription, SubscriptionId, SubscriptionState, TaskId, TaskView, TenantId,
+    AttemptRecorded, DeliverySettings, OrderingMode, Secret, Subscription, SubscriptionId, SubscriptionState, TaskId,
+    TaskView, TenantId,
 };
 use hookline_views::{Page, ViewError};
 use scylla::client::session::Session;
@@ -69,6 +70,7 @@ type SubscriptionRow = (
     Option<String>,
     Option<Vec<String>>,
     Option<String>,
+    Option<String>,
 );
 
 /// The tenant and event-type patterns of a stored subscription: a row written before
@@ -94,6 +96,15 @@ fn ordering_mode(stored: Option<String>, what: &str) -> Result<OrderingMode, Vie
         Some(name) => OrderingMode::parse(&name)
             .ok_or_else(|| ViewError::Corrupt(format!("{what}: ordering {name:?} is no ordering mode"))),
     }
+}
+
+/// The delivery settings of a stored subscription: a row written before they existed,
+/// or with every setting the default, has none.
+fn delivery_settings(stored: Option<String>, what: &str) -> Result<DeliverySettings, ViewError> {
+    stored
+        .map(|text| serde_json::from_str(&text).map_err(|e| ViewError::Corrupt(format!("{what}: delivery: {e}"))))
+        .transpose()
+        .map(Option::unwrap_or_default)
 }
 
 /// The write that made `version` of subscription `id`, while remembered.
@@ -130,6 +141,7 @@ pub(crate) async fn subscription(
         tenant_id,
         event_types,
         ordering,
+        delivery,
     )) = found.into_iter().next()
     else {
         return Ok(None);
@@ -160,6 +172,7 @@ pub(crate) async fn subscription(
         version: version.map_or(0, |v| u64::try_from(v).unwrap_or(0)),
         write_id,
         ordering: ordering_mode(ordering, "subscriptions")?,
+        delivery: delivery_settings(delivery, "subscriptions")?,
     })))
 }
 
@@ -178,6 +191,7 @@ type ListingRow = (
     Option<Uuid>,
     Option<String>,
     Option<Vec<String>>,
+    Option<String>,
     Option<String>,
 );
 
@@ -219,6 +233,7 @@ pub(crate) async fn subscriptions(
                 tenant_id,
                 event_types,
                 ordering,
+                delivery,
             ) = row;
             let id: [u8; 16] = id.try_into().map_err(|id: Vec<u8>| {
                 ViewError::Corrupt(format!("subscriptions_listing: id of {} bytes", id.len()))
@@ -240,6 +255,7 @@ pub(crate) async fn subscriptions(
                 version: version.map_or(0, |v| u64::try_from(v).unwrap_or(0)),
                 write_id,
                 ordering: ordering_mode(ordering, "subscriptions_listing")?,
+                delivery: delivery_settings(delivery, "subscriptions_listing")?,
             })
         })
         .collect::<Result<Vec<_>, ViewError>>()?;

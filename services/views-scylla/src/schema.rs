@@ -39,7 +39,7 @@ const TABLES: [&str; 20] = [
 const TYPES: [&str; 2] = ["attempt_record", "last_attempt"];
 /// Columns added after their table first shipped: `CREATE TABLE IF NOT EXISTS` leaves
 /// an older table as it was, so `migrate` adds those it lacks (table, column, type).
-const ADDED_COLUMNS: [(&str, &str, &str); 18] = [
+const ADDED_COLUMNS: [(&str, &str, &str); 20] = [
     ("subscriptions", "enabled", "boolean"),
     ("subscriptions", "disabled_reason", "text"),
     ("subscriptions_listing", "enabled", "boolean"),
@@ -58,6 +58,8 @@ const ADDED_COLUMNS: [(&str, &str, &str); 18] = [
     ("subscriptions_listing", "event_types", "frozen<list<text>>"),
     ("subscriptions", "ordering", "text"),
     ("subscriptions_listing", "ordering", "text"),
+    ("subscriptions", "delivery", "text"),
+    ("subscriptions_listing", "delivery", "text"),
 ];
 
 /// Fields added to a user-defined type after it first shipped (type, field, type):

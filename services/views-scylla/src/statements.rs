@@ -76,12 +76,12 @@ pub(crate) const OUTCOMES_PAGE: i32 = 5000;
 const UPSERT_SUBSCRIPTION: &str = "UPDATE subscriptions USING TIMESTAMP ? \
      SET target_url = ?, secret = ?, event_type_filter = ?, created_at = ?, updated_at = ?, enabled = ?, \
      disabled_reason = ?, previous_secret = ?, previous_secret_expires_at = ?, version = ?, write_id = ?, \
-     tenant_id = ?, event_types = ?, ordering = ?, deleted_at = null WHERE id = ?";
+     tenant_id = ?, event_types = ?, ordering = ?, delivery = ?, deleted_at = null WHERE id = ?";
 const DELETE_SUBSCRIPTION: &str = "UPDATE subscriptions USING TIMESTAMP ? SET deleted_at = ? WHERE id = ?";
 const UPSERT_LISTING: &str = "UPDATE subscriptions_listing USING TIMESTAMP ? \
      SET target_url = ?, secret = ?, event_type_filter = ?, created_at = ?, updated_at = ?, enabled = ?, \
      disabled_reason = ?, previous_secret = ?, previous_secret_expires_at = ?, version = ?, write_id = ?, \
-     tenant_id = ?, event_types = ?, ordering = ? WHERE shard = 0 AND id = ?";
+     tenant_id = ?, event_types = ?, ordering = ?, delivery = ? WHERE shard = 0 AND id = ?";
 const DELETE_LISTING: &str = "DELETE FROM subscriptions_listing USING TIMESTAMP ? WHERE shard = 0 AND id = ?";
 /// `event_type` is bound as unset when the event has none, so that it never
 /// erases one another event knew.
@@ -104,15 +104,15 @@ const NOTE_LISTING_BUCKET: &str =
 
 const SUBSCRIPTION: &str = "SELECT target_url, secret, event_type_filter, created_at, updated_at, deleted_at, \
      enabled, disabled_reason, previous_secret, previous_secret_expires_at, version, write_id, tenant_id, event_types, \
-     ordering FROM subscriptions WHERE id = ?";
+     ordering, delivery FROM subscriptions WHERE id = ?";
 const PUT_SUBSCRIPTION_WRITE: &str = "INSERT INTO subscription_writes (id, version, write_id) VALUES (?, ?, ?)";
 const SUBSCRIPTION_WRITE: &str = "SELECT write_id FROM subscription_writes WHERE id = ? AND version = ?";
 const LISTING_FIRST: &str = "SELECT id, target_url, secret, event_type_filter, created_at, updated_at, enabled, \
      disabled_reason, previous_secret, previous_secret_expires_at, version, write_id, tenant_id, event_types, \
-     ordering FROM subscriptions_listing WHERE shard = 0 LIMIT ?";
+     ordering, delivery FROM subscriptions_listing WHERE shard = 0 LIMIT ?";
 const LISTING_AFTER: &str = "SELECT id, target_url, secret, event_type_filter, created_at, updated_at, enabled, \
      disabled_reason, previous_secret, previous_secret_expires_at, version, write_id, tenant_id, event_types, \
-     ordering FROM subscriptions_listing WHERE shard = 0 AND id > ? LIMIT ?";
+     ordering, delivery FROM subscriptions_listing WHERE shard = 0 AND id > ? LIMIT ?";
 const TASK: &str = "SELECT subscription_id, event_type, created_at, last_attempt FROM delivery_tasks WHERE task_id = ?";
 const ATTEMPTS_OF_TASK: &str = "SELECT record FROM attempts_by_task WHERE task_id = ?";
 const ATTEMPT: &str = "SELECT record FROM attempts_by_task WHERE task_id = ? AND attempt_number = ?";

@@ -15,12 +15,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use hookline_domain::{
-    versions, AttemptRecorded, EventId, LogPosition, ReplayEvent, ReplayId, Subscription, SubscriptionEvent,
-    SubscriptionId, SubscriptionState, TaskId, TaskView, TenantId, TokenId,
+    versions, AttemptRecorded, DeliverySettings, EventId, LogPosition, ReplayEvent, ReplayId, Subscription,
+    SubscriptionEvent, SubscriptionId, SubscriptionState, TaskId, TaskView, TenantId, TokenId,
 };
 use hookline_views::{EventView, ViewChange, ViewError};
 use scylla::client::session::Session;
 use scylla::serialize::row::SerializeRow;
+use scylla::serialize::value::SerializeValue;
 use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
 use scylla::statement::Consistency;
@@ -244,47 +245,62 @@ fn listing_key(id: SubscriptionId) -> Vec<u8> {
     id.as_bytes().to_vec()
 }
 
-/// The values of a subscription upsert, keyed by `key` (the id as each table stores it).
-type UpsertValues<K> = (
-    i64,
-    String,
-    Option<String>,
-    Option<String>,
-    DateTime<Utc>,
-    DateTime<Utc>,
-    bool,
-    Option<String>,
-    Option<String>,
-    Option<DateTime<Utc>>,
-    i64,
-    Option<Uuid>,
-    String,
-    Option<Vec<String>>,
-    Option<&'static str>,
-    K,
-);
+/// The values of a subscription upsert, keyed by `key` (the id as each table stores
+/// it), bound in the statement's order. A row struct rather than a tuple: the driver
+/// serializes tuples of at most 16 values, and an upsert binds 17.
+#[derive(scylla::SerializeRow)]
+#[scylla(flavor = "enforce_order", skip_name_checks)]
+struct UpsertValues<K: SerializeValue> {
+    stamp: i64,
+    target_url: String,
+    secret: Option<String>,
+    event_type_filter: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    enabled: bool,
+    disabled_reason: Option<String>,
+    previous_secret: Option<String>,
+    previous_secret_expires_at: Option<DateTime<Utc>>,
+    version: i64,
+    write_id: Option<Uuid>,
+    tenant_id: String,
+    event_types: Option<Vec<String>>,
+    ordering: Option<&'static str>,
+    delivery: Option<String>,
+    key: K,
+}
 
-fn upsert_values<K>(subscription: &Subscription, key: K) -> UpsertValues<K> {
-    (
-        stamps::subscription_upsert(subscription.updated_at),
-        subscription.target_url.clone(),
-        subscription.secret.as_ref().map(|s| s.expose().to_string()),
-        subscription.event_type_filter.clone(),
-        subscription.created_at,
-        subscription.updated_at,
-        subscription.enabled,
-        subscription.disabled_reason.clone(),
+fn upsert_values<K: SerializeValue>(subscription: &Subscription, key: K) -> UpsertValues<K> {
+    UpsertValues {
+        stamp: stamps::subscription_upsert(subscription.updated_at),
+        target_url: subscription.target_url.clone(),
+        secret: subscription.secret.as_ref().map(|s| s.expose().to_string()),
+        event_type_filter: subscription.event_type_filter.clone(),
+        created_at: subscription.created_at,
+        updated_at: subscription.updated_at,
+        enabled: subscription.enabled,
+        disabled_reason: subscription.disabled_reason.clone(),
         // Secrets are stored as the event carries them: sealed text when a key is set.
-        subscription.previous_secret.as_ref().map(|s| s.expose().to_string()),
-        subscription.previous_secret_expires_at,
-        i64::try_from(subscription.version).unwrap_or(i64::MAX),
-        subscription.write_id,
-        subscription.tenant_id.as_str().to_string(),
-        subscription.event_types.as_ref().map(|patterns| patterns.iter().map(|p| p.as_str().to_string()).collect()),
+        previous_secret: subscription.previous_secret.as_ref().map(|s| s.expose().to_string()),
+        previous_secret_expires_at: subscription.previous_secret_expires_at,
+        version: i64::try_from(subscription.version).unwrap_or(i64::MAX),
+        write_id: subscription.write_id,
+        tenant_id: subscription.tenant_id.as_str().to_string(),
+        event_types: subscription
+            .event_types
+            .as_ref()
+            .map(|patterns| patterns.iter().map(|p| p.as_str().to_string()).collect()),
         // The default is left null, as rows written before the field existed have it.
-        (!subscription.ordering.is_none()).then(|| subscription.ordering.as_str()),
+        ordering: (!subscription.ordering.is_none()).then(|| subscription.ordering.as_str()),
+        // As the event carries them: header values sealed when a key is set.
+        delivery: (!subscription.delivery.is_default()).then(|| delivery_text(&subscription.delivery)),
         key,
-    )
+    }
+}
+
+/// The delivery settings as stored: their JSON, which cannot fail to encode.
+fn delivery_text(settings: &DeliverySettings) -> String {
+    serde_json::to_string(settings).unwrap_or_default()
 }
 
 async fn execute(session: &Session, statement: &PreparedStatement, values: Values) -> Result<(), ViewError> {

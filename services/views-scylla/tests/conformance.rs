@@ -115,6 +115,7 @@ conformance_cases!(
     task_payload_positions_are_kept_for_retries,
     task_listing_keeps_an_acceptance_window,
     subscriptions_keep_their_tenant_and_event_types,
+    subscriptions_keep_their_delivery_settings,
     events_fold_ignores_order_and_repeats,
     event_listing_pages_newest_first_with_filters,
     event_listing_rejects_invalid_cursor,
@@ -185,8 +186,8 @@ async fn migrate_brings_a_keyspace_from_before_tenants_up_to_date() {
     let settings = settings(nodes, &keyspace);
     migrate(&settings).await.expect("migrate");
     let older = [
-        "ALTER TABLE {ks}.subscriptions DROP (tenant_id, event_types)",
-        "ALTER TABLE {ks}.subscriptions_listing DROP (tenant_id, event_types)",
+        "ALTER TABLE {ks}.subscriptions DROP (tenant_id, event_types, delivery)",
+        "ALTER TABLE {ks}.subscriptions_listing DROP (tenant_id, event_types, delivery)",
         "DROP TABLE {ks}.events",
         "DROP TABLE {ks}.events_by_tenant",
         "DROP TABLE {ks}.event_listing_buckets",

@@ -52,6 +52,7 @@ conformance_cases!(
     task_payload_positions_are_kept_for_retries,
     task_listing_keeps_an_acceptance_window,
     subscriptions_keep_their_tenant_and_event_types,
+    subscriptions_keep_their_delivery_settings,
     events_fold_ignores_order_and_repeats,
     event_listing_pages_newest_first_with_filters,
     event_listing_rejects_invalid_cursor,

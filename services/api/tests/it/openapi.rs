@@ -23,6 +23,7 @@ use warp::{Filter, Reply};
 
 use crate::support::{attempt, eventually, Stack, PREFIXES};
 
+mod replays;
 mod tenants;
 
 /// Where the document is registered for `$ref` resolution.
@@ -289,6 +290,26 @@ async fn the_routes_answer_as_the_openapi_document_says() {
         let open = contract.send(&api, request("POST", &subs).json(&open_req), 201).await;
         assert_eq!(open.json["disabled_reason"], "disabled by user");
         let open_id = text(&open, "id");
+        let shaped_req = json!({"target_url": "http://127.0.0.1:9/shaped", "headers": {"X-Api-Key": "k3y"},
+            "timeout_ms": 1000, "retry_schedule": [5, 10], "rate_limit_per_second": 5, "max_in_flight": 8});
+        let shaped = contract.send(&api, request("POST", &subs).json(&shaped_req), 201).await;
+        assert_eq!((&shaped.json["headers"]["X-Api-Key"], &shaped.json["max_in_flight"]), (&json!("k3y"), &json!(8)));
+        let reset = json!({"headers": null, "timeout_ms": null, "retry_schedule": "production",
+            "rate_limit_per_second": null, "max_in_flight": "auto"});
+        let shaped_one = format!("{subs}/{}", text(&shaped, "id"));
+        let reset = contract.send(&api, request("PUT", &shaped_one).json(&reset), 200).await;
+        assert_eq!(
+            (&reset.json["retry_schedule"], &reset.json["max_in_flight"]),
+            (&json!("production"), &json!("auto"))
+        );
+        let owned = json!({"target_url": "http://127.0.0.1:9/owned", "headers": {"Webhook-Id": "x"}, "timeout_ms": 1});
+        let refused = contract.send(&api, request("POST", &subs).json(&owned), 400).await;
+        assert!(
+            refused.json["errors"]["headers"].as_str().is_some_and(|e| e.contains("Webhook-Id")),
+            "{}",
+            refused.json
+        );
+        assert!(refused.json["errors"]["timeout_ms"].is_string(), "{}", refused.json);
         let invalid = contract.send(&api, request("POST", &subs).json(&json!({"colour": 1, "secret": ""})), 400).await;
         assert_eq!(invalid.json["errors"].as_object().map(|e| e.len()), Some(3), "{}", invalid.json);
         contract.send(&api, request("POST", &subs).header("content-type", "application/json").body("{"), 400).await;
@@ -300,9 +321,12 @@ async fn the_routes_answer_as_the_openapi_document_says() {
         let cursor = page.headers["x-next-cursor"].to_str().unwrap().to_string();
         let cursor = form_urlencoded::byte_serialize(cursor.as_bytes()).collect::<String>();
         contract.send(&api, request("GET", format!("{subs}?limit=1000&cursor={cursor}")), 200).await;
-        for bad in ["limit=0", "limit=1001", "cursor=forged", "colour=red"] {
+        for bad in ["limit=0", "limit=1001", "cursor=forged", "colour=red", "enabled=no"] {
             contract.send(&api, request("GET", format!("{subs}?{bad}")), 400).await;
         }
+        let disabled = contract.send(&api, request("GET", format!("{subs}?enabled=false")), 200).await;
+        let disabled: Vec<&Value> = disabled.json.as_array().unwrap().iter().map(|s| &s["id"]).collect();
+        assert_eq!(disabled, [&json!(open_id)], "only the disabled one");
 
         let one = |id: &str| format!("{subs}/{id}");
         contract.send(&api, request("GET", one(&signed_id)), 200).await;
@@ -385,6 +409,31 @@ async fn the_routes_answer_as_the_openapi_document_says() {
         for bad in ["limit=0", "limit=101", "status=lost", "subscription_id=nope", "cursor=forged", "colour=red"] {
             contract.send(&api, request("GET", format!("{tasks}?{bad}")), 400).await;
         }
+        let dead_letters = format!("{prefix}/dead-letters");
+        let of_signed = format!("{dead_letters}?subscription_id={signed_id}&since=2000-01-01T00:00:00Z&limit=1");
+        let listed = contract.send(&api, request("GET", of_signed), 200).await;
+        let dead_letter = &listed.json["dead_letters"][0];
+        assert_eq!(
+            (&dead_letter["task_id"], &dead_letter["attempts"], &dead_letter["last_http_status"]),
+            (&json!(task), &json!(2), &json!(410)),
+            "{}",
+            listed.json
+        );
+        let before =
+            contract.send(&api, request("GET", format!("{dead_letters}?until=2000-01-01T00:00:00Z")), 200).await;
+        assert_eq!(before.json["dead_letters"], json!([]), "none failed before 2000");
+        contract.send(&api, request("GET", format!("{dead_letters}?subscription_id={}", unknown())), 404).await;
+        for bad in [
+            "limit=0",
+            "limit=101",
+            "since=yesterday",
+            "since=2024-01-02T00:00:00Z&until=2024-01-01T00:00:00Z",
+            "subscription_id=nope",
+            "cursor=forged",
+            "colour=red",
+        ] {
+            contract.send(&api, request("GET", format!("{dead_letters}?{bad}")), 400).await;
+        }
         let retry = |id: &str| format!("{tasks}/{id}/retry");
         let queued = contract.send(&api, request("POST", retry(&task)), 202).await;
         assert_eq!(queued.json["attempt_number"], 3);
@@ -421,6 +470,7 @@ async fn the_routes_answer_as_the_openapi_document_says() {
         contract.send(&api, request("GET", format!("{prefix}/health")), 200).await;
 
         tenants::exercise(&mut contract, &api, prefix, &huge).await;
+        replays::exercise(&mut contract, &api, prefix, &huge, &stack.log).await;
     }
 
     contract.send(&api, request("GET", "/health"), 200).await;

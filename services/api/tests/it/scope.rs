@@ -41,7 +41,7 @@ async fn a_tenant_sees_only_what_it_owns() {
     let unknown_task = uuid::Uuid::now_v7().to_string();
     let as_acme = |call: Call| api.send(call.bearer(&acme));
     // Each of Globex's ids answers Acme exactly as an id nobody has.
-    let pairs: [(&str, String, String); 7] = [
+    let pairs: [(&str, String, String); 8] = [
         ("GET", format!("/api/v1/subscriptions/{theirs}"), format!("/api/v1/subscriptions/{unknown_sub}")),
         ("DELETE", format!("/api/v1/subscriptions/{theirs}"), format!("/api/v1/subscriptions/{unknown_sub}")),
         (
@@ -61,6 +61,11 @@ async fn a_tenant_sees_only_what_it_owns() {
             format!("/api/v1/status/delivery_tasks/{unknown_task}"),
         ),
         ("POST", format!("/api/v1/tasks/{their_task}/retry"), format!("/api/v1/tasks/{unknown_task}/retry")),
+        (
+            "GET",
+            format!("/api/v1/dead-letters?subscription_id={theirs}"),
+            format!("/api/v1/dead-letters?subscription_id={unknown_sub}"),
+        ),
     ];
     for (method, theirs_path, unknown_path) in pairs {
         let (hidden, absent): (Answer, Answer) =
@@ -85,6 +90,8 @@ async fn a_tenant_sees_only_what_it_owns() {
     };
     assert_eq!(ids(&as_acme(call("GET", "/api/v1/subscriptions")).await.json, "id"), [ours.as_str()]);
     assert_eq!(ids(&as_acme(call("GET", "/api/v1/tasks")).await.json["tasks"], "task_id"), [our_task.as_str()]);
+    let dead_letters = as_acme(call("GET", "/api/v1/dead-letters")).await;
+    assert_eq!(ids(&dead_letters.json["dead_letters"], "task_id"), [our_task.as_str()]);
     let filtered = as_acme(call("GET", format!("/api/v1/tasks?subscription_id={theirs}"))).await;
     assert_eq!(filtered.json["tasks"], json!([]));
     assert_eq!(ids(&as_acme(call("GET", "/api/v1/tenants")).await.json["tenants"], "id"), ["acme"]);
@@ -97,6 +104,7 @@ async fn a_tenant_sees_only_what_it_owns() {
         call("GET", "/api/v1/tenants/globex"),
         call("GET", "/api/v1/subscriptions?tenant_id=globex"),
         call("GET", "/api/v1/tasks?tenant_id=globex"),
+        call("GET", "/api/v1/dead-letters?tenant_id=globex"),
         call("POST", "/api/v1/subscriptions")
             .json(&json!({"tenant_id": "globex", "target_url": "http://127.0.0.1:9/x"})),
         call("POST", "/api/v1/events?tenant_id=globex").header("x-event-type", "a").json(&json!({})),
@@ -114,6 +122,14 @@ async fn a_tenant_sees_only_what_it_owns() {
     assert_eq!(ids(&narrowed.json, "id"), [theirs.as_str()]);
     let narrowed = api.send(call("GET", "/api/v1/tasks?tenant_id=globex")).await;
     assert_eq!(ids(&narrowed.json["tasks"], "task_id"), [their_task.as_str()]);
+    let narrowed = api.send(call("GET", "/api/v1/dead-letters?tenant_id=globex")).await;
+    assert_eq!(ids(&narrowed.json["dead_letters"], "task_id"), [their_task.as_str()]);
+    let everyone = api.send(call("GET", "/api/v1/dead-letters")).await;
+    assert_eq!(everyone.json["dead_letters"].as_array().unwrap().len(), 2);
+    // A subscription outside the tenant named is not found in it.
+    let elsewhere =
+        api.send(call("GET", format!("/api/v1/dead-letters?tenant_id=acme&subscription_id={theirs}"))).await;
+    assert_eq!(elsewhere.status, StatusCode::NOT_FOUND, "{:?}", elsewhere.json);
     let unknown = api.send(call("GET", "/api/v1/subscriptions?tenant_id=initech")).await;
     assert_eq!((unknown.status, &unknown.json), (StatusCode::NOT_FOUND, &not_found));
 }

@@ -26,8 +26,13 @@ async fn create_answers_201_with_the_seed_shape_under_both_prefixes() {
             .await;
         let keys: Vec<&str> = created.as_object().unwrap().keys().map(String::as_str).collect();
         // The seed's six fields, plus the subscription's state, its rotation grace, its
-        // tenant, its event-type patterns and its ordering.
-        assert_eq!(keys.len(), 12, "{created}");
+        // tenant, its event-type patterns, its ordering and its five delivery settings, as defaults.
+        assert_eq!(keys.len(), 17, "{created}");
+        assert_eq!(
+            (&created["headers"], &created["timeout_ms"], &created["retry_schedule"]),
+            (&json!({}), &Value::Null, &json!("default"))
+        );
+        assert_eq!((&created["rate_limit_per_second"], &created["max_in_flight"]), (&Value::Null, &json!("auto")));
         for key in ["id", "target_url", "secret", "event_type_filter", "created_at", "updated_at", "enabled"] {
             assert!(keys.contains(&key), "{key} missing from {created}");
         }

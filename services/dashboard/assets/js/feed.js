@@ -2,9 +2,9 @@
 // subscription and status, refreshed by the page's poller (see live_list.js for how rows are kept).
 
 import { get, query } from './api.js';
-import { badge, el, fill, shortId, time } from './dom.js';
+import { badge, el, shortId, time } from './dom.js';
 import { liveList } from './live_list.js';
-import { subscriptionLabel, subscriptions } from './subscriptions.js';
+import { fillSubscriptionChoices, subscriptionLabel } from './subscriptions.js';
 import { listedTenant } from './tenants.js';
 
 const PAGE_SIZE = 25;
@@ -54,13 +54,7 @@ export function refreshFeed() {
 
 /** Fills the subscription filter from the loaded subscriptions, keeping the selection. */
 export function refreshFeedChoices() {
-  const selected = subscriptionFilter.value;
-  fill(subscriptionFilter, el('option', { value: '' }, 'all'),
-    ...[...subscriptions.keys()].map((id) => el('option', { value: id }, subscriptionLabel(id))));
-  if (selected && !subscriptions.has(selected)) {
-    subscriptionFilter.append(el('option', { value: selected }, subscriptionLabel(selected)));
-  }
-  subscriptionFilter.value = selected;
+  fillSubscriptionChoices(subscriptionFilter, { any: 'all' });
   // Rows shown before the subscriptions were known name them by id: name them now.
   feed.redraw();
 }

@@ -12,10 +12,11 @@ import { el, fill, state } from './dom.js';
  * - `filters()`: what the list is asked with now (an object);
  * - `fetchPage(filters, cursor)`: resolves to `{ items, next_cursor }`;
  * - `idOf(item)`, `idAttribute`: each row's key and the attribute naming it (`data-task-id`);
- * - `rowClass`: optional, a class for each row's button besides `feed-row`;
- * - `rowContent(item)`: the children of a row's button; `looks(item)`: anything else
+ * - `rowClass`: optional, a class for each row besides `feed-row`;
+ * - `rowContent(item)`: the children of a row; `looks(item)`: anything else
  *   the row shows besides the item itself (a label), so that a change redraws it;
- * - `open(id)`: what clicking a row does;
+ * - `open(id)`: optional, what clicking a row does: each row is then one button;
+ *   without it a row is plain, and may hold buttons of its own;
  * - `emptyText(filters)`: what to say when nothing is listed;
  * - `changed(items)`: optional, hears the items that changed between two refreshes.
  * Returns `{ restart, refresh, redraw }`.
@@ -24,7 +25,7 @@ export function liveList(options) {
   const { list, stateLine, older, noun, filters, fetchPage, idOf, idAttribute, rowContent, open, emptyText } = options;
   const looks = options.looks ?? (() => '');
   const changed = options.changed ?? (() => {});
-  /** Rows on screen by id: the <li>, its button, and the item and looks it last showed. */
+  /** Rows on screen by id: the <li>, its content (a button or a plain box), and the item and looks it last showed. */
   const rows = new Map();
   let head = [];
   let olderPages = [];
@@ -81,7 +82,7 @@ export function liveList(options) {
       const data = JSON.stringify(item);
       const look = looks(item);
       if (row.data !== data && news) fresh.push(item);
-      if (row.data !== data || row.look !== look) fill(row.button, ...rowContent(item));
+      if (row.data !== data || row.look !== look) fill(row.content, ...rowContent(item));
       Object.assign(row, { data, look });
       return row.item;
     });
@@ -103,9 +104,10 @@ export function liveList(options) {
   }
 
   function newRow(id) {
-    const button = el('button', { type: 'button', className: ['feed-row', options.rowClass].filter(Boolean).join(' ') });
-    button.addEventListener('click', () => open(id));
-    return { item: el('li', { attrs: { [idAttribute]: id } }, button), button, data: null, look: null };
+    const className = ['feed-row', options.rowClass].filter(Boolean).join(' ');
+    const content = open ? el('button', { type: 'button', className }) : el('div', { className });
+    if (open) content.addEventListener('click', () => open(id));
+    return { item: el('li', { attrs: { [idAttribute]: id } }, content), content, data: null, look: null };
   }
 
   /** Forgets what was loaded and asks again at once (after a filter changed). */

@@ -1,6 +1,6 @@
-// A subscription's delivery statistics: success rate, latency percentiles and a small
-// inline SVG chart of its recent attempts (one bar each, coloured by outcome, as tall
-// as it was slow).
+// A subscription's delivery statistics: success rate, latency percentiles, how many
+// dead letters, and a small inline SVG chart of its recent attempts (one bar each,
+// coloured by outcome, as tall as it was slow).
 
 import { get } from './api.js';
 import { el, fill, when } from './dom.js';
@@ -47,8 +47,23 @@ function render(node, stats) {
   const summary = el('p', { className: 'stats-line' },
     el('strong', { className: 'rate' }, rate),
     attempts ? ` over ${attempts} attempt${attempts === 1 ? '' : 's'}` : '',
-    attempts ? ` · p50 ${latency.p50 ?? '—'} ms · p95 ${latency.p95 ?? '—'} ms · max ${latency.max ?? '—'} ms` : '');
-  fill(node, summary, stats.recent?.length ? chart(stats.recent) : null);
+    attempts ? ` · p50 ${latency.p50 ?? '—'} ms · p95 ${latency.p95 ?? '—'} ms · max ${latency.max ?? '—'} ms` : '',
+    limitView(stats.concurrency));
+  // Each dead letter is one attempt that failed for good, so the window counts them too.
+  const deadLetters = stats.outcomes?.permanently_failed ?? 0;
+  const deadLetterLine = deadLetters
+    ? el('p', { className: 'stats-line dead-letter-count error-text' },
+      `${deadLetters} dead letter${deadLetters === 1 ? '' : 's'} among these attempts`)
+    : null;
+  fill(node, summary, deadLetterLine, stats.recent?.length ? chart(stats.recent) : null);
+}
+
+/** The in-flight limit delivery applies now, when this process delivers and has lately. */
+function limitView(concurrency) {
+  const limit = concurrency?.current_limit;
+  if (limit === null || limit === undefined) return '';
+  const how = concurrency.max_in_flight === 'auto' ? 'found by adaptive concurrency' : 'as set';
+  return el('span', { className: 'limit' }, ` · up to ${limit} in flight (${how})`);
 }
 
 /** The API's rate is a fraction from 0 to 1. */

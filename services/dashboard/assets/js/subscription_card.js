@@ -1,15 +1,18 @@
-// One subscription's card: what it is (URL, id, tenant, event types, secret, enabled or why not),
-// its delivery statistics, and its actions: copy the secret, edit, delete, send a test
-// event, show its deliveries.
+// One subscription's card: what it is (URL, id, tenant, event types, secret, delivery
+// settings, enabled or why not), its delivery statistics, and its actions: copy the
+// secret, edit, delete, send a test event, show its deliveries or its dead letters,
+// enable it again once disabled.
 
 import { describe, send } from './api.js';
+import { settingsBody, settingsInputs, settingsView } from './delivery_settings.js';
+import { reenable } from './disabled.js';
 import { badge, el, fact } from './dom.js';
 import { statsView } from './stats.js';
 import { showsSeveralTenants, tenantLabel } from './tenants.js';
 
 /**
  * The card of `subscription`. `actions`: `updated(subscription)`, `deleted(id)`,
- * `sendTest(id)`, `showDeliveries(id)`.
+ * `sendTest(id)`, `showDeliveries(id)`, `showDeadLetters(id)`.
  */
 export function renderCard(subscription, actions) {
   const id = subscription.id;
@@ -37,6 +40,8 @@ export function renderCard(subscription, actions) {
   sendButton.addEventListener('click', () => actions.sendTest(id));
   const feedButton = el('button', { type: 'button', className: 'quiet', textContent: 'Show deliveries' });
   feedButton.addEventListener('click', () => actions.showDeliveries(id));
+  const deadLettersButton = el('button', { type: 'button', className: 'quiet', textContent: 'Show dead letters' });
+  deadLettersButton.addEventListener('click', () => actions.showDeadLetters(id));
 
   const status = subscription.enabled
     ? [badge('enabled')]
@@ -50,12 +55,26 @@ export function renderCard(subscription, actions) {
       ...(showsSeveralTenants() ? fact('Tenant', tenantLabel(subscription.tenant_id)) : []),
       ...fact('Event types', ...patternsView(subscription.event_types)),
       ...fact('Ordering', subscription.ordering === 'key' ? 'by ordering key, one at a time' : 'none'),
-      ...fact('Secret', ...secretView(subscription.secret, say))),
+      ...fact('Secret', ...secretView(subscription.secret, say)),
+      ...fact('Delivery', ...settingsView(subscription))),
     statsView(id),
-    el('div', { className: 'actions' }, sendButton, feedButton, editButton, deleteButton),
+    el('div', { className: 'actions' },
+      subscription.enabled ? null : reenableButton(subscription, say),
+      sendButton, feedButton, deadLettersButton, editButton, deleteButton),
     editForm,
     confirmBox,
     note);
+}
+
+/** Enables the subscription again; the card is replaced once it is (see disabled.js). */
+function reenableButton(subscription, say) {
+  const button = el('button', { type: 'button', className: 'reenable', textContent: 'Re-enable' });
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    await reenable(subscription, say);
+    button.disabled = false;
+  });
+  return button;
 }
 
 /** Event-type patterns typed comma-separated, as a list, or null for "every event". */
@@ -108,6 +127,7 @@ function editFormFor(subscription, actions, say) {
   removeSecret.addEventListener('change', () => {
     secret.disabled = removeSecret.checked;
   });
+  const settings = settingsInputs(`edit-${id}`, subscription);
 
   const form = el('form', { className: 'stack edit', hidden: true, noValidate: true },
     ...field('target_url', 'Target URL', url),
@@ -116,6 +136,7 @@ function editFormFor(subscription, actions, say) {
     el('label', { className: 'check' }, removeSecret, ' Remove the secret'),
     el('label', { className: 'check' }, enabled, ' Enabled'),
     el('label', { className: 'check' }, ordered, ' Ordered by key (same X-Ordering-Key: one at a time, in order)'),
+    settings.group,
     el('button', { type: 'submit', textContent: 'Save changes' }));
 
   form.addEventListener('submit', async (event) => {
@@ -129,6 +150,7 @@ function editFormFor(subscription, actions, say) {
     else if (secret.value) changes.secret = secret.value;
     if (enabled.checked !== subscription.enabled) changes.enabled = enabled.checked;
     if (ordered.checked !== (subscription.ordering === 'key')) changes.ordering = ordered.checked ? 'key' : 'none';
+    Object.assign(changes, settingsBody(settings.inputs, subscription));
     if (!Object.keys(changes).length) {
       say('Nothing changed.');
       return;

@@ -1,8 +1,9 @@
-// The subscriptions panel: the list (paged with the API's cursor), the create form,
-// and the one copy of the loaded subscriptions that the other panels read.
+// The subscriptions panel: the list (paged with the API's cursor), the create form
+// (delivery settings included), and the one copy of the loaded subscriptions that the other panels read.
 
 import { call, describe, query, send } from './api.js';
-import { fill, state } from './dom.js';
+import { settingsBody, settingsInputs } from './delivery_settings.js';
+import { el, fill, state } from './dom.js';
 import { patternsFromInput, renderCard } from './subscription_card.js';
 import { listedTenant, targetTenant, targetTenantNote } from './tenants.js';
 
@@ -16,6 +17,7 @@ const createResult = document.getElementById('create-result');
 const createSecret = document.getElementById('create-secret');
 const createGenerate = document.getElementById('create-generate');
 const createTenant = document.getElementById('create-tenant');
+const createSettings = settingsInputs('create');
 
 /** Loaded subscriptions by id, in list order. */
 export const subscriptions = new Map();
@@ -33,10 +35,11 @@ function changed() {
   for (const listener of changeListeners) listener();
 }
 
-/** Wires the panel; `pageActions` lets a card open the send form or the feed on its subscription. */
+/** Wires the panel; `pageActions` lets a card open the send form, the feed or the dead letters on its subscription. */
 export function setUpSubscriptions(pageActions) {
   actions = pageActions;
   more.addEventListener('click', () => loadPage(nextCursor));
+  createForm.querySelector('button[type="submit"]').before(createSettings.group);
   createGenerate.addEventListener('change', () => {
     createSecret.disabled = createGenerate.checked;
   });
@@ -82,16 +85,20 @@ async function loadPage(cursor) {
   }
 }
 
+/** Shows `updated` on its card, if it is loaded (changed elsewhere on the page). */
+export function showUpdated(updated) {
+  if (!subscriptions.has(updated.id)) return;
+  subscriptions.set(updated.id, updated);
+  const replacement = cardFor(updated);
+  cards.get(updated.id)?.replaceWith(replacement);
+  cards.set(updated.id, replacement);
+  changed();
+}
+
 function cardFor(subscription) {
   return renderCard(subscription, {
     ...actions,
-    updated: (updated) => {
-      subscriptions.set(updated.id, updated);
-      const replacement = cardFor(updated);
-      cards.get(updated.id)?.replaceWith(replacement);
-      cards.set(updated.id, replacement);
-      changed();
-    },
+    updated: showUpdated,
     deleted: (id) => {
       subscriptions.delete(id);
       cards.get(id)?.remove();
@@ -121,6 +128,7 @@ async function create() {
   if (patterns) body.event_types = patterns;
   if (form.get('ordering')) body.ordering = 'key';
   if (targetTenant()) body.tenant_id = targetTenant();
+  Object.assign(body, settingsBody(createSettings.inputs));
 
   createResult.textContent = 'Creating…';
   createResult.dataset.kind = 'info';
@@ -159,3 +167,16 @@ export function subscriptionLabel(id) {
   return subscription ? subscription.target_url : `subscription ${id.slice(0, 8)}`;
 }
 
+
+/**
+ * Fills a subscription <select> with the loaded subscriptions, first an option '' named
+ * `any` when given, keeping the selection (even one of a subscription not loaded).
+ */
+export function fillSubscriptionChoices(select, { any } = {}) {
+  const selected = select.value;
+  fill(select, any ? el('option', { value: '' }, any) : null,
+    ...[...subscriptions.keys()].map((id) => el('option', { value: id }, subscriptionLabel(id))));
+  if (selected && !subscriptions.has(selected)) select.append(el('option', { value: selected }, subscriptionLabel(selected)));
+  // Without a choice yet, a select without `any` shows its first subscription.
+  if (selected || any) select.value = selected;
+}

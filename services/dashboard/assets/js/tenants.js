@@ -89,6 +89,12 @@ export function targetTenantNote() {
   return `For tenant ${tenantLabel(choosing ? targetTenant() : [...tenants.keys()][0])}.`;
 }
 
+/** The one tenant the page shows (the one chosen, or a tenant token's own); '' while it shows several. */
+export function shownTenant() {
+  if (choosing) return select.value;
+  return tenants.size === 1 ? [...tenants.keys()][0] : '';
+}
+
 /** Whether things of several tenants are listed together, so that each must say whose it is. */
 export function showsSeveralTenants() {
   return choosing && !select.value;

@@ -4,6 +4,7 @@
 
 mod browser;
 mod overview;
+mod recovery;
 mod tenants;
 
 use std::time::Duration;
@@ -198,21 +199,25 @@ async fn the_page_fits_a_phone_without_horizontal_scrolling() {
             page.click("#settings-toggle").await;
             assert!(page.attr("#task", "hidden").await.is_none() && page.attr("#event", "hidden").await.is_none());
 
-            assert_eq!(page.eval("return window.innerWidth").await, 375);
-            let widths =
-                page.eval("return [document.documentElement.scrollWidth, document.documentElement.clientWidth]").await;
-            assert!(widths[0].as_u64() <= widths[1].as_u64(), "the page scrolls sideways: {widths}");
-            let overflowing = page
-                .eval(
-                    "return [...document.querySelectorAll('body *')]
-                       .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5)
-                       .map((e) => `${e.tagName}#${e.id}.${e.className}`)",
-                )
-                .await;
-            assert_eq!(overflowing, Value::Array(vec![]), "elements wider than the phone");
+            assert_fits_a_phone(&page).await;
             page.screenshot("phone").await;
         })
         .await;
+}
+
+/// The page is 375 px wide and nothing in it is wider: no sideways scrolling.
+async fn assert_fits_a_phone(page: &Page) {
+    assert_eq!(page.eval("return window.innerWidth").await, 375);
+    let widths = page.eval("return [document.documentElement.scrollWidth, document.documentElement.clientWidth]").await;
+    assert!(widths[0].as_u64() <= widths[1].as_u64(), "the page scrolls sideways: {widths}");
+    let overflowing = page
+        .eval(
+            "return [...document.querySelectorAll('body *')]
+               .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+               .map((e) => `${e.tagName}#${e.id}.${e.className}`)",
+        )
+        .await;
+    assert_eq!(overflowing, Value::Array(vec![]), "elements wider than the phone");
 }
 
 /// A subscription as the API answers it to a caller with `token`.
@@ -243,15 +248,45 @@ async fn the_page_asks_for_a_token_then_manages_subscriptions_with_it() {
             page.click("#create-generate").await;
             page.click("#create-ordering").await;
             assert_eq!(page.attr("#create-secret", "disabled").await.as_deref(), Some("true"));
+            // With delivery settings: an API key header and a fixed bound.
+            page.click("#create-form details.delivery-settings summary").await;
+            page.fill("#create-headers", "X-Api-Key: k3y-typed").await;
+            page.fill("#create-max_in_flight", "8").await;
             page.click("#create-form button[type=submit]").await;
             page.wait_text("#create-result", T, |text| text.contains("generated secret")).await;
             let id = page.attr("#subscription-list li", "data-subscription-id").await.expect("a card");
             let (_, created) = with_token(&service, token, &id).await;
             assert!(created["secret"].as_str().unwrap().starts_with("whsec_"));
             assert_eq!(created["ordering"], "key");
+            assert_eq!(
+                (&created["headers"], &created["max_in_flight"]),
+                (&json!({"X-Api-Key": "k3y-typed"}), &json!(8))
+            );
+            let card = format!("#subscription-list li[data-subscription-id='{id}']");
+            let facts = page.text(&format!("{card} .facts")).await.unwrap();
+            assert!(facts.contains("headers X-Api-Key") && facts.contains("in flight: at most 8"), "{facts}");
+            assert!(!facts.contains("k3y-typed"), "header values stay off the card: {facts}");
+
+            // Edit the settings: a rate limit and a schedule, back to adaptive.
+            page.click(&format!("{card} .actions button[aria-expanded]")).await;
+            page.click(&format!("{card} form.edit details.delivery-settings summary")).await;
+            page.fill(&format!("#edit-{id}-rate_limit_per_second"), "5").await;
+            page.fill(&format!("#edit-{id}-retry_schedule"), "production").await;
+            page.fill(&format!("#edit-{id}-max_in_flight"), "auto").await;
+            page.click(&format!("{card} form.edit button[type=submit]")).await;
+            page.wait_text(&format!("{card} .facts"), T, |text| text.contains("at most 5/s")).await;
+            let (_, edited) = with_token(&service, token, &id).await;
+            assert_eq!(
+                (
+                    &edited["rate_limit_per_second"],
+                    &edited["retry_schedule"],
+                    &edited["max_in_flight"],
+                    &edited["headers"]
+                ),
+                (&json!(5), &json!("production"), &json!("auto"), &json!({"X-Api-Key": "k3y-typed"}))
+            );
 
             // Edit: event-type patterns, then disable it by hand.
-            let card = format!("#subscription-list li[data-subscription-id='{id}']");
             page.click(&format!("{card} .actions button[aria-expanded]")).await;
             page.fill(&format!("#edit-event_types-{id}"), "order.created, invoice.*").await;
             page.click(&format!("{card} form.edit button[type=submit]")).await;

@@ -107,7 +107,12 @@ async fn a_blackholed_receiver_does_not_slow_the_healthy_ones() {
     for path in &healthy_paths {
         healthy.push(service.subscribe(&receiver.url(path), None, None).await);
     }
-    let blackhole = service.subscribe(&receiver.url("/blackhole"), None, None).await;
+    // The worst case: a fixed 64 in flight, all hanging (adaptive concurrency would cut
+    // a blackhole's line down to one at its first timeouts).
+    let body = json!({"target_url": receiver.url("/blackhole"), "max_in_flight": 64});
+    let created: Value =
+        client().post(service.url("/api/subscriptions")).json(&body).send().await.unwrap().json().await.unwrap();
+    let blackhole = created["id"].as_str().expect("id").to_string();
 
     fire(service.url(""), healthy.clone(), "baseline", WEBHOOKS_PER_PHASE).await;
     let baseline = all_latencies(&receiver, &healthy_paths, "baseline").await;

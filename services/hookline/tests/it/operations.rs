@@ -39,11 +39,14 @@ async fn every_process_is_ready_and_counts_ingest_and_delivery() {
     assert_eq!(ready["status"], "ready");
     let groups: Vec<&str> =
         ready["consumer_groups"].as_array().unwrap().iter().map(|g| g["group"].as_str().unwrap()).collect();
-    // FAST_RETRIES: delays 1 s, 2 s, 4 s, so three retry tiers.
+    // FAST_RETRIES: delays 1 s, 2 s, 4 s, so three retry tiers; and the production
+    // preset's, which a subscription may choose.
     for group in [
         "hookline-delivery",
         "hookline-delivery.hookline.retry.1s",
         "hookline-delivery.hookline.retry.4s",
+        "hookline-delivery.hookline.retry.300s",
+        "hookline-delivery.hookline.retry.36000s",
         "hookline-fanout",
         "hookline-ingest",
         "hookline-projector",
@@ -58,8 +61,11 @@ async fn every_process_is_ready_and_counts_ingest_and_delivery() {
         "hookline_delivery_attempt_duration_seconds",
         "hookline_delivery_in_flight",
         "hookline_delivery_dead_letters_total",
+        "hookline_delivery_dead_letters_by_subscription_total",
         "hookline_delivery_held_records",
         "hookline_delivery_duplicates_skipped_total",
+        "hookline_delivery_rate_deferred_total",
+        "hookline_delivery_in_flight_limit",
         "hookline_fanout_events_total",
         "hookline_fanout_tasks_total",
         "hookline_consumer_lag_records",

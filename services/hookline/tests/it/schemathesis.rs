@@ -24,7 +24,10 @@ const OPERATIONS: &str = "^/(api/v1/|health$|ready$|metrics$)";
 /// well-formed `If-Match` naming a version that is not the current one is rightly a
 /// 412; a tenant id that is taken (or was, or is `default`), a tenant that still owns
 /// subscriptions, or a tenant at its subscription cap, a 409; a tenant id that names no
-/// tenant, a 404.
+/// tenant, or a subscription id that names none (dead letters), a 404. A replay names
+/// exactly one of a subscription and a tenant (the operator must name one), its `until`
+/// comes after its `since` (now when left out): a 400 otherwise; a subscription that is
+/// disabled is a 409. A dead-letter listing's `since` not before its `until`: a 400.
 const CONFIG: &str = r#"
 [[operations]]
 include-name = ["POST /api/v1/subscriptions"]
@@ -55,8 +58,12 @@ include-name = ["DELETE /api/v1/subscriptions/{id}", "POST /api/v1/subscriptions
 checks.positive_data_acceptance.expected-statuses = ["2xx", 404, 412]
 
 [[operations]]
-include-name = ["GET /api/v1/subscriptions", "GET /api/v1/tasks", "GET /api/v1/events"]
+include-name = ["GET /api/v1/subscriptions", "GET /api/v1/tasks", "GET /api/v1/events", "GET /api/v1/replays", "GET /api/v1/dead-letters"]
 checks.positive_data_acceptance.expected-statuses = ["2xx", 400, 404]
+
+[[operations]]
+include-name = ["POST /api/v1/replays"]
+checks.positive_data_acceptance.expected-statuses = ["2xx", 400, 404, 409]
 "#;
 
 /// The st command, unless the test is to be skipped.

@@ -22,6 +22,13 @@ pub enum Reply {
     Close,
     /// Wait, then answer with that status.
     Delay(Duration, u16),
+    /// A receiver that slows down steeply past its capacity: answer 200 after `base`
+    /// while at most `capacity` requests are in flight on the path (this one included,
+    /// counted when it arrives), and after one `base` more for each request beyond.
+    Congested {
+        capacity: usize,
+        base: Duration,
+    },
     /// Send the head at once, then the body one byte per `every`.
     Drip {
         status: u16,

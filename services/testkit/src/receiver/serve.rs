@@ -64,8 +64,9 @@ async fn converse(connection: &mut HttpConnection, state: &State) {
             }
         };
         let keep_alive = request.head.keep_alive();
-        let reply = state.record(request);
-        match act_out(connection, reply, !keep_alive).await {
+        // Counted in flight on its path until it has been answered (or given up).
+        let (reply, in_flight) = state.record(request);
+        match act_out(connection, reply, !keep_alive, in_flight.count).await {
             Ok(Next::KeepServing) => {}
             Ok(Next::Close) | Err(_) => return,
         }
@@ -81,7 +82,7 @@ enum Next {
 /// Bytes of every streamed body.
 static FILLER: [u8; 64 * 1024] = [b'x'; 64 * 1024];
 
-async fn act_out(connection: &mut HttpConnection, reply: Reply, close: bool) -> io::Result<Next> {
+async fn act_out(connection: &mut HttpConnection, reply: Reply, close: bool, in_flight: usize) -> io::Result<Next> {
     match reply {
         Reply::Status(status) => connection.respond(status, &[], &status_body(status), close).await?,
         Reply::StatusWithBody(status, body) => connection.respond(status, &[], &body, close).await?,
@@ -100,6 +101,11 @@ async fn act_out(connection: &mut HttpConnection, reply: Reply, close: bool) -> 
         Reply::Delay(delay, status) => {
             tokio::time::sleep(delay).await;
             connection.respond(status, &[], &status_body(status), close).await?
+        }
+        Reply::Congested { capacity, base } => {
+            let beyond = u32::try_from(in_flight.saturating_sub(capacity)).unwrap_or(u32::MAX);
+            tokio::time::sleep(base.saturating_mul(beyond.saturating_add(1))).await;
+            connection.respond(200, &[], &status_body(200), close).await?
         }
         Reply::Drip { status, bytes, every } => {
             connection.write_all(&response_head(status, &[], bytes as u64, close)).await?;

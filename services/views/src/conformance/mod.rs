@@ -39,7 +39,8 @@ pub use self::replays::{
 pub use self::retention::{old_events_are_not_written, rows_expire_and_are_purged};
 pub use self::subscriptions::{
     subscription_changes_follow_versions, subscription_lifecycle, subscription_listing_pages_in_id_order,
-    subscription_listing_rejects_invalid_cursor, subscriptions_keep_their_tenant_and_event_types,
+    subscription_listing_rejects_invalid_cursor, subscriptions_keep_their_delivery_settings,
+    subscriptions_keep_their_tenant_and_event_types,
 };
 pub use self::task_listing::{
     task_listing_filters_newest_first, task_listing_hides_expired_tasks, task_listing_keeps_an_acceptance_window,
@@ -86,6 +87,7 @@ pub async fn run_all(factory: &impl ViewStoreFactory) {
     rows_expire_and_are_purged(factory).await;
     old_events_are_not_written(factory).await;
     subscriptions_keep_their_tenant_and_event_types(factory).await;
+    subscriptions_keep_their_delivery_settings(factory).await;
     events_fold_ignores_order_and_repeats(factory).await;
     event_listing_pages_newest_first_with_filters(factory).await;
     event_listing_rejects_invalid_cursor(factory).await;

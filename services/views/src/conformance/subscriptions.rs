@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use hookline_domain::event_types::parse_patterns;
 use hookline_domain::{
-    OrderingMode, Secret, Subscription, SubscriptionEvent, SubscriptionId, SubscriptionState, TenantId,
+    DeliverySettings, OrderingMode, ScheduleChoice, Secret, Subscription, SubscriptionEvent, SubscriptionId,
+    SubscriptionState, TenantId,
 };
 
 use uuid::Uuid;
@@ -278,4 +279,40 @@ pub async fn subscriptions_keep_their_tenant_and_event_types(factory: &impl View
     apply(&store, vec![change(SubscriptionEvent::SubscriptionUpdated { subscription: widened.clone() })]).await;
     assert_eq!(state(&store, id).await, Some(SubscriptionState::Live(widened.clone())), "patterns dropped");
     assert_eq!(listed(&store, id).await, Some(widened));
+}
+
+/// A subscription's delivery settings read back as written (header values as stored:
+/// sealed text stays sealed text), from `subscription` and from the listing, and an
+/// update back to the defaults clears them.
+pub async fn subscriptions_keep_their_delivery_settings(factory: &impl ViewStoreFactory) {
+    let store = factory.open(LONG_RETENTION).await;
+    let id = SubscriptionId::new();
+    let t0 = now();
+    let settings = DeliverySettings {
+        headers: [
+            ("X-Api-Key".to_string(), Secret::new("hlenc:v1:c2VhbGVk")),
+            ("X-Tenant".to_string(), Secret::new("acme")),
+        ]
+        .into(),
+        timeout_ms: Some(1500),
+        retry_schedule: Some(ScheduleChoice::Delays(vec![5, 300, 300])),
+        rate_limit_per_second: Some(5),
+        max_in_flight: Some(8),
+    };
+    let created = Subscription { delivery: settings, ..subscription(id, "https://example.com/settings", t0) };
+    apply(&store, vec![change(SubscriptionEvent::SubscriptionCreated { subscription: created.clone() })]).await;
+    let listed = |store: &Arc<dyn ViewStore>| {
+        let store = store.clone();
+        async move { list_all(&store, 1000).await.into_iter().find(|s| s.id == id) }
+    };
+    assert_eq!(state(&store, id).await, Some(SubscriptionState::Live(created.clone())), "settings kept");
+    assert_eq!(listed(&store).await, Some(created.clone()), "and listed with them");
+    let cleared = Subscription {
+        updated_at: t0 + secs(1),
+        delivery: DeliverySettings::default(),
+        ..created.next_version(Uuid::new_v4())
+    };
+    apply(&store, vec![change(SubscriptionEvent::SubscriptionUpdated { subscription: cleared.clone() })]).await;
+    assert_eq!(state(&store, id).await, Some(SubscriptionState::Live(cleared.clone())), "settings cleared");
+    assert_eq!(listed(&store).await, Some(cleared));
 }

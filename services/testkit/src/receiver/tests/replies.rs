@@ -119,6 +119,34 @@ async fn delay_answers_after_the_delay() {
 }
 
 #[tokio::test]
+async fn a_congested_path_slows_down_past_its_capacity_and_counts_what_is_in_flight() {
+    let receiver = Receiver::start().await;
+    let base = Duration::from_millis(200);
+    receiver.set("/busy", Script::always(Reply::Congested { capacity: 2, base }));
+    let send = |receiver: Receiver| async move {
+        let started = Instant::now();
+        let response = client().post(receiver.url("/busy")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        started.elapsed()
+    };
+    // Three at once on three connections: the third to arrive is one past the capacity.
+    let sent: Vec<_> = (0..3).map(|_| tokio::spawn(send(receiver.clone()))).collect();
+    let mut took = Vec::new();
+    for one in sent {
+        took.push(one.await.expect("sent"));
+    }
+    took.sort();
+    let mut seen: Vec<usize> = receiver.requests("/busy").iter().map(|r| r.in_flight).collect();
+    seen.sort();
+    assert_eq!(seen, [1, 2, 3]);
+    // The one past the capacity waited a base more (lower bounds: a busy machine only adds).
+    assert!(took[0] >= base && took[2] >= base * 2, "{took:?}");
+    // Answered: nothing in flight any more.
+    send(receiver.clone()).await;
+    assert_eq!(receiver.requests("/busy").last().map(|r| r.in_flight), Some(1));
+}
+
+#[tokio::test]
 async fn drip_sends_the_head_at_once_then_one_byte_per_interval() {
     let receiver = Receiver::start().await;
     let every = Duration::from_millis(60);
