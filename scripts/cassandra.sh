@@ -135,7 +135,7 @@ start() {
             # shellcheck disable=SC2016 # $$ and $1 belong to the inner bash
             setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$PIDFILE" \
                 "$JAVA_HOME/bin/java" @"$CONF_SRC/jvm-server.options" \
-                -Xms512m -Xmx1g \
+                -Xms1g -Xmx3g \
                 -javaagent:"$jamm" \
                 -Dcassandra.config="file://$CONF" \
                 -Dcassandra.storagedir="$STATE" \

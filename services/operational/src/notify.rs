@@ -74,6 +74,11 @@ impl Notifier {
                 continue;
             }
             let subscriptions = self.recipients(&event);
+            if subscriptions.is_empty() {
+                // Nobody asked for it: the record on the topic is all there is to keep.
+                tracing::debug!("operational event with no subscription to send it to");
+                continue;
+            }
             tracing::info!(subscriptions = subscriptions.len(), "operational event sent to its subscriptions");
             // The body is the event as recorded: the same JSON the Kafka record holds.
             let payload = to_raw_value(&event).expect("operational events always serialize");
