@@ -282,18 +282,17 @@ mod tests {
     async fn a_line_waiting_here_drains_at_full_speed_past_the_patience() {
         let mut line = Line::new();
         let (first, second, third) = (line.join().await, line.join().await, line.join().await);
-        let lines = line.lines(Duration::from_millis(400), 8);
+        let lines = line.lines(Duration::from_secs(1), 8);
         let stop = CancellationToken::new();
         let wait = |task| {
             let (lines, stop) = (lines.clone(), stop.clone());
             tokio::spawn(async move { lines.turn(task, &stop).await })
         };
         let (second_turn, third_turn) = (wait(second), wait(third));
-        // Past the patience: the second waits behind a task not waiting here, so it is
-        // deferred; the third, behind the second, waited here until then.
-        tokio::time::sleep(Duration::from_millis(600)).await;
-        assert!(second_turn.is_finished() && !third_turn.is_finished());
+        // Past the patience the second, waiting behind a task not waiting here, is
+        // deferred; the third waited behind the second, so its patience starts only now.
         assert_eq!(second_turn.await.unwrap(), Gate::Defer);
+        assert!(!third_turn.is_finished());
         lines.ended(first);
         lines.ended(second);
         assert_eq!(third_turn.await.unwrap(), Gate::Go);
