@@ -264,7 +264,7 @@ const SHORT: Retention = Retention { ttl: Duration::from_secs(3) };
 pub async fn replays_expire_with_the_retention(factory: &impl ViewStoreFactory) {
     let store = factory.open(SHORT).await;
     let tenant = TenantId::generate();
-    let t0 = now();
+    let (t0, started) = (now(), tokio::time::Instant::now());
     let (old, lasting) = (ReplayId::new(), ReplayId::new());
     apply(
         &store,
@@ -276,12 +276,12 @@ pub async fn replays_expire_with_the_retention(factory: &impl ViewStoreFactory) 
                 next: None,
                 at: t0 - secs(59),
             }),
-            // Requested two seconds ago, so alone it would expire a second from now…
-            ViewChange::Replay(ReplayEvent::ReplayRequested(requested(lasting, &tenant, t0 - secs(2)))),
+            // Requested a second ago, so alone it would expire two seconds after t0…
+            ViewChange::Replay(ReplayEvent::ReplayRequested(requested(lasting, &tenant, t0 - secs(1)))),
         ],
     )
     .await;
-    // …but its progress, stamped two seconds ahead, keeps it until five seconds from now.
+    // …but its progress, stamped two seconds ahead, keeps it until five seconds after.
     let progress = ReplayEvent::ReplayProgressed { replay_id: lasting, queued: 3, next: None, at: t0 + secs(2) };
     apply(&store, vec![ViewChange::Replay(progress)]).await;
     assert_eq!(read(&*store, old).await, None, "a replay past its retention is not shown");
@@ -290,11 +290,13 @@ pub async fn replays_expire_with_the_retention(factory: &impl ViewStoreFactory) 
     };
     assert_eq!(listed(store.clone(), tenant.clone()).await, vec![lasting]);
 
-    tokio::time::sleep_until(tokio::time::Instant::now() + Duration::from_millis(1500)).await;
+    // Half-way between the request's retention and the progress's: room either side
+    // for a slow database.
+    tokio::time::sleep_until(started + Duration::from_millis(3500)).await;
     assert_eq!(
         read(&*store, lasting).await.map(|v| v.queued),
         Some(3),
-        "a second after its request's retention, its progress keeps it"
+        "past its request's retention, its progress keeps it"
     );
     let s = &store;
     wait_until("the replay expires", Duration::from_secs(20), || async move { read(&**s, lasting).await.is_none() })
