@@ -34,38 +34,7 @@ macro_rules! conformance_cases {
     )*};
 }
 
-conformance_cases!(
-    subscription_lifecycle,
-    subscription_changes_follow_versions,
-    subscription_listing_pages_in_id_order,
-    subscription_listing_rejects_invalid_cursor,
-    task_fold_ignores_order_and_repeats,
-    repeated_attempt_keeps_the_higher_rank,
-    attempts_for_task_oldest_first,
-    attempts_for_subscription_newest_first,
-    rows_expire_and_are_purged,
-    old_events_are_not_written,
-    task_listing_filters_newest_first,
-    task_listing_pages_with_a_cursor,
-    task_listing_rejects_invalid_cursor,
-    task_listing_hides_expired_tasks,
-    task_payload_positions_are_kept_for_retries,
-    task_listing_keeps_an_acceptance_window,
-    subscriptions_keep_their_tenant_and_event_types,
-    subscriptions_keep_their_delivery_settings,
-    events_fold_ignores_order_and_repeats,
-    event_listing_pages_newest_first_with_filters,
-    event_listing_rejects_invalid_cursor,
-    events_expire_with_the_retention,
-    tokens_last_used_keeps_the_latest,
-    lines_answer_whose_turn_it_is,
-    lines_fold_ignores_order_repeats_and_copies,
-    replay_fold_ignores_order_and_repeats,
-    replay_counts_tasks_by_their_best_outcome,
-    replay_listing_pages_newest_first,
-    replays_expire_with_the_retention,
-    attempts_and_tasks_keep_their_replay,
-);
+hookline_views::every_conformance_case!(conformance_cases);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_all_passes_against_embedded_views() {

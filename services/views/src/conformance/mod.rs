@@ -68,36 +68,55 @@ where
 /// nothing they write expires while they run.
 pub const LONG_RETENTION: Retention = Retention { ttl: Duration::from_secs(24 * 60 * 60) };
 
-/// Runs every case, one after the other.
-pub async fn run_all(factory: &impl ViewStoreFactory) {
-    subscription_lifecycle(factory).await;
-    subscription_changes_follow_versions(factory).await;
-    subscription_listing_pages_in_id_order(factory).await;
-    subscription_listing_rejects_invalid_cursor(factory).await;
-    task_fold_ignores_order_and_repeats(factory).await;
-    repeated_attempt_keeps_the_higher_rank(factory).await;
-    attempts_for_task_oldest_first(factory).await;
-    attempts_for_subscription_newest_first(factory).await;
-    task_listing_filters_newest_first(factory).await;
-    task_listing_pages_with_a_cursor(factory).await;
-    task_listing_rejects_invalid_cursor(factory).await;
-    task_listing_hides_expired_tasks(factory).await;
-    task_payload_positions_are_kept_for_retries(factory).await;
-    task_listing_keeps_an_acceptance_window(factory).await;
-    rows_expire_and_are_purged(factory).await;
-    old_events_are_not_written(factory).await;
-    subscriptions_keep_their_tenant_and_event_types(factory).await;
-    subscriptions_keep_their_delivery_settings(factory).await;
-    events_fold_ignores_order_and_repeats(factory).await;
-    event_listing_pages_newest_first_with_filters(factory).await;
-    event_listing_rejects_invalid_cursor(factory).await;
-    events_expire_with_the_retention(factory).await;
-    tokens_last_used_keeps_the_latest(factory).await;
-    lines_answer_whose_turn_it_is(factory).await;
-    lines_fold_ignores_order_repeats_and_copies(factory).await;
-    replay_fold_ignores_order_and_repeats(factory).await;
-    replay_counts_tasks_by_their_best_outcome(factory).await;
-    replay_listing_pages_newest_first(factory).await;
-    replays_expire_with_the_retention(factory).await;
-    attempts_and_tasks_keep_their_replay(factory).await;
+/// Calls `$each!` once with the name of every case of the suite: each adapter's tests
+/// turn the names into tests of their own (`every_conformance_case!(cases)`, with
+/// `cases` a macro of the test file), so that a case added here runs against every
+/// adapter.
+#[macro_export]
+macro_rules! every_conformance_case {
+    ($each:ident) => {
+        $each!(
+            subscription_lifecycle,
+            subscription_changes_follow_versions,
+            subscription_listing_pages_in_id_order,
+            subscription_listing_rejects_invalid_cursor,
+            task_fold_ignores_order_and_repeats,
+            repeated_attempt_keeps_the_higher_rank,
+            attempts_for_task_oldest_first,
+            attempts_for_subscription_newest_first,
+            rows_expire_and_are_purged,
+            old_events_are_not_written,
+            task_listing_filters_newest_first,
+            task_listing_pages_with_a_cursor,
+            task_listing_rejects_invalid_cursor,
+            task_listing_hides_expired_tasks,
+            task_payload_positions_are_kept_for_retries,
+            task_listing_keeps_an_acceptance_window,
+            subscriptions_keep_their_tenant_and_event_types,
+            subscriptions_keep_their_delivery_settings,
+            events_fold_ignores_order_and_repeats,
+            event_listing_pages_newest_first_with_filters,
+            event_listing_rejects_invalid_cursor,
+            events_expire_with_the_retention,
+            tokens_last_used_keeps_the_latest,
+            lines_answer_whose_turn_it_is,
+            lines_fold_ignores_order_repeats_and_copies,
+            replay_fold_ignores_order_and_repeats,
+            replay_counts_tasks_by_their_best_outcome,
+            replay_listing_pages_newest_first,
+            replays_expire_with_the_retention,
+            attempts_and_tasks_keep_their_replay,
+        );
+    };
 }
+
+macro_rules! run_in_turn {
+    ($($case:ident),* $(,)?) => {
+        /// Runs every case, one after the other.
+        pub async fn run_all(factory: &impl ViewStoreFactory) {
+            $($case(factory).await;)*
+        }
+    };
+}
+
+crate::every_conformance_case!(run_in_turn);
