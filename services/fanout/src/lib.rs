@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use hookline_domain::topics;
 use hookline_log::consume::consume_batches;
-use hookline_log::{ConsumerSpec, EventLog, LogError, StartFrom};
+use hookline_log::{ConsumerSpec, EventLog, StartFrom};
 use hookline_metrics::Registry;
 use hookline_quarantine::SetAside;
 use tokio_util::sync::CancellationToken;
@@ -86,10 +86,7 @@ pub async fn run(config: FanoutConfig, deps: FanoutDeps, shutdown: CancellationT
         return Err(FanoutError::Config(problems.join("; ")));
     }
     let outputs = [topics::DELIVERIES, topics::QUARANTINE].map(String::from);
-    let missing = deps.log.missing_topics(&outputs).await?;
-    if !missing.is_empty() {
-        return Err(LogError::UnknownTopic(missing.join(", ")).into());
-    }
+    deps.log.require_topics(&outputs).await?;
     let consumer = deps
         .log
         .consumer(ConsumerSpec {

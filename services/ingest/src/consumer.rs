@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use hookline_domain::topics;
 use hookline_log::consume::consume_batches;
-use hookline_log::{ConsumerSpec, EventLog, LogError, StartFrom};
+use hookline_log::{ConsumerSpec, EventLog, StartFrom};
 use hookline_metrics::Registry;
 use hookline_quarantine::SetAside;
 use tokio_util::sync::CancellationToken;
@@ -55,10 +55,7 @@ pub async fn run_consumer(
 ) -> Result<(), IngestConsumerError> {
     check_config(&config)?;
     let outputs = [topics::DELIVERIES, topics::FANOUT, topics::INGEST_REJECTED, topics::QUARANTINE].map(String::from);
-    let missing = deps.log.missing_topics(&outputs).await?;
-    if !missing.is_empty() {
-        return Err(LogError::UnknownTopic(missing.join(", ")).into());
-    }
+    deps.log.require_topics(&outputs).await?;
     // Events are routed by the directory: judged before it has read the log so far, a
     // record could be refused for a tenant that exists.
     tokio::select! {

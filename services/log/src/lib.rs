@@ -144,6 +144,17 @@ pub trait EventLog: Send + Sync + 'static {
     /// Those of the named topics that do not exist.
     async fn missing_topics(&self, topics: &[String]) -> Result<Vec<String>, LogError>;
 
+    /// Fails with [`LogError::UnknownTopic`], naming them, when any of the topics a role
+    /// writes to does not exist: a role finds out at start, not at its first append.
+    async fn require_topics(&self, topics: &[String]) -> Result<(), LogError> {
+        let missing = self.missing_topics(topics).await?;
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(LogError::UnknownTopic(missing.join(", ")))
+        }
+    }
+
     /// Appends records; returns, in the same order, where each landed, only once every
     /// one of them is durable. Records of one call with the same key keep their order.
     async fn append(&self, records: Vec<NewRecord>) -> Result<Vec<Appended>, LogError>;

@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use hookline_domain::topics;
 use hookline_log::consume::consume_batches;
-use hookline_log::{ConsumerSpec, EventLog, LogError, StartFrom};
+use hookline_log::{ConsumerSpec, EventLog, StartFrom};
 use hookline_lookup::SubscriptionDirectory;
 use hookline_metrics::Registry;
 use hookline_quarantine::SetAside;
@@ -135,10 +135,7 @@ pub async fn run(
         return Err(OperationalError::Config(problems.join("; ")));
     }
     let outputs = [topics::FANOUT, topics::OPERATIONAL, topics::QUARANTINE].map(String::from);
-    let missing = deps.log.missing_topics(&outputs).await?;
-    if !missing.is_empty() {
-        return Err(LogError::UnknownTopic(missing.join(", ")).into());
-    }
+    deps.log.require_topics(&outputs).await?;
     // Routing needs every subscription the log holds; the operator's one is written on
     // what the views hold.
     tokio::select! {

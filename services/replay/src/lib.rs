@@ -37,7 +37,7 @@ use std::time::Duration;
 use hookline_domain::replay::ReplayEvent;
 use hookline_domain::{topics, ReplayId, RetryPolicy};
 use hookline_log::consume::Backoff;
-use hookline_log::{Consumer, ConsumerSpec, EventLog, LogError, Record, StartFrom, TopicPartition};
+use hookline_log::{Consumer, ConsumerSpec, EventLog, Record, StartFrom, TopicPartition};
 use hookline_metrics::Registry;
 use hookline_quarantine::{Reason, SetAside};
 use hookline_views::ViewStore;
@@ -125,10 +125,7 @@ pub async fn run(config: ReplayConfig, deps: ReplayDeps, shutdown: CancellationT
     let mut outputs =
         vec![topics::REPLAYS.to_string(), topics::OPERATIONAL.to_string(), topics::QUARANTINE.to_string()];
     outputs.extend(config.retry.tier_delays().first().map(|delay| topics::retry_tier(delay.as_secs())));
-    let missing = deps.log.missing_topics(&outputs).await?;
-    if !missing.is_empty() {
-        return Err(LogError::UnknownTopic(missing.join(", ")).into());
-    }
+    deps.log.require_topics(&outputs).await?;
     let consumer = deps
         .log
         .consumer(ConsumerSpec {
