@@ -12,12 +12,12 @@ use std::sync::Arc;
 
 use serde_json::json;
 use warp::filters::BoxedFilter;
-use warp::http::StatusCode;
+use warp::http::{HeaderMap, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Rejection};
 
-use crate::body::body_stream;
-use crate::caller::caller;
+use crate::body::{body_stream, BodyStream};
+use crate::caller::{caller, Caller};
 use crate::edge::{self, Refused};
 use crate::error::ApiError;
 use crate::probes::{self, Probes};
@@ -51,6 +51,17 @@ fn with_state(state: &Arc<ApiState>) -> impl Filter<Extract = (Arc<ApiState>,), 
     warp::any().map(move || state.clone())
 }
 
+/// The state and the caller, whom every endpoint but `/ingest` acts for.
+fn scoped(state: &Arc<ApiState>) -> impl Filter<Extract = (Arc<ApiState>, Caller), Error = Rejection> + Clone {
+    with_state(state).and(caller(state))
+}
+
+/// A request's headers and its body, streamed: the handlers judge the content type
+/// and the size themselves.
+fn headers_and_body() -> impl Filter<Extract = (HeaderMap, BodyStream), Error = Rejection> + Clone {
+    warp::header::headers_cloned().and(body_stream())
+}
+
 fn health() -> BoxedFilter<(Response,)> {
     let ok = warp::path!("health")
         .and(warp::get())
@@ -80,46 +91,37 @@ fn subscription_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
     let collection = || warp::path!("subscriptions");
     let list = collection()
         .and(warp::get())
-        .and(with_state(state))
-        .and(caller(state))
+        .and(scoped(state))
         .and(warp::path::full())
         .and(raw_query())
         .then(subscriptions::list)
         .map(into_response);
     let create = collection()
         .and(warp::post())
-        .and(with_state(state))
-        .and(caller(state))
-        .and(warp::header::headers_cloned())
-        .and(body_stream())
+        .and(scoped(state))
+        .and(headers_and_body())
         .then(subscriptions::create)
         .map(into_response);
 
     let one = || warp::path!("subscriptions" / String);
-    let get =
-        one().and(warp::get()).and(with_state(state)).and(caller(state)).then(subscriptions::get).map(into_response);
+    let get = one().and(warp::get()).and(scoped(state)).then(subscriptions::get).map(into_response);
     let update = one()
         .and(warp::put())
-        .and(with_state(state))
-        .and(caller(state))
-        .and(warp::header::headers_cloned())
-        .and(body_stream())
+        .and(scoped(state))
+        .and(headers_and_body())
         .then(subscriptions::update)
         .map(into_response);
     let delete = one()
         .and(warp::delete())
-        .and(with_state(state))
-        .and(caller(state))
+        .and(scoped(state))
         .and(warp::header::headers_cloned())
         .then(subscriptions::delete)
         .map(into_response);
     let rotate_path = || warp::path!("subscriptions" / String / "secret" / "rotate");
     let rotate = rotate_path()
         .and(warp::post())
-        .and(with_state(state))
-        .and(caller(state))
-        .and(warp::header::headers_cloned())
-        .and(body_stream())
+        .and(scoped(state))
+        .and(headers_and_body())
         .then(subscriptions::rotate_secret)
         .map(into_response);
 
@@ -144,29 +146,18 @@ fn subscription_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
 
 fn ingest_route(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
     let path = || warp::path!("ingest" / String);
-    let post = path()
-        .and(warp::post())
-        .and(with_state(state))
-        .and(warp::header::headers_cloned())
-        .and(body_stream())
-        .then(ingest::ingest)
-        .map(into_response);
+    let post =
+        path().and(warp::post()).and(with_state(state)).and(headers_and_body()).then(ingest::ingest).map(into_response);
     post.or(wrong_method_on(path(), "POST")).unify().boxed()
 }
 
 fn status_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
     let task_path = || warp::path!("status" / "delivery_tasks" / String);
-    let task = task_path()
-        .and(warp::get())
-        .and(with_state(state))
-        .and(caller(state))
-        .then(status::delivery_task)
-        .map(into_response);
+    let task = task_path().and(warp::get()).and(scoped(state)).then(status::delivery_task).map(into_response);
     let attempts_path = || warp::path!("status" / "subscriptions" / String / "attempts");
     let attempts = attempts_path()
         .and(warp::get())
-        .and(with_state(state))
-        .and(caller(state))
+        .and(scoped(state))
         .and(raw_query())
         .then(status::subscription_attempts)
         .map(into_response);
@@ -183,31 +174,18 @@ fn status_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
 /// subscription statistics.
 fn task_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
     let list_path = || warp::path!("tasks");
-    let list = list_path()
-        .and(warp::get())
-        .and(with_state(state))
-        .and(caller(state))
-        .and(raw_query())
-        .then(tasks::list)
-        .map(into_response);
+    let list = list_path().and(warp::get()).and(scoped(state)).and(raw_query()).then(tasks::list).map(into_response);
     let dead_letters_path = || warp::path!("dead-letters");
     let dead_letters = dead_letters_path()
         .and(warp::get())
-        .and(with_state(state))
-        .and(caller(state))
+        .and(scoped(state))
         .and(raw_query())
         .then(dead_letters::list)
         .map(into_response);
     let retry_path = || warp::path!("tasks" / String / "retry");
-    let retry =
-        retry_path().and(warp::post()).and(with_state(state)).and(caller(state)).then(tasks::retry).map(into_response);
+    let retry = retry_path().and(warp::post()).and(scoped(state)).then(tasks::retry).map(into_response);
     let stats_path = || warp::path!("subscriptions" / String / "stats");
-    let stats = stats_path()
-        .and(warp::get())
-        .and(with_state(state))
-        .and(caller(state))
-        .then(stats::subscription_stats)
-        .map(into_response);
+    let stats = stats_path().and(warp::get()).and(scoped(state)).then(stats::subscription_stats).map(into_response);
     list.or(list_path().and(wrong_method("GET")))
         .unify()
         .or(dead_letters)
@@ -227,25 +205,12 @@ fn task_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
 
 fn tenant_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
     let collection = || warp::path!("tenants");
-    let list =
-        collection().and(warp::get()).and(with_state(state)).and(caller(state)).and(raw_query()).then(tenants::list);
-    let create = collection()
-        .and(warp::post())
-        .and(with_state(state))
-        .and(caller(state))
-        .and(warp::header::headers_cloned())
-        .and(body_stream())
-        .then(tenants::create);
+    let list = collection().and(warp::get()).and(scoped(state)).and(raw_query()).then(tenants::list);
+    let create = collection().and(warp::post()).and(scoped(state)).and(headers_and_body()).then(tenants::create);
     let one = || warp::path!("tenants" / String);
-    let get = one().and(warp::get()).and(with_state(state)).and(caller(state)).then(tenants::get);
-    let update = one()
-        .and(warp::put())
-        .and(with_state(state))
-        .and(caller(state))
-        .and(warp::header::headers_cloned())
-        .and(body_stream())
-        .then(tenants::update);
-    let delete = one().and(warp::delete()).and(with_state(state)).and(caller(state)).then(tenants::delete);
+    let get = one().and(warp::get()).and(scoped(state)).then(tenants::get);
+    let update = one().and(warp::put()).and(scoped(state)).and(headers_and_body()).then(tenants::update);
+    let delete = one().and(warp::delete()).and(scoped(state)).then(tenants::delete);
     list.or(create)
         .unify()
         .or(get)
@@ -264,16 +229,10 @@ fn tenant_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
 
 fn token_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
     let collection = || warp::path!("tenants" / String / "tokens");
-    let list = collection().and(warp::get()).and(with_state(state)).and(caller(state)).then(tokens::list);
-    let create = collection()
-        .and(warp::post())
-        .and(with_state(state))
-        .and(caller(state))
-        .and(warp::header::headers_cloned())
-        .and(body_stream())
-        .then(tokens::create);
+    let list = collection().and(warp::get()).and(scoped(state)).then(tokens::list);
+    let create = collection().and(warp::post()).and(scoped(state)).and(headers_and_body()).then(tokens::create);
     let one = || warp::path!("tenants" / String / "tokens" / String);
-    let revoke = one().and(warp::delete()).and(with_state(state)).and(caller(state)).then(tokens::revoke);
+    let revoke = one().and(warp::delete()).and(scoped(state)).then(tokens::revoke);
     let one_path = one().map(|_: String, _: String| ()).untuple_one();
     list.or(create)
         .unify()
@@ -291,22 +250,14 @@ fn event_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
     let collection = || warp::path!("events");
     let send = collection()
         .and(warp::post())
-        .and(with_state(state))
-        .and(caller(state))
+        .and(scoped(state))
         .and(raw_query())
-        .and(warp::header::headers_cloned())
-        .and(body_stream())
+        .and(headers_and_body())
         .then(events::send)
         .map(into_response);
-    let list = collection()
-        .and(warp::get())
-        .and(with_state(state))
-        .and(caller(state))
-        .and(raw_query())
-        .then(events::list)
-        .map(into_response);
+    let list = collection().and(warp::get()).and(scoped(state)).and(raw_query()).then(events::list).map(into_response);
     let one = || warp::path!("events" / String);
-    let get = one().and(warp::get()).and(with_state(state)).and(caller(state)).then(events::get).map(into_response);
+    let get = one().and(warp::get()).and(scoped(state)).then(events::get).map(into_response);
     send.or(list)
         .unify()
         .or(collection().and(wrong_method("GET, POST")))
@@ -321,30 +272,17 @@ fn event_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
 /// The dashboard's overview.
 fn overview_route(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
     let path = || warp::path!("overview");
-    let get = path()
-        .and(warp::get())
-        .and(with_state(state))
-        .and(caller(state))
-        .and(raw_query())
-        .then(overview::overview)
-        .map(into_response);
+    let get = path().and(warp::get()).and(scoped(state)).and(raw_query()).then(overview::overview).map(into_response);
     get.or(path().and(wrong_method("GET"))).unify().boxed()
 }
 
 fn replay_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
     let collection = || warp::path!("replays");
-    let create = collection()
-        .and(warp::post())
-        .and(with_state(state))
-        .and(caller(state))
-        .and(warp::header::headers_cloned())
-        .and(body_stream())
-        .then(replays::create);
-    let list =
-        collection().and(warp::get()).and(with_state(state)).and(caller(state)).and(raw_query()).then(replays::list);
+    let create = collection().and(warp::post()).and(scoped(state)).and(headers_and_body()).then(replays::create);
+    let list = collection().and(warp::get()).and(scoped(state)).and(raw_query()).then(replays::list);
     let one = || warp::path!("replays" / String);
-    let get = one().and(warp::get()).and(with_state(state)).and(caller(state)).then(replays::get);
-    let cancel = one().and(warp::delete()).and(with_state(state)).and(caller(state)).then(replays::cancel);
+    let get = one().and(warp::get()).and(scoped(state)).then(replays::get);
+    let cancel = one().and(warp::delete()).and(scoped(state)).then(replays::cancel);
     create
         .or(list)
         .unify()
