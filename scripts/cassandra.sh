@@ -73,15 +73,7 @@ write_config() {
 }
 
 # The pid file's process, if it is still our node (guards against pid reuse).
-node_pid() {
-    local pid cmdline
-    [[ -f $PIDFILE ]] || return 1
-    pid=$(cat "$PIDFILE")
-    [[ -n $pid && -r /proc/$pid/cmdline ]] || return 1
-    cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline")
-    [[ $cmdline == *"-Dcassandra.config=file://$CONF "* ]] || return 1
-    echo "$pid"
-}
+node_pid() { daemon_pid "-Dcassandra.config=file://$CONF "; }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$CQL_PORT") 2>/dev/null; }
 
@@ -128,24 +120,14 @@ start() {
         local jamm
         jamm=$(ls "$LIB"/jamm-*.jar)
         say "starting node on 127.0.0.1:$CQL_PORT with Java $(java_major "$JAVA_HOME") (log: $LOG)"
-        # setsid: the node outlives this shell and ignores its terminal's
-        # signals; the inner bash records its own pid and then becomes java.
-        (
-            cd "$STATE"
-            # shellcheck disable=SC2016 # $$ and $1 belong to the inner bash
-            setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$PIDFILE" \
-                "$JAVA_HOME/bin/java" @"$CONF_SRC/jvm-server.options" \
-                -Xms1g -Xmx3g \
-                -javaagent:"$jamm" \
-                -Dcassandra.config="file://$CONF" \
-                -Dcassandra.storagedir="$STATE" \
-                -Dcassandra.logdir="$STATE/logs" \
-                -Dlogback.configurationFile="$CONF_SRC/logback.xml" \
-                -cp "$LIB/*" org.apache.cassandra.service.CassandraDaemon \
-                >>"$LOG" 2>&1 </dev/null 9>&- &
-        )
-        # Wait for the pid file written by the child.
-        for _ in $(seq 50); do [[ -s $PIDFILE ]] && break; sleep 0.1; done
+        launch "$JAVA_HOME/bin/java" @"$CONF_SRC/jvm-server.options" \
+            -Xms1g -Xmx3g \
+            -javaagent:"$jamm" \
+            -Dcassandra.config="file://$CONF" \
+            -Dcassandra.storagedir="$STATE" \
+            -Dcassandra.logdir="$STATE/logs" \
+            -Dlogback.configurationFile="$CONF_SRC/logback.xml" \
+            -cp "$LIB/*" org.apache.cassandra.service.CassandraDaemon
     fi
 
     local deadline=$((SECONDS + START_DEADLINE))
@@ -161,27 +143,8 @@ start() {
     fail "node did not answer CQL within ${START_DEADLINE}s"
 }
 
-stop() {
-    local pid
-    if ! pid=$(node_pid); then
-        rm -f "$PIDFILE"
-        say "not running"
-        return 0
-    fi
-    say "stopping node (pid $pid)"
-    # SIGTERM runs Cassandra's shutdown hook (drains and flushes memtables).
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 600); do
-        alive "$pid" || break
-        sleep 0.1
-    done
-    if alive "$pid"; then
-        say "still running after 60 s; SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-        while alive "$pid"; do sleep 0.1; done
-    fi
-    rm -f "$PIDFILE"
-}
+# SIGTERM runs Cassandra's shutdown hook (drains and flushes memtables).
+stop() { stop_daemon node node_pid 60; }
 
 status() {
     local version

@@ -13,6 +13,8 @@ set -euo pipefail
 
 say() { echo "chromium: $*" >&2; }
 
+source "$(dirname "${BASH_SOURCE[0]}")/lib/apt.sh"
+
 find_chromedriver() { command -v chromedriver || true; }
 find_chromium() { command -v chromium || command -v chromium-browser || true; }
 
@@ -35,24 +37,7 @@ install() {
     if [[ -n $(find_chromedriver) && -n $(find_chromium) ]]; then
         return
     fi
-    local sudo=()
-    if [[ $(id -u) != 0 ]]; then
-        if ! command -v sudo >/dev/null; then
-            say "not root and no sudo: install the Debian packages chromium and chromium-driver by hand"
-            exit 1
-        fi
-        sudo=(sudo)
-    fi
-    say "installing chromium and chromium-driver with apt-get"
-    # apt's output is kept out of the way unless it fails.
-    local log
-    log=$(mktemp)
-    if ! { "${sudo[@]}" apt-get update && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y chromium chromium-driver; } </dev/null >"$log" 2>&1; then
-        tail -n 30 "$log" >&2
-        say "apt-get failed (full log: $log)"
-        exit 1
-    fi
-    rm -f "$log"
+    apt_install chromium chromium-driver
 }
 
 case "${1:-}" in

@@ -54,15 +54,7 @@ write_config() {
 }
 
 # The pid file's process, if it is still our broker (guards against pid reuse).
-broker_pid() {
-    local pid cmdline
-    [[ -f $PIDFILE ]] || return 1
-    pid=$(cat "$PIDFILE")
-    [[ -n $pid && -r /proc/$pid/cmdline ]] || return 1
-    cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline")
-    [[ $cmdline == *"kafka.Kafka $CONF "* ]] || return 1
-    echo "$pid"
-}
+broker_pid() { daemon_pid "kafka.Kafka $CONF "; }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
 
@@ -116,22 +108,12 @@ start() {
                 fail "storage format failed"
         fi
         say "starting broker on 127.0.0.1:$PORT (log: $LOG)"
-        # setsid: the broker outlives this shell and ignores its terminal's
-        # signals; the inner bash records its own pid and then becomes java.
-        (
-            cd "$STATE"
-            # shellcheck disable=SC2016 # $$ and $1 belong to the inner bash
-            setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$PIDFILE" \
-                "$JAVA" -Xms256m -Xmx512m \
-                -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
-                -XX:InitiatingHeapOccupancyPercent=35 \
-                -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true \
-                -Dlog4j2.configurationFile="$CONF_SRC/log4j2.properties" \
-                -cp "$LIB/*" kafka.Kafka "$CONF" \
-                >>"$LOG" 2>&1 </dev/null 9>&- &
-        )
-        # Wait for the pid file written by the child.
-        for _ in $(seq 50); do [[ -s $PIDFILE ]] && break; sleep 0.1; done
+        launch "$JAVA" -Xms256m -Xmx512m \
+            -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+            -XX:InitiatingHeapOccupancyPercent=35 \
+            -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true \
+            -Dlog4j2.configurationFile="$CONF_SRC/log4j2.properties" \
+            -cp "$LIB/*" kafka.Kafka "$CONF"
     fi
 
     local deadline=$((SECONDS + START_DEADLINE))
@@ -147,27 +129,8 @@ start() {
     fail "broker did not answer within ${START_DEADLINE}s"
 }
 
-stop() {
-    local pid
-    if ! pid=$(broker_pid); then
-        rm -f "$PIDFILE"
-        say "not running"
-        return 0
-    fi
-    say "stopping broker (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null || true
-    # Controlled shutdown of a single node takes a few seconds.
-    for _ in $(seq 300); do
-        alive "$pid" || break
-        sleep 0.1
-    done
-    if alive "$pid"; then
-        say "still running after 30 s; SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-        while alive "$pid"; do sleep 0.1; done
-    fi
-    rm -f "$PIDFILE"
-}
+# Controlled shutdown of a single node takes a few seconds.
+stop() { stop_daemon broker broker_pid 30; }
 
 status() {
     if answering; then

@@ -13,6 +13,8 @@ set -euo pipefail
 
 say() { echo "promtool: $*" >&2; }
 
+source "$(dirname "${BASH_SOURCE[0]}")/lib/apt.sh"
+
 print_path() {
     local found
     found=$(command -v promtool || true)
@@ -27,25 +29,8 @@ install() {
     if command -v promtool >/dev/null; then
         return
     fi
-    local sudo=()
-    if [[ $(id -u) != 0 ]]; then
-        if ! command -v sudo >/dev/null; then
-            say "not root and no sudo: install the Debian package prometheus by hand"
-            exit 1
-        fi
-        sudo=(sudo)
-    fi
-    say "installing prometheus (for promtool) with apt-get"
-    # apt's output is kept out of the way unless it fails.
-    local log
-    log=$(mktemp)
-    if ! { "${sudo[@]}" apt-get update &&
-        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y --no-install-recommends prometheus; } </dev/null >"$log" 2>&1; then
-        tail -n 30 "$log" >&2
-        say "apt-get failed (full log: $log)"
-        exit 1
-    fi
-    rm -f "$log"
+    # Without recommends: only promtool is used, not the server and its extras.
+    apt_install --no-install-recommends prometheus
 }
 
 case "${1:-}" in
