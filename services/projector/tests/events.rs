@@ -2,19 +2,19 @@
 //! EventAccepted of `hookline.fanout` into an event pointing at its record, and a
 //! rebuild from the log brings them back into emptied views.
 
-use std::path::Path;
-use std::sync::Arc;
+mod support;
+
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hookline_domain::{topics, EventAccepted, EventId, LogPosition, SubscriptionId, TenantId};
-use hookline_log::embedded::{EmbeddedLog, EmbeddedOptions};
-use hookline_log::{EventLog, NewRecord, TopicSpec};
+use hookline_log::EventLog;
 use hookline_metrics::Registry;
 use hookline_projector::{ProjectorConfig, ProjectorDeps};
-use hookline_views::embedded::EmbeddedViews;
-use hookline_views::{EventFilter, EventView, Retention, ViewStore};
+use hookline_records::event_accepted_record;
+use hookline_views::{EventFilter, EventView};
 use serde_json::value::RawValue;
+use support::{log, now_ms, views};
 use tokio_util::sync::CancellationToken;
 
 fn event(tenant: &TenantId, at: DateTime<Utc>) -> EventAccepted {
@@ -31,18 +31,9 @@ fn event(tenant: &TenantId, at: DateTime<Utc>) -> EventAccepted {
     }
 }
 
-fn record(event: &EventAccepted) -> NewRecord {
-    NewRecord {
-        topic: topics::FANOUT.into(),
-        key: event.tenant_id.as_str().as_bytes().to_vec(),
-        headers: vec![(topics::EVENT_HEADER.into(), EventAccepted::KIND.as_bytes().to_vec())],
-        value: serde_json::to_vec(event).unwrap(),
-    }
-}
-
 /// Appends the events; returns each one's view, pointing at where its record landed.
 async fn append(log: &dyn EventLog, events: &[EventAccepted]) -> Vec<EventView> {
-    let appended = log.append(events.iter().map(record).collect()).await.unwrap();
+    let appended = log.append(events.iter().map(event_accepted_record).collect()).await.unwrap();
     events
         .iter()
         .zip(appended)
@@ -51,24 +42,6 @@ async fn append(log: &dyn EventLog, events: &[EventAccepted]) -> Vec<EventView> 
             EventView::of(event, position)
         })
         .collect()
-}
-
-async fn log(dir: &Path) -> Arc<dyn EventLog> {
-    let log: Arc<dyn EventLog> = EmbeddedLog::open(&dir.join("log"), EmbeddedOptions::default()).unwrap();
-    let specs: Vec<TopicSpec> = hookline_projector::topics()
-        .into_iter()
-        .map(|name| TopicSpec { name, partitions: 2, retention: None })
-        .collect();
-    log.ensure_topics(&specs).await.unwrap();
-    log
-}
-
-fn views(path: &Path) -> Arc<dyn ViewStore> {
-    EmbeddedViews::open(path, Retention { ttl: Duration::from_secs(3600) }).unwrap()
-}
-
-fn now_ms() -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap()
 }
 
 #[tokio::test]

@@ -2,8 +2,8 @@
 //! `hookline.replays` and the attempts a replay queued into the replay's view, and a
 //! rebuild from the log brings it back into emptied views.
 
-use std::path::Path;
-use std::sync::Arc;
+mod support;
+
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -12,34 +12,16 @@ use hookline_domain::{
     topics, AttemptRecorded, Outcome, ReplayEvent, ReplayId, ReplayRequested, ReplayState, SubscriptionId, TaskId,
     TenantId,
 };
-use hookline_log::embedded::{EmbeddedLog, EmbeddedOptions};
-use hookline_log::{EventLog, NewRecord, TopicSpec};
+use hookline_log::NewRecord;
 use hookline_metrics::Registry;
 use hookline_projector::{ProjectorConfig, ProjectorDeps};
-use hookline_views::embedded::EmbeddedViews;
-use hookline_views::{ReplayView, Retention, ViewStore};
+use hookline_records::{event_record, replay_record};
+use hookline_views::ReplayView;
+use support::{log, now_ms, views};
 use tokio_util::sync::CancellationToken;
 
-fn now_ms() -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap()
-}
-
-fn replay_record(event: &ReplayEvent) -> NewRecord {
-    NewRecord {
-        topic: topics::REPLAYS.into(),
-        key: event.replay_id().to_string().into_bytes(),
-        headers: vec![(topics::EVENT_HEADER.into(), event.kind().as_bytes().to_vec())],
-        value: serde_json::to_vec(event).unwrap(),
-    }
-}
-
 fn attempt_record(attempt: &AttemptRecorded) -> NewRecord {
-    NewRecord {
-        topic: topics::ATTEMPTS.into(),
-        key: attempt.subscription_id.to_string().into_bytes(),
-        headers: vec![(topics::EVENT_HEADER.into(), AttemptRecorded::KIND.as_bytes().to_vec())],
-        value: serde_json::to_vec(attempt).unwrap(),
-    }
+    event_record(topics::ATTEMPTS, attempt.subscription_id, AttemptRecorded::KIND, attempt)
 }
 
 /// A replay of one subscription that queued two tasks: one delivered, one failed
@@ -112,24 +94,6 @@ fn expected(request: &ReplayRequested) -> ReplayView {
         finished_at: Some(request.requested_at + secs(2)),
         reason: None,
     }
-}
-
-async fn log(dir: &Path) -> Arc<dyn EventLog> {
-    let log: Arc<dyn EventLog> = EmbeddedLog::open(&dir.join("log"), EmbeddedOptions::default()).unwrap();
-    let specs: Vec<TopicSpec> = hookline_projector::topics()
-        .into_iter()
-        .map(|name| {
-            // One partition for the replays, as hookline makes it.
-            let partitions = if name == topics::REPLAYS { 1 } else { 2 };
-            TopicSpec { name, partitions, retention: None }
-        })
-        .collect();
-    log.ensure_topics(&specs).await.unwrap();
-    log
-}
-
-fn views(path: &Path) -> Arc<dyn ViewStore> {
-    EmbeddedViews::open(path, Retention { ttl: Duration::from_secs(3600) }).unwrap()
 }
 
 #[tokio::test]

@@ -30,8 +30,9 @@ fn attribute<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
     span.attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| &kv.value)
 }
 
-#[test]
-fn spans_join_the_trace_they_are_given_and_hand_on_their_own() {
+/// Spans of this thread, exported as they end into what is returned (with the guard
+/// that keeps it so), sampled as hookline's are: by the parent's decision, else always.
+fn keep_spans() -> (Kept, tracing::subscriber::DefaultGuard) {
     let kept = Kept::default();
     let provider = SdkTracerProvider::builder()
         .with_simple_exporter(kept.clone())
@@ -39,8 +40,14 @@ fn spans_join_the_trace_they_are_given_and_hand_on_their_own() {
         .build();
     let subscriber =
         tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-    let _default = tracing::subscriber::set_default(subscriber);
+    let guard = tracing::subscriber::set_default(subscriber);
     hookline_traces::enable("hookline");
+    (kept, guard)
+}
+
+#[test]
+fn spans_join_the_trace_they_are_given_and_hand_on_their_own() {
+    let (kept, _default) = keep_spans();
 
     let producer = TraceContext::from_headers(Some(PRODUCER.as_bytes()), Some(b"vendor=abc")).unwrap();
     // A request continuing the producer's trace, with an append inside it.
@@ -99,15 +106,7 @@ fn spans_join_the_trace_they_are_given_and_hand_on_their_own() {
 
 #[test]
 fn an_unsampled_producer_trace_is_handed_on_unsampled() {
-    let kept = Kept::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(kept.clone())
-        .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
-        .build();
-    let subscriber =
-        tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-    let _default = tracing::subscriber::set_default(subscriber);
-    hookline_traces::enable("hookline");
+    let (kept, _default) = keep_spans();
 
     let producer =
         TraceContext::from_headers(Some(b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"), None).unwrap();

@@ -57,11 +57,26 @@ impl Service {
 
     /// Creates a subscription and returns its id.
     pub async fn subscribe(&self, target_url: &str, secret: Option<&str>, filter: Option<&str>) -> String {
-        let body = json!({"target_url": target_url, "secret": secret, "event_type_filter": filter});
-        let resp = self.client.post(self.url("/api/subscriptions")).json(&body).send().await.expect("create");
-        assert_eq!(resp.status(), 201, "creating a subscription");
-        let created: Value = resp.json().await.unwrap();
-        created["id"].as_str().expect("id").to_string()
+        self.subscription_with(&json!({"target_url": target_url, "secret": secret, "event_type_filter": filter})).await
+    }
+
+    /// Creates a subscription from `body`; returns the answer.
+    pub async fn create_subscription(&self, body: &Value) -> Value {
+        let (status, created) = self.send_json(reqwest::Method::POST, "/api/v1/subscriptions", body).await;
+        assert_eq!(status, 201, "creating a subscription: {created}");
+        created
+    }
+
+    /// Creates a subscription from `body`; returns its id.
+    pub async fn subscription_with(&self, body: &Value) -> String {
+        self.create_subscription(body).await["id"].as_str().expect("id").to_string()
+    }
+
+    /// Sends `body` as JSON; returns the status and the JSON answer.
+    pub async fn send_json(&self, method: reqwest::Method, path: &str, body: &Value) -> (u16, Value) {
+        let resp = self.client.request(method, self.url(path)).json(body).send().await.expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
     }
 
     /// Sends a webhook; returns the status and the JSON answer.

@@ -18,19 +18,6 @@ const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 const API_KEY: &str = "sk_live_kept-out-of-logs-4711";
 
 impl Service {
-    async fn send_body(&self, method: reqwest::Method, path: &str, body: &Value) -> (u16, Value) {
-        let resp = self.client.request(method, self.url(path)).json(body).send().await.expect("request");
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-
-    /// Creates a subscription from `body`; returns its id.
-    async fn create_with(&self, body: Value) -> String {
-        let (status, created) = self.send_body(reqwest::Method::POST, "/api/v1/subscriptions", &body).await;
-        assert_eq!(status, 201, "{created}");
-        created["id"].as_str().expect("id").to_string()
-    }
-
     /// Sends `count` webhooks to `sub`, 16 at a time; returns their task ids.
     async fn burst(self: &Arc<Self>, sub: &str, count: usize) -> Vec<String> {
         let mut sending = tokio::task::JoinSet::new();
@@ -73,7 +60,7 @@ async fn settings_round_trip_and_bad_values_are_refused_field_by_field() {
         "retry_schedule": [1, 2, 2], "rate_limit_per_second": 5, "max_in_flight": 8});
     let mut body = json!({"target_url": "http://127.0.0.1:9/hook"});
     body.as_object_mut().unwrap().extend(settings.as_object().unwrap().clone());
-    let sub = service.create_with(body).await;
+    let sub = service.subscription_with(&body).await;
     let path = format!("/api/v1/subscriptions/{sub}");
     let (_, shown) = service.get(&path).await;
     for (field, value) in settings.as_object().unwrap() {
@@ -82,17 +69,17 @@ async fn settings_round_trip_and_bad_values_are_refused_field_by_field() {
 
     // Absent: kept; null (or the default's name): back to the default.
     let (status, changed) =
-        service.send_body(reqwest::Method::PUT, &path, &json!({"timeout_ms": null, "max_in_flight": "auto"})).await;
+        service.send_json(reqwest::Method::PUT, &path, &json!({"timeout_ms": null, "max_in_flight": "auto"})).await;
     assert_eq!(status, 200, "{changed}");
     assert_eq!((&changed["timeout_ms"], &changed["max_in_flight"]), (&Value::Null, &json!("auto")));
     assert_eq!((&changed["headers"], &changed["rate_limit_per_second"]), (&settings["headers"], &json!(5)));
     let cleared = json!({"headers": null, "retry_schedule": "default", "rate_limit_per_second": null});
-    let (_, changed) = service.send_body(reqwest::Method::PUT, &path, &cleared).await;
+    let (_, changed) = service.send_json(reqwest::Method::PUT, &path, &cleared).await;
     assert_eq!(
         (&changed["headers"], &changed["retry_schedule"], &changed["rate_limit_per_second"]),
         (&json!({}), &json!("default"), &Value::Null)
     );
-    let (_, changed) = service.send_body(reqwest::Method::PUT, &path, &json!({"retry_schedule": "production"})).await;
+    let (_, changed) = service.send_json(reqwest::Method::PUT, &path, &json!({"retry_schedule": "production"})).await;
     assert_eq!(changed["retry_schedule"], "production");
     // The views keep them too: the listing reads them.
     let listed = wait_until(T, "the listing to show the change", || async {
@@ -114,13 +101,13 @@ async fn settings_round_trip_and_bad_values_are_refused_field_by_field() {
         ("Transfer-Encoding", "transfer-encoding"),
     ] {
         let bad = json!({"target_url": "http://127.0.0.1:9/hook", "headers": {name: "x"}});
-        let (status, refused) = service.send_body(reqwest::Method::POST, "/api/v1/subscriptions", &bad).await;
+        let (status, refused) = service.send_json(reqwest::Method::POST, "/api/v1/subscriptions", &bad).await;
         assert_eq!(status, 400, "{owned}: {refused}");
         assert!(refused["errors"]["headers"].as_str().is_some_and(|e| e.contains(name)), "{refused}");
     }
     let bad = json!({"headers": {"X-A": "line\nbreak"}, "timeout_ms": 60_001, "retry_schedule": [3],
         "rate_limit_per_second": 0, "max_in_flight": 65});
-    let (status, refused) = service.send_body(reqwest::Method::PUT, &path, &bad).await;
+    let (status, refused) = service.send_json(reqwest::Method::PUT, &path, &bad).await;
     assert_eq!(status, 400, "{refused}");
     let errors = refused["errors"].as_object().expect("errors per field");
     assert_eq!(
@@ -141,8 +128,8 @@ async fn extra_headers_arrive_sealed_at_rest_and_never_logged() {
     let env = [("HOOKLINE_ENCRYPTION_KEY", KEY), ("RUST_LOG", "debug")];
     let mut service = Service::start_in(dir.path(), &env).await;
     let sub = service
-        .create_with(
-            json!({"target_url": receiver.url("/fails-once"), "headers": {"X-Api-Key": API_KEY, "X-Tenant": "acme"}}),
+        .subscription_with(
+            &json!({"target_url": receiver.url("/fails-once"), "headers": {"X-Api-Key": API_KEY, "X-Tenant": "acme"}}),
         )
         .await;
     let task = service.ingest_ok(&sub, r#"{"order":1}"#, &[("X-Event-Type", "order.created")]).await;
@@ -193,8 +180,8 @@ async fn a_timeout_of_its_own_cuts_a_slow_receiver_and_spares_its_sibling() {
         receiver.set(path, Script::always(Reply::Delay(Duration::from_secs(3), 200)));
     }
     let service = Service::start(&[("DELIVERY_TIMEOUT_SECONDS", "10")]).await;
-    let cut = service.create_with(json!({"target_url": receiver.url("/slow-cut"), "timeout_ms": 1000})).await;
-    let waited = service.create_with(json!({"target_url": receiver.url("/slow-waited")})).await;
+    let cut = service.subscription_with(&json!({"target_url": receiver.url("/slow-cut"), "timeout_ms": 1000})).await;
+    let waited = service.subscription_with(&json!({"target_url": receiver.url("/slow-waited")})).await;
     let cut_task = service.ingest_ok(&cut, "{}", &[]).await;
     let waited_task = service.ingest_ok(&waited, "{}", &[]).await;
 
@@ -219,8 +206,8 @@ async fn each_subscription_is_retried_on_its_own_schedule() {
     }
     let service = Service::start(&[]).await;
     // The configured schedule: 4 attempts, 1, 2 and 4 s apart. Its own: 2, 4 s apart.
-    let short = service.create_with(json!({"target_url": receiver.url("/short"), "retry_schedule": [4]})).await;
-    let default = service.create_with(json!({"target_url": receiver.url("/default")})).await;
+    let short = service.subscription_with(&json!({"target_url": receiver.url("/short"), "retry_schedule": [4]})).await;
+    let default = service.subscription_with(&json!({"target_url": receiver.url("/default")})).await;
     let short_task = service.ingest_ok(&short, "{}", &[]).await;
     let default_task = service.ingest_ok(&default, "{}", &[]).await;
 
@@ -242,7 +229,8 @@ async fn each_subscription_is_retried_on_its_own_schedule() {
 async fn a_rate_limit_spaces_a_burst_and_loses_none_of_it() {
     let receiver = Receiver::start().await;
     let service = Arc::new(Service::start(&[]).await);
-    let sub = service.create_with(json!({"target_url": receiver.url("/paced"), "rate_limit_per_second": 5})).await;
+    let sub =
+        service.subscription_with(&json!({"target_url": receiver.url("/paced"), "rate_limit_per_second": 5})).await;
     let started = Instant::now();
     let tasks = service.burst(&sub, 100).await;
     let arrived = receiver.wait_for("/paced", 100, T).await;
@@ -273,7 +261,7 @@ async fn accepted_then_delivered(
     let intake = Arc::new(Service::start_in(dir, &[("HOOKLINE_ROLES", "api,projector")]).await);
     let mut ids = Vec::new();
     for subscription in subscriptions {
-        ids.push(intake.create_with(subscription.clone()).await);
+        ids.push(intake.subscription_with(&subscription.clone()).await);
     }
     for id in &ids {
         assert_eq!(intake.burst(id, tasks).await.len(), tasks);
@@ -401,10 +389,10 @@ async fn settings_round_trip_and_shape_delivery_on_kafka_and_cql() {
     let deployment = Deployment::new(&engines, &[("HOOKLINE_ENCRYPTION_KEY", KEY)]).await;
     let service = deployment.start("api,projector,delivery", &[("DELIVERY_TIMEOUT_SECONDS", "10")]).await;
     let sub = service
-        .create_with(json!({"target_url": receiver.url("/hook"), "headers": {"X-Api-Key": API_KEY},
+        .subscription_with(&json!({"target_url": receiver.url("/hook"), "headers": {"X-Api-Key": API_KEY},
             "retry_schedule": "production", "max_in_flight": 4, "rate_limit_per_second": 50}))
         .await;
-    let slow = service.create_with(json!({"target_url": receiver.url("/slow"), "timeout_ms": 1000})).await;
+    let slow = service.subscription_with(&json!({"target_url": receiver.url("/slow"), "timeout_ms": 1000})).await;
     // The CQL listing reads the settings back, the header value opened.
     let listed = wait_until(T, "the listing to show the subscription", || async {
         let (_, listed) = service.get("/api/v1/subscriptions").await;

@@ -84,9 +84,7 @@ async fn subscription(service: &Service, url: &str, ordering: &str) -> String {
 
 /// Creates a subscription from `body`, which names its ordering; returns its id.
 async fn create(service: &Service, body: Value) -> String {
-    let resp = service.client.post(service.url("/api/subscriptions")).json(&body).send().await.expect("create");
-    assert_eq!(resp.status(), 201);
-    let created: Value = resp.json().await.unwrap();
+    let created = service.create_subscription(&body).await;
     assert_eq!(created["ordering"], body["ordering"]);
     created["id"].as_str().expect("id").to_string()
 }

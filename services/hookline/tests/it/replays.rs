@@ -402,17 +402,7 @@ async fn a_tenant_replays_its_own_subscriptions_and_sees_no_other_tenants_replay
     let (acme, globex) = (token("acme").await, token("globex").await);
     receiver.set("/acme", Script::always(Reply::Status(500)));
     let body = json!({"tenant_id": "acme", "target_url": receiver.url("/acme")});
-    let created: Value = service
-        .client
-        .post(service.url("/api/v1/subscriptions"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let sub = created["id"].as_str().unwrap().to_string();
+    let sub = service.subscription_with(&body).await;
     let since = (chrono::Utc::now() - chrono::TimeDelta::seconds(1)).to_rfc3339();
     let task = service.ingest_ok(&sub, "{}", &[]).await;
     service.wait_task(&task, "failed", PATIENCE).await;

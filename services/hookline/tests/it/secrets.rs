@@ -20,19 +20,6 @@ const OTHER_KEY: &str = "HxwdHhscGRoXGBUWExQREg8QDQ4LDAkKBwgFBgMEAQI=";
 const BODY: &str = r#"{"order":42}"#;
 
 impl Service {
-    async fn send_json(&self, method: reqwest::Method, path: &str, body: &Value) -> (u16, Value) {
-        let resp = self.client.request(method, self.url(path)).json(body).send().await.expect("request");
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-
-    /// Creates a subscription from `body`; returns the answer.
-    async fn create(&self, body: Value) -> Value {
-        let (status, created) = self.send_json(reqwest::Method::POST, "/api/v1/subscriptions", &body).await;
-        assert_eq!(status, 201, "{created}");
-        created
-    }
-
     async fn rotate(&self, sub: &str, body: Value) -> Value {
         let path = format!("/api/v1/subscriptions/{sub}/secret/rotate");
         let (status, rotated) = self.send_json(reqwest::Method::POST, &path, &body).await;
@@ -66,11 +53,13 @@ fn signatures(request: &ReceivedRequest, secrets: &[&str]) -> Vec<Vec<bool>> {
 #[tokio::test]
 async fn generated_secrets_are_strong_and_cannot_come_with_one() {
     let service = Service::start(&[]).await;
-    let created = service.create(json!({"target_url": "http://127.0.0.1:9/hook", "generate_secret": true})).await;
+    let created =
+        service.create_subscription(&json!({"target_url": "http://127.0.0.1:9/hook", "generate_secret": true})).await;
     let secret = text(&created, "secret");
     let encoded = secret.strip_prefix("whsec_").unwrap_or_else(|| panic!("{secret} lacks whsec_"));
     assert_eq!(B64.decode(encoded).expect("base64").len(), 24);
-    let other = service.create(json!({"target_url": "http://127.0.0.1:9/hook", "generate_secret": true})).await;
+    let other =
+        service.create_subscription(&json!({"target_url": "http://127.0.0.1:9/hook", "generate_secret": true})).await;
     assert_ne!(text(&other, "secret"), secret);
 
     let both = json!({"target_url": "http://127.0.0.1:9/hook", "generate_secret": true, "secret": "mine"});
@@ -93,7 +82,10 @@ async fn generated_secrets_are_strong_and_cannot_come_with_one() {
 async fn during_the_grace_both_secrets_count_and_after_it_only_the_new_one() {
     let receiver = Receiver::start().await;
     let service = Service::start(&[]).await;
-    let sub = text(&service.create(json!({"target_url": receiver.url("/hook"), "secret": "old-secret"})).await, "id");
+    let sub = text(
+        &service.create_subscription(&json!({"target_url": receiver.url("/hook"), "secret": "old-secret"})).await,
+        "id",
+    );
 
     let rotated = service.rotate(&sub, json!({"secret": "new-secret", "grace_seconds": 3600})).await;
     assert_eq!(rotated["secret"], "new-secret");
@@ -153,7 +145,8 @@ async fn with_a_key_secrets_are_sealed_at_rest_and_another_key_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let keyed = [("HOOKLINE_ENCRYPTION_KEY", KEY)];
     let mut service = Service::start_in(dir.path(), &keyed).await;
-    let created = service.create(json!({"target_url": receiver.url("/hook"), "generate_secret": true})).await;
+    let created =
+        service.create_subscription(&json!({"target_url": receiver.url("/hook"), "generate_secret": true})).await;
     let (sub, first) = (text(&created, "id"), text(&created, "secret"));
     let current = text(&service.rotate(&sub, json!({"grace_seconds": 3600})).await, "secret");
     assert_eq!(service.ingest_signed(&sub, &current).await, 202);
@@ -196,7 +189,10 @@ async fn secrets_stored_before_a_key_was_set_keep_working() {
     let receiver = Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
     let mut service = Service::start_in(dir.path(), &[]).await;
-    let sub = text(&service.create(json!({"target_url": receiver.url("/hook"), "secret": "plain-secret"})).await, "id");
+    let sub = text(
+        &service.create_subscription(&json!({"target_url": receiver.url("/hook"), "secret": "plain-secret"})).await,
+        "id",
+    );
     service.process.terminate(T).await;
 
     let service = Service::start_in(dir.path(), &[("HOOKLINE_ENCRYPTION_KEY", KEY)]).await;

@@ -105,17 +105,7 @@ async fn a_subscription_disabled_meanwhile_is_not_enabled_over_the_change() {
     let Some(browser) = Browser::open("dashboard_reenable_stale", Window::Desktop).await else { return };
     let service = Service::start(&[]).await;
     let body = serde_json::json!({"target_url": "https://example.com/hooks", "enabled": false});
-    let created: Value = service
-        .client
-        .post(service.url("/api/v1/subscriptions"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["id"].as_str().unwrap().to_string();
+    let id = service.subscription_with(&body).await;
     browser
         .run("reenable_stale", |page| async move {
             open_dashboard(&page, &service).await;
