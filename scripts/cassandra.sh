@@ -9,6 +9,7 @@
 #                                 SCYLLA_NODES=127.0.0.1:<port>
 #   scripts/cassandra.sh stop     graceful shutdown (SIGTERM, then SIGKILL after 60 s)
 #   scripts/cassandra.sh status   exit 0 when a CQL query succeeds
+#   scripts/cassandra.sh reset    discard the keyspaces of earlier runs (the node stopped)
 #
 # Environment: CQL_PORT (19042), CASSANDRA_STORAGE_PORT (17000),
 # HOOKLINE_STATE_DIR (target/engines; the node lives in its cassandra/ subdir),
@@ -161,8 +162,9 @@ case ${1:-} in
 start) start ;;
 stop) stop ;;
 status) status ;;
+reset) discard_data node_pid "$STATE"/{data,commitlog,saved_caches,hints,cdc_raw} ;;
 *)
-    echo "usage: $0 {start|stop|status}" >&2
+    echo "usage: $0 {start|stop|status|reset}" >&2
     exit 2
     ;;
 esac

@@ -7,6 +7,7 @@
 #                             last line of stdout: KAFKA_BROKERS=127.0.0.1:<port>
 #   scripts/kafka.sh stop     graceful shutdown (SIGTERM, then SIGKILL after 30 s)
 #   scripts/kafka.sh status   exit 0 when the broker answers an admin request
+#   scripts/kafka.sh reset    discard the topics of earlier runs (the broker stopped)
 #
 # Environment: KAFKA_PORT (19092), KAFKA_CONTROLLER_PORT (19093),
 # HOOKLINE_STATE_DIR (target/engines; the broker lives in its kafka/ subdir),
@@ -146,8 +147,9 @@ case ${1:-} in
 start) start ;;
 stop) stop ;;
 status) status ;;
+reset) discard_data broker_pid "$DATA" ;;
 *)
-    echo "usage: $0 {start|stop|status}" >&2
+    echo "usage: $0 {start|stop|status|reset}" >&2
     exit 2
     ;;
 esac

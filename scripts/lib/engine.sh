@@ -88,6 +88,19 @@ stop_daemon() {
     rm -f "$PIDFILE"
 }
 
+# discard_data PID_FUNCTION DIR...: removes the engine's data (what the tests
+# wrote: topics, keyspaces), only while the daemon PID_FUNCTION names is stopped.
+discard_data() {
+    local pid_function=$1
+    shift
+    if "$pid_function" >/dev/null; then
+        say "running: stop it before discarding its data"
+        exit 1
+    fi
+    say "discarding the data in $STATE"
+    rm -rf "$@"
+}
+
 # LOG_IS_OURS: only a log written by the process we launched or waited for
 # explains a failure; a leftover from an earlier run would mislead.
 LOG_IS_OURS=
