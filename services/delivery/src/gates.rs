@@ -93,6 +93,11 @@ impl SubscriptionLine {
         }
     }
 
+    /// The attempts holding one of the line's slots.
+    fn holding_a_slot(&self) -> usize {
+        self.permits.saturating_sub(self.semaphore.available_permits())
+    }
+
     /// Whether every slot is taken or tasks wait: a line using its whole limit.
     fn saturated(&self) -> bool {
         // Every running or waiting attempt holds one clone of the semaphore, the map one more: more
@@ -125,6 +130,8 @@ struct SubscriptionSlot {
     permit: Option<OwnedSemaphorePermit>,
     /// Made into a pass: its end is an attempt completed, not a wait given up.
     entered: bool,
+    /// The line's attempts holding a slot once this one took its own, itself included.
+    in_flight: usize,
     subscriptions: Arc<Mutex<Lines>>,
     remembered: Arc<Cache<SubscriptionId, AdaptiveLimit>>,
     posted: Arc<InFlightLimits>,
@@ -139,7 +146,8 @@ impl SubscriptionSlot {
         let saturated = line.saturated();
         let Some(adaptive) = &mut line.adaptive else { return };
         let sent_at = now.checked_sub(latency).unwrap_or(now);
-        let sample = Sample { sent_at, latency, signal, saturated, self_delay: self.lag.recent() };
+        let sample =
+            Sample { sent_at, latency, signal, saturated, self_delay: self.lag.recent(), in_flight: self.in_flight };
         adaptive.observe(sample, now);
         let limit = adaptive.limit();
         if limit != line.limit() {
@@ -215,6 +223,7 @@ impl Gates {
             id,
             permit: None,
             entered: false,
+            in_flight: 0,
             subscriptions: self.subscriptions.clone(),
             remembered: self.remembered.clone(),
             posted: self.posted.clone(),
@@ -222,9 +231,16 @@ impl Gates {
         };
         // The semaphores are never closed, so acquiring cannot fail.
         slot.permit = semaphore.acquire_owned().await.ok();
+        slot.in_flight = self.holding_a_slot(id);
         let global = self.global.clone().acquire_owned().await.expect("the global semaphore is never closed");
         slot.entered = true;
         Pass { _global: global, subscription: Some(slot) }
+    }
+
+    /// How many of `id`'s attempts hold a slot of its line.
+    fn holding_a_slot(&self, id: SubscriptionId) -> usize {
+        let subscriptions = self.subscriptions.lock().unwrap_or_else(PoisonError::into_inner);
+        subscriptions.get(&id).map_or(0, SubscriptionLine::holding_a_slot)
     }
 
     /// Sets the bound of `id`'s line, if it has one (the subscription's settings as
@@ -271,10 +287,9 @@ impl Gates {
         };
         // Every running or waiting attempt holds one clone of the semaphore; the map holds one more.
         let occupancy = Arc::strong_count(&line.semaphore) - 1;
-        let holding_a_slot = line.permits.saturating_sub(line.semaphore.available_permits());
         Line {
             occupancy,
-            waiting: occupancy.saturating_sub(holding_a_slot),
+            waiting: occupancy.saturating_sub(line.holding_a_slot()),
             drain_rate: line.drain.per_second(Instant::now()),
         }
     }

@@ -20,7 +20,11 @@
 //!   and one slow burst must cut once, not once per answer.
 //! - **Successes** while the line is full (every slot taken, or tasks waiting) raise
 //!   it: by one per answer at first (slow start: the limit doubles every round trip)
-//!   until the first cut; then by one per round trip, but by one per 32 round trips
+//!   until the first cut. Slow start ends at the first answer that shows rising
+//!   latency: the receiver slowed down with that request's `k` in flight, so the
+//!   limit becomes at most `k - 1`. A cut by a factor alone would leave it far too
+//!   high: by the time the first slow answers come back, the fast answers of the
+//!   requests within capacity have doubled the limit again. After that, then by one per round trip, but by one per 32 round trips
 //!   near the limit where the last cut happened, so that a receiver whose capacity is
 //!   found is probed rarely (each probe past its capacity costs a round of slow
 //!   answers), while one whose capacity grew is soon found again.
@@ -78,6 +82,8 @@ pub struct Sample {
     pub saturated: bool,
     /// How late this process has run its tasks of late ([`crate::lag`]).
     pub self_delay: Duration,
+    /// The line's attempts in flight when this request was sent, itself included.
+    pub in_flight: usize,
 }
 
 /// The fastest answer of the last one or two windows.
@@ -165,6 +171,11 @@ impl AdaptiveLimit {
                 let smoothed = self.smoothed.map_or(latency, |known| known + SMOOTHING * (latency - known));
                 self.smoothed = Some(smoothed);
                 match self.congestion(smoothed, sample.self_delay) {
+                    // Slow start ends below the in-flight count the receiver slowed at.
+                    Some(factor) if self.cut_from.is_none() => {
+                        let below = sample.in_flight.saturating_sub(1) as f64;
+                        self.cut_to((self.limit * factor).min(below), smoothed, now)
+                    }
                     Some(factor) => self.cut(factor, smoothed, now),
                     None if sample.saturated => self.raise(),
                     None => {}
@@ -185,8 +196,13 @@ impl AdaptiveLimit {
 
     /// Cuts the limit by `factor`, at `now`, when requests take `round_trip` seconds.
     fn cut(&mut self, factor: f64, round_trip: f64, now: Instant) {
+        self.cut_to(self.limit * factor, round_trip, now)
+    }
+
+    /// Cuts the limit to `limit`, at `now`, when requests take `round_trip` seconds.
+    fn cut_to(&mut self, limit: f64, round_trip: f64, now: Instant) {
         self.cut_from = Some(self.limit);
-        self.limit = (self.limit * factor).clamp(1.0, self.max);
+        self.limit = limit.clamp(1.0, self.max);
         self.weigh_after = Some(now + Duration::try_from_secs_f64(round_trip).unwrap_or_default());
         // Weighed afresh from the answers to come, starting from no load.
         self.smoothed = self.baseline.get().map(|baseline| baseline.as_secs_f64());
@@ -213,7 +229,8 @@ mod tests {
     }
 
     fn success(sent_at: Instant, latency: Duration) -> Sample {
-        Sample { sent_at, latency, signal: Signal::Success, saturated: true, self_delay: Duration::ZERO }
+        // In a full line of 64: not what limits a cut.
+        Sample { sent_at, latency, signal: Signal::Success, saturated: true, self_delay: Duration::ZERO, in_flight: 64 }
     }
 
     #[test]
@@ -235,6 +252,23 @@ mod tests {
     }
 
     #[test]
+    fn slow_start_ends_below_the_in_flight_count_the_receiver_slowed_at() {
+        let t0 = Instant::now();
+        let mut limit = AdaptiveLimit::new(64, t0);
+        let sent = |in_flight, latency| Sample { in_flight, ..success(t0, latency) };
+        for n in 1..=12 {
+            limit.observe(sent(n.min(8), ms(50)), t0 + ms(50 + n as u64));
+        }
+        assert_eq!(limit.limit(), 16);
+        // The requests sent with 9 and 10 in flight come back slower: 62 ms, then
+        // 84 ms in the average, congestion. A cut by the factor alone would leave 15.
+        limit.observe(sent(9, ms(100)), t0 + ms(100));
+        assert_eq!(limit.limit(), 17);
+        limit.observe(sent(10, ms(150)), t0 + ms(150));
+        assert_eq!(limit.limit(), 9);
+    }
+
+    #[test]
     fn overload_cuts_once_per_round_of_requests() {
         let t0 = Instant::now();
         let mut limit = AdaptiveLimit::new(64, t0);
@@ -248,6 +282,7 @@ mod tests {
             signal: Signal::Overload,
             saturated: true,
             self_delay: Duration::ZERO,
+            in_flight: 32,
         };
         limit.observe(overloaded(t0 + ms(100)), t0 + ms(101));
         assert_eq!(limit.limit(), 24);
@@ -337,8 +372,8 @@ mod tests {
         let t0 = Instant::now();
         let mut limiter = AdaptiveLimit::new(64, t0);
         let fixed = capacity;
-        // (done at, sent at)
-        let mut in_flight: VecDeque<(Instant, Instant)> = VecDeque::new();
+        // (done at, sent at, in flight when sent)
+        let mut in_flight: VecDeque<(Instant, Instant, usize)> = VecDeque::new();
         let mut seen = Vec::new();
         let mut completed = 0;
         let mut now = t0;
@@ -350,15 +385,22 @@ mod tests {
                 // A busy machine's noise: up to 40 ms more, every few answers.
                 let noise = ms((seen.len() as u64 * 37) % 41) * u32::from(seen.len() % 3 == 0);
                 let latency = base * (1 + n.saturating_sub(capacity) as u32) + noise;
-                in_flight.push_back((now + latency, now));
+                in_flight.push_back((now + latency, now, n));
             }
             in_flight.make_contiguous().sort();
-            let (done_at, sent_at) = in_flight.pop_front().expect("something in flight");
+            let (done_at, sent_at, sent_with) = in_flight.pop_front().expect("something in flight");
             now = done_at;
             completed += 1;
             let saturated = in_flight.len() + 1 >= limiter.limit();
-            let sample =
-                Sample { sent_at, latency: done_at - sent_at, signal: Signal::Success, saturated, self_delay: ms(0) };
+            let latency = done_at - sent_at;
+            let sample = Sample {
+                sent_at,
+                latency,
+                signal: Signal::Success,
+                saturated,
+                self_delay: ms(0),
+                in_flight: sent_with,
+            };
             limiter.observe(sample, now);
         }
         (seen, completed)
@@ -366,17 +408,27 @@ mod tests {
 
     #[test]
     fn it_settles_at_the_capacity_of_a_receiver_that_slows_down_past_it() {
-        let (base, span) = (ms(50), Duration::from_secs(60));
-        let (seen, adaptive) = simulate(8, base, span, true);
-        let (_, fixed) = simulate(8, base, span, false);
-        let settled = &seen[seen.len() / 2..];
-        let mut sorted = settled.to_vec();
-        sorted.sort_unstable();
-        let median = sorted[sorted.len() / 2];
-        let above = settled.iter().filter(|n| **n > 12).count();
-        println!("adaptive: {adaptive} done, fixed 8: {fixed} done, median in flight {median}, above 12: {above}");
-        assert!((8..=12).contains(&median), "median in flight {median}");
-        assert_eq!(above, 0);
-        assert!(adaptive as f64 >= 0.9 * fixed as f64, "{adaptive} against {fixed}");
+        let base = ms(50);
+        for span in [Duration::from_secs(10), Duration::from_secs(60)] {
+            let (seen, adaptive) = simulate(8, base, span, true);
+            let (_, fixed) = simulate(8, base, span, false);
+            let settled = &seen[seen.len() / 2..];
+            let mut sorted = settled.to_vec();
+            sorted.sort_unstable();
+            let median = sorted[sorted.len() / 2];
+            let above = settled.iter().filter(|n| **n > 12).count();
+            let peak = seen.iter().max().expect("requests sent");
+            println!(
+                "{span:?}: adaptive {adaptive} done, fixed 8 {fixed} done ({:.2}), median in flight {median}, \
+                 above 12: {above}, most in flight {peak}",
+                adaptive as f64 / fixed as f64
+            );
+            assert!((8..=12).contains(&median), "median in flight {median}");
+            assert_eq!(above, 0);
+            // Slow start doubles the limit each round trip: it overshoots once, to
+            // about twice the capacity, and stops there.
+            assert!(*peak <= 20, "{peak} in flight at the start");
+            assert!(adaptive as f64 >= 0.9 * fixed as f64, "{adaptive} against {fixed}");
+        }
     }
 }
