@@ -10,6 +10,7 @@
 #                    [--subscriptions S] [--signed]] [--report-dir DIR] [--report-name NAME]
 # A long run (minutes or hours, open loop, a row every 10 s):
 #   scripts/bench.sh --duration 10m --rate R [--distributed] [--concurrency C] [--payload-bytes B]
+#                    [--ordering-keys K]
 #   scripts/bench.sh --duration 10m --step [--start-rate R] [--step-rate R] [--step-seconds S]
 #                    [--max-rate R]
 #
@@ -20,6 +21,8 @@
 # --step: the rate rises every --step-seconds (30) from --start-rate by --step-rate until a
 #   step is not held; prints the highest rate held.
 # --payload-bytes: size of each body, an order event in JSON (1024).
+# --ordering-keys K: subscriptions ordered by key, each webhook sent with one of K keys
+#   round-robin (X-Ordering-Key), to measure what ordering costs.
 # NAME: --report-name, else MODE (embedded, distributed or kafka-fan-in) for a burst,
 #   MODE-DURATION-RATE or MODE-step-DURATION for a long run.
 # --distributed: log on Kafka and views on CQL, from KAFKA_BROKERS and SCYLLA_NODES.

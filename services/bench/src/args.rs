@@ -79,6 +79,10 @@ pub struct Args {
     /// (what matching must not scan).
     #[arg(long, default_value_t = 0, requires = "fan_out")]
     pub bystanders: usize,
+    /// Subscriptions ordered by key (`"ordering": "key"`), and every webhook sent with
+    /// an ordering key, round-robin over this many keys: what ordering costs.
+    #[arg(long, value_parser = positive, conflicts_with = "fan_in_kafka")]
+    pub ordering_keys: Option<usize>,
     /// Where the report goes (`<name>.md`, `<name>.json`, and `<name>.svg` for a long run).
     #[arg(long, default_value = "docs/bench")]
     pub report_dir: PathBuf,

@@ -126,7 +126,7 @@ pub async fn create_targets(stack: &Stack, count: usize, signed: bool) -> anyhow
     let mut targets = Vec::with_capacity(count);
     for n in 0..count {
         let secret = signed.then(|| format!("bench-secret-{n}"));
-        targets.push(Target { id: stack.create_subscription("/bench", secret.as_deref(), None).await?, secret });
+        targets.push(Target { id: stack.create_subscription("/bench", secret.as_deref(), None, false).await?, secret });
     }
     Ok(targets)
 }

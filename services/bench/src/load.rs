@@ -71,7 +71,7 @@ async fn sender(load: &Load, connection: usize, next: &AtomicUsize) -> anyhow::R
             ticker.tick().await;
         }
         payload::order_event(&mut body, pace::now_us(), sequence as u64, load.payload_bytes);
-        write_request(&mut request, load.addr, &load.route, &body);
+        write_request(&mut request, load.addr, &load.route, sequence, &body);
         let sent = Instant::now();
         match exchange(&mut stream, &request, &mut answer).await {
             Ok(202) => latencies.push(sent.elapsed().as_secs_f64() * 1000.0),
@@ -92,14 +92,17 @@ pub async fn connect(addr: SocketAddr) -> anyhow::Result<TcpStream> {
     Ok(stream)
 }
 
-/// Fills `out` with a JSON POST of `body` along `route` to `addr`.
-pub fn write_request(out: &mut Vec<u8>, addr: SocketAddr, route: &Route, body: &str) {
+/// Fills `out` with a JSON POST of `body`, the `sequence`th request, along `route` to
+/// `addr`.
+pub fn write_request(out: &mut Vec<u8>, addr: SocketAddr, route: &Route, sequence: usize, body: &str) {
     out.clear();
     let path = &route.path;
     let event_type = route.event_type.map(|event_type| format!("x-event-type: {event_type}\r\n")).unwrap_or_default();
+    let ordering_key =
+        route.ordering_keys.map(|keys| format!("x-ordering-key: k{}\r\n", sequence % keys)).unwrap_or_default();
     out.extend_from_slice(
         format!(
-            "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n{event_type}content-length: {}\r\n\r\n",
+            "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n{event_type}{ordering_key}content-length: {}\r\n\r\n",
             body.len()
         )
         .as_bytes(),

@@ -124,6 +124,7 @@ fn scenario(args: &Args, kind: RunKind, mode: Mode, engines: &Engines) -> Scenar
         },
         payload_bytes: args.payload_bytes,
         signed: fan_in && args.signed,
+        ordering_keys: args.ordering_keys,
         command: hookline_settings()
             .chain(std::iter::once("hookline-bench".to_string()))
             .chain(std::env::args().skip(1))

@@ -152,7 +152,7 @@ impl OpenLoop {
             }
             let due_at_us = self.started_at_us + due.as_micros() as u64;
             payload::order_event(&mut body, due_at_us, index, self.plan.payload_bytes);
-            load::write_request(&mut request, self.plan.addr, &self.plan.route, &body);
+            load::write_request(&mut request, self.plan.addr, &self.plan.route, index as usize, &body);
             self.sent.fetch_add(1, Ordering::Relaxed);
             match load::exchange(&mut stream, &request, &mut answer).await {
                 Ok(202) => {
@@ -221,7 +221,7 @@ mod tests {
     }
 
     fn plan(addr: SocketAddr, connections: usize, schedule: Schedule) -> Plan {
-        let route = Route { path: "/api/ingest/x".into(), event_type: None, fan_out: 1 };
+        let route = Route { path: "/api/ingest/x".into(), event_type: None, fan_out: 1, ordering_keys: None };
         Plan { addr, route, connections, payload_bytes: 700, schedule }
     }
 

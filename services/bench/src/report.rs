@@ -97,6 +97,9 @@ impl Report {
         row(&mut out, "rate", &rate);
         row(&mut out, "payload", &format!("{} bytes: an order event in JSON", count(scenario.payload_bytes as f64)));
         row(&mut out, "signed", if scenario.signed { "yes" } else { "no" });
+        if let Some(keys) = scenario.ordering_keys {
+            row(&mut out, "ordering", &format!("by key, {keys} keys round-robin"));
+        }
         row(&mut out, "command", &format!("`{}`", scenario.command));
 
         section(&mut out, "Figures");

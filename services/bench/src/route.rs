@@ -22,25 +22,34 @@ pub struct Route {
     pub event_type: Option<&'static str>,
     /// Deliveries each accepted request makes.
     pub fan_out: u64,
+    /// How many ordering keys the requests go round, if they carry one.
+    pub ordering_keys: Option<usize>,
 }
 
 impl Route {
     /// Creates the subscriptions a run of `args` sends to, and says where to send.
     pub async fn prepare(args: &Args, stack: &Stack) -> anyhow::Result<Route> {
+        let ordering_keys = args.ordering_keys;
+        let ordered = ordering_keys.is_some();
         let Some(fan_out) = args.fan_out else {
-            let id = stack.create_subscription("/bench", None, None).await?;
-            return Ok(Route { path: format!("/api/ingest/{id}"), event_type: None, fan_out: 1 });
+            let id = stack.create_subscription("/bench", None, None, ordered).await?;
+            return Ok(Route { path: format!("/api/ingest/{id}"), event_type: None, fan_out: 1, ordering_keys });
         };
         // Each wanting subscription has its own path, so the receiver counts its deliveries apart.
         let wanting = (0..fan_out).map(|n| (format!("/bench/{n}"), WANTED.to_string()));
         let bystanders = (0..args.bystanders).map(|n| ("/bystander".to_string(), format!("other{n}.*")));
         let created: Vec<String> = stream::iter(wanting.chain(bystanders))
-            .map(|(path, pattern)| async move { stack.create_subscription(&path, None, Some(&pattern)).await })
+            .map(|(path, pattern)| async move { stack.create_subscription(&path, None, Some(&pattern), ordered).await })
             .buffer_unordered(CREATING_AT_ONCE)
             .try_collect()
             .await
             .context("creating the fan-out's subscriptions")?;
         eprintln!("bench: {} subscriptions created, {fan_out} of them wanting {EVENT_TYPE}", created.len());
-        Ok(Route { path: "/api/v1/events".into(), event_type: Some(EVENT_TYPE), fan_out: fan_out as u64 })
+        Ok(Route {
+            path: "/api/v1/events".into(),
+            event_type: Some(EVENT_TYPE),
+            fan_out: fan_out as u64,
+            ordering_keys,
+        })
     }
 }

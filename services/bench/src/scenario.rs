@@ -56,6 +56,9 @@ pub struct Scenario {
     pub payload_bytes: usize,
     /// Whether every webhook carried an HMAC signature that hookline checked.
     pub signed: bool,
+    /// Subscriptions ordered by key, the webhooks going round this many keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ordering_keys: Option<usize>,
     /// The benchmark's command line.
     pub command: String,
 }

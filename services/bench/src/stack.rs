@@ -78,14 +78,17 @@ impl Stack {
     }
 
     /// Creates a subscription delivering to `path` on the receiver, signed with `secret`
-    /// and wanting the event types of `pattern` if given; returns its id.
+    /// and wanting the event types of `pattern` if given, ordered by key if `ordered`;
+    /// returns its id.
     pub async fn create_subscription(
         &self,
         path: &str,
         secret: Option<&str>,
         pattern: Option<&str>,
+        ordered: bool,
     ) -> anyhow::Result<String> {
-        let mut body = json!({"target_url": self.receiver.url(path)});
+        let ordering = if ordered { "key" } else { "none" };
+        let mut body = json!({"target_url": self.receiver.url(path), "ordering": ordering});
         if let Some(secret) = secret {
             body["secret"] = json!(secret);
         }

@@ -34,6 +34,7 @@ fn fan_in_report() -> Report {
             rate: None,
             payload_bytes: 256,
             signed: false,
+            ordering_keys: None,
             command: "hookline-bench --fan-in-kafka".into(),
         },
         figures: Figures {
