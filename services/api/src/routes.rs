@@ -26,6 +26,13 @@ use crate::reply::{error_response, into_response, ApiReply};
 use crate::state::ApiState;
 use crate::{dead_letters, events, ingest, overview, replays, stats, status, subscriptions, tasks, tenants, tokens};
 
+/// The first of the filters that matches: `a.or(b).unify().or(c).unify()…`.
+macro_rules! first_of {
+    ($first:expr $(, $rest:expr)* $(,)?) => {
+        $first $(.or($rest).unify())*
+    };
+}
+
 /// A known path asked with a method it does not serve.
 #[derive(Debug)]
 struct WrongMethod {
@@ -66,7 +73,7 @@ fn health() -> BoxedFilter<(Response,)> {
     let ok = warp::path!("health")
         .and(warp::get())
         .map(|| into_response(ApiReply::json(StatusCode::OK, &json!({ "status": "ok" }))));
-    ok.or(warp::path!("health").and(wrong_method("GET"))).unify().boxed()
+    first_of!(ok, warp::path!("health").and(wrong_method("GET"))).boxed()
 }
 
 /// `/ready` and `/metrics`, at the root like `/health`.
@@ -77,14 +84,13 @@ fn probe_routes(probes: Probes) -> BoxedFilter<(Response,)> {
     };
     let ready = warp::path!("ready").and(warp::get()).and(with_probes()).then(probes::ready);
     let metrics = warp::path!("metrics").and(warp::get()).and(with_probes()).then(probes::metrics);
-    ready
-        .or(warp::path!("ready").and(wrong_method("GET")))
-        .unify()
-        .or(metrics)
-        .unify()
-        .or(warp::path!("metrics").and(wrong_method("GET")))
-        .unify()
-        .boxed()
+    first_of!(
+        ready,
+        warp::path!("ready").and(wrong_method("GET")),
+        metrics,
+        warp::path!("metrics").and(wrong_method("GET"))
+    )
+    .boxed()
 }
 
 fn subscription_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
@@ -125,30 +131,25 @@ fn subscription_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
         .then(subscriptions::rotate_secret)
         .map(into_response);
 
-    list.or(create)
-        .unify()
-        .or(collection().and(wrong_method("GET, POST")))
-        .unify()
-        .or(get)
-        .unify()
-        .or(update)
-        .unify()
-        .or(delete)
-        .unify()
-        .or(wrong_method_on(one(), "GET, PUT, DELETE"))
-        .unify()
-        .or(rotate)
-        .unify()
-        .or(wrong_method_on(rotate_path(), "POST"))
-        .unify()
-        .boxed()
+    first_of!(
+        list,
+        create,
+        collection().and(wrong_method("GET, POST")),
+        get,
+        update,
+        delete,
+        wrong_method_on(one(), "GET, PUT, DELETE"),
+        rotate,
+        wrong_method_on(rotate_path(), "POST")
+    )
+    .boxed()
 }
 
 fn ingest_route(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
     let path = || warp::path!("ingest" / String);
     let post =
         path().and(warp::post()).and(with_state(state)).and(headers_and_body()).then(ingest::ingest).map(into_response);
-    post.or(wrong_method_on(path(), "POST")).unify().boxed()
+    first_of!(post, wrong_method_on(path(), "POST")).boxed()
 }
 
 fn status_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
@@ -161,13 +162,7 @@ fn status_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
         .and(raw_query())
         .then(status::subscription_attempts)
         .map(into_response);
-    task.or(wrong_method_on(task_path(), "GET"))
-        .unify()
-        .or(attempts)
-        .unify()
-        .or(wrong_method_on(attempts_path(), "GET"))
-        .unify()
-        .boxed()
+    first_of!(task, wrong_method_on(task_path(), "GET"), attempts, wrong_method_on(attempts_path(), "GET")).boxed()
 }
 
 /// The dashboard's endpoints: the task and dead-letter listings, retries by hand,
@@ -186,21 +181,17 @@ fn task_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
     let retry = retry_path().and(warp::post()).and(scoped(state)).then(tasks::retry).map(into_response);
     let stats_path = || warp::path!("subscriptions" / String / "stats");
     let stats = stats_path().and(warp::get()).and(scoped(state)).then(stats::subscription_stats).map(into_response);
-    list.or(list_path().and(wrong_method("GET")))
-        .unify()
-        .or(dead_letters)
-        .unify()
-        .or(dead_letters_path().and(wrong_method("GET")))
-        .unify()
-        .or(retry)
-        .unify()
-        .or(wrong_method_on(retry_path(), "POST"))
-        .unify()
-        .or(stats)
-        .unify()
-        .or(wrong_method_on(stats_path(), "GET"))
-        .unify()
-        .boxed()
+    first_of!(
+        list,
+        list_path().and(wrong_method("GET")),
+        dead_letters,
+        dead_letters_path().and(wrong_method("GET")),
+        retry,
+        wrong_method_on(retry_path(), "POST"),
+        stats,
+        wrong_method_on(stats_path(), "GET")
+    )
+    .boxed()
 }
 
 fn tenant_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
@@ -211,20 +202,12 @@ fn tenant_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
     let get = one().and(warp::get()).and(scoped(state)).then(tenants::get);
     let update = one().and(warp::put()).and(scoped(state)).and(headers_and_body()).then(tenants::update);
     let delete = one().and(warp::delete()).and(scoped(state)).then(tenants::delete);
-    list.or(create)
-        .unify()
-        .or(get)
-        .unify()
-        .or(update)
-        .unify()
-        .or(delete)
-        .unify()
-        .map(into_response)
-        .or(collection().and(wrong_method("GET, POST")))
-        .unify()
-        .or(wrong_method_on(one(), "GET, PUT, DELETE"))
-        .unify()
-        .boxed()
+    first_of!(
+        first_of!(list, create, get, update, delete).map(into_response),
+        collection().and(wrong_method("GET, POST")),
+        wrong_method_on(one(), "GET, PUT, DELETE")
+    )
+    .boxed()
 }
 
 fn token_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
@@ -234,16 +217,12 @@ fn token_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
     let one = || warp::path!("tenants" / String / "tokens" / String);
     let revoke = one().and(warp::delete()).and(scoped(state)).then(tokens::revoke);
     let one_path = one().map(|_: String, _: String| ()).untuple_one();
-    list.or(create)
-        .unify()
-        .or(revoke)
-        .unify()
-        .map(into_response)
-        .or(wrong_method_on(collection(), "GET, POST"))
-        .unify()
-        .or(one_path.and(wrong_method("DELETE")))
-        .unify()
-        .boxed()
+    first_of!(
+        first_of!(list, create, revoke).map(into_response),
+        wrong_method_on(collection(), "GET, POST"),
+        one_path.and(wrong_method("DELETE"))
+    )
+    .boxed()
 }
 
 fn event_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
@@ -258,22 +237,14 @@ fn event_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
     let list = collection().and(warp::get()).and(scoped(state)).and(raw_query()).then(events::list).map(into_response);
     let one = || warp::path!("events" / String);
     let get = one().and(warp::get()).and(scoped(state)).then(events::get).map(into_response);
-    send.or(list)
-        .unify()
-        .or(collection().and(wrong_method("GET, POST")))
-        .unify()
-        .or(get)
-        .unify()
-        .or(wrong_method_on(one(), "GET"))
-        .unify()
-        .boxed()
+    first_of!(send, list, collection().and(wrong_method("GET, POST")), get, wrong_method_on(one(), "GET")).boxed()
 }
 
 /// The dashboard's overview.
 fn overview_route(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
     let path = || warp::path!("overview");
     let get = path().and(warp::get()).and(scoped(state)).and(raw_query()).then(overview::overview).map(into_response);
-    get.or(path().and(wrong_method("GET"))).unify().boxed()
+    first_of!(get, path().and(wrong_method("GET"))).boxed()
 }
 
 fn replay_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
@@ -283,43 +254,29 @@ fn replay_routes(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
     let one = || warp::path!("replays" / String);
     let get = one().and(warp::get()).and(scoped(state)).then(replays::get);
     let cancel = one().and(warp::delete()).and(scoped(state)).then(replays::cancel);
-    create
-        .or(list)
-        .unify()
-        .or(get)
-        .unify()
-        .or(cancel)
-        .unify()
-        .map(into_response)
-        .or(collection().and(wrong_method("GET, POST")))
-        .unify()
-        .or(wrong_method_on(one(), "GET, DELETE"))
-        .unify()
-        .boxed()
+    first_of!(
+        first_of!(create, list, get, cancel).map(into_response),
+        collection().and(wrong_method("GET, POST")),
+        wrong_method_on(one(), "GET, DELETE")
+    )
+    .boxed()
 }
 
 /// Every endpoint of one API version.
 fn endpoints(state: &Arc<ApiState>) -> BoxedFilter<(Response,)> {
-    subscription_routes(state)
-        .or(tenant_routes(state))
-        .unify()
-        .or(token_routes(state))
-        .unify()
-        .or(event_routes(state))
-        .unify()
-        .or(ingest_route(state))
-        .unify()
-        .or(status_routes(state))
-        .unify()
-        .or(task_routes(state))
-        .unify()
-        .or(overview_route(state))
-        .unify()
-        .or(replay_routes(state))
-        .unify()
-        .or(health())
-        .unify()
-        .boxed()
+    first_of!(
+        subscription_routes(state),
+        tenant_routes(state),
+        token_routes(state),
+        event_routes(state),
+        ingest_route(state),
+        status_routes(state),
+        task_routes(state),
+        overview_route(state),
+        replay_routes(state),
+        health()
+    )
+    .boxed()
 }
 
 /// The whole API: `/health`, `/ready`, `/metrics`, and the endpoints under `/api/v1` and `/api`.
@@ -331,7 +288,7 @@ pub(crate) fn tree(
     let api = warp::path("api").and(edge::api_guard(state.clone())).and(versions);
     let probes = probe_routes(state.deps.probes.clone());
     edge::header_limits(state.config.header_limits)
-        .and(health().or(probes).unify().or(api).unify().or(hookline_dashboard::routes()).unify())
+        .and(first_of!(health(), probes, api, hookline_dashboard::routes()))
         .recover(recover)
         .unify()
 }
@@ -340,7 +297,7 @@ pub(crate) fn tree(
 pub(crate) fn probes_only(
     probes: Probes,
 ) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static {
-    health().or(probe_routes(probes)).unify().recover(recover).unify()
+    first_of!(health(), probe_routes(probes)).recover(recover).unify()
 }
 
 /// Maps what no route answered to a JSON error; never fails.
