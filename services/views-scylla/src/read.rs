@@ -153,27 +153,71 @@ pub(crate) async fn subscription(
     let (Some(target_url), Some(created_at), Some(updated_at)) = (target_url, created_at, updated_at) else {
         return Ok(None);
     };
-    let (tenant_id, event_types) = tenant_and_patterns(tenant_id, event_types, "subscriptions")?;
-    Ok(Some(SubscriptionState::Live(Subscription {
-        id,
-        tenant_id,
-        event_types,
+    let columns = SubscriptionColumns {
         target_url,
-        secret: secret.map(Secret::new),
+        secret,
         event_type_filter,
         created_at,
         updated_at,
-        // Rows written before the column existed: enabled.
-        enabled: enabled.unwrap_or(true),
+        enabled,
         disabled_reason,
-        previous_secret: previous_secret.map(Secret::new),
+        previous_secret,
         previous_secret_expires_at,
-        // Rows written before versions existed: version 0.
-        version: version.map_or(0, |v| u64::try_from(v).unwrap_or(0)),
+        version,
         write_id,
-        ordering: ordering_mode(ordering, "subscriptions")?,
-        delivery: delivery_settings(delivery, "subscriptions")?,
-    })))
+        tenant_id,
+        event_types,
+        ordering,
+        delivery,
+    };
+    Ok(Some(SubscriptionState::Live(columns.into_subscription(id, "subscriptions")?)))
+}
+
+/// The columns a live subscription is read from, in either table that holds it.
+struct SubscriptionColumns {
+    target_url: String,
+    secret: Option<String>,
+    event_type_filter: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    enabled: Option<bool>,
+    disabled_reason: Option<String>,
+    previous_secret: Option<String>,
+    previous_secret_expires_at: Option<DateTime<Utc>>,
+    version: Option<i64>,
+    write_id: Option<Uuid>,
+    tenant_id: Option<String>,
+    event_types: Option<Vec<String>>,
+    ordering: Option<String>,
+    delivery: Option<String>,
+}
+
+impl SubscriptionColumns {
+    /// Subscription `id` as read from `table`; columns a row was written without read as
+    /// their defaults.
+    fn into_subscription(self, id: SubscriptionId, table: &str) -> Result<Subscription, ViewError> {
+        let (tenant_id, event_types) = tenant_and_patterns(self.tenant_id, self.event_types, table)?;
+        Ok(Subscription {
+            id,
+            tenant_id,
+            event_types,
+            target_url: self.target_url,
+            secret: self.secret.map(Secret::new),
+            event_type_filter: self.event_type_filter,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            // Rows written before the column existed: enabled.
+            enabled: self.enabled.unwrap_or(true),
+            disabled_reason: self.disabled_reason,
+            previous_secret: self.previous_secret.map(Secret::new),
+            previous_secret_expires_at: self.previous_secret_expires_at,
+            // Rows written before versions existed: version 0.
+            version: self.version.map_or(0, |v| u64::try_from(v).unwrap_or(0)),
+            write_id: self.write_id,
+            ordering: ordering_mode(self.ordering, table)?,
+            delivery: delivery_settings(self.delivery, table)?,
+        })
+    }
 }
 
 type ListingRow = (
@@ -238,25 +282,24 @@ pub(crate) async fn subscriptions(
             let id: [u8; 16] = id.try_into().map_err(|id: Vec<u8>| {
                 ViewError::Corrupt(format!("subscriptions_listing: id of {} bytes", id.len()))
             })?;
-            let (tenant_id, event_types) = tenant_and_patterns(tenant_id, event_types, "subscriptions_listing")?;
-            Ok(Subscription {
-                id: SubscriptionId::from_bytes(id),
-                tenant_id,
-                event_types,
+            let columns = SubscriptionColumns {
                 target_url,
-                secret: secret.map(Secret::new),
+                secret,
                 event_type_filter,
                 created_at,
                 updated_at,
-                enabled: enabled.unwrap_or(true),
+                enabled,
                 disabled_reason,
-                previous_secret: previous_secret.map(Secret::new),
+                previous_secret,
                 previous_secret_expires_at,
-                version: version.map_or(0, |v| u64::try_from(v).unwrap_or(0)),
+                version,
                 write_id,
-                ordering: ordering_mode(ordering, "subscriptions_listing")?,
-                delivery: delivery_settings(delivery, "subscriptions_listing")?,
-            })
+                tenant_id,
+                event_types,
+                ordering,
+                delivery,
+            };
+            columns.into_subscription(SubscriptionId::from_bytes(id), "subscriptions_listing")
         })
         .collect::<Result<Vec<_>, ViewError>>()?;
     let next = if more { items.last().map(|s| s.id.to_string()) } else { None };
