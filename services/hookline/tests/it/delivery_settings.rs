@@ -221,7 +221,9 @@ async fn each_subscription_is_retried_on_its_own_schedule() {
     assert_eq!(failed["attempts"].as_array().map(Vec::len), Some(4), "{failed}");
     let default_gaps = gaps(receiver.requests("/default"));
     println!("gaps between attempts: own schedule {short_gaps:?}, configured {default_gaps:?}");
-    assert!(short_gaps.len() == 1 && (4.0..5.5).contains(&short_gaps[0]), "{short_gaps:?}");
+    // Each delay counts from when an attempt was sent, the gaps from when the receiver
+    // saw them: a first request slower to arrive than the second shortens the gap a little.
+    assert!(short_gaps.len() == 1 && (3.9..5.5).contains(&short_gaps[0]), "{short_gaps:?}");
     assert!(default_gaps.len() == 3 && (0.9..2.0).contains(&default_gaps[0]), "{default_gaps:?}");
 }
 
