@@ -21,7 +21,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::http::{accept_until_stopped, HttpConnection, ReadError, Request};
+use crate::http::{accept_until_stopped, HttpConnection, Request};
 pub use histogram::Histogram;
 pub use stats::{sent_at_us, Delivery, LatencyReport, Stats, StatsReport, WindowReport};
 
@@ -73,16 +73,7 @@ type Answer = (u16, &'static str, Vec<u8>);
 
 impl BenchReceiver {
     async fn converse(&self, connection: &mut HttpConnection) {
-        loop {
-            let request = match connection.read_request().await {
-                Ok(Some(request)) => request,
-                Ok(None) | Err(ReadError::Truncated | ReadError::Io(_)) => return,
-                Err(ReadError::Parse(error)) => {
-                    // Best effort: the connection is closed next either way.
-                    let _ = connection.refuse(&error).await;
-                    return;
-                }
-            };
+        while let Some(request) = connection.next_request().await {
             let close = !request.head.keep_alive();
             let (status, content_type, body) = self.answer(&request).await;
             let headers = [("content-type".to_owned(), content_type.to_owned())];

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::http::{accept_until_stopped, HttpConnection, ReadError, Request};
+use crate::http::{accept_until_stopped, HttpConnection, Request};
 
 /// The most spans kept; later ones are counted but not kept.
 pub const MAX_KEPT_SPANS: usize = 100_000;
@@ -130,15 +130,7 @@ impl Drop for Collector {
 }
 
 async fn converse(kept: &Mutex<Kept>, connection: &mut HttpConnection) {
-    loop {
-        let request = match connection.read_request().await {
-            Ok(Some(request)) => request,
-            Ok(None) | Err(ReadError::Truncated | ReadError::Io(_)) => return,
-            Err(ReadError::Parse(error)) => {
-                let _ = connection.refuse(&error).await;
-                return;
-            }
-        };
+    while let Some(request) = connection.next_request().await {
         let close = !request.head.keep_alive();
         let (status, content_type, body) = answer(kept, &request);
         let headers = [("content-type".to_owned(), content_type.to_owned())];

@@ -42,6 +42,20 @@ impl HttpConnection {
         HttpConnection { stream, buf: BytesMut::with_capacity(READ_CHUNK) }
     }
 
+    /// The next request to answer, or `None` when there is none: the peer closed the
+    /// connection, or sent what cannot be read (refused with its 4xx first, best effort:
+    /// the connection is closed next either way).
+    pub async fn next_request(&mut self) -> Option<Request> {
+        match self.read_request().await {
+            Ok(request) => request,
+            Err(ReadError::Truncated | ReadError::Io(_)) => None,
+            Err(ReadError::Parse(error)) => {
+                let _ = self.refuse(&error).await;
+                None
+            }
+        }
+    }
+
     /// Reads the next request. `Ok(None)` means the peer closed the connection cleanly between
     /// requests. Answers `Expect: 100-continue` by itself.
     pub async fn read_request(&mut self) -> Result<Option<Request>, ReadError> {

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{Reply, State};
-use crate::http::{accept_until_stopped, response_head, HttpConnection, ReadError};
+use crate::http::{accept_until_stopped, response_head, HttpConnection};
 
 /// A listening receiver: its tasks and the token that ends them.
 pub(super) struct Running {
@@ -53,16 +53,7 @@ pub(super) fn listen(addr: SocketAddr, state: Arc<State>) -> io::Result<Running>
 
 /// Serves requests on one connection until either side closes it.
 async fn converse(connection: &mut HttpConnection, state: &State) {
-    loop {
-        let request = match connection.read_request().await {
-            Ok(Some(request)) => request,
-            Ok(None) | Err(ReadError::Truncated | ReadError::Io(_)) => return,
-            Err(ReadError::Parse(error)) => {
-                // Best effort: the connection is closed next either way.
-                let _ = connection.refuse(&error).await;
-                return;
-            }
-        };
+    while let Some(request) = connection.next_request().await {
         let keep_alive = request.head.keep_alive();
         // Counted in flight on its path until it has been answered (or given up).
         let (reply, in_flight) = state.record(request);
