@@ -9,13 +9,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use hookline_domain::{topics, EventAccepted, EventId, LogPosition, SubscriptionId, TenantId};
 use hookline_log::EventLog;
-use hookline_metrics::Registry;
-use hookline_projector::{ProjectorConfig, ProjectorDeps};
 use hookline_records::event_accepted_record;
 use hookline_views::{EventFilter, EventView};
 use serde_json::value::RawValue;
-use support::{log, now_ms, views};
-use tokio_util::sync::CancellationToken;
+use support::{log, now_ms, rebuilt, Running};
 
 fn event(tenant: &TenantId, at: DateTime<Utc>) -> EventAccepted {
     EventAccepted {
@@ -48,10 +45,8 @@ async fn append(log: &dyn EventLog, events: &[EventAccepted]) -> Vec<EventView> 
 async fn the_projector_folds_events_into_the_views() {
     let dir = tempfile::tempdir().unwrap();
     let log = log(dir.path()).await;
-    let views = views(&dir.path().join("views.redb"));
-    let deps = ProjectorDeps { log: log.clone(), views: views.clone(), metrics: Registry::new() };
-    let shutdown = CancellationToken::new();
-    let projector = tokio::spawn(hookline_projector::run(ProjectorConfig::default(), deps, shutdown.clone()));
+    let running = Running::start(&log, &dir.path().join("views.redb"));
+    let (views, projector) = (&running.views, &running.projector);
 
     let tenant = TenantId::generate();
     let t0 = now_ms();
@@ -68,8 +63,7 @@ async fn the_projector_folds_events_into_the_views() {
     }
     let listed = views.events(&tenant, &EventFilter::default(), 10, None).await.unwrap().items;
     assert_eq!(listed, vec![expected[1].clone(), expected[0].clone()], "the tenant's events, newest first");
-    shutdown.cancel();
-    projector.await.unwrap().unwrap();
+    running.stop().await;
 }
 
 #[tokio::test]
@@ -79,9 +73,7 @@ async fn a_rebuild_brings_events_back() {
     let tenant = TenantId::generate();
     let expected = append(log.as_ref(), &[event(&tenant, now_ms())]).await;
 
-    let views = views(&dir.path().join("rebuilt.redb"));
-    let deps = ProjectorDeps { log: log.clone(), views: views.clone(), metrics: Registry::new() };
-    let projected = hookline_projector::rebuild(&ProjectorConfig::default(), &deps).await.unwrap();
+    let (views, projected) = rebuilt(&log, &dir.path().join("rebuilt.redb")).await;
     assert_eq!(projected, 1, "the event's record");
     assert_eq!(views.event(expected[0].event_id).await.unwrap(), Some(expected[0].clone()));
 }

@@ -13,12 +13,9 @@ use hookline_domain::{
     TenantId,
 };
 use hookline_log::NewRecord;
-use hookline_metrics::Registry;
-use hookline_projector::{ProjectorConfig, ProjectorDeps};
 use hookline_records::{event_record, replay_record};
 use hookline_views::ReplayView;
-use support::{log, now_ms, views};
-use tokio_util::sync::CancellationToken;
+use support::{log, now_ms, rebuilt, Running};
 
 fn attempt_record(attempt: &AttemptRecorded) -> NewRecord {
     event_record(topics::ATTEMPTS, attempt.subscription_id, AttemptRecorded::KIND, attempt)
@@ -100,10 +97,8 @@ fn expected(request: &ReplayRequested) -> ReplayView {
 async fn the_projector_folds_replays_into_the_views() {
     let dir = tempfile::tempdir().unwrap();
     let log = log(dir.path()).await;
-    let views = views(&dir.path().join("views.redb"));
-    let deps = ProjectorDeps { log: log.clone(), views: views.clone(), metrics: Registry::new() };
-    let shutdown = CancellationToken::new();
-    let projector = tokio::spawn(hookline_projector::run(ProjectorConfig::default(), deps, shutdown.clone()));
+    let running = Running::start(&log, &dir.path().join("views.redb"));
+    let (views, projector) = (&running.views, &running.projector);
 
     let tenant = TenantId::generate();
     let (request, records) = a_replay(&tenant, now_ms());
@@ -121,8 +116,7 @@ async fn the_projector_folds_replays_into_the_views() {
     }
     let listed = views.replays(Some(&tenant), 10, None).await.unwrap().items;
     assert_eq!(listed, vec![want], "the tenant's replays");
-    shutdown.cancel();
-    projector.await.unwrap().unwrap();
+    running.stop().await;
 }
 
 #[tokio::test]
@@ -133,9 +127,7 @@ async fn a_rebuild_brings_replays_back() {
     let count = records.len() as u64;
     log.append(records).await.unwrap();
 
-    let views = views(&dir.path().join("rebuilt.redb"));
-    let deps = ProjectorDeps { log: log.clone(), views: views.clone(), metrics: Registry::new() };
-    let projected = hookline_projector::rebuild(&ProjectorConfig::default(), &deps).await.unwrap();
+    let (views, projected) = rebuilt(&log, &dir.path().join("rebuilt.redb")).await;
     assert_eq!(projected, count, "the replay's records and its attempts");
     assert_eq!(views.replay(request.replay_id).await.unwrap(), Some(expected(&request)));
 }
